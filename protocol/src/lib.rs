@@ -1,0 +1,52 @@
+//! The fieldsync sync protocol, version 1.
+//!
+//! The `.proto` files under `proto/fieldsync/v1` are the single source of truth of the wire;
+//! this crate compiles them with `protox` + `prost` and adds the few rules that the phone and
+//! the server must compute identically: ids ([`ids`]), money ([`money`]) and the
+//! classification of a visit's distance from its outlet ([`location`]).
+//!
+//! One sync, step by step (see `docs/protocol.md` for the full walk-through):
+//!
+//! 1. Once per installation the phone sends `ActivateRequest { login, pin }` to
+//!    `POST /sync/v1/activate` and receives a bearer `device_token`.
+//! 2. `POST /sync/v1/push` sends the outbox in order: `Mutation`s numbered 1, 2, 3, ... per
+//!    device. The server stores the batch and the device's `last_seq` in one transaction and
+//!    answers `acked_seq`; replays are acknowledged without effect, gaps are refused with
+//!    `SEQUENCE_GAP` and the sequence number to resume from.
+//! 3. `POST /sync/v1/pull` with the opaque cursor of the last page returns pages of
+//!    `Change`s (today's route first on a first pull); the phone stores each page and its
+//!    `next_cursor` in one local transaction.
+//! 4. `POST /sync/v1/finish` closes the sync session and returns its summary.
+
+#![forbid(unsafe_code)]
+
+/// Generated protobuf types of `fieldsync.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/fieldsync.v1.rs"));
+}
+
+pub mod ids;
+pub mod location;
+pub mod money;
+
+/// The protocol version this crate speaks; sent in every request.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Content type of every request and response body.
+pub const CONTENT_TYPE: &str = "application/x-protobuf";
+
+/// Largest request body a server accepts (bytes).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest page the server sends on pull.
+pub const MAX_PULL_PAGE: u32 = 5000;
+
+/// Paths of the endpoints.
+pub mod paths {
+    pub const ACTIVATE: &str = "/sync/v1/activate";
+    pub const PUSH: &str = "/sync/v1/push";
+    pub const PULL: &str = "/sync/v1/pull";
+    pub const FINISH: &str = "/sync/v1/finish";
+    pub const STATS: &str = "/sync/v1/stats";
+}
