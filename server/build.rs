@@ -1,0 +1,31 @@
+//! Embeds `../migrations/{sqlite,postgres}/*.sql` into the binary, in version order.
+use std::fmt::Write;
+
+fn main() {
+    let mut out = String::new();
+    for backend in ["sqlite", "postgres"] {
+        let dir = format!("{}/../migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+        println!("cargo:rerun-if-changed={dir}");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        writeln!(out, "pub const {}: &[Migration] = &[", backend.to_uppercase()).unwrap();
+        for path in files {
+            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+            let (version, name) = stem.split_once('_').expect("NNNN_name.sql");
+            let version: i64 = version.parse().expect("numeric migration version");
+            writeln!(
+                out,
+                "    Migration {{ version: {version}, name: {name:?}, sql: include_str!({:?}) }},",
+                path.display().to_string()
+            )
+            .unwrap();
+        }
+        writeln!(out, "];").unwrap();
+    }
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("migrations.rs");
+    std::fs::write(dest, out).unwrap();
+}

@@ -1,0 +1,133 @@
+//! Settings: defaults, then a TOML file, then `FIELDSYNC_*` environment variables, then flags.
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Server settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// sqlx URL: `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// Address to listen on.
+    pub listen: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact(&self.database_url))
+            .field("listen", &self.listen)
+            .finish()
+    }
+}
+
+/// Hides a password in a URL (`postgres://user:secret@host` -> `postgres://user:***@host`).
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((creds, host)) = rest.split_once('@')
+        && let Some((user, _)) = creds.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://fieldsync.db".into(),
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    database_url: Option<String>,
+    listen: Option<String>,
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<String>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+}
+
+impl Settings {
+    /// Resolves settings from all sources; `env` is passed in so tests need no globals.
+    pub fn load(flags: &Overrides, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let mut s = Settings::default();
+        let file = flags.config_file.clone().or_else(|| env("FIELDSYNC_CONFIG"));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(Path::new(&path))
+                .map_err(|e| anyhow::anyhow!("cannot read config file {path}: {e}"))?;
+            let f: FileSettings =
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
+            if let Some(v) = f.database_url {
+                s.database_url = v;
+            }
+            if let Some(v) = f.listen {
+                s.listen = v;
+            }
+        }
+        if let Some(v) = env("FIELDSYNC_DATABASE_URL") {
+            s.database_url = v;
+        }
+        if let Some(v) = env("FIELDSYNC_LISTEN") {
+            s.listen = v;
+        }
+        if let Some(v) = &flags.database_url {
+            s.database_url = v.clone();
+        }
+        if let Some(v) = &flags.listen {
+            s.listen = v.clone();
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_environment_which_beats_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fieldsync.toml");
+        std::fs::write(&path, "database_url = \"sqlite://from-file.db\"\nlisten = \"0.0.0.0:1\"\n").unwrap();
+        let flags = Overrides {
+            config_file: Some(path.display().to_string()),
+            ..Default::default()
+        };
+        let env = |k: &str| (k == "FIELDSYNC_LISTEN").then(|| "127.0.0.1:2".to_string());
+        let s = Settings::load(&flags, env).unwrap();
+        assert_eq!(s.database_url, "sqlite://from-file.db");
+        assert_eq!(s.listen, "127.0.0.1:2");
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3".into()),
+            ..flags
+        };
+        assert_eq!(Settings::load(&flags, env).unwrap().listen, "127.0.0.1:3");
+        assert_eq!(Settings::load(&Overrides::default(), |_| None).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_an_error_and_passwords_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "databse_url = \"x\"\n").unwrap();
+        let flags = Overrides {
+            config_file: Some(path.display().to_string()),
+            ..Default::default()
+        };
+        assert!(Settings::load(&flags, |_| None).is_err());
+        let s = Settings {
+            database_url: "postgres://u:hunter2@db/x".into(),
+            listen: "x".into(),
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,153 @@
+//! `fieldsync-server`: serve the sync API, seed worlds, manage PINs.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fieldsync_server::config::{Overrides, Settings, redact};
+use fieldsync_server::seed::{self, WorldSpec};
+use fieldsync_server::{AppState, Store};
+
+#[derive(Parser)]
+#[command(name = "fieldsync-server", version, about = "The fieldsync server")]
+struct Cli {
+    /// TOML config file (also FIELDSYNC_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<String>,
+    /// sqlx database URL: sqlite://PATH or postgres://... (also FIELDSYNC_DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Address to listen on (also FIELDSYNC_LISTEN).
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API. The database is created and migrated on start.
+    Serve {
+        /// On an empty database, load a small demo world first and print its PINs.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Generate a synthetic world and write `login,pin` lines for simulators.
+    Seed {
+        #[arg(long, default_value_t = 10)]
+        agents: usize,
+        #[arg(long, default_value_t = 1000)]
+        outlets: usize,
+        #[arg(long, default_value_t = 2000)]
+        products: usize,
+        /// Distributor code of the new world (must be new in this database).
+        #[arg(long, default_value = "SIM")]
+        distributor: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        pins_out: PathBuf,
+    },
+    /// Generate a new PIN for a mobile user; the device bound before is unbound.
+    Pin { login: String },
+    /// Give the database a new epoch (after restoring a backup): devices re-sync fully.
+    RotateEpoch,
+    /// Apply migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let settings = Settings::load(
+        &Overrides {
+            config_file: cli.config.clone(),
+            database_url: cli.database_url.clone(),
+            listen: cli.listen.clone(),
+        },
+        |k| std::env::var(k).ok(),
+    )?;
+    let store = Store::connect(&settings.database_url)
+        .await
+        .with_context(|| format!("opening database {}", redact(&settings.database_url)))?;
+    match cli.command {
+        Command::Serve { demo } => serve(store, &settings, demo).await,
+        Command::Seed {
+            agents,
+            outlets,
+            products,
+            distributor,
+            seed: rng_seed,
+            pins_out,
+        } => {
+            let spec = WorldSpec {
+                distributor_code: distributor.clone(),
+                distributor_name: format!("{distributor} distribution"),
+                agents,
+                outlets,
+                products,
+                radius_m: 15_000.0,
+                seed: rng_seed,
+                ..WorldSpec::demo()
+            };
+            let started = std::time::Instant::now();
+            let pins = seed::seed_world(&store, &spec).await?;
+            seed::write_pins(&pins_out, &pins)?;
+            println!(
+                "seeded {agents} agents, {outlets} outlets, {products} products in {:.1}s; PINs in {}",
+                started.elapsed().as_secs_f64(),
+                pins_out.display()
+            );
+            Ok(())
+        }
+        Command::Pin { login } => {
+            let pin = store.generate_pin(&login).await.with_context(|| format!("no mobile user {login}"))?;
+            println!("{pin}");
+            Ok(())
+        }
+        Command::RotateEpoch => {
+            let mut store = store;
+            println!("new epoch {}", store.rotate_epoch().await?);
+            Ok(())
+        }
+        Command::Migrate => {
+            println!("database is up to date");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    if demo {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM distributors").fetch_one(store.pool()).await?;
+        if count == 0 {
+            let agents = seed::seed_world(&store, &WorldSpec::demo()).await?;
+            println!("Demo world loaded: distributor DEMO, {} outlets around Kyiv.", WorldSpec::demo().outlets);
+            println!("Activate an agent app against http://{addr} with one of these:");
+            println!("  login              PIN");
+            for a in &agents {
+                println!("  {:<18} {}", a.login, a.pin);
+            }
+            println!("New PIN later: fieldsync-server pin LOGIN");
+        } else {
+            println!("Database already has data; demo world not loaded again.");
+        }
+    }
+    println!("fieldsync-server listening on http://{addr} (database {})", redact(&settings.database_url));
+    let state = AppState::new(store.clone());
+    fieldsync_server::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! Mobile users, PINs and devices: binding a phone to a position.
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine as _;
+use rand::{Rng, RngCore};
+use sha2::{Digest, Sha256};
+
+use super::{Result, Store, StoreError, now_ms};
+
+/// Wrong PINs in a row that lock a login.
+pub const PIN_MAX_FAILURES: i64 = 5;
+/// How long a locked login stays locked after the last wrong PIN.
+pub const PIN_LOCK_MS: i64 = 15 * 60 * 1000;
+/// Older PINs checked to tell "used" and "revoked" apart from "wrong".
+const PIN_HISTORY: i64 = 5;
+
+/// The device behind a bearer token, with what it may see.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub device_id: i64,
+    pub mobile_user_id: i64,
+    pub distributor_id: i64,
+    pub position_id: i64,
+    /// The territory (parent org unit of the position) whose outlets the device sees.
+    pub territory_id: i64,
+    pub last_seq: i64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("unknown device credential")]
+    Unknown,
+    #[error("this device was unbound: a new PIN was generated for its mobile user")]
+    Revoked,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ActivationError {
+    #[error("wrong login or PIN")]
+    Wrong,
+    #[error("this PIN was already used to activate a device; ask for a new one")]
+    Used,
+    #[error("this PIN was replaced by a newer one; ask for the new PIN")]
+    Revoked,
+    #[error("too many wrong PINs; try again later")]
+    Locked { retry_after_ms: i64 },
+}
+
+/// What a successful activation returns.
+#[derive(Debug, Clone)]
+pub struct Activated {
+    pub token: String,
+    pub auth: DeviceAuth,
+    pub login: String,
+}
+
+/// Device details sent with an activation.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceInfo {
+    pub device_uid: String,
+    pub model: String,
+    pub app_version: String,
+}
+
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A fresh 8-digit PIN.
+pub fn new_pin() -> String {
+    format!("{:08}", rand::rng().random_range(0..100_000_000u32))
+}
+
+/// Argon2id hash of a secret (PINs, passwords). CPU-heavy: runs off the async threads.
+pub async fn hash_secret(secret: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Argon2::default()
+            .hash_password(secret.as_bytes(), &salt)
+            .expect("argon2 hashing")
+            .to_string()
+    })
+    .await
+    .expect("hashing task")
+}
+
+/// Checks a secret against argon2 hashes; returns the index of the first that matches.
+pub async fn verify_secret(secret: String, hashes: Vec<String>) -> Option<usize> {
+    tokio::task::spawn_blocking(move || {
+        hashes.iter().position(|h| {
+            PasswordHash::new(h)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(secret.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+    })
+    .await
+    .expect("verify task")
+}
+
+impl Store {
+    /// Generates a new PIN for a mobile user: earlier PINs are revoked and the bound device
+    /// is unbound (its next sync is refused). Returns the PIN to dictate.
+    pub async fn generate_pin(&self, login: &str) -> Result<String> {
+        let pin = new_pin();
+        let hash = hash_secret(pin.clone()).await;
+        self.store_pin_hash(login, &hash).await?;
+        Ok(pin)
+    }
+
+    /// Stores an already hashed PIN (used by seeding, which hashes in parallel).
+    pub async fn store_pin_hash(&self, login: &str, pin_hash: &str) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let (user_id,): (i64,) = sqlx::query_as("SELECT id FROM mobile_users WHERE login = $1")
+            .bind(login)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        sqlx::query(
+            "UPDATE mobile_user_pins SET revoked_at_ms = $1 WHERE mobile_user_id = $2 AND revoked_at_ms IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE devices SET revoked_at_ms = $1 WHERE mobile_user_id = $2 AND revoked_at_ms IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO mobile_user_pins (mobile_user_id, pin_hash, created_at_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(user_id)
+        .bind(pin_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE mobile_users SET failed_pin_attempts = 0 WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Binds a device with a PIN. Wrong PINs count towards a lockout of the login.
+    pub async fn activate(
+        &self,
+        login: &str,
+        pin: &str,
+        device: &DeviceInfo,
+    ) -> Result<std::result::Result<Activated, ActivationError>> {
+        let now = now_ms();
+        let user: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, failed_pin_attempts, last_failed_pin_ms FROM mobile_users WHERE login = $1",
+        )
+        .bind(login)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((user_id, failures, last_failed)) = user else {
+            // Same cost as a real check, so logins cannot be probed by timing.
+            let _ = hash_secret(pin.to_string()).await;
+            return Ok(Err(ActivationError::Wrong));
+        };
+        if failures >= PIN_MAX_FAILURES {
+            let until = last_failed.unwrap_or(0) + PIN_LOCK_MS;
+            if now < until {
+                return Ok(Err(ActivationError::Locked {
+                    retry_after_ms: until - now,
+                }));
+            }
+        }
+        let pins: Vec<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, pin_hash, used_at_ms, revoked_at_ms FROM mobile_user_pins
+             WHERE mobile_user_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(PIN_HISTORY)
+        .fetch_all(self.pool())
+        .await?;
+        let hashes = pins.iter().map(|p| p.1.clone()).collect();
+        let Some(index) = verify_secret(pin.to_string(), hashes).await else {
+            let mut tx = self.begin_write().await?;
+            // After a lock period has passed, counting starts again.
+            let (count,): (i64,) = sqlx::query_as(
+                "UPDATE mobile_users SET
+                    failed_pin_attempts = CASE WHEN last_failed_pin_ms IS NOT NULL AND last_failed_pin_ms < $2
+                                               THEN 1 ELSE failed_pin_attempts + 1 END,
+                    last_failed_pin_ms = $1
+                 WHERE id = $3 RETURNING failed_pin_attempts",
+            )
+            .bind(now)
+            .bind(now - PIN_LOCK_MS)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Err(if count >= PIN_MAX_FAILURES {
+                ActivationError::Locked {
+                    retry_after_ms: PIN_LOCK_MS,
+                }
+            } else {
+                ActivationError::Wrong
+            }));
+        };
+        let (pin_id, _, used, revoked) = &pins[index];
+        if revoked.is_some() {
+            return Ok(Err(ActivationError::Revoked));
+        }
+        if used.is_some() {
+            return Ok(Err(ActivationError::Used));
+        }
+        let token = new_token();
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "UPDATE mobile_user_pins SET used_at_ms = $1
+             WHERE id = $2 AND used_at_ms IS NULL AND revoked_at_ms IS NULL",
+        )
+        .bind(now)
+        .bind(pin_id)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(Err(ActivationError::Used));
+        }
+        // One phone per mobile user: a new activation unbinds any other.
+        sqlx::query(
+            "UPDATE devices SET revoked_at_ms = $1 WHERE mobile_user_id = $2 AND revoked_at_ms IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO devices (mobile_user_id, device_uid, token_hash, model, app_version, activated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user_id)
+        .bind(&device.device_uid)
+        .bind(hash_token(&token))
+        .bind(&device.model)
+        .bind(&device.app_version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE mobile_users SET failed_pin_attempts = 0, last_failed_pin_ms = NULL WHERE id = $1",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let auth = match self.authenticate(&token).await? {
+            Ok(auth) => auth,
+            Err(_) => return Err(StoreError::NotFound),
+        };
+        Ok(Ok(Activated {
+            token,
+            auth,
+            login: login.to_string(),
+        }))
+    }
+
+    /// The device behind a bearer token.
+    pub async fn authenticate(&self, token: &str) -> Result<std::result::Result<DeviceAuth, AuthError>> {
+        let row: Option<(i64, i64, Option<i64>, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT d.id, d.mobile_user_id, d.revoked_at_ms, d.last_seq, m.distributor_id, m.position_id, p.parent_id
+             FROM devices d
+             JOIN mobile_users m ON m.id = d.mobile_user_id
+             JOIN org_units p ON p.id = m.position_id
+             WHERE d.token_hash = $1",
+        )
+        .bind(hash_token(token))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            None => Err(AuthError::Unknown),
+            Some((_, _, Some(_), ..)) => Err(AuthError::Revoked),
+            Some((device_id, mobile_user_id, None, last_seq, distributor_id, position_id, parent)) => {
+                Ok(DeviceAuth {
+                    device_id,
+                    mobile_user_id,
+                    distributor_id,
+                    position_id,
+                    territory_id: parent.unwrap_or(position_id),
+                    last_seq,
+                })
+            }
+        })
+    }
+}
+
+/// Who a device is, as the wire describes it.
+#[derive(Debug, Clone)]
+pub struct DeviceProfile {
+    pub mobile_user: fieldsync_protocol::v1::MobileUser,
+    pub position: fieldsync_protocol::v1::OrgUnit,
+    pub distributor: fieldsync_protocol::v1::Distributor,
+}
+
+impl Store {
+    pub async fn device_profile(&self, auth: &DeviceAuth) -> Result<DeviceProfile> {
+        use fieldsync_protocol::v1;
+        #[allow(clippy::type_complexity)]
+        let (login, pos_name, pos_kind, parent, d_code, d_name, currency, near, mid, far): (
+            String, String, String, Option<i64>, String, String, String, i64, i64, i64,
+        ) = sqlx::query_as(
+            "SELECT m.login, p.name, p.kind, p.parent_id, d.code, d.name, d.currency,
+                    d.band_near_m, d.band_mid_m, d.band_far_m
+             FROM mobile_users m JOIN org_units p ON p.id = m.position_id JOIN distributors d ON d.id = m.distributor_id
+             WHERE m.id = $1",
+        )
+        .bind(auth.mobile_user_id)
+        .fetch_one(self.pool())
+        .await?;
+        let staff: Option<(String, String)> = sqlx::query_as(
+            "SELECT s.first_name, s.last_name FROM position_staff ps JOIN staff s ON s.id = ps.staff_id
+             WHERE ps.position_id = $1 AND ps.is_main = 1 AND ps.valid_to IS NULL ORDER BY ps.id DESC LIMIT 1",
+        )
+        .bind(auth.position_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(DeviceProfile {
+            mobile_user: v1::MobileUser {
+                id: auth.mobile_user_id,
+                login,
+                staff_name: staff.map(|(f, l)| format!("{f} {l}")).unwrap_or_default(),
+            },
+            position: v1::OrgUnit {
+                id: auth.position_id,
+                parent_id: parent.unwrap_or(0),
+                name: pos_name,
+                kind: pos_kind,
+            },
+            distributor: v1::Distributor {
+                id: auth.distributor_id,
+                code: d_code,
+                name: d_name,
+                currency,
+                band_near_m: near as u32,
+                band_mid_m: mid as u32,
+                band_far_m: far as u32,
+            },
+        })
+    }
+}

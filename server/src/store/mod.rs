@@ -1,0 +1,179 @@
+//! Storage: one set of domain operations over SQLite or PostgreSQL.
+//!
+//! The SQL is written once in the dialect both accept (`$1` placeholders, `ON CONFLICT`,
+//! `RETURNING`) and runs through sqlx's `Any` driver; the few statements that differ per
+//! backend (transaction start, row locks) go through [`Store::backend`]. Domain operations
+//! live in the submodules and never see HTTP.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use uuid::Uuid;
+
+pub mod devices;
+pub mod ingest;
+pub mod migrate;
+pub mod pull;
+pub mod sessions;
+pub mod world;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors of domain operations. Database errors map here once.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Other(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            other => StoreError::Other(other),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    epoch: Uuid,
+}
+
+/// Milliseconds since the Unix epoch, from the server clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Connects (creating an SQLite file if needed), applies migrations and loads the epoch.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        migrate::run(&pool, backend).await?;
+        let epoch = load_or_create_epoch(&pool).await?;
+        Ok(Store {
+            pool,
+            backend,
+            epoch,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Identity of this database; changes when it is replaced or restored (`epoch rotate`).
+    pub fn epoch(&self) -> Uuid {
+        self.epoch
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so concurrent writers queue on the busy timeout instead of
+    /// failing when a read lock cannot be upgraded.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// `FOR UPDATE` where the backend has row locks; SQLite's write lock already serialises.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Gives the database a new epoch: devices re-pull everything and re-push what the
+    /// server lacks. Run it after restoring a backup.
+    pub async fn rotate_epoch(&mut self) -> Result<Uuid> {
+        let epoch = Uuid::new_v4();
+        sqlx::query("UPDATE server_meta SET value = $1 WHERE key = 'epoch'")
+            .bind(epoch.to_string())
+            .execute(&self.pool)
+            .await?;
+        self.epoch = epoch;
+        Ok(epoch)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn load_or_create_epoch(pool: &AnyPool) -> Result<Uuid> {
+    sqlx::query("INSERT INTO server_meta (key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING")
+        .bind(Uuid::new_v4().to_string())
+        .execute(pool)
+        .await?;
+    let (value,): (String,) = sqlx::query_as("SELECT value FROM server_meta WHERE key = 'epoch'")
+        .fetch_one(pool)
+        .await?;
+    Uuid::parse_str(&value).map_err(|e| StoreError::Invalid(format!("stored epoch: {e}")))
+}

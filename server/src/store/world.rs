@@ -1,0 +1,576 @@
+//! Master data: writes that devices will pull, recorded in the change log.
+use fieldsync_protocol::v1::EntityKind;
+use sqlx::{Any, AnyConnection, Transaction};
+
+use super::{Result, Store, now_ms};
+
+/// A value of a bulk-inserted row.
+#[derive(Debug, Clone)]
+pub enum Val {
+    I(i64),
+    N(Option<i64>),
+    F(Option<f64>),
+    S(String),
+}
+
+/// Inserts rows with multi-row `INSERT` statements (both dialects accept them).
+pub async fn insert_rows(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Val>],
+) -> Result<()> {
+    const CHUNK: usize = 400;
+    for chunk in rows.chunks(CHUNK) {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut n = 0;
+        for (i, _) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..columns.len() {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                sql.push_str(&format!("${n}"));
+            }
+            sql.push(')');
+        }
+        // Only placeholders are interpolated; table and column names are constants of ours.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            for v in row {
+                q = match v {
+                    Val::I(i) => q.bind(*i),
+                    Val::N(o) => q.bind(*o),
+                    Val::F(f) => q.bind(*f),
+                    Val::S(s) => q.bind(s.clone()),
+                };
+            }
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// One entry for the change log: an entity as seen by a scope (0 = the whole distributor).
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeRef {
+    pub kind: EntityKind,
+    pub entity_id: i64,
+    pub scope_id: i64,
+    pub deleted: bool,
+}
+
+impl ChangeRef {
+    pub fn upsert(kind: EntityKind, entity_id: i64, scope_id: i64) -> Self {
+        ChangeRef {
+            kind,
+            entity_id,
+            scope_id,
+            deleted: false,
+        }
+    }
+    pub fn delete(kind: EntityKind, entity_id: i64, scope_id: i64) -> Self {
+        ChangeRef {
+            kind,
+            entity_id,
+            scope_id,
+            deleted: true,
+        }
+    }
+}
+
+/// Renumbers the given entities in the change log so devices pull them next.
+///
+/// The `change_seq` counter row is updated first: on PostgreSQL its row lock is held until
+/// commit, so change numbers become visible in the order they were handed out and a
+/// device's cursor can never pass a change that commits later.
+pub async fn record_changes(
+    tx: &mut Transaction<'static, Any>,
+    distributor_id: i64,
+    changes: &[ChangeRef],
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let (last,): (i64,) = sqlx::query_as(
+        "UPDATE counters SET value = value + $1 WHERE name = 'change_seq' RETURNING value",
+    )
+    .bind(changes.len() as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    let first = last - changes.len() as i64 + 1;
+    for (chunk_no, chunk) in changes.chunks(400).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO change_log (seq, distributor_id, entity_kind, entity_id, scope_id, deleted) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let b = i * 6;
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (entity_kind, entity_id, scope_id) DO UPDATE SET
+              seq = excluded.seq, deleted = excluded.deleted, distributor_id = excluded.distributor_id",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, c) in chunk.iter().enumerate() {
+            q = q
+                .bind(first + (chunk_no * 400 + i) as i64)
+                .bind(distributor_id)
+                .bind(c.kind as i32 as i64)
+                .bind(c.entity_id)
+                .bind(c.scope_id)
+                .bind(c.deleted as i64);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Fields of an outlet as a key user or an import writes them.
+#[derive(Debug, Clone, Default)]
+pub struct OutletInput {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub contact_name: String,
+    pub phone: String,
+    pub channel: String,
+    pub territory_id: Option<i64>,
+    pub location: Option<(i32, i32)>,
+    pub price_list_id: Option<i64>,
+}
+
+/// Fields of a product.
+#[derive(Debug, Clone, Default)]
+pub struct ProductInput {
+    pub code: String,
+    pub name: String,
+    pub unit: String,
+    pub category: String,
+    pub must_stock: bool,
+}
+
+/// A question of a questionnaire being created.
+#[derive(Debug, Clone)]
+pub struct QuestionInput {
+    pub text: String,
+    /// One of yes_no, number, text, single_choice, multiple_choice, date.
+    pub question_type: String,
+    pub required: bool,
+    pub choices: Vec<String>,
+    /// (index of an earlier question in this list, required yes/no answer or choice index).
+    pub condition: Option<(usize, QuestionConditionInput)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum QuestionConditionInput {
+    Yes(bool),
+    Choice(usize),
+}
+
+impl Store {
+    pub async fn create_distributor(&self, code: &str, name: &str, currency: &str) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO distributors (code, name, currency) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(code)
+        .bind(name)
+        .bind(currency)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn create_org_unit(
+        &self,
+        distributor_id: i64,
+        parent_id: Option<i64>,
+        kind: &str,
+        code: &str,
+        name: &str,
+    ) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO org_units (distributor_id, parent_id, kind, code, name)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(distributor_id)
+        .bind(parent_id)
+        .bind(kind)
+        .bind(code)
+        .bind(name)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    /// Creates a staff member, attached to the position as its main staff from today.
+    pub async fn create_staff_for_position(
+        &self,
+        distributor_id: i64,
+        position_id: i64,
+        first_name: &str,
+        last_name: &str,
+    ) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let code = format!("ST-{}", uuid::Uuid::now_v7().simple());
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO staff (distributor_id, first_name, last_name, external_code)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(distributor_id)
+        .bind(first_name)
+        .bind(last_name)
+        .bind(code)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO position_staff (position_id, staff_id, is_main, valid_from) VALUES ($1, $2, 1, $3)",
+        )
+        .bind(position_id)
+        .bind(id)
+        .bind(crate::dates::today())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn create_mobile_user(
+        &self,
+        distributor_id: i64,
+        position_id: i64,
+        login: &str,
+    ) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO mobile_users (distributor_id, position_id, login, created_at_ms)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(distributor_id)
+        .bind(position_id)
+        .bind(login)
+        .bind(now_ms())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn create_price_list(&self, distributor_id: i64, name: &str, payment_form: &str) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO price_lists (distributor_id, name, payment_form) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(distributor_id)
+        .bind(name)
+        .bind(payment_form)
+        .fetch_one(&mut *tx)
+        .await?;
+        record_changes(&mut tx, distributor_id, &[ChangeRef::upsert(EntityKind::PriceList, id, 0)]).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Inserts or updates outlets by code; returns their ids in input order.
+    pub async fn upsert_outlets(&self, distributor_id: i64, outlets: &[OutletInput]) -> Result<Vec<i64>> {
+        let mut tx = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(outlets.len());
+        let mut changes = Vec::with_capacity(outlets.len());
+        for o in outlets {
+            let (id, territory): (i64, Option<i64>) = sqlx::query_as(
+                "INSERT INTO outlets (distributor_id, territory_id, code, name, address, contact_name, phone,
+                                      channel, lat_e7, lon_e7, price_list_id, deleted)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)
+                 ON CONFLICT (distributor_id, code) DO UPDATE SET
+                    territory_id = excluded.territory_id, name = excluded.name, address = excluded.address,
+                    contact_name = excluded.contact_name, phone = excluded.phone, channel = excluded.channel,
+                    lat_e7 = excluded.lat_e7, lon_e7 = excluded.lon_e7,
+                    price_list_id = excluded.price_list_id, deleted = 0
+                 RETURNING id, territory_id",
+            )
+            .bind(distributor_id)
+            .bind(o.territory_id)
+            .bind(&o.code)
+            .bind(&o.name)
+            .bind(&o.address)
+            .bind(&o.contact_name)
+            .bind(&o.phone)
+            .bind(&o.channel)
+            .bind(o.location.map(|l| l.0 as i64))
+            .bind(o.location.map(|l| l.1 as i64))
+            .bind(o.price_list_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+            changes.push(ChangeRef::upsert(EntityKind::Outlet, id, territory.unwrap_or(-1)));
+        }
+        record_changes(&mut tx, distributor_id, &changes).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Marks an outlet deleted; devices receive a tombstone.
+    pub async fn delete_outlet(&self, distributor_id: i64, outlet_id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let (territory,): (Option<i64>,) = sqlx::query_as(
+            "UPDATE outlets SET deleted = 1 WHERE id = $1 AND distributor_id = $2 RETURNING territory_id",
+        )
+        .bind(outlet_id)
+        .bind(distributor_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        record_changes(
+            &mut tx,
+            distributor_id,
+            &[ChangeRef::delete(EntityKind::Outlet, outlet_id, territory.unwrap_or(-1))],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets an outlet's reference location (e.g. adopted from a visit's fix).
+    pub async fn set_outlet_location(&self, distributor_id: i64, outlet_id: i64, lat_e7: i32, lon_e7: i32) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let (territory,): (Option<i64>,) = sqlx::query_as(
+            "UPDATE outlets SET lat_e7 = $1, lon_e7 = $2 WHERE id = $3 AND distributor_id = $4 RETURNING territory_id",
+        )
+        .bind(lat_e7 as i64)
+        .bind(lon_e7 as i64)
+        .bind(outlet_id)
+        .bind(distributor_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        record_changes(
+            &mut tx,
+            distributor_id,
+            &[ChangeRef::upsert(EntityKind::Outlet, outlet_id, territory.unwrap_or(-1))],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts or updates products by code; returns their ids in input order.
+    pub async fn upsert_products(&self, distributor_id: i64, products: &[ProductInput]) -> Result<Vec<i64>> {
+        let mut tx = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(products.len());
+        for p in products {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO products (distributor_id, code, name, unit, category, must_stock, deleted)
+                 VALUES ($1, $2, $3, $4, $5, $6, 0)
+                 ON CONFLICT (distributor_id, code) DO UPDATE SET
+                    name = excluded.name, unit = excluded.unit, category = excluded.category,
+                    must_stock = excluded.must_stock, deleted = 0
+                 RETURNING id",
+            )
+            .bind(distributor_id)
+            .bind(&p.code)
+            .bind(&p.name)
+            .bind(&p.unit)
+            .bind(&p.category)
+            .bind(p.must_stock as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        let changes: Vec<_> = ids
+            .iter()
+            .map(|id| ChangeRef::upsert(EntityKind::Product, *id, 0))
+            .collect();
+        record_changes(&mut tx, distributor_id, &changes).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    pub async fn delete_product(&self, distributor_id: i64, product_id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE products SET deleted = 1 WHERE id = $1 AND distributor_id = $2 RETURNING id")
+            .bind(product_id)
+            .bind(distributor_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        record_changes(&mut tx, distributor_id, &[ChangeRef::delete(EntityKind::Product, product_id, 0)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets prices (product id, minor units) of a price list.
+    pub async fn set_prices(&self, distributor_id: i64, price_list_id: i64, prices: &[(i64, i64)]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let mut changes = Vec::with_capacity(prices.len());
+        for (product_id, price) in prices {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO prices (price_list_id, product_id, price_minor) VALUES ($1, $2, $3)
+                 ON CONFLICT (price_list_id, product_id) DO UPDATE SET price_minor = excluded.price_minor
+                 RETURNING id",
+            )
+            .bind(price_list_id)
+            .bind(product_id)
+            .bind(price)
+            .fetch_one(&mut *tx)
+            .await?;
+            changes.push(ChangeRef::upsert(EntityKind::Price, id, 0));
+        }
+        record_changes(&mut tx, distributor_id, &changes).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_warehouse(&self, distributor_id: i64, code: &str, name: &str) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(distributor_id)
+        .bind(code)
+        .bind(name)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    /// Binds a warehouse to a position for the document type "order".
+    pub async fn bind_warehouse(&self, distributor_id: i64, warehouse_id: i64, position_id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO warehouse_positions (warehouse_id, position_id, document_type) VALUES ($1, $2, 'order')
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(warehouse_id)
+        .bind(position_id)
+        .execute(&mut *tx)
+        .await?;
+        record_changes(
+            &mut tx,
+            distributor_id,
+            &[ChangeRef::upsert(EntityKind::Warehouse, warehouse_id, position_id)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn unbind_warehouse(&self, distributor_id: i64, warehouse_id: i64, position_id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM warehouse_positions WHERE warehouse_id = $1 AND position_id = $2 AND document_type = 'order'",
+        )
+        .bind(warehouse_id)
+        .bind(position_id)
+        .execute(&mut *tx)
+        .await?;
+        record_changes(
+            &mut tx,
+            distributor_id,
+            &[ChangeRef::delete(EntityKind::Warehouse, warehouse_id, position_id)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets a position's route for a date (replacing any earlier one); returns the route id.
+    pub async fn set_route(&self, distributor_id: i64, position_id: i64, date: &str, outlet_ids: &[i64]) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO routes (distributor_id, position_id, route_date) VALUES ($1, $2, $3)
+             ON CONFLICT (position_id, route_date) DO UPDATE SET route_date = excluded.route_date
+             RETURNING id",
+        )
+        .bind(distributor_id)
+        .bind(position_id)
+        .bind(date)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM route_stops WHERE route_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<Vec<Val>> = outlet_ids
+            .iter()
+            .enumerate()
+            .map(|(i, o)| vec![Val::I(id), Val::I(i as i64 + 1), Val::I(*o)])
+            .collect();
+        insert_rows(&mut tx, "route_stops", &["route_id", "stop_order", "outlet_id"], &rows).await?;
+        record_changes(&mut tx, distributor_id, &[ChangeRef::upsert(EntityKind::Route, id, position_id)]).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Creates a questionnaire with its questions; returns its id.
+    pub async fn create_questionnaire(&self, distributor_id: i64, name: &str, questions: &[QuestionInput]) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let (qid,): (i64,) = sqlx::query_as(
+            "INSERT INTO questionnaires (distributor_id, name, active) VALUES ($1, $2, 1) RETURNING id",
+        )
+        .bind(distributor_id)
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut question_ids: Vec<i64> = Vec::new();
+        let mut choice_ids: Vec<Vec<i64>> = Vec::new();
+        for (pos, q) in questions.iter().enumerate() {
+            let (cond_q, cond_yes, cond_choice) = match q.condition {
+                None => (None, 1, None),
+                Some((idx, QuestionConditionInput::Yes(y))) => (Some(question_ids[idx]), y as i64, None),
+                Some((idx, QuestionConditionInput::Choice(c))) => {
+                    (Some(question_ids[idx]), 1, Some(choice_ids[idx][c]))
+                }
+            };
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO questions (questionnaire_id, position, text, question_type, required,
+                                        condition_question_id, condition_yes, condition_choice_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(qid)
+            .bind(pos as i64 + 1)
+            .bind(&q.text)
+            .bind(&q.question_type)
+            .bind(q.required as i64)
+            .bind(cond_q)
+            .bind(cond_yes)
+            .bind(cond_choice)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut ids = Vec::new();
+            for (cpos, label) in q.choices.iter().enumerate() {
+                let (cid,): (i64,) = sqlx::query_as(
+                    "INSERT INTO question_choices (question_id, position, label) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(id)
+                .bind(cpos as i64 + 1)
+                .bind(label)
+                .fetch_one(&mut *tx)
+                .await?;
+                ids.push(cid);
+            }
+            question_ids.push(id);
+            choice_ids.push(ids);
+        }
+        record_changes(&mut tx, distributor_id, &[ChangeRef::upsert(EntityKind::Questionnaire, qid, 0)]).await?;
+        tx.commit().await?;
+        Ok(qid)
+    }
+
+    /// Looks a distributor up by code.
+    pub async fn distributor_id(&self, code: &str) -> Result<i64> {
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM distributors WHERE code = $1")
+            .bind(code)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,359 @@
+//! The device-facing sync API: `POST /sync/v1/{activate,push,pull,finish,stats}`.
+//!
+//! Bodies are protobuf (`fieldsync.v1`). Every response carries the server time and epoch;
+//! every failure is an `Error` message with a machine-readable code. See `docs/protocol.md`.
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use fieldsync_protocol::v1::{self, ErrorCode};
+use fieldsync_protocol::{MAX_BODY_BYTES, PROTOCOL_VERSION, paths};
+use prost::Message;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use crate::store::devices::{ActivationError, AuthError, DeviceAuth, DeviceInfo};
+use crate::store::ingest::BatchRefusal;
+use crate::store::sessions::{RequestTally, SessionCtx};
+use crate::store::now_ms;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::ACTIVATE, post(activate))
+        .route(paths::PUSH, post(push))
+        .route(paths::PULL, post(pull))
+        .route(paths::FINISH, post(finish))
+        .route(paths::STATS, post(stats))
+}
+
+/// A decoded protobuf body, with its size on the wire.
+pub struct Proto<T> {
+    pub msg: T,
+    pub len: usize,
+}
+
+impl<T: Message + Default> FromRequest<AppState> for Proto<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let too_large = || {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(too_large());
+        }
+        let bytes: Bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| too_large())?;
+        Metrics::add(&state.metrics.bytes_received, bytes.len() as u64);
+        let msg = T::decode(bytes.as_ref()).map_err(|e| {
+            AppError::malformed(format!("the body is not a valid {}: {e}", std::any::type_name::<T>()))
+        })?;
+        Ok(Proto {
+            msg,
+            len: bytes.len(),
+        })
+    }
+}
+
+/// The authenticated device of a request (`Authorization: Bearer <device_token>`).
+pub struct Device(pub DeviceAuth);
+
+impl FromRequestParts<AppState> for Device {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                AppError::unauthorized(ErrorCode::DeviceUnknown, "missing device credential (Authorization: Bearer)")
+            })?;
+        match state.store.authenticate(token).await? {
+            Ok(auth) => Ok(Device(auth)),
+            Err(AuthError::Unknown) => Err(AppError::unauthorized(ErrorCode::DeviceUnknown, AuthError::Unknown.to_string())),
+            Err(AuthError::Revoked) => Err(AppError::unauthorized(ErrorCode::DeviceRevoked, AuthError::Revoked.to_string())),
+        }
+    }
+}
+
+fn meta(state: &AppState) -> Option<v1::ResponseMeta> {
+    Some(v1::ResponseMeta {
+        server_time_ms: now_ms(),
+        server_epoch: state.store.epoch().as_bytes().to_vec(),
+    })
+}
+
+fn proto_response(state: &AppState, msg: &impl Message) -> (Response, usize) {
+    let body = msg.encode_to_vec();
+    let len = body.len();
+    Metrics::add(&state.metrics.bytes_sent, len as u64);
+    let mut resp = Response::new(Body::from(body));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(fieldsync_protocol::CONTENT_TYPE),
+    );
+    (resp, len)
+}
+
+fn check_version(v: u32) -> Result<(), AppError> {
+    if v == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::UnsupportedProtocolVersion,
+            format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}"),
+        ))
+    }
+}
+
+fn session(id: &[u8], mode: i32, app_version: &str, device_time_ms: i64) -> Result<SessionCtx, AppError> {
+    let id = fieldsync_protocol::ids::from_wire(id)
+        .ok_or_else(|| AppError::malformed("session_id must be a 16-byte UUID"))?;
+    Ok(SessionCtx {
+        id,
+        mode: v1::SyncMode::try_from(mode).unwrap_or(v1::SyncMode::Incremental),
+        app_version: app_version.chars().take(64).collect(),
+        device_time_ms,
+    })
+}
+
+/// Adds the epoch to an error so that even refusals tell the device which database answered.
+fn with_epoch(state: &AppState, mut e: AppError) -> AppError {
+    e.epoch = Some(state.store.epoch());
+    e
+}
+
+async fn activate(State(state): State<AppState>, body: Result<Proto<v1::ActivateRequest>, AppError>) -> Response {
+    match activate_inner(&state, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            Metrics::add(&state.metrics.activation_failures, 1);
+            with_epoch(&state, e).into_response()
+        }
+    }
+}
+
+async fn activate_inner(state: &AppState, body: Result<Proto<v1::ActivateRequest>, AppError>) -> Result<Response, AppError> {
+    let req = body?.msg;
+    check_version(req.protocol_version)?;
+    if req.login.is_empty() || req.pin.is_empty() || req.login.len() > 128 || req.pin.len() > 64 {
+        return Err(AppError::malformed("login and pin are required"));
+    }
+    let device_uid = fieldsync_protocol::ids::from_wire(&req.device_uid)
+        .ok_or_else(|| AppError::malformed("device_uid must be a 16-byte UUID"))?;
+    let info = DeviceInfo {
+        device_uid: device_uid.to_string(),
+        model: req.device_model.chars().take(128).collect(),
+        app_version: req.app_version.chars().take(64).collect(),
+    };
+    let activated = match state.store.activate(&req.login, &req.pin, &info).await? {
+        Ok(a) => a,
+        Err(e) => {
+            let (status, code) = match e {
+                ActivationError::Wrong => (StatusCode::UNAUTHORIZED, ErrorCode::PinWrong),
+                ActivationError::Used => (StatusCode::UNAUTHORIZED, ErrorCode::PinUsed),
+                ActivationError::Revoked => (StatusCode::UNAUTHORIZED, ErrorCode::PinRevoked),
+                ActivationError::Locked { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::PinLocked),
+            };
+            let mut err = AppError::new(status, code, e.to_string());
+            if let ActivationError::Locked { retry_after_ms } = e {
+                err.retry_after_ms = retry_after_ms;
+            }
+            return Err(err);
+        }
+    };
+    Metrics::add(&state.metrics.activations, 1);
+    let who = state.store.device_profile(&activated.auth).await?;
+    let resp = v1::ActivateResponse {
+        meta: meta(state),
+        device_token: activated.token,
+        mobile_user: Some(who.mobile_user),
+        position: Some(who.position),
+        distributor: Some(who.distributor),
+        next_seq: activated.auth.last_seq as u64 + 1,
+    };
+    Ok(proto_response(state, &resp).0)
+}
+
+async fn push(
+    State(state): State<AppState>,
+    device: Result<Device, AppError>,
+    body: Result<Proto<v1::PushRequest>, AppError>,
+) -> Response {
+    match push_inner(&state, device, body).await {
+        Ok(r) => r,
+        Err(e) => with_epoch(&state, e).into_response(),
+    }
+}
+
+async fn push_inner(
+    state: &AppState,
+    device: Result<Device, AppError>,
+    body: Result<Proto<v1::PushRequest>, AppError>,
+) -> Result<Response, AppError> {
+    let Device(auth) = device?;
+    let Proto { msg: req, len } = body?;
+    check_version(req.protocol_version)?;
+    let s = session(&req.session_id, req.mode, &req.app_version, req.device_time_ms)?;
+    let outcome = match state.store.push(&auth, &s, &req.mutations).await? {
+        Ok(o) => o,
+        Err(BatchRefusal::Gap { expected }) => {
+            let mut e = AppError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::SequenceGap,
+                format!("the batch starts after sequence number {expected}; resend from there"),
+            );
+            e.expected_seq = expected;
+            return Err(e);
+        }
+        Err(BatchRefusal::NotConsecutive) => {
+            return Err(AppError::malformed(
+                "sequence numbers in a batch must start at 1 or more and be consecutive",
+            ));
+        }
+        Err(BatchRefusal::Revoked) => {
+            return Err(AppError::unauthorized(ErrorCode::DeviceRevoked, AuthError::Revoked.to_string()));
+        }
+    };
+    Metrics::add(&state.metrics.mutations_applied, outcome.applied as u64);
+    Metrics::add(&state.metrics.mutations_duplicate, outcome.duplicate as u64);
+    Metrics::add(&state.metrics.mutations_refused, outcome.refused as u64);
+    let resp = v1::PushResponse {
+        meta: meta(state),
+        acked_seq: outcome.acked_seq,
+        results: outcome.results,
+    };
+    let (response, down) = proto_response(state, &resp);
+    state
+        .store
+        .tally_request(
+            &auth,
+            &s,
+            RequestTally {
+                bytes_up: len as u64,
+                bytes_down: down as u64,
+                changes_pulled: 0,
+            },
+        )
+        .await?;
+    Ok(response)
+}
+
+async fn pull(
+    State(state): State<AppState>,
+    device: Result<Device, AppError>,
+    body: Result<Proto<v1::PullRequest>, AppError>,
+) -> Response {
+    match pull_inner(&state, device, body).await {
+        Ok(r) => r,
+        Err(e) => with_epoch(&state, e).into_response(),
+    }
+}
+
+async fn pull_inner(
+    state: &AppState,
+    device: Result<Device, AppError>,
+    body: Result<Proto<v1::PullRequest>, AppError>,
+) -> Result<Response, AppError> {
+    let Device(auth) = device?;
+    let Proto { msg: req, len } = body?;
+    check_version(req.protocol_version)?;
+    let s = session(&req.session_id, req.mode, "", req.device_time_ms)?;
+    let today = crate::dates::today();
+    let page = state
+        .store
+        .pull(&auth, &req.cursor, if req.max_changes == 0 { 1000 } else { req.max_changes }, &today)
+        .await?
+        .map_err(AppError::malformed)?;
+    let first_page = page.restarted || req.cursor.is_empty();
+    let profile = if first_page {
+        Some(state.store.device_profile(&auth).await?)
+    } else {
+        None
+    };
+    let pulled = page.changes.len() as u64;
+    Metrics::add(&state.metrics.changes_pulled, pulled);
+    let resp = v1::PullResponse {
+        meta: meta(state),
+        changes: page.changes,
+        next_cursor: page.next_cursor,
+        has_more: page.has_more,
+        mobile_user: profile.as_ref().map(|p| p.mobile_user.clone()),
+        position: profile.as_ref().map(|p| p.position.clone()),
+        distributor: profile.map(|p| p.distributor),
+    };
+    let (response, down) = proto_response(state, &resp);
+    state
+        .store
+        .tally_request(
+            &auth,
+            &s,
+            RequestTally {
+                bytes_up: len as u64,
+                bytes_down: down as u64,
+                changes_pulled: pulled,
+            },
+        )
+        .await?;
+    Ok(response)
+}
+
+async fn finish(
+    State(state): State<AppState>,
+    device: Result<Device, AppError>,
+    body: Result<Proto<v1::FinishRequest>, AppError>,
+) -> Response {
+    let result: Result<Response, AppError> = async {
+        let Device(auth) = device?;
+        let Proto { msg: req, len } = body?;
+        check_version(req.protocol_version)?;
+        let s = session(&req.session_id, 0, "", req.device_time_ms)?;
+        state
+            .store
+            .tally_request(&auth, &s, RequestTally { bytes_up: len as u64, ..Default::default() })
+            .await?;
+        let client_error: String = req.client_error.chars().take(1000).collect();
+        let mut summary = state
+            .store
+            .finish_session(&auth, &s, &client_error)
+            .await?
+            .ok_or_else(|| AppError::malformed("this session belongs to another device"))?;
+        summary.meta = meta(&state);
+        Ok(proto_response(&state, &summary).0)
+    }
+    .await;
+    result.unwrap_or_else(|e| with_epoch(&state, e).into_response())
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    device: Result<Device, AppError>,
+    body: Result<Proto<v1::DeviceStatsRequest>, AppError>,
+) -> Response {
+    let result: Result<Response, AppError> = async {
+        let Device(auth) = device?;
+        check_version(body?.msg.protocol_version)?;
+        let mut stats = state.store.device_stats(auth.device_id).await?;
+        stats.meta = meta(&state);
+        Ok(proto_response(&state, &stats).0)
+    }
+    .await;
+    result.unwrap_or_else(|e| with_epoch(&state, e).into_response())
+}
