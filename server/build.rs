@@ -12,7 +12,12 @@ fn main() {
             .filter(|p| p.extension().is_some_and(|x| x == "sql"))
             .collect();
         files.sort();
-        writeln!(out, "pub const {}: &[Migration] = &[", backend.to_uppercase()).unwrap();
+        writeln!(
+            out,
+            "pub const {}: &[Migration] = &[",
+            backend.to_uppercase()
+        )
+        .unwrap();
         for path in files {
             let stem = path.file_stem().unwrap().to_string_lossy().to_string();
             let (version, name) = stem.split_once('_').expect("NNNN_name.sql");

@@ -58,9 +58,15 @@ pub struct Overrides {
 
 impl Settings {
     /// Resolves settings from all sources; `env` is passed in so tests need no globals.
-    pub fn load(flags: &Overrides, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+    pub fn load(
+        flags: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Settings> {
         let mut s = Settings::default();
-        let file = flags.config_file.clone().or_else(|| env("FIELDSYNC_CONFIG"));
+        let file = flags
+            .config_file
+            .clone()
+            .or_else(|| env("FIELDSYNC_CONFIG"));
         if let Some(path) = file {
             let text = std::fs::read_to_string(Path::new(&path))
                 .map_err(|e| anyhow::anyhow!("cannot read config file {path}: {e}"))?;
@@ -97,7 +103,11 @@ mod tests {
     fn flags_beat_environment_which_beats_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fieldsync.toml");
-        std::fs::write(&path, "database_url = \"sqlite://from-file.db\"\nlisten = \"0.0.0.0:1\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "database_url = \"sqlite://from-file.db\"\nlisten = \"0.0.0.0:1\"\n",
+        )
+        .unwrap();
         let flags = Overrides {
             config_file: Some(path.display().to_string()),
             ..Default::default()
@@ -111,7 +121,10 @@ mod tests {
             ..flags
         };
         assert_eq!(Settings::load(&flags, env).unwrap().listen, "127.0.0.1:3");
-        assert_eq!(Settings::load(&Overrides::default(), |_| None).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::load(&Overrides::default(), |_| None).unwrap(),
+            Settings::default()
+        );
     }
 
     #[test]

@@ -61,7 +61,10 @@ mod tests {
     fn dates_round_trip_and_invalid_ones_are_rejected() {
         assert_eq!(parse_date("1970-01-01"), Some(0));
         assert_eq!(format_days(parse_date("2026-11-22").unwrap()), "2026-11-22");
-        assert_eq!(parse_date("2024-02-29").map(format_days).as_deref(), Some("2024-02-29"));
+        assert_eq!(
+            parse_date("2024-02-29").map(format_days).as_deref(),
+            Some("2024-02-29")
+        );
         assert_eq!(parse_date("2026-02-29"), None);
         assert_eq!(parse_date("2026-13-01"), None);
         assert_eq!(parse_date("yesterday"), None);

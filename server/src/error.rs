@@ -30,7 +30,11 @@ impl AppError {
         }
     }
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest, message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedRequest,
+            message,
+        )
     }
     pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
@@ -53,7 +57,10 @@ impl IntoResponse for AppError {
         let body = v1::Error {
             meta: Some(v1::ResponseMeta {
                 server_time_ms: crate::store::now_ms(),
-                server_epoch: self.epoch.map(|e| e.as_bytes().to_vec()).unwrap_or_default(),
+                server_epoch: self
+                    .epoch
+                    .map(|e| e.as_bytes().to_vec())
+                    .unwrap_or_default(),
             }),
             code: self.code as i32,
             message: self.message,

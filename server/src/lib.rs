@@ -43,18 +43,26 @@ pub fn app(state: AppState) -> Router {
         .merge(sync::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
     match sqlx::query("SELECT 1").execute(state.store.pool()).await {
         Ok(_) => (axum::http::StatusCode::OK, "ok"),
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        ),
     }
 }
 
-async fn metrics_text(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+async fn metrics_text(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

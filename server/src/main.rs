@@ -106,7 +106,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pin { login } => {
-            let pin = store.generate_pin(&login).await.with_context(|| format!("no mobile user {login}"))?;
+            let pin = store
+                .generate_pin(&login)
+                .await
+                .with_context(|| format!("no mobile user {login}"))?;
             println!("{pin}");
             Ok(())
         }
@@ -128,10 +131,15 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
         .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     if demo {
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM distributors").fetch_one(store.pool()).await?;
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM distributors")
+            .fetch_one(store.pool())
+            .await?;
         if count == 0 {
             let agents = seed::seed_world(&store, &WorldSpec::demo()).await?;
-            println!("Demo world loaded: distributor DEMO, {} outlets around Kyiv.", WorldSpec::demo().outlets);
+            println!(
+                "Demo world loaded: distributor DEMO, {} outlets around Kyiv.",
+                WorldSpec::demo().outlets
+            );
             println!("Activate an agent app against http://{addr} with one of these:");
             println!("  login              PIN");
             for a in &agents {
@@ -142,7 +150,10 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
             println!("Database already has data; demo world not loaded again.");
         }
     }
-    println!("fieldsync-server listening on http://{addr} (database {})", redact(&settings.database_url));
+    println!(
+        "fieldsync-server listening on http://{addr} (database {})",
+        redact(&settings.database_url)
+    );
     let state = AppState::new(store.clone());
     fieldsync_server::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -12,7 +12,9 @@ use tracing::Instrument;
 use crate::AppState;
 
 /// Upper bounds (seconds) of the request-duration histogram.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -92,14 +94,29 @@ impl Metrics {
             ));
         }
         let counters = [
-            ("fieldsync_push_mutations_total{outcome=\"applied\"}", &self.mutations_applied),
-            ("fieldsync_push_mutations_total{outcome=\"duplicate\"}", &self.mutations_duplicate),
-            ("fieldsync_push_mutations_total{outcome=\"refused\"}", &self.mutations_refused),
+            (
+                "fieldsync_push_mutations_total{outcome=\"applied\"}",
+                &self.mutations_applied,
+            ),
+            (
+                "fieldsync_push_mutations_total{outcome=\"duplicate\"}",
+                &self.mutations_duplicate,
+            ),
+            (
+                "fieldsync_push_mutations_total{outcome=\"refused\"}",
+                &self.mutations_refused,
+            ),
             ("fieldsync_pull_changes_total", &self.changes_pulled),
             ("fieldsync_sync_bytes_received_total", &self.bytes_received),
             ("fieldsync_sync_bytes_sent_total", &self.bytes_sent),
-            ("fieldsync_activations_total{result=\"ok\"}", &self.activations),
-            ("fieldsync_activations_total{result=\"refused\"}", &self.activation_failures),
+            (
+                "fieldsync_activations_total{result=\"ok\"}",
+                &self.activations,
+            ),
+            (
+                "fieldsync_activations_total{result=\"refused\"}",
+                &self.activation_failures,
+            ),
         ];
         out.push_str("# TYPE fieldsync_push_mutations_total counter\n");
         out.push_str("# TYPE fieldsync_pull_changes_total counter\n");
@@ -124,7 +141,9 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let start = Instant::now();
     let resp = next.run(req).instrument(span.clone()).await;
     let elapsed = start.elapsed().as_secs_f64();
-    state.metrics.observe(&route, resp.status().as_u16(), elapsed);
+    state
+        .metrics
+        .observe(&route, resp.status().as_u16(), elapsed);
     tracing::debug!(parent: &span, status = resp.status().as_u16(), elapsed_ms = elapsed * 1000.0, "done");
     resp
 }

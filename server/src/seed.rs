@@ -11,7 +11,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::dates;
 use crate::store::devices::hash_secret;
-use crate::store::world::{ChangeRef, QuestionConditionInput, QuestionInput, Val, insert_rows, record_changes};
+use crate::store::world::{
+    ChangeRef, QuestionConditionInput, QuestionInput, Val, insert_rows, record_changes,
+};
 use crate::store::{Result, Store};
 
 /// What to generate.
@@ -57,7 +59,9 @@ pub struct SeededAgent {
     pub pin: String,
 }
 
-const BRANDS: &[&str] = &["Svitanok", "Karpaty", "Dnipro", "Zoria", "Polissia", "Bukovel", "Tavria", "Volyn"];
+const BRANDS: &[&str] = &[
+    "Svitanok", "Karpaty", "Dnipro", "Zoria", "Polissia", "Bukovel", "Tavria", "Volyn",
+];
 const GOODS: &[(&str, &str)] = &[
     ("Mineral water", "Drinks"),
     ("Orange juice", "Drinks"),
@@ -72,12 +76,47 @@ const GOODS: &[(&str, &str)] = &[
     ("Laundry powder", "Household"),
     ("Dish soap", "Household"),
 ];
-const SIZES: &[&str] = &["0.5 l", "1 l", "1.5 l", "100 g", "250 g", "500 g", "1 kg", "12 pcs"];
-const SHOPS: &[&str] = &["Mini-market", "Grocery", "Kiosk", "Supermarket", "Pharmacy", "Cafe"];
-const SHOP_NAMES: &[&str] = &["Romashka", "Kolosok", "Vesna", "Lastivka", "Dobryi Den", "Sonechko", "Kalyna", "Yatran"];
-const STREETS: &[&str] = &["Khreshchatyk", "Saksahanskoho", "Velyka Vasylkivska", "Antonovycha", "Lva Tolstoho", "Shevchenka"];
-const FIRST: &[&str] = &["Olena", "Andrii", "Iryna", "Taras", "Mariia", "Dmytro", "Oksana", "Serhii"];
-const LAST: &[&str] = &["Kovalenko", "Shevchenko", "Bondarenko", "Tkachenko", "Kravchenko", "Melnyk", "Boiko"];
+const SIZES: &[&str] = &[
+    "0.5 l", "1 l", "1.5 l", "100 g", "250 g", "500 g", "1 kg", "12 pcs",
+];
+const SHOPS: &[&str] = &[
+    "Mini-market",
+    "Grocery",
+    "Kiosk",
+    "Supermarket",
+    "Pharmacy",
+    "Cafe",
+];
+const SHOP_NAMES: &[&str] = &[
+    "Romashka",
+    "Kolosok",
+    "Vesna",
+    "Lastivka",
+    "Dobryi Den",
+    "Sonechko",
+    "Kalyna",
+    "Yatran",
+];
+const STREETS: &[&str] = &[
+    "Khreshchatyk",
+    "Saksahanskoho",
+    "Velyka Vasylkivska",
+    "Antonovycha",
+    "Lva Tolstoho",
+    "Shevchenka",
+];
+const FIRST: &[&str] = &[
+    "Olena", "Andrii", "Iryna", "Taras", "Mariia", "Dmytro", "Oksana", "Serhii",
+];
+const LAST: &[&str] = &[
+    "Kovalenko",
+    "Shevchenko",
+    "Bondarenko",
+    "Tkachenko",
+    "Kravchenko",
+    "Melnyk",
+    "Boiko",
+];
 const CHANNELS: &[&str] = &["traditional", "modern", "horeca"];
 
 fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
@@ -89,19 +128,43 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let code = spec.distributor_code.clone();
     let prefix = code.to_lowercase();
-    let dist = store.create_distributor(&code, &spec.distributor_name, "UAH").await?;
-    let region = store.create_org_unit(dist, None, "region", &format!("{code}-R1"), "Kyiv region").await?;
-    let team = store.create_org_unit(dist, Some(region), "team", &format!("{code}-T1"), "Kyiv team 1").await?;
+    let dist = store
+        .create_distributor(&code, &spec.distributor_name, "UAH")
+        .await?;
+    let region = store
+        .create_org_unit(dist, None, "region", &format!("{code}-R1"), "Kyiv region")
+        .await?;
+    let team = store
+        .create_org_unit(
+            dist,
+            Some(region),
+            "team",
+            &format!("{code}-T1"),
+            "Kyiv team 1",
+        )
+        .await?;
 
     // Territories, positions, staff and mobile users.
     let mut positions = Vec::with_capacity(spec.agents);
     let mut logins = Vec::with_capacity(spec.agents);
     for i in 1..=spec.agents {
         let territory = store
-            .create_org_unit(dist, Some(team), "territory", &format!("{code}-TR{i:04}"), &format!("Territory {i}"))
+            .create_org_unit(
+                dist,
+                Some(team),
+                "territory",
+                &format!("{code}-TR{i:04}"),
+                &format!("Territory {i}"),
+            )
             .await?;
         let position = store
-            .create_org_unit(dist, Some(territory), "position", &format!("{code}-P{i:04}"), &format!("Sales agent {i}"))
+            .create_org_unit(
+                dist,
+                Some(territory),
+                "position",
+                &format!("{code}-P{i:04}"),
+                &format!("Sales agent {i}"),
+            )
             .await?;
         store
             .create_staff_for_position(dist, position, pick(&mut rng, FIRST), pick(&mut rng, LAST))
@@ -114,7 +177,11 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
 
     // Price lists and products.
     let mut price_lists = Vec::new();
-    for (name, form) in [("Base", "cash"), ("Credit 14 days", "credit"), ("Key accounts", "credit")] {
+    for (name, form) in [
+        ("Base", "cash"),
+        ("Credit 14 days", "credit"),
+        ("Key accounts", "credit"),
+    ] {
         price_lists.push(store.create_price_list(dist, name, form).await?);
     }
     let mut tx = store.begin_write().await?;
@@ -124,37 +191,74 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
             vec![
                 Val::I(dist),
                 Val::S(format!("P{i:05}")),
-                Val::S(format!("{} {} {}", pick(&mut rng, BRANDS), good, pick(&mut rng, SIZES))),
+                Val::S(format!(
+                    "{} {} {}",
+                    pick(&mut rng, BRANDS),
+                    good,
+                    pick(&mut rng, SIZES)
+                )),
                 Val::S("pcs".into()),
                 Val::S(category.into()),
                 Val::I((i <= 20) as i64),
             ]
         })
         .collect();
-    insert_rows(&mut tx, "products", &["distributor_id", "code", "name", "unit", "category", "must_stock"], &product_rows)
-        .await?;
+    insert_rows(
+        &mut tx,
+        "products",
+        &[
+            "distributor_id",
+            "code",
+            "name",
+            "unit",
+            "category",
+            "must_stock",
+        ],
+        &product_rows,
+    )
+    .await?;
     let product_ids: Vec<(i64,)> =
         sqlx::query_as("SELECT id FROM products WHERE distributor_id = $1 ORDER BY id")
             .bind(dist)
             .fetch_all(&mut *tx)
             .await?;
     let product_ids: Vec<i64> = product_ids.into_iter().map(|r| r.0).collect();
-    let mut changes: Vec<ChangeRef> = product_ids.iter().map(|id| ChangeRef::upsert(EntityKind::Product, *id, 0)).collect();
+    let mut changes: Vec<ChangeRef> = product_ids
+        .iter()
+        .map(|id| ChangeRef::upsert(EntityKind::Product, *id, 0))
+        .collect();
     let mut price_rows = Vec::new();
-    let base_prices: Vec<i64> = product_ids.iter().map(|_| rng.random_range(1_500..50_000)).collect();
+    let base_prices: Vec<i64> = product_ids
+        .iter()
+        .map(|_| rng.random_range(1_500..50_000))
+        .collect();
     for (n, pl) in price_lists.iter().enumerate() {
         for (p, base) in product_ids.iter().zip(&base_prices) {
-            price_rows.push(vec![Val::I(*pl), Val::I(*p), Val::I(base + base * n as i64 / 20)]);
+            price_rows.push(vec![
+                Val::I(*pl),
+                Val::I(*p),
+                Val::I(base + base * n as i64 / 20),
+            ]);
         }
     }
-    insert_rows(&mut tx, "prices", &["price_list_id", "product_id", "price_minor"], &price_rows).await?;
+    insert_rows(
+        &mut tx,
+        "prices",
+        &["price_list_id", "product_id", "price_minor"],
+        &price_rows,
+    )
+    .await?;
     let price_ids: Vec<(i64,)> = sqlx::query_as(
         "SELECT p.id FROM prices p JOIN price_lists l ON l.id = p.price_list_id WHERE l.distributor_id = $1",
     )
     .bind(dist)
     .fetch_all(&mut *tx)
     .await?;
-    changes.extend(price_ids.iter().map(|r| ChangeRef::upsert(EntityKind::Price, r.0, 0)));
+    changes.extend(
+        price_ids
+            .iter()
+            .map(|r| ChangeRef::upsert(EntityKind::Price, r.0, 0)),
+    );
 
     // Warehouses bound to every position for orders.
     let mut warehouses = Vec::new();
@@ -171,11 +275,25 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     }
     let binding_rows: Vec<Vec<Val>> = warehouses
         .iter()
-        .flat_map(|w| positions.iter().map(move |(_, p)| vec![Val::I(*w), Val::I(*p), Val::S("order".into())]))
+        .flat_map(|w| {
+            positions
+                .iter()
+                .map(move |(_, p)| vec![Val::I(*w), Val::I(*p), Val::S("order".into())])
+        })
         .collect();
-    insert_rows(&mut tx, "warehouse_positions", &["warehouse_id", "position_id", "document_type"], &binding_rows).await?;
+    insert_rows(
+        &mut tx,
+        "warehouse_positions",
+        &["warehouse_id", "position_id", "document_type"],
+        &binding_rows,
+    )
+    .await?;
     for w in &warehouses {
-        changes.extend(positions.iter().map(|(_, p)| ChangeRef::upsert(EntityKind::Warehouse, *w, *p)));
+        changes.extend(
+            positions
+                .iter()
+                .map(|(_, p)| ChangeRef::upsert(EntityKind::Warehouse, *w, *p)),
+        );
     }
 
     // Outlets scattered around the centre, shared out among the territories.
@@ -191,10 +309,26 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
                 Val::I(dist),
                 Val::I(territory),
                 Val::S(format!("O{i:06}")),
-                Val::S(format!("{} {} #{i}", pick(&mut rng, SHOPS), pick(&mut rng, SHOP_NAMES))),
-                Val::S(format!("{} St, {}, Kyiv", pick(&mut rng, STREETS), rng.random_range(1..200))),
-                Val::S(format!("{} {}", pick(&mut rng, FIRST), pick(&mut rng, LAST))),
-                Val::S(format!("+380 44 {:03} {:04}", rng.random_range(100..999), rng.random_range(0..9999))),
+                Val::S(format!(
+                    "{} {} #{i}",
+                    pick(&mut rng, SHOPS),
+                    pick(&mut rng, SHOP_NAMES)
+                )),
+                Val::S(format!(
+                    "{} St, {}, Kyiv",
+                    pick(&mut rng, STREETS),
+                    rng.random_range(1..200)
+                )),
+                Val::S(format!(
+                    "{} {}",
+                    pick(&mut rng, FIRST),
+                    pick(&mut rng, LAST)
+                )),
+                Val::S(format!(
+                    "+380 44 {:03} {:04}",
+                    rng.random_range(100..999),
+                    rng.random_range(0..9999)
+                )),
                 Val::S(pick(&mut rng, CHANNELS).into()),
                 Val::N(has_location.then(|| deg_to_e7(lat) as i64)),
                 Val::N(has_location.then(|| deg_to_e7(lon) as i64)),
@@ -206,27 +340,50 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
         &mut tx,
         "outlets",
         &[
-            "distributor_id", "territory_id", "code", "name", "address", "contact_name", "phone", "channel", "lat_e7",
-            "lon_e7", "price_list_id",
+            "distributor_id",
+            "territory_id",
+            "code",
+            "name",
+            "address",
+            "contact_name",
+            "phone",
+            "channel",
+            "lat_e7",
+            "lon_e7",
+            "price_list_id",
         ],
         &outlet_rows,
     )
     .await?;
-    let outlets: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, territory_id FROM outlets WHERE distributor_id = $1 ORDER BY id")
-            .bind(dist)
-            .fetch_all(&mut *tx)
-            .await?;
-    changes.extend(outlets.iter().map(|(id, t)| ChangeRef::upsert(EntityKind::Outlet, *id, *t)));
+    let outlets: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, territory_id FROM outlets WHERE distributor_id = $1 ORDER BY id",
+    )
+    .bind(dist)
+    .fetch_all(&mut *tx)
+    .await?;
+    changes.extend(
+        outlets
+            .iter()
+            .map(|(id, t)| ChangeRef::upsert(EntityKind::Outlet, *id, *t)),
+    );
 
     // Routes: a weekly cycle; each working day visits a fifth of the territory.
     let today = dates::days_of_ms(crate::store::now_ms());
     let days: Vec<i64> = (today - spec.days_back..=today + spec.days_ahead).collect();
     let route_rows: Vec<Vec<Val>> = positions
         .iter()
-        .flat_map(|(_, p)| days.iter().map(move |d| vec![Val::I(dist), Val::I(*p), Val::S(dates::format_days(*d))]))
+        .flat_map(|(_, p)| {
+            days.iter()
+                .map(move |d| vec![Val::I(dist), Val::I(*p), Val::S(dates::format_days(*d))])
+        })
         .collect();
-    insert_rows(&mut tx, "routes", &["distributor_id", "position_id", "route_date"], &route_rows).await?;
+    insert_rows(
+        &mut tx,
+        "routes",
+        &["distributor_id", "position_id", "route_date"],
+        &route_rows,
+    )
+    .await?;
     let routes: Vec<(i64, i64, String)> =
         sqlx::query_as("SELECT id, position_id, route_date FROM routes WHERE distributor_id = $1")
             .bind(dist)
@@ -234,16 +391,36 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
             .await?;
     let mut stop_rows = Vec::new();
     for (route_id, position, date) in &routes {
-        let territory = positions.iter().find(|(_, p)| p == position).map(|(t, _)| *t).unwrap_or(0);
-        let mine: Vec<i64> = outlets.iter().filter(|(_, t)| *t == territory).map(|(id, _)| *id).collect();
+        let territory = positions
+            .iter()
+            .find(|(_, p)| p == position)
+            .map(|(t, _)| *t)
+            .unwrap_or(0);
+        let mine: Vec<i64> = outlets
+            .iter()
+            .filter(|(_, t)| *t == territory)
+            .map(|(id, _)| *id)
+            .collect();
         let day = dates::parse_date(date).unwrap_or(0);
         let group = day.rem_euclid(5) as usize;
-        for (n, o) in mine.iter().enumerate().filter(|(n, _)| n % 5 == group).map(|(_, o)| o).enumerate() {
+        for (n, o) in mine
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| n % 5 == group)
+            .map(|(_, o)| o)
+            .enumerate()
+        {
             stop_rows.push(vec![Val::I(*route_id), Val::I(n as i64 + 1), Val::I(*o)]);
         }
         changes.push(ChangeRef::upsert(EntityKind::Route, *route_id, *position));
     }
-    insert_rows(&mut tx, "route_stops", &["route_id", "stop_order", "outlet_id"], &stop_rows).await?;
+    insert_rows(
+        &mut tx,
+        "route_stops",
+        &["route_id", "stop_order", "outlet_id"],
+        &stop_rows,
+    )
+    .await?;
     record_changes(&mut tx, dist, &changes).await?;
     tx.commit().await?;
 
@@ -252,7 +429,10 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     }
 
     // PINs: argon2 is deliberately slow, so hash on every core at once.
-    let pins: Vec<String> = logins.iter().map(|_| crate::store::devices::new_pin()).collect();
+    let pins: Vec<String> = logins
+        .iter()
+        .map(|_| crate::store::devices::new_pin())
+        .collect();
     let hashes = futures::future::join_all(pins.iter().map(|p| hash_secret(p.clone()))).await;
     let mut agents = Vec::with_capacity(logins.len());
     for ((login, pin), hash) in logins.into_iter().zip(pins).zip(hashes) {
@@ -276,9 +456,19 @@ fn q(text: &str, kind: &str, required: bool, choices: &[&str]) -> QuestionInput 
 pub fn questionnaires() -> Vec<(&'static str, Vec<QuestionInput>)> {
     let mut shelf = vec![
         q("Is there a branded display?", "yes_no", true, &[]),
-        q("Display condition", "single_choice", true, &["Good", "Damaged", "Empty"]),
+        q(
+            "Display condition",
+            "single_choice",
+            true,
+            &["Good", "Damaged", "Empty"],
+        ),
         q("Shelf share of our products, %", "number", true, &[]),
-        q("Which competitors are on the shelf?", "multiple_choice", false, &["Nestle", "Mondelez", "Roshen", "Local"]),
+        q(
+            "Which competitors are on the shelf?",
+            "multiple_choice",
+            false,
+            &["Nestle", "Mondelez", "Roshen", "Local"],
+        ),
         q("What is wrong with the display?", "text", true, &[]),
         q("Next promotion date agreed", "date", false, &[]),
     ];

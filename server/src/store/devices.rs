@@ -1,6 +1,6 @@
 //! Mobile users, PINs and devices: binding a phone to a position.
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
@@ -220,11 +220,11 @@ impl Store {
             }));
         };
         let (pin_id, _, used, revoked) = &pins[index];
-        if revoked.is_some() {
-            return Ok(Err(ActivationError::Revoked));
-        }
         if used.is_some() {
             return Ok(Err(ActivationError::Used));
+        }
+        if revoked.is_some() {
+            return Ok(Err(ActivationError::Revoked));
         }
         let token = new_token();
         let mut tx = self.begin_write().await?;
@@ -278,7 +278,10 @@ impl Store {
     }
 
     /// The device behind a bearer token.
-    pub async fn authenticate(&self, token: &str) -> Result<std::result::Result<DeviceAuth, AuthError>> {
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<std::result::Result<DeviceAuth, AuthError>> {
         let row: Option<(i64, i64, Option<i64>, i64, i64, i64, Option<i64>)> = sqlx::query_as(
             "SELECT d.id, d.mobile_user_id, d.revoked_at_ms, d.last_seq, m.distributor_id, m.position_id, p.parent_id
              FROM devices d
@@ -292,16 +295,22 @@ impl Store {
         Ok(match row {
             None => Err(AuthError::Unknown),
             Some((_, _, Some(_), ..)) => Err(AuthError::Revoked),
-            Some((device_id, mobile_user_id, None, last_seq, distributor_id, position_id, parent)) => {
-                Ok(DeviceAuth {
-                    device_id,
-                    mobile_user_id,
-                    distributor_id,
-                    position_id,
-                    territory_id: parent.unwrap_or(position_id),
-                    last_seq,
-                })
-            }
+            Some((
+                device_id,
+                mobile_user_id,
+                None,
+                last_seq,
+                distributor_id,
+                position_id,
+                parent,
+            )) => Ok(DeviceAuth {
+                device_id,
+                mobile_user_id,
+                distributor_id,
+                position_id,
+                territory_id: parent.unwrap_or(position_id),
+                last_seq,
+            }),
         })
     }
 }

@@ -69,13 +69,19 @@ fn provider_name(p: i32) -> &'static str {
 
 fn check_fixes(fixes: &[v1::GpsFix]) -> std::result::Result<(), Refusal> {
     if fixes.len() > 50 {
-        return refuse(ErrorCode::InvalidMutation, "more than 50 fixes in one mutation");
+        return refuse(
+            ErrorCode::InvalidMutation,
+            "more than 50 fixes in one mutation",
+        );
     }
     for f in fixes {
         if !(-900_000_000..=900_000_000).contains(&f.lat_e7)
             || !(-1_800_000_000..=1_800_000_000).contains(&f.lon_e7)
         {
-            return refuse(ErrorCode::InvalidMutation, "a fix has coordinates outside the globe");
+            return refuse(
+                ErrorCode::InvalidMutation,
+                "a fix has coordinates outside the globe",
+            );
         }
     }
     Ok(())
@@ -271,10 +277,16 @@ impl Store {
         m: &v1::Mutation,
     ) -> Result<std::result::Result<bool, Refusal>> {
         if ids::from_wire(&m.id).is_none() {
-            return Ok(refuse(ErrorCode::InvalidMutation, "mutation id must be a 16-byte UUID"));
+            return Ok(refuse(
+                ErrorCode::InvalidMutation,
+                "mutation id must be a 16-byte UUID",
+            ));
         }
         match &m.kind {
-            None => Ok(refuse(ErrorCode::InvalidMutation, "the mutation carries no action")),
+            None => Ok(refuse(
+                ErrorCode::InvalidMutation,
+                "the mutation carries no action",
+            )),
             Some(Kind::VisitStarted(v)) => self.visit_started(tx, ctx, m, v).await,
             Some(Kind::VisitEnded(v)) => self.visit_ended(tx, ctx, v).await,
             Some(Kind::OrderPlaced(o)) => self.order_placed(tx, ctx, m, o).await,
@@ -308,22 +320,33 @@ impl Store {
         Ok(v)
     }
 
-    async fn visible_product(&self, tx: &mut Transaction<'static, Any>, ctx: &mut Ctx<'_>, product_id: i64) -> Result<bool> {
+    async fn visible_product(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        ctx: &mut Ctx<'_>,
+        product_id: i64,
+    ) -> Result<bool> {
         if let Some(hit) = ctx.products.get(&product_id) {
             return Ok(*hit);
         }
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM products WHERE id = $1 AND distributor_id = $2 AND deleted = 0")
-                .bind(product_id)
-                .bind(ctx.auth.distributor_id)
-                .fetch_optional(&mut **tx)
-                .await?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM products WHERE id = $1 AND distributor_id = $2 AND deleted = 0",
+        )
+        .bind(product_id)
+        .bind(ctx.auth.distributor_id)
+        .fetch_optional(&mut **tx)
+        .await?;
         ctx.products.insert(product_id, row.is_some());
         Ok(row.is_some())
     }
 
     /// The device's visit: `None` if unknown, else (outlet, ended).
-    async fn own_visit(&self, tx: &mut Transaction<'static, Any>, ctx: &mut Ctx<'_>, id: Uuid) -> Result<Option<(i64, bool)>> {
+    async fn own_visit(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        ctx: &mut Ctx<'_>,
+        id: Uuid,
+    ) -> Result<Option<(i64, bool)>> {
         if let Some(hit) = ctx.visits.get(&id) {
             return Ok(*hit);
         }
@@ -369,8 +392,16 @@ impl Store {
             tx,
             "gps_fixes",
             &[
-                "visit_id", "phase", "fix_no", "lat_e7", "lon_e7", "accuracy_dm", "provider", "mock",
-                "device_time_ms", "received_at_ms",
+                "visit_id",
+                "phase",
+                "fix_no",
+                "lat_e7",
+                "lon_e7",
+                "accuracy_dm",
+                "provider",
+                "mock",
+                "device_time_ms",
+                "received_at_ms",
             ],
             &rows,
         )
@@ -429,7 +460,11 @@ impl Store {
             })
             .collect();
         let class = location::classify(&fixes, reference, ctx.bands);
-        let accuracy = v.fixes.iter().map(|f| f.accuracy_dm as f64 / 10.0).reduce(f64::min);
+        let accuracy = v
+            .fixes
+            .iter()
+            .map(|f| f.accuracy_dm as f64 / 10.0)
+            .reduce(f64::min);
         let mock = v.fixes.iter().any(|f| f.mock);
         let route_id = (v.route_id > 0).then_some(v.route_id);
         sqlx::query(
@@ -453,8 +488,18 @@ impl Store {
         .bind(mock as i64)
         .execute(&mut **tx)
         .await?;
-        self.insert_fixes(tx, ctx, visit_id, "start", &v.fixes).await?;
-        self.session_item(tx, ctx, "visit", Some(visit_id), Some(v.outlet_id), None, None).await?;
+        self.insert_fixes(tx, ctx, visit_id, "start", &v.fixes)
+            .await?;
+        self.session_item(
+            tx,
+            ctx,
+            "visit",
+            Some(visit_id),
+            Some(v.outlet_id),
+            None,
+            None,
+        )
+        .await?;
         ctx.visits.insert(visit_id, Some((v.outlet_id, false)));
         ctx.open_visit = Some(Some(visit_id));
         Ok(Ok(true))
@@ -514,7 +559,8 @@ impl Store {
         .bind(visit_id.to_string())
         .execute(&mut **tx)
         .await?;
-        self.insert_fixes(tx, ctx, visit_id, "end", &v.fixes).await?;
+        self.insert_fixes(tx, ctx, visit_id, "end", &v.fixes)
+            .await?;
         ctx.visits.insert(visit_id, Some((outlet_id, true)));
         if ctx.open_visit == Some(Some(visit_id)) || ctx.open_visit.is_none() {
             ctx.open_visit = Some(None);
@@ -563,26 +609,36 @@ impl Store {
             ));
         }
         if o.lines.is_empty() {
-            return Ok(refuse(ErrorCode::InvalidMutation, "an order needs at least one line"));
+            return Ok(refuse(
+                ErrorCode::InvalidMutation,
+                "an order needs at least one line",
+            ));
         }
         if o.lines.len() > 1000 {
-            return Ok(refuse(ErrorCode::InvalidMutation, "an order has at most 1000 lines"));
+            return Ok(refuse(
+                ErrorCode::InvalidMutation,
+                "an order has at most 1000 lines",
+            ));
         }
         let price_list_ok = match ctx.price_lists.get(&o.price_list_id) {
             Some(ok) => *ok,
             None => {
-                let row: Option<(i64,)> =
-                    sqlx::query_as("SELECT id FROM price_lists WHERE id = $1 AND distributor_id = $2")
-                        .bind(o.price_list_id)
-                        .bind(ctx.auth.distributor_id)
-                        .fetch_optional(&mut **tx)
-                        .await?;
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM price_lists WHERE id = $1 AND distributor_id = $2",
+                )
+                .bind(o.price_list_id)
+                .bind(ctx.auth.distributor_id)
+                .fetch_optional(&mut **tx)
+                .await?;
                 ctx.price_lists.insert(o.price_list_id, row.is_some());
                 row.is_some()
             }
         };
         if !price_list_ok {
-            return Ok(refuse(ErrorCode::NotVisible, format!("price list {} is not available", o.price_list_id)));
+            return Ok(refuse(
+                ErrorCode::NotVisible,
+                format!("price list {} is not available", o.price_list_id),
+            ));
         }
         if ctx.warehouses.is_none() {
             let rows: Vec<(i64,)> = sqlx::query_as(
@@ -593,21 +649,35 @@ impl Store {
             .await?;
             ctx.warehouses = Some(rows.into_iter().map(|r| r.0).collect());
         }
-        if !ctx.warehouses.as_ref().is_some_and(|w| w.contains(&o.warehouse_id)) {
+        if !ctx
+            .warehouses
+            .as_ref()
+            .is_some_and(|w| w.contains(&o.warehouse_id))
+        {
             return Ok(refuse(
                 ErrorCode::NotVisible,
-                format!("warehouse {} is not bound to this position for orders", o.warehouse_id),
+                format!(
+                    "warehouse {} is not bound to this position for orders",
+                    o.warehouse_id
+                ),
             ));
         }
         for (i, line) in o.lines.iter().enumerate() {
             if !self.visible_product(tx, ctx, line.product_id).await? {
                 return Ok(refuse(
                     ErrorCode::NotVisible,
-                    format!("line {}: product {} is not available", i + 1, line.product_id),
+                    format!(
+                        "line {}: product {} is not available",
+                        i + 1,
+                        line.product_id
+                    ),
                 ));
             }
             if line.quantity_milli <= 0 {
-                return Ok(refuse(ErrorCode::InvalidMutation, format!("line {}: quantity must be positive", i + 1)));
+                return Ok(refuse(
+                    ErrorCode::InvalidMutation,
+                    format!("line {}: quantity must be positive", i + 1),
+                ));
             }
             if money::line_sum(line.quantity_milli, line.price_minor) != Some(line.sum_minor) {
                 return Ok(refuse(
@@ -625,11 +695,17 @@ impl Store {
         if money::order_total(o.lines.iter().map(|l| l.sum_minor)) != Some(o.total_minor) {
             return Ok(refuse(
                 ErrorCode::OrderSumsMismatch,
-                format!("order total {} does not equal the sum of its lines", o.total_minor),
+                format!(
+                    "order total {} does not equal the sum of its lines",
+                    o.total_minor
+                ),
             ));
         }
         if !o.delivery_date.is_empty() && crate::dates::parse_date(&o.delivery_date).is_none() {
-            return Ok(refuse(ErrorCode::InvalidMutation, "delivery_date must be YYYY-MM-DD"));
+            return Ok(refuse(
+                ErrorCode::InvalidMutation,
+                "delivery_date must be YYYY-MM-DD",
+            ));
         }
         let number = self.next_order_number(tx).await?;
         sqlx::query(
@@ -676,23 +752,43 @@ impl Store {
         insert_rows(
             tx,
             "order_lines",
-            &["order_id", "line_no", "product_id", "quantity_milli", "price_minor", "sum_minor", "comment"],
+            &[
+                "order_id",
+                "line_no",
+                "product_id",
+                "quantity_milli",
+                "price_minor",
+                "sum_minor",
+                "comment",
+            ],
             &rows,
         )
         .await?;
-        self.session_item(tx, ctx, "order", visit_id, Some(o.outlet_id), Some(order_id), Some(o.total_minor))
-            .await?;
+        self.session_item(
+            tx,
+            ctx,
+            "order",
+            visit_id,
+            Some(o.outlet_id),
+            Some(order_id),
+            Some(o.total_minor),
+        )
+        .await?;
         Ok(Ok(true))
     }
 
     async fn next_order_number(&self, tx: &mut Transaction<'static, Any>) -> Result<i64> {
         let (n,): (i64,) = match self.backend() {
-            Backend::Postgres => sqlx::query_as("SELECT nextval('order_number_seq')").fetch_one(&mut **tx).await?,
-            Backend::Sqlite => {
-                sqlx::query_as("UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value")
+            Backend::Postgres => {
+                sqlx::query_as("SELECT nextval('order_number_seq')")
                     .fetch_one(&mut **tx)
                     .await?
             }
+            Backend::Sqlite => sqlx::query_as(
+                "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value",
+            )
+            .fetch_one(&mut **tx)
+            .await?,
         };
         Ok(n)
     }
@@ -707,14 +803,18 @@ impl Store {
             Ok(id) => id,
             Err(r) => return Ok(Err(r)),
         };
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT number, state FROM orders WHERE id = $1 AND mobile_user_id = $2")
-                .bind(order_id.to_string())
-                .bind(ctx.auth.mobile_user_id)
-                .fetch_optional(&mut **tx)
-                .await?;
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT number, state FROM orders WHERE id = $1 AND mobile_user_id = $2",
+        )
+        .bind(order_id.to_string())
+        .bind(ctx.auth.mobile_user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
         let Some((number, state)) = row else {
-            return Ok(refuse(ErrorCode::UnknownReference, format!("order {order_id} is unknown")));
+            return Ok(refuse(
+                ErrorCode::UnknownReference,
+                format!("order {order_id} is unknown"),
+            ));
         };
         match state.as_str() {
             "cancelled" => return Ok(Ok(false)),
@@ -722,7 +822,9 @@ impl Store {
             other => {
                 return Ok(refuse(
                     ErrorCode::InvalidState,
-                    format!("order {order_id} is {other} at the distributor and can no longer be cancelled"),
+                    format!(
+                        "order {order_id} is {other} at the distributor and can no longer be cancelled"
+                    ),
                 ));
             }
         }
@@ -735,7 +837,11 @@ impl Store {
         record_changes(
             tx,
             ctx.auth.distributor_id,
-            &[ChangeRef::upsert(v1::EntityKind::OrderStatus, number, ctx.auth.position_id)],
+            &[ChangeRef::upsert(
+                v1::EntityKind::OrderStatus,
+                number,
+                ctx.auth.position_id,
+            )],
         )
         .await?;
         Ok(Ok(true))
@@ -803,15 +909,19 @@ impl Store {
             Ok(id) => id,
             Err(r) => return Ok(Err(r)),
         };
-        let seen: Option<(i64,)> = sqlx::query_as("SELECT id FROM questionnaire_answers WHERE answers_id = $1 LIMIT 1")
-            .bind(answers_id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
+        let seen: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM questionnaire_answers WHERE answers_id = $1 LIMIT 1")
+                .bind(answers_id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
         if seen.is_some() {
             return Ok(Ok(false));
         }
         if self.own_visit(tx, ctx, visit_id).await?.is_none() {
-            return Ok(refuse(ErrorCode::UnknownReference, format!("visit {visit_id} is unknown")));
+            return Ok(refuse(
+                ErrorCode::UnknownReference,
+                format!("visit {visit_id} is unknown"),
+            ));
         }
         if !self.questionnaire(tx, ctx, q.questionnaire_id).await? {
             return Ok(refuse(
@@ -819,7 +929,9 @@ impl Store {
                 format!("questionnaire {} is not available", q.questionnaire_id),
             ));
         }
-        let defs = ctx.questionnaires[&q.questionnaire_id].as_ref().expect("loaded above");
+        let defs = ctx.questionnaires[&q.questionnaire_id]
+            .as_ref()
+            .expect("loaded above");
         let rows = match validate_answers(defs, &q.answers) {
             Ok(rows) => rows,
             Err(r) => return Ok(Err(r)),
@@ -841,7 +953,15 @@ impl Store {
         insert_rows(
             tx,
             "questionnaire_answers",
-            &["answers_id", "visit_id", "questionnaire_id", "question_id", "value_kind", "value_text", "value_number"],
+            &[
+                "answers_id",
+                "visit_id",
+                "questionnaire_id",
+                "question_id",
+                "value_kind",
+                "value_text",
+                "value_number",
+            ],
             &rows,
         )
         .await?;
@@ -862,18 +982,25 @@ impl Store {
             Ok(id) => id,
             Err(r) => return Ok(Err(r)),
         };
-        let seen: Option<(i64,)> = sqlx::query_as("SELECT id FROM distribution_checks WHERE check_id = $1 LIMIT 1")
-            .bind(check_id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
+        let seen: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM distribution_checks WHERE check_id = $1 LIMIT 1")
+                .bind(check_id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
         if seen.is_some() {
             return Ok(Ok(false));
         }
         if self.own_visit(tx, ctx, visit_id).await?.is_none() {
-            return Ok(refuse(ErrorCode::UnknownReference, format!("visit {visit_id} is unknown")));
+            return Ok(refuse(
+                ErrorCode::UnknownReference,
+                format!("visit {visit_id} is unknown"),
+            ));
         }
         if d.items.is_empty() {
-            return Ok(refuse(ErrorCode::InvalidMutation, "a distribution check needs at least one product"));
+            return Ok(refuse(
+                ErrorCode::InvalidMutation,
+                "a distribution check needs at least one product",
+            ));
         }
         let mut seen_products = HashSet::new();
         for item in &d.items {
@@ -884,7 +1011,10 @@ impl Store {
                 ));
             }
             if !self.visible_product(tx, ctx, item.product_id).await? {
-                return Ok(refuse(ErrorCode::NotVisible, format!("product {} is not available", item.product_id)));
+                return Ok(refuse(
+                    ErrorCode::NotVisible,
+                    format!("product {} is not available", item.product_id),
+                ));
             }
         }
         let rows: Vec<Vec<Val>> = d
@@ -899,7 +1029,13 @@ impl Store {
                 ]
             })
             .collect();
-        insert_rows(tx, "distribution_checks", &["check_id", "visit_id", "product_id", "present"], &rows).await?;
+        insert_rows(
+            tx,
+            "distribution_checks",
+            &["check_id", "visit_id", "product_id", "present"],
+            &rows,
+        )
+        .await?;
         Ok(Ok(true))
     }
 
@@ -942,10 +1078,16 @@ fn validate_answers(
     let mut by_question: HashMap<i64, &Value> = HashMap::new();
     for a in answers {
         let Some(def) = defs.iter().find(|d| d.id == a.question_id) else {
-            return refuse(ErrorCode::InvalidMutation, format!("question {} is not in this questionnaire", a.question_id));
+            return refuse(
+                ErrorCode::InvalidMutation,
+                format!("question {} is not in this questionnaire", a.question_id),
+            );
         };
         let Some(value) = &a.value else {
-            return refuse(ErrorCode::InvalidMutation, format!("question {} has an empty answer", def.id));
+            return refuse(
+                ErrorCode::InvalidMutation,
+                format!("question {} has an empty answer", def.id),
+            );
         };
         let ok = match (def.kind.as_str(), value) {
             ("yes_no", Value::YesNo(_)) | ("text", Value::Text(_)) => true,
@@ -960,11 +1102,17 @@ fn validate_answers(
         if !ok {
             return refuse(
                 ErrorCode::InvalidMutation,
-                format!("question {}: the answer does not fit a {} question", def.id, def.kind),
+                format!(
+                    "question {}: the answer does not fit a {} question",
+                    def.id, def.kind
+                ),
             );
         }
         if by_question.insert(def.id, value).is_some() {
-            return refuse(ErrorCode::InvalidMutation, format!("question {} is answered twice", def.id));
+            return refuse(
+                ErrorCode::InvalidMutation,
+                format!("question {} is answered twice", def.id),
+            );
         }
     }
     for def in defs {
@@ -977,20 +1125,31 @@ fn validate_answers(
             },
         };
         if def.required && shown && !by_question.contains_key(&def.id) {
-            return refuse(ErrorCode::InvalidMutation, format!("required question {} is not answered", def.id));
+            return refuse(
+                ErrorCode::InvalidMutation,
+                format!("required question {} is not answered", def.id),
+            );
         }
     }
     Ok(answers
         .iter()
         .map(|a| {
             let (kind, text, number) = match a.value.as_ref().expect("checked") {
-                Value::YesNo(b) => ("yes_no", if *b { "yes" } else { "no" }.to_string(), Some(*b as i64 as f64)),
+                Value::YesNo(b) => (
+                    "yes_no",
+                    if *b { "yes" } else { "no" }.to_string(),
+                    Some(*b as i64 as f64),
+                ),
                 Value::Number(n) => ("number", n.to_string(), Some(*n)),
                 Value::Text(t) => ("text", t.clone(), None),
                 Value::SingleChoice(c) => ("single_choice", c.to_string(), None),
                 Value::MultipleChoice(c) => (
                     "multiple_choice",
-                    c.ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+                    c.ids
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
                     None,
                 ),
                 Value::Date(d) => ("date", d.clone(), None),

@@ -70,7 +70,8 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<()> {
             continue;
         }
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql))).await?;
+        tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql)))
+            .await?;
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES ($1, $2, $3, $4)",
         )

@@ -168,10 +168,12 @@ impl Store {
 }
 
 async fn load_or_create_epoch(pool: &AnyPool) -> Result<Uuid> {
-    sqlx::query("INSERT INTO server_meta (key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING")
-        .bind(Uuid::new_v4().to_string())
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO server_meta (key, value) VALUES ('epoch', $1) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(Uuid::new_v4().to_string())
+    .execute(pool)
+    .await?;
     let (value,): (String,) = sqlx::query_as("SELECT value FROM server_meta WHERE key = 'epoch'")
         .fetch_one(pool)
         .await?;

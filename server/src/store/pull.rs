@@ -46,7 +46,10 @@ impl Cursor {
         if seq < 0 {
             return Err("the cursor is not one this server issued");
         }
-        Ok(Some(Cursor { phase: bytes[1], seq }))
+        Ok(Some(Cursor {
+            phase: bytes[1],
+            seq,
+        }))
     }
 }
 
@@ -61,7 +64,10 @@ pub struct PullPage {
 }
 
 fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Store {
@@ -163,11 +169,12 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let ids: Vec<i64> = outlet_ids.into_iter().map(|r| r.0).collect();
-        let mut changes: Vec<v1::Change> = load_entities(self.pool(), EntityKind::Outlet as i64, &ids)
-            .await?
-            .into_iter()
-            .map(|(_, e)| v1::Change { entity: Some(e) })
-            .collect();
+        let mut changes: Vec<v1::Change> =
+            load_entities(self.pool(), EntityKind::Outlet as i64, &ids)
+                .await?
+                .into_iter()
+                .map(|(_, e)| v1::Change { entity: Some(e) })
+                .collect();
         changes.extend(
             load_entities(self.pool(), EntityKind::Route as i64, &[route_id])
                 .await?
@@ -198,7 +205,12 @@ macro_rules! query_in {
     }};
 }
 
-async fn load_chunk(pool: &AnyPool, kind: i64, ids: &[i64], out: &mut Vec<(i64, Entity)>) -> Result<()> {
+async fn load_chunk(
+    pool: &AnyPool,
+    kind: i64,
+    ids: &[i64],
+    out: &mut Vec<(i64, Entity)>,
+) -> Result<()> {
     let Ok(kind) = EntityKind::try_from(kind as i32) else {
         return Ok(());
     };
@@ -253,8 +265,11 @@ async fn load_chunk(pool: &AnyPool, kind: i64, ids: &[i64], out: &mut Vec<(i64, 
             }
         }
         EntityKind::PriceList => {
-            let rows: Vec<(i64, String, String)> =
-                query_in!(pool, "SELECT id, name, payment_form FROM price_lists WHERE id IN ({})", ids);
+            let rows: Vec<(i64, String, String)> = query_in!(
+                pool,
+                "SELECT id, name, payment_form FROM price_lists WHERE id IN ({})",
+                ids
+            );
             for r in rows {
                 out.push((
                     r.0,
@@ -285,8 +300,11 @@ async fn load_chunk(pool: &AnyPool, kind: i64, ids: &[i64], out: &mut Vec<(i64, 
             }
         }
         EntityKind::Warehouse => {
-            let rows: Vec<(i64, String, String)> =
-                query_in!(pool, "SELECT id, code, name FROM warehouses WHERE id IN ({})", ids);
+            let rows: Vec<(i64, String, String)> = query_in!(
+                pool,
+                "SELECT id, code, name FROM warehouses WHERE id IN ({})",
+                ids
+            );
             for r in rows {
                 out.push((
                     r.0,
@@ -299,7 +317,11 @@ async fn load_chunk(pool: &AnyPool, kind: i64, ids: &[i64], out: &mut Vec<(i64, 
             }
         }
         EntityKind::Route => {
-            let routes: Vec<(i64, String)> = query_in!(pool, "SELECT id, route_date FROM routes WHERE id IN ({})", ids);
+            let routes: Vec<(i64, String)> = query_in!(
+                pool,
+                "SELECT id, route_date FROM routes WHERE id IN ({})",
+                ids
+            );
             let stops: Vec<(i64, i64, i64)> = query_in!(
                 pool,
                 "SELECT route_id, outlet_id, stop_order FROM route_stops WHERE route_id IN ({}) ORDER BY route_id, stop_order",
@@ -324,7 +346,11 @@ async fn load_chunk(pool: &AnyPool, kind: i64, ids: &[i64], out: &mut Vec<(i64, 
             }
         }
         EntityKind::Questionnaire => {
-            let qs: Vec<(i64, String)> = query_in!(pool, "SELECT id, name FROM questionnaires WHERE id IN ({})", ids);
+            let qs: Vec<(i64, String)> = query_in!(
+                pool,
+                "SELECT id, name FROM questionnaires WHERE id IN ({})",
+                ids
+            );
             #[allow(clippy::type_complexity)]
             let questions: Vec<(i64, i64, String, String, i64, Option<i64>, i64, Option<i64>, i64)> = query_in!(
                 pool,
@@ -364,7 +390,14 @@ async fn load_chunk(pool: &AnyPool, kind: i64, ids: &[i64], out: &mut Vec<(i64, 
                         position: q.8 as u32,
                     })
                     .collect();
-                out.push((id, Entity::Questionnaire(v1::Questionnaire { id, name, questions })));
+                out.push((
+                    id,
+                    Entity::Questionnaire(v1::Questionnaire {
+                        id,
+                        name,
+                        questions,
+                    }),
+                ));
             }
         }
         EntityKind::OrderStatus => {
@@ -376,7 +409,9 @@ async fn load_chunk(pool: &AnyPool, kind: i64, ids: &[i64], out: &mut Vec<(i64, 
                 ids
             );
             for r in rows {
-                let order_id = Uuid::parse_str(&r.1).map(|u| u.as_bytes().to_vec()).unwrap_or_default();
+                let order_id = Uuid::parse_str(&r.1)
+                    .map(|u| u.as_bytes().to_vec())
+                    .unwrap_or_default();
                 out.push((
                     r.0,
                     Entity::OrderStatus(v1::OrderStatus {
@@ -430,7 +465,10 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_told_apart() {
         let epoch = Uuid::new_v4();
-        let c = Cursor { phase: 1, seq: 4242 };
+        let c = Cursor {
+            phase: 1,
+            seq: 4242,
+        };
         assert_eq!(Cursor::decode(&c.encode(epoch), epoch), Ok(Some(c)));
         assert_eq!(Cursor::decode(&[], epoch), Ok(None));
         // Another epoch: start over rather than trust a position in another database.

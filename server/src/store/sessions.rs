@@ -68,7 +68,12 @@ impl Store {
     }
 
     /// Adds a request's bytes and counts to its session (creating it if needed).
-    pub async fn tally_request(&self, auth: &DeviceAuth, s: &SessionCtx, t: RequestTally) -> Result<()> {
+    pub async fn tally_request(
+        &self,
+        auth: &DeviceAuth,
+        s: &SessionCtx,
+        t: RequestTally,
+    ) -> Result<()> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         self.ensure_session(&mut tx, auth, s, now).await?;
@@ -116,7 +121,11 @@ impl Store {
         self.session_summary(auth.device_id, s.id).await
     }
 
-    pub async fn session_summary(&self, device_id: i64, id: Uuid) -> Result<Option<v1::SyncSessionSummary>> {
+    pub async fn session_summary(
+        &self,
+        device_id: i64,
+        id: Uuid,
+    ) -> Result<Option<v1::SyncSessionSummary>> {
         #[allow(clippy::type_complexity)]
         let row: Option<(String, i64, Option<i64>, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT mode, started_at_ms, finished_at_ms, mutations_applied, mutations_duplicate, mutations_refused,
@@ -127,11 +136,12 @@ impl Store {
         .bind(device_id)
         .fetch_optional(self.pool())
         .await?;
-        let Some((mode, started, finished, applied, dup, refused, pulled, up, down, skew)) = row else {
+        let Some((mode, started, finished, applied, dup, refused, pulled, up, down, skew)) = row
+        else {
             return Ok(None);
         };
         let (visits, orders, total): (i64, i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(visit_id) - COUNT(order_id), COUNT(order_id), SUM(order_total_minor)
+            "SELECT COUNT(visit_id) - COUNT(order_id), COUNT(order_id), CAST(SUM(order_total_minor) AS BIGINT)
              FROM sync_session_items WHERE session_id = $1",
         )
         .bind(id.to_string())
@@ -159,7 +169,10 @@ impl Store {
     /// What the server holds from one device.
     pub async fn device_stats(&self, device_id: i64) -> Result<v1::DeviceStats> {
         let q = |sql: &'static str| async move {
-            let (n,): (i64,) = sqlx::query_as(sql).bind(device_id).fetch_one(self.pool()).await?;
+            let (n,): (i64,) = sqlx::query_as(sql)
+                .bind(device_id)
+                .fetch_one(self.pool())
+                .await?;
             Ok::<u64, StoreError>(n as u64)
         };
         Ok(v1::DeviceStats {

@@ -269,7 +269,12 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn create_price_list(&self, distributor_id: i64, name: &str, payment_form: &str) -> Result<i64> {
+    pub async fn create_price_list(
+        &self,
+        distributor_id: i64,
+        name: &str,
+        payment_form: &str,
+    ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO price_lists (distributor_id, name, payment_form) VALUES ($1, $2, $3) RETURNING id",
@@ -279,13 +284,22 @@ impl Store {
         .bind(payment_form)
         .fetch_one(&mut *tx)
         .await?;
-        record_changes(&mut tx, distributor_id, &[ChangeRef::upsert(EntityKind::PriceList, id, 0)]).await?;
+        record_changes(
+            &mut tx,
+            distributor_id,
+            &[ChangeRef::upsert(EntityKind::PriceList, id, 0)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
 
     /// Inserts or updates outlets by code; returns their ids in input order.
-    pub async fn upsert_outlets(&self, distributor_id: i64, outlets: &[OutletInput]) -> Result<Vec<i64>> {
+    pub async fn upsert_outlets(
+        &self,
+        distributor_id: i64,
+        outlets: &[OutletInput],
+    ) -> Result<Vec<i64>> {
         let mut tx = self.begin_write().await?;
         let mut ids = Vec::with_capacity(outlets.len());
         let mut changes = Vec::with_capacity(outlets.len());
@@ -315,7 +329,11 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             ids.push(id);
-            changes.push(ChangeRef::upsert(EntityKind::Outlet, id, territory.unwrap_or(-1)));
+            changes.push(ChangeRef::upsert(
+                EntityKind::Outlet,
+                id,
+                territory.unwrap_or(-1),
+            ));
         }
         record_changes(&mut tx, distributor_id, &changes).await?;
         tx.commit().await?;
@@ -335,7 +353,11 @@ impl Store {
         record_changes(
             &mut tx,
             distributor_id,
-            &[ChangeRef::delete(EntityKind::Outlet, outlet_id, territory.unwrap_or(-1))],
+            &[ChangeRef::delete(
+                EntityKind::Outlet,
+                outlet_id,
+                territory.unwrap_or(-1),
+            )],
         )
         .await?;
         tx.commit().await?;
@@ -343,7 +365,13 @@ impl Store {
     }
 
     /// Sets an outlet's reference location (e.g. adopted from a visit's fix).
-    pub async fn set_outlet_location(&self, distributor_id: i64, outlet_id: i64, lat_e7: i32, lon_e7: i32) -> Result<()> {
+    pub async fn set_outlet_location(
+        &self,
+        distributor_id: i64,
+        outlet_id: i64,
+        lat_e7: i32,
+        lon_e7: i32,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let (territory,): (Option<i64>,) = sqlx::query_as(
             "UPDATE outlets SET lat_e7 = $1, lon_e7 = $2 WHERE id = $3 AND distributor_id = $4 RETURNING territory_id",
@@ -357,7 +385,11 @@ impl Store {
         record_changes(
             &mut tx,
             distributor_id,
-            &[ChangeRef::upsert(EntityKind::Outlet, outlet_id, territory.unwrap_or(-1))],
+            &[ChangeRef::upsert(
+                EntityKind::Outlet,
+                outlet_id,
+                territory.unwrap_or(-1),
+            )],
         )
         .await?;
         tx.commit().await?;
@@ -365,7 +397,11 @@ impl Store {
     }
 
     /// Inserts or updates products by code; returns their ids in input order.
-    pub async fn upsert_products(&self, distributor_id: i64, products: &[ProductInput]) -> Result<Vec<i64>> {
+    pub async fn upsert_products(
+        &self,
+        distributor_id: i64,
+        products: &[ProductInput],
+    ) -> Result<Vec<i64>> {
         let mut tx = self.begin_write().await?;
         let mut ids = Vec::with_capacity(products.len());
         for p in products {
@@ -398,18 +434,30 @@ impl Store {
 
     pub async fn delete_product(&self, distributor_id: i64, product_id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE products SET deleted = 1 WHERE id = $1 AND distributor_id = $2 RETURNING id")
-            .bind(product_id)
-            .bind(distributor_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        record_changes(&mut tx, distributor_id, &[ChangeRef::delete(EntityKind::Product, product_id, 0)]).await?;
+        sqlx::query(
+            "UPDATE products SET deleted = 1 WHERE id = $1 AND distributor_id = $2 RETURNING id",
+        )
+        .bind(product_id)
+        .bind(distributor_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        record_changes(
+            &mut tx,
+            distributor_id,
+            &[ChangeRef::delete(EntityKind::Product, product_id, 0)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Sets prices (product id, minor units) of a price list.
-    pub async fn set_prices(&self, distributor_id: i64, price_list_id: i64, prices: &[(i64, i64)]) -> Result<()> {
+    pub async fn set_prices(
+        &self,
+        distributor_id: i64,
+        price_list_id: i64,
+        prices: &[(i64, i64)],
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let mut changes = Vec::with_capacity(prices.len());
         for (product_id, price) in prices {
@@ -430,7 +478,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn create_warehouse(&self, distributor_id: i64, code: &str, name: &str) -> Result<i64> {
+    pub async fn create_warehouse(
+        &self,
+        distributor_id: i64,
+        code: &str,
+        name: &str,
+    ) -> Result<i64> {
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -443,7 +496,12 @@ impl Store {
     }
 
     /// Binds a warehouse to a position for the document type "order".
-    pub async fn bind_warehouse(&self, distributor_id: i64, warehouse_id: i64, position_id: i64) -> Result<()> {
+    pub async fn bind_warehouse(
+        &self,
+        distributor_id: i64,
+        warehouse_id: i64,
+        position_id: i64,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO warehouse_positions (warehouse_id, position_id, document_type) VALUES ($1, $2, 'order')
@@ -456,14 +514,23 @@ impl Store {
         record_changes(
             &mut tx,
             distributor_id,
-            &[ChangeRef::upsert(EntityKind::Warehouse, warehouse_id, position_id)],
+            &[ChangeRef::upsert(
+                EntityKind::Warehouse,
+                warehouse_id,
+                position_id,
+            )],
         )
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn unbind_warehouse(&self, distributor_id: i64, warehouse_id: i64, position_id: i64) -> Result<()> {
+    pub async fn unbind_warehouse(
+        &self,
+        distributor_id: i64,
+        warehouse_id: i64,
+        position_id: i64,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM warehouse_positions WHERE warehouse_id = $1 AND position_id = $2 AND document_type = 'order'",
@@ -475,7 +542,11 @@ impl Store {
         record_changes(
             &mut tx,
             distributor_id,
-            &[ChangeRef::delete(EntityKind::Warehouse, warehouse_id, position_id)],
+            &[ChangeRef::delete(
+                EntityKind::Warehouse,
+                warehouse_id,
+                position_id,
+            )],
         )
         .await?;
         tx.commit().await?;
@@ -483,7 +554,13 @@ impl Store {
     }
 
     /// Sets a position's route for a date (replacing any earlier one); returns the route id.
-    pub async fn set_route(&self, distributor_id: i64, position_id: i64, date: &str, outlet_ids: &[i64]) -> Result<i64> {
+    pub async fn set_route(
+        &self,
+        distributor_id: i64,
+        position_id: i64,
+        date: &str,
+        outlet_ids: &[i64],
+    ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO routes (distributor_id, position_id, route_date) VALUES ($1, $2, $3)
@@ -504,14 +581,30 @@ impl Store {
             .enumerate()
             .map(|(i, o)| vec![Val::I(id), Val::I(i as i64 + 1), Val::I(*o)])
             .collect();
-        insert_rows(&mut tx, "route_stops", &["route_id", "stop_order", "outlet_id"], &rows).await?;
-        record_changes(&mut tx, distributor_id, &[ChangeRef::upsert(EntityKind::Route, id, position_id)]).await?;
+        insert_rows(
+            &mut tx,
+            "route_stops",
+            &["route_id", "stop_order", "outlet_id"],
+            &rows,
+        )
+        .await?;
+        record_changes(
+            &mut tx,
+            distributor_id,
+            &[ChangeRef::upsert(EntityKind::Route, id, position_id)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
 
     /// Creates a questionnaire with its questions; returns its id.
-    pub async fn create_questionnaire(&self, distributor_id: i64, name: &str, questions: &[QuestionInput]) -> Result<i64> {
+    pub async fn create_questionnaire(
+        &self,
+        distributor_id: i64,
+        name: &str,
+        questions: &[QuestionInput],
+    ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let (qid,): (i64,) = sqlx::query_as(
             "INSERT INTO questionnaires (distributor_id, name, active) VALUES ($1, $2, 1) RETURNING id",
@@ -525,7 +618,9 @@ impl Store {
         for (pos, q) in questions.iter().enumerate() {
             let (cond_q, cond_yes, cond_choice) = match q.condition {
                 None => (None, 1, None),
-                Some((idx, QuestionConditionInput::Yes(y))) => (Some(question_ids[idx]), y as i64, None),
+                Some((idx, QuestionConditionInput::Yes(y))) => {
+                    (Some(question_ids[idx]), y as i64, None)
+                }
                 Some((idx, QuestionConditionInput::Choice(c))) => {
                     (Some(question_ids[idx]), 1, Some(choice_ids[idx][c]))
                 }
@@ -560,7 +655,12 @@ impl Store {
             question_ids.push(id);
             choice_ids.push(ids);
         }
-        record_changes(&mut tx, distributor_id, &[ChangeRef::upsert(EntityKind::Questionnaire, qid, 0)]).await?;
+        record_changes(
+            &mut tx,
+            distributor_id,
+            &[ChangeRef::upsert(EntityKind::Questionnaire, qid, 0)],
+        )
+        .await?;
         tx.commit().await?;
         Ok(qid)
     }

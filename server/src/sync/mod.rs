@@ -18,8 +18,8 @@ use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::store::devices::{ActivationError, AuthError, DeviceAuth, DeviceInfo};
 use crate::store::ingest::BatchRefusal;
-use crate::store::sessions::{RequestTally, SessionCtx};
 use crate::store::now_ms;
+use crate::store::sessions::{RequestTally, SessionCtx};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,7 +44,9 @@ impl<T: Message + Default> FromRequest<AppState> for Proto<T> {
             AppError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
-                format!("the request body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"),
+                format!(
+                    "the request body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"
+                ),
             )
         };
         let declared = req
@@ -60,7 +62,10 @@ impl<T: Message + Default> FromRequest<AppState> for Proto<T> {
             .map_err(|_| too_large())?;
         Metrics::add(&state.metrics.bytes_received, bytes.len() as u64);
         let msg = T::decode(bytes.as_ref()).map_err(|e| {
-            AppError::malformed(format!("the body is not a valid {}: {e}", std::any::type_name::<T>()))
+            AppError::malformed(format!(
+                "the body is not a valid {}: {e}",
+                std::any::type_name::<T>()
+            ))
         })?;
         Ok(Proto {
             msg,
@@ -75,19 +80,31 @@ pub struct Device(pub DeviceAuth);
 impl FromRequestParts<AppState> for Device {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
-                AppError::unauthorized(ErrorCode::DeviceUnknown, "missing device credential (Authorization: Bearer)")
+                AppError::unauthorized(
+                    ErrorCode::DeviceUnknown,
+                    "missing device credential (Authorization: Bearer)",
+                )
             })?;
         match state.store.authenticate(token).await? {
             Ok(auth) => Ok(Device(auth)),
-            Err(AuthError::Unknown) => Err(AppError::unauthorized(ErrorCode::DeviceUnknown, AuthError::Unknown.to_string())),
-            Err(AuthError::Revoked) => Err(AppError::unauthorized(ErrorCode::DeviceRevoked, AuthError::Revoked.to_string())),
+            Err(AuthError::Unknown) => Err(AppError::unauthorized(
+                ErrorCode::DeviceUnknown,
+                AuthError::Unknown.to_string(),
+            )),
+            Err(AuthError::Revoked) => Err(AppError::unauthorized(
+                ErrorCode::DeviceRevoked,
+                AuthError::Revoked.to_string(),
+            )),
         }
     }
 }
@@ -123,7 +140,12 @@ fn check_version(v: u32) -> Result<(), AppError> {
     }
 }
 
-fn session(id: &[u8], mode: i32, app_version: &str, device_time_ms: i64) -> Result<SessionCtx, AppError> {
+fn session(
+    id: &[u8],
+    mode: i32,
+    app_version: &str,
+    device_time_ms: i64,
+) -> Result<SessionCtx, AppError> {
     let id = fieldsync_protocol::ids::from_wire(id)
         .ok_or_else(|| AppError::malformed("session_id must be a 16-byte UUID"))?;
     Ok(SessionCtx {
@@ -140,7 +162,10 @@ fn with_epoch(state: &AppState, mut e: AppError) -> AppError {
     e
 }
 
-async fn activate(State(state): State<AppState>, body: Result<Proto<v1::ActivateRequest>, AppError>) -> Response {
+async fn activate(
+    State(state): State<AppState>,
+    body: Result<Proto<v1::ActivateRequest>, AppError>,
+) -> Response {
     match activate_inner(&state, body).await {
         Ok(r) => r,
         Err(e) => {
@@ -150,7 +175,10 @@ async fn activate(State(state): State<AppState>, body: Result<Proto<v1::Activate
     }
 }
 
-async fn activate_inner(state: &AppState, body: Result<Proto<v1::ActivateRequest>, AppError>) -> Result<Response, AppError> {
+async fn activate_inner(
+    state: &AppState,
+    body: Result<Proto<v1::ActivateRequest>, AppError>,
+) -> Result<Response, AppError> {
     let req = body?.msg;
     check_version(req.protocol_version)?;
     if req.login.is_empty() || req.pin.is_empty() || req.login.len() > 128 || req.pin.len() > 64 {
@@ -170,7 +198,9 @@ async fn activate_inner(state: &AppState, body: Result<Proto<v1::ActivateRequest
                 ActivationError::Wrong => (StatusCode::UNAUTHORIZED, ErrorCode::PinWrong),
                 ActivationError::Used => (StatusCode::UNAUTHORIZED, ErrorCode::PinUsed),
                 ActivationError::Revoked => (StatusCode::UNAUTHORIZED, ErrorCode::PinRevoked),
-                ActivationError::Locked { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::PinLocked),
+                ActivationError::Locked { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, ErrorCode::PinLocked)
+                }
             };
             let mut err = AppError::new(status, code, e.to_string());
             if let ActivationError::Locked { retry_after_ms } = e {
@@ -211,7 +241,12 @@ async fn push_inner(
     let Device(auth) = device?;
     let Proto { msg: req, len } = body?;
     check_version(req.protocol_version)?;
-    let s = session(&req.session_id, req.mode, &req.app_version, req.device_time_ms)?;
+    let s = session(
+        &req.session_id,
+        req.mode,
+        &req.app_version,
+        req.device_time_ms,
+    )?;
     let outcome = match state.store.push(&auth, &s, &req.mutations).await? {
         Ok(o) => o,
         Err(BatchRefusal::Gap { expected }) => {
@@ -229,7 +264,10 @@ async fn push_inner(
             ));
         }
         Err(BatchRefusal::Revoked) => {
-            return Err(AppError::unauthorized(ErrorCode::DeviceRevoked, AuthError::Revoked.to_string()));
+            return Err(AppError::unauthorized(
+                ErrorCode::DeviceRevoked,
+                AuthError::Revoked.to_string(),
+            ));
         }
     };
     Metrics::add(&state.metrics.mutations_applied, outcome.applied as u64);
@@ -279,7 +317,16 @@ async fn pull_inner(
     let today = crate::dates::today();
     let page = state
         .store
-        .pull(&auth, &req.cursor, if req.max_changes == 0 { 1000 } else { req.max_changes }, &today)
+        .pull(
+            &auth,
+            &req.cursor,
+            if req.max_changes == 0 {
+                1000
+            } else {
+                req.max_changes
+            },
+            &today,
+        )
         .await?
         .map_err(AppError::malformed)?;
     let first_page = page.restarted || req.cursor.is_empty();
@@ -327,7 +374,14 @@ async fn finish(
         let s = session(&req.session_id, 0, "", req.device_time_ms)?;
         state
             .store
-            .tally_request(&auth, &s, RequestTally { bytes_up: len as u64, ..Default::default() })
+            .tally_request(
+                &auth,
+                &s,
+                RequestTally {
+                    bytes_up: len as u64,
+                    ..Default::default()
+                },
+            )
             .await?;
         let client_error: String = req.client_error.chars().take(1000).collect();
         let mut summary = state
