@@ -1,0 +1,229 @@
+//! Storage conformance: the same domain operations, unchanged, on SQLite and PostgreSQL.
+
+use std::collections::HashMap;
+
+use fieldsync_protocol::v1::{self, change::Entity};
+use fieldsync_protocol::{ids, paths};
+use fieldsync_server::Store;
+use fieldsync_tests::*;
+
+async fn migrations(db: &TestDb) {
+    let store = Store::connect(&db.url).await.unwrap();
+    let epoch = store.epoch();
+    store.close().await;
+    // Reopening applies nothing twice and keeps the epoch.
+    let mut store = Store::connect(&db.url).await.unwrap();
+    assert_eq!(store.epoch(), epoch);
+    let rotated = store.rotate_epoch().await.unwrap();
+    assert_ne!(rotated, epoch);
+    store.close().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    assert_eq!(store.epoch(), rotated);
+    // A landed migration that was edited afterwards stops the server.
+    sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let err = Store::connect(&db.url).await.unwrap_err().to_string();
+    assert!(err.contains("was edited after it was applied"), "{err}");
+}
+on_both_backends!(
+    migrations_apply_once_and_edited_ones_are_refused,
+    migrations
+);
+
+async fn concurrent_changes(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
+    let session = ids::new_id();
+    let known = Known::from_changes(&device.pull_all(session).await);
+    let dist = server.store.distributor_id("ACME").await.unwrap();
+
+    // Writers change outlet locations concurrently while the device keeps pulling small
+    // pages; after the writers finish and one last pull, the device must hold every final value.
+    let outlets: Vec<i64> = known.outlets.iter().map(|o| o.id).take(10).collect();
+    let writers = {
+        let store = server.store.clone();
+        let outlets = outlets.clone();
+        tokio::spawn(async move {
+            let mut tasks = Vec::new();
+            for round in 0..8 {
+                for (i, id) in outlets.iter().enumerate() {
+                    let store = store.clone();
+                    let id = *id;
+                    tasks.push(tokio::spawn(async move {
+                        store
+                            .set_outlet_location(
+                                dist,
+                                id,
+                                500_000_000 + round * 1000 + i as i32,
+                                300_000_000,
+                            )
+                            .await
+                            .unwrap();
+                    }));
+                }
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+    };
+    let mut seen: HashMap<i64, i32> = HashMap::new();
+    let mut apply = |changes: Vec<v1::Change>| {
+        for c in changes {
+            if let Some(Entity::Outlet(o)) = c.entity {
+                seen.insert(o.id, o.lat_e7);
+            }
+        }
+    };
+    let mut cursor = Vec::new();
+    while !writers.is_finished() {
+        let p: v1::PullResponse = device.pull(session, cursor.clone(), 3).await.decode();
+        cursor = p.next_cursor;
+        apply(p.changes);
+    }
+    writers.await.unwrap();
+    loop {
+        let p: v1::PullResponse = device.pull(session, cursor.clone(), 3).await.decode();
+        cursor = p.next_cursor;
+        let more = p.has_more;
+        apply(p.changes);
+        if !more {
+            break;
+        }
+    }
+    for id in outlets {
+        let (lat,): (i64,) = sqlx::query_as("SELECT lat_e7 FROM outlets WHERE id = $1")
+            .bind(id)
+            .fetch_one(server.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(seen.get(&id).copied(), Some(lat as i32), "outlet {id}");
+    }
+    server.stop().await;
+}
+on_both_backends!(
+    a_pulling_device_never_misses_a_concurrent_change,
+    concurrent_changes
+);
+
+async fn concurrent_activation(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let a = &agents[0];
+    let c1 = RawClient::new(&server.url);
+    let c2 = RawClient::new(&server.url);
+    let (r1, r2) = tokio::join!(c1.activate(&a.login, &a.pin), c2.activate(&a.login, &a.pin));
+    let mut statuses = [r1.status, r2.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 401], "one PIN binds exactly one device");
+    let (active,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM devices WHERE revoked_at_ms IS NULL")
+            .fetch_one(server.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(active, 1);
+    server.stop().await;
+}
+on_both_backends!(
+    a_pin_used_twice_at_once_binds_one_device,
+    concurrent_activation
+);
+
+async fn order_numbers(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 4)).await;
+    let mut tasks = Vec::new();
+    for a in agents {
+        let url = server.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let (device, _) = RawClient::activated(&url, &a).await;
+            let session = ids::new_id();
+            let known = Known::from_changes(&device.pull_all(session).await);
+            let mut b = MutationBuilder::new();
+            for batch in 0..3 {
+                let mut muts = Vec::new();
+                for v in 0..5 {
+                    let outlet = known.outlets[(batch * 5 + v) % known.outlets.len()].clone();
+                    let visit = ids::new_id();
+                    muts.push(b.start_visit(visit, &outlet));
+                    muts.push(b.order(&known, visit, &outlet, 3).1);
+                    muts.push(b.end_visit(visit, &outlet));
+                }
+                let r: v1::PushResponse = device.push(session, muts).await.decode();
+                assert!(
+                    r.results
+                        .iter()
+                        .all(|x| x.outcome() == v1::MutationOutcome::Applied)
+                );
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (n, distinct, max): (i64, i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT number), MAX(number) FROM orders")
+            .fetch_one(server.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((n, distinct), (60, 60));
+    assert!(max >= 60);
+    // Every visit was started and ended exactly once.
+    let (open,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM visits WHERE ended_received_ms IS NULL")
+            .fetch_one(server.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((count(&server.store, "visits").await, open), (60, 0));
+    server.stop().await;
+}
+on_both_backends!(concurrent_pushes_get_unique_order_numbers, order_numbers);
+
+async fn epoch_change(db: &TestDb) {
+    let store = Store::connect(&db.url).await.unwrap();
+    let agents = seed(&store, &small_world("ACME", 1)).await;
+    let server = TestServer::start_with(store.clone()).await;
+    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
+    let session = ids::new_id();
+    let mut cursor = Vec::new();
+    loop {
+        let p: v1::PullResponse = device.pull(session, cursor, 5000).await.decode();
+        cursor = p.next_cursor;
+        if !p.has_more {
+            break;
+        }
+    }
+    server.stop().await;
+    // The database is "restored": a new epoch. The old cursor now starts a full pull again,
+    // and every response names the new epoch.
+    let mut store = store;
+    let epoch = store.rotate_epoch().await.unwrap();
+    let server = TestServer::start_with(store).await;
+    let mut device = device;
+    device.url = server.url.clone();
+    let p: v1::PullResponse = device.pull(session, cursor, 5000).await.decode();
+    assert_eq!(p.meta.unwrap().server_epoch, epoch.as_bytes().to_vec());
+    assert!(
+        p.mobile_user.is_some(),
+        "a restarted pull carries the profile again"
+    );
+    assert!(p.has_more);
+    let r = device
+        .post(
+            paths::STATS,
+            &v1::DeviceStatsRequest {
+                protocol_version: 1,
+            },
+        )
+        .await;
+    assert_eq!(
+        r.decode::<v1::DeviceStats>().meta.unwrap().server_epoch,
+        epoch.as_bytes().to_vec()
+    );
+    server.stop().await;
+}
+on_both_backends!(a_new_epoch_restarts_pulls_from_scratch, epoch_change);
