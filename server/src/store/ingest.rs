@@ -4,6 +4,11 @@
 //! the device row locked, so a replayed or concurrently duplicated request finds the batch
 //! already applied and is acknowledged without effect. A mutation that cannot be accepted
 //! is stored in `refused_mutations` with its reason and does not stop the ones behind it.
+//!
+//! The work is done in three steps so that a batch costs a fixed number of statements, not a
+//! number per mutation: (1) everything the batch refers to is read with one query per kind;
+//! (2) the mutations are validated and applied in order against that in-memory picture;
+//! (3) the resulting rows are written with multi-row inserts.
 use std::collections::{HashMap, HashSet};
 
 use fieldsync_protocol::location::{self, Bands, Fix};
@@ -40,8 +45,9 @@ pub struct PushOutcome {
 }
 
 type Refusal = (ErrorCode, String);
+type Checked<T> = std::result::Result<T, Refusal>;
 
-fn refuse<T>(code: ErrorCode, reason: impl Into<String>) -> std::result::Result<T, Refusal> {
+fn refuse<T>(code: ErrorCode, reason: impl Into<String>) -> Checked<T> {
     Err((code, reason.into()))
 }
 
@@ -67,7 +73,7 @@ fn provider_name(p: i32) -> &'static str {
     }
 }
 
-fn check_fixes(fixes: &[v1::GpsFix]) -> std::result::Result<(), Refusal> {
+fn check_fixes(fixes: &[v1::GpsFix]) -> Checked<()> {
     if fixes.len() > 50 {
         return refuse(
             ErrorCode::InvalidMutation,
@@ -87,13 +93,21 @@ fn check_fixes(fixes: &[v1::GpsFix]) -> std::result::Result<(), Refusal> {
     Ok(())
 }
 
-fn parse_id(bytes: &[u8], what: &str) -> std::result::Result<Uuid, Refusal> {
+fn parse_id(bytes: &[u8], what: &str) -> Checked<Uuid> {
     ids::from_wire(bytes).ok_or_else(|| {
         (
             ErrorCode::InvalidMutation,
             format!("{what} must be a 16-byte UUID"),
         )
     })
+}
+
+fn to_fix(f: &v1::GpsFix) -> Fix {
+    Fix {
+        lat_e7: f.lat_e7,
+        lon_e7: f.lon_e7,
+        accuracy_m: f.accuracy_dm as f64 / 10.0,
+    }
 }
 
 /// One question as validation needs it.
@@ -105,20 +119,95 @@ struct QuestionDef {
     choices: HashSet<i64>,
 }
 
-/// Per-batch lookups, so a batch of a whole day does not re-read the same rows.
-struct Ctx<'a> {
-    auth: &'a DeviceAuth,
-    session: &'a SessionCtx,
-    now: i64,
-    bands: Bands,
-    outlets: HashMap<i64, Option<Option<(i32, i32)>>>,
-    products: HashMap<i64, bool>,
-    price_lists: HashMap<i64, bool>,
-    warehouses: Option<HashSet<i64>>,
-    questionnaires: HashMap<i64, Option<Vec<QuestionDef>>>,
-    /// Visits of this device touched in this batch: id -> (outlet, ended).
-    visits: HashMap<Uuid, Option<(i64, bool)>>,
-    open_visit: Option<Option<Uuid>>,
+/// A visit as the batch sees it.
+#[derive(Debug, Clone)]
+struct VisitState {
+    owner: i64,
+    outlet_id: i64,
+    ended: bool,
+    /// Already stored before this batch (otherwise it is inserted at the end).
+    stored: bool,
+    fixes: Vec<Fix>,
+}
+
+/// A visit started in this batch, written at the end.
+struct NewVisit {
+    id: Uuid,
+    outlet_id: i64,
+    route_id: Option<i64>,
+    started_device_ms: i64,
+    ended_device_ms: Option<i64>,
+    ended: bool,
+    band: &'static str,
+    distance_m: Option<f64>,
+    accuracy_m: Option<f64>,
+    mock: bool,
+}
+
+/// An order placed in this batch; its number is handed out at the end.
+struct NewOrder {
+    id: Uuid,
+    visit_id: Option<Uuid>,
+    placed_device_ms: i64,
+    o: v1::OrderPlaced,
+    /// Cancelled later in the same batch: stored as cancelled, with this reason.
+    cancel_reason: Option<String>,
+}
+
+/// Everything the batch refers to, read up front.
+#[derive(Default)]
+struct Picture {
+    visits: HashMap<Uuid, VisitState>,
+    open_visit: Option<Uuid>,
+    /// Visible outlets and their reference locations.
+    outlets: HashMap<i64, Option<(i32, i32)>>,
+    products: HashSet<i64>,
+    price_lists: HashSet<i64>,
+    warehouses: HashSet<i64>,
+    /// Orders by id: (owner, number, state).
+    orders: HashMap<Uuid, (i64, i64, String)>,
+    answer_sets: HashSet<Uuid>,
+    checks: HashSet<Uuid>,
+    questionnaires: HashMap<i64, Vec<QuestionDef>>,
+}
+
+/// Rows to write.
+#[derive(Default)]
+struct Writes {
+    new_visits: Vec<NewVisit>,
+    ended_stored: Vec<(Uuid, Option<i64>, &'static str, Option<f64>, bool)>,
+    fixes: Vec<Vec<Val>>,
+    orders: Vec<NewOrder>,
+    cancels: Vec<(Uuid, i64, String)>,
+    answers: Vec<Vec<Val>>,
+    checks: Vec<Vec<Val>>,
+    refused: Vec<Vec<Val>>,
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `SELECT ... WHERE <col> IN (...)` in chunks; `$1..$fixed` are the fixed arguments.
+macro_rules! select_in {
+    ($tx:expr, $row:ty, $sql:expr, [$($fixed:expr),*], $items:expr) => {{
+        let mut out: Vec<$row> = Vec::new();
+        let items: Vec<_> = $items;
+        let fixed_count = 0usize $(+ { let _ = &$fixed; 1 })*;
+        for chunk in items.chunks(500) {
+            let sql = format!($sql, placeholders(fixed_count + 1, chunk.len()));
+            let mut q = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(sql));
+            $(q = q.bind($fixed);)*
+            for item in chunk {
+                q = q.bind(item.clone());
+            }
+            out.extend(q.fetch_all(&mut **$tx).await?);
+        }
+        out
+    }};
 }
 
 impl Store {
@@ -128,6 +217,7 @@ impl Store {
         auth: &DeviceAuth,
         session: &SessionCtx,
         mutations: &[v1::Mutation],
+        bytes_up: u64,
     ) -> Result<std::result::Result<PushOutcome, BatchRefusal>> {
         if mutations.first().is_some_and(|m| m.seq == 0) {
             return Ok(Err(BatchRefusal::NotConsecutive));
@@ -158,93 +248,94 @@ impl Store {
                 expected: last_seq + 1,
             }));
         }
-        let (near, mid, far): (i64, i64, i64) = sqlx::query_as(
-            "SELECT band_near_m, band_mid_m, band_far_m FROM distributors WHERE id = $1",
-        )
-        .bind(auth.distributor_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let mut ctx = Ctx {
-            auth,
-            session,
-            now,
-            bands: Bands {
-                near_m: near as u32,
-                mid_m: mid as u32,
-                far_m: far as u32,
-            },
-            outlets: HashMap::new(),
-            products: HashMap::new(),
-            price_lists: HashMap::new(),
-            warehouses: None,
-            questionnaires: HashMap::new(),
-            visits: HashMap::new(),
-            open_visit: None,
-        };
         self.ensure_session(&mut tx, auth, session, now).await?;
+        let fresh: Vec<&v1::Mutation> = mutations.iter().filter(|m| m.seq > last_seq).collect();
         let mut out = PushOutcome {
             acked_seq: last_seq,
             ..Default::default()
         };
-        for m in mutations {
-            if m.seq <= last_seq {
-                out.duplicate += 1;
-                out.results.push(MutationResult {
-                    seq: m.seq,
-                    outcome: MutationOutcome::Duplicate as i32,
-                    ..Default::default()
-                });
-                continue;
-            }
-            let result = self.apply(&mut tx, &mut ctx, m).await?;
-            match result {
-                Ok(true) => out.applied += 1,
-                Ok(false) => out.duplicate += 1,
-                Err((code, reason)) => {
-                    out.refused += 1;
-                    let mutation_id = ids::from_wire(&m.id)
-                        .map(|u| u.to_string())
-                        .unwrap_or_else(|| format!("invalid:{}", m.seq));
-                    sqlx::query(
-                        "INSERT INTO refused_mutations (device_id, mobile_user_id, distributor_id, session_id, seq,
-                            mutation_id, mutation_kind, error_code, reason, payload, device_time_ms, received_at_ms)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    )
-                    .bind(auth.device_id)
-                    .bind(auth.mobile_user_id)
-                    .bind(auth.distributor_id)
-                    .bind(session.id.to_string())
-                    .bind(m.seq as i64)
-                    .bind(mutation_id)
-                    .bind(kind_name(m))
-                    .bind(code.as_str_name())
-                    .bind(&reason)
-                    .bind(m.encode_to_vec())
-                    .bind(m.device_time_ms)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    out.results.push(MutationResult {
-                        seq: m.seq,
-                        outcome: MutationOutcome::Refused as i32,
-                        code: code as i32,
-                        reason,
-                    });
-                    out.acked_seq = m.seq;
-                    continue;
-                }
-            }
+        for m in mutations.iter().filter(|m| m.seq <= last_seq) {
+            out.duplicate += 1;
             out.results.push(MutationResult {
                 seq: m.seq,
-                outcome: if result == Ok(true) {
-                    MutationOutcome::Applied as i32
-                } else {
-                    MutationOutcome::Duplicate as i32
-                },
+                outcome: MutationOutcome::Duplicate as i32,
                 ..Default::default()
             });
-            out.acked_seq = m.seq;
         }
+        if !fresh.is_empty() {
+            let (near, mid, far): (i64, i64, i64) = sqlx::query_as(
+                "SELECT band_near_m, band_mid_m, band_far_m FROM distributors WHERE id = $1",
+            )
+            .bind(auth.distributor_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let bands = Bands {
+                near_m: near as u32,
+                mid_m: mid as u32,
+                far_m: far as u32,
+            };
+            let mut pic = self.picture(&mut tx, auth, &fresh).await?;
+            let mut w = Writes::default();
+            for m in &fresh {
+                let result = apply(&mut pic, &mut w, auth, bands, now, m);
+                let (outcome, code, reason) = match result {
+                    Ok(true) => {
+                        out.applied += 1;
+                        (
+                            MutationOutcome::Applied,
+                            ErrorCode::Unspecified,
+                            String::new(),
+                        )
+                    }
+                    Ok(false) => {
+                        out.duplicate += 1;
+                        (
+                            MutationOutcome::Duplicate,
+                            ErrorCode::Unspecified,
+                            String::new(),
+                        )
+                    }
+                    Err((code, reason)) => {
+                        out.refused += 1;
+                        let mutation_id = ids::from_wire(&m.id)
+                            .map(|u| u.to_string())
+                            .unwrap_or_else(|| format!("invalid:{}", m.seq));
+                        w.refused.push(vec![
+                            Val::I(auth.device_id),
+                            Val::I(auth.mobile_user_id),
+                            Val::I(auth.distributor_id),
+                            Val::S(session.id.to_string()),
+                            Val::I(m.seq as i64),
+                            Val::S(mutation_id),
+                            Val::S(kind_name(m).into()),
+                            Val::S(code.as_str_name().into()),
+                            Val::S(reason.clone()),
+                            Val::B(m.encode_to_vec()),
+                            Val::I(m.device_time_ms),
+                            Val::I(now),
+                        ]);
+                        (MutationOutcome::Refused, code, reason)
+                    }
+                };
+                out.results.push(MutationResult {
+                    seq: m.seq,
+                    outcome: outcome as i32,
+                    code: code as i32,
+                    reason,
+                });
+                out.acked_seq = m.seq;
+            }
+            self.write(&mut tx, auth, session, now, w).await?;
+        }
+        let bytes_down = v1::PushResponse {
+            meta: Some(v1::ResponseMeta {
+                server_time_ms: now,
+                server_epoch: self.epoch().as_bytes().to_vec(),
+            }),
+            acked_seq: out.acked_seq,
+            results: out.results.clone(),
+        }
+        .encoded_len() as i64;
         sqlx::query("UPDATE devices SET last_seq = $1, last_sync_at_ms = $2, app_version = $3 WHERE id = $4")
             .bind(out.acked_seq as i64)
             .bind(now)
@@ -254,140 +345,293 @@ impl Store {
             .await?;
         sqlx::query(
             "UPDATE sync_sessions SET mutations_applied = mutations_applied + $1,
-                mutations_duplicate = mutations_duplicate + $2, mutations_refused = mutations_refused + $3
-             WHERE id = $4",
+                mutations_duplicate = mutations_duplicate + $2, mutations_refused = mutations_refused + $3,
+                requests = requests + 1, bytes_up = bytes_up + $4, bytes_down = bytes_down + $5,
+                last_request_at_ms = $6, clock_skew_ms = $7
+             WHERE id = $8 AND device_id = $9",
         )
         .bind(out.applied as i64)
         .bind(out.duplicate as i64)
         .bind(out.refused as i64)
+        .bind(bytes_up as i64)
+        .bind(bytes_down)
+        .bind(now)
+        .bind(session.device_time_ms - now)
         .bind(session.id.to_string())
+        .bind(auth.device_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(Ok(out))
     }
 
-    /// Applies one mutation. `Ok(Ok(true))` applied, `Ok(Ok(false))` already there,
-    /// `Ok(Err(..))` refused with a reason. Validation happens before any write, so a refusal
-    /// never leaves the transaction half-written.
-    async fn apply(
+    /// Reads everything the fresh mutations refer to, one query per kind.
+    async fn picture(
         &self,
         tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        m: &v1::Mutation,
-    ) -> Result<std::result::Result<bool, Refusal>> {
-        if ids::from_wire(&m.id).is_none() {
-            return Ok(refuse(
-                ErrorCode::InvalidMutation,
-                "mutation id must be a 16-byte UUID",
-            ));
+        auth: &DeviceAuth,
+        fresh: &[&v1::Mutation],
+    ) -> Result<Picture> {
+        let mut visit_ids = HashSet::new();
+        let mut outlet_ids = HashSet::new();
+        let mut product_ids = HashSet::new();
+        let mut order_ids = HashSet::new();
+        let mut answer_ids = HashSet::new();
+        let mut check_ids = HashSet::new();
+        let mut questionnaire_ids = HashSet::new();
+        let mut need_price_lists = false;
+        for m in fresh {
+            match &m.kind {
+                Some(Kind::VisitStarted(v)) => {
+                    visit_ids.extend(ids::from_wire(&v.visit_id));
+                    outlet_ids.insert(v.outlet_id);
+                }
+                Some(Kind::VisitEnded(v)) => {
+                    visit_ids.extend(ids::from_wire(&v.visit_id));
+                }
+                Some(Kind::OrderPlaced(o)) => {
+                    order_ids.extend(ids::from_wire(&o.order_id));
+                    visit_ids.extend(ids::from_wire(&o.visit_id));
+                    outlet_ids.insert(o.outlet_id);
+                    product_ids.extend(o.lines.iter().map(|l| l.product_id));
+                    need_price_lists = true;
+                }
+                Some(Kind::OrderCancelled(c)) => {
+                    order_ids.extend(ids::from_wire(&c.order_id));
+                }
+                Some(Kind::QuestionnaireAnswered(q)) => {
+                    answer_ids.extend(ids::from_wire(&q.answers_id));
+                    visit_ids.extend(ids::from_wire(&q.visit_id));
+                    questionnaire_ids.insert(q.questionnaire_id);
+                }
+                Some(Kind::DistributionChecked(d)) => {
+                    check_ids.extend(ids::from_wire(&d.check_id));
+                    visit_ids.extend(ids::from_wire(&d.visit_id));
+                    product_ids.extend(d.items.iter().map(|i| i.product_id));
+                }
+                None => {}
+            }
         }
-        match &m.kind {
-            None => Ok(refuse(
-                ErrorCode::InvalidMutation,
-                "the mutation carries no action",
-            )),
-            Some(Kind::VisitStarted(v)) => self.visit_started(tx, ctx, m, v).await,
-            Some(Kind::VisitEnded(v)) => self.visit_ended(tx, ctx, v).await,
-            Some(Kind::OrderPlaced(o)) => self.order_placed(tx, ctx, m, o).await,
-            Some(Kind::OrderCancelled(c)) => self.order_cancelled(tx, ctx, c).await,
-            Some(Kind::QuestionnaireAnswered(q)) => self.questionnaire_answered(tx, ctx, q).await,
-            Some(Kind::DistributionChecked(d)) => self.distribution_checked(tx, ctx, d).await,
+        let mut pic = Picture::default();
+        let visit_strs: Vec<String> = visit_ids.iter().map(|u| u.to_string()).collect();
+        let visits = select_in!(
+            tx,
+            (String, i64, i64, Option<i64>),
+            "SELECT id, mobile_user_id, outlet_id, ended_received_ms FROM visits WHERE id IN ({})",
+            [],
+            visit_strs.clone()
+        );
+        for (id, owner, outlet, ended) in visits {
+            if let Ok(id) = Uuid::parse_str(&id) {
+                outlet_ids.insert(outlet);
+                pic.visits.insert(
+                    id,
+                    VisitState {
+                        owner,
+                        outlet_id: outlet,
+                        ended: ended.is_some(),
+                        stored: true,
+                        fixes: Vec::new(),
+                    },
+                );
+            }
         }
-    }
-
-    /// The outlet's reference location if the device may see the outlet.
-    async fn visible_outlet(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        outlet_id: i64,
-    ) -> Result<Option<Option<(i32, i32)>>> {
-        if let Some(hit) = ctx.outlets.get(&outlet_id) {
-            return Ok(*hit);
-        }
-        let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT lat_e7, lon_e7 FROM outlets
-             WHERE id = $1 AND distributor_id = $2 AND territory_id = $3 AND deleted = 0",
-        )
-        .bind(outlet_id)
-        .bind(ctx.auth.distributor_id)
-        .bind(ctx.auth.territory_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let v = row.map(|(lat, lon)| lat.zip(lon).map(|(a, b)| (a as i32, b as i32)));
-        ctx.outlets.insert(outlet_id, v);
-        Ok(v)
-    }
-
-    async fn visible_product(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        product_id: i64,
-    ) -> Result<bool> {
-        if let Some(hit) = ctx.products.get(&product_id) {
-            return Ok(*hit);
-        }
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM products WHERE id = $1 AND distributor_id = $2 AND deleted = 0",
-        )
-        .bind(product_id)
-        .bind(ctx.auth.distributor_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        ctx.products.insert(product_id, row.is_some());
-        Ok(row.is_some())
-    }
-
-    /// The device's visit: `None` if unknown, else (outlet, ended).
-    async fn own_visit(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        id: Uuid,
-    ) -> Result<Option<(i64, bool)>> {
-        if let Some(hit) = ctx.visits.get(&id) {
-            return Ok(*hit);
-        }
-        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT outlet_id, ended_received_ms FROM visits WHERE id = $1 AND mobile_user_id = $2",
-        )
-        .bind(id.to_string())
-        .bind(ctx.auth.mobile_user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let v = row.map(|(o, e)| (o, e.is_some()));
-        ctx.visits.insert(id, v);
-        Ok(v)
-    }
-
-    async fn insert_fixes(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &Ctx<'_>,
-        visit_id: Uuid,
-        phase: &str,
-        fixes: &[v1::GpsFix],
-    ) -> Result<()> {
-        let rows: Vec<Vec<Val>> = fixes
+        // Fixes of stored, still open visits: an end re-classifies with all of them.
+        let open_stored: Vec<String> = pic
+            .visits
             .iter()
-            .enumerate()
-            .map(|(i, f)| {
+            .filter(|(_, v)| !v.ended && v.owner == auth.mobile_user_id)
+            .map(|(id, _)| id.to_string())
+            .collect();
+        let fixes = select_in!(
+            tx,
+            (String, i64, i64, i64),
+            "SELECT visit_id, lat_e7, lon_e7, accuracy_dm FROM gps_fixes WHERE visit_id IN ({})",
+            [],
+            open_stored
+        );
+        for (id, lat, lon, acc) in fixes {
+            if let Some(v) = Uuid::parse_str(&id)
+                .ok()
+                .and_then(|id| pic.visits.get_mut(&id))
+            {
+                v.fixes.push(Fix {
+                    lat_e7: lat as i32,
+                    lon_e7: lon as i32,
+                    accuracy_m: acc as f64 / 10.0,
+                });
+            }
+        }
+        let open: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM visits WHERE mobile_user_id = $1 AND ended_received_ms IS NULL LIMIT 1",
+        )
+        .bind(auth.mobile_user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        pic.open_visit = open.and_then(|(id,)| Uuid::parse_str(&id).ok());
+        let outlets = select_in!(
+            tx,
+            (i64, Option<i64>, Option<i64>),
+            "SELECT id, lat_e7, lon_e7 FROM outlets
+             WHERE distributor_id = $1 AND territory_id = $2 AND deleted = 0 AND id IN ({})",
+            [auth.distributor_id, auth.territory_id],
+            outlet_ids.into_iter().collect()
+        );
+        for (id, lat, lon) in outlets {
+            pic.outlets
+                .insert(id, lat.zip(lon).map(|(a, b)| (a as i32, b as i32)));
+        }
+        let products = select_in!(
+            tx,
+            (i64,),
+            "SELECT id FROM products WHERE distributor_id = $1 AND deleted = 0 AND id IN ({})",
+            [auth.distributor_id],
+            product_ids.into_iter().collect()
+        );
+        pic.products = products.into_iter().map(|r| r.0).collect();
+        if need_price_lists {
+            let rows: Vec<(i64,)> =
+                sqlx::query_as("SELECT id FROM price_lists WHERE distributor_id = $1")
+                    .bind(auth.distributor_id)
+                    .fetch_all(&mut **tx)
+                    .await?;
+            pic.price_lists = rows.into_iter().map(|r| r.0).collect();
+            let rows: Vec<(i64,)> = sqlx::query_as(
+                "SELECT warehouse_id FROM warehouse_positions WHERE position_id = $1 AND document_type = 'order'",
+            )
+            .bind(auth.position_id)
+            .fetch_all(&mut **tx)
+            .await?;
+            pic.warehouses = rows.into_iter().map(|r| r.0).collect();
+        }
+        let orders = select_in!(
+            tx,
+            (String, i64, i64, String),
+            "SELECT id, mobile_user_id, number, state FROM orders WHERE id IN ({})",
+            [],
+            order_ids.iter().map(|u| u.to_string()).collect()
+        );
+        for (id, owner, number, state) in orders {
+            if let Ok(id) = Uuid::parse_str(&id) {
+                pic.orders.insert(id, (owner, number, state));
+            }
+        }
+        let answers = select_in!(
+            tx,
+            (String,),
+            "SELECT DISTINCT answers_id FROM questionnaire_answers WHERE answers_id IN ({})",
+            [],
+            answer_ids.iter().map(|u| u.to_string()).collect()
+        );
+        pic.answer_sets = answers
+            .iter()
+            .filter_map(|r| Uuid::parse_str(&r.0).ok())
+            .collect();
+        let checks = select_in!(
+            tx,
+            (String,),
+            "SELECT DISTINCT check_id FROM distribution_checks WHERE check_id IN ({})",
+            [],
+            check_ids.iter().map(|u| u.to_string()).collect()
+        );
+        pic.checks = checks
+            .iter()
+            .filter_map(|r| Uuid::parse_str(&r.0).ok())
+            .collect();
+        for qid in questionnaire_ids {
+            if let Some(defs) = load_questionnaire(tx, auth.distributor_id, qid).await? {
+                pic.questionnaires.insert(qid, defs);
+            }
+        }
+        Ok(pic)
+    }
+
+    /// Writes what the batch produced, a few multi-row statements per table.
+    async fn write(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        auth: &DeviceAuth,
+        session: &SessionCtx,
+        now: i64,
+        w: Writes,
+    ) -> Result<()> {
+        let sid = session.id.to_string();
+        let mut items: Vec<Vec<Val>> = Vec::new();
+        let visits: Vec<Vec<Val>> = w
+            .new_visits
+            .iter()
+            .map(|v| {
+                items.push(vec![
+                    Val::S(sid.clone()),
+                    Val::S("visit".into()),
+                    Val::S(v.id.to_string()),
+                    Val::N(Some(v.outlet_id)),
+                    Val::S(String::new()),
+                    Val::N(None),
+                ]);
                 vec![
-                    Val::S(visit_id.to_string()),
-                    Val::S(phase.to_string()),
-                    Val::I(i as i64),
-                    Val::I(f.lat_e7 as i64),
-                    Val::I(f.lon_e7 as i64),
-                    Val::I(f.accuracy_dm as i64),
-                    Val::S(provider_name(f.provider).to_string()),
-                    Val::I(f.mock as i64),
-                    Val::I(f.device_time_ms),
-                    Val::I(ctx.now),
+                    Val::S(v.id.to_string()),
+                    Val::I(auth.distributor_id),
+                    Val::I(auth.device_id),
+                    Val::I(auth.mobile_user_id),
+                    Val::I(auth.position_id),
+                    Val::I(v.outlet_id),
+                    Val::N(v.route_id),
+                    Val::S(sid.clone()),
+                    Val::I(v.started_device_ms),
+                    Val::I(now),
+                    Val::N(if v.ended {
+                        Some(v.ended_device_ms.unwrap_or(v.started_device_ms))
+                    } else {
+                        None
+                    }),
+                    Val::N(v.ended.then_some(now)),
+                    Val::S(v.band.into()),
+                    Val::F(v.distance_m),
+                    Val::F(v.accuracy_m),
+                    Val::I(v.mock as i64),
                 ]
             })
             .collect();
+        insert_rows(
+            tx,
+            "visits",
+            &[
+                "id",
+                "distributor_id",
+                "device_id",
+                "mobile_user_id",
+                "position_id",
+                "outlet_id",
+                "route_id",
+                "session_id",
+                "started_device_ms",
+                "started_received_ms",
+                "ended_device_ms",
+                "ended_received_ms",
+                "location_band",
+                "distance_m",
+                "accuracy_m",
+                "mock_location",
+            ],
+            &visits,
+        )
+        .await?;
+        for (id, ended_device, band, distance, mock) in &w.ended_stored {
+            sqlx::query(
+                "UPDATE visits SET ended_device_ms = COALESCE($1, started_device_ms), ended_received_ms = $2,
+                    location_band = $3, distance_m = $4, mock_location = CASE WHEN $5 = 1 THEN 1 ELSE mock_location END
+                 WHERE id = $6",
+            )
+            .bind(*ended_device)
+            .bind(now)
+            .bind(*band)
+            .bind(*distance)
+            .bind(*mock as i64)
+            .bind(id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
         insert_rows(
             tx,
             "gps_fixes",
@@ -403,352 +647,92 @@ impl Store {
                 "device_time_ms",
                 "received_at_ms",
             ],
-            &rows,
-        )
-        .await
-    }
-
-    async fn visit_started(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        m: &v1::Mutation,
-        v: &v1::VisitStarted,
-    ) -> Result<std::result::Result<bool, Refusal>> {
-        let visit_id = match parse_id(&v.visit_id, "visit_id") {
-            Ok(id) => id,
-            Err(r) => return Ok(Err(r)),
-        };
-        if let Err(r) = check_fixes(&v.fixes) {
-            return Ok(Err(r));
-        }
-        if self.own_visit(tx, ctx, visit_id).await?.is_some() {
-            return Ok(Ok(false));
-        }
-        let Some(reference) = self.visible_outlet(tx, ctx, v.outlet_id).await? else {
-            return Ok(refuse(
-                ErrorCode::NotVisible,
-                format!("outlet {} is not in this device's territory", v.outlet_id),
-            ));
-        };
-        let open = match ctx.open_visit {
-            Some(open) => open,
-            None => {
-                let row: Option<(String,)> = sqlx::query_as(
-                    "SELECT id FROM visits WHERE mobile_user_id = $1 AND ended_received_ms IS NULL LIMIT 1",
-                )
-                .bind(ctx.auth.mobile_user_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-                row.and_then(|(id,)| Uuid::parse_str(&id).ok())
-            }
-        };
-        if let Some(open) = open {
-            ctx.open_visit = Some(Some(open));
-            return Ok(refuse(
-                ErrorCode::VisitAlreadyOpen,
-                format!("visit {open} is still in progress; end it before starting another"),
-            ));
-        }
-        let fixes: Vec<Fix> = v
-            .fixes
-            .iter()
-            .map(|f| Fix {
-                lat_e7: f.lat_e7,
-                lon_e7: f.lon_e7,
-                accuracy_m: f.accuracy_dm as f64 / 10.0,
-            })
-            .collect();
-        let class = location::classify(&fixes, reference, ctx.bands);
-        let accuracy = v
-            .fixes
-            .iter()
-            .map(|f| f.accuracy_dm as f64 / 10.0)
-            .reduce(f64::min);
-        let mock = v.fixes.iter().any(|f| f.mock);
-        let route_id = (v.route_id > 0).then_some(v.route_id);
-        sqlx::query(
-            "INSERT INTO visits (id, distributor_id, device_id, mobile_user_id, position_id, outlet_id, route_id,
-                session_id, started_device_ms, started_received_ms, location_band, distance_m, accuracy_m, mock_location)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(visit_id.to_string())
-        .bind(ctx.auth.distributor_id)
-        .bind(ctx.auth.device_id)
-        .bind(ctx.auth.mobile_user_id)
-        .bind(ctx.auth.position_id)
-        .bind(v.outlet_id)
-        .bind(route_id)
-        .bind(ctx.session.id.to_string())
-        .bind(m.device_time_ms)
-        .bind(ctx.now)
-        .bind(class.band.as_str())
-        .bind(class.distance_m)
-        .bind(accuracy)
-        .bind(mock as i64)
-        .execute(&mut **tx)
-        .await?;
-        self.insert_fixes(tx, ctx, visit_id, "start", &v.fixes)
-            .await?;
-        self.session_item(
-            tx,
-            ctx,
-            "visit",
-            Some(visit_id),
-            Some(v.outlet_id),
-            None,
-            None,
+            &w.fixes,
         )
         .await?;
-        ctx.visits.insert(visit_id, Some((v.outlet_id, false)));
-        ctx.open_visit = Some(Some(visit_id));
-        Ok(Ok(true))
-    }
-
-    async fn visit_ended(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        v: &v1::VisitEnded,
-    ) -> Result<std::result::Result<bool, Refusal>> {
-        let visit_id = match parse_id(&v.visit_id, "visit_id") {
-            Ok(id) => id,
-            Err(r) => return Ok(Err(r)),
-        };
-        if let Err(r) = check_fixes(&v.fixes) {
-            return Ok(Err(r));
-        }
-        let Some((outlet_id, ended)) = self.own_visit(tx, ctx, visit_id).await? else {
-            return Ok(refuse(
-                ErrorCode::UnknownReference,
-                format!("visit {visit_id} was never started on this mobile user"),
-            ));
-        };
-        if ended {
-            return Ok(Ok(false));
-        }
-        let start: Vec<(i64, i64, i64)> =
-            sqlx::query_as("SELECT lat_e7, lon_e7, accuracy_dm FROM gps_fixes WHERE visit_id = $1")
-                .bind(visit_id.to_string())
-                .fetch_all(&mut **tx)
-                .await?;
-        let reference = self.visible_outlet(tx, ctx, outlet_id).await?.flatten();
-        let fixes: Vec<Fix> = start
-            .iter()
-            .map(|(a, b, c)| (*a as i32, *b as i32, *c as u32))
-            .chain(v.fixes.iter().map(|f| (f.lat_e7, f.lon_e7, f.accuracy_dm)))
-            .map(|(lat_e7, lon_e7, acc)| Fix {
-                lat_e7,
-                lon_e7,
-                accuracy_m: acc as f64 / 10.0,
-            })
-            .collect();
-        let class = location::classify(&fixes, reference, ctx.bands);
-        let mock = v.fixes.iter().any(|f| f.mock);
-        let ended_device = v.fixes.last().map(|f| f.device_time_ms);
-        sqlx::query(
-            "UPDATE visits SET ended_device_ms = COALESCE($1, started_device_ms), ended_received_ms = $2,
-                location_band = $3, distance_m = $4, mock_location = CASE WHEN $5 = 1 THEN 1 ELSE mock_location END
-             WHERE id = $6",
-        )
-        .bind(ended_device)
-        .bind(ctx.now)
-        .bind(class.band.as_str())
-        .bind(class.distance_m)
-        .bind(mock as i64)
-        .bind(visit_id.to_string())
-        .execute(&mut **tx)
-        .await?;
-        self.insert_fixes(tx, ctx, visit_id, "end", &v.fixes)
-            .await?;
-        ctx.visits.insert(visit_id, Some((outlet_id, true)));
-        if ctx.open_visit == Some(Some(visit_id)) || ctx.open_visit.is_none() {
-            ctx.open_visit = Some(None);
-        }
-        Ok(Ok(true))
-    }
-
-    async fn order_placed(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        m: &v1::Mutation,
-        o: &v1::OrderPlaced,
-    ) -> Result<std::result::Result<bool, Refusal>> {
-        let order_id = match parse_id(&o.order_id, "order_id") {
-            Ok(id) => id,
-            Err(r) => return Ok(Err(r)),
-        };
-        let existing: Option<(i64,)> = sqlx::query_as("SELECT number FROM orders WHERE id = $1")
-            .bind(order_id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
-        if existing.is_some() {
-            return Ok(Ok(false));
-        }
-        let visit_id = if o.visit_id.is_empty() {
-            None
-        } else {
-            match parse_id(&o.visit_id, "visit_id") {
-                Ok(id) => Some(id),
-                Err(r) => return Ok(Err(r)),
-            }
-        };
-        if let Some(visit_id) = visit_id
-            && self.own_visit(tx, ctx, visit_id).await?.is_none()
-        {
-            return Ok(refuse(
-                ErrorCode::UnknownReference,
-                format!("order refers to visit {visit_id}, which this mobile user never started"),
-            ));
-        }
-        if self.visible_outlet(tx, ctx, o.outlet_id).await?.is_none() {
-            return Ok(refuse(
-                ErrorCode::NotVisible,
-                format!("outlet {} is not in this device's territory", o.outlet_id),
-            ));
-        }
-        if o.lines.is_empty() {
-            return Ok(refuse(
-                ErrorCode::InvalidMutation,
-                "an order needs at least one line",
-            ));
-        }
-        if o.lines.len() > 1000 {
-            return Ok(refuse(
-                ErrorCode::InvalidMutation,
-                "an order has at most 1000 lines",
-            ));
-        }
-        let price_list_ok = match ctx.price_lists.get(&o.price_list_id) {
-            Some(ok) => *ok,
-            None => {
-                let row: Option<(i64,)> = sqlx::query_as(
-                    "SELECT id FROM price_lists WHERE id = $1 AND distributor_id = $2",
-                )
-                .bind(o.price_list_id)
-                .bind(ctx.auth.distributor_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-                ctx.price_lists.insert(o.price_list_id, row.is_some());
-                row.is_some()
-            }
-        };
-        if !price_list_ok {
-            return Ok(refuse(
-                ErrorCode::NotVisible,
-                format!("price list {} is not available", o.price_list_id),
-            ));
-        }
-        if ctx.warehouses.is_none() {
-            let rows: Vec<(i64,)> = sqlx::query_as(
-                "SELECT warehouse_id FROM warehouse_positions WHERE position_id = $1 AND document_type = 'order'",
-            )
-            .bind(ctx.auth.position_id)
-            .fetch_all(&mut **tx)
-            .await?;
-            ctx.warehouses = Some(rows.into_iter().map(|r| r.0).collect());
-        }
-        if !ctx
-            .warehouses
-            .as_ref()
-            .is_some_and(|w| w.contains(&o.warehouse_id))
-        {
-            return Ok(refuse(
-                ErrorCode::NotVisible,
-                format!(
-                    "warehouse {} is not bound to this position for orders",
-                    o.warehouse_id
+        let numbers = self.order_numbers(tx, w.orders.len()).await?;
+        let mut order_rows = Vec::with_capacity(w.orders.len());
+        let mut line_rows = Vec::new();
+        for (n, order) in w.orders.iter().enumerate() {
+            let o = &order.o;
+            let id = order.id.to_string();
+            order_rows.push(vec![
+                Val::S(id.clone()),
+                Val::I(numbers[n]),
+                Val::I(auth.distributor_id),
+                Val::I(auth.device_id),
+                Val::I(auth.mobile_user_id),
+                Val::I(auth.position_id),
+                Val::O(order.visit_id.map(|v| v.to_string())),
+                Val::I(o.outlet_id),
+                Val::I(o.price_list_id),
+                Val::I(o.warehouse_id),
+                Val::I(o.total_minor),
+                Val::I(o.lines.len() as i64),
+                Val::S(o.comment.clone()),
+                Val::S(o.delivery_date.clone()),
+                Val::S(
+                    if order.cancel_reason.is_some() {
+                        "cancelled"
+                    } else {
+                        "placed"
+                    }
+                    .into(),
                 ),
-            ));
-        }
-        for (i, line) in o.lines.iter().enumerate() {
-            if !self.visible_product(tx, ctx, line.product_id).await? {
-                return Ok(refuse(
-                    ErrorCode::NotVisible,
-                    format!(
-                        "line {}: product {} is not available",
-                        i + 1,
-                        line.product_id
-                    ),
-                ));
-            }
-            if line.quantity_milli <= 0 {
-                return Ok(refuse(
-                    ErrorCode::InvalidMutation,
-                    format!("line {}: quantity must be positive", i + 1),
-                ));
-            }
-            if money::line_sum(line.quantity_milli, line.price_minor) != Some(line.sum_minor) {
-                return Ok(refuse(
-                    ErrorCode::OrderSumsMismatch,
-                    format!(
-                        "line {}: sum {} does not equal quantity {} x price {}",
-                        i + 1,
-                        line.sum_minor,
-                        line.quantity_milli,
-                        line.price_minor
-                    ),
-                ));
-            }
-        }
-        if money::order_total(o.lines.iter().map(|l| l.sum_minor)) != Some(o.total_minor) {
-            return Ok(refuse(
-                ErrorCode::OrderSumsMismatch,
-                format!(
-                    "order total {} does not equal the sum of its lines",
-                    o.total_minor
-                ),
-            ));
-        }
-        if !o.delivery_date.is_empty() && crate::dates::parse_date(&o.delivery_date).is_none() {
-            return Ok(refuse(
-                ErrorCode::InvalidMutation,
-                "delivery_date must be YYYY-MM-DD",
-            ));
-        }
-        let number = self.next_order_number(tx).await?;
-        sqlx::query(
-            "INSERT INTO orders (id, number, distributor_id, device_id, mobile_user_id, position_id, visit_id, outlet_id,
-                price_list_id, warehouse_id, total_minor, line_count, comment, delivery_date, state,
-                placed_device_ms, received_at_ms, state_changed_ms, session_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'placed', $15, $16, $16, $17)",
-        )
-        .bind(order_id.to_string())
-        .bind(number)
-        .bind(ctx.auth.distributor_id)
-        .bind(ctx.auth.device_id)
-        .bind(ctx.auth.mobile_user_id)
-        .bind(ctx.auth.position_id)
-        .bind(visit_id.map(|v| v.to_string()))
-        .bind(o.outlet_id)
-        .bind(o.price_list_id)
-        .bind(o.warehouse_id)
-        .bind(o.total_minor)
-        .bind(o.lines.len() as i64)
-        .bind(&o.comment)
-        .bind(&o.delivery_date)
-        .bind(m.device_time_ms)
-        .bind(ctx.now)
-        .bind(ctx.session.id.to_string())
-        .execute(&mut **tx)
-        .await?;
-        let rows: Vec<Vec<Val>> = o
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                vec![
-                    Val::S(order_id.to_string()),
+                Val::S(order.cancel_reason.clone().unwrap_or_default()),
+                Val::I(order.placed_device_ms),
+                Val::I(now),
+                Val::I(now),
+                Val::S(sid.clone()),
+            ]);
+            for (i, l) in o.lines.iter().enumerate() {
+                line_rows.push(vec![
+                    Val::S(id.clone()),
                     Val::I(i as i64 + 1),
                     Val::I(l.product_id),
                     Val::I(l.quantity_milli),
                     Val::I(l.price_minor),
                     Val::I(l.sum_minor),
                     Val::S(l.comment.clone()),
-                ]
-            })
-            .collect();
+                ]);
+            }
+            items.push(vec![
+                Val::S(sid.clone()),
+                Val::S("order".into()),
+                Val::O(order.visit_id.map(|v| v.to_string())),
+                Val::N(Some(o.outlet_id)),
+                Val::S(id),
+                Val::N(Some(o.total_minor)),
+            ]);
+        }
+        insert_rows(
+            tx,
+            "orders",
+            &[
+                "id",
+                "number",
+                "distributor_id",
+                "device_id",
+                "mobile_user_id",
+                "position_id",
+                "visit_id",
+                "outlet_id",
+                "price_list_id",
+                "warehouse_id",
+                "total_minor",
+                "line_count",
+                "comment",
+                "delivery_date",
+                "state",
+                "state_reason",
+                "placed_device_ms",
+                "received_at_ms",
+                "state_changed_ms",
+                "session_id",
+            ],
+            &order_rows,
+        )
+        .await?;
         insert_rows(
             tx,
             "order_lines",
@@ -761,195 +745,26 @@ impl Store {
                 "sum_minor",
                 "comment",
             ],
-            &rows,
+            &line_rows,
         )
         .await?;
-        self.session_item(
-            tx,
-            ctx,
-            "order",
-            visit_id,
-            Some(o.outlet_id),
-            Some(order_id),
-            Some(o.total_minor),
-        )
-        .await?;
-        Ok(Ok(true))
-    }
-
-    async fn next_order_number(&self, tx: &mut Transaction<'static, Any>) -> Result<i64> {
-        let (n,): (i64,) = match self.backend() {
-            Backend::Postgres => {
-                sqlx::query_as("SELECT nextval('order_number_seq')")
-                    .fetch_one(&mut **tx)
-                    .await?
-            }
-            Backend::Sqlite => sqlx::query_as(
-                "UPDATE counters SET value = value + 1 WHERE name = 'order_number' RETURNING value",
+        let mut changes = Vec::new();
+        for (id, number, reason) in &w.cancels {
+            sqlx::query(
+                "UPDATE orders SET state = 'cancelled', state_reason = $1, state_changed_ms = $2 WHERE id = $3",
             )
-            .fetch_one(&mut **tx)
-            .await?,
-        };
-        Ok(n)
-    }
-
-    async fn order_cancelled(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        c: &v1::OrderCancelled,
-    ) -> Result<std::result::Result<bool, Refusal>> {
-        let order_id = match parse_id(&c.order_id, "order_id") {
-            Ok(id) => id,
-            Err(r) => return Ok(Err(r)),
-        };
-        let row: Option<(i64, String)> = sqlx::query_as(
-            "SELECT number, state FROM orders WHERE id = $1 AND mobile_user_id = $2",
-        )
-        .bind(order_id.to_string())
-        .bind(ctx.auth.mobile_user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some((number, state)) = row else {
-            return Ok(refuse(
-                ErrorCode::UnknownReference,
-                format!("order {order_id} is unknown"),
-            ));
-        };
-        match state.as_str() {
-            "cancelled" => return Ok(Ok(false)),
-            "placed" | "accepted" => {}
-            other => {
-                return Ok(refuse(
-                    ErrorCode::InvalidState,
-                    format!(
-                        "order {order_id} is {other} at the distributor and can no longer be cancelled"
-                    ),
-                ));
-            }
-        }
-        sqlx::query("UPDATE orders SET state = 'cancelled', state_reason = $1, state_changed_ms = $2 WHERE id = $3")
-            .bind(&c.reason)
-            .bind(ctx.now)
-            .bind(order_id.to_string())
+            .bind(reason)
+            .bind(now)
+            .bind(id.to_string())
             .execute(&mut **tx)
             .await?;
-        record_changes(
-            tx,
-            ctx.auth.distributor_id,
-            &[ChangeRef::upsert(
+            changes.push(ChangeRef::upsert(
                 v1::EntityKind::OrderStatus,
-                number,
-                ctx.auth.position_id,
-            )],
-        )
-        .await?;
-        Ok(Ok(true))
-    }
-
-    async fn questionnaire(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        id: i64,
-    ) -> Result<bool> {
-        if let Some(hit) = ctx.questionnaires.get(&id) {
-            return Ok(hit.is_some());
-        }
-        let found: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM questionnaires WHERE id = $1 AND distributor_id = $2 AND active = 1",
-        )
-        .bind(id)
-        .bind(ctx.auth.distributor_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if found.is_none() {
-            ctx.questionnaires.insert(id, None);
-            return Ok(false);
-        }
-        let questions: Vec<(i64, String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, question_type, required, condition_question_id, condition_yes, condition_choice_id
-             FROM questions WHERE questionnaire_id = $1 ORDER BY position",
-        )
-        .bind(id)
-        .fetch_all(&mut **tx)
-        .await?;
-        let choices: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT c.question_id, c.id FROM question_choices c JOIN questions q ON q.id = c.question_id
-             WHERE q.questionnaire_id = $1",
-        )
-        .bind(id)
-        .fetch_all(&mut **tx)
-        .await?;
-        let defs = questions
-            .into_iter()
-            .map(|(qid, kind, required, cq, cy, cc)| QuestionDef {
-                id: qid,
-                kind,
-                required: required != 0,
-                condition: cq.map(|q| (q, cy != 0, cc)),
-                choices: choices.iter().filter(|c| c.0 == qid).map(|c| c.1).collect(),
-            })
-            .collect();
-        ctx.questionnaires.insert(id, Some(defs));
-        Ok(true)
-    }
-
-    async fn questionnaire_answered(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        q: &v1::QuestionnaireAnswered,
-    ) -> Result<std::result::Result<bool, Refusal>> {
-        let answers_id = match parse_id(&q.answers_id, "answers_id") {
-            Ok(id) => id,
-            Err(r) => return Ok(Err(r)),
-        };
-        let visit_id = match parse_id(&q.visit_id, "visit_id") {
-            Ok(id) => id,
-            Err(r) => return Ok(Err(r)),
-        };
-        let seen: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM questionnaire_answers WHERE answers_id = $1 LIMIT 1")
-                .bind(answers_id.to_string())
-                .fetch_optional(&mut **tx)
-                .await?;
-        if seen.is_some() {
-            return Ok(Ok(false));
-        }
-        if self.own_visit(tx, ctx, visit_id).await?.is_none() {
-            return Ok(refuse(
-                ErrorCode::UnknownReference,
-                format!("visit {visit_id} is unknown"),
+                *number,
+                auth.position_id,
             ));
         }
-        if !self.questionnaire(tx, ctx, q.questionnaire_id).await? {
-            return Ok(refuse(
-                ErrorCode::NotVisible,
-                format!("questionnaire {} is not available", q.questionnaire_id),
-            ));
-        }
-        let defs = ctx.questionnaires[&q.questionnaire_id]
-            .as_ref()
-            .expect("loaded above");
-        let rows = match validate_answers(defs, &q.answers) {
-            Ok(rows) => rows,
-            Err(r) => return Ok(Err(r)),
-        };
-        let rows: Vec<Vec<Val>> = rows
-            .into_iter()
-            .map(|(question_id, kind, text, number)| {
-                vec![
-                    Val::S(answers_id.to_string()),
-                    Val::S(visit_id.to_string()),
-                    Val::I(q.questionnaire_id),
-                    Val::I(question_id),
-                    Val::S(kind.to_string()),
-                    Val::S(text),
-                    Val::F(number),
-                ]
-            })
-            .collect();
+        record_changes(tx, auth.distributor_id, &changes).await?;
         insert_rows(
             tx,
             "questionnaire_answers",
@@ -962,108 +777,488 @@ impl Store {
                 "value_text",
                 "value_number",
             ],
-            &rows,
+            &w.answers,
         )
         .await?;
-        Ok(Ok(true))
+        insert_rows(
+            tx,
+            "distribution_checks",
+            &["check_id", "visit_id", "product_id", "present"],
+            &w.checks,
+        )
+        .await?;
+        insert_rows(
+            tx,
+            "sync_session_items",
+            &[
+                "session_id",
+                "item_kind",
+                "visit_id",
+                "outlet_id",
+                "order_id",
+                "order_total_minor",
+            ],
+            &items
+                .into_iter()
+                .map(|mut r| {
+                    // Empty order ids (visit rows) are stored as NULL.
+                    if matches!(&r[4], Val::S(s) if s.is_empty()) {
+                        r[4] = Val::O(None);
+                    }
+                    r
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        insert_rows(
+            tx,
+            "refused_mutations",
+            &[
+                "device_id",
+                "mobile_user_id",
+                "distributor_id",
+                "session_id",
+                "seq",
+                "mutation_id",
+                "mutation_kind",
+                "error_code",
+                "reason",
+                "payload",
+                "device_time_ms",
+                "received_at_ms",
+            ],
+            &w.refused,
+        )
+        .await?;
+        Ok(())
     }
 
-    async fn distribution_checked(
+    /// Hands out `n` new order numbers.
+    async fn order_numbers(
         &self,
         tx: &mut Transaction<'static, Any>,
-        ctx: &mut Ctx<'_>,
-        d: &v1::DistributionChecked,
-    ) -> Result<std::result::Result<bool, Refusal>> {
-        let check_id = match parse_id(&d.check_id, "check_id") {
-            Ok(id) => id,
-            Err(r) => return Ok(Err(r)),
-        };
-        let visit_id = match parse_id(&d.visit_id, "visit_id") {
-            Ok(id) => id,
-            Err(r) => return Ok(Err(r)),
-        };
-        let seen: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM distribution_checks WHERE check_id = $1 LIMIT 1")
-                .bind(check_id.to_string())
-                .fetch_optional(&mut **tx)
+        n: usize,
+    ) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(match self.backend() {
+            Backend::Postgres => {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT nextval('order_number_seq') FROM generate_series(1, $1)",
+                )
+                .bind(n as i64)
+                .fetch_all(&mut **tx)
                 .await?;
-        if seen.is_some() {
-            return Ok(Ok(false));
-        }
-        if self.own_visit(tx, ctx, visit_id).await?.is_none() {
-            return Ok(refuse(
+                rows.into_iter().map(|r| r.0).collect()
+            }
+            Backend::Sqlite => {
+                let (last,): (i64,) =
+                    sqlx::query_as("UPDATE counters SET value = value + $1 WHERE name = 'order_number' RETURNING value")
+                        .bind(n as i64)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                (last - n as i64 + 1..=last).collect()
+            }
+        })
+    }
+}
+
+async fn load_questionnaire(
+    tx: &mut Transaction<'static, Any>,
+    distributor_id: i64,
+    id: i64,
+) -> Result<Option<Vec<QuestionDef>>> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM questionnaires WHERE id = $1 AND distributor_id = $2 AND active = 1",
+    )
+    .bind(id)
+    .bind(distributor_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    #[allow(clippy::type_complexity)]
+    let questions: Vec<(i64, String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, question_type, required, condition_question_id, condition_yes, condition_choice_id
+         FROM questions WHERE questionnaire_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let choices: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT c.question_id, c.id FROM question_choices c JOIN questions q ON q.id = c.question_id
+         WHERE q.questionnaire_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(Some(
+        questions
+            .into_iter()
+            .map(|(qid, kind, required, cq, cy, cc)| QuestionDef {
+                id: qid,
+                kind,
+                required: required != 0,
+                condition: cq.map(|q| (q, cy != 0, cc)),
+                choices: choices.iter().filter(|c| c.0 == qid).map(|c| c.1).collect(),
+            })
+            .collect(),
+    ))
+}
+
+/// Validates one mutation against the picture and records its effects. `Ok(true)` applied,
+/// `Ok(false)` already there, `Err` refused with a reason. A refusal changes nothing.
+fn apply(
+    pic: &mut Picture,
+    w: &mut Writes,
+    auth: &DeviceAuth,
+    bands: Bands,
+    now: i64,
+    m: &v1::Mutation,
+) -> Checked<bool> {
+    if ids::from_wire(&m.id).is_none() {
+        return refuse(
+            ErrorCode::InvalidMutation,
+            "mutation id must be a 16-byte UUID",
+        );
+    }
+    let user = auth.mobile_user_id;
+    let own_visit = |pic: &Picture, id: Uuid| -> Checked<()> {
+        match pic.visits.get(&id) {
+            Some(v) if v.owner == user => Ok(()),
+            _ => refuse(
                 ErrorCode::UnknownReference,
-                format!("visit {visit_id} is unknown"),
-            ));
+                format!("visit {id} was never started by this mobile user"),
+            ),
         }
-        if d.items.is_empty() {
-            return Ok(refuse(
-                ErrorCode::InvalidMutation,
-                "a distribution check needs at least one product",
-            ));
-        }
-        let mut seen_products = HashSet::new();
-        for item in &d.items {
-            if !seen_products.insert(item.product_id) {
-                return Ok(refuse(
-                    ErrorCode::InvalidMutation,
-                    format!("product {} is checked twice", item.product_id),
-                ));
+    };
+    match &m.kind {
+        None => refuse(ErrorCode::InvalidMutation, "the mutation carries no action"),
+        Some(Kind::VisitStarted(v)) => {
+            let visit_id = parse_id(&v.visit_id, "visit_id")?;
+            check_fixes(&v.fixes)?;
+            if let Some(existing) = pic.visits.get(&visit_id) {
+                return if existing.owner == user {
+                    Ok(false)
+                } else {
+                    refuse(
+                        ErrorCode::InvalidMutation,
+                        format!("visit id {visit_id} is already taken"),
+                    )
+                };
             }
-            if !self.visible_product(tx, ctx, item.product_id).await? {
-                return Ok(refuse(
+            let Some(reference) = pic.outlets.get(&v.outlet_id).copied() else {
+                return refuse(
                     ErrorCode::NotVisible,
-                    format!("product {} is not available", item.product_id),
-                ));
+                    format!("outlet {} is not in this device's territory", v.outlet_id),
+                );
+            };
+            if let Some(open) = pic.open_visit {
+                return refuse(
+                    ErrorCode::VisitAlreadyOpen,
+                    format!("visit {open} is still in progress; end it before starting another"),
+                );
             }
+            let fixes: Vec<Fix> = v.fixes.iter().map(to_fix).collect();
+            let class = location::classify(&fixes, reference, bands);
+            push_fixes(w, visit_id, "start", &v.fixes, now);
+            w.new_visits.push(NewVisit {
+                id: visit_id,
+                outlet_id: v.outlet_id,
+                route_id: (v.route_id > 0).then_some(v.route_id),
+                started_device_ms: m.device_time_ms,
+                ended_device_ms: None,
+                ended: false,
+                band: class.band.as_str(),
+                distance_m: class.distance_m,
+                accuracy_m: v
+                    .fixes
+                    .iter()
+                    .map(|f| f.accuracy_dm as f64 / 10.0)
+                    .reduce(f64::min),
+                mock: v.fixes.iter().any(|f| f.mock),
+            });
+            pic.visits.insert(
+                visit_id,
+                VisitState {
+                    owner: user,
+                    outlet_id: v.outlet_id,
+                    ended: false,
+                    stored: false,
+                    fixes,
+                },
+            );
+            pic.open_visit = Some(visit_id);
+            Ok(true)
         }
-        let rows: Vec<Vec<Val>> = d
-            .items
-            .iter()
-            .map(|i| {
+        Some(Kind::VisitEnded(v)) => {
+            let visit_id = parse_id(&v.visit_id, "visit_id")?;
+            check_fixes(&v.fixes)?;
+            own_visit(pic, visit_id)?;
+            let state = pic.visits.get_mut(&visit_id).expect("checked");
+            if state.ended {
+                return Ok(false);
+            }
+            state.ended = true;
+            state.fixes.extend(v.fixes.iter().map(to_fix));
+            let reference = pic.outlets.get(&state.outlet_id).copied().flatten();
+            let class = location::classify(&state.fixes, reference, bands);
+            let ended_device = v.fixes.last().map(|f| f.device_time_ms);
+            let mock = v.fixes.iter().any(|f| f.mock);
+            if state.stored {
+                w.ended_stored.push((
+                    visit_id,
+                    ended_device,
+                    class.band.as_str(),
+                    class.distance_m,
+                    mock,
+                ));
+            } else if let Some(nv) = w.new_visits.iter_mut().find(|nv| nv.id == visit_id) {
+                nv.ended = true;
+                nv.ended_device_ms = ended_device.or(Some(m.device_time_ms));
+                nv.band = class.band.as_str();
+                nv.distance_m = class.distance_m;
+                nv.mock |= mock;
+            }
+            push_fixes(w, visit_id, "end", &v.fixes, now);
+            if pic.open_visit == Some(visit_id) {
+                pic.open_visit = None;
+            }
+            Ok(true)
+        }
+        Some(Kind::OrderPlaced(o)) => {
+            let order_id = parse_id(&o.order_id, "order_id")?;
+            if let Some((owner, _, _)) = pic.orders.get(&order_id) {
+                return if *owner == user {
+                    Ok(false)
+                } else {
+                    refuse(
+                        ErrorCode::InvalidMutation,
+                        format!("order id {order_id} is already taken"),
+                    )
+                };
+            }
+            let visit_id = if o.visit_id.is_empty() {
+                None
+            } else {
+                let id = parse_id(&o.visit_id, "visit_id")?;
+                own_visit(pic, id)?;
+                Some(id)
+            };
+            if !pic.outlets.contains_key(&o.outlet_id) {
+                return refuse(
+                    ErrorCode::NotVisible,
+                    format!("outlet {} is not in this device's territory", o.outlet_id),
+                );
+            }
+            if o.lines.is_empty() {
+                return refuse(
+                    ErrorCode::InvalidMutation,
+                    "an order needs at least one line",
+                );
+            }
+            if o.lines.len() > 1000 {
+                return refuse(
+                    ErrorCode::InvalidMutation,
+                    "an order has at most 1000 lines",
+                );
+            }
+            if !pic.price_lists.contains(&o.price_list_id) {
+                return refuse(
+                    ErrorCode::NotVisible,
+                    format!("price list {} is not available", o.price_list_id),
+                );
+            }
+            if !pic.warehouses.contains(&o.warehouse_id) {
+                return refuse(
+                    ErrorCode::NotVisible,
+                    format!(
+                        "warehouse {} is not bound to this position for orders",
+                        o.warehouse_id
+                    ),
+                );
+            }
+            for (i, line) in o.lines.iter().enumerate() {
+                if !pic.products.contains(&line.product_id) {
+                    return refuse(
+                        ErrorCode::NotVisible,
+                        format!(
+                            "line {}: product {} is not available",
+                            i + 1,
+                            line.product_id
+                        ),
+                    );
+                }
+                if line.quantity_milli <= 0 {
+                    return refuse(
+                        ErrorCode::InvalidMutation,
+                        format!("line {}: quantity must be positive", i + 1),
+                    );
+                }
+                if money::line_sum(line.quantity_milli, line.price_minor) != Some(line.sum_minor) {
+                    return refuse(
+                        ErrorCode::OrderSumsMismatch,
+                        format!(
+                            "line {}: sum {} does not equal quantity {} x price {}",
+                            i + 1,
+                            line.sum_minor,
+                            line.quantity_milli,
+                            line.price_minor
+                        ),
+                    );
+                }
+            }
+            if money::order_total(o.lines.iter().map(|l| l.sum_minor)) != Some(o.total_minor) {
+                return refuse(
+                    ErrorCode::OrderSumsMismatch,
+                    format!(
+                        "order total {} does not equal the sum of its lines",
+                        o.total_minor
+                    ),
+                );
+            }
+            if !o.delivery_date.is_empty() && crate::dates::parse_date(&o.delivery_date).is_none() {
+                return refuse(
+                    ErrorCode::InvalidMutation,
+                    "delivery_date must be YYYY-MM-DD",
+                );
+            }
+            pic.orders.insert(order_id, (user, 0, "placed".into()));
+            w.orders.push(NewOrder {
+                id: order_id,
+                visit_id,
+                placed_device_ms: m.device_time_ms,
+                o: o.clone(),
+                cancel_reason: None,
+            });
+            Ok(true)
+        }
+        Some(Kind::OrderCancelled(c)) => {
+            let order_id = parse_id(&c.order_id, "order_id")?;
+            let Some((owner, number, state)) = pic.orders.get_mut(&order_id) else {
+                return refuse(
+                    ErrorCode::UnknownReference,
+                    format!("order {order_id} is unknown"),
+                );
+            };
+            if *owner != user {
+                return refuse(
+                    ErrorCode::UnknownReference,
+                    format!("order {order_id} is unknown"),
+                );
+            }
+            match state.as_str() {
+                "cancelled" => return Ok(false),
+                "placed" | "accepted" => {}
+                other => {
+                    return refuse(
+                        ErrorCode::InvalidState,
+                        format!(
+                            "order {order_id} is {other} at the distributor and can no longer be cancelled"
+                        ),
+                    );
+                }
+            }
+            *state = "cancelled".into();
+            if *number == 0 {
+                // Placed in this very batch: it is written as cancelled.
+                if let Some(o) = w.orders.iter_mut().find(|o| o.id == order_id) {
+                    o.cancel_reason = Some(c.reason.chars().take(1000).collect());
+                }
+                return Ok(true);
+            }
+            w.cancels
+                .push((order_id, *number, c.reason.chars().take(1000).collect()));
+            Ok(true)
+        }
+        Some(Kind::QuestionnaireAnswered(q)) => {
+            let answers_id = parse_id(&q.answers_id, "answers_id")?;
+            let visit_id = parse_id(&q.visit_id, "visit_id")?;
+            if pic.answer_sets.contains(&answers_id) {
+                return Ok(false);
+            }
+            own_visit(pic, visit_id)?;
+            let Some(defs) = pic.questionnaires.get(&q.questionnaire_id) else {
+                return refuse(
+                    ErrorCode::NotVisible,
+                    format!("questionnaire {} is not available", q.questionnaire_id),
+                );
+            };
+            let rows = validate_answers(defs, &q.answers)?;
+            w.answers
+                .extend(rows.into_iter().map(|(question_id, kind, text, number)| {
+                    vec![
+                        Val::S(answers_id.to_string()),
+                        Val::S(visit_id.to_string()),
+                        Val::I(q.questionnaire_id),
+                        Val::I(question_id),
+                        Val::S(kind.to_string()),
+                        Val::S(text),
+                        Val::F(number),
+                    ]
+                }));
+            pic.answer_sets.insert(answers_id);
+            Ok(true)
+        }
+        Some(Kind::DistributionChecked(d)) => {
+            let check_id = parse_id(&d.check_id, "check_id")?;
+            let visit_id = parse_id(&d.visit_id, "visit_id")?;
+            if pic.checks.contains(&check_id) {
+                return Ok(false);
+            }
+            own_visit(pic, visit_id)?;
+            if d.items.is_empty() {
+                return refuse(
+                    ErrorCode::InvalidMutation,
+                    "a distribution check needs at least one product",
+                );
+            }
+            let mut seen = HashSet::new();
+            for item in &d.items {
+                if !seen.insert(item.product_id) {
+                    return refuse(
+                        ErrorCode::InvalidMutation,
+                        format!("product {} is checked twice", item.product_id),
+                    );
+                }
+                if !pic.products.contains(&item.product_id) {
+                    return refuse(
+                        ErrorCode::NotVisible,
+                        format!("product {} is not available", item.product_id),
+                    );
+                }
+            }
+            w.checks.extend(d.items.iter().map(|i| {
                 vec![
                     Val::S(check_id.to_string()),
                     Val::S(visit_id.to_string()),
                     Val::I(i.product_id),
                     Val::I(i.present as i64),
                 ]
-            })
-            .collect();
-        insert_rows(
-            tx,
-            "distribution_checks",
-            &["check_id", "visit_id", "product_id", "present"],
-            &rows,
-        )
-        .await?;
-        Ok(Ok(true))
+            }));
+            pic.checks.insert(check_id);
+            Ok(true)
+        }
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    async fn session_item(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        ctx: &Ctx<'_>,
-        kind: &str,
-        visit_id: Option<Uuid>,
-        outlet_id: Option<i64>,
-        order_id: Option<Uuid>,
-        total: Option<i64>,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sync_session_items (session_id, item_kind, visit_id, outlet_id, order_id, order_total_minor)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(ctx.session.id.to_string())
-        .bind(kind)
-        .bind(visit_id.map(|v| v.to_string()))
-        .bind(outlet_id)
-        .bind(order_id.map(|v| v.to_string()))
-        .bind(total)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
+fn push_fixes(w: &mut Writes, visit_id: Uuid, phase: &str, fixes: &[v1::GpsFix], now: i64) {
+    w.fixes.extend(fixes.iter().enumerate().map(|(i, f)| {
+        vec![
+            Val::S(visit_id.to_string()),
+            Val::S(phase.to_string()),
+            Val::I(i as i64),
+            Val::I(f.lat_e7 as i64),
+            Val::I(f.lon_e7 as i64),
+            Val::I(f.accuracy_dm as i64),
+            Val::S(provider_name(f.provider).to_string()),
+            Val::I(f.mock as i64),
+            Val::I(f.device_time_ms),
+            Val::I(now),
+        ]
+    }));
 }
 
 /// Checks answers against the questionnaire: known questions, matching types, valid choices,

@@ -10,6 +10,8 @@ pub enum Val {
     I(i64),
     N(Option<i64>),
     F(Option<f64>),
+    O(Option<String>),
+    B(Vec<u8>),
     S(String),
 }
 
@@ -20,8 +22,9 @@ pub async fn insert_rows(
     columns: &[&str],
     rows: &[Vec<Val>],
 ) -> Result<()> {
-    const CHUNK: usize = 400;
-    for chunk in rows.chunks(CHUNK) {
+    // SQLite allows 32766 parameters per statement; stay well below.
+    let chunk_rows = (8000 / columns.len().max(1)).max(1);
+    for chunk in rows.chunks(chunk_rows) {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
         let mut n = 0;
         for (i, _) in chunk.iter().enumerate() {
@@ -46,6 +49,8 @@ pub async fn insert_rows(
                     Val::I(i) => q.bind(*i),
                     Val::N(o) => q.bind(*o),
                     Val::F(f) => q.bind(*f),
+                    Val::O(o) => q.bind(o.clone()),
+                    Val::B(b) => q.bind(b.clone()),
                     Val::S(s) => q.bind(s.clone()),
                 };
             }

@@ -247,7 +247,11 @@ async fn push_inner(
         &req.app_version,
         req.device_time_ms,
     )?;
-    let outcome = match state.store.push(&auth, &s, &req.mutations).await? {
+    let outcome = match state
+        .store
+        .push(&auth, &s, &req.mutations, len as u64)
+        .await?
+    {
         Ok(o) => o,
         Err(BatchRefusal::Gap { expected }) => {
             let mut e = AppError::new(
@@ -278,19 +282,7 @@ async fn push_inner(
         acked_seq: outcome.acked_seq,
         results: outcome.results,
     };
-    let (response, down) = proto_response(state, &resp);
-    state
-        .store
-        .tally_request(
-            &auth,
-            &s,
-            RequestTally {
-                bytes_up: len as u64,
-                bytes_down: down as u64,
-                changes_pulled: 0,
-            },
-        )
-        .await?;
+    let (response, _) = proto_response(state, &resp);
     Ok(response)
 }
 
