@@ -618,19 +618,23 @@ impl Store {
         )
         .await?;
         for (id, ended_device, band, distance, mock) in &w.ended_stored {
-            sqlx::query(
+            let q = sqlx::query(
                 "UPDATE visits SET ended_device_ms = COALESCE($1, started_device_ms), ended_received_ms = $2,
                     location_band = $3, distance_m = $4, mock_location = CASE WHEN $5 = 1 THEN 1 ELSE mock_location END
                  WHERE id = $6",
             )
             .bind(*ended_device)
             .bind(now)
-            .bind(*band)
-            .bind(*distance)
-            .bind(*mock as i64)
-            .bind(id.to_string())
-            .execute(&mut **tx)
-            .await?;
+            .bind(*band);
+            // See `Val::F`: a NULL float goes as f32 to dodge a sqlx Any bug on PostgreSQL.
+            let q = match distance {
+                Some(d) => q.bind(*d),
+                None => q.bind(None::<f32>),
+            };
+            q.bind(*mock as i64)
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
         }
         insert_rows(
             tx,
