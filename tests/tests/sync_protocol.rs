@@ -603,3 +603,56 @@ async fn oversized_push(url: &str, token: &str, chunked: bool) -> RawResponse {
     }
     RawResponse { status, body }
 }
+
+async fn null_and_real_distances(db: &TestDb) {
+    // Regression: a visit without a distance (outlet without reference location) followed by
+    // one with a distance once poisoned a cached statement on PostgreSQL (sqlx Any NULL f64).
+    let (server, agents) = world(db, 1).await;
+    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
+    let session = ids::new_id();
+    let known = Known::from_changes(&device.pull_all(session).await);
+    let mut b = MutationBuilder::new();
+    let no_location = known.outlets[0].clone();
+    sqlx::query("UPDATE outlets SET lat_e7 = NULL, lon_e7 = NULL WHERE id = $1")
+        .bind(no_location.id)
+        .execute(server.store.pool())
+        .await
+        .unwrap();
+    for outlet in [
+        &no_location,
+        &known.outlets[1],
+        &no_location,
+        &known.outlets[2],
+    ] {
+        let visit = ids::new_id();
+        let batch = vec![b.start_visit(visit, outlet), b.end_visit(visit, outlet)];
+        let r = device.push(session, batch).await;
+        assert_eq!(r.status, 200, "{:?}", r.error());
+    }
+    let bands: Vec<(String, Option<f64>)> = sqlx::query_as(
+        "SELECT location_band, distance_m FROM visits ORDER BY started_received_ms, id",
+    )
+    .fetch_all(server.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(bands.len(), 4);
+    assert_eq!(
+        bands
+            .iter()
+            .filter(|b| b.0 == "no_reference" && b.1.is_none())
+            .count(),
+        2
+    );
+    assert_eq!(
+        bands
+            .iter()
+            .filter(|b| b.0 == "within" && b.1.is_some())
+            .count(),
+        2
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    visits_with_and_without_a_distance_are_both_stored,
+    null_and_real_distances
+);
