@@ -15,7 +15,7 @@ use fieldsync_protocol::location::{self, Bands, Fix};
 use fieldsync_protocol::v1::{self, ErrorCode, MutationOutcome, MutationResult, mutation::Kind};
 use fieldsync_protocol::{ids, money};
 use prost::Message;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 use uuid::Uuid;
 
 use super::devices::DeviceAuth;
@@ -204,7 +204,7 @@ macro_rules! select_in {
             for item in chunk {
                 q = q.bind(item.clone());
             }
-            out.extend(q.fetch_all(&mut **$tx).await?);
+            out.extend(q.fetch_all(&mut *$tx).await?);
         }
         out
     }};
@@ -228,6 +228,24 @@ impl Store {
             }
         }
         let now = now_ms();
+        // Read what the batch refers to before taking the write lock (SQLite has one writer):
+        // the lock is then held only for the writes. If the device's sequence moved meanwhile
+        // (a concurrent duplicate of this request), the picture is read again under the lock.
+        let (seen_seq, early) = {
+            let mut conn = self.pool().acquire().await?;
+            let (seq,): (i64,) = sqlx::query_as("SELECT last_seq FROM devices WHERE id = $1")
+                .bind(auth.device_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            let fresh: Vec<&v1::Mutation> =
+                mutations.iter().filter(|m| m.seq > seq as u64).collect();
+            let pic = if fresh.is_empty() {
+                None
+            } else {
+                Some(self.picture(&mut conn, auth, &fresh).await?)
+            };
+            (seq as u64, pic)
+        };
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT last_seq, revoked_at_ms FROM devices WHERE id = $1{}",
@@ -274,7 +292,10 @@ impl Store {
                 mid_m: mid as u32,
                 far_m: far as u32,
             };
-            let mut pic = self.picture(&mut tx, auth, &fresh).await?;
+            let mut pic = match early {
+                Some(pic) if seen_seq == last_seq => pic,
+                _ => self.picture(&mut tx, auth, &fresh).await?,
+            };
             let mut w = Writes::default();
             for m in &fresh {
                 let result = apply(&mut pic, &mut w, auth, bands, now, m);
@@ -368,7 +389,7 @@ impl Store {
     /// Reads everything the fresh mutations refer to, one query per kind.
     async fn picture(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        conn: &mut AnyConnection,
         auth: &DeviceAuth,
         fresh: &[&v1::Mutation],
     ) -> Result<Picture> {
@@ -415,7 +436,7 @@ impl Store {
         let mut pic = Picture::default();
         let visit_strs: Vec<String> = visit_ids.iter().map(|u| u.to_string()).collect();
         let visits = select_in!(
-            tx,
+            conn,
             (String, i64, i64, Option<i64>),
             "SELECT id, mobile_user_id, outlet_id, ended_received_ms FROM visits WHERE id IN ({})",
             [],
@@ -444,7 +465,7 @@ impl Store {
             .map(|(id, _)| id.to_string())
             .collect();
         let fixes = select_in!(
-            tx,
+            conn,
             (String, i64, i64, i64),
             "SELECT visit_id, lat_e7, lon_e7, accuracy_dm FROM gps_fixes WHERE visit_id IN ({})",
             [],
@@ -466,11 +487,11 @@ impl Store {
             "SELECT id FROM visits WHERE mobile_user_id = $1 AND ended_received_ms IS NULL LIMIT 1",
         )
         .bind(auth.mobile_user_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
         pic.open_visit = open.and_then(|(id,)| Uuid::parse_str(&id).ok());
         let outlets = select_in!(
-            tx,
+            conn,
             (i64, Option<i64>, Option<i64>),
             "SELECT id, lat_e7, lon_e7 FROM outlets
              WHERE distributor_id = $1 AND territory_id = $2 AND deleted = 0 AND id IN ({})",
@@ -482,7 +503,7 @@ impl Store {
                 .insert(id, lat.zip(lon).map(|(a, b)| (a as i32, b as i32)));
         }
         let products = select_in!(
-            tx,
+            conn,
             (i64,),
             "SELECT id FROM products WHERE distributor_id = $1 AND deleted = 0 AND id IN ({})",
             [auth.distributor_id],
@@ -493,19 +514,19 @@ impl Store {
             let rows: Vec<(i64,)> =
                 sqlx::query_as("SELECT id FROM price_lists WHERE distributor_id = $1")
                     .bind(auth.distributor_id)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(&mut *conn)
                     .await?;
             pic.price_lists = rows.into_iter().map(|r| r.0).collect();
             let rows: Vec<(i64,)> = sqlx::query_as(
                 "SELECT warehouse_id FROM warehouse_positions WHERE position_id = $1 AND document_type = 'order'",
             )
             .bind(auth.position_id)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *conn)
             .await?;
             pic.warehouses = rows.into_iter().map(|r| r.0).collect();
         }
         let orders = select_in!(
-            tx,
+            conn,
             (String, i64, i64, String),
             "SELECT id, mobile_user_id, number, state FROM orders WHERE id IN ({})",
             [],
@@ -517,7 +538,7 @@ impl Store {
             }
         }
         let answers = select_in!(
-            tx,
+            conn,
             (String,),
             "SELECT DISTINCT answers_id FROM questionnaire_answers WHERE answers_id IN ({})",
             [],
@@ -528,7 +549,7 @@ impl Store {
             .filter_map(|r| Uuid::parse_str(&r.0).ok())
             .collect();
         let checks = select_in!(
-            tx,
+            conn,
             (String,),
             "SELECT DISTINCT check_id FROM distribution_checks WHERE check_id IN ({})",
             [],
@@ -539,7 +560,7 @@ impl Store {
             .filter_map(|r| Uuid::parse_str(&r.0).ok())
             .collect();
         for qid in questionnaire_ids {
-            if let Some(defs) = load_questionnaire(tx, auth.distributor_id, qid).await? {
+            if let Some(defs) = load_questionnaire(conn, auth.distributor_id, qid).await? {
                 pic.questionnaires.insert(qid, defs);
             }
         }
@@ -869,7 +890,7 @@ impl Store {
 }
 
 async fn load_questionnaire(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     distributor_id: i64,
     id: i64,
 ) -> Result<Option<Vec<QuestionDef>>> {
@@ -878,7 +899,7 @@ async fn load_questionnaire(
     )
     .bind(id)
     .bind(distributor_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await?;
     if found.is_none() {
         return Ok(None);
@@ -889,14 +910,14 @@ async fn load_questionnaire(
          FROM questions WHERE questionnaire_id = $1 ORDER BY position",
     )
     .bind(id)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let choices: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT c.question_id, c.id FROM question_choices c JOIN questions q ON q.id = c.question_id
          WHERE q.questionnaire_id = $1",
     )
     .bind(id)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Some(
         questions
