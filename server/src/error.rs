@@ -43,6 +43,9 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Invalid(message) = e {
+            return AppError::malformed(message);
+        }
         tracing::error!(error = %e, "storage error");
         AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -57,7 +57,7 @@ async fn pins_and_devices(db: &TestDb) {
         pin: new_pin,
     };
     let (new_device, _) = RawClient::activated(&server.url, &second).await;
-    assert_eq!(new_device.push(session, vec![]).await.status, 200);
+    assert_eq!(new_device.push(ids::new_id(), vec![]).await.status, 200);
 
     // Unknown credentials are told apart from revoked ones.
     let mut stranger = RawClient::new(&server.url);
@@ -344,6 +344,7 @@ async fn refusals_do_not_block(db: &TestDb) {
     batch.push(m);
     batch.push(b.end_visit(visit, &outlet));
 
+    let replay_batch = batch.clone();
     let resp: v1::PushResponse = device.push(session, batch).await.decode();
     assert_eq!(resp.acked_seq, 9);
     let outcome: Vec<(MutationOutcome, ErrorCode)> = resp
@@ -387,6 +388,26 @@ async fn refusals_do_not_block(db: &TestDb) {
     assert_eq!(
         v1::Mutation::decode(refused[0].3.as_slice()).unwrap().seq,
         1
+    );
+    // The same batch again (its answer was lost): refusals are reported again, with reasons.
+    let replay: v1::PushResponse = device.push(session, replay_batch.clone()).await.decode();
+    assert_eq!(
+        replay
+            .results
+            .iter()
+            .map(|r| r.outcome())
+            .collect::<Vec<_>>(),
+        vec![
+            Refused, Refused, Duplicate, Refused, Refused, Refused, Refused, Duplicate, Duplicate
+        ]
+    );
+    assert_eq!(replay.results[3].code(), E::VisitAlreadyOpen);
+    assert_eq!(replay.results[3].reason, resp.results[3].reason);
+    // A session id is one device's: another device cannot write into it.
+    let r = colleague.push(session, vec![]).await;
+    assert_eq!(
+        (r.status, r.error().code()),
+        (400, ErrorCode::MalformedRequest)
     );
     let (orders,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE id = $1")
         .bind(good_order.to_string())

@@ -272,12 +272,41 @@ impl Store {
             acked_seq: last_seq,
             ..Default::default()
         };
-        for m in mutations.iter().filter(|m| m.seq <= last_seq) {
+        // A replay whose first answer was lost must still tell the phone what was refused.
+        let replayed: Vec<&v1::Mutation> = mutations.iter().filter(|m| m.seq <= last_seq).collect();
+        let refused_before: HashMap<i64, (String, String)> =
+            match (replayed.first(), replayed.last()) {
+                (Some(first), Some(last)) => {
+                    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                        "SELECT seq, error_code, reason FROM refused_mutations
+                     WHERE device_id = $1 AND seq >= $2 AND seq <= $3",
+                    )
+                    .bind(auth.device_id)
+                    .bind(first.seq as i64)
+                    .bind(last.seq as i64)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    rows.into_iter()
+                        .map(|(seq, code, reason)| (seq, (code, reason)))
+                        .collect()
+                }
+                _ => HashMap::new(),
+            };
+        for m in replayed {
             out.duplicate += 1;
-            out.results.push(MutationResult {
-                seq: m.seq,
-                outcome: MutationOutcome::Duplicate as i32,
-                ..Default::default()
+            out.results.push(match refused_before.get(&(m.seq as i64)) {
+                Some((code, reason)) => MutationResult {
+                    seq: m.seq,
+                    outcome: MutationOutcome::Refused as i32,
+                    code: ErrorCode::from_str_name(code).unwrap_or(ErrorCode::InvalidMutation)
+                        as i32,
+                    reason: reason.clone(),
+                },
+                None => MutationResult {
+                    seq: m.seq,
+                    outcome: MutationOutcome::Duplicate as i32,
+                    ..Default::default()
+                },
             });
         }
         if !fresh.is_empty() {
@@ -357,18 +386,21 @@ impl Store {
             results: out.results.clone(),
         }
         .encoded_len() as i64;
-        sqlx::query("UPDATE devices SET last_seq = $1, last_sync_at_ms = $2, app_version = $3 WHERE id = $4")
-            .bind(out.acked_seq as i64)
-            .bind(now)
-            .bind(&session.app_version)
-            .bind(auth.device_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE devices SET last_seq = $1, last_sync_at_ms = $2,
+                app_version = CASE WHEN $3 = '' THEN app_version ELSE $3 END WHERE id = $4",
+        )
+        .bind(out.acked_seq as i64)
+        .bind(now)
+        .bind(&session.app_version)
+        .bind(auth.device_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE sync_sessions SET mutations_applied = mutations_applied + $1,
                 mutations_duplicate = mutations_duplicate + $2, mutations_refused = mutations_refused + $3,
                 requests = requests + 1, bytes_up = bytes_up + $4, bytes_down = bytes_down + $5,
-                last_request_at_ms = $6, clock_skew_ms = $7
+                last_request_at_ms = $6, clock_skew_ms = CASE WHEN $7 = 0 THEN clock_skew_ms ELSE $7 END
              WHERE id = $8 AND device_id = $9",
         )
         .bind(out.applied as i64)
@@ -377,7 +409,7 @@ impl Store {
         .bind(bytes_up as i64)
         .bind(bytes_down)
         .bind(now)
-        .bind(session.device_time_ms - now)
+        .bind(super::sessions::skew(session, now))
         .bind(session.id.to_string())
         .bind(auth.device_id)
         .execute(&mut *tx)
@@ -484,9 +516,9 @@ impl Store {
             }
         }
         let open: Option<(String,)> = sqlx::query_as(
-            "SELECT id FROM visits WHERE mobile_user_id = $1 AND ended_received_ms IS NULL LIMIT 1",
+            "SELECT id FROM visits WHERE device_id = $1 AND ended_received_ms IS NULL LIMIT 1",
         )
-        .bind(auth.mobile_user_id)
+        .bind(auth.device_id)
         .fetch_optional(&mut *conn)
         .await?;
         pic.open_visit = open.and_then(|(id,)| Uuid::parse_str(&id).ok());
@@ -1030,7 +1062,7 @@ fn apply(
             state.fixes.extend(v.fixes.iter().map(to_fix));
             let reference = pic.outlets.get(&state.outlet_id).copied().flatten();
             let class = location::classify(&state.fixes, reference, bands);
-            let ended_device = v.fixes.last().map(|f| f.device_time_ms);
+            let ended_device = Some(m.device_time_ms);
             let mock = v.fixes.iter().any(|f| f.mock);
             if state.stored {
                 w.ended_stored.push((
@@ -1042,7 +1074,7 @@ fn apply(
                 ));
             } else if let Some(nv) = w.new_visits.iter_mut().find(|nv| nv.id == visit_id) {
                 nv.ended = true;
-                nv.ended_device_ms = ended_device.or(Some(m.device_time_ms));
+                nv.ended_device_ms = ended_device;
                 nv.band = class.band.as_str();
                 nv.distance_m = class.distance_m;
                 nv.mock |= mock;
@@ -1211,6 +1243,12 @@ fn apply(
                     format!("questionnaire {} is not available", q.questionnaire_id),
                 );
             };
+            if q.answers.is_empty() {
+                return refuse(
+                    ErrorCode::InvalidMutation,
+                    "a questionnaire needs at least one answer",
+                );
+            }
             let rows = validate_answers(defs, &q.answers)?;
             w.answers
                 .extend(rows.into_iter().map(|(question_id, kind, text, number)| {

@@ -169,12 +169,13 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let ids: Vec<i64> = outlet_ids.into_iter().map(|r| r.0).collect();
-        let mut changes: Vec<v1::Change> =
-            load_entities(self.pool(), EntityKind::Outlet as i64, &ids)
-                .await?
-                .into_iter()
-                .map(|(_, e)| v1::Change { entity: Some(e) })
-                .collect();
+        let mut loaded = load_entities(self.pool(), EntityKind::Outlet as i64, &ids).await?;
+        // In route order, so a client that shows them as they arrive shows the route.
+        loaded.sort_by_key(|(id, _)| ids.iter().position(|x| x == id));
+        let mut changes: Vec<v1::Change> = loaded
+            .into_iter()
+            .map(|(_, e)| v1::Change { entity: Some(e) })
+            .collect();
         changes.extend(
             load_entities(self.pool(), EntityKind::Route as i64, &[route_id])
                 .await?

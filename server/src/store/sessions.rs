@@ -31,6 +31,15 @@ fn mode_from_name(s: &str) -> v1::SyncMode {
     }
 }
 
+/// Measured clock skew of a request (device minus server); 0 when the device sent no time.
+pub fn skew(s: &SessionCtx, now: i64) -> i64 {
+    if s.device_time_ms > 0 {
+        s.device_time_ms - now
+    } else {
+        0
+    }
+}
+
 /// Counters one request adds to its session.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestTally {
@@ -61,9 +70,18 @@ impl Store {
         .bind(mode_name(s.mode))
         .bind(&s.app_version)
         .bind(now)
-        .bind(s.device_time_ms - now)
+        .bind(skew(s, now))
         .execute(&mut **tx)
         .await?;
+        let (owner,): (i64,) = sqlx::query_as("SELECT device_id FROM sync_sessions WHERE id = $1")
+            .bind(s.id.to_string())
+            .fetch_one(&mut **tx)
+            .await?;
+        if owner != auth.device_id {
+            return Err(StoreError::Invalid(
+                "this session id belongs to another device".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -80,14 +98,14 @@ impl Store {
         sqlx::query(
             "UPDATE sync_sessions SET requests = requests + 1, bytes_up = bytes_up + $1,
                 bytes_down = bytes_down + $2, changes_pulled = changes_pulled + $3,
-                last_request_at_ms = $4, clock_skew_ms = $5
+                last_request_at_ms = $4, clock_skew_ms = CASE WHEN $5 = 0 THEN clock_skew_ms ELSE $5 END
              WHERE id = $6 AND device_id = $7",
         )
         .bind(t.bytes_up as i64)
         .bind(t.bytes_down as i64)
         .bind(t.changes_pulled as i64)
         .bind(now)
-        .bind(s.device_time_ms - now)
+        .bind(skew(s, now))
         .bind(s.id.to_string())
         .bind(auth.device_id)
         .execute(&mut *tx)
@@ -141,7 +159,8 @@ impl Store {
             return Ok(None);
         };
         let (visits, orders, total): (i64, i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(visit_id) - COUNT(order_id), COUNT(order_id), CAST(SUM(order_total_minor) AS BIGINT)
+            "SELECT CAST(COALESCE(SUM(CASE WHEN item_kind = 'visit' THEN 1 ELSE 0 END), 0) AS BIGINT), COUNT(order_id),
+                    CAST(SUM(order_total_minor) AS BIGINT)
              FROM sync_session_items WHERE session_id = $1",
         )
         .bind(id.to_string())
