@@ -1,1 +1,147 @@
-//! placeholder
+//! `fieldsync-agent`: the sales agent's offline engine, shared by the app and the simulators.
+//!
+//! Everything the agent does is written to a local SQLite file in one transaction together
+//! with an outbox entry (a protocol `Mutation` with the next sequence number). A sync pushes
+//! the outbox, then pulls pages of master data, each page stored with its cursor in one
+//! transaction. Killing the process at any instant therefore loses nothing (the outbox is
+//! durable) and doubles nothing (the server acknowledges replays without effect).
+
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use fieldsync_protocol::v1;
+use rusqlite::Connection;
+
+mod queries;
+mod store;
+pub mod sync;
+mod workflows;
+
+pub use queries::{
+    Counts, KindCounts, OutboxStatus, OutletView, ProductView, RefusedItem, RouteStopView,
+    VisitState,
+};
+pub use sync::{HttpTransport, SyncError, SyncReport, Transport, TransportError};
+pub use workflows::{OrderDraft, WorkflowError};
+
+/// Where time comes from; simulators skew it, tests fix it.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The phone's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Errors of the local store.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("local database: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+struct Inner {
+    conn: Mutex<Connection>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The engine: cheap to clone, safe to share between the UI and a sync task.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// Who the device is bound to, as the server said at activation and on pulls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub server_url: String,
+    pub login: String,
+    pub mobile_user: Option<v1::MobileUser>,
+    pub position: Option<v1::OrgUnit>,
+    pub distributor: Option<v1::Distributor>,
+}
+
+impl Engine {
+    /// Opens or creates the local store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Engine, EngineError> {
+        Self::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// Opens with a given clock (simulators skew device clocks).
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, EngineError> {
+        let conn = store::open(path.as_ref())?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                clock,
+            }),
+        })
+    }
+
+    /// The engine's current time (device clock).
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.inner.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True once a PIN bound this installation to a mobile user.
+    pub fn is_activated(&self) -> Result<bool, EngineError> {
+        Ok(store::get_meta(&self.db(), "token")?.is_some())
+    }
+
+    /// The binding and the profile the server sent last.
+    pub fn profile(&self) -> Result<Option<Profile>, EngineError> {
+        use prost::Message;
+        let db = self.db();
+        let Some(login) = store::get_meta_str(&db, "login")? else {
+            return Ok(None);
+        };
+        let decode =
+            |key: &str| -> Result<Option<Vec<u8>>, EngineError> { Ok(store::get_meta(&db, key)?) };
+        Ok(Some(Profile {
+            server_url: store::get_meta_str(&db, "server_url")?.unwrap_or_default(),
+            login,
+            mobile_user: decode("mobile_user")?
+                .and_then(|b| v1::MobileUser::decode(b.as_slice()).ok()),
+            position: decode("position")?.and_then(|b| v1::OrgUnit::decode(b.as_slice()).ok()),
+            distributor: decode("distributor")?
+                .and_then(|b| v1::Distributor::decode(b.as_slice()).ok()),
+        }))
+    }
+
+    /// This installation's id (generated on first use).
+    pub fn device_uid(&self) -> Result<uuid::Uuid, EngineError> {
+        let db = self.db();
+        if let Some(v) = store::get_meta(&db, "device_uid")?
+            && let Some(id) = fieldsync_protocol::ids::from_wire(&v)
+        {
+            return Ok(id);
+        }
+        let id = fieldsync_protocol::ids::new_id();
+        store::set_meta(&db, "device_uid", id.as_bytes())?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,360 @@
+//! What the screens and the simulators read.
+use fieldsync_protocol::v1::{self, mutation::Kind};
+use prost::Message;
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::{Engine, EngineError, store};
+
+/// A visit's state as the route shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitState {
+    NotVisited,
+    InProgress,
+    Done,
+}
+
+/// An outlet as lists show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutletView {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub contact_name: String,
+    pub phone: String,
+    /// Reference location (degrees * 10^7).
+    pub location: Option<(i32, i32)>,
+    pub price_list_id: i64,
+}
+
+/// One stop of a route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteStopView {
+    pub route_id: i64,
+    pub position: u32,
+    pub outlet: OutletView,
+    pub state: VisitState,
+}
+
+/// A product with its price in a price list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductView {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub unit: String,
+    pub must_stock: bool,
+    pub price_minor: Option<i64>,
+}
+
+/// A mutation the server refused, with its reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedItem {
+    pub seq: i64,
+    pub kind: String,
+    pub code: String,
+    pub reason: String,
+    pub created_ms: i64,
+}
+
+/// The outbox as the sync banner shows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutboxStatus {
+    pub pending: u64,
+    pub refused: Vec<RefusedItem>,
+    pub last_sync_ms: Option<i64>,
+}
+
+/// Counts of facts by kind, as the server counts them (rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KindCounts {
+    pub visits: u64,
+    pub gps_fixes: u64,
+    pub orders: u64,
+    pub order_lines: u64,
+    pub questionnaire_answers: u64,
+    pub distribution_checks: u64,
+}
+
+impl KindCounts {
+    fn add(&mut self, m: &v1::Mutation) {
+        match &m.kind {
+            Some(Kind::VisitStarted(v)) => {
+                self.visits += 1;
+                self.gps_fixes += v.fixes.len() as u64;
+            }
+            Some(Kind::VisitEnded(v)) => self.gps_fixes += v.fixes.len() as u64,
+            Some(Kind::OrderPlaced(o)) => {
+                self.orders += 1;
+                self.order_lines += o.lines.len() as u64;
+            }
+            Some(Kind::QuestionnaireAnswered(q)) => {
+                self.questionnaire_answers += q.answers.len() as u64
+            }
+            Some(Kind::DistributionChecked(d)) => self.distribution_checks += d.items.len() as u64,
+            Some(Kind::OrderCancelled(_)) | None => {}
+        }
+    }
+}
+
+/// What this engine created, what the server acknowledged as stored, and what it refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub created: KindCounts,
+    pub acknowledged: KindCounts,
+    pub refused: KindCounts,
+    pub refused_mutations: u64,
+    pub pending_mutations: u64,
+}
+
+fn outlet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutletView> {
+    let lat: Option<i64> = r.get(6)?;
+    let lon: Option<i64> = r.get(7)?;
+    Ok(OutletView {
+        id: r.get(0)?,
+        code: r.get(1)?,
+        name: r.get(2)?,
+        address: r.get(3)?,
+        contact_name: r.get(4)?,
+        phone: r.get(5)?,
+        location: lat.zip(lon).map(|(a, b)| (a as i32, b as i32)),
+        price_list_id: r.get(8)?,
+    })
+}
+
+const OUTLET_COLUMNS: &str =
+    "o.id, o.code, o.name, o.address, o.contact_name, o.phone, o.lat_e7, o.lon_e7, o.price_list_id";
+
+impl Engine {
+    /// The route of a date ("YYYY-MM-DD"), in order, with each stop's visit state.
+    pub fn route(&self, date: &str) -> Result<Vec<RouteStopView>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(&format!(
+            "SELECT {OUTLET_COLUMNS}, s.route_id, s.position,
+                    (SELECT CASE WHEN COUNT(*) = 0 THEN 0 WHEN SUM(v.ended_ms IS NULL) > 0 THEN 1 ELSE 2 END
+                     FROM visits v WHERE v.outlet_id = o.id AND v.route_id = s.route_id)
+             FROM routes r JOIN route_stops s ON s.route_id = r.id JOIN outlets o ON o.id = s.outlet_id
+             WHERE r.route_date = ?1 ORDER BY s.position"
+        ))?;
+        let rows = stmt.query_map([date], |r| {
+            Ok(RouteStopView {
+                outlet: outlet_from_row(r)?,
+                route_id: r.get(9)?,
+                position: r.get::<_, i64>(10)? as u32,
+                state: match r.get::<_, i64>(11)? {
+                    0 => VisitState::NotVisited,
+                    1 => VisitState::InProgress,
+                    _ => VisitState::Done,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Outlets whose name, code or address contains `query` (all when empty).
+    pub fn search_outlets(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<OutletView>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(&format!(
+            "SELECT {OUTLET_COLUMNS} FROM outlets o WHERE o.search LIKE ?1 ESCAPE '\\' ORDER BY o.name LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![like(query), limit as i64], outlet_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn outlet(&self, id: i64) -> Result<Option<OutletView>, EngineError> {
+        let db = self.db();
+        Ok(db
+            .query_row(
+                &format!("SELECT {OUTLET_COLUMNS} FROM outlets o WHERE o.id = ?1"),
+                [id],
+                outlet_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Catalogue search by name or code, with prices from `price_list_id` (0: none).
+    pub fn search_products(
+        &self,
+        query: &str,
+        price_list_id: i64,
+        limit: usize,
+    ) -> Result<Vec<ProductView>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT p.id, p.code, p.name, p.unit, p.must_stock, pr.price_minor
+             FROM products p LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
+             WHERE p.search LIKE ?1 ESCAPE '\\' ORDER BY p.code = ?3 DESC, p.name LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![like(query), price_list_id, query, limit as i64],
+            |r| {
+                Ok(ProductView {
+                    id: r.get(0)?,
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    unit: r.get(3)?,
+                    must_stock: r.get::<_, i64>(4)? != 0,
+                    price_minor: r.get(5)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The must-stock products, for the distribution check.
+    pub fn must_stock(&self) -> Result<Vec<ProductView>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT id, code, name, unit, must_stock FROM products WHERE must_stock = 1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ProductView {
+                id: r.get(0)?,
+                code: r.get(1)?,
+                name: r.get(2)?,
+                unit: r.get(3)?,
+                must_stock: true,
+                price_minor: None,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Warehouses bound to this position for orders.
+    pub fn warehouses(&self) -> Result<Vec<v1::Warehouse>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached("SELECT id, code, name FROM warehouses ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(v1::Warehouse {
+                id: r.get(0)?,
+                code: r.get(1)?,
+                name: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn questionnaires(&self) -> Result<Vec<v1::Questionnaire>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached("SELECT body FROM questionnaires ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        Ok(rows
+            .filter_map(|b| {
+                b.ok()
+                    .and_then(|b| v1::Questionnaire::decode(b.as_slice()).ok())
+            })
+            .collect())
+    }
+
+    pub fn questionnaire(&self, id: i64) -> Result<Option<v1::Questionnaire>, EngineError> {
+        let db = self.db();
+        let body: Option<Vec<u8>> = db
+            .query_row("SELECT body FROM questionnaires WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(body.and_then(|b| v1::Questionnaire::decode(b.as_slice()).ok()))
+    }
+
+    /// The state of an order as the distributor reported it last (or "placed").
+    pub fn order_state(&self, id: Uuid) -> Result<Option<(String, String)>, EngineError> {
+        let db = self.db();
+        Ok(db
+            .query_row(
+                "SELECT state, state_reason FROM orders WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Orders of an outlet, newest first: (id, total, state, created_ms).
+    pub fn outlet_orders(
+        &self,
+        outlet_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, i64, String, i64)>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT id, total_minor, state, created_ms FROM orders WHERE outlet_id = ?1 ORDER BY created_ms DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![outlet_id, limit as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows
+            .filter_map(|r| r.ok())
+            .filter_map(|(id, t, s, c)| Uuid::parse_str(&id).ok().map(|id| (id, t, s, c)))
+            .collect())
+    }
+
+    /// Pending count, refused items and the last successful sync, for the sync banner.
+    pub fn outbox_status(&self) -> Result<OutboxStatus, EngineError> {
+        let db = self.db();
+        let pending: i64 = db.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND seq > 0",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut stmt = db.prepare_cached(
+            "SELECT seq, kind, COALESCE(code, ''), COALESCE(reason, ''), created_ms FROM outbox
+             WHERE state = 'refused' ORDER BY seq DESC LIMIT 100",
+        )?;
+        let refused = stmt
+            .query_map([], |r| {
+                Ok(RefusedItem {
+                    seq: r.get(0)?,
+                    kind: r.get(1)?,
+                    code: r.get(2)?,
+                    reason: r.get(3)?,
+                    created_ms: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let last_sync_ms = store::get_meta_str(&db, "last_sync_ms")?.and_then(|s| s.parse().ok());
+        Ok(OutboxStatus {
+            pending: pending as u64,
+            refused,
+            last_sync_ms,
+        })
+    }
+
+    /// Counts of what this engine created, had acknowledged and had refused, by kind.
+    pub fn counts(&self) -> Result<Counts, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached("SELECT state, body FROM outbox")?;
+        let mut c = Counts::default();
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        for row in rows {
+            let (state, body) = row?;
+            let Ok(m) = v1::Mutation::decode(body.as_slice()) else {
+                continue;
+            };
+            c.created.add(&m);
+            match state.as_str() {
+                "acked" => c.acknowledged.add(&m),
+                "refused" => {
+                    c.refused.add(&m);
+                    c.refused_mutations += 1;
+                }
+                _ => c.pending_mutations += 1,
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// A LIKE pattern matching `query` anywhere, case-insensitively.
+fn like(query: &str) -> String {
+    let q = store::fold(query.trim())
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{q}%")
+}

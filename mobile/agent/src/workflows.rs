@@ -1,0 +1,771 @@
+//! The agent's actions. Each one is a single local transaction that stores the fact for the
+//! screens and appends its mutation to the outbox with the next sequence number.
+use fieldsync_protocol::v1::{self, mutation::Kind};
+use fieldsync_protocol::{ids, money};
+use prost::Message;
+use rusqlite::{OptionalExtension, Transaction, params};
+use uuid::Uuid;
+
+use crate::{Engine, EngineError};
+
+/// Why an action was not taken. The UI shows these; nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("visit {0} is still in progress; end it first")]
+    VisitInProgress(Uuid),
+    #[error("unknown outlet {0}")]
+    UnknownOutlet(i64),
+    #[error("unknown visit {0}")]
+    UnknownVisit(Uuid),
+    #[error("visit {0} has already ended")]
+    VisitEnded(Uuid),
+    #[error("product {0} has no price in price list {1}")]
+    NoPrice(i64, i64),
+    #[error("warehouse {0} is not available for orders")]
+    UnknownWarehouse(i64),
+    #[error("an order needs at least one line with a positive quantity")]
+    EmptyOrder,
+    #[error("unknown order {0}")]
+    UnknownOrder(Uuid),
+    #[error("order {0} can no longer be cancelled ({1})")]
+    NotCancellable(Uuid, String),
+    #[error("unknown questionnaire {0}")]
+    UnknownQuestionnaire(i64),
+    #[error("question {question}: {problem}")]
+    InvalidAnswer { question: i64, problem: String },
+    #[error("amount too large")]
+    Overflow,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<rusqlite::Error> for WorkflowError {
+    fn from(e: rusqlite::Error) -> Self {
+        WorkflowError::Engine(EngineError::Db(e))
+    }
+}
+
+/// An order as the agent composes it: prices come from the price list.
+#[derive(Debug, Clone, Default)]
+pub struct OrderDraft {
+    pub visit_id: Option<Uuid>,
+    pub outlet_id: i64,
+    /// 0: the outlet's price list.
+    pub price_list_id: i64,
+    pub warehouse_id: i64,
+    /// (product id, quantity in thousandths).
+    pub lines: Vec<(i64, i64)>,
+    pub comment: String,
+    pub delivery_date: String,
+}
+
+fn kind_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::VisitStarted(_) => "visit_started",
+        Kind::VisitEnded(_) => "visit_ended",
+        Kind::OrderPlaced(_) => "order_placed",
+        Kind::OrderCancelled(_) => "order_cancelled",
+        Kind::QuestionnaireAnswered(_) => "questionnaire_answered",
+        Kind::DistributionChecked(_) => "distribution_checked",
+    }
+}
+
+/// Appends a mutation to the outbox inside the caller's transaction.
+pub(crate) fn enqueue(tx: &Transaction<'_>, now: i64, kind: Kind) -> rusqlite::Result<u64> {
+    let next: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox WHERE seq > 0",
+        [],
+        |r| r.get(0),
+    )?;
+    let base: i64 = crate::store::get_meta_str(tx, "seq_base")?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let seq = next.max(base);
+    let id = ids::new_id();
+    let name = kind_name(&kind);
+    let m = v1::Mutation {
+        seq: seq as u64,
+        id: ids::to_wire(id),
+        device_time_ms: now,
+        kind: Some(kind),
+    };
+    tx.execute(
+        "INSERT INTO outbox (seq, mutation_id, kind, body, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![seq, id.as_bytes().to_vec(), name, m.encode_to_vec(), now],
+    )?;
+    Ok(seq as u64)
+}
+
+impl Engine {
+    /// The visit in progress, if any.
+    pub fn open_visit(&self) -> Result<Option<(Uuid, i64)>, EngineError> {
+        let db = self.db();
+        let row: Option<(String, i64)> = db
+            .query_row(
+                "SELECT id, outlet_id FROM visits WHERE ended_ms IS NULL ORDER BY started_ms DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(id, o)| Uuid::parse_str(&id).ok().map(|id| (id, o))))
+    }
+
+    /// Starts a visit at an outlet with the fixes taken now (possibly none). One at a time.
+    pub fn start_visit(
+        &self,
+        outlet_id: i64,
+        route_id: Option<i64>,
+        fixes: Vec<v1::GpsFix>,
+    ) -> Result<Uuid, WorkflowError> {
+        if let Some((open, _)) = self.open_visit()? {
+            return Err(WorkflowError::VisitInProgress(open));
+        }
+        let now = self.now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM outlets WHERE id = ?1", [outlet_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if exists.is_none() {
+            return Err(WorkflowError::UnknownOutlet(outlet_id));
+        }
+        let id = ids::new_id();
+        tx.execute(
+            "INSERT INTO visits (id, outlet_id, route_id, started_ms, fixes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.to_string(), outlet_id, route_id, now, fixes.len() as i64],
+        )?;
+        enqueue(
+            &tx,
+            now,
+            Kind::VisitStarted(v1::VisitStarted {
+                visit_id: ids::to_wire(id),
+                outlet_id,
+                route_id: route_id.unwrap_or(0),
+                fixes,
+            }),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Ends a visit with the fixes taken now.
+    pub fn end_visit(&self, visit_id: Uuid, fixes: Vec<v1::GpsFix>) -> Result<(), WorkflowError> {
+        let now = self.now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let ended: Option<Option<i64>> = tx
+            .query_row(
+                "SELECT ended_ms FROM visits WHERE id = ?1",
+                [visit_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match ended {
+            None => return Err(WorkflowError::UnknownVisit(visit_id)),
+            Some(Some(_)) => return Err(WorkflowError::VisitEnded(visit_id)),
+            Some(None) => {}
+        }
+        tx.execute(
+            "UPDATE visits SET ended_ms = ?1, fixes = fixes + ?2 WHERE id = ?3",
+            params![now, fixes.len() as i64, visit_id.to_string()],
+        )?;
+        enqueue(
+            &tx,
+            now,
+            Kind::VisitEnded(v1::VisitEnded {
+                visit_id: ids::to_wire(visit_id),
+                fixes,
+            }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Prices an order draft from the local price list: the lines and total as they would be
+    /// sent. Used by the order screen to show sums before placing.
+    pub fn price_order(
+        &self,
+        draft: &OrderDraft,
+    ) -> Result<(i64, Vec<v1::OrderLine>), WorkflowError> {
+        let db = self.db();
+        price(&db, draft)
+    }
+
+    /// Places an order (prices from the price list, sums computed here). Returns its id.
+    pub fn place_order(&self, draft: OrderDraft) -> Result<Uuid, WorkflowError> {
+        let now = self.now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        if let Some(visit) = draft.visit_id {
+            let ended: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT ended_ms FROM visits WHERE id = ?1",
+                    [visit.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match ended {
+                None => return Err(WorkflowError::UnknownVisit(visit)),
+                Some(Some(_)) => return Err(WorkflowError::VisitEnded(visit)),
+                Some(None) => {}
+            }
+        }
+        let (price_list_id, lines) = price(&tx, &draft)?;
+        let known: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM warehouses WHERE id = ?1",
+                [draft.warehouse_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if known.is_none() {
+            return Err(WorkflowError::UnknownWarehouse(draft.warehouse_id));
+        }
+        let total =
+            money::order_total(lines.iter().map(|l| l.sum_minor)).ok_or(WorkflowError::Overflow)?;
+        let id = ids::new_id();
+        tx.execute(
+            "INSERT INTO orders (id, visit_id, outlet_id, price_list_id, warehouse_id, total_minor, comment,
+                                 delivery_date, state, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'placed', ?9)",
+            params![
+                id.to_string(),
+                draft.visit_id.map(|v| v.to_string()),
+                draft.outlet_id,
+                price_list_id,
+                draft.warehouse_id,
+                total,
+                draft.comment,
+                draft.delivery_date,
+                now
+            ],
+        )?;
+        for (i, l) in lines.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO order_lines (order_id, line_no, product_id, quantity_milli, price_minor, sum_minor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id.to_string(), i as i64 + 1, l.product_id, l.quantity_milli, l.price_minor, l.sum_minor],
+            )?;
+        }
+        enqueue(
+            &tx,
+            now,
+            Kind::OrderPlaced(v1::OrderPlaced {
+                order_id: ids::to_wire(id),
+                visit_id: draft.visit_id.map(ids::to_wire).unwrap_or_default(),
+                outlet_id: draft.outlet_id,
+                price_list_id,
+                warehouse_id: draft.warehouse_id,
+                lines,
+                total_minor: total,
+                comment: draft.comment,
+                delivery_date: draft.delivery_date,
+            }),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Cancels an order that the distributor has not confirmed yet.
+    pub fn cancel_order(&self, order_id: Uuid, reason: &str) -> Result<(), WorkflowError> {
+        let now = self.now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM orders WHERE id = ?1",
+                [order_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match state.as_deref() {
+            None => return Err(WorkflowError::UnknownOrder(order_id)),
+            Some("placed" | "accepted") => {}
+            Some(other) => return Err(WorkflowError::NotCancellable(order_id, other.to_string())),
+        }
+        tx.execute(
+            "UPDATE orders SET state = 'cancelled', state_reason = ?1 WHERE id = ?2",
+            params![reason, order_id.to_string()],
+        )?;
+        enqueue(
+            &tx,
+            now,
+            Kind::OrderCancelled(v1::OrderCancelled {
+                order_id: ids::to_wire(order_id),
+                reason: reason.to_string(),
+            }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The questions of a questionnaire that are shown given the answers so far.
+    pub fn visible_questions(
+        questionnaire: &v1::Questionnaire,
+        answers: &[v1::Answer],
+    ) -> Vec<v1::Question> {
+        questionnaire
+            .questions
+            .iter()
+            .filter(|q| condition_holds(q, answers))
+            .cloned()
+            .collect()
+    }
+
+    /// Validates answers against a questionnaire: types, choices, required and conditional
+    /// questions. The same rules the server applies.
+    pub fn validate_answers(
+        questionnaire: &v1::Questionnaire,
+        answers: &[v1::Answer],
+    ) -> Result<(), WorkflowError> {
+        use v1::answer::Value;
+        for a in answers {
+            let Some(q) = questionnaire
+                .questions
+                .iter()
+                .find(|q| q.id == a.question_id)
+            else {
+                return Err(WorkflowError::InvalidAnswer {
+                    question: a.question_id,
+                    problem: "not in this questionnaire".into(),
+                });
+            };
+            let ok = match (q.r#type(), &a.value) {
+                (v1::QuestionType::YesNo, Some(Value::YesNo(_)))
+                | (v1::QuestionType::Text, Some(Value::Text(_))) => true,
+                (v1::QuestionType::Number, Some(Value::Number(n))) => n.is_finite(),
+                (v1::QuestionType::SingleChoice, Some(Value::SingleChoice(c))) => {
+                    q.choices.iter().any(|x| x.id == *c)
+                }
+                (v1::QuestionType::MultipleChoice, Some(Value::MultipleChoice(c))) => {
+                    !c.ids.is_empty()
+                        && c.ids.iter().all(|id| q.choices.iter().any(|x| x.id == *id))
+                }
+                (v1::QuestionType::Date, Some(Value::Date(d))) => valid_date(d),
+                _ => false,
+            };
+            if !ok {
+                return Err(WorkflowError::InvalidAnswer {
+                    question: q.id,
+                    problem: format!(
+                        "the answer does not fit a {} question",
+                        q.r#type().as_str_name()
+                    ),
+                });
+            }
+        }
+        for q in &questionnaire.questions {
+            if q.required
+                && condition_holds(q, answers)
+                && !answers.iter().any(|a| a.question_id == q.id)
+            {
+                return Err(WorkflowError::InvalidAnswer {
+                    question: q.id,
+                    problem: "required".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a filled questionnaire for a visit.
+    pub fn answer_questionnaire(
+        &self,
+        visit_id: Uuid,
+        questionnaire_id: i64,
+        answers: Vec<v1::Answer>,
+    ) -> Result<Uuid, WorkflowError> {
+        let questionnaire = self
+            .questionnaire(questionnaire_id)?
+            .ok_or(WorkflowError::UnknownQuestionnaire(questionnaire_id))?;
+        Self::validate_answers(&questionnaire, &answers)?;
+        if answers.is_empty() {
+            return Err(WorkflowError::InvalidAnswer {
+                question: 0,
+                problem: "no answers".into(),
+            });
+        }
+        let now = self.now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        open_visit_check(&tx, visit_id)?;
+        let id = ids::new_id();
+        tx.execute(
+            "INSERT INTO answer_sets (id, visit_id, questionnaire_id, answers) VALUES (?1, ?2, ?3, ?4)",
+            params![id.to_string(), visit_id.to_string(), questionnaire_id, answers.len() as i64],
+        )?;
+        enqueue(
+            &tx,
+            now,
+            Kind::QuestionnaireAnswered(v1::QuestionnaireAnswered {
+                answers_id: ids::to_wire(id),
+                visit_id: ids::to_wire(visit_id),
+                questionnaire_id,
+                answers,
+            }),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Records which must-stock products are on the shelf.
+    pub fn check_distribution(
+        &self,
+        visit_id: Uuid,
+        items: Vec<(i64, bool)>,
+    ) -> Result<Uuid, WorkflowError> {
+        if items.is_empty() {
+            return Err(WorkflowError::EmptyOrder);
+        }
+        let now = self.now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        open_visit_check(&tx, visit_id)?;
+        let id = ids::new_id();
+        tx.execute(
+            "INSERT INTO distribution_checks (id, visit_id, items, present) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                id.to_string(),
+                visit_id.to_string(),
+                items.len() as i64,
+                items.iter().filter(|i| i.1).count() as i64
+            ],
+        )?;
+        enqueue(
+            &tx,
+            now,
+            Kind::DistributionChecked(v1::DistributionChecked {
+                check_id: ids::to_wire(id),
+                visit_id: ids::to_wire(visit_id),
+                items: items
+                    .into_iter()
+                    .map(|(product_id, present)| v1::DistributionItem {
+                        product_id,
+                        present,
+                    })
+                    .collect(),
+            }),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+}
+
+fn open_visit_check(tx: &Transaction<'_>, visit_id: Uuid) -> Result<(), WorkflowError> {
+    let ended: Option<Option<i64>> = tx
+        .query_row(
+            "SELECT ended_ms FROM visits WHERE id = ?1",
+            [visit_id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match ended {
+        None => Err(WorkflowError::UnknownVisit(visit_id)),
+        Some(Some(_)) => Err(WorkflowError::VisitEnded(visit_id)),
+        Some(None) => Ok(()),
+    }
+}
+
+fn price(
+    conn: &rusqlite::Connection,
+    draft: &OrderDraft,
+) -> Result<(i64, Vec<v1::OrderLine>), WorkflowError> {
+    let price_list_id = if draft.price_list_id > 0 {
+        draft.price_list_id
+    } else {
+        conn.query_row(
+            "SELECT price_list_id FROM outlets WHERE id = ?1",
+            [draft.outlet_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(WorkflowError::UnknownOutlet(draft.outlet_id))?
+    };
+    let mut lines = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT price_minor FROM prices WHERE price_list_id = ?1 AND product_id = ?2",
+    )?;
+    for (product_id, quantity_milli) in &draft.lines {
+        if *quantity_milli <= 0 {
+            continue;
+        }
+        let price: i64 = stmt
+            .query_row(params![price_list_id, product_id], |r| r.get(0))
+            .optional()?
+            .ok_or(WorkflowError::NoPrice(*product_id, price_list_id))?;
+        let sum = money::line_sum(*quantity_milli, price).ok_or(WorkflowError::Overflow)?;
+        lines.push(v1::OrderLine {
+            product_id: *product_id,
+            quantity_milli: *quantity_milli,
+            price_minor: price,
+            sum_minor: sum,
+            comment: String::new(),
+        });
+    }
+    if lines.is_empty() {
+        return Err(WorkflowError::EmptyOrder);
+    }
+    Ok((price_list_id, lines))
+}
+
+fn condition_holds(q: &v1::Question, answers: &[v1::Answer]) -> bool {
+    use v1::answer::Value;
+    let Some(c) = &q.condition else {
+        return true;
+    };
+    match answers
+        .iter()
+        .find(|a| a.question_id == c.question_id)
+        .and_then(|a| a.value.as_ref())
+    {
+        Some(Value::YesNo(v)) => *v == c.equals_yes && c.equals_choice_id == 0,
+        Some(Value::SingleChoice(id)) => c.equals_choice_id != 0 && *id == c.equals_choice_id,
+        _ => false,
+    }
+}
+
+fn valid_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (
+        s[0..4].parse::<u32>(),
+        s[5..7].parse::<u32>(),
+        s[8..10].parse::<u32>(),
+    ) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    (1..=12).contains(&m) && d >= 1 && d <= days[m as usize - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine with a little master data, as if pulled.
+    fn engine() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path().join("agent.db")).unwrap();
+        let q = v1::Questionnaire {
+            id: 5,
+            name: "Shelf".into(),
+            questions: vec![
+                v1::Question {
+                    id: 1,
+                    text: "Display?".into(),
+                    r#type: v1::QuestionType::YesNo as i32,
+                    required: true,
+                    ..Default::default()
+                },
+                v1::Question {
+                    id: 2,
+                    text: "Which shelf?".into(),
+                    r#type: v1::QuestionType::SingleChoice as i32,
+                    required: true,
+                    choices: vec![
+                        v1::Choice {
+                            id: 10,
+                            label: "Top".into(),
+                        },
+                        v1::Choice {
+                            id: 11,
+                            label: "Low".into(),
+                        },
+                    ],
+                    condition: Some(v1::Condition {
+                        question_id: 1,
+                        equals_yes: true,
+                        equals_choice_id: 0,
+                    }),
+                    position: 2,
+                },
+            ],
+        };
+        use v1::change::Entity;
+        let page = v1::PullResponse {
+            changes: vec![
+                Entity::Outlet(v1::Outlet {
+                    id: 1,
+                    name: "Kiosk".into(),
+                    price_list_id: 3,
+                    ..Default::default()
+                }),
+                Entity::Product(v1::Product {
+                    id: 7,
+                    code: "P7".into(),
+                    name: "Mineral water 1 l".into(),
+                    ..Default::default()
+                }),
+                Entity::Price(v1::Price {
+                    id: 1,
+                    price_list_id: 3,
+                    product_id: 7,
+                    price_minor: 1999,
+                }),
+                Entity::Warehouse(v1::Warehouse {
+                    id: 2,
+                    code: "W".into(),
+                    name: "Main".into(),
+                }),
+                Entity::Questionnaire(q),
+            ]
+            .into_iter()
+            .map(|e| v1::Change { entity: Some(e) })
+            .collect(),
+            next_cursor: vec![1],
+            ..Default::default()
+        };
+        e.store_page(&page).unwrap();
+        (dir, e)
+    }
+
+    fn outbox_seqs(e: &Engine) -> Vec<i64> {
+        let db = e.db();
+        let mut stmt = db.prepare("SELECT seq FROM outbox ORDER BY seq").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn one_visit_at_a_time_and_every_action_is_numbered_in_order() {
+        let (_d, e) = engine();
+        let v = e.start_visit(1, None, vec![]).unwrap();
+        assert!(
+            matches!(e.start_visit(1, None, vec![]), Err(WorkflowError::VisitInProgress(open)) if open == v)
+        );
+        assert!(matches!(
+            e.start_visit(99, None, vec![]),
+            Err(WorkflowError::VisitInProgress(_))
+        ));
+        e.check_distribution(v, vec![(7, true)]).unwrap();
+        e.end_visit(v, vec![]).unwrap();
+        assert!(matches!(
+            e.end_visit(v, vec![]),
+            Err(WorkflowError::VisitEnded(_))
+        ));
+        assert!(matches!(
+            e.start_visit(99, None, vec![]),
+            Err(WorkflowError::UnknownOutlet(99))
+        ));
+        assert_eq!(outbox_seqs(&e), vec![1, 2, 3]);
+        assert_eq!(e.counts().unwrap().created.visits, 1);
+        assert_eq!(e.outbox_status().unwrap().pending, 3);
+    }
+
+    #[test]
+    fn orders_are_priced_from_the_price_list_and_their_sums_follow_from_the_lines() {
+        let (_d, e) = engine();
+        let v = e.start_visit(1, None, vec![]).unwrap();
+        let draft = OrderDraft {
+            visit_id: Some(v),
+            outlet_id: 1,
+            warehouse_id: 2,
+            lines: vec![(7, 2500)],
+            ..Default::default()
+        };
+        let (pl, lines) = e.price_order(&draft).unwrap();
+        assert_eq!(
+            (pl, lines[0].price_minor, lines[0].sum_minor),
+            (3, 1999, 4998)
+        );
+        let id = e.place_order(draft.clone()).unwrap();
+        assert_eq!(e.order_state(id).unwrap().unwrap().0, "placed");
+        let no_price = OrderDraft {
+            lines: vec![(8, 1000)],
+            ..draft.clone()
+        };
+        assert!(matches!(
+            e.place_order(no_price),
+            Err(WorkflowError::NoPrice(8, 3))
+        ));
+        let bad_warehouse = OrderDraft {
+            warehouse_id: 9,
+            ..draft.clone()
+        };
+        assert!(matches!(
+            e.place_order(bad_warehouse),
+            Err(WorkflowError::UnknownWarehouse(9))
+        ));
+        // Refused actions left nothing behind.
+        assert_eq!(outbox_seqs(&e), vec![1, 2]);
+        e.cancel_order(id, "mistake").unwrap();
+        assert_eq!(e.order_state(id).unwrap().unwrap().0, "cancelled");
+    }
+
+    #[test]
+    fn required_and_conditional_questions_are_enforced() {
+        let (_d, e) = engine();
+        let v = e.start_visit(1, None, vec![]).unwrap();
+        use v1::answer::Value;
+        let yes = v1::Answer {
+            question_id: 1,
+            value: Some(Value::YesNo(true)),
+        };
+        let no = v1::Answer {
+            question_id: 1,
+            value: Some(Value::YesNo(false)),
+        };
+        // "Which shelf?" is required only when the display question is answered yes.
+        let err = e.answer_questionnaire(v, 5, vec![yes.clone()]).unwrap_err();
+        assert!(
+            matches!(err, WorkflowError::InvalidAnswer { question: 2, .. }),
+            "{err}"
+        );
+        e.answer_questionnaire(v, 5, vec![no]).unwrap();
+        let wrong_choice = v1::Answer {
+            question_id: 2,
+            value: Some(Value::SingleChoice(99)),
+        };
+        assert!(
+            e.answer_questionnaire(v, 5, vec![yes.clone(), wrong_choice])
+                .is_err()
+        );
+        let wrong_type = v1::Answer {
+            question_id: 2,
+            value: Some(Value::Text("top".into())),
+        };
+        assert!(
+            e.answer_questionnaire(v, 5, vec![yes.clone(), wrong_type])
+                .is_err()
+        );
+        let ok = v1::Answer {
+            question_id: 2,
+            value: Some(Value::SingleChoice(10)),
+        };
+        e.answer_questionnaire(v, 5, vec![yes, ok]).unwrap();
+        assert_eq!(e.counts().unwrap().created.questionnaire_answers, 3);
+        assert!(valid_date("2024-02-29") && !valid_date("2026-02-29") && !valid_date("2026-1-01"));
+    }
+
+    #[test]
+    fn product_search_finds_by_name_and_code_case_insensitively() {
+        let (_d, e) = engine();
+        assert_eq!(
+            e.search_products("WATER", 3, 10).unwrap()[0].price_minor,
+            Some(1999)
+        );
+        assert_eq!(e.search_products("p7", 3, 10).unwrap().len(), 1);
+        assert!(e.search_products("juice", 3, 10).unwrap().is_empty());
+        assert!(e.search_products("100%", 3, 10).unwrap().is_empty());
+    }
+}
