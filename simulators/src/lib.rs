@@ -1,1 +1,10 @@
-//! placeholder
+//! `fieldsync-sim`: synthetic field forces and benchmarks against a real fieldsync server.
+//!
+//! - [`field`]: one real agent engine per agent, realistic days, injected faults, a JSON
+//!   summary of what was created, acknowledged and stored, and what was lost or doubled.
+//! - [`faults`]: the fault-injecting transport.
+//! - [`bench`]: the measurements recorded in `BENCHMARKS.md`.
+
+pub mod bench;
+pub mod faults;
+pub mod field;

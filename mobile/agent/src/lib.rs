@@ -132,6 +132,11 @@ impl Engine {
         }))
     }
 
+    /// The bearer credential of this binding, if activated.
+    pub fn device_token(&self) -> Result<Option<String>, EngineError> {
+        Ok(store::get_meta_str(&self.db(), "token")?)
+    }
+
     /// This installation's id (generated on first use).
     pub fn device_uid(&self) -> Result<uuid::Uuid, EngineError> {
         let db = self.db();

@@ -305,13 +305,10 @@ impl Engine {
         Ok(resp)
     }
 
-    /// One sync: push the outbox, pull every page, close the session.
-    pub async fn sync(&self, transport: &dyn Transport) -> Result<SyncReport, SyncError> {
-        let token = self.token()?;
-        let session = ids::to_wire(ids::new_id());
-        let mut report = SyncReport::default();
-        let mode = {
-            let db = self.db();
+    /// Initial (never pulled), incremental (have a cursor) or full re-sync (cursor dropped).
+    fn sync_mode(&self) -> Result<v1::SyncMode, SyncError> {
+        let db = self.db();
+        Ok(
             match (
                 store::get_meta(&db, "cursor")?,
                 store::get_meta(&db, "pulled_once")?,
@@ -319,10 +316,19 @@ impl Engine {
                 (Some(c), _) if !c.is_empty() => v1::SyncMode::Incremental,
                 (_, Some(_)) => v1::SyncMode::FullResync,
                 _ => v1::SyncMode::Initial,
-            }
-        };
-        report.mode = mode as i32;
+            },
+        )
+    }
+
+    /// One sync: compare with the server, push the outbox, pull every page, close the session.
+    pub async fn sync(&self, transport: &dyn Transport) -> Result<SyncReport, SyncError> {
+        let token = self.token()?;
+        let session = ids::to_wire(ids::new_id());
+        let mut report = SyncReport::default();
         let result = async {
+            self.reconcile(transport, &token, &mut report).await?;
+            let mode = self.sync_mode()?;
+            report.mode = mode as i32;
             self.push_all(transport, &token, &session, mode, &mut report)
                 .await?;
             self.pull_all(transport, &token, &session, mode, &mut report)
@@ -421,7 +427,7 @@ impl Engine {
                     code: ErrorCode::SequenceGap,
                     ..
                 }) => {
-                    self.rewind(transport, token, report).await?;
+                    self.reconcile(transport, token, report).await?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -459,9 +465,11 @@ impl Engine {
         }
     }
 
-    /// The server expects an earlier sequence number than our oldest pending one (it lost
-    /// data: a restored backup). Re-send what we still keep from there on.
-    async fn rewind(
+    /// Compares what the server holds from this device with the outbox. After a restored
+    /// backup (new epoch, lower `last_seq`), everything the server no longer has is marked
+    /// pending again, so it is pushed again. Called at the start of every sync and on
+    /// `SEQUENCE_GAP`.
+    async fn reconcile(
         &self,
         transport: &dyn Transport,
         token: &str,
@@ -479,26 +487,20 @@ impl Engine {
                 report,
             )
             .await?;
+        if let Some(meta) = &stats.meta {
+            self.note_epoch(meta)?;
+        }
         let expected = stats.last_seq as i64 + 1;
         let db = self.db();
-        let have: Option<i64> = db
-            .query_row(
-                "SELECT MIN(seq) FROM outbox WHERE seq >= ?1",
-                [expected],
-                |r| r.get(0),
-            )
-            .unwrap_or(None);
-        if have != Some(expected) {
-            let next_pending: Option<i64> = db
-                .query_row(
-                    "SELECT MIN(seq) FROM outbox WHERE state = 'pending' AND seq > 0",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap_or(None);
-            if next_pending.is_some_and(|n| n <= expected) {
-                return Ok(());
-            }
+        let (lowest, highest_sent): (Option<i64>, Option<i64>) = db.query_row(
+            "SELECT MIN(seq), MAX(CASE WHEN state != 'pending' THEN seq END) FROM outbox WHERE seq > 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if highest_sent.is_none_or(|h| h < expected) {
+            return Ok(()); // the server has everything we sent
+        }
+        if lowest.is_none_or(|l| l > expected) {
             return Err(SyncError::Server {
                 status: 409,
                 code: ErrorCode::SequenceGap,

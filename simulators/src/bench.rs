@@ -1,0 +1,583 @@
+//! `fieldsync-sim bench`: measured numbers for BENCHMARKS.md. Each subcommand prints a table.
+//!
+//! - `push`: ingest throughput and latency of realistic batches at several concurrency levels,
+//!   against a real server (in this process, on a port-0 socket) on SQLite or PostgreSQL.
+//! - `pull`: a first pull of a big world into a real agent engine.
+//! - `wire`: bytes on the wire per GPS fix and per typical visit.
+use std::time::{Duration, Instant};
+
+use fieldsync_protocol::v1::{self, mutation::Kind};
+use fieldsync_protocol::{PROTOCOL_VERSION, ids, money, paths};
+use fieldsync_server::seed::{SeededAgent, WorldSpec};
+use fieldsync_server::{AppState, Store};
+use prost::Message;
+use sqlx::Executor;
+use uuid::Uuid;
+
+/// A database for one benchmark run, removed afterwards.
+pub struct BenchDb {
+    pub url: String,
+    pub label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl BenchDb {
+    /// `None`: a temp SQLite file. `Some(postgres://.../db)`: a fresh database next to it.
+    pub async fn create(postgres_admin_url: Option<&str>) -> anyhow::Result<BenchDb> {
+        match postgres_admin_url {
+            None => {
+                let dir = tempfile::tempdir()?;
+                Ok(BenchDb {
+                    url: format!("sqlite://{}", dir.path().join("bench.db").display()),
+                    label: "sqlite",
+                    _dir: Some(dir),
+                    pg: None,
+                })
+            }
+            Some(admin) => {
+                sqlx::any::install_default_drivers();
+                let name = format!("fieldsync_bench_{}", Uuid::new_v4().simple());
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await?;
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await?;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+                Ok(BenchDb {
+                    url: format!("{base}/{name}"),
+                    label: "postgres",
+                    _dir: None,
+                    pg: Some((admin.to_string(), name)),
+                })
+            }
+        }
+    }
+
+    pub async fn drop_db(self) {
+        if let Some((admin, name)) = &self.pg
+            && let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await
+        {
+            let _ = conn
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await;
+        }
+    }
+}
+
+/// A server on a port-0 socket in this process.
+pub struct LocalServer {
+    pub url: String,
+    pub store: Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl LocalServer {
+    pub async fn start(db: &BenchDb) -> anyhow::Result<LocalServer> {
+        let store = Store::connect(&db.url).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = AppState::new(store.clone());
+        tokio::spawn(async move {
+            let _ = fieldsync_server::serve(listener, state, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Ok(LocalServer {
+            url,
+            store,
+            stop: Some(tx),
+        })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.store.close().await;
+    }
+}
+
+/// A protocol-level device for load generation (no local database: the point is the server).
+struct Device {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    next_seq: u64,
+    outlets: Vec<v1::Outlet>,
+    products: Vec<v1::Product>,
+    prices: std::collections::HashMap<(i64, i64), i64>,
+    warehouse: i64,
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut req = http
+        .post(format!("{url}{path}"))
+        .header("content-type", fieldsync_protocol::CONTENT_TYPE)
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.bytes().await?.to_vec()))
+}
+
+impl Device {
+    async fn activate(
+        http: &reqwest::Client,
+        url: &str,
+        agent: &SeededAgent,
+    ) -> anyhow::Result<Device> {
+        let req = v1::ActivateRequest {
+            protocol_version: PROTOCOL_VERSION,
+            login: agent.login.clone(),
+            pin: agent.pin.clone(),
+            device_uid: ids::to_wire(ids::new_id()),
+            device_model: "bench".into(),
+            app_version: "bench".into(),
+            device_time_ms: fieldsync_server::store::now_ms(),
+        };
+        let (status, body) = post(http, url, paths::ACTIVATE, None, req.encode_to_vec()).await?;
+        anyhow::ensure!(
+            status == 200,
+            "activation of {} failed with {status}",
+            agent.login
+        );
+        let resp = v1::ActivateResponse::decode(body.as_slice())?;
+        let mut d = Device {
+            http: http.clone(),
+            url: url.to_string(),
+            token: resp.device_token,
+            next_seq: resp.next_seq,
+            outlets: vec![],
+            products: vec![],
+            prices: Default::default(),
+            warehouse: 0,
+        };
+        let session = ids::to_wire(ids::new_id());
+        let mut cursor = Vec::new();
+        loop {
+            let req = v1::PullRequest {
+                protocol_version: PROTOCOL_VERSION,
+                session_id: session.clone(),
+                mode: v1::SyncMode::Initial as i32,
+                cursor,
+                max_changes: 5000,
+                device_time_ms: 0,
+            };
+            let (status, body) =
+                post(http, url, paths::PULL, Some(&d.token), req.encode_to_vec()).await?;
+            anyhow::ensure!(status == 200, "pull failed with {status}");
+            let page = v1::PullResponse::decode(body.as_slice())?;
+            for c in page.changes {
+                match c.entity {
+                    Some(v1::change::Entity::Outlet(o)) => d.outlets.push(o),
+                    Some(v1::change::Entity::Product(p)) => d.products.push(p),
+                    Some(v1::change::Entity::Price(p)) => {
+                        d.prices
+                            .insert((p.price_list_id, p.product_id), p.price_minor);
+                    }
+                    Some(v1::change::Entity::Warehouse(w)) => d.warehouse = w.id,
+                    _ => {}
+                }
+            }
+            cursor = page.next_cursor;
+            if !page.has_more {
+                break;
+            }
+        }
+        d.outlets.dedup_by_key(|o| o.id);
+        Ok(d)
+    }
+
+    fn wrap(&mut self, kind: Kind) -> v1::Mutation {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        v1::Mutation {
+            seq,
+            id: ids::to_wire(ids::new_id()),
+            device_time_ms: fieldsync_server::store::now_ms(),
+            kind: Some(kind),
+        }
+    }
+
+    /// One typical visit: start with a fix, an order of `lines` lines, a distribution check of
+    /// 10 products, end with a fix. Four mutations.
+    fn visit(&mut self, n: usize, lines: usize) -> Vec<v1::Mutation> {
+        let outlet = self.outlets[n % self.outlets.len()].clone();
+        let visit = ids::new_id();
+        let fix = v1::GpsFix {
+            lat_e7: outlet.lat_e7 + 150,
+            lon_e7: outlet.lon_e7 - 90,
+            accuracy_dm: 85,
+            provider: v1::LocationProvider::Fused as i32,
+            mock: false,
+            device_time_ms: fieldsync_server::store::now_ms(),
+        };
+        let order_lines: Vec<v1::OrderLine> = (0..lines)
+            .map(|i| {
+                let p = &self.products[(n * 7 + i * 13) % self.products.len()];
+                let price = self
+                    .prices
+                    .get(&(outlet.price_list_id, p.id))
+                    .copied()
+                    .unwrap_or(1000);
+                let q = 1000 * (1 + (i as i64 % 5));
+                v1::OrderLine {
+                    product_id: p.id,
+                    quantity_milli: q,
+                    price_minor: price,
+                    sum_minor: money::line_sum(q, price).unwrap_or(0),
+                    comment: String::new(),
+                }
+            })
+            .collect();
+        let total = order_lines.iter().map(|l| l.sum_minor).sum();
+        let items = self
+            .products
+            .iter()
+            .take(10)
+            .enumerate()
+            .map(|(i, p)| v1::DistributionItem {
+                product_id: p.id,
+                present: i % 3 != 0,
+            })
+            .collect();
+        let (outlet_id, price_list_id, warehouse_id) =
+            (outlet.id, outlet.price_list_id, self.warehouse);
+        vec![
+            self.wrap(Kind::VisitStarted(v1::VisitStarted {
+                visit_id: ids::to_wire(visit),
+                outlet_id,
+                route_id: 0,
+                fixes: vec![fix.clone()],
+            })),
+            self.wrap(Kind::OrderPlaced(v1::OrderPlaced {
+                order_id: ids::to_wire(ids::new_id()),
+                visit_id: ids::to_wire(visit),
+                outlet_id,
+                price_list_id,
+                warehouse_id,
+                lines: order_lines,
+                total_minor: total,
+                comment: String::new(),
+                delivery_date: String::new(),
+            })),
+            self.wrap(Kind::DistributionChecked(v1::DistributionChecked {
+                check_id: ids::to_wire(ids::new_id()),
+                visit_id: ids::to_wire(visit),
+                items,
+            })),
+            self.wrap(Kind::VisitEnded(v1::VisitEnded {
+                visit_id: ids::to_wire(visit),
+                fixes: vec![fix],
+            })),
+        ]
+    }
+
+    async fn push(&self, mutations: Vec<v1::Mutation>) -> anyhow::Result<Duration> {
+        let req = v1::PushRequest {
+            protocol_version: PROTOCOL_VERSION,
+            session_id: ids::to_wire(ids::new_id()),
+            mode: v1::SyncMode::Incremental as i32,
+            device_time_ms: fieldsync_server::store::now_ms(),
+            app_version: "bench".into(),
+            mutations,
+        };
+        let started = Instant::now();
+        let (status, body) = post(
+            &self.http,
+            &self.url,
+            paths::PUSH,
+            Some(&self.token),
+            req.encode_to_vec(),
+        )
+        .await?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(status == 200, "push failed with {status}");
+        let resp = v1::PushResponse::decode(body.as_slice())?;
+        let refused = resp
+            .results
+            .iter()
+            .filter(|r| r.outcome() == v1::MutationOutcome::Refused)
+            .count();
+        anyhow::ensure!(
+            refused == 0,
+            "bench batch had {refused} refusals: {:?}",
+            resp.results.first()
+        );
+        Ok(elapsed)
+    }
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// One row of the push table.
+#[derive(Debug, Clone)]
+pub struct PushRow {
+    pub backend: &'static str,
+    pub agents: usize,
+    pub mutations: usize,
+    pub seconds: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Push ingest at each concurrency level: every agent pushes batches of `batch_visits`
+/// typical visits (4 mutations each) until `mutations_per_level` are in.
+pub async fn push(
+    postgres: Option<&str>,
+    levels: &[usize],
+    mutations_per_level: usize,
+    batch_visits: usize,
+) -> anyhow::Result<Vec<PushRow>> {
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await?;
+    let agents_needed = levels.iter().copied().max().unwrap_or(1);
+    let spec = WorldSpec {
+        distributor_code: "BENCH".into(),
+        distributor_name: "Bench".into(),
+        agents: agents_needed,
+        outlets: agents_needed * 30,
+        products: 2000,
+        ..WorldSpec::demo()
+    };
+    let agents = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let mut devices = Vec::new();
+    for a in &agents {
+        devices.push(Device::activate(&http, &server.url, a).await?);
+    }
+    let mut rows = Vec::new();
+    for &level in levels {
+        let per_batch = batch_visits * 4;
+        let batches_total = mutations_per_level.div_ceil(per_batch);
+        let batches_per_agent = batches_total.div_ceil(level);
+        // Build the batches first, so the clock measures the server, not the generator.
+        let mut work = Vec::new();
+        for d in devices.iter_mut().take(level) {
+            let mut batches = Vec::new();
+            for b in 0..batches_per_agent {
+                let mut muts = Vec::with_capacity(per_batch);
+                for v in 0..batch_visits {
+                    muts.extend(d.visit(b * batch_visits + v, 5));
+                }
+                batches.push(muts);
+            }
+            work.push(batches);
+        }
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (d, batches) in devices.iter().take(level).zip(work) {
+            let device = Device {
+                http: d.http.clone(),
+                url: d.url.clone(),
+                token: d.token.clone(),
+                next_seq: 0,
+                outlets: vec![],
+                products: vec![],
+                prices: Default::default(),
+                warehouse: 0,
+            };
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut count = 0;
+                for b in batches {
+                    count += b.len();
+                    lat.push(device.push(b).await?.as_secs_f64() * 1000.0);
+                }
+                anyhow::Ok((count, lat))
+            }));
+        }
+        let mut lat = Vec::new();
+        let mut total = 0;
+        for t in tasks {
+            let (n, l) = t.await??;
+            total += n;
+            lat.extend(l);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        rows.push(PushRow {
+            backend: db.label,
+            agents: level,
+            mutations: total,
+            seconds,
+            p50_ms: percentile(&lat, 0.5),
+            p99_ms: percentile(&lat, 0.99),
+        });
+    }
+    server.stop().await;
+    db.drop_db().await;
+    Ok(rows)
+}
+
+pub fn print_push(rows: &[PushRow], batch_visits: usize) {
+    println!(
+        "push ingest: batches of {batch_visits} visits x 4 mutations (start+fix, order of 5 lines, distribution check of 10, end+fix)"
+    );
+    println!(
+        "| backend | agents | mutations | seconds | mutations/s | p50 ms/request | p99 ms/request |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {:.2} | {:.0} | {:.1} | {:.1} |",
+            r.backend,
+            r.agents,
+            r.mutations,
+            r.seconds,
+            r.mutations as f64 / r.seconds,
+            r.p50_ms,
+            r.p99_ms
+        );
+    }
+}
+
+/// Bytes on the wire: per GPS fix and per typical visit (protobuf, uncompressed).
+pub fn wire() {
+    let fix = v1::GpsFix {
+        lat_e7: 504_501_234,
+        lon_e7: 305_234_567,
+        accuracy_dm: 125,
+        provider: v1::LocationProvider::Fused as i32,
+        mock: false,
+        device_time_ms: 1_795_000_000_000,
+    };
+    let start = |fixes: Vec<v1::GpsFix>| v1::Mutation {
+        seq: 1234,
+        id: ids::to_wire(ids::new_id()),
+        device_time_ms: 1_795_000_000_000,
+        kind: Some(Kind::VisitStarted(v1::VisitStarted {
+            visit_id: ids::to_wire(ids::new_id()),
+            outlet_id: 40_123,
+            route_id: 0,
+            fixes,
+        })),
+    };
+    let one = start(vec![fix.clone()]).encoded_len();
+    let none = start(vec![]).encoded_len();
+    let five = start(vec![fix.clone(); 5]).encoded_len();
+    println!("| measure | bytes |");
+    println!("|---|---:|");
+    println!(
+        "| one GPS fix inside a visit mutation (with and without it) | {} |",
+        one - none
+    );
+    println!(
+        "| GPS fix, average over 5 fixes in one mutation | {:.1} |",
+        (five - none) as f64 / 5.0
+    );
+    let mut d = Device {
+        http: reqwest::Client::new(),
+        url: String::new(),
+        token: String::new(),
+        next_seq: 1000,
+        outlets: vec![v1::Outlet {
+            id: 40_123,
+            lat_e7: 504_501_234,
+            lon_e7: 305_234_567,
+            price_list_id: 3,
+            ..Default::default()
+        }],
+        products: (0..2000)
+            .map(|i| v1::Product {
+                id: 10_000 + i,
+                ..Default::default()
+            })
+            .collect(),
+        prices: Default::default(),
+        warehouse: 2,
+    };
+    for lines in [5usize, 30] {
+        let visit = d.visit(1, lines);
+        let bytes: usize = v1::PushRequest {
+            protocol_version: 1,
+            session_id: ids::to_wire(ids::new_id()),
+            mode: 2,
+            device_time_ms: 1_795_000_000_000,
+            app_version: "0.1.0".into(),
+            mutations: visit.clone(),
+        }
+        .encoded_len();
+        let mutations: usize = visit.iter().map(|m| m.encoded_len() + 3).sum();
+        println!(
+            "| typical visit: start+fix, order of {lines} lines, distribution check of 10, end+fix (mutations in a batch) | {mutations} |"
+        );
+        println!("| the same visit alone in a push request (with request header) | {bytes} |");
+    }
+}
+
+/// A first pull of a world of `outlets` outlets (all in one agent's territory) and
+/// `products` products into a real agent engine over loopback.
+pub async fn pull(postgres: Option<&str>, outlets: usize, products: usize) -> anyhow::Result<()> {
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await?;
+    let spec = WorldSpec {
+        distributor_code: "PULL".into(),
+        distributor_name: "Pull bench".into(),
+        agents: 1,
+        outlets,
+        products,
+        ..WorldSpec::demo()
+    };
+    let agents = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    println!(
+        "| backend | outlets | products | rows pulled | requests | seconds | rows/s | bytes down | bytes/row |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for _ in 0..3 {
+        let dir = tempfile::tempdir()?;
+        let engine = fieldsync_agent::Engine::open(dir.path().join("agent.db"))?;
+        let transport = fieldsync_agent::HttpTransport::new(&server.url);
+        // A fresh PIN per round: each round is a new phone.
+        let pin = if engine.is_activated()? {
+            unreachable!()
+        } else {
+            server.store.generate_pin(&agents[0].login).await?
+        };
+        engine
+            .activate(
+                &transport,
+                &server.url,
+                &agents[0].login,
+                &pin,
+                "bench",
+                "bench",
+            )
+            .await?;
+        let started = Instant::now();
+        let report = engine.sync(&transport).await?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "| {} | {outlets} | {products} | {} | {} | {:.3} | {:.0} | {} | {:.1} |",
+            db.label,
+            report.pulled,
+            report.requests,
+            secs,
+            report.pulled as f64 / secs,
+            report.bytes_down,
+            report.bytes_down as f64 / report.pulled.max(1) as f64
+        );
+    }
+    server.stop().await;
+    db.drop_db().await;
+    Ok(())
+}

@@ -1,0 +1,534 @@
+//! The field simulator: one real `fieldsync-agent` engine per agent, working through realistic
+//! days against a real server over the real protocol, with injected faults.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use fieldsync_agent::{
+    Clock, Counts, Engine, HttpTransport, KindCounts, OrderDraft, SyncError, Transport,
+    WorkflowError,
+};
+use fieldsync_protocol::v1::{self, answer::Value};
+use fieldsync_protocol::{PROTOCOL_VERSION, paths};
+use prost::Message;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use crate::faults::{FaultSpec, FaultTransport, NetStats};
+
+/// Options of a field run.
+#[derive(Debug, Clone)]
+pub struct FieldOptions {
+    pub server: String,
+    pub agents: Vec<(String, String)>,
+    pub days: u32,
+    pub concurrency: usize,
+    pub faults: FaultSpec,
+    pub faults_text: String,
+    pub deadline: Duration,
+    pub seed: u64,
+    pub workdir: PathBuf,
+}
+
+/// Reads a `login,pin` CSV file (with its header).
+pub fn read_pins(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || (i == 0 && line.eq_ignore_ascii_case("login,pin")) {
+            continue;
+        }
+        let (login, pin) = line
+            .split_once(',')
+            .ok_or_else(|| anyhow::anyhow!("{}:{}: expected login,pin", path.display(), i + 1))?;
+        out.push((login.trim().to_string(), pin.trim().to_string()));
+    }
+    Ok(out)
+}
+
+/// A device clock the driver moves through simulated days, off by a fixed skew.
+#[derive(Debug)]
+pub struct SimClock {
+    now: AtomicI64,
+    skew: i64,
+}
+
+impl Clock for SimClock {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::Relaxed) + self.skew
+    }
+}
+
+/// What one agent did.
+#[derive(Debug, Default, Clone)]
+pub struct AgentOutcome {
+    pub counts: Counts,
+    pub server: KindCounts,
+    pub server_refused: u64,
+    pub error: Option<String>,
+    pub restarts: u64,
+}
+
+/// The result of a run, as the JSON summary reports it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub json: serde_json::Value,
+    pub lost: u64,
+    pub duplicated: u64,
+}
+
+fn kind_json(k: &KindCounts) -> serde_json::Value {
+    json!({
+        "visits": k.visits, "gps_fixes": k.gps_fixes, "orders": k.orders, "order_lines": k.order_lines,
+        "questionnaire_answers": k.questionnaire_answers, "distribution_checks": k.distribution_checks,
+    })
+}
+
+fn add(a: &mut KindCounts, b: &KindCounts) {
+    a.visits += b.visits;
+    a.gps_fixes += b.gps_fixes;
+    a.orders += b.orders;
+    a.order_lines += b.order_lines;
+    a.questionnaire_answers += b.questionnaire_answers;
+    a.distribution_checks += b.distribution_checks;
+}
+
+fn fields(k: &KindCounts) -> [(&'static str, u64); 6] {
+    [
+        ("visits", k.visits),
+        ("gps_fixes", k.gps_fixes),
+        ("orders", k.orders),
+        ("order_lines", k.order_lines),
+        ("questionnaire_answers", k.questionnaire_answers),
+        ("distribution_checks", k.distribution_checks),
+    ]
+}
+
+/// Runs every agent through its days; returns the summary.
+pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let deadline = started + opts.deadline;
+    let stats = Arc::new(NetStats::default());
+    let limit = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let mut tasks = Vec::new();
+    for (i, (login, pin)) in opts.agents.iter().cloned().enumerate() {
+        let opts = opts.clone();
+        let stats = stats.clone();
+        let limit = limit.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore");
+            run_agent(&opts, i, &login, &pin, stats, deadline).await
+        }));
+    }
+    let mut created = KindCounts::default();
+    let mut acknowledged = KindCounts::default();
+    let mut refused = KindCounts::default();
+    let mut server = KindCounts::default();
+    let mut refused_mutations = 0;
+    let mut server_refused = 0;
+    let mut errors = Vec::new();
+    let mut restarts = 0;
+    for t in tasks {
+        let o = t.await?;
+        add(&mut created, &o.counts.created);
+        add(&mut acknowledged, &o.counts.acknowledged);
+        add(&mut refused, &o.counts.refused);
+        add(&mut server, &o.server);
+        refused_mutations += o.counts.refused_mutations;
+        server_refused += o.server_refused;
+        restarts += o.restarts;
+        if let Some(e) = o.error {
+            errors.push(e);
+        }
+    }
+    let mut lost = serde_json::Map::new();
+    let mut duplicated = serde_json::Map::new();
+    let (mut lost_total, mut dup_total) = (0u64, 0u64);
+    for ((name, c), ((_, r), (_, s))) in fields(&created)
+        .into_iter()
+        .zip(fields(&refused).into_iter().zip(fields(&server)))
+    {
+        let expected = c.saturating_sub(r);
+        let l = expected.saturating_sub(s);
+        let d = s.saturating_sub(expected);
+        lost_total += l;
+        dup_total += d;
+        lost.insert(name.into(), l.into());
+        duplicated.insert(name.into(), d.into());
+    }
+    lost.insert("total".into(), lost_total.into());
+    duplicated.insert("total".into(), dup_total.into());
+    let mut lat = stats.latencies_ms.lock().expect("latencies").clone();
+    lat.sort_by(f64::total_cmp);
+    let json = json!({
+        "agents": opts.agents.len(),
+        "days": opts.days,
+        "faults": opts.faults_text,
+        "elapsed_s": started.elapsed().as_secs_f64(),
+        "created": kind_json(&created),
+        "acknowledged": kind_json(&acknowledged),
+        "server": kind_json(&server),
+        "lost": lost,
+        "duplicated": duplicated,
+        "refused": { "mutations": refused_mutations, "server_count": server_refused, "by_kind": kind_json(&refused) },
+        "requests": stats.requests.load(Ordering::Relaxed),
+        "faults_injected": stats.injected.load(Ordering::Relaxed),
+        "engine_restarts": restarts,
+        "bytes_up": stats.bytes_up.load(Ordering::Relaxed),
+        "bytes_down": stats.bytes_down.load(Ordering::Relaxed),
+        "latency_ms": { "p50": crate::bench::percentile(&lat, 0.5), "p99": crate::bench::percentile(&lat, 0.99) },
+        "errors": errors,
+    });
+    Ok(Summary {
+        json,
+        lost: lost_total,
+        duplicated: dup_total,
+    })
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+async fn run_agent(
+    opts: &FieldOptions,
+    index: usize,
+    login: &str,
+    pin: &str,
+    stats: Arc<NetStats>,
+    deadline: Instant,
+) -> AgentOutcome {
+    let mut out = AgentOutcome::default();
+    match drive(opts, index, login, pin, stats, deadline, &mut out).await {
+        Ok(()) => {}
+        Err(e) => out.error = Some(format!("{login}: {e}")),
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    opts: &FieldOptions,
+    index: usize,
+    login: &str,
+    pin: &str,
+    stats: Arc<NetStats>,
+    deadline: Instant,
+    out: &mut AgentOutcome,
+) -> anyhow::Result<()> {
+    let mut rng =
+        StdRng::seed_from_u64(opts.seed.wrapping_mul(1_000_003).wrapping_add(index as u64));
+    let skew = if opts.faults.skew_ms > 0 {
+        rng.random_range(-opts.faults.skew_ms..=opts.faults.skew_ms)
+    } else {
+        0
+    };
+    let wall = fieldsync_agent::SystemClock.now_ms();
+    let today = wall.div_euclid(DAY_MS);
+    let clock = Arc::new(SimClock {
+        now: AtomicI64::new(wall),
+        skew,
+    });
+    let path = opts.workdir.join(format!("agent-{index:05}.db"));
+    let _ = std::fs::remove_file(&path);
+    let open = || Engine::open_with_clock(&path, clock.clone() as Arc<dyn Clock>);
+    let mut engine = open()?;
+    let http = HttpTransport::new(&opts.server);
+    let faulty = FaultTransport::new(
+        HttpTransport::new(&opts.server),
+        opts.faults,
+        rng.random(),
+        stats,
+    );
+
+    // Activation over a clean line, retried while the server is unreachable.
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match engine
+            .activate(&http, &opts.server, login, pin, "fieldsync-sim", "sim")
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if e.is_retryable() && Instant::now() + delay < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => anyhow::bail!("activation: {e}"),
+        }
+    }
+    sync(&mut engine, &open, &faulty, deadline, false, out).await?;
+    let mut catalogue: Option<Vec<i64>> = None;
+    for day in 0..opts.days as i64 {
+        let date = format_date(today + day);
+        clock
+            .now
+            .store((today + day) * DAY_MS + 8 * 3_600_000, Ordering::Relaxed);
+        let mut stops: Vec<(i64, Option<i64>, Option<(i32, i32)>, i64)> = engine
+            .route(&date)?
+            .into_iter()
+            .map(|s| {
+                (
+                    s.outlet.id,
+                    Some(s.route_id),
+                    s.outlet.location,
+                    s.outlet.price_list_id,
+                )
+            })
+            .collect();
+        if stops.is_empty() {
+            let all = engine.search_outlets("", 1000)?;
+            let n = rng.random_range(15..=40).min(all.len());
+            for _ in 0..n {
+                let o = &all[rng.random_range(0..all.len())];
+                stops.push((o.id, None, o.location, o.price_list_id));
+            }
+        }
+        let sync_points: Vec<usize> = (1..=3).map(|k| stops.len() * k / 4).collect();
+        for (n, (outlet_id, route_id, location, price_list)) in stops.iter().enumerate() {
+            visit(
+                &engine,
+                &mut rng,
+                *outlet_id,
+                *route_id,
+                *location,
+                *price_list,
+                &mut catalogue,
+            )?;
+            clock.now.fetch_add(10 * 60_000, Ordering::Relaxed);
+            if sync_points.contains(&(n + 1)) {
+                sync(&mut engine, &open, &faulty, deadline, false, out).await?;
+            }
+        }
+        sync(&mut engine, &open, &faulty, deadline, false, out).await?;
+    }
+    // The evening: keep trying until everything is in or the deadline passes.
+    faulty.set_offline(false);
+    sync(&mut engine, &open, &faulty, deadline, true, out).await?;
+    out.counts = engine.counts()?;
+    let token = engine
+        .device_token()?
+        .ok_or_else(|| anyhow::anyhow!("engine at {} is not activated", path.display()))?;
+    let (status, body) = http
+        .post(
+            paths::STATS,
+            v1::DeviceStatsRequest {
+                protocol_version: PROTOCOL_VERSION,
+            }
+            .encode_to_vec(),
+            Some(&token),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("stats: {e}"))?;
+    anyhow::ensure!(status == 200, "stats: HTTP {status}");
+    let s = v1::DeviceStats::decode(body.as_ref())?;
+    out.server = KindCounts {
+        visits: s.visits,
+        gps_fixes: s.gps_fixes,
+        orders: s.orders,
+        order_lines: s.order_lines,
+        questionnaire_answers: s.questionnaire_answers,
+        distribution_checks: s.distribution_checks,
+    };
+    out.server_refused = s.refused;
+    Ok(())
+}
+
+/// One sync attempt during the day (may fail: the next one catches up), or the final one
+/// (retried until everything is in or the deadline passes). Handles injected kills by
+/// dropping the sync mid-flight and reopening the engine from its file.
+async fn sync(
+    engine: &mut Engine,
+    open: &(dyn Fn() -> Result<Engine, fieldsync_agent::EngineError> + Send + Sync),
+    faulty: &FaultTransport<HttpTransport>,
+    deadline: Instant,
+    final_sync: bool,
+    out: &mut AgentOutcome,
+) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(100);
+    let attempts = if final_sync { usize::MAX } else { 2 };
+    for _ in 0..attempts {
+        if !final_sync {
+            faulty.roll_offline();
+        }
+        let result = tokio::select! {
+            r = engine.sync(faulty) => Some(r),
+            _ = faulty.killed.notified() => None,
+        };
+        match result {
+            None => {
+                out.restarts += 1;
+                *engine = open()?;
+            }
+            Some(Ok(_)) => {
+                let status = engine.outbox_status()?;
+                if !final_sync || status.pending == 0 {
+                    return Ok(());
+                }
+            }
+            Some(Err(e)) if e.is_retryable() => {}
+            Some(Err(SyncError::Server { code, message, .. })) => {
+                anyhow::bail!("sync refused: {code:?}: {message}")
+            }
+            Some(Err(e)) => anyhow::bail!("sync: {e}"),
+        }
+        if Instant::now() + delay >= deadline {
+            if final_sync {
+                anyhow::bail!("deadline passed with work still pending");
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    Ok(())
+}
+
+fn fix_near(rng: &mut StdRng, location: Option<(i32, i32)>, now: i64) -> Option<v1::GpsFix> {
+    let (lat, lon) = location.unwrap_or((504_501_000, 305_234_000));
+    let roll: f64 = rng.random();
+    let metres = if roll < 0.03 {
+        return None;
+    } else if roll < 0.06 {
+        rng.random_range(2000.0..8000.0)
+    } else if roll < 0.16 {
+        rng.random_range(50.0..500.0)
+    } else {
+        rng.random_range(0.0..30.0)
+    };
+    let angle: f64 = rng.random_range(0.0..std::f64::consts::TAU);
+    let dlat = metres * angle.cos() / 111_195.0;
+    let dlon = metres * angle.sin() / (111_195.0 * (lat as f64 / 1e7).to_radians().cos());
+    Some(v1::GpsFix {
+        lat_e7: lat + (dlat * 1e7) as i32,
+        lon_e7: lon + (dlon * 1e7) as i32,
+        accuracy_dm: rng.random_range(30..800),
+        provider: v1::LocationProvider::Fused as i32,
+        mock: rng.random_bool(0.02),
+        device_time_ms: now,
+    })
+}
+
+/// One visit: start with a fix, maybe an order, a questionnaire, a distribution check, end.
+#[allow(clippy::too_many_arguments)]
+fn visit(
+    engine: &Engine,
+    rng: &mut StdRng,
+    outlet_id: i64,
+    route_id: Option<i64>,
+    location: Option<(i32, i32)>,
+    price_list: i64,
+    catalogue: &mut Option<Vec<i64>>,
+) -> anyhow::Result<()> {
+    if let Some((open, _)) = engine.open_visit()? {
+        engine.end_visit(open, vec![])?;
+    }
+    let now = engine.now_ms();
+    let fixes: Vec<v1::GpsFix> = (0..rng.random_range(1..=2))
+        .filter_map(|_| fix_near(rng, location, now))
+        .collect();
+    let visit = engine.start_visit(outlet_id, route_id, fixes)?;
+    if rng.random_bool(0.7) {
+        let products = catalogue.get_or_insert_with(|| {
+            engine
+                .search_products("", price_list, 5000)
+                .map(|p| {
+                    p.into_iter()
+                        .filter(|p| p.price_minor.is_some())
+                        .map(|p| p.id)
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        let warehouses = engine.warehouses()?;
+        if !products.is_empty() && !warehouses.is_empty() {
+            let n = if rng.random_bool(0.1) {
+                rng.random_range(8..=30)
+            } else {
+                rng.random_range(3..=7)
+            };
+            let mut lines: Vec<(i64, i64)> = Vec::new();
+            for _ in 0..n {
+                let p = products[rng.random_range(0..products.len())];
+                if !lines.iter().any(|l| l.0 == p) {
+                    lines.push((p, rng.random_range(1..=24) * 1000));
+                }
+            }
+            let draft = OrderDraft {
+                visit_id: Some(visit),
+                outlet_id,
+                price_list_id: 0,
+                warehouse_id: warehouses[0].id,
+                lines,
+                comment: String::new(),
+                delivery_date: String::new(),
+            };
+            match engine.place_order(draft) {
+                Ok(_) | Err(WorkflowError::NoPrice(..)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if rng.random_bool(0.5) {
+        let qs = engine.questionnaires()?;
+        if !qs.is_empty() {
+            let q = &qs[rng.random_range(0..qs.len())];
+            let answers = answer_all(rng, q);
+            if !answers.is_empty() {
+                engine.answer_questionnaire(visit, q.id, answers)?;
+            }
+        }
+    }
+    if rng.random_bool(0.6) {
+        let items: Vec<(i64, bool)> = engine
+            .must_stock()?
+            .iter()
+            .map(|p| (p.id, rng.random_bool(0.8)))
+            .collect();
+        if !items.is_empty() {
+            engine.check_distribution(visit, items)?;
+        }
+    }
+    let end_fix: Vec<v1::GpsFix> = fix_near(rng, location, engine.now_ms() + 9 * 60_000)
+        .into_iter()
+        .collect();
+    engine.end_visit(visit, end_fix)?;
+    Ok(())
+}
+
+/// A valid answer to every question that is shown, in order.
+fn answer_all(rng: &mut StdRng, q: &v1::Questionnaire) -> Vec<v1::Answer> {
+    let mut answers: Vec<v1::Answer> = Vec::new();
+    for question in &q.questions {
+        let shown = Engine::visible_questions(q, &answers)
+            .iter()
+            .any(|x| x.id == question.id);
+        if !shown || (!question.required && rng.random_bool(0.3)) {
+            continue;
+        }
+        let value = match question.r#type() {
+            v1::QuestionType::YesNo => Value::YesNo(rng.random_bool(0.6)),
+            v1::QuestionType::Number => Value::Number(rng.random_range(0..100) as f64),
+            v1::QuestionType::Text => Value::Text("all good".into()),
+            v1::QuestionType::SingleChoice if !question.choices.is_empty() => Value::SingleChoice(
+                question.choices[rng.random_range(0..question.choices.len())].id,
+            ),
+            v1::QuestionType::MultipleChoice if !question.choices.is_empty() => {
+                Value::MultipleChoice(v1::ChoiceIds {
+                    ids: vec![question.choices[0].id],
+                })
+            }
+            v1::QuestionType::Date => Value::Date("2026-12-01".into()),
+            _ => continue,
+        };
+        answers.push(v1::Answer {
+            question_id: question.id,
+            value: Some(value),
+        });
+    }
+    answers
+}
+
+fn format_date(days: i64) -> String {
+    fieldsync_server::dates::format_days(days)
+}

@@ -1,0 +1,190 @@
+//! `fieldsync-sim`: field simulation and benchmarks.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use fieldsync_sim::faults::FaultSpec;
+use fieldsync_sim::{bench, field};
+
+#[derive(Parser)]
+#[command(
+    name = "fieldsync-sim",
+    version,
+    about = "fieldsync simulators and benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run real agent engines through realistic days against a server.
+    Field {
+        /// Server base URL, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        server: String,
+        /// CSV file with `login,pin` lines (from `fieldsync-server seed --pins-out`).
+        #[arg(long)]
+        pins: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// e.g. drop=0.2,dup=0.2,skew=72h,offline=0.3,restart=0.05
+        #[arg(long, default_value = "")]
+        faults: String,
+        /// Give up retrying after this many seconds from the start.
+        #[arg(long, default_value_t = 600)]
+        deadline: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the engines' SQLite files go (default: a temporary directory).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        /// JSON summary output.
+        #[arg(long)]
+        summary: PathBuf,
+    },
+    /// Benchmarks; each prints a Markdown table.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Push ingest throughput and latency at several concurrency levels (server in process).
+    Push {
+        /// PostgreSQL URL to create a scratch database from; default: a temporary SQLite file.
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+        agents: Vec<usize>,
+        #[arg(long, default_value_t = 40_000)]
+        mutations: usize,
+        /// Visits per push request (4 mutations each).
+        #[arg(long, default_value_t = 25)]
+        batch_visits: usize,
+    },
+    /// First pull of a big world into a real agent engine.
+    Pull {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        outlets: usize,
+        #[arg(long, default_value_t = 5_000)]
+        products: usize,
+    },
+    /// Bytes on the wire per GPS fix and per typical visit.
+    Wire,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Field {
+            server,
+            pins,
+            days,
+            concurrency,
+            faults,
+            deadline,
+            seed,
+            workdir,
+            summary,
+        } => {
+            let spec = FaultSpec::parse(&faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+            let agents = field::read_pins(&pins)?;
+            anyhow::ensure!(
+                !agents.is_empty(),
+                "{} has no login,pin lines",
+                pins.display()
+            );
+            let temp = tempfile::tempdir()?;
+            let workdir = workdir.unwrap_or_else(|| temp.path().to_path_buf());
+            std::fs::create_dir_all(&workdir)?;
+            let result = field::run_field(field::FieldOptions {
+                server,
+                agents,
+                days,
+                concurrency,
+                faults: spec,
+                faults_text: faults,
+                deadline: Duration::from_secs(deadline),
+                seed,
+                workdir,
+            })
+            .await?;
+            std::fs::write(&summary, serde_json::to_string_pretty(&result.json)?)?;
+            let j = &result.json;
+            println!("| kind | created | acknowledged | on server | lost | doubled |");
+            println!("|---|---:|---:|---:|---:|---:|");
+            for k in [
+                "visits",
+                "gps_fixes",
+                "orders",
+                "order_lines",
+                "questionnaire_answers",
+                "distribution_checks",
+            ] {
+                println!(
+                    "| {k} | {} | {} | {} | {} | {} |",
+                    j["created"][k],
+                    j["acknowledged"][k],
+                    j["server"][k],
+                    j["lost"][k],
+                    j["duplicated"][k]
+                );
+            }
+            println!(
+                "agents {}, days {}, requests {}, faults injected {}, engine restarts {}, bytes up {} down {}, latency p50 {:.1} ms p99 {:.1} ms, {:.1} s",
+                j["agents"],
+                j["days"],
+                j["requests"],
+                j["faults_injected"],
+                j["engine_restarts"],
+                j["bytes_up"],
+                j["bytes_down"],
+                j["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+                j["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
+                j["elapsed_s"].as_f64().unwrap_or(0.0)
+            );
+            if let Some(errors) = j["errors"].as_array().filter(|e| !e.is_empty()) {
+                eprintln!(
+                    "{} agents reported errors, e.g. {}",
+                    errors.len(),
+                    errors[0]
+                );
+            }
+            if result.lost > 0 || result.duplicated > 0 {
+                eprintln!("LOST {} DOUBLED {}", result.lost, result.duplicated);
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Bench { which } => match which {
+            BenchCommand::Push {
+                postgres,
+                agents,
+                mutations,
+                batch_visits,
+            } => {
+                let rows =
+                    bench::push(postgres.as_deref(), &agents, mutations, batch_visits).await?;
+                bench::print_push(&rows, batch_visits);
+                Ok(())
+            }
+            BenchCommand::Pull {
+                postgres,
+                outlets,
+                products,
+            } => bench::pull(postgres.as_deref(), outlets, products).await,
+            BenchCommand::Wire => {
+                bench::wire();
+                Ok(())
+            }
+        },
+    }
+}
