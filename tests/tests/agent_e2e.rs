@@ -1,0 +1,338 @@
+//! The real agent engine against a real server: a working day, unbinding, restore, faults.
+
+use std::time::Duration;
+
+use fieldsync_agent::{Engine, HttpTransport, OrderDraft};
+use fieldsync_protocol::v1::{self, answer::Value};
+use fieldsync_sim::faults::FaultSpec;
+use fieldsync_sim::field::{FieldOptions, run_field};
+use fieldsync_tests::*;
+use proptest::prelude::*;
+
+fn engine(dir: &tempfile::TempDir) -> Engine {
+    Engine::open(dir.path().join("agent.db")).unwrap()
+}
+
+fn fix(o: &fieldsync_agent::OutletView) -> v1::GpsFix {
+    let (lat, lon) = o.location.unwrap_or((504_501_000, 305_234_000));
+    fix_at(lat + 100, lon, 60)
+}
+
+/// Does one full visit: order, questionnaire, distribution check. Returns (visit, order).
+fn do_visit(e: &Engine, stop: &fieldsync_agent::RouteStopView) -> (uuid::Uuid, uuid::Uuid) {
+    let visit = e
+        .start_visit(stop.outlet.id, Some(stop.route_id), vec![fix(&stop.outlet)])
+        .unwrap();
+    let products = e
+        .search_products("", stop.outlet.price_list_id, 50)
+        .unwrap();
+    let order = e
+        .place_order(OrderDraft {
+            visit_id: Some(visit),
+            outlet_id: stop.outlet.id,
+            warehouse_id: e.warehouses().unwrap()[0].id,
+            lines: products.iter().take(4).map(|p| (p.id, 3000)).collect(),
+            ..Default::default()
+        })
+        .unwrap();
+    let q = e
+        .questionnaires()
+        .unwrap()
+        .into_iter()
+        .find(|q| q.name == "Owner contact")
+        .unwrap();
+    e.answer_questionnaire(
+        visit,
+        q.id,
+        vec![v1::Answer {
+            question_id: q.questions[0].id,
+            value: Some(Value::YesNo(true)),
+        }],
+    )
+    .unwrap();
+    let must: Vec<(i64, bool)> = e
+        .must_stock()
+        .unwrap()
+        .iter()
+        .map(|p| (p.id, p.id % 2 == 0))
+        .collect();
+    e.check_distribution(visit, must).unwrap();
+    e.end_visit(visit, vec![fix(&stop.outlet)]).unwrap();
+    (visit, order)
+}
+
+async fn agents_day(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&dir);
+    let t = HttpTransport::new(&server.url);
+    e.activate(
+        &t,
+        &server.url,
+        &agents[0].login,
+        &agents[0].pin,
+        "test phone",
+        "1.0",
+    )
+    .await
+    .unwrap();
+    let first = e.sync(&t).await.unwrap();
+    assert_eq!(first.mode, v1::SyncMode::Initial as i32);
+    let route = e.route(&fieldsync_server::dates::today()).unwrap();
+    assert!(!route.is_empty(), "today's route arrived");
+    let (visit, order) = do_visit(&e, &route[0]);
+    assert_eq!(
+        e.route(&fieldsync_server::dates::today()).unwrap()[0].state,
+        fieldsync_agent::VisitState::Done
+    );
+    let report = e.sync(&t).await.unwrap();
+    assert_eq!(report.mode, v1::SyncMode::Incremental as i32);
+    let summary = report.summary.expect("session summary");
+    assert_eq!(
+        (summary.visits, summary.orders, summary.mutations_applied),
+        (1, 1, 5)
+    );
+
+    let (band, outlet): (String, i64) =
+        sqlx::query_as("SELECT location_band, outlet_id FROM visits WHERE id = $1")
+            .bind(visit.to_string())
+            .fetch_one(server.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((band.as_str(), outlet), ("within", route[0].outlet.id));
+    let (lines,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM order_lines WHERE order_id = $1")
+        .bind(order.to_string())
+        .fetch_one(server.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(lines, 4);
+    let counts = e.counts().unwrap();
+    assert_eq!(counts.created, counts.acknowledged);
+    assert_eq!(e.outbox_status().unwrap().pending, 0);
+    assert_eq!(
+        count(&server.store, "distribution_checks").await as u64,
+        counts.created.distribution_checks
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    an_agents_day_reaches_the_server_through_the_engine,
+    agents_day
+);
+
+async fn unbound_phone(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&dir);
+    let t = HttpTransport::new(&server.url);
+    e.activate(
+        &t,
+        &server.url,
+        &agents[0].login,
+        &agents[0].pin,
+        "old phone",
+        "1.0",
+    )
+    .await
+    .unwrap();
+    e.sync(&t).await.unwrap();
+    let route = e.route(&fieldsync_server::dates::today()).unwrap();
+    do_visit(&e, &route[0]);
+    e.sync(&t).await.unwrap();
+    // Offline work, then the key user generates a new PIN for this mobile user.
+    do_visit(&e, &route[1]);
+    let pin = server.store.generate_pin(&agents[0].login).await.unwrap();
+    let err = e.sync(&t).await.unwrap_err();
+    assert!(err.needs_activation() && !err.is_retryable(), "{err}");
+    assert_eq!(err.code(), Some(v1::ErrorCode::DeviceRevoked));
+    // Wrong and used PINs are refused precisely; the new PIN binds the phone again.
+    let wrong = e
+        .activate(&t, &server.url, &agents[0].login, "12345678", "p", "1")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some(v1::ErrorCode::PinWrong));
+    let used = e
+        .activate(&t, &server.url, &agents[0].login, &agents[0].pin, "p", "1")
+        .await
+        .unwrap_err();
+    assert_eq!(used.code(), Some(v1::ErrorCode::PinUsed));
+    e.activate(&t, &server.url, &agents[0].login, &pin, "same phone", "1.0")
+        .await
+        .unwrap();
+    e.sync(&t).await.unwrap();
+    assert_eq!(e.outbox_status().unwrap().pending, 0);
+    assert_eq!(
+        count(&server.store, "visits").await,
+        2,
+        "the offline visit was not lost"
+    );
+    assert_eq!(count(&server.store, "orders").await, 2);
+    server.stop().await;
+}
+on_both_backends!(
+    an_unbound_phone_reactivates_and_loses_nothing,
+    unbound_phone
+);
+
+async fn restored_server(db: &TestDb) {
+    let store = fieldsync_server::Store::connect(&db.url).await.unwrap();
+    let agents = seed(&store, &small_world("ACME", 1)).await;
+    let server = TestServer::start_with(store.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(&dir);
+    let t = HttpTransport::new(&server.url);
+    e.activate(
+        &t,
+        &server.url,
+        &agents[0].login,
+        &agents[0].pin,
+        "phone",
+        "1.0",
+    )
+    .await
+    .unwrap();
+    e.sync(&t).await.unwrap();
+    let route = e.route(&fieldsync_server::dates::today()).unwrap();
+    do_visit(&e, &route[0]);
+    e.sync(&t).await.unwrap();
+    do_visit(&e, &route[1]);
+    e.sync(&t).await.unwrap();
+    assert_eq!(count(&store, "visits").await, 2);
+    server.stop().await;
+    // "Restore a backup" taken after the first visit: the second visit is gone from the server.
+    let second_visit_seq = 6;
+    for sql in [
+        "DELETE FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits)))",
+        "DELETE FROM orders WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
+        "DELETE FROM questionnaire_answers WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
+        "DELETE FROM distribution_checks WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
+        "DELETE FROM gps_fixes WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
+        "DELETE FROM sync_session_items WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
+        "DELETE FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits)",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE devices SET last_seq = $1")
+        .bind(second_visit_seq - 1)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut store = store;
+    store.rotate_epoch().await.unwrap();
+    let server = TestServer::start_with(store.clone()).await;
+    let t = HttpTransport::new(&server.url);
+    let report = e.sync(&t).await.unwrap();
+    assert_eq!(
+        report.mode,
+        v1::SyncMode::FullResync as i32,
+        "a new epoch means a full re-sync"
+    );
+    assert_eq!(
+        count(&store, "visits").await,
+        2,
+        "the phone sent again what the restore lost"
+    );
+    assert_eq!(count(&store, "orders").await, 2);
+    server.stop().await;
+}
+on_both_backends!(a_restored_server_gets_back_what_it_lost, restored_server);
+
+/// Runs the field simulator with random faults against a fresh server; nothing may be lost
+/// or doubled.
+async fn faults_case(backend: Backend, spec: FaultSpec, seed_no: u64) -> Result<(), TestCaseError> {
+    let Some(db) = TestDb::new(backend).await else {
+        return Ok(());
+    };
+    let server = TestServer::start(&db).await;
+    let agents = seed(&server.store, &small_world("FLT", 2)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run_field(FieldOptions {
+        server: server.url.clone(),
+        agents: agents
+            .iter()
+            .map(|a| (a.login.clone(), a.pin.clone()))
+            .collect(),
+        days: 1,
+        concurrency: 2,
+        faults: spec,
+        faults_text: format!("{spec:?}"),
+        deadline: Duration::from_secs(120),
+        seed: seed_no,
+        workdir: dir.path().to_path_buf(),
+    })
+    .await
+    .unwrap();
+    server.stop().await;
+    db.cleanup().await;
+    let j = &summary.json;
+    prop_assert!(
+        j["errors"].as_array().unwrap().is_empty(),
+        "errors: {}",
+        j["errors"]
+    );
+    prop_assert_eq!(summary.lost, 0, "lost: {}", j["lost"]);
+    prop_assert_eq!(summary.duplicated, 0, "doubled: {}", j["duplicated"]);
+    prop_assert!(j["server"]["visits"].as_u64().unwrap() > 0);
+    prop_assert_eq!(&j["created"], &j["server"]);
+    Ok(())
+}
+
+fn fault_specs() -> impl Strategy<Value = (FaultSpec, u64)> {
+    (
+        0.0..0.4f64,
+        0.0..0.4f64,
+        0i64..(96 * 3_600_000),
+        0.0..0.4f64,
+        0.0..0.15f64,
+        any::<u64>(),
+    )
+        .prop_map(|(drop, dup, skew_ms, offline, restart, seed)| {
+            (
+                FaultSpec {
+                    drop,
+                    dup,
+                    skew_ms,
+                    offline,
+                    restart,
+                },
+                seed,
+            )
+        })
+}
+
+fn property(backend: Backend) {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 4,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runner
+        .run(&fault_specs(), |(spec, seed)| {
+            rt.block_on(faults_case(backend, spec, seed))
+        })
+        .unwrap();
+}
+
+#[test]
+fn random_faults_never_lose_or_double_a_record_sqlite() {
+    property(Backend::Sqlite);
+}
+
+#[test]
+fn random_faults_never_lose_or_double_a_record_postgres() {
+    if postgres_url().is_none() {
+        eprintln!("FIELDSYNC_TEST_POSTGRES_URL not set: PostgreSQL case skipped");
+        return;
+    }
+    property(Backend::Postgres);
+}
