@@ -259,7 +259,7 @@ impl Device {
                 visit_id: ids::to_wire(visit),
                 outlet_id,
                 route_id: 0,
-                fixes: vec![fix.clone()],
+                fixes: vec![fix],
             })),
             self.wrap(Kind::OrderPlaced(v1::OrderPlaced {
                 order_id: ids::to_wire(ids::new_id()),
@@ -472,9 +472,9 @@ pub fn wire() {
             fixes,
         })),
     };
-    let one = start(vec![fix.clone()]).encoded_len();
+    let one = start(vec![fix]).encoded_len();
     let none = start(vec![]).encoded_len();
-    let five = start(vec![fix.clone(); 5]).encoded_len();
+    let five = start(vec![fix; 5]).encoded_len();
     println!("| measure | bytes |");
     println!("|---|---:|");
     println!(

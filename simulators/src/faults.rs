@@ -1,12 +1,11 @@
 //! A fault-injecting transport: connections dropped before and after the server commits,
 //! requests sent twice, offline stretches, and engine "process kills" in the middle of a sync.
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
+use fieldsync_agent::sync::PostFuture;
 use fieldsync_agent::{Transport, TransportError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -160,12 +159,7 @@ impl<T: Transport> FaultTransport<T> {
 }
 
 impl<T: Transport> Transport for FaultTransport<T> {
-    fn post<'a>(
-        &'a self,
-        path: &'a str,
-        body: Vec<u8>,
-        bearer: Option<&'a str>,
-    ) -> Pin<Box<dyn Future<Output = Result<(u16, Bytes), TransportError>> + Send + 'a>> {
+    fn post<'a>(&'a self, path: &'a str, body: Vec<u8>, bearer: Option<&'a str>) -> PostFuture<'a> {
         Box::pin(async move {
             if self.offline.load(Ordering::Relaxed) {
                 return Err(TransportError("offline".into()));

@@ -22,15 +22,14 @@ use crate::{Engine, EngineError, store};
 #[error("{0}")]
 pub struct TransportError(pub String);
 
+/// The future a [`Transport`] returns: the HTTP status and the body.
+pub type PostFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(u16, Bytes), TransportError>> + Send + 'a>>;
+
 /// Sends one request; the engine does not care how (HTTP, a fault injector, ...).
 pub trait Transport: Send + Sync {
     /// POSTs `body` to `path`; returns the HTTP status and the body.
-    fn post<'a>(
-        &'a self,
-        path: &'a str,
-        body: Vec<u8>,
-        bearer: Option<&'a str>,
-    ) -> Pin<Box<dyn Future<Output = Result<(u16, Bytes), TransportError>> + Send + 'a>>;
+    fn post<'a>(&'a self, path: &'a str, body: Vec<u8>, bearer: Option<&'a str>) -> PostFuture<'a>;
 }
 
 /// HTTP transport on reqwest.
@@ -60,12 +59,7 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
-    fn post<'a>(
-        &'a self,
-        path: &'a str,
-        body: Vec<u8>,
-        bearer: Option<&'a str>,
-    ) -> Pin<Box<dyn Future<Output = Result<(u16, Bytes), TransportError>> + Send + 'a>> {
+    fn post<'a>(&'a self, path: &'a str, body: Vec<u8>, bearer: Option<&'a str>) -> PostFuture<'a> {
         Box::pin(async move {
             let mut req = self
                 .client

@@ -326,7 +326,6 @@ pub struct DeviceProfile {
 impl Store {
     pub async fn device_profile(&self, auth: &DeviceAuth) -> Result<DeviceProfile> {
         use fieldsync_protocol::v1;
-        #[allow(clippy::type_complexity)]
         let (login, pos_name, pos_kind, parent, d_code, d_name, currency, near, mid, far): (
             String, String, String, Option<i64>, String, String, String, i64, i64, i64,
         ) = sqlx::query_as(

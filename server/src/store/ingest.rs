@@ -936,7 +936,6 @@ async fn load_questionnaire(
     if found.is_none() {
         return Ok(None);
     }
-    #[allow(clippy::type_complexity)]
     let questions: Vec<(i64, String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
         "SELECT id, question_type, required, condition_question_id, condition_yes, condition_choice_id
          FROM questions WHERE questionnaire_id = $1 ORDER BY position",
@@ -1327,7 +1326,6 @@ fn push_fixes(w: &mut Writes, visit_id: Uuid, phase: &str, fixes: &[v1::GpsFix],
 /// Checks answers against the questionnaire: known questions, matching types, valid choices,
 /// required questions answered where their condition holds. Returns rows to store:
 /// (question id, value kind, text, integer value).
-#[allow(clippy::type_complexity)]
 fn validate_answers(
     defs: &[QuestionDef],
     answers: &[v1::Answer],

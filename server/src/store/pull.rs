@@ -217,7 +217,6 @@ async fn load_chunk(
     };
     match kind {
         EntityKind::Outlet => {
-            #[allow(clippy::type_complexity)]
             let rows: Vec<(i64, String, String, String, String, String, Option<i64>, Option<i64>, Option<i64>, String)> = query_in!(
                 pool,
                 "SELECT id, code, name, address, contact_name, phone, lat_e7, lon_e7, price_list_id, channel
@@ -352,7 +351,6 @@ async fn load_chunk(
                 "SELECT id, name FROM questionnaires WHERE id IN ({})",
                 ids
             );
-            #[allow(clippy::type_complexity)]
             let questions: Vec<(i64, i64, String, String, i64, Option<i64>, i64, Option<i64>, i64)> = query_in!(
                 pool,
                 "SELECT id, questionnaire_id, text, question_type, required, condition_question_id, condition_yes,
@@ -402,7 +400,6 @@ async fn load_chunk(
             }
         }
         EntityKind::OrderStatus => {
-            #[allow(clippy::type_complexity)]
             let rows: Vec<(i64, String, String, String, String, String, i64)> = query_in!(
                 pool,
                 "SELECT number, id, state, state_reason, document_number, delivery_date, state_changed_ms

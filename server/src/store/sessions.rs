@@ -144,7 +144,6 @@ impl Store {
         device_id: i64,
         id: Uuid,
     ) -> Result<Option<v1::SyncSessionSummary>> {
-        #[allow(clippy::type_complexity)]
         let row: Option<(String, i64, Option<i64>, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT mode, started_at_ms, finished_at_ms, mutations_applied, mutations_duplicate, mutations_refused,
                     changes_pulled, bytes_up, bytes_down, clock_skew_ms
