@@ -379,7 +379,7 @@ async fn sync(
             return Ok(());
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+        delay = (delay * 2).min(Duration::from_secs(2));
     }
     Ok(())
 }

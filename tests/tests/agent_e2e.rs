@@ -261,7 +261,7 @@ async fn faults_case(backend: Backend, spec: FaultSpec, seed_no: u64) -> Result<
         concurrency: 2,
         faults: spec,
         faults_text: format!("{spec:?}"),
-        deadline: Duration::from_secs(120),
+        deadline: Duration::from_secs(300),
         seed: seed_no,
         workdir: dir.path().to_path_buf(),
     })
