@@ -154,7 +154,7 @@ pub struct SyncReport {
 /// Mutations per push request.
 pub const PUSH_BATCH: usize = 500;
 /// Changes per pull page.
-pub const PULL_PAGE: u32 = 1000;
+pub const PULL_PAGE: u32 = 5000;
 
 impl Engine {
     async fn call<T: Message + Default>(
