@@ -257,7 +257,8 @@ async fn drive(
             Err(e) => anyhow::bail!("activation: {e}"),
         }
     }
-    sync(&mut engine, &open, &faulty, deadline, false, out).await?;
+    // Nobody can work without master data: the first pull is retried until it is in.
+    sync(&mut engine, &open, &faulty, deadline, true, out).await?;
     let mut catalogue: Option<Vec<i64>> = None;
     for day in 0..opts.days as i64 {
         let date = format_date(today + day);
