@@ -61,9 +61,9 @@ pub async fn insert_rows(
                     // poisons the cached statement for later non-NULL float8 values; a NULL
                     // f32 is sent as float8 (the two are swapped in sqlx-core's any/arguments.rs).
                     Val::F(None) => q.bind(None::<f32>),
-                    Val::O(o) => q.bind(o.clone()),
-                    Val::B(b) => q.bind(b.clone()),
-                    Val::S(s) => q.bind(s.clone()),
+                    Val::O(o) => q.bind(o.as_deref()),
+                    Val::B(b) => q.bind(b.as_slice()),
+                    Val::S(s) => q.bind(s.as_str()),
                 };
             }
         }
