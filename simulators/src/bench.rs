@@ -11,6 +11,7 @@ use fieldsync_protocol::{PROTOCOL_VERSION, ids, money, paths};
 use fieldsync_server::seed::{SeededAgent, WorldSpec};
 use fieldsync_server::{AppState, Store};
 use prost::Message;
+use rand::Rng;
 use sqlx::Executor;
 use uuid::Uuid;
 
@@ -579,5 +580,132 @@ pub async fn pull(postgres: Option<&str>, outlets: usize, products: usize) -> an
     }
     server.stop().await;
     db.drop_db().await;
+    Ok(())
+}
+
+/// The agent app on a synced territory: cold start (open the local database, start the app's
+/// context, build and render the Today screen with its route) and catalogue search over the
+/// whole catalogue, the same call the order screen makes on every keystroke.
+pub async fn app(
+    outlets: usize,
+    products: usize,
+    starts: usize,
+    searches: usize,
+) -> anyhow::Result<()> {
+    use dioxus::prelude::*;
+    use fieldsync_app::ui::ShellProps;
+
+    let db = BenchDb::create(None).await?;
+    let server = LocalServer::start(&db).await?;
+    let spec = WorldSpec {
+        distributor_code: "APP".into(),
+        distributor_name: "App bench".into(),
+        agents: 1,
+        outlets,
+        products,
+        ..WorldSpec::demo()
+    };
+    let agents = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("agent.db");
+    let (route_len, territory, catalogue, price_list) = {
+        let engine = fieldsync_agent::Engine::open(&path)?;
+        let transport = fieldsync_agent::HttpTransport::new(&server.url);
+        engine
+            .activate(
+                &transport,
+                &server.url,
+                &agents[0].login,
+                &agents[0].pin,
+                "bench",
+                "bench",
+            )
+            .await?;
+        engine.sync(&transport).await?;
+        let today = fieldsync_app::fmt::date(engine.now_ms());
+        let route = engine.route(&today)?;
+        let territory = engine.search_outlets("", 100_000)?.len();
+        let catalogue = engine.search_products("", 0, 100_000)?;
+        let price_list = route.first().map(|s| s.outlet.price_list_id).unwrap_or(0);
+        (route.len(), territory, catalogue, price_list)
+    };
+    server.stop().await;
+    db.drop_db().await;
+    anyhow::ensure!(route_len > 0, "the territory has no route for today");
+
+    // Cold start, in a fresh thread each time (no warm statement caches survive).
+    let mut start_ms = Vec::with_capacity(starts);
+    let mut html_len = 0;
+    for _ in 0..starts {
+        let path = path.clone();
+        let (ms, len) = std::thread::spawn(move || {
+            let started = Instant::now();
+            let engine = fieldsync_agent::Engine::open(&path).expect("open");
+            let location = std::sync::Arc::new(fieldsync_app::location::SimulatedLocation::fixed(
+                fieldsync_app::location::Position {
+                    lat: 50.45,
+                    lon: 30.52,
+                    accuracy_m: 10.0,
+                },
+            ));
+            let ctx = fieldsync_app::start(engine, location, "", None);
+            let mut dom = VirtualDom::new_with_props(
+                fieldsync_app::Shell,
+                ShellProps {
+                    initial: fieldsync_app::Screen::Today,
+                },
+            )
+            .with_root_context(ctx);
+            dom.rebuild_in_place();
+            let html = dioxus_ssr::render(&dom);
+            assert!(html.contains("id=\"route\""), "Today shows the route");
+            (started.elapsed().as_secs_f64() * 1000.0, html.len())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("cold start panicked"))?;
+        start_ms.push(ms);
+        html_len = len;
+    }
+    start_ms.sort_by(f64::total_cmp);
+
+    // Search: fragments of real names and codes, 1 to 6 characters, as an agent types them.
+    let engine = fieldsync_agent::Engine::open(&path)?;
+    let mut rng = rand::rng();
+    let mut search_us = Vec::with_capacity(searches);
+    let mut hits = 0usize;
+    for i in 0..searches {
+        let p = &catalogue[rng.random_range(0..catalogue.len())];
+        let source: Vec<char> = if i % 4 == 0 {
+            p.code.chars().collect()
+        } else {
+            p.name.chars().collect()
+        };
+        let len = rng.random_range(1..=6usize.min(source.len()));
+        let at = rng.random_range(0..=source.len() - len);
+        let q: String = source[at..at + len].iter().collect();
+        let started = Instant::now();
+        let found = engine.search_products(&q, price_list, 30)?;
+        search_us.push(started.elapsed().as_secs_f64() * 1e6);
+        hits += found.len();
+    }
+    search_us.sort_by(f64::total_cmp);
+
+    println!("| measure | territory | catalogue | runs | p50 | p99 | max |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| cold start to Today ({route_len} stops, {html_len} bytes of HTML) | {territory} outlets | {} products | {starts} | {:.1} ms | {:.1} ms | {:.1} ms |",
+        catalogue.len(),
+        percentile(&start_ms, 0.5),
+        percentile(&start_ms, 0.99),
+        start_ms.last().copied().unwrap_or(0.0)
+    );
+    println!(
+        "| catalogue search (30 first matches, {:.1} on average) | {territory} outlets | {} products | {searches} | {:.2} ms | {:.2} ms | {:.2} ms |",
+        hits as f64 / searches as f64,
+        catalogue.len(),
+        percentile(&search_us, 0.5) / 1000.0,
+        percentile(&search_us, 0.99) / 1000.0,
+        search_us.last().copied().unwrap_or(0.0) / 1000.0
+    );
     Ok(())
 }

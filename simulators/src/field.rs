@@ -463,6 +463,7 @@ fn visit(
                 lines,
                 comment: String::new(),
                 delivery_date: String::new(),
+                draft_id: None,
             };
             match engine.place_order(draft) {
                 Ok(_) | Err(WorkflowError::NoPrice(..)) => {}

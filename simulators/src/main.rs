@@ -77,6 +77,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         products: usize,
     },
+    /// The agent app: cold start to a usable Today screen, and catalogue search latency.
+    App {
+        #[arg(long, default_value_t = 300)]
+        outlets: usize,
+        #[arg(long, default_value_t = 10_000)]
+        products: usize,
+        /// Cold starts measured.
+        #[arg(long, default_value_t = 30)]
+        starts: usize,
+        /// Catalogue searches measured.
+        #[arg(long, default_value_t = 2_000)]
+        searches: usize,
+    },
     /// Bytes on the wire per GPS fix and per typical visit.
     Wire,
 }
@@ -181,6 +194,12 @@ async fn main() -> anyhow::Result<()> {
                 outlets,
                 products,
             } => bench::pull(postgres.as_deref(), outlets, products).await,
+            BenchCommand::App {
+                outlets,
+                products,
+                starts,
+                searches,
+            } => bench::app(outlets, products, starts, searches).await,
             BenchCommand::Wire => {
                 bench::wire();
                 Ok(())

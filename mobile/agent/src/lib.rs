@@ -14,16 +14,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use fieldsync_protocol::v1;
 use rusqlite::Connection;
 
+mod drafts;
 mod queries;
 mod store;
 pub mod sync;
 mod workflows;
 
+pub use sync::ProgressFn;
+
+pub use drafts::SavedDraft;
 pub use queries::{
-    Counts, KindCounts, OutboxStatus, OutletView, ProductView, RefusedItem, RouteStopView,
-    VisitState,
+    Counts, KindCounts, OutboxItem, OutboxStatus, OutletView, ProductView, RefusedItem,
+    RouteStopView, VisitActivity, VisitState, VisitView,
 };
-pub use sync::{HttpTransport, SyncError, SyncReport, Transport, TransportError};
+pub use sync::{
+    HttpTransport, SyncError, SyncPhase, SyncProgress, SyncReport, Transport, TransportError,
+};
 pub use workflows::{OrderDraft, WorkflowError};
 
 /// Where time comes from; simulators skew it, tests fix it.
@@ -132,9 +138,30 @@ impl Engine {
         }))
     }
 
+    /// The distributor the phone works for (currency, distance bands), as last pulled.
+    pub fn distributor(&self) -> Result<Option<v1::Distributor>, EngineError> {
+        use prost::Message;
+        Ok(store::get_meta(&self.db(), "distributor")?
+            .and_then(|b| v1::Distributor::decode(b.as_slice()).ok()))
+    }
+
     /// The bearer credential of this binding, if activated.
     pub fn device_token(&self) -> Result<Option<String>, EngineError> {
         Ok(store::get_meta_str(&self.db(), "token")?)
+    }
+
+    /// An app preference (language, server address, ...) kept in the local store.
+    pub fn preference(&self, key: &str) -> Result<Option<String>, EngineError> {
+        Ok(store::get_meta_str(&self.db(), &format!("pref.{key}"))?)
+    }
+
+    /// Stores an app preference.
+    pub fn set_preference(&self, key: &str, value: &str) -> Result<(), EngineError> {
+        Ok(store::set_meta(
+            &self.db(),
+            &format!("pref.{key}"),
+            value.as_bytes(),
+        )?)
     }
 
     /// This installation's id (generated on first use).

@@ -66,6 +66,42 @@ pub struct OutboxStatus {
     pub last_sync_ms: Option<i64>,
 }
 
+/// A visit as the outlet and visit screens show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitView {
+    pub id: Uuid,
+    pub outlet_id: i64,
+    pub route_id: Option<i64>,
+    pub started_ms: i64,
+    pub ended_ms: Option<i64>,
+    /// The fix the visit started with: (lat e7, lon e7, accuracy dm).
+    pub start_fix: Option<(i32, i32, u32)>,
+}
+
+/// What has been done inside a visit so far.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VisitActivity {
+    /// (order id, total, state).
+    pub orders: Vec<(Uuid, i64, String)>,
+    /// Questionnaires answered in the visit.
+    pub questionnaires: Vec<i64>,
+    /// Distribution checks: (items, present).
+    pub distribution: Vec<(i64, i64)>,
+}
+
+/// One outbox entry and what became of it, for the sync screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub seq: i64,
+    pub kind: String,
+    /// "pending", "acked" or "refused".
+    pub state: String,
+    pub code: String,
+    pub reason: String,
+    pub created_ms: i64,
+    pub acked_ms: Option<i64>,
+}
+
 /// Counts of facts by kind, as the server counts them (rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KindCounts {
@@ -177,7 +213,9 @@ impl Engine {
             .optional()?)
     }
 
-    /// Catalogue search by name or code, with prices from `price_list_id` (0: none).
+    /// Catalogue search by name or code, with prices from `price_list_id` (0: none): the
+    /// product whose code is exactly `query` first, then matches in name order. The name
+    /// index lets a short query stop after `limit` matches instead of sorting them all.
     pub fn search_products(
         &self,
         query: &str,
@@ -185,25 +223,72 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<ProductView>, EngineError> {
         let db = self.db();
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok(ProductView {
+                id: r.get(0)?,
+                code: r.get(1)?,
+                name: r.get(2)?,
+                unit: r.get(3)?,
+                must_stock: r.get::<_, i64>(4)? != 0,
+                price_minor: r.get(5)?,
+            })
+        };
+        let code = query.trim();
+        let mut out: Vec<ProductView> = if code.is_empty() {
+            Vec::new()
+        } else {
+            let mut exact = db.prepare_cached(
+                "SELECT p.id, p.code, p.name, p.unit, p.must_stock, pr.price_minor
+                 FROM products p LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
+                 WHERE p.code = ?1 COLLATE NOCASE",
+            )?;
+            exact
+                .query_map(params![code, price_list_id], row)?
+                .collect::<Result<_, _>>()?
+        };
         let mut stmt = db.prepare_cached(
             "SELECT p.id, p.code, p.name, p.unit, p.must_stock, pr.price_minor
-             FROM products p LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
-             WHERE p.search LIKE ?1 ESCAPE '\\' ORDER BY p.code = ?3 DESC, p.name LIMIT ?4",
+             FROM products p INDEXED BY products_name
+             LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
+             WHERE p.search LIKE ?1 ESCAPE '\\' ORDER BY p.name LIMIT ?3",
         )?;
-        let rows = stmt.query_map(
-            params![like(query), price_list_id, query, limit as i64],
-            |r| {
-                Ok(ProductView {
-                    id: r.get(0)?,
-                    code: r.get(1)?,
-                    name: r.get(2)?,
-                    unit: r.get(3)?,
-                    must_stock: r.get::<_, i64>(4)? != 0,
-                    price_minor: r.get(5)?,
-                })
-            },
+        let rest = stmt.query_map(
+            params![like(query), price_list_id, (limit + out.len()) as i64],
+            row,
         )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        for p in rest {
+            let p = p?;
+            if out.len() >= limit {
+                break;
+            }
+            if !out.iter().any(|x| x.id == p.id) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One product with its price in `price_list_id` (0: none).
+    pub fn product(&self, id: i64, price_list_id: i64) -> Result<Option<ProductView>, EngineError> {
+        let db = self.db();
+        Ok(db
+            .query_row(
+                "SELECT p.id, p.code, p.name, p.unit, p.must_stock, pr.price_minor
+                 FROM products p LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
+                 WHERE p.id = ?1",
+                params![id, price_list_id],
+                |r| {
+                    Ok(ProductView {
+                        id: r.get(0)?,
+                        code: r.get(1)?,
+                        name: r.get(2)?,
+                        unit: r.get(3)?,
+                        must_stock: r.get::<_, i64>(4)? != 0,
+                        price_minor: r.get(5)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// The must-stock products, for the distribution check.
@@ -292,6 +377,87 @@ impl Engine {
             .collect())
     }
 
+    /// The last visits of an outlet, newest first.
+    pub fn outlet_visits(
+        &self,
+        outlet_id: i64,
+        limit: usize,
+    ) -> Result<Vec<VisitView>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT id, outlet_id, route_id, started_ms, ended_ms, lat_e7, lon_e7, accuracy_dm
+             FROM visits WHERE outlet_id = ?1 ORDER BY started_ms DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![outlet_id, limit as i64], visit_from_row)?;
+        Ok(rows
+            .filter_map(|r| r.transpose())
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// One visit.
+    pub fn visit(&self, id: Uuid) -> Result<Option<VisitView>, EngineError> {
+        let db = self.db();
+        Ok(db
+            .query_row(
+                "SELECT id, outlet_id, route_id, started_ms, ended_ms, lat_e7, lon_e7, accuracy_dm
+                 FROM visits WHERE id = ?1",
+                [id.to_string()],
+                visit_from_row,
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Orders, questionnaires and distribution checks recorded in a visit.
+    pub fn visit_activity(&self, visit_id: Uuid) -> Result<VisitActivity, EngineError> {
+        let db = self.db();
+        let v = visit_id.to_string();
+        let mut stmt = db.prepare_cached(
+            "SELECT id, total_minor, state FROM orders WHERE visit_id = ?1 ORDER BY created_ms",
+        )?;
+        let orders = stmt
+            .query_map([&v], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
+            .filter_map(|r| r.ok())
+            .filter_map(|(id, t, s)| Uuid::parse_str(&id).ok().map(|id| (id, t, s)))
+            .collect();
+        let mut stmt =
+            db.prepare_cached("SELECT questionnaire_id FROM answer_sets WHERE visit_id = ?1")?;
+        let questionnaires = stmt
+            .query_map([&v], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = db
+            .prepare_cached("SELECT items, present FROM distribution_checks WHERE visit_id = ?1")?;
+        let distribution = stmt
+            .query_map([&v], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(VisitActivity {
+            orders,
+            questionnaires,
+            distribution,
+        })
+    }
+
+    /// The newest outbox entries with their state, for the sync screen.
+    pub fn outbox_items(&self, limit: usize) -> Result<Vec<OutboxItem>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT seq, kind, state, COALESCE(code, ''), COALESCE(reason, ''), created_ms, acked_ms
+             FROM outbox WHERE seq > 0 ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(OutboxItem {
+                seq: r.get(0)?,
+                kind: r.get(1)?,
+                state: r.get(2)?,
+                code: r.get(3)?,
+                reason: r.get(4)?,
+                created_ms: r.get(5)?,
+                acked_ms: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Pending count, refused items and the last successful sync, for the sync banner.
     pub fn outbox_status(&self) -> Result<OutboxStatus, EngineError> {
         let db = self.db();
@@ -348,6 +514,24 @@ impl Engine {
         }
         Ok(c)
     }
+}
+
+fn visit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<VisitView>> {
+    let id: String = r.get(0)?;
+    let lat: Option<i64> = r.get(5)?;
+    let lon: Option<i64> = r.get(6)?;
+    let acc: Option<i64> = r.get(7)?;
+    Ok(Uuid::parse_str(&id).ok().map(|id| VisitView {
+        id,
+        outlet_id: r.get(1).unwrap_or_default(),
+        route_id: r.get(2).unwrap_or_default(),
+        started_ms: r.get(3).unwrap_or_default(),
+        ended_ms: r.get(4).unwrap_or_default(),
+        start_fix: match (lat, lon) {
+            (Some(a), Some(b)) => Some((a as i32, b as i32, acc.unwrap_or(0) as u32)),
+            _ => None,
+        },
+    }))
 }
 
 /// A LIKE pattern matching `query` anywhere, case-insensitively.

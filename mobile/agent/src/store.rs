@@ -2,7 +2,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Numbered migrations; `PRAGMA user_version` says how many ran. Never edit a landed one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 
 -- Every local action, in order. seq > 0: numbered for the current device binding;
@@ -74,7 +75,29 @@ CREATE TABLE sync_log (
     id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL,
     ok INTEGER NOT NULL, summary BLOB, error TEXT
 );
-"#];
+"#,
+    // 2: what the app shows: the fix a visit started with, order drafts kept on the phone.
+    r#"
+ALTER TABLE visits ADD COLUMN lat_e7 INTEGER;
+ALTER TABLE visits ADD COLUMN lon_e7 INTEGER;
+ALTER TABLE visits ADD COLUMN accuracy_dm INTEGER;
+-- Drafts never leave the phone; placing one turns it into an order and removes it.
+CREATE TABLE order_drafts (
+    id TEXT PRIMARY KEY, visit_id TEXT, outlet_id INTEGER NOT NULL, warehouse_id INTEGER NOT NULL,
+    comment TEXT NOT NULL, delivery_date TEXT NOT NULL, updated_ms INTEGER NOT NULL
+);
+CREATE INDEX order_drafts_outlet ON order_drafts (outlet_id, updated_ms);
+CREATE TABLE order_draft_lines (
+    draft_id TEXT NOT NULL, line_no INTEGER NOT NULL, product_id INTEGER NOT NULL,
+    quantity_milli INTEGER NOT NULL, PRIMARY KEY (draft_id, line_no)
+);
+CREATE INDEX outbox_created ON outbox (created_ms);
+"#,
+    // 3: catalogue search walks products in name order and stops after a screenful.
+    r#"
+CREATE INDEX products_name ON products (name);
+"#,
+];
 
 /// Opens (creating if needed) and migrates a local store.
 pub fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {

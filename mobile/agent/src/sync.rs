@@ -56,6 +56,21 @@ impl HttpTransport {
     pub fn base_url(&self) -> &str {
         &self.base
     }
+
+    /// True when the server answers its health check within `timeout`: the app's "is the
+    /// network back?" question before an automatic sync.
+    pub async fn probe(&self, timeout: Duration) -> bool {
+        match self
+            .client
+            .get(format!("{}/healthz", self.base))
+            .timeout(timeout)
+            .send()
+            .await
+        {
+            Ok(r) => r.status().is_success(),
+            Err(_) => false,
+        }
+    }
 }
 
 impl Transport for HttpTransport {
@@ -150,6 +165,30 @@ pub struct SyncReport {
     pub bytes_down: u64,
     pub summary: Option<v1::SyncSessionSummary>,
 }
+
+/// Where a running sync is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPhase {
+    /// Comparing what the server holds with the outbox.
+    Reconciling,
+    /// Sending the outbox: `done` of `total` mutations.
+    Pushing { done: u64, total: u64 },
+    /// Receiving master data: `pages` pages, `changes` changes so far.
+    Pulling { pages: u64, changes: u64 },
+    /// Closing the sync session.
+    Finishing,
+}
+
+/// A progress report: the phase and the bytes moved so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub phase: SyncPhase,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+}
+
+/// Called with each progress step; must not block.
+pub type ProgressFn<'a> = &'a (dyn Fn(SyncProgress) + Send + Sync);
 
 /// Mutations per push request.
 pub const PUSH_BATCH: usize = 500;
@@ -316,19 +355,30 @@ impl Engine {
 
     /// One sync: compare with the server, push the outbox, pull every page, close the session.
     pub async fn sync(&self, transport: &dyn Transport) -> Result<SyncReport, SyncError> {
+        self.sync_observed(transport, &|_| {}).await
+    }
+
+    /// [`Engine::sync`] that reports its progress to `observe` after every request.
+    pub async fn sync_observed(
+        &self,
+        transport: &dyn Transport,
+        observe: ProgressFn<'_>,
+    ) -> Result<SyncReport, SyncError> {
         let token = self.token()?;
         let session = ids::to_wire(ids::new_id());
         let mut report = SyncReport::default();
         let result = async {
+            observe(progress(SyncPhase::Reconciling, &report));
             self.reconcile(transport, &token, &mut report).await?;
             let mode = self.sync_mode()?;
             report.mode = mode as i32;
-            self.push_all(transport, &token, &session, mode, &mut report)
+            self.push_all(transport, &token, &session, mode, &mut report, observe)
                 .await?;
-            self.pull_all(transport, &token, &session, mode, &mut report)
+            self.pull_all(transport, &token, &session, mode, &mut report, observe)
                 .await
         }
         .await;
+        observe(progress(SyncPhase::Finishing, &report));
         let client_error = match &result {
             Ok(()) => String::new(),
             Err(e) => e.to_string(),
@@ -380,8 +430,22 @@ impl Engine {
         session: &[u8],
         mode: v1::SyncMode,
         report: &mut SyncReport,
+        observe: ProgressFn<'_>,
     ) -> Result<(), SyncError> {
+        let total: i64 = self.db().query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND seq > 0",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut done = 0u64;
         loop {
+            observe(progress(
+                SyncPhase::Pushing {
+                    done,
+                    total: (total as u64).max(done),
+                },
+                report,
+            ));
             let batch: Vec<(i64, Vec<u8>)> = {
                 let db = self.db();
                 let mut stmt = db.prepare_cached(
@@ -447,6 +511,7 @@ impl Engine {
             )?;
             report.acknowledged += acked as u64;
             tx.commit()?;
+            done += batch.len() as u64;
             if (resp.acked_seq as i64) < batch[0].0 {
                 // The server stored nothing of this batch: do not loop forever.
                 return Err(SyncError::Server {
@@ -518,9 +583,18 @@ impl Engine {
         session: &[u8],
         mode: v1::SyncMode,
         report: &mut SyncReport,
+        observe: ProgressFn<'_>,
     ) -> Result<(), SyncError> {
         let mut mode = mode;
+        let mut pages = 0u64;
         loop {
+            observe(progress(
+                SyncPhase::Pulling {
+                    pages,
+                    changes: report.pulled,
+                },
+                report,
+            ));
             let cursor = store::get_meta(&self.db(), "cursor")?.unwrap_or_default();
             let req = v1::PullRequest {
                 protocol_version: PROTOCOL_VERSION,
@@ -548,6 +622,7 @@ impl Engine {
                 continue;
             }
             report.pulled += page.changes.len() as u64;
+            pages += 1;
             self.store_page(&page)?;
             if !page.has_more {
                 return Ok(());
@@ -555,8 +630,9 @@ impl Engine {
         }
     }
 
-    /// Stores one pull page and its cursor in one local transaction.
-    pub(crate) fn store_page(&self, page: &v1::PullResponse) -> Result<(), SyncError> {
+    /// Stores one pull page and its cursor in one local transaction. Sync calls it for every
+    /// page it receives; fixtures and benchmarks call it to load master data without a server.
+    pub fn store_page(&self, page: &v1::PullResponse) -> Result<(), SyncError> {
         let mut db = self.db();
         let tx = db.transaction()?;
         if let Some(p) = &page.mobile_user {
@@ -691,4 +767,12 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
         None => {}
     }
     Ok(())
+}
+
+fn progress(phase: SyncPhase, report: &SyncReport) -> SyncProgress {
+    SyncProgress {
+        phase,
+        bytes_up: report.bytes_up,
+        bytes_down: report.bytes_down,
+    }
 }

@@ -46,7 +46,7 @@ impl From<rusqlite::Error> for WorkflowError {
 }
 
 /// An order as the agent composes it: prices come from the price list.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrderDraft {
     pub visit_id: Option<Uuid>,
     pub outlet_id: i64,
@@ -57,6 +57,8 @@ pub struct OrderDraft {
     pub lines: Vec<(i64, i64)>,
     pub comment: String,
     pub delivery_date: String,
+    /// The saved draft this order comes from; placing removes it in the same transaction.
+    pub draft_id: Option<Uuid>,
 }
 
 fn kind_name(kind: &Kind) -> &'static str {
@@ -132,9 +134,21 @@ impl Engine {
             return Err(WorkflowError::UnknownOutlet(outlet_id));
         }
         let id = ids::new_id();
+        // The most accurate fix is the one the screens show.
+        let best = fixes.iter().min_by_key(|f| f.accuracy_dm);
         tx.execute(
-            "INSERT INTO visits (id, outlet_id, route_id, started_ms, fixes) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id.to_string(), outlet_id, route_id, now, fixes.len() as i64],
+            "INSERT INTO visits (id, outlet_id, route_id, started_ms, fixes, lat_e7, lon_e7, accuracy_dm)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                id.to_string(),
+                outlet_id,
+                route_id,
+                now,
+                fixes.len() as i64,
+                best.map(|f| f.lat_e7),
+                best.map(|f| f.lon_e7),
+                best.map(|f| f.accuracy_dm)
+            ],
         )?;
         enqueue(
             &tx,
@@ -183,8 +197,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Prices an order draft from the local price list: the lines and total as they would be
-    /// sent. Used by the order screen to show sums before placing.
+    /// Prices an order draft from the local price list: the price list used and the lines as
+    /// they would be sent. Used by the order screen to show sums before placing.
     pub fn price_order(
         &self,
         draft: &OrderDraft,
@@ -248,6 +262,9 @@ impl Engine {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![id.to_string(), i as i64 + 1, l.product_id, l.quantity_milli, l.price_minor, l.sum_minor],
             )?;
+        }
+        if let Some(draft_id) = draft.draft_id {
+            crate::drafts::delete(&tx, draft_id)?;
         }
         enqueue(
             &tx,

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# End-to-end run of the desktop app: starts a demo server, runs the desktop build under Xvfb,
+# activates with a demo PIN, does a visit with an order, a distribution check and the
+# questionnaires, syncs, and saves a screenshot of each screen into OUT_DIR. Exits 0 only if
+# the server then holds that visit and that order.
+#
+#   mobile/app/e2e.sh OUT_DIR
+#
+# Needs: Xvfb (xvfb), import (imagemagick), the webview libraries (libwebkit2gtk-4.1-0).
+set -euo pipefail
+out=$(realpath -m "${1:?usage: e2e.sh OUT_DIR}")
+cd "$(dirname "$0")/../.."
+mkdir -p "$out"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+cargo build -q -p fieldsync-server -p fieldsync-app --features fieldsync-app/desktop
+server_bin=target/debug/fieldsync-server
+app_bin=target/debug/fieldsync-app
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url="http://127.0.0.1:$port"
+"$server_bin" --database-url "sqlite://$work/server.db" --listen "127.0.0.1:$port" serve --demo >"$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.2; done
+curl -sf "$url/healthz" >/dev/null || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
+# The first demo agent's login and PIN, as the server printed them.
+read -r login pin < <(awk '/login +PIN/ { getline; print $1, $2; exit }' "$work/server.log")
+[ -n "${pin:-}" ] || { cat "$work/server.log"; echo "no demo PIN printed" >&2; exit 1; }
+echo "e2e: server $url, agent $login"
+
+display=":$((90 + RANDOM % 100))"
+Xvfb "$display" -screen 0 480x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
+export DISPLAY=$display
+# Software rendering: Xvfb has no GPU.
+export WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 NO_AT_BRIDGE=1
+
+cat >"$work/script" <<SCRIPT
+wait #server
+fill #server = $url
+fill #login = $login
+fill #pin = $pin
+shot 01-activation
+click #activate
+wait #route
+ready
+# The first sync (started right after activation) has brought the route.
+expect #banner-last = Last sync: 2
+shot 02-today
+click #route-stop-0
+wait #start-visit
+shot 03-outlet
+click #start-visit
+wait #visit-fix
+shot 04-visit
+click #tab-order
+wait #catalogue li
+fill #catalogue li:nth-child(1) input.qty = 3
+fill #catalogue li:nth-child(2) input.qty = 2.5
+expect #order-lines li:nth-child(2) = ×
+shot 05-order
+click #place-order
+wait #visit-activity li
+click #tab-distribution
+wait #must-stock
+click #all-present
+shot 06-distribution
+click #save-distribution
+wait #visit-activity li:nth-child(2)
+click #tab-questionnaire
+wait #questionnaires
+# Shelf audit: no display (its follow-up questions stay hidden), a number, a choice, a date.
+click #questionnaires li:nth-child(2)
+wait #questionnaire-form
+click #questionnaire-form input[id\$='-no']
+fill #questionnaire-form input[inputmode=decimal] = 40
+click #questionnaire-form input[type=checkbox]
+fill #questionnaire-form input[type=date] = 2026-12-01
+shot 07-questionnaire
+click #save-answers
+wait #questionnaires
+# Owner contact.
+click #questionnaires li:nth-child(1)
+wait #questionnaire-form
+click #questionnaire-form input[id\$='-yes']
+fill #questionnaire-form textarea = Met the owner
+click #save-answers
+wait #questionnaires
+click #tab-summary
+wait #end-visit
+shot 08-visit-summary
+click #end-visit
+wait #route
+click #nav-sync
+click #sync-now
+expect #sync-result = Synced
+expect #banner-waiting = 0 waiting
+shot 09-sync
+click #nav-settings
+wait #device-id
+shot 10-settings
+SCRIPT
+
+"$app_bin" --data-dir "$work/app" --server "$url" --auto-sync 5 \
+  --position 50.4501,30.5234,12 --e2e-script "$work/script" \
+  --shot-cmd "import -display $display -window root $out/{}.png" 2>"$work/app.log" | tee "$work/app.out" &
+app=$!
+pids+=($app)
+status=0
+wait "$app" || status=$?
+if [ "$status" != 0 ]; then
+  echo "e2e: the app failed ($status)" >&2
+  tail -n 40 "$work/app.log" >&2
+  exit 1
+fi
+
+# The server must hold the visit (ended) and the order of this agent.
+python3 - "$work/server.db" "$login" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+login = sys.argv[2]
+visits = db.execute(
+    "SELECT v.id, v.ended_received_ms FROM visits v JOIN mobile_users m ON m.id = v.mobile_user_id WHERE m.login = ?",
+    (login,)).fetchall()
+orders = db.execute(
+    "SELECT o.id, o.total_minor, o.visit_id FROM orders o JOIN mobile_users m ON m.id = o.mobile_user_id WHERE m.login = ?",
+    (login,)).fetchall()
+answers = db.execute("SELECT COUNT(*) FROM questionnaire_answers").fetchone()[0]
+checks = db.execute("SELECT COUNT(*) FROM distribution_checks").fetchone()[0]
+print(f"e2e: server holds {len(visits)} visit(s), {len(orders)} order(s), {answers} answers, {checks} distribution rows")
+assert len(visits) == 1 and visits[0][1] is not None, visits
+assert len(orders) == 1 and orders[0][1] > 0 and orders[0][2] == visits[0][0], orders
+assert answers >= 3 and checks >= 1
+PY
+ls "$out"
+echo "e2e: passed"

@@ -1,0 +1,217 @@
+//! A UI driver for end-to-end runs of the desktop build (`--e2e-script FILE`): it clicks and
+//! types through the real webview's DOM, so every step goes through the same event handlers
+//! as a finger would, and saves screenshots with an external command.
+//!
+//! Script lines (`#` starts a comment):
+//! - `wait SELECTOR` — until an element matches (20 s at most);
+//! - `click SELECTOR`;
+//! - `fill SELECTOR = TEXT` — types TEXT into an input, textarea or select;
+//! - `expect SELECTOR = TEXT` — until the element's text contains TEXT;
+//! - `shot NAME` — runs the screenshot command for NAME;
+//! - `sleep MS`;
+//! - `ready` — prints how long the app took from start to this point.
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dioxus::prelude::*;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Wait(String),
+    Click(String),
+    Fill(String, String),
+    Expect(String, String),
+    Shot(String),
+    Sleep(u64),
+    Ready,
+}
+
+/// A parsed script.
+#[derive(Debug)]
+pub struct Script {
+    steps: Vec<(usize, Step)>,
+    shot_cmd: String,
+    started: Instant,
+}
+
+impl Script {
+    pub fn load(path: &Path, shot_cmd: &str, started: Instant) -> Result<Script, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let mut steps = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+            let rest = rest.trim();
+            let two = || -> Result<(String, String), String> {
+                let (a, b) = rest
+                    .split_once(" = ")
+                    .ok_or(format!("line {}: {verb} needs SELECTOR = TEXT", n + 1))?;
+                Ok((a.trim().to_string(), b.to_string()))
+            };
+            let step = match verb {
+                "wait" => Step::Wait(rest.to_string()),
+                "click" => Step::Click(rest.to_string()),
+                "fill" => {
+                    let (a, b) = two()?;
+                    Step::Fill(a, b)
+                }
+                "expect" => {
+                    let (a, b) = two()?;
+                    Step::Expect(a, b)
+                }
+                "shot" => Step::Shot(rest.to_string()),
+                "sleep" => Step::Sleep(
+                    rest.parse()
+                        .map_err(|_| format!("line {}: sleep MS", n + 1))?,
+                ),
+                "ready" => Step::Ready,
+                other => return Err(format!("line {}: unknown step {other}", n + 1)),
+            };
+            steps.push((n + 1, step));
+        }
+        Ok(Script {
+            steps,
+            shot_cmd: shot_cmd.to_string(),
+            started,
+        })
+    }
+}
+
+/// The script, if the app runs under one; handed over as context.
+#[derive(Clone)]
+pub struct Driver(pub Option<Arc<Script>>);
+
+/// A JavaScript string literal.
+fn js(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '<' => out.push_str("\\u003c"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+async fn check(script: String) -> bool {
+    document::eval(&script)
+        .join::<bool>()
+        .await
+        .unwrap_or(false)
+}
+
+async fn until(what: &str, script: String) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if check(script.clone()).await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out: {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn run_step(script: &Script, step: &Step) -> Result<(), String> {
+    match step {
+        Step::Wait(sel) => {
+            until(&format!("wait {sel}"), format!("return document.querySelector({}) !== null;", js(sel))).await
+        }
+        Step::Click(sel) => {
+            until(
+                &format!("click {sel}"),
+                format!(
+                    "const el = document.querySelector({}); if (!el || el.disabled) return false; el.click(); return true;",
+                    js(sel)
+                ),
+            )
+            .await
+        }
+        Step::Fill(sel, text) => {
+            until(
+                &format!("fill {sel}"),
+                format!(
+                    "const el = document.querySelector({}); if (!el) return false; el.focus(); el.value = {};
+                     el.dispatchEvent(new Event('input', {{ bubbles: true }}));
+                     el.dispatchEvent(new Event('change', {{ bubbles: true }})); return true;",
+                    js(sel),
+                    js(text)
+                ),
+            )
+            .await
+        }
+        Step::Expect(sel, text) => {
+            until(
+                &format!("expect {sel} to contain {text:?}"),
+                format!(
+                    "const el = document.querySelector({}); return !!el && el.textContent.includes({});",
+                    js(sel),
+                    js(text)
+                ),
+            )
+            .await
+        }
+        Step::Shot(name) => {
+            // Let the webview paint the last change first.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let cmd = script.shot_cmd.replace("{}", name);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let run = cmd.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(std::process::Command::new("sh").arg("-c").arg(&run).status());
+            });
+            let status = rx
+                .await
+                .map_err(|e| format!("{cmd}: {e}"))?
+                .map_err(|e| format!("{cmd}: {e}"))?;
+            if status.success() {
+                println!("e2e: screenshot {name}");
+                Ok(())
+            } else {
+                Err(format!("{cmd}: {status}"))
+            }
+        }
+        Step::Sleep(ms) => {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+            Ok(())
+        }
+        Step::Ready => {
+            println!(
+                "e2e: ready after {} ms",
+                script.started.elapsed().as_millis()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The desktop root: the app, plus the script driver when there is one.
+#[component]
+pub fn Root() -> Element {
+    let driver: Driver = use_context();
+    use_future(move || {
+        let script = driver.0.clone();
+        async move {
+            let Some(script) = script else { return };
+            for (line, step) in &script.steps {
+                if let Err(e) = run_step(&script, step).await {
+                    eprintln!("e2e: line {line}: {e}");
+                    std::process::exit(1);
+                }
+            }
+            println!("e2e: script passed");
+            std::process::exit(0);
+        }
+    });
+    rsx! { crate::App {} }
+}

@@ -1,0 +1,170 @@
+//! Outlet card: address, contacts, reference location, last visits and orders with the
+//! statuses the distributor sent back, and the button that starts a visit.
+use dioxus::prelude::*;
+use fieldsync_protocol::location::e7_to_deg;
+
+use super::{ErrorLine, Nav, Revision, Screen, VisitTab, use_ctx, use_t};
+use crate::fmt;
+use crate::location::distance_to;
+
+#[component]
+pub fn OutletScreen(id: i64) -> Element {
+    let ctx = use_ctx();
+    let t = use_t();
+    let nav: Nav = use_context();
+    let revision: Revision = use_context();
+    revision.watch();
+    let mut message = use_signal(|| None::<String>);
+    let engine = ctx.engine.clone();
+    let outlet = match engine.outlet(id) {
+        Ok(Some(o)) => o,
+        Ok(None) => return rsx! { ErrorLine { message: t.s("outlet.unknown").to_string() } },
+        Err(e) => return rsx! { ErrorLine { message: e.to_string() } },
+    };
+    let currency = engine
+        .distributor()
+        .ok()
+        .flatten()
+        .map(|d| d.currency)
+        .unwrap_or_default();
+    let open = engine.open_visit().ok().flatten();
+    let here = ctx.location.last_known();
+    let visits = engine.outlet_visits(id, 10).unwrap_or_default();
+    let orders = engine.outlet_orders(id, 10).unwrap_or_default();
+    let drafts = engine.order_drafts(id).unwrap_or_default();
+    let route_id = engine
+        .route(&fmt::date(engine.now_ms()))
+        .ok()
+        .and_then(|stops| stops.into_iter().find(|s| s.outlet.id == id))
+        .map(|s| s.route_id);
+    let reference = outlet.location;
+    let start = {
+        let ctx = ctx.clone();
+        move |_| {
+            // A fix is taken but never required: no fix still starts the visit (and says so).
+            let fixes = ctx.location.current_fix().ok().into_iter().collect();
+            match ctx.engine.start_visit(id, route_id, fixes) {
+                Ok(visit) => {
+                    revision.bump();
+                    nav.replace(Screen::Visit {
+                        visit,
+                        tab: VisitTab::Summary,
+                    });
+                }
+                Err(e) => message.set(Some(e.to_string())),
+            }
+        }
+    };
+    let action = match open {
+        Some((visit, o)) if o == id => rsx! {
+            button { id: "resume-visit", class: "primary",
+                onclick: move |_| nav.go(Screen::Visit { visit, tab: VisitTab::Summary }),
+                "{t.s(\"outlet.resume_visit\")}" }
+        },
+        Some((visit, other)) => {
+            let name = engine
+                .outlet(other)
+                .ok()
+                .flatten()
+                .map(|o| o.name)
+                .unwrap_or_default();
+            rsx! {
+                div { class: "warn", id: "other-visit-open",
+                    "{t.f(\"outlet.other_visit_open\", &[(\"outlet\", name.clone())])} "
+                    button { onclick: move |_| nav.go(Screen::Visit { visit, tab: VisitTab::Summary }),
+                        "{t.s(\"today.resume\")}" }
+                }
+            }
+        }
+        None => rsx! {
+            button { id: "start-visit", class: "primary", onclick: start, "{t.s(\"outlet.start_visit\")}" }
+        },
+    };
+    rsx! {
+        div { class: "outlet",
+            h2 { id: "outlet-name", "{outlet.name}" }
+            dl {
+                dt { "{t.s(\"outlet.code\")}" } dd { "{outlet.code}" }
+                dt { "{t.s(\"outlet.address\")}" } dd { "{outlet.address}" }
+                dt { "{t.s(\"outlet.contact\")}" } dd { "{outlet.contact_name}" }
+                dt { "{t.s(\"outlet.phone\")}" } dd { "{outlet.phone}" }
+                dt { "{t.s(\"outlet.location\")}" }
+                dd { id: "outlet-location",
+                    match reference {
+                        Some((lat, lon)) => {
+                            let away = here.as_ref().map(|h| fmt::distance(distance_to(h, (lat, lon)))).unwrap_or_default();
+                            rsx! { "{e7_to_deg(lat):.6}, {e7_to_deg(lon):.6} " span { class: "muted", "{away}" } }
+                        }
+                        None => rsx! { span { class: "muted", "{t.s(\"outlet.no_location\")}" } },
+                    }
+                }
+            }
+            {action}
+            if let Some(m) = message() { ErrorLine { message: m } }
+            if !drafts.is_empty() {
+                h3 { "{t.s(\"outlet.drafts\")}" }
+                ul { class: "list", id: "outlet-drafts",
+                    for d in drafts {
+                        li { key: "{d.id}",
+                            div { class: "grow",
+                                "{t.f(\"outlet.draft_lines\", &[(\"lines\", d.draft.lines.len().to_string())])}"
+                                div { class: "muted", "{fmt::date_time(d.updated_ms)}" }
+                            }
+                            if let Some((visit, _)) = open.filter(|(_, o)| *o == id) {
+                                button { onclick: move |_| nav.go(Screen::Visit { visit, tab: VisitTab::Order { draft: Some(d.id) } }),
+                                    "{t.s(\"common.open\")}" }
+                            } else {
+                                span { class: "muted", "{t.s(\"outlet.draft_needs_visit\")}" }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "{t.s(\"outlet.orders\")}" }
+            if orders.is_empty() {
+                p { class: "muted", "{t.s(\"outlet.no_orders\")}" }
+            }
+            ul { class: "list", id: "outlet-orders",
+                for (order, total, state, created) in orders {
+                    li { key: "{order}",
+                        div { class: "grow",
+                            div { "{fmt::date_time(created)}" }
+                            {
+                                let reason = engine.order_state(order).ok().flatten().map(|s| s.1).unwrap_or_default();
+                                rsx! { if !reason.is_empty() { div { class: "muted", "{reason}" } } }
+                            }
+                        }
+                        span { "{fmt::money(total, &currency)}" }
+                        span { class: "badge {state}", "{t.order_state(&state)}" }
+                    }
+                }
+            }
+            h3 { "{t.s(\"outlet.visits\")}" }
+            if visits.is_empty() {
+                p { class: "muted", "{t.s(\"outlet.no_visits\")}" }
+            }
+            ul { class: "list", id: "outlet-visits",
+                for v in visits {
+                    li { key: "{v.id}",
+                        div { class: "grow",
+                            div { "{fmt::date_time(v.started_ms)}" }
+                            div { class: "muted",
+                                match v.ended_ms {
+                                    Some(end) => t.f("outlet.visit_minutes", &[("minutes", fmt::minutes(v.started_ms, end).to_string())]),
+                                    None => t.s("state.in_progress").to_string(),
+                                }
+                            }
+                        }
+                        span { class: "muted",
+                            match (v.start_fix, reference) {
+                                (Some((lat, lon, _)), Some(r)) => fmt::distance(fieldsync_protocol::location::distance_m(lat, lon, r.0, r.1)),
+                                (None, _) => t.s("visit.no_fix").to_string(),
+                                _ => String::new(),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

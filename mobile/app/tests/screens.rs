@@ -1,0 +1,512 @@
+//! Every screen rendered with dioxus_ssr over a real engine holding a small territory, and
+//! what the agent sees asserted on the HTML.
+use std::sync::Arc;
+
+use dioxus::prelude::*;
+use fieldsync_agent::{Clock, Engine, OrderDraft};
+use fieldsync_app::location::{Position, SimulatedLocation};
+use fieldsync_app::ui::ShellProps;
+use fieldsync_app::{AppCtx, Screen, Shell, VisitTab};
+use fieldsync_protocol::v1::{self, change::Entity};
+
+/// 2026-11-23 09:00 UTC.
+const NOW: i64 = 1_795_424_400_000;
+const SHOP_LAT: i32 = 504_501_000;
+const SHOP_LON: i32 = 305_234_000;
+
+struct Fixed;
+impl Clock for Fixed {
+    fn now_ms(&self) -> i64 {
+        NOW
+    }
+}
+
+fn change(e: Entity) -> v1::Change {
+    v1::Change { entity: Some(e) }
+}
+
+fn outlet(id: i64, name: &str, loc: bool) -> Entity {
+    Entity::Outlet(v1::Outlet {
+        id,
+        code: format!("O-{id}"),
+        name: name.into(),
+        address: format!("{id} Khreshchatyk St"),
+        contact_name: "Olena".into(),
+        phone: "+380 44 000 00 00".into(),
+        has_location: loc,
+        lat_e7: SHOP_LAT + id as i32 * 1000,
+        lon_e7: SHOP_LON,
+        price_list_id: 1,
+        channel: "grocery".into(),
+    })
+}
+
+fn questionnaire() -> v1::Questionnaire {
+    let q = |id, text: &str, t: v1::QuestionType, required, condition| v1::Question {
+        id,
+        text: text.into(),
+        r#type: t as i32,
+        required,
+        choices: vec![
+            v1::Choice {
+                id: 1,
+                label: "Front".into(),
+            },
+            v1::Choice {
+                id: 2,
+                label: "Back".into(),
+            },
+        ],
+        condition,
+        position: id as u32,
+    };
+    v1::Questionnaire {
+        id: 5,
+        name: "Shelf audit".into(),
+        questions: vec![
+            q(
+                1,
+                "Is the fridge branded?",
+                v1::QuestionType::YesNo,
+                true,
+                None,
+            ),
+            q(
+                2,
+                "How many facings?",
+                v1::QuestionType::Number,
+                true,
+                Some(v1::Condition {
+                    question_id: 1,
+                    equals_yes: true,
+                    equals_choice_id: 0,
+                }),
+            ),
+            q(3, "Comment", v1::QuestionType::Text, false, None),
+            q(
+                4,
+                "Where is the shelf?",
+                v1::QuestionType::SingleChoice,
+                false,
+                None,
+            ),
+            q(
+                5,
+                "Which promos?",
+                v1::QuestionType::MultipleChoice,
+                false,
+                None,
+            ),
+            q(6, "Next delivery", v1::QuestionType::Date, false, None),
+        ],
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+}
+
+/// A territory: 3 outlets (one without a location), 4 products with prices, a warehouse,
+/// a questionnaire, and today's route over the first two outlets when `route`.
+fn fixture(route: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open_with_clock(dir.path().join("agent.db"), Arc::new(Fixed)).unwrap();
+    let mut changes = vec![
+        change(outlet(1, "Kvitka grocery", true)),
+        change(outlet(2, "Dobryi kut", true)),
+        change(outlet(3, "<script>alert(1)</script>", false)),
+        change(Entity::PriceList(v1::PriceList {
+            id: 1,
+            name: "Retail".into(),
+            payment_form: "cash".into(),
+        })),
+        change(Entity::Warehouse(v1::Warehouse {
+            id: 9,
+            code: "W1".into(),
+            name: "Kyiv main".into(),
+        })),
+        change(Entity::Questionnaire(questionnaire())),
+    ];
+    for (id, name, must, price) in [
+        (11, "Sparkling water 0.5 l", true, 1850),
+        (12, "Orange juice 1 l", true, 5420),
+        (13, "Cola 2 l", false, 6199),
+        (14, "Crisps 90 g", false, 3100),
+    ] {
+        changes.push(change(Entity::Product(v1::Product {
+            id,
+            code: format!("P{id}"),
+            name: name.into(),
+            unit: "pc".into(),
+            category: "drinks".into(),
+            must_stock: must,
+            quantity_step_milli: 1000,
+        })));
+        changes.push(change(Entity::Price(v1::Price {
+            id,
+            price_list_id: 1,
+            product_id: id,
+            price_minor: price,
+        })));
+    }
+    if route {
+        changes.push(change(Entity::Route(v1::Route {
+            id: 100,
+            date: "2026-11-23".into(),
+            stops: vec![
+                v1::RouteStop {
+                    outlet_id: 1,
+                    position: 1,
+                },
+                v1::RouteStop {
+                    outlet_id: 2,
+                    position: 2,
+                },
+            ],
+        })));
+    }
+    engine
+        .store_page(&v1::PullResponse {
+            changes,
+            next_cursor: vec![1],
+            distributor: Some(v1::Distributor {
+                id: 1,
+                code: "D1".into(),
+                name: "Kyiv Drinks".into(),
+                currency: "UAH".into(),
+                band_near_m: 50,
+                band_mid_m: 150,
+                band_far_m: 1000,
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+    Fixture { _dir: dir, engine }
+}
+
+fn fix(lat_e7: i32, lon_e7: i32, accuracy_m: u32) -> v1::GpsFix {
+    v1::GpsFix {
+        lat_e7,
+        lon_e7,
+        accuracy_dm: accuracy_m * 10,
+        provider: v1::LocationProvider::Gps as i32,
+        mock: false,
+        device_time_ms: NOW,
+    }
+}
+
+fn render(engine: &Engine, screen: Screen) -> String {
+    let here = Position {
+        lat: 50.4501,
+        lon: 30.5234,
+        accuracy_m: 10.0,
+    };
+    let ctx: AppCtx = fieldsync_app::start(
+        engine.clone(),
+        Arc::new(SimulatedLocation::fixed(here)),
+        "http://127.0.0.1:9",
+        None,
+    );
+    let mut dom =
+        VirtualDom::new_with_props(Shell, ShellProps { initial: screen }).with_root_context(ctx);
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+/// The text of the element with `id` (naive: up to its first closing tag).
+fn text_of(html: &str, id: &str) -> String {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let rest = &html[start..];
+    let body = &rest[rest.find('>').unwrap() + 1..];
+    body[..body.find("</").unwrap()].to_string()
+}
+
+#[test]
+fn today_with_no_route_says_so_and_offers_search() {
+    let f = fixture(false);
+    let html = render(&f.engine, Screen::Today);
+    assert!(html.contains("No route for today."), "{html}");
+    assert!(html.contains("id=\"outlet-search\""));
+    assert!(html.contains("0 waiting"));
+    assert!(html.contains("Last sync: never"));
+    assert!(!html.contains("id=\"route\""));
+}
+
+#[test]
+fn today_lists_the_route_in_order_with_states_and_distances() {
+    let f = fixture(true);
+    let html = render(&f.engine, Screen::Today);
+    let first = html.find("Kvitka grocery").expect("first stop");
+    let second = html.find("Dobryi kut").expect("second stop");
+    assert!(first < second, "route order");
+    assert!(html.contains("0 of 2 visited"));
+    assert_eq!(html.matches("Not visited").count(), 2);
+    // 1000 e7 of latitude is about 11 m from where the agent stands.
+    assert!(html.contains(">11 m<"), "{html}");
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "outlet names are escaped"
+    );
+}
+
+#[test]
+fn visit_in_progress_shows_on_today_and_blocks_ending_until_required_answers() {
+    let f = fixture(true);
+    let visit = f
+        .engine
+        .start_visit(1, Some(100), vec![fix(SHOP_LAT + 1000, SHOP_LON, 8)])
+        .unwrap();
+    let today = render(&f.engine, Screen::Today);
+    assert!(
+        today.contains("Visit in progress at Kvitka grocery."),
+        "{today}"
+    );
+    assert!(today.contains("In progress"));
+    assert!(today.contains("1 waiting"));
+
+    let html = render(
+        &f.engine,
+        Screen::Visit {
+            visit,
+            tab: VisitTab::Summary,
+        },
+    );
+    assert!(html.contains("At the outlet"), "{html}");
+    assert!(!html.contains("id=\"warn-far\""));
+    let blockers = html.find("id=\"end-blockers\"").expect("end blockers");
+    assert!(html[blockers..].contains("Shelf audit"));
+    let end = &html[html.find("id=\"end-visit\"").unwrap() - 200..];
+    assert!(end.contains("disabled"), "End visit is disabled: {end}");
+
+    // Answer the questionnaire: ending is allowed.
+    f.engine
+        .answer_questionnaire(
+            visit,
+            5,
+            vec![v1::Answer {
+                question_id: 1,
+                value: Some(v1::answer::Value::YesNo(false)),
+            }],
+        )
+        .unwrap();
+    let html = render(
+        &f.engine,
+        Screen::Visit {
+            visit,
+            tab: VisitTab::Summary,
+        },
+    );
+    assert!(!html.contains("id=\"end-blockers\""), "{html}");
+    let end = &html[html.find("id=\"end-visit\"").unwrap()..];
+    assert!(!end[..end.find('>').unwrap()].contains("disabled"));
+}
+
+#[test]
+fn far_and_inaccurate_fixes_warn_without_blocking() {
+    let f = fixture(true);
+    // About 3.3 km north, with a 250 m accuracy circle.
+    let visit = f
+        .engine
+        .start_visit(
+            1,
+            Some(100),
+            vec![fix(SHOP_LAT + 1000 + 300_000, SHOP_LON, 250)],
+        )
+        .unwrap();
+    let html = render(
+        &f.engine,
+        Screen::Visit {
+            visit,
+            tab: VisitTab::Summary,
+        },
+    );
+    let far = text_of(&html, "warn-far");
+    assert!(far.contains("You are 3.3 km from the outlet"), "{far}");
+    assert!(text_of(&html, "warn-inaccurate").contains("250 m"));
+    assert_eq!(text_of(&html, "fix-band"), "Far from the outlet");
+    // The visit is running: its tabs are there.
+    assert!(html.contains("id=\"tab-order\""));
+
+    // No fix at all: still started, and said so.
+    f.engine.end_visit(visit, vec![]).unwrap();
+    let visit = f.engine.start_visit(2, Some(100), vec![]).unwrap();
+    let html = render(
+        &f.engine,
+        Screen::Visit {
+            visit,
+            tab: VisitTab::Summary,
+        },
+    );
+    assert!(html.contains("id=\"warn-no-fix\""), "{html}");
+}
+
+#[test]
+fn questionnaire_shows_every_type_and_validation_messages() {
+    let f = fixture(true);
+    let visit = f.engine.start_visit(1, Some(100), vec![]).unwrap();
+    let html = render(
+        &f.engine,
+        Screen::Visit {
+            visit,
+            tab: VisitTab::Questionnaire {
+                id: Some(5),
+                validate: true,
+            },
+        },
+    );
+    assert!(html.contains("id=\"answer-1-yes\""), "yes/no: {html}");
+    assert!(html.contains("id=\"answer-3\""), "text");
+    assert!(html.contains("id=\"answer-4-2\""), "single choice");
+    assert!(
+        html.contains("type=\"checkbox\"") && html.contains("id=\"answer-5-1\""),
+        "multiple choice"
+    );
+    assert!(html.contains("type=\"date\""), "date");
+    // The conditional question waits for "yes".
+    assert!(!html.contains("How many facings?"));
+    let q1 = &html[html.find("id=\"question-1\"").unwrap()..];
+    assert!(q1[..q1.find("id=\"question-3\"").unwrap()].contains("This answer is required."));
+    assert_eq!(
+        html.matches("This answer is required.").count(),
+        1,
+        "only the required one"
+    );
+
+    let list = render(
+        &f.engine,
+        Screen::Visit {
+            visit,
+            tab: VisitTab::Questionnaire {
+                id: None,
+                validate: false,
+            },
+        },
+    );
+    assert!(list.contains("Shelf audit") && list.contains("Required"));
+}
+
+#[test]
+fn order_editor_prices_a_draft_from_the_price_list() {
+    let f = fixture(true);
+    let visit = f.engine.start_visit(1, Some(100), vec![]).unwrap();
+    let draft = f
+        .engine
+        .save_order_draft(&OrderDraft {
+            visit_id: Some(visit),
+            outlet_id: 1,
+            warehouse_id: 9,
+            lines: vec![(11, 2000), (13, 1500)],
+            ..Default::default()
+        })
+        .unwrap();
+    let html = render(
+        &f.engine,
+        Screen::Visit {
+            visit,
+            tab: VisitTab::Order { draft: Some(draft) },
+        },
+    );
+    // 2 x 18.50 + 1.5 x 61.99 = 37.00 + 92.985 -> 92.98 (half-even) = 129.98
+    assert!(
+        text_of(&html, "order-total").contains("129.98 UAH"),
+        "{html}"
+    );
+    assert!(html.contains("Kyiv main"));
+    assert!(html.contains("id=\"qty-P11\""));
+    let outlet = render(&f.engine, Screen::Outlet(1));
+    assert!(outlet.contains("Draft, 2 lines"), "{outlet}");
+}
+
+#[test]
+fn outlet_card_shows_orders_with_the_distributors_status() {
+    let f = fixture(true);
+    let visit = f
+        .engine
+        .start_visit(1, Some(100), vec![fix(SHOP_LAT + 1000, SHOP_LON, 8)])
+        .unwrap();
+    let order = f
+        .engine
+        .place_order(OrderDraft {
+            visit_id: Some(visit),
+            outlet_id: 1,
+            warehouse_id: 9,
+            lines: vec![(12, 1000)],
+            ..Default::default()
+        })
+        .unwrap();
+    f.engine.end_visit(visit, vec![]).unwrap();
+    f.engine
+        .store_page(&v1::PullResponse {
+            changes: vec![change(Entity::OrderStatus(v1::OrderStatus {
+                order_id: order.as_bytes().to_vec(),
+                state: v1::OrderState::Rejected as i32,
+                reason: "Outlet has a debt".into(),
+                document_number: String::new(),
+                ..Default::default()
+            }))],
+            next_cursor: vec![2],
+            ..Default::default()
+        })
+        .unwrap();
+    let html = render(&f.engine, Screen::Outlet(1));
+    assert!(html.contains("54.20 UAH"), "{html}");
+    assert!(html.contains("Rejected"));
+    assert!(html.contains("Outlet has a debt"));
+    assert!(html.contains("id=\"start-visit\""));
+    assert!(text_of(&html, "outlet-location").contains("50.450200, 30.523400"));
+    // A visit happened and it was 0 m away... well, within metres.
+    assert!(html.contains("id=\"outlet-visits\""));
+}
+
+#[test]
+fn xss_in_master_data_is_shown_as_text() {
+    let f = fixture(true);
+    let html = render(&f.engine, Screen::Outlet(3));
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(html.contains("No reference location yet"));
+}
+
+#[test]
+fn settings_and_language() {
+    let f = fixture(true);
+    f.engine.set_preference("language", "uk").unwrap();
+    let html = render(&f.engine, Screen::Settings);
+    assert!(html.contains("Мова"), "{html}");
+    assert!(html.contains(&f.engine.device_uid().unwrap().to_string()));
+    assert!(text_of(&html, "app-version").contains(fieldsync_app::VERSION));
+    let today = render(&f.engine, Screen::Today);
+    assert!(today.contains("Відвідано 0 з 2"), "{today}");
+    f.engine.set_preference("language", "ru").unwrap();
+    assert!(render(&f.engine, Screen::Today).contains("Посещено 0 из 2"));
+}
+
+#[test]
+fn sync_screen_lists_items_and_activation_has_its_fields() {
+    let f = fixture(true);
+    let visit = f.engine.start_visit(1, Some(100), vec![]).unwrap();
+    f.engine.end_visit(visit, vec![]).unwrap();
+    let html = render(&f.engine, Screen::Sync);
+    assert!(
+        html.contains("Visit started") && html.contains("Visit ended"),
+        "{html}"
+    );
+    assert_eq!(html.matches(">Waiting<").count(), 2);
+    assert!(html.contains("id=\"sync-now\""));
+
+    let html = render(&f.engine, Screen::Activation);
+    for id in ["server", "login", "pin", "activate"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert!(html.contains("http://127.0.0.1:9"));
+    assert!(
+        !html.contains("id=\"sync-banner\""),
+        "no sync banner before activation"
+    );
+}
