@@ -10,6 +10,12 @@ pub struct Settings {
     pub database_url: String,
     /// Address to listen on.
     pub listen: String,
+    /// Directory of Leaflet's npm `dist` files, served to the back office's maps.
+    pub leaflet_dir: Option<String>,
+    /// URL Leaflet is loaded from when no directory is set.
+    pub leaflet_url: Option<String>,
+    /// Map tile layer URL (`{z}/{x}/{y}`).
+    pub tile_url: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -17,6 +23,9 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("database_url", &redact(&self.database_url))
             .field("listen", &self.listen)
+            .field("leaflet_dir", &self.leaflet_dir)
+            .field("leaflet_url", &self.leaflet_url)
+            .field("tile_url", &self.tile_url)
             .finish()
     }
 }
@@ -37,6 +46,9 @@ impl Default for Settings {
         Settings {
             database_url: "sqlite://fieldsync.db".into(),
             listen: "127.0.0.1:8080".into(),
+            leaflet_dir: None,
+            leaflet_url: None,
+            tile_url: None,
         }
     }
 }
@@ -46,6 +58,9 @@ impl Default for Settings {
 struct FileSettings {
     database_url: Option<String>,
     listen: Option<String>,
+    leaflet_dir: Option<String>,
+    leaflet_url: Option<String>,
+    tile_url: Option<String>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -78,6 +93,9 @@ impl Settings {
             if let Some(v) = f.listen {
                 s.listen = v;
             }
+            s.leaflet_dir = f.leaflet_dir.or(s.leaflet_dir);
+            s.leaflet_url = f.leaflet_url.or(s.leaflet_url);
+            s.tile_url = f.tile_url.or(s.tile_url);
         }
         if let Some(v) = env("FIELDSYNC_DATABASE_URL") {
             s.database_url = v;
@@ -85,6 +103,9 @@ impl Settings {
         if let Some(v) = env("FIELDSYNC_LISTEN") {
             s.listen = v;
         }
+        s.leaflet_dir = env("FIELDSYNC_LEAFLET_DIR").or(s.leaflet_dir);
+        s.leaflet_url = env("FIELDSYNC_LEAFLET_URL").or(s.leaflet_url);
+        s.tile_url = env("FIELDSYNC_TILE_URL").or(s.tile_url);
         if let Some(v) = &flags.database_url {
             s.database_url = v.clone();
         }
@@ -92,6 +113,26 @@ impl Settings {
             s.listen = v.clone();
         }
         Ok(s)
+    }
+}
+
+impl Settings {
+    /// The back office's settings: defaults overridden by what was configured.
+    pub fn web(&self) -> crate::web::WebSettings {
+        let mut w = crate::web::WebSettings::default();
+        if let Some(d) = &self.leaflet_dir {
+            w.leaflet_dir = Some(d.into());
+        }
+        if let Some(u) = &self.leaflet_url {
+            w.leaflet_url = u.clone();
+            if self.leaflet_dir.is_none() {
+                w.leaflet_dir = None;
+            }
+        }
+        if let Some(u) = &self.tile_url {
+            w.tile_url = u.clone();
+        }
+        w
     }
 }
 
@@ -140,6 +181,7 @@ mod tests {
         let s = Settings {
             database_url: "postgres://u:hunter2@db/x".into(),
             listen: "x".into(),
+            ..Settings::default()
         };
         assert!(!format!("{s:?}").contains("hunter2"));
     }

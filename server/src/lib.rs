@@ -1,5 +1,5 @@
-//! The fieldsync server: the sync API for agents' phones, with storage on SQLite or
-//! PostgreSQL. `app(state)` builds the router for in-process use; `serve` runs it on a
+//! The fieldsync server: the sync API for agents' phones and the key users' back office,
+//! with storage on SQLite or PostgreSQL. `app(state)` builds the router for in-process use; `serve` runs it on a
 //! bound listener until shutdown.
 
 #![forbid(unsafe_code)]
@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod seed;
 pub mod store;
 pub mod sync;
+pub mod web;
 
 pub use store::Store;
 
@@ -26,6 +27,9 @@ pub use store::Store;
 pub struct AppState {
     pub store: Store,
     pub metrics: Arc<metrics::Metrics>,
+    /// The back office's clock (tests move it forward).
+    pub clock: web::Clock,
+    pub web: Arc<web::WebSettings>,
 }
 
 impl AppState {
@@ -33,6 +37,8 @@ impl AppState {
         AppState {
             store,
             metrics: Arc::new(metrics::Metrics::default()),
+            clock: web::Clock::default(),
+            web: Arc::new(web::WebSettings::default()),
         }
     }
 }
@@ -41,6 +47,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(sync::router())
+        .merge(web::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route_layer(axum::middleware::from_fn_with_state(

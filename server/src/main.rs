@@ -5,6 +5,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fieldsync_server::config::{Overrides, Settings, redact};
 use fieldsync_server::seed::{self, WorldSpec};
+use fieldsync_server::store::keyusers::Role;
+use fieldsync_server::store::{StoreError, now_ms};
 use fieldsync_server::{AppState, Store};
 
 #[derive(Parser)]
@@ -53,6 +55,28 @@ enum Command {
     RotateEpoch,
     /// Apply migrations and exit.
     Migrate,
+    /// Back-office logins.
+    KeyUser {
+        #[command(subcommand)]
+        action: KeyUserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyUserAction {
+    /// Create a login for the back office.
+    Add {
+        login: String,
+        /// head_office (every distributor), key_user (its distributors) or read_only.
+        #[arg(long)]
+        role: String,
+        /// A distributor (sync point) the login sees; repeat for several.
+        #[arg(long)]
+        distributor: Vec<String>,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[tokio::main]
@@ -122,7 +146,42 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::KeyUser {
+            action:
+                KeyUserAction::Add {
+                    login,
+                    role,
+                    distributor,
+                    password_stdin,
+                },
+        } => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("unknown role {role:?}: use head_office, key_user or read_only")
+            })?;
+            anyhow::ensure!(
+                password_stdin,
+                "give the password on standard input with --password-stdin"
+            );
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            store
+                .create_key_user(&login, password, role, &distributor, now_ms())
+                .await
+                .map_err(|e| match e {
+                    StoreError::Invalid(m) => anyhow::anyhow!(explain(&m)),
+                    StoreError::Conflict(_) => anyhow::anyhow!("login {login} exists already"),
+                    other => other.into(),
+                })?;
+            println!("key user {login} created ({})", role.as_str());
+            Ok(())
+        }
     }
+}
+
+/// The English text of a password rule (the catalogue key the store returns).
+fn explain(key: &str) -> String {
+    fieldsync_server::web::T::new("en").s(key)
 }
 
 async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<()> {
@@ -146,6 +205,24 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
                 println!("  {:<18} {}", a.login, a.pin);
             }
             println!("New PIN later: fieldsync-server pin LOGIN");
+            let password = demo_password();
+            store
+                .create_key_user("demo", &password, Role::HeadOffice, &[], now_ms())
+                .await?;
+            store
+                .create_key_user(
+                    "demo-kp",
+                    &password,
+                    Role::KeyUser,
+                    &["DEMO".to_string()],
+                    now_ms(),
+                )
+                .await?;
+            println!();
+            println!("Back office: http://{addr}/login");
+            println!("  login              password");
+            println!("  demo               {password}   (head office)");
+            println!("  demo-kp            {password}   (key user of DEMO)");
         } else {
             println!("Database already has data; demo world not loaded again.");
         }
@@ -154,11 +231,22 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
         "fieldsync-server listening on http://{addr} (database {})",
         redact(&settings.database_url)
     );
-    let state = AppState::new(store.clone());
+    let mut state = AppState::new(store.clone());
+    state.web = std::sync::Arc::new(settings.web());
     fieldsync_server::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
     store.close().await;
     Ok(())
+}
+
+/// A random demo password that meets the password rules (letters and digits).
+fn demo_password() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let letters: String = (0..6)
+        .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+        .collect();
+    format!("{letters}{:04}", rng.random_range(0..10_000u32))
 }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 pub mod devices;
 pub mod ingest;
+pub mod keyusers;
 pub mod migrate;
 pub mod pull;
 pub mod sessions;

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Cold start of the desktop build to a usable Today screen, measured from process start until
+# the route is in the webview's DOM (the e2e driver's `ready` step), on a synced territory.
+#
+#   mobile/app/bench-desktop.sh [OUTLETS] [PRODUCTS] [RUNS]      (defaults 300 10000 10)
+#
+# Seeds a server with one agent, activates and syncs the app once, then starts the app RUNS
+# times on that data directory and prints a Markdown table (p50 / max in ms). Runs under Xvfb
+# with software rendering, like mobile/app/e2e.sh; needs the same Debian packages.
+set -euo pipefail
+outlets=${1:-300}
+products=${2:-10000}
+runs=${3:-10}
+cd "$(dirname "$0")/../.."
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+cargo build -q --release -p fieldsync-server -p fieldsync-app --features fieldsync-app/desktop
+server_bin=target/release/fieldsync-server
+app_bin=target/release/fieldsync-app
+
+"$server_bin" --database-url "sqlite://$work/server.db" seed --agents 1 --outlets "$outlets" \
+  --products "$products" --pins-out "$work/pins.csv" >/dev/null
+IFS=, read -r login pin < <(sed -n 2p "$work/pins.csv")
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url="http://127.0.0.1:$port"
+"$server_bin" --database-url "sqlite://$work/server.db" --listen "127.0.0.1:$port" serve >"$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.2; done
+
+display=":$((90 + RANDOM % 100))"
+Xvfb "$display" -screen 0 480x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
+export DISPLAY=$display
+export WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 NO_AT_BRIDGE=1
+
+# Activation and the first (full) sync.
+cat >"$work/activate" <<SCRIPT
+wait #server
+fill #server = $url
+fill #login = $login
+fill #pin = $pin
+click #activate
+wait #route
+expect #banner-last = Last sync: 2
+SCRIPT
+"$app_bin" --data-dir "$work/app" --position 50.4501,30.5234,12 --e2e-script "$work/activate" \
+  >"$work/activate.out" 2>"$work/activate.log" || { tail -n 30 "$work/activate.log" >&2; exit 1; }
+
+# Cold starts on the synced data directory.
+printf 'wait #route li\nready\n' >"$work/start"
+times=()
+for _ in $(seq 1 "$runs"); do
+  ms=$("$app_bin" --data-dir "$work/app" --position 50.4501,30.5234,12 --e2e-script "$work/start" 2>>"$work/start.log" \
+    | awk '/ready after/ { print $4 }')
+  [ -n "$ms" ] || { tail -n 30 "$work/start.log" >&2; exit 1; }
+  times+=("$ms")
+done
+stops=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM route_stops rs JOIN routes r ON r.id = rs.route_id WHERE r.route_date = date(\x27now\x27)").fetchone()[0])' "$work/app/agent.db")
+python3 - "$outlets" "$products" "$stops" "${times[@]}" <<'PY'
+import sys
+outlets, products, stops = sys.argv[1:4]
+t = sorted(int(x) for x in sys.argv[4:])
+p50 = t[len(t) // 2]
+print("| measure | territory | catalogue | runs | p50 | max |")
+print("|---|---:|---:|---:|---:|---:|")
+print(f"| desktop cold start to Today ({stops} stops, process start to route in the webview DOM) | {outlets} outlets | {products} products | {len(t)} | {p50} ms | {t[-1]} ms |")
+PY

@@ -1,0 +1,340 @@
+//! Key users of the back office: logins with argon2 passwords, lockout after repeated
+//! failures, browser sessions with a CSRF token, and the sync points each one may see.
+use base64::Engine;
+use rand::RngCore;
+
+use super::devices::{hash_secret, hash_token, verify_secret};
+use super::{Result, Store, StoreError};
+
+/// More than this many failed attempts in a row lock the login.
+pub const MAX_FAILED_ATTEMPTS: i64 = 3;
+/// How long a locked login stays locked after its last failed attempt.
+pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+/// How long a browser session lives.
+pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
+
+/// What a key user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The brand's head office: every distributor, read and write.
+    HeadOffice,
+    /// A distributor's key user: its sync points, read and write.
+    KeyUser,
+    /// Read only: its sync points, or every distributor when it has none.
+    ReadOnly,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::HeadOffice => "head_office",
+            Role::KeyUser => "key_user",
+            Role::ReadOnly => "read_only",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "head_office" => Some(Role::HeadOffice),
+            "key_user" | "distributor" => Some(Role::KeyUser),
+            "read_only" => Some(Role::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// Which distributors a key user sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Only(Vec<i64>),
+}
+
+impl Scope {
+    pub fn allows(&self, distributor_id: i64) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(ids) => ids.contains(&distributor_id),
+        }
+    }
+}
+
+/// A logged-in key user, as a session yields it.
+#[derive(Debug, Clone)]
+pub struct WebUser {
+    pub id: i64,
+    pub login: String,
+    pub role: Role,
+    pub lang: String,
+    pub timezone: String,
+    pub scope: Scope,
+    pub csrf_token: String,
+}
+
+impl WebUser {
+    pub fn can_write(&self) -> bool {
+        self.role != Role::ReadOnly
+    }
+}
+
+/// The result of a login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// Logged in: the session token for the cookie.
+    Ok { token: String },
+    /// Unknown login or wrong password (not told apart).
+    Wrong,
+    /// Too many failures: refused until this time.
+    Locked { until_ms: i64 },
+}
+
+/// Why a password is not acceptable.
+pub fn password_problem(password: &str) -> Option<&'static str> {
+    if password.chars().count() < 8 {
+        Some("password_too_short")
+    } else if !password.chars().any(|c| c.is_alphabetic()) {
+        Some("password_needs_letter")
+    } else if !password.chars().any(|c| c.is_ascii_digit()) {
+        Some("password_needs_digit")
+    } else {
+        None
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A random token for forms that have no session yet (the login form).
+pub fn new_form_token() -> String {
+    random_token()
+}
+
+impl Store {
+    /// Creates a key user. `distributor_codes` are its sync points.
+    pub async fn create_key_user(
+        &self,
+        login: &str,
+        password: &str,
+        role: Role,
+        distributor_codes: &[String],
+        now: i64,
+    ) -> Result<i64> {
+        let login = login.trim();
+        if login.is_empty() || login.len() > 64 || login.chars().any(char::is_whitespace) {
+            return Err(StoreError::Invalid(
+                "a login is 1 to 64 characters without spaces".into(),
+            ));
+        }
+        if let Some(problem) = password_problem(password) {
+            return Err(StoreError::Invalid(problem.into()));
+        }
+        if role == Role::KeyUser && distributor_codes.is_empty() {
+            return Err(StoreError::Invalid(
+                "a distributor key user needs at least one distributor (--distributor CODE)".into(),
+            ));
+        }
+        let mut ids = Vec::new();
+        for code in distributor_codes {
+            ids.push(
+                self.distributor_id(code)
+                    .await
+                    .map_err(|_| StoreError::Invalid(format!("no distributor {code}")))?,
+            );
+        }
+        let hash = hash_secret(password.to_string()).await;
+        let mut tx = self.begin_write().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO key_users (login, password_hash, role, created_at_ms) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(login)
+        .bind(&hash)
+        .bind(role.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for d in ids {
+            sqlx::query(
+                "INSERT INTO key_user_sync_points (key_user_id, distributor_id) VALUES ($1, $2)",
+            )
+            .bind(id)
+            .bind(d)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Checks a login and password. More than [`MAX_FAILED_ATTEMPTS`] failures in a row lock
+    /// the login until [`LOCKOUT_MS`] after the last failure; while locked the password is not
+    /// even checked.
+    pub async fn login(&self, login: &str, password: &str, now: i64) -> Result<LoginOutcome> {
+        let row: Option<(i64, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT id, password_hash, failed_attempts, last_failed_ms FROM key_users WHERE login = $1",
+        )
+        .bind(login.trim())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((id, hash, failed, last_failed)) = row else {
+            // Spend the same effort as for a real user so timing tells nothing.
+            let _ = hash_secret(password.to_string()).await;
+            return Ok(LoginOutcome::Wrong);
+        };
+        let last_failed = last_failed.unwrap_or(0);
+        let lock_ends = last_failed + LOCKOUT_MS;
+        if failed > MAX_FAILED_ATTEMPTS && now < lock_ends {
+            return Ok(LoginOutcome::Locked {
+                until_ms: lock_ends,
+            });
+        }
+        // After a lock has run out, counting starts again.
+        let failed = if now >= lock_ends { 0 } else { failed };
+        if verify_secret(password.to_string(), vec![hash])
+            .await
+            .is_none()
+        {
+            let failed = failed + 1;
+            sqlx::query(
+                "UPDATE key_users SET failed_attempts = $1, last_failed_ms = $2 WHERE id = $3",
+            )
+            .bind(failed)
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+            if failed > MAX_FAILED_ATTEMPTS {
+                return Ok(LoginOutcome::Locked {
+                    until_ms: now + LOCKOUT_MS,
+                });
+            }
+            return Ok(LoginOutcome::Wrong);
+        }
+        let token = random_token();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE key_users SET failed_attempts = 0, last_failed_ms = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM web_sessions WHERE key_user_id = $1 AND expires_at_ms < $2")
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO web_sessions (token_hash, key_user_id, csrf_token, created_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(hash_token(&token))
+        .bind(id)
+        .bind(random_token())
+        .bind(now)
+        .bind(now + SESSION_MS)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LoginOutcome::Ok { token })
+    }
+
+    /// The key user behind a session cookie, if the session is alive.
+    pub async fn web_session(&self, token: &str, now: i64) -> Result<Option<WebUser>> {
+        let row: Option<(i64, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT u.id, u.login, u.role, u.lang, u.timezone, s.csrf_token \
+             FROM web_sessions s JOIN key_users u ON u.id = s.key_user_id \
+             WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
+        )
+        .bind(hash_token(token))
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((id, login, role, lang, timezone, csrf_token)) = row else {
+            return Ok(None);
+        };
+        let role = Role::parse(&role).unwrap_or(Role::ReadOnly);
+        let scope = if role == Role::HeadOffice {
+            Scope::All
+        } else {
+            let ids: Vec<(i64,)> = sqlx::query_as(
+                "SELECT distributor_id FROM key_user_sync_points WHERE key_user_id = $1 ORDER BY distributor_id",
+            )
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?;
+            if ids.is_empty() && role == Role::ReadOnly {
+                Scope::All
+            } else {
+                Scope::Only(ids.into_iter().map(|(d,)| d).collect())
+            }
+        };
+        Ok(Some(WebUser {
+            id,
+            login,
+            role,
+            lang,
+            timezone,
+            scope,
+            csrf_token,
+        }))
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
+            .bind(hash_token(token))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Changes a password after checking the current one; other sessions of the user end.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        current: &str,
+        new: &str,
+        keep_token: &str,
+    ) -> Result<()> {
+        let (hash,): (String,) =
+            sqlx::query_as("SELECT password_hash FROM key_users WHERE id = $1")
+                .bind(user_id)
+                .fetch_one(self.pool())
+                .await?;
+        if verify_secret(current.to_string(), vec![hash])
+            .await
+            .is_none()
+        {
+            return Err(StoreError::Invalid("wrong_current_password".into()));
+        }
+        if let Some(problem) = password_problem(new) {
+            return Err(StoreError::Invalid(problem.into()));
+        }
+        let hash = hash_secret(new.to_string()).await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE key_users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM web_sessions WHERE key_user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(hash_token(keep_token))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Language and time zone of a key user.
+    pub async fn set_key_user_preferences(&self, user_id: i64, lang: &str, tz: &str) -> Result<()> {
+        sqlx::query("UPDATE key_users SET lang = $1, timezone = $2 WHERE id = $3")
+            .bind(lang)
+            .bind(tz)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,304 @@
+//! Logging in and out, the session extractor, CSRF checks, the user's own settings.
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, extract::Query};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use super::{T, WebError, WebResult, WebUser, csrf_field, layout};
+use crate::AppState;
+use crate::store::keyusers::{LoginOutcome, new_form_token};
+
+pub const SESSION_COOKIE: &str = "fs_session";
+const LOGIN_CSRF_COOKIE: &str = "fs_login_csrf";
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> WebResult<WebUser> {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(WebError::Login);
+        };
+        state
+            .store
+            .web_session(&token, state.clock.now())
+            .await?
+            .ok_or(WebError::Login)
+    }
+}
+
+impl WebUser {
+    /// The translator in the user's language.
+    pub fn t(&self) -> T {
+        T::new(&self.lang)
+    }
+
+    /// Refuses a form whose CSRF token is not the session's.
+    pub fn check_csrf(&self, token: &str) -> WebResult<()> {
+        if constant_time_eq(token.as_bytes(), self.csrf_token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(WebError::Page(
+                StatusCode::FORBIDDEN,
+                self.t().s("error.csrf"),
+            ))
+        }
+    }
+
+    /// Refuses a change by a read-only user.
+    pub fn check_write(&self) -> WebResult<()> {
+        if self.can_write() {
+            Ok(())
+        } else {
+            Err(WebError::forbidden(&self.t()))
+        }
+    }
+
+    /// Refuses what belongs to a distributor outside the user's sync points. Answers "not
+    /// found" rather than "forbidden" so that ids of other distributors reveal nothing.
+    pub fn check_distributor(&self, distributor_id: i64) -> WebResult<()> {
+        if self.scope.allows(distributor_id) {
+            Ok(())
+        } else {
+            Err(WebError::not_found(&self.t()))
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    #[serde(default)]
+    lang: String,
+}
+
+fn login_page(t: &T, csrf: &str, login: &str, message: Option<String>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(t.lang()) {
+            head {
+                meta charset="utf-8";
+                title { (t.s("login.title")) " · fieldsync" }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body.login {
+                main.login-box {
+                    h1 { "fieldsync" }
+                    @if let Some(m) = message { p.error #login-error { (m) } }
+                    form method="post" action="/login" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="lang" value=(t.lang());
+                        label { (t.s("login.login")) input #login name="login" value=(login) autofocus; }
+                        label { (t.s("login.password")) input #password type="password" name="password"; }
+                        button #submit type="submit" { (t.s("login.submit")) }
+                    }
+                    p.langs { @for (code, name) in super::i18n::LANGS { a href={"/login?lang=" (code)} { (name) } " " } }
+                }
+            }
+        }
+    }
+}
+
+fn with_login_csrf(body: Markup, csrf: &str, status: StatusCode) -> Response {
+    let cookie = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict");
+    (status, [(header::SET_COOKIE, cookie)], body).into_response()
+}
+
+pub async fn login_form(Query(q): Query<LoginQuery>) -> Response {
+    let t = T::new(&q.lang);
+    let csrf = new_form_token();
+    with_login_csrf(login_page(&t, &csrf, "", None), &csrf, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    lang: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
+    let t = T::new(&form.lang);
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let fresh = new_form_token();
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
+        let page = login_page(&t, &fresh, &form.login, Some(t.s("login.expired")));
+        return Ok(with_login_csrf(page, &fresh, StatusCode::FORBIDDEN));
+    }
+    let now = state.clock.now();
+    match state.store.login(&form.login, &form.password, now).await? {
+        LoginOutcome::Ok { token } => {
+            let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Lax", SESSION_COOKIE);
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/visits")).into_response())
+        }
+        LoginOutcome::Wrong => {
+            let page = login_page(&t, &fresh, &form.login, Some(t.s("login.wrong")));
+            Ok(with_login_csrf(page, &fresh, StatusCode::UNAUTHORIZED))
+        }
+        LoginOutcome::Locked { until_ms } => {
+            let minutes = ((until_ms - now).max(0) + 59_999) / 60_000;
+            let message = t.f("login.locked", &[("minutes", &minutes.to_string())]);
+            let page = login_page(&t, &fresh, &form.login, Some(message));
+            Ok(with_login_csrf(page, &fresh, StatusCode::TOO_MANY_REQUESTS))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> WebResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        state.store.logout(&token).await?;
+    }
+    let expire = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    Ok(([(header::SET_COOKIE, expire)], Redirect::to("/login")).into_response())
+}
+
+const TIMEZONES: [&str; 8] = [
+    "Europe/Kyiv",
+    "Europe/Sofia",
+    "Europe/Warsaw",
+    "Europe/Berlin",
+    "Europe/London",
+    "Asia/Tbilisi",
+    "Asia/Almaty",
+    "UTC",
+];
+
+fn settings_page(user: &WebUser, message: Option<(bool, String)>) -> Markup {
+    let t = user.t();
+    let body = html! {
+        @if let Some((ok, m)) = message { p class=(if ok { "notice" } else { "error" }) #settings-message { (m) } }
+        section {
+            h2 { (t.s("settings.preferences")) }
+            form method="post" action="/settings" {
+                (csrf_field(user))
+                label { (t.s("settings.language"))
+                    select #lang name="lang" {
+                        @for (code, name) in super::i18n::LANGS {
+                            option value=(code) selected[code == user.lang] { (name) }
+                        }
+                    }
+                }
+                label { (t.s("settings.timezone"))
+                    input #timezone name="timezone" list="timezones" value=(user.timezone);
+                    datalist #timezones { @for tz in TIMEZONES { option value=(tz) {} } }
+                }
+                button #save-settings type="submit" { (t.s("common.save")) }
+            }
+        }
+        section {
+            h2 { (t.s("settings.password")) }
+            form method="post" action="/settings/password" {
+                (csrf_field(user))
+                label { (t.s("settings.current_password")) input type="password" name="current"; }
+                label { (t.s("settings.new_password")) input type="password" name="new"; }
+                p.hint { (t.s("settings.password_rule")) }
+                button #change-password type="submit" { (t.s("settings.change_password")) }
+            }
+        }
+    };
+    layout(&t, user, &t.s("nav.settings"), body)
+}
+
+pub async fn settings_form(user: WebUser) -> Markup {
+    settings_page(&user, None)
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    lang: String,
+    timezone: String,
+}
+
+pub async fn save_settings(
+    State(state): State<AppState>,
+    mut user: WebUser,
+    Form(form): Form<SettingsForm>,
+) -> WebResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    if !super::i18n::LANGS.iter().any(|(c, _)| *c == form.lang) {
+        return Err(WebError::bad(&user.t(), "settings.bad_language"));
+    }
+    if !super::valid_timezone(form.timezone.trim()) {
+        let page = settings_page(&user, Some((false, user.t().s("settings.bad_timezone"))));
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
+    state
+        .store
+        .set_key_user_preferences(user.id, &form.lang, form.timezone.trim())
+        .await?;
+    user.lang = form.lang;
+    user.timezone = form.timezone.trim().to_string();
+    Ok(settings_page(&user, Some((true, user.t().s("settings.saved")))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> WebResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    let token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    match state
+        .store
+        .change_password(user.id, &form.current, &form.new, &token)
+        .await
+    {
+        Ok(()) => Ok(
+            settings_page(&user, Some((true, user.t().s("settings.password_changed"))))
+                .into_response(),
+        ),
+        Err(crate::store::StoreError::Invalid(key)) => Ok((
+            StatusCode::BAD_REQUEST,
+            settings_page(&user, Some((false, user.t().s(&key)))),
+        )
+            .into_response()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,229 @@
+//! Maps with Leaflet: a visit's *Map* tab (reference location green, the visit's fixes
+//! orange, the line between them with its distance, the accuracy circle) and one agent's day
+//! with every visit colored by its band. Markers are vector layers, so they show even when no
+//! tile can load. Leaflet's own files come from its npm package (served from
+//! `WebSettings::leaflet_dir`) or from a configurable URL; they are never in the repository.
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::pages::VisitRow;
+use super::{T, WebResult, WebUser, fmt_time, json_script, layout};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/visits/day-map", get(day_map))
+}
+
+pub async fn map_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("map.js"),
+    )
+}
+
+/// Leaflet's files from its npm package directory: `leaflet.js`, `leaflet.css`, `images/*`.
+pub async fn leaflet_file(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    let Some(dir) = &state.web.leaflet_dir else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let safe = !file.is_empty()
+        && file
+            .split('/')
+            .all(|part| !part.is_empty() && part != ".." && !part.starts_with('.'))
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+    if !safe {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let content_type = match file.rsplit('.').next() {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        Some("map") => "application/json",
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match tokio::fs::read(dir.join(&file)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "max-age=86400"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The `<link>`/`<script>` of Leaflet and our map code.
+fn map_assets(state: &AppState) -> Markup {
+    let base = state.web.leaflet_base();
+    html! {
+        link rel="stylesheet" href={(base) "/leaflet.css"};
+        script src={(base) "/leaflet.js"} {}
+        script src="/assets/map.js" defer {}
+    }
+}
+
+fn e7(v: i64) -> f64 {
+    v as f64 / 1e7
+}
+
+/// The visit card's *Map* tab.
+pub fn visit_map(
+    state: &AppState,
+    t: &T,
+    v: &VisitRow,
+    fixes: &[(String, i64, i64, i64, String, i64, i64)],
+) -> Markup {
+    let reference = match (v.ref_lat_e7, v.ref_lon_e7) {
+        (Some(lat), Some(lon)) => {
+            json!({"lat": e7(lat), "lon": e7(lon), "label": t.s("map.reference")})
+        }
+        _ => serde_json::Value::Null,
+    };
+    let fixes_json: Vec<_> = fixes
+        .iter()
+        .map(|(phase, lat, lon, acc_dm, provider, mock, _)| {
+            json!({
+                "lat": e7(*lat), "lon": e7(*lon), "accuracy_m": *acc_dm as f64 / 10.0,
+                "label": format!("{} · {} · ±{:.0} m{}", t.value("phase", phase), provider, *acc_dm as f64 / 10.0,
+                    if *mock != 0 { format!(" · {}", t.s("col.mock")) } else { String::new() }),
+            })
+        })
+        .collect();
+    let data = json!({
+        "kind": "visit",
+        "tiles": state.web.tile_url,
+        "reference": reference,
+        "fixes": fixes_json,
+        "distance_label": v.distance.map(|d| t.f("map.distance", &[("m", &format!("{d:.0}"))])),
+    });
+    html! {
+        (map_assets(state))
+        div.legend {
+            span.dot.green {} " " (t.s("map.reference")) "  "
+            span.dot.orange {} " " (t.s("map.visit_fix"))
+            @if let Some(d) = v.distance { "  · " span #map-distance { (t.f("map.distance", &[("m", &format!("{d:.0}"))])) } }
+        }
+        @if v.ref_lat_e7.is_none() { p.warning #no-reference { (t.s("map.no_reference")) } }
+        @if fixes.is_empty() { p.warning #no-fix { (t.s("map.no_fix")) } }
+        div #map .map {}
+        script #map-data type="application/json" { (json_script(&data)) }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct DayQuery {
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    date: String,
+}
+
+/// Band colors of the day map.
+fn band_color(band: &str) -> &'static str {
+    match band {
+        "within" => "#2e7d32",
+        "near" => "#9ccc65",
+        "beyond" => "#f9a825",
+        "far_beyond" => "#c62828",
+        "no_fix" => "#757575",
+        _ => "#5c6bc0",
+    }
+}
+
+async fn day_map(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<DayQuery>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let tz = &user.timezone;
+    let date = if q.date.trim().is_empty() {
+        super::today(state.clock.now(), tz)
+    } else {
+        q.date.trim().to_string()
+    };
+    let agents: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT id, distributor_id, login FROM mobile_users ORDER BY login")
+            .fetch_all(state.store.pool())
+            .await?;
+    let agents: Vec<_> = agents
+        .into_iter()
+        .filter(|a| user.scope.allows(a.1))
+        .collect();
+    let chosen = agents.iter().find(|a| a.2 == q.agent.trim());
+    let mut visits_json = Vec::new();
+    let mut listed = Vec::new();
+    if let (Some((agent_id, _, _)), Some(start)) = (chosen, super::day_start_ms(&date, tz)) {
+        let end = date
+            .parse::<jiff::civil::Date>()
+            .ok()
+            .and_then(|d| d.tomorrow().ok())
+            .and_then(|d| super::day_start_ms(&d.to_string(), tz))
+            .unwrap_or(start + 86_400_000);
+        let rows: Vec<(String, i64, String, String, Option<f64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT v.id, v.started_device_ms, v.location_band, o.name, v.distance_m, \
+             (SELECT f.lat_e7 FROM gps_fixes f WHERE f.visit_id = v.id ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.fix_no LIMIT 1), \
+             (SELECT f.lon_e7 FROM gps_fixes f WHERE f.visit_id = v.id ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.fix_no LIMIT 1) \
+             FROM visits v JOIN outlets o ON o.id = v.outlet_id \
+             WHERE v.mobile_user_id = $1 AND v.started_device_ms >= $2 AND v.started_device_ms < $3 \
+             ORDER BY v.started_device_ms",
+        )
+        .bind(*agent_id)
+        .bind(start)
+        .bind(end)
+        .fetch_all(state.store.pool())
+        .await?;
+        for (id, started, band, outlet, distance, lat, lon) in rows {
+            if let (Some(lat), Some(lon)) = (lat, lon) {
+                visits_json.push(json!({
+                    "lat": e7(lat), "lon": e7(lon), "color": band_color(&band), "band": band,
+                    "href": format!("/visits/{id}"),
+                    "label": format!("{} · {} · {}", fmt_time(started, tz), outlet, t.value("band", &band)),
+                }));
+            }
+            listed.push((id, started, band, outlet, distance));
+        }
+    }
+    let data = json!({"kind": "day", "tiles": state.web.tile_url, "visits": visits_json});
+    let body = html! {
+        form.filters method="get" action="/visits/day-map" {
+            label { (t.s("col.agent"))
+                select #day-agent name="agent" {
+                    option value="" { "—" }
+                    @for (_, _, login) in &agents { option value=(login) selected[Some(login) == chosen.map(|c| &c.2)] { (login) } }
+                }
+            }
+            label { (t.s("col.date")) input #day-date type="date" name="date" value=(date); }
+            button type="submit" { (t.s("list.apply")) }
+        }
+        div.legend { @for b in super::lists::BANDS { span.dot style={"background:" (band_color(b))} {} " " (t.value("band", b)) "  " } }
+        @if chosen.is_some() {
+            (map_assets(&state))
+            div #map .map {}
+            script #map-data type="application/json" { (json_script(&data)) }
+            table.list #day-visits {
+                thead { tr { th { (t.s("col.started")) } th { (t.s("col.outlet")) } th { (t.s("col.band")) } th { (t.s("col.distance_m")) } } }
+                tbody { @for (id, started, band, outlet, distance) in &listed { tr {
+                    td { a href={"/visits/" (id)} { (fmt_time(*started, tz)) } } td { (outlet) }
+                    td { span class={"band band-" (band)} { (t.value("band", band)) } }
+                    td { (distance.map(|d| format!("{d:.0}")).unwrap_or_default()) }
+                } } }
+            }
+        } @else { p { (t.s("map.choose_agent")) } }
+    };
+    Ok(layout(&t, &user, &t.s("nav.day_map"), body))
+}

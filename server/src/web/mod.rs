@@ -1,0 +1,281 @@
+//! The key-user back office: server-rendered pages (maud escapes every value), sessions with
+//! CSRF tokens, one list engine for every directory and document list, visit maps with
+//! Leaflet.
+//!
+//! Access: every handler takes a [`WebUser`] (the session extractor), every list and card is
+//! limited to the user's [`Scope`], and every form that changes something carries the
+//! session's CSRF token, checked by [`WebUser::check_csrf`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::AppState;
+use crate::store::StoreError;
+pub use crate::store::keyusers::{Role, Scope, WebUser};
+
+pub mod auth;
+pub mod i18n;
+pub mod list;
+pub mod lists;
+pub mod map;
+pub mod pages;
+
+pub use i18n::T;
+
+/// The server's clock for the back office: real time plus an offset that tests can move
+/// forward (a lockout that ends after 15 minutes is tested without waiting).
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        crate::store::now_ms() + self.0.load(Ordering::Relaxed)
+    }
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// Settings of the back office's pages.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// A directory holding Leaflet's `dist` files (from its npm package), served under
+    /// `/assets/leaflet/`. When absent, pages load Leaflet from `leaflet_url`.
+    pub leaflet_dir: Option<std::path::PathBuf>,
+    /// Where Leaflet's `leaflet.js` and `leaflet.css` are when not served locally.
+    pub leaflet_url: String,
+    /// The map tile layer, `{z}/{x}/{y}` style.
+    pub tile_url: String,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        let local =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/leaflet/dist");
+        WebSettings {
+            leaflet_dir: local.join("leaflet.js").exists().then_some(local),
+            leaflet_url: "https://unpkg.com/leaflet@1.9.4/dist".into(),
+            tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
+        }
+    }
+}
+
+impl WebSettings {
+    /// The base URL pages load Leaflet from.
+    pub fn leaflet_base(&self) -> String {
+        if self.leaflet_dir.is_some() {
+            "/assets/leaflet".into()
+        } else {
+            self.leaflet_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+/// The back office's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/visits") }))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route(
+            "/settings",
+            get(auth::settings_form).post(auth::save_settings),
+        )
+        .route("/settings/password", post(auth::change_password))
+        .route("/assets/app.css", get(app_css))
+        .route("/assets/map.js", get(map::map_js))
+        .route("/assets/leaflet/{*file}", get(map::leaflet_file))
+        .route("/views", post(list::save_view))
+        .merge(lists::router())
+        .merge(pages::router())
+        .merge(map::router())
+}
+
+async fn app_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("app.css"),
+    )
+}
+
+/// An error page, or a redirect to the login form.
+#[derive(Debug)]
+pub enum WebError {
+    /// Not logged in (or the session ended): go to the login form.
+    Login,
+    /// A page with a status and a message already in the user's language.
+    Page(StatusCode, String),
+    /// Something failed inside; the detail went to the log.
+    Internal,
+}
+
+impl WebError {
+    pub fn not_found(t: &T) -> WebError {
+        WebError::Page(StatusCode::NOT_FOUND, t.s("error.not_found"))
+    }
+    pub fn forbidden(t: &T) -> WebError {
+        WebError::Page(StatusCode::FORBIDDEN, t.s("error.forbidden"))
+    }
+    pub fn bad(t: &T, key: &str) -> WebError {
+        WebError::Page(StatusCode::BAD_REQUEST, t.s(key))
+    }
+    /// A store error: `Invalid` carries a catalogue key or a message for the user.
+    pub fn store(t: &T, e: StoreError) -> WebError {
+        match e {
+            StoreError::NotFound => WebError::not_found(t),
+            StoreError::Invalid(m) | StoreError::Conflict(m) => {
+                WebError::Page(StatusCode::BAD_REQUEST, t.s(&m))
+            }
+            other => other.into(),
+        }
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        if let StoreError::NotFound = e {
+            return WebError::Page(StatusCode::NOT_FOUND, T::new("en").s("error.not_found"));
+        }
+        tracing::error!(error = %e, "back office storage error");
+        WebError::Internal
+    }
+}
+
+impl From<sqlx::Error> for WebError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::Login => Redirect::to("/login").into_response(),
+            WebError::Page(status, message) => {
+                let body = html! {
+                    (DOCTYPE)
+                    html { head { meta charset="utf-8"; title { (status.as_u16()) }
+                        link rel="stylesheet" href="/assets/app.css"; }
+                    body { main.error-page {
+                        h1 { (status.as_u16()) }
+                        p #error-message { (message) }
+                        p { a href="/" { "fieldsync" } }
+                    } } }
+                };
+                (status, body).into_response()
+            }
+            WebError::Internal => {
+                let t = [T::new("en"), T::new("uk"), T::new("ru")];
+                let body = html! {
+                    (DOCTYPE)
+                    html { head { meta charset="utf-8"; title { "500" } }
+                    body { h1 { "500" } @for t in &t { p { (t.s("error.internal")) } } } }
+                };
+                (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+            }
+        }
+    }
+}
+
+pub type WebResult<T> = std::result::Result<T, WebError>;
+
+/// Formats a time (ms since the epoch) in a time zone as `YYYY-MM-DD HH:MM`.
+pub fn fmt_time(ms: i64, tz: &str) -> String {
+    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+        return String::new();
+    };
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    ts.to_zoned(zone).strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+/// The start of a calendar day (`YYYY-MM-DD`) in a time zone, in ms since the epoch.
+pub fn day_start_ms(date: &str, tz: &str) -> Option<i64> {
+    let date: jiff::civil::Date = date.trim().parse().ok()?;
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    Some(date.to_zoned(zone).ok()?.timestamp().as_millisecond())
+}
+
+/// Today's date in a time zone.
+pub fn today(now_ms: i64, tz: &str) -> String {
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::from_millisecond(now_ms)
+        .map(|ts| ts.to_zoned(zone).date().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether a time zone name is known to the time zone database.
+pub fn valid_timezone(tz: &str) -> bool {
+    jiff::tz::TimeZone::get(tz).is_ok()
+}
+
+/// Money in minor units as `1234.50`.
+pub fn fmt_money(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let m = minor.abs();
+    format!("{sign}{}.{:02}", m / 100, m % 100)
+}
+
+/// The whole page around a body: navigation, the user's menu, the logout form.
+pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
+    let nav: [(&str, &str); 13] = [
+        ("/visits", "nav.visits"),
+        ("/visits/day-map", "nav.day_map"),
+        ("/sync-sessions", "nav.sync_results"),
+        ("/refused", "nav.refused"),
+        ("/mobile-users", "nav.mobile_users"),
+        ("/org-units", "nav.org_units"),
+        ("/staff", "nav.staff"),
+        ("/outlets", "nav.outlets"),
+        ("/products", "nav.products"),
+        ("/price-lists", "nav.price_lists"),
+        ("/warehouses", "nav.warehouses"),
+        ("/routes", "nav.routes"),
+        ("/questionnaires", "nav.questionnaires"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang=(t.lang()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · fieldsync" }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "fieldsync" }
+                    nav { @for (href, key) in nav { a href=(href) { (t.s(key)) } } }
+                    div.me {
+                        span #me { (user.login) " · " (t.value("role", user.role.as_str())) }
+                        a href="/settings" { (t.s("nav.settings")) }
+                        form method="post" action="/logout" {
+                            (csrf_field(user))
+                            button #logout type="submit" { (t.s("nav.logout")) }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+/// The hidden CSRF field every state-changing form carries.
+pub fn csrf_field(user: &WebUser) -> Markup {
+    html! { input type="hidden" name="csrf" value=(user.csrf_token); }
+}
+
+/// JSON for a `<script type="application/json">` block: `<` is escaped so that no string
+/// can close the script element.
+pub fn json_script(value: &serde_json::Value) -> PreEscaped<String> {
+    PreEscaped(value.to_string().replace('<', "\\u003c"))
+}

@@ -1,0 +1,1130 @@
+//! Cards and actions of the back office: mobile users and PINs, visits and orders, sync
+//! sessions, outlets (reference location, mapping), products (mapping), warehouses (position
+//! bindings), routes, questionnaires and the org structure tree.
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::list::list_page;
+use super::lists;
+use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/mobile-users", get(mobile_users).post(create_mobile_user))
+        .route("/mobile-users/{id}", get(mobile_user_card))
+        .route("/mobile-users/{id}/pin", post(generate_pin))
+        .route("/visits/{id}", get(visit_card))
+        .route("/orders/{id}", get(order_card))
+        .route("/sync-sessions/{id}", get(session_card))
+        .route("/outlets/{id}", get(outlet_card))
+        .route("/outlets/{id}/location", post(set_outlet_location))
+        .route("/outlets/{id}/adopt", post(adopt_fix))
+        .route("/outlets/{id}/mapping", post(map_outlet))
+        .route("/products/{id}", get(product_card))
+        .route("/products/{id}/mapping", post(map_product))
+        .route("/warehouses/{id}", get(warehouse_card))
+        .route("/warehouses/{id}/bind", post(bind_warehouse))
+        .route("/warehouses/{id}/unbind", post(unbind_warehouse))
+        .route("/routes/{id}", get(route_card))
+        .route("/questionnaires/{id}", get(questionnaire_card))
+        .route("/org-units", get(org_units))
+}
+
+/// A definition list of label / value pairs.
+fn facts(rows: &[(String, Markup)]) -> Markup {
+    html! { dl.facts { @for (k, v) in rows { dt { (k) } dd { (v) } } } }
+}
+
+fn text(s: impl Into<String>) -> Markup {
+    let s: String = s.into();
+    html! { (s) }
+}
+
+// --- Mobile users -------------------------------------------------------------------------
+
+/// Positions in the user's scope that have no mobile user yet.
+async fn free_positions(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String, String)>> {
+    let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+        "SELECT p.id, p.distributor_id, p.name, d.code FROM org_units p \
+         JOIN distributors d ON d.id = p.distributor_id \
+         WHERE p.kind = 'position' AND NOT EXISTS (SELECT 1 FROM mobile_users mu WHERE mu.position_id = p.id) \
+         ORDER BY d.code, p.name LIMIT 500",
+    )
+    .fetch_all(state.store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, d, _, _)| user.scope.allows(*d))
+        .map(|(id, _, name, code)| (id, name, code))
+        .collect())
+}
+
+async fn mobile_users(
+    State(state): State<AppState>,
+    user: WebUser,
+    RawQuery(raw): RawQuery,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let positions = free_positions(&state, &user).await?;
+    let extra = html! {
+        @if user.can_write() {
+            details.create #create-mobile-user {
+                summary { (t.s("mobile_users.create")) }
+                @if positions.is_empty() { p { (t.s("mobile_users.no_free_positions")) } }
+                @else {
+                    form method="post" action="/mobile-users" {
+                        (csrf_field(&user))
+                        label { (t.s("col.position"))
+                            select name="position_id" { @for (id, name, code) in &positions { option value=(id) { (code) " · " (name) } } }
+                        }
+                        label { (t.s("col.login")) input name="login" required; }
+                        button #create-user type="submit" { (t.s("common.create")) }
+                    }
+                }
+            }
+        }
+    };
+    list_page(&state, &user, &lists::MOBILE_USERS, raw.as_deref(), extra).await
+}
+
+#[derive(Deserialize)]
+struct CreateMobileUser {
+    #[serde(default)]
+    csrf: String,
+    position_id: i64,
+    login: String,
+}
+
+async fn create_mobile_user(
+    State(state): State<AppState>,
+    user: WebUser,
+    Form(form): Form<CreateMobileUser>,
+) -> WebResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    let t = user.t();
+    let login = form.login.trim();
+    if login.is_empty() || login.len() > 64 || login.chars().any(char::is_whitespace) {
+        return Err(WebError::bad(&t, "mobile_users.bad_login"));
+    }
+    let pos: Option<(i64, String)> =
+        sqlx::query_as("SELECT distributor_id, kind FROM org_units WHERE id = $1")
+            .bind(form.position_id)
+            .fetch_optional(state.store.pool())
+            .await?;
+    let Some((distributor_id, kind)) = pos else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(distributor_id)?;
+    if kind != "position" {
+        return Err(WebError::bad(&t, "mobile_users.not_a_position"));
+    }
+    match state
+        .store
+        .create_mobile_user(distributor_id, form.position_id, login)
+        .await
+    {
+        Ok(id) => Ok(Redirect::to(&format!("/mobile-users/{id}")).into_response()),
+        Err(crate::store::StoreError::Conflict(_)) => Err(WebError::bad(&t, "mobile_users.taken")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn mobile_user_view(
+    state: &AppState,
+    user: &WebUser,
+    id: i64,
+    new_pin: Option<String>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let row: Option<(i64, String, String, String, i64)> = sqlx::query_as(
+        "SELECT mu.distributor_id, mu.login, p.name, d.code, mu.created_at_ms FROM mobile_users mu \
+         JOIN org_units p ON p.id = mu.position_id JOIN distributors d ON d.id = mu.distributor_id \
+         WHERE mu.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some((distributor_id, login, position, distributor, created)) = row else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(distributor_id)?;
+    let device: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT device_uid, model, app_version, activated_at_ms, last_sync_at_ms FROM devices \
+         WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL ORDER BY id DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let tz = &user.timezone;
+    let body = html! {
+        @if let Some(pin) = &new_pin {
+            div.notice #pin-notice {
+                p { (t.s("mobile_users.pin_generated")) }
+                p.pin #new-pin { (pin) }
+            }
+        }
+        (facts(&[
+            (t.s("col.login"), text(login.clone())),
+            (t.s("col.position"), text(position)),
+            (t.s("col.distributor"), text(distributor)),
+            (t.s("col.created"), text(fmt_time(created, tz))),
+        ]))
+        h2 { (t.s("mobile_users.device")) }
+        @match &device {
+            Some((uid, model, version, activated, last_sync)) => {
+                (facts(&[
+                    (t.s("col.device_uid"), html! { span #device-uid { (uid) } }),
+                    (t.s("col.device"), text(model.clone())),
+                    (t.s("col.app_version"), text(version.clone())),
+                    (t.s("col.activated"), text(fmt_time(*activated, tz))),
+                    (t.s("col.last_sync"), text(last_sync.map(|m| fmt_time(m, tz)).unwrap_or_default())),
+                ]))
+            }
+            None => { p #no-device { (t.s("mobile_users.no_device")) } }
+        }
+        @if user.can_write() {
+            form method="post" action={"/mobile-users/" (id) "/pin"} {
+                (csrf_field(user))
+                p.hint { (t.s("mobile_users.pin_hint")) }
+                button #generate-pin type="submit" { (t.s("mobile_users.generate_pin")) }
+            }
+        }
+        p { a href={"/sync-sessions?f.agent=" (login)} { (t.s("mobile_users.sessions")) } " · "
+            a href={"/visits?f.agent=" (login)} { (t.s("nav.visits")) } }
+    };
+    Ok(layout(
+        &t,
+        user,
+        &t.f("mobile_users.card", &[("login", &login)]),
+        body,
+    ))
+}
+
+async fn mobile_user_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    mobile_user_view(&state, &user, id, None).await
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn generate_pin(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfOnly>,
+) -> WebResult<Markup> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    let t = user.t();
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT distributor_id, login FROM mobile_users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(state.store.pool())
+            .await?;
+    let Some((distributor_id, login)) = row else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(distributor_id)?;
+    let pin = state.store.generate_pin(&login).await?;
+    mobile_user_view(&state, &user, id, Some(pin)).await
+}
+
+// --- Visits and orders ---------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct TabQuery {
+    #[serde(default)]
+    tab: String,
+}
+
+/// What the visit card shows of a visit.
+pub struct VisitRow {
+    pub distributor_id: i64,
+    pub outlet_id: i64,
+    pub outlet_code: String,
+    pub outlet_name: String,
+    pub outlet_address: String,
+    pub agent: String,
+    pub mobile_user_id: i64,
+    pub started: i64,
+    pub ended: Option<i64>,
+    pub received: i64,
+    pub band: String,
+    pub distance: Option<f64>,
+    pub accuracy: Option<f64>,
+    pub mock: i64,
+    pub ref_lat_e7: Option<i64>,
+    pub ref_lon_e7: Option<i64>,
+}
+
+pub async fn load_visit(state: &AppState, id: &str) -> WebResult<Option<VisitRow>> {
+    let row: Option<(i64, i64, String, String, String, String, i64, i64, Option<i64>, i64, String)> =
+        sqlx::query_as(
+            "SELECT v.distributor_id, v.outlet_id, o.code, o.name, o.address, mu.login, v.mobile_user_id, \
+             v.started_device_ms, v.ended_device_ms, v.started_received_ms, v.location_band \
+             FROM visits v JOIN outlets o ON o.id = v.outlet_id JOIN mobile_users mu ON mu.id = v.mobile_user_id \
+             WHERE v.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(state.store.pool())
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let (distance, accuracy, mock, lat, lon): (
+        Option<f64>,
+        Option<f64>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    ) = sqlx::query_as(
+        "SELECT v.distance_m, v.accuracy_m, v.mock_location, o.lat_e7, o.lon_e7 \
+             FROM visits v JOIN outlets o ON o.id = v.outlet_id WHERE v.id = $1",
+    )
+    .bind(id)
+    .fetch_one(state.store.pool())
+    .await?;
+    Ok(Some(VisitRow {
+        distributor_id: r.0,
+        outlet_id: r.1,
+        outlet_code: r.2,
+        outlet_name: r.3,
+        outlet_address: r.4,
+        agent: r.5,
+        mobile_user_id: r.6,
+        started: r.7,
+        ended: r.8,
+        received: r.9,
+        band: r.10,
+        distance,
+        accuracy,
+        mock,
+        ref_lat_e7: lat,
+        ref_lon_e7: lon,
+    }))
+}
+
+/// A visit's GPS fixes: (phase, lat_e7, lon_e7, accuracy in dm, provider, mock, device time).
+pub async fn visit_fixes(
+    state: &AppState,
+    id: &str,
+) -> WebResult<Vec<(String, i64, i64, i64, String, i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT phase, lat_e7, lon_e7, accuracy_dm, provider, mock, device_time_ms FROM gps_fixes \
+         WHERE visit_id = $1 ORDER BY device_time_ms, phase, fix_no",
+    )
+    .bind(id)
+    .fetch_all(state.store.pool())
+    .await?)
+}
+
+async fn visit_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<TabQuery>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let Some(v) = load_visit(&state, &id).await? else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(v.distributor_id)?;
+    let tz = &user.timezone;
+    let map_tab = q.tab == "map";
+    let tabs = html! {
+        nav.tabs {
+            a #tab-visit class=(if map_tab { "" } else { "active" }) href={"/visits/" (id)} { (t.s("visit.tab_visit")) }
+            a #tab-map class=(if map_tab { "active" } else { "" }) href={"/visits/" (id) "?tab=map"} { (t.s("visit.tab_map")) }
+        }
+    };
+    let head = facts(&[
+        (
+            t.s("col.outlet"),
+            html! { a href={"/outlets/" (v.outlet_id)} { (v.outlet_code) " · " (v.outlet_name) } },
+        ),
+        (t.s("col.address"), text(v.outlet_address.clone())),
+        (t.s("col.agent"), text(v.agent.clone())),
+        (t.s("col.started"), text(fmt_time(v.started, tz))),
+        (
+            t.s("col.ended"),
+            text(
+                v.ended
+                    .map(|e| fmt_time(e, tz))
+                    .unwrap_or_else(|| t.s("visit.in_progress")),
+            ),
+        ),
+        (t.s("col.received"), text(fmt_time(v.received, tz))),
+        (
+            t.s("col.band"),
+            html! { span #visit-band class={"band band-" (v.band)} { (t.value("band", &v.band)) } },
+        ),
+        (
+            t.s("col.distance_m"),
+            text(v.distance.map(|d| format!("{d:.0}")).unwrap_or_default()),
+        ),
+        (
+            t.s("col.accuracy_m"),
+            text(v.accuracy.map(|d| format!("{d:.0}")).unwrap_or_default()),
+        ),
+        (
+            t.s("col.mock"),
+            text(if v.mock != 0 {
+                t.s("common.yes")
+            } else {
+                t.s("common.no")
+            }),
+        ),
+    ]);
+    let body = if map_tab {
+        let fixes = visit_fixes(&state, &id).await?;
+        html! { (tabs) (super::map::visit_map(&state, &t, &v, &fixes)) }
+    } else {
+        let orders: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
+            "SELECT id, number, total_minor, line_count, state FROM orders WHERE visit_id = $1 ORDER BY number",
+        )
+        .bind(&id)
+        .fetch_all(state.store.pool())
+        .await?;
+        let checks: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT p.code, p.name, dc.present FROM distribution_checks dc JOIN products p ON p.id = dc.product_id \
+             WHERE dc.visit_id = $1 ORDER BY p.code",
+        )
+        .bind(&id)
+        .fetch_all(state.store.pool())
+        .await?;
+        let answers: Vec<(String, String, String, Option<String>, Option<f64>)> = sqlx::query_as(
+            "SELECT q.name, qu.text, a.value_kind, a.value_text, a.value_number FROM questionnaire_answers a \
+             JOIN questionnaires q ON q.id = a.questionnaire_id JOIN questions qu ON qu.id = a.question_id \
+             WHERE a.visit_id = $1 ORDER BY q.name, qu.position",
+        )
+        .bind(&id)
+        .fetch_all(state.store.pool())
+        .await?;
+        html! {
+            (tabs)
+            (head)
+            h2 { (t.s("visit.orders")) }
+            @if orders.is_empty() { p.empty { (t.s("visit.no_orders")) } }
+            @else { table.list #visit-orders {
+                thead { tr { th { (t.s("col.order_number")) } th { (t.s("col.lines")) } th { (t.s("col.total")) } th { (t.s("col.state")) } } }
+                tbody { @for (oid, number, total, lines, st) in &orders { tr {
+                    td { a href={"/orders/" (oid)} { (number) } } td { (lines) } td { (fmt_money(*total)) } td { (t.value("order_state", st)) }
+                } } }
+            } }
+            h2 { (t.s("visit.distribution")) }
+            @if checks.is_empty() { p.empty { (t.s("visit.no_distribution")) } }
+            @else { table.list #visit-distribution {
+                thead { tr { th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.present")) } } }
+                tbody { @for (code, name, present) in &checks { tr {
+                    td { (code) } td { (name) } td { (if *present != 0 { t.s("common.yes") } else { t.s("common.no") }) }
+                } } }
+            } }
+            h2 { (t.s("visit.answers")) }
+            @if answers.is_empty() { p.empty { (t.s("visit.no_answers")) } }
+            @else { table.list #visit-answers {
+                thead { tr { th { (t.s("col.questionnaire")) } th { (t.s("col.question")) } th { (t.s("col.answer")) } } }
+                tbody { @for (qn, question, kind, vt, vn) in &answers { tr {
+                    td { (qn) } td { (question) }
+                    td { (answer_text(&t, kind, vt.as_deref(), *vn)) }
+                } } }
+            } }
+        }
+    };
+    let title = t.f("visit.card", &[("outlet", &v.outlet_name)]);
+    Ok(layout(&t, &user, &title, body))
+}
+
+fn answer_text(t: &super::T, kind: &str, text: Option<&str>, number: Option<f64>) -> String {
+    match kind {
+        "yes_no" | "bool" => match number {
+            Some(n) if n != 0.0 => t.s("common.yes"),
+            Some(_) => t.s("common.no"),
+            None => text.unwrap_or_default().to_string(),
+        },
+        _ => match (text, number) {
+            (Some(s), _) if !s.is_empty() => s.to_string(),
+            (_, Some(n)) => format!("{n}"),
+            _ => String::new(),
+        },
+    }
+}
+
+async fn order_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let row: Option<(i64, i64, Option<String>, String, String, String, String, i64, String, i64, String)> =
+        sqlx::query_as(
+            "SELECT ord.distributor_id, ord.number, ord.visit_id, o.name, pl.name, w.name, mu.login, \
+             ord.total_minor, ord.state, ord.placed_device_ms, ord.comment FROM orders ord \
+             JOIN outlets o ON o.id = ord.outlet_id JOIN price_lists pl ON pl.id = ord.price_list_id \
+             JOIN warehouses w ON w.id = ord.warehouse_id JOIN mobile_users mu ON mu.id = ord.mobile_user_id \
+             WHERE ord.id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(state.store.pool())
+        .await?;
+    let Some((
+        distributor_id,
+        number,
+        visit,
+        outlet,
+        price_list,
+        warehouse,
+        agent,
+        total,
+        st,
+        placed,
+        comment,
+    )) = row
+    else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(distributor_id)?;
+    let lines: Vec<(i64, String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT l.line_no, p.code, p.name, l.quantity_milli, l.price_minor, l.sum_minor FROM order_lines l \
+         JOIN products p ON p.id = l.product_id WHERE l.order_id = $1 ORDER BY l.line_no",
+    )
+    .bind(&id)
+    .fetch_all(state.store.pool())
+    .await?;
+    let body = html! {
+        (facts(&[
+            (t.s("col.outlet"), text(outlet)),
+            (t.s("col.agent"), text(agent)),
+            (t.s("col.price_list"), text(price_list)),
+            (t.s("col.warehouse"), text(warehouse)),
+            (t.s("col.placed"), text(fmt_time(placed, &user.timezone))),
+            (t.s("col.state"), text(t.value("order_state", &st))),
+            (t.s("col.total"), html! { span #order-total { (fmt_money(total)) } }),
+            (t.s("col.comment"), text(comment)),
+            (t.s("col.visit"), html! { @if let Some(v) = &visit { a href={"/visits/" (v)} { (v) } } }),
+        ]))
+        table.list #order-lines {
+            thead { tr { th { "#" } th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.quantity")) } th { (t.s("col.price")) } th { (t.s("col.sum")) } } }
+            tbody { @for (no, code, name, qty, price, sum) in &lines { tr {
+                td { (no) } td { (code) } td { (name) }
+                td { (format!("{}", *qty as f64 / 1000.0)) } td { (fmt_money(*price)) } td { (fmt_money(*sum)) }
+            } } }
+        }
+    };
+    Ok(layout(
+        &t,
+        &user,
+        &t.f("order.card", &[("number", &number.to_string())]),
+        body,
+    ))
+}
+
+// --- Sync sessions ---------------------------------------------------------------------------
+
+async fn session_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let row: Option<(i64, String, String, String, String, i64, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT s.distributor_id, s.mode, mu.login, dv.model, s.app_version, s.started_at_ms, s.finished_at_ms, s.last_request_at_ms \
+         FROM sync_sessions s JOIN mobile_users mu ON mu.id = s.mobile_user_id JOIN devices dv ON dv.id = s.device_id \
+         WHERE s.id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some((distributor_id, mode, agent, model, version, started, finished, last)) = row else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(distributor_id)?;
+    let counts: (i64, i64, i64, i64, i64, i64, i64, i64, Option<String>) = sqlx::query_as(
+        "SELECT requests, mutations_applied, mutations_duplicate, mutations_refused, changes_pulled, bytes_up, bytes_down, clock_skew_ms, error \
+         FROM sync_sessions WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_one(state.store.pool())
+    .await?;
+    let items: Vec<(String, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>)> =
+        sqlx::query_as(
+            "SELECT i.item_kind, i.visit_id, o.code, o.name, o.address, i.order_total_minor FROM sync_session_items i \
+             LEFT JOIN outlets o ON o.id = i.outlet_id WHERE i.session_id = $1 ORDER BY i.id",
+        )
+        .bind(&id)
+        .fetch_all(state.store.pool())
+        .await?;
+    let tz = &user.timezone;
+    let duration = (finished.unwrap_or(last) - started) / 1000;
+    let body = html! {
+        (facts(&[
+            (t.s("col.sync_date"), text(fmt_time(started, tz))),
+            (t.s("col.mode"), text(t.value("mode", &mode))),
+            (t.s("col.mobile_user"), text(agent.clone())),
+            (t.s("col.device"), text(model)),
+            (t.s("col.app_version"), text(version)),
+            (t.s("col.duration_s"), text(duration.to_string())),
+            (t.s("col.requests"), text(counts.0.to_string())),
+            (t.s("col.applied"), text(counts.1.to_string())),
+            (t.s("col.duplicates"), text(counts.2.to_string())),
+            (t.s("col.refused"), html! { @if counts.3 > 0 { a #session-refused href={"/refused?f.agent=" (agent)} { (counts.3) } } @else { (counts.3) } }),
+            (t.s("col.pulled"), text(counts.4.to_string())),
+            (t.s("col.bytes_up"), text(counts.5.to_string())),
+            (t.s("col.bytes_down"), text(counts.6.to_string())),
+            (t.s("col.skew_s"), text((counts.7 / 1000).to_string())),
+            (t.s("col.error"), text(counts.8.unwrap_or_default())),
+        ]))
+        h2 { (t.s("session.items")) }
+        table.list #session-items {
+            thead { tr { th { (t.s("col.item_kind")) } th { (t.s("col.visit_id")) } th { (t.s("col.outlet_code")) } th { (t.s("col.outlet")) } th { (t.s("col.address")) } th { (t.s("col.order_sum")) } } }
+            tbody {
+                @if items.is_empty() { tr { td.empty colspan="6" { (t.s("list.empty")) } } }
+                @for (kind, visit, code, name, address, sum) in &items { tr {
+                    td { (t.value("item", kind)) }
+                    td { @if let Some(v) = visit { a href={"/visits/" (v)} { (v) } } }
+                    td { (code.clone().unwrap_or_default()) } td { (name.clone().unwrap_or_default()) } td { (address.clone().unwrap_or_default()) }
+                    td { (sum.map(fmt_money).unwrap_or_default()) }
+                } }
+            }
+        }
+    };
+    Ok(layout(&t, &user, &t.s("session.card"), body))
+}
+
+// --- Outlets ---------------------------------------------------------------------------------
+
+async fn outlet_distributor(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT distributor_id FROM outlets WHERE id = $1")
+        .bind(id)
+        .fetch_optional(state.store.pool())
+        .await?;
+    let Some((d,)) = row else {
+        return Err(WebError::not_found(&user.t()));
+    };
+    user.check_distributor(d)?;
+    Ok(d)
+}
+
+async fn outlet_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    outlet_distributor(&state, &user, id).await?;
+    let (code, name, address, contact, phone, channel, lat, lon, is_global, global_code): (
+        String, String, String, String, String, String, Option<i64>, Option<i64>, i64, Option<String>,
+    ) = sqlx::query_as(
+        "SELECT o.code, o.name, o.address, o.contact_name, o.phone, o.channel, o.lat_e7, o.lon_e7, o.is_global, g.code \
+         FROM outlets o LEFT JOIN outlets g ON g.id = o.global_outlet_id WHERE o.id = $1",
+    )
+    .bind(id)
+    .fetch_one(state.store.pool())
+    .await?;
+    let visits: Vec<(String, i64, String, Option<f64>, String)> = sqlx::query_as(
+        "SELECT v.id, v.started_device_ms, v.location_band, v.distance_m, mu.login FROM visits v \
+         JOIN mobile_users mu ON mu.id = v.mobile_user_id WHERE v.outlet_id = $1 ORDER BY v.started_device_ms DESC LIMIT 10",
+    )
+    .bind(id)
+    .fetch_all(state.store.pool())
+    .await?;
+    let coord = |e7: Option<i64>| {
+        e7.map(|v| format!("{:.7}", v as f64 / 1e7))
+            .unwrap_or_default()
+    };
+    let tz = &user.timezone;
+    let body = html! {
+        (facts(&[
+            (t.s("col.code"), text(code)),
+            (t.s("col.name"), html! { span #outlet-name { (name.clone()) } }),
+            (t.s("col.address"), text(address)),
+            (t.s("col.contact"), text(contact)),
+            (t.s("col.phone"), text(phone)),
+            (t.s("col.channel"), text(channel)),
+            (t.s("col.outlet_kind"), text(t.value("kind", if is_global != 0 { "global" } else { "local" }))),
+            (t.s("col.reference_location"), html! { span #reference-location { (coord(lat)) " " (coord(lon)) } }),
+        ]))
+        @if user.can_write() {
+            h2 { (t.s("outlet.reference_location")) }
+            form.inline method="post" action={"/outlets/" (id) "/location"} {
+                (csrf_field(&user))
+                label { (t.s("outlet.lat")) input #lat name="lat" value=(coord(lat)); }
+                label { (t.s("outlet.lon")) input #lon name="lon" value=(coord(lon)); }
+                button #save-location type="submit" { (t.s("common.save")) }
+            }
+            @if is_global == 0 {
+                h2 { (t.s("outlet.mapping")) }
+                form.inline method="post" action={"/outlets/" (id) "/mapping"} {
+                    (csrf_field(&user))
+                    label { (t.s("outlet.global_code")) input #global-code name="global_code" value=(global_code.clone().unwrap_or_default()); }
+                    button #save-mapping type="submit" { (t.s("common.save")) }
+                }
+            }
+        } @else if is_global == 0 {
+            p { (t.s("col.mapping")) ": " (global_code.unwrap_or_default()) }
+        }
+        h2 { (t.s("outlet.last_visits")) }
+        table.list #outlet-visits {
+            thead { tr { th { (t.s("col.started")) } th { (t.s("col.agent")) } th { (t.s("col.band")) } th { (t.s("col.distance_m")) } th {} } }
+            tbody { @for (vid, started, band, dist, agent) in &visits { tr {
+                td { a href={"/visits/" (vid)} { (fmt_time(*started, tz)) } }
+                td { (agent) } td { (t.value("band", band)) } td { (dist.map(|d| format!("{d:.0}")).unwrap_or_default()) }
+                td { @if user.can_write() {
+                    form.inline method="post" action={"/outlets/" (id) "/adopt"} {
+                        (csrf_field(&user))
+                        input type="hidden" name="visit_id" value=(vid);
+                        button.adopt type="submit" { (t.s("outlet.adopt_fix")) }
+                    }
+                } }
+            } } }
+        }
+    };
+    Ok(layout(&t, &user, &name, body))
+}
+
+#[derive(Deserialize)]
+struct LocationForm {
+    #[serde(default)]
+    csrf: String,
+    lat: String,
+    lon: String,
+}
+
+fn parse_coord(s: &str, limit: f64) -> Option<i32> {
+    let v: f64 = s.trim().replace(',', ".").parse().ok()?;
+    (v.is_finite() && v.abs() <= limit).then(|| (v * 1e7).round() as i32)
+}
+
+async fn set_outlet_location(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<LocationForm>,
+) -> WebResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    let d = outlet_distributor(&state, &user, id).await?;
+    let (Some(lat), Some(lon)) = (parse_coord(&form.lat, 90.0), parse_coord(&form.lon, 180.0))
+    else {
+        return Err(WebError::bad(&user.t(), "outlet.bad_coordinates"));
+    };
+    state.store.set_outlet_location(d, id, lat, lon).await?;
+    Ok(Redirect::to(&format!("/outlets/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct AdoptForm {
+    #[serde(default)]
+    csrf: String,
+    visit_id: String,
+}
+
+/// Adopts a visit's best fix (the start fix with the smallest accuracy radius) as the
+/// outlet's reference location.
+async fn adopt_fix(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<AdoptForm>,
+) -> WebResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    let d = outlet_distributor(&state, &user, id).await?;
+    let fix: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT f.lat_e7, f.lon_e7 FROM gps_fixes f JOIN visits v ON v.id = f.visit_id \
+         WHERE f.visit_id = $1 AND v.outlet_id = $2 ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.accuracy_dm LIMIT 1",
+    )
+    .bind(&form.visit_id)
+    .bind(id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some((lat, lon)) = fix else {
+        return Err(WebError::bad(&user.t(), "outlet.no_fix"));
+    };
+    state
+        .store
+        .set_outlet_location(d, id, lat as i32, lon as i32)
+        .await?;
+    Ok(Redirect::to(&format!("/outlets/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct MappingForm {
+    #[serde(default)]
+    csrf: String,
+    global_code: String,
+}
+
+/// Maps a local outlet or product to a global one by the global one's code (empty: unmap).
+async fn set_mapping(
+    state: &AppState,
+    user: &WebUser,
+    table: &str,
+    id: i64,
+    form: &MappingForm,
+) -> WebResult<()> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    let t = user.t();
+    let row: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT distributor_id, is_global FROM {table} WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some((d, is_global)) = row else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(d)?;
+    if is_global != 0 {
+        return Err(WebError::bad(&t, "mapping.global_itself"));
+    }
+    let code = form.global_code.trim();
+    let global: Option<i64> = if code.is_empty() {
+        None
+    } else {
+        let g: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM {table} WHERE code = $1 AND is_global = 1 AND deleted = 0 LIMIT 1"
+        )))
+        .bind(code)
+        .fetch_optional(state.store.pool())
+        .await?;
+        match g {
+            Some((g,)) => Some(g),
+            None => return Err(WebError::bad(&t, "mapping.no_global")),
+        }
+    };
+    let column = if table == "outlets" {
+        "global_outlet_id"
+    } else {
+        "global_product_id"
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET {column} = $1 WHERE id = $2"
+    )))
+    .bind(global)
+    .bind(id)
+    .execute(state.store.pool())
+    .await?;
+    Ok(())
+}
+
+async fn map_outlet(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<MappingForm>,
+) -> WebResult<Response> {
+    set_mapping(&state, &user, "outlets", id, &form).await?;
+    Ok(Redirect::to(&format!("/outlets/{id}")).into_response())
+}
+
+// --- Products --------------------------------------------------------------------------------
+
+async fn product_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let row: Option<(i64, String, String, String, String, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT p.distributor_id, p.code, p.name, p.unit, p.category, p.must_stock, p.is_global, g.code \
+         FROM products p LEFT JOIN products g ON g.id = p.global_product_id WHERE p.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some((d, code, name, unit, category, must, is_global, global_code)) = row else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(d)?;
+    let body = html! {
+        (facts(&[
+            (t.s("col.code"), text(code)),
+            (t.s("col.name"), text(name.clone())),
+            (t.s("col.unit"), text(unit)),
+            (t.s("col.category"), text(category)),
+            (t.s("col.must_stock"), text(if must != 0 { t.s("common.yes") } else { t.s("common.no") })),
+            (t.s("col.product_kind"), text(t.value("kind", if is_global != 0 { "global" } else { "local" }))),
+        ]))
+        p.hint { (t.s("product.source_of_truth")) }
+        @if is_global == 0 {
+            h2 { (t.s("outlet.mapping")) }
+            @if user.can_write() {
+                form.inline method="post" action={"/products/" (id) "/mapping"} {
+                    (csrf_field(&user))
+                    label { (t.s("outlet.global_code")) input name="global_code" value=(global_code.clone().unwrap_or_default()); }
+                    button type="submit" { (t.s("common.save")) }
+                }
+            } @else { p { (global_code.unwrap_or_default()) } }
+        }
+    };
+    Ok(layout(&t, &user, &name, body))
+}
+
+async fn map_product(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<MappingForm>,
+) -> WebResult<Response> {
+    set_mapping(&state, &user, "products", id, &form).await?;
+    Ok(Redirect::to(&format!("/products/{id}")).into_response())
+}
+
+// --- Warehouses ------------------------------------------------------------------------------
+
+async fn warehouse_distributor(
+    state: &AppState,
+    user: &WebUser,
+    id: i64,
+) -> WebResult<(i64, String)> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT distributor_id, name FROM warehouses WHERE id = $1")
+            .bind(id)
+            .fetch_optional(state.store.pool())
+            .await?;
+    let Some((d, name)) = row else {
+        return Err(WebError::not_found(&user.t()));
+    };
+    user.check_distributor(d)?;
+    Ok((d, name))
+}
+
+async fn warehouse_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let (d, name) = warehouse_distributor(&state, &user, id).await?;
+    let bound: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT p.id, p.name FROM warehouse_positions wp JOIN org_units p ON p.id = wp.position_id \
+         WHERE wp.warehouse_id = $1 AND wp.document_type = 'order' ORDER BY p.name",
+    )
+    .bind(id)
+    .fetch_all(state.store.pool())
+    .await?;
+    let positions: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, name FROM org_units WHERE distributor_id = $1 AND kind = 'position' ORDER BY name",
+    )
+    .bind(d)
+    .fetch_all(state.store.pool())
+    .await?;
+    let body = html! {
+        h2 { (t.s("warehouse.bound_for_orders")) }
+        table.list #warehouse-positions {
+            tbody {
+                @if bound.is_empty() { tr { td.empty { (t.s("list.empty")) } } }
+                @for (pid, pname) in &bound { tr { td { (pname) } td {
+                    @if user.can_write() {
+                        form.inline method="post" action={"/warehouses/" (id) "/unbind"} {
+                            (csrf_field(&user)) input type="hidden" name="position_id" value=(pid);
+                            button type="submit" { (t.s("warehouse.unbind")) }
+                        }
+                    }
+                } } }
+            }
+        }
+        @if user.can_write() {
+            form.inline method="post" action={"/warehouses/" (id) "/bind"} {
+                (csrf_field(&user))
+                select name="position_id" { @for (pid, pname) in &positions { option value=(pid) { (pname) } } }
+                button #bind-position type="submit" { (t.s("warehouse.bind")) }
+            }
+        }
+    };
+    Ok(layout(&t, &user, &name, body))
+}
+
+#[derive(Deserialize)]
+struct PositionForm {
+    #[serde(default)]
+    csrf: String,
+    position_id: i64,
+}
+
+async fn bind_or_unbind(
+    state: &AppState,
+    user: &WebUser,
+    id: i64,
+    form: &PositionForm,
+    bind: bool,
+) -> WebResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    let (d, _) = warehouse_distributor(state, user, id).await?;
+    let pos: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM org_units WHERE id = $1 AND distributor_id = $2 AND kind = 'position'",
+    )
+    .bind(form.position_id)
+    .bind(d)
+    .fetch_optional(state.store.pool())
+    .await?;
+    if pos.is_none() {
+        return Err(WebError::not_found(&user.t()));
+    }
+    if bind {
+        state.store.bind_warehouse(d, id, form.position_id).await?;
+    } else {
+        state
+            .store
+            .unbind_warehouse(d, id, form.position_id)
+            .await?;
+    }
+    Ok(Redirect::to(&format!("/warehouses/{id}")).into_response())
+}
+
+async fn bind_warehouse(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<PositionForm>,
+) -> WebResult<Response> {
+    bind_or_unbind(&state, &user, id, &form, true).await
+}
+
+async fn unbind_warehouse(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<PositionForm>,
+) -> WebResult<Response> {
+    bind_or_unbind(&state, &user, id, &form, false).await
+}
+
+// --- Routes, questionnaires, org structure -----------------------------------------------------
+
+async fn route_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT r.distributor_id, r.route_date, p.name FROM routes r JOIN org_units p ON p.id = r.position_id WHERE r.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some((d, date, position)) = row else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(d)?;
+    let stops: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
+        "SELECT rs.stop_order, o.id, o.code, o.name, o.address FROM route_stops rs JOIN outlets o ON o.id = rs.outlet_id \
+         WHERE rs.route_id = $1 ORDER BY rs.stop_order",
+    )
+    .bind(id)
+    .fetch_all(state.store.pool())
+    .await?;
+    let body = html! {
+        table.list #route-stops {
+            thead { tr { th { "#" } th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.address")) } } }
+            tbody { @for (n, oid, code, name, address) in &stops { tr {
+                td { (n) } td { (code) } td { a href={"/outlets/" (oid)} { (name) } } td { (address) }
+            } } }
+        }
+    };
+    Ok(layout(&t, &user, &format!("{position} · {date}"), body))
+}
+
+async fn questionnaire_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT distributor_id, name FROM questionnaires WHERE id = $1")
+            .bind(id)
+            .fetch_optional(state.store.pool())
+            .await?;
+    let Some((d, name)) = row else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(d)?;
+    let questions: Vec<(i64, i64, String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, position, text, question_type, required, condition_question_id FROM questions \
+         WHERE questionnaire_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(state.store.pool())
+    .await?;
+    let choices: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT c.question_id, c.label FROM question_choices c JOIN questions q ON q.id = c.question_id \
+         WHERE q.questionnaire_id = $1 ORDER BY c.question_id, c.position",
+    )
+    .bind(id)
+    .fetch_all(state.store.pool())
+    .await?;
+    let position_of = |qid: i64| questions.iter().find(|q| q.0 == qid).map(|q| q.1);
+    let body = html! {
+        table.list #questions {
+            thead { tr { th { "#" } th { (t.s("col.question")) } th { (t.s("col.question_type")) } th { (t.s("col.required")) } th { (t.s("col.condition")) } th { (t.s("col.choices")) } } }
+            tbody { @for (qid, pos, text_, kind, required, cond) in &questions { tr {
+                td { (pos) } td { (text_) } td { (t.value("question_type", kind)) }
+                td { (if *required != 0 { t.s("common.yes") } else { t.s("common.no") }) }
+                td { @if let Some(c) = cond { (t.f("questionnaire.shown_if", &[("n", &position_of(*c).unwrap_or(0).to_string())])) } }
+                td { (choices.iter().filter(|(q, _)| q == qid).map(|(_, l)| l.as_str()).collect::<Vec<_>>().join(", ")) }
+            } } }
+        }
+    };
+    Ok(layout(&t, &user, &name, body))
+}
+
+async fn org_units(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
+    let t = user.t();
+    let rows: Vec<(i64, i64, Option<i64>, String, String, String)> = sqlx::query_as(
+        "SELECT u.id, u.distributor_id, u.parent_id, u.kind, u.code, u.name FROM org_units u ORDER BY u.distributor_id, u.code",
+    )
+    .fetch_all(state.store.pool())
+    .await?;
+    let staff: Vec<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT ps.position_id, st.first_name, st.last_name, ps.is_main FROM position_staff ps \
+         JOIN staff st ON st.id = ps.staff_id WHERE ps.valid_to IS NULL ORDER BY ps.is_main DESC, st.last_name",
+    )
+    .fetch_all(state.store.pool())
+    .await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| user.scope.allows(r.1))
+        .collect();
+    fn node(
+        t: &super::T,
+        rows: &[(i64, i64, Option<i64>, String, String, String)],
+        staff: &[(i64, String, String, i64)],
+        parent: Option<i64>,
+        depth: usize,
+    ) -> Markup {
+        let children: Vec<_> = rows.iter().filter(|r| r.2 == parent).collect();
+        html! {
+            @if !children.is_empty() && depth < 12 {
+                ul.tree {
+                    @for (id, _, _, kind, code, name) in children {
+                        li {
+                            span.kind { (t.value("org_kind", kind)) } " " b { (name) } " " span.code { (code) }
+                            @for (_, first, last, main) in staff.iter().filter(|s| s.0 == *id) {
+                                " · " (first) " " (last) @if *main != 0 { " (" (t.s("col.main")) ")" }
+                            }
+                            (node(t, rows, staff, Some(*id), depth + 1))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let body = html! { div #org-tree { (node(&t, &rows, &staff, None, 0)) } p { a href="/staff" { (t.s("nav.staff")) } } };
+    Ok(layout(&t, &user, &t.s("nav.org_units"), body))
+}
