@@ -4,6 +4,8 @@
 //! PostgreSQL runs when `FIELDSYNC_TEST_POSTGRES_URL` is set (`.ci/run` sets it), e.g.
 //! `postgres://postgres@127.0.0.1:5432/postgres`; each test creates its own database there.
 
+pub mod browser;
+
 use fieldsync_protocol::v1;
 use fieldsync_protocol::{PROTOCOL_VERSION, ids};
 use fieldsync_server::seed::{SeededAgent, WorldSpec};

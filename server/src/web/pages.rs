@@ -632,6 +632,12 @@ async fn outlet_card(
     .bind(id)
     .fetch_one(state.store.pool())
     .await?;
+    let (distributor,): (String,) = sqlx::query_as(
+        "SELECT d.code FROM outlets o JOIN distributors d ON d.id = o.distributor_id WHERE o.id = $1",
+    )
+    .bind(id)
+    .fetch_one(state.store.pool())
+    .await?;
     let visits: Vec<(String, i64, String, Option<f64>, String)> = sqlx::query_as(
         "SELECT v.id, v.started_device_ms, v.location_band, v.distance_m, mu.login FROM visits v \
          JOIN mobile_users mu ON mu.id = v.mobile_user_id WHERE v.outlet_id = $1 ORDER BY v.started_device_ms DESC LIMIT 10",
@@ -646,6 +652,7 @@ async fn outlet_card(
     let tz = &user.timezone;
     let body = html! {
         (facts(&[
+            (t.s("col.distributor"), text(distributor)),
             (t.s("col.code"), text(code)),
             (t.s("col.name"), html! { span #outlet-name { (name.clone()) } }),
             (t.s("col.address"), text(address)),

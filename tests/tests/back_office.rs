@@ -1,0 +1,434 @@
+//! The key-user back office in a real headless Chromium (chromedriver), against a real server
+//! on port 0, on SQLite and on PostgreSQL: login lockout, PIN generation revoking a device end
+//! to end, the visit map, the export cap, one distributor's data hidden from another, HTML
+//! escaping, saved views, languages and CSRF.
+
+use fieldsync_protocol::ids;
+use fieldsync_server::seed::SeededAgent;
+use fieldsync_server::store::keyusers::Role;
+use fieldsync_server::store::now_ms;
+use fieldsync_tests::browser::{Browser, ensure_leaflet};
+use fieldsync_tests::*;
+
+const PASSWORD: &str = "secret123";
+
+struct World {
+    server: TestServer,
+    acme: Vec<SeededAgent>,
+    other: Vec<SeededAgent>,
+}
+
+/// Two distributors (ACME, OTHER) and three logins: `head` (head office), `acme-kp` and
+/// `other-kp` (key users of one distributor each).
+async fn world(db: &TestDb) -> World {
+    ensure_leaflet();
+    let server = TestServer::start(db).await;
+    let acme = seed(&server.store, &small_world("ACME", 2)).await;
+    let other = seed(&server.store, &small_world("OTHER", 1)).await;
+    let s = &server.store;
+    s.create_key_user("head", PASSWORD, Role::HeadOffice, &[], now_ms())
+        .await
+        .unwrap();
+    s.create_key_user(
+        "acme-kp",
+        PASSWORD,
+        Role::KeyUser,
+        &["ACME".into()],
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    s.create_key_user(
+        "other-kp",
+        PASSWORD,
+        Role::KeyUser,
+        &["OTHER".into()],
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    World {
+        server,
+        acme,
+        other,
+    }
+}
+
+async fn login(b: &Browser, url: &str, login: &str, password: &str) {
+    b.goto(&format!("{url}/login")).await;
+    b.fill("#login", login).await;
+    b.fill("#password", password).await;
+    b.click("#submit").await;
+}
+
+async fn logged_in(url: &str, who: &str) -> Browser {
+    let b = Browser::start().await;
+    login(&b, url, who, PASSWORD).await;
+    let me = b.text("#me").await;
+    assert!(me.starts_with(who), "not logged in as {who}: {me}");
+    b
+}
+
+/// Pushes one visit (start with a fix at the outlet, shifted by `offset_e7`, and end) for an
+/// agent; returns the visit id and the outlet id.
+async fn push_visit(
+    server: &TestServer,
+    agent: &SeededAgent,
+    offset_e7: i32,
+) -> (String, i64, RawClient) {
+    let (device, _) = RawClient::activated(&server.url, agent).await;
+    let session = ids::new_id();
+    let known = Known::from_changes(&device.pull_all(session).await);
+    let mut outlet = known.outlets[0].clone();
+    let mut b = MutationBuilder::new();
+    let visit = ids::new_id();
+    let original = outlet.clone();
+    outlet.lat_e7 += offset_e7;
+    let batch = vec![b.start_visit(visit, &outlet), b.end_visit(visit, &outlet)];
+    let r = device.push(session, batch).await;
+    assert_eq!(r.status, 200);
+    (visit.to_string(), original.id, device)
+}
+
+async fn lockout(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    let b = Browser::start().await;
+    for attempt in 1..=3 {
+        login(&b, url, "acme-kp", "wrong-password1").await;
+        assert_eq!(
+            b.text("#login-error").await,
+            "Wrong login or password.",
+            "attempt {attempt}"
+        );
+    }
+    // The fourth failure is "more than 3": the login locks.
+    login(&b, url, "acme-kp", "wrong-password1").await;
+    assert!(b.text("#login-error").await.contains("locked"));
+    // While locked even the right password is refused.
+    login(&b, url, "acme-kp", PASSWORD).await;
+    assert!(b.text("#login-error").await.contains("try again in 15 min"));
+    w.server.state.clock.advance(14 * 60 * 1000);
+    login(&b, url, "acme-kp", PASSWORD).await;
+    assert!(b.text("#login-error").await.contains("try again in 1 min"));
+    // Fifteen minutes after the last failure it opens again.
+    w.server.state.clock.advance(60 * 1000 + 1);
+    login(&b, url, "acme-kp", PASSWORD).await;
+    assert!(b.text("#me").await.starts_with("acme-kp"));
+    assert!(b.current_url().await.ends_with("/visits"));
+    // Logging out ends the session: pages lead back to the login form.
+    b.click("#logout").await;
+    b.goto(&format!("{url}/outlets")).await;
+    assert!(b.current_url().await.contains("/login"));
+    b.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(
+    a_login_locks_after_more_than_three_failures_and_opens_fifteen_minutes_after_the_last,
+    lockout
+);
+
+async fn pin_revokes(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    let agent = &w.acme[0];
+    let (old_device, _) = RawClient::activated(url, agent).await;
+    let session = ids::new_id();
+    assert_eq!(old_device.pull(session, vec![], 10).await.status, 200);
+
+    let b = logged_in(url, "acme-kp").await;
+    b.goto(&format!("{url}/mobile-users?f.login={}", agent.login))
+        .await;
+    b.click("#list tbody a").await;
+    assert_eq!(b.text("#device-uid").await.len(), 36, "bound device shown");
+    b.click("#generate-pin").await;
+    let pin = b.text("#new-pin").await;
+    assert_eq!(pin.len(), 8, "an 8-digit PIN is shown: {pin}");
+    assert!(b.find_opt("#no-device").await.is_some(), "device unbound");
+
+    // The old phone's next sync is refused ...
+    let r = old_device.pull(session, vec![], 10).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.error().code,
+        fieldsync_protocol::v1::ErrorCode::DeviceRevoked as i32
+    );
+    // ... and a new one activates with the PIN that was shown.
+    let fresh = RawClient::new(url).activate(&agent.login, &pin).await;
+    assert_eq!(fresh.status, 200);
+    let card = b.current_url().await.trim_end_matches("/pin").to_string();
+    b.goto(&card).await;
+    assert_eq!(b.text("#device-uid").await.len(), 36, "new device bound");
+    b.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(
+    generating_a_pin_revokes_the_bound_device_and_the_new_pin_activates,
+    pin_revokes
+);
+
+async fn visit_map(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    // About 110 m north of the outlet.
+    let (visit, _, _) = push_visit(&w.server, &w.acme[0], 10_000).await;
+    let b = logged_in(url, "acme-kp").await;
+    b.goto(&format!("{url}/visits")).await;
+    assert_eq!(b.count("#list tbody tr").await, 1);
+    b.click("#list tbody a").await;
+    assert!(b.current_url().await.ends_with(&visit));
+    assert_eq!(b.text("#visit-band").await, "near");
+    b.click("#tab-map").await;
+    b.find("#map[data-state=drawn]").await;
+    assert_eq!(b.count("path.fs-ref").await, 1, "green reference marker");
+    assert_eq!(
+        b.count("path.fs-fix").await,
+        2,
+        "orange start and end fixes"
+    );
+    assert_eq!(
+        b.count("path.fs-deviation").await,
+        1,
+        "the line between them"
+    );
+    assert_eq!(b.count("path.fs-accuracy").await, 2, "accuracy circles");
+    let stroke = b
+        .run("return document.querySelector('path.fs-ref').getAttribute('fill')")
+        .await;
+    assert_eq!(stroke, "#43a047");
+    assert!(b.text("#map-distance").await.contains("111 m"));
+    // The agent's day map shows the visit colored by its band.
+    b.goto(&format!("{url}/visits/day-map?agent={}", w.acme[0].login))
+        .await;
+    b.find("#map[data-state=drawn]").await;
+    assert_eq!(b.count("path.fs-visit.fs-band-near").await, 1);
+    b.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(
+    the_visit_map_shows_the_reference_location_the_fixes_and_the_deviation,
+    visit_map
+);
+
+async fn export_cap(db: &TestDb) {
+    ensure_leaflet();
+    let server = TestServer::start(db).await;
+    let mut spec = small_world("BIG", 1);
+    spec.outlets = 10_001;
+    seed(&server.store, &spec).await;
+    server
+        .store
+        .create_key_user("big-kp", PASSWORD, Role::KeyUser, &["BIG".into()], now_ms())
+        .await
+        .unwrap();
+    let url = &server.url;
+    let b = logged_in(url, "big-kp").await;
+    b.goto(&format!("{url}/outlets")).await;
+    assert!(b.text("#row-count").await.contains("more than 10000"));
+    b.click("#export-csv").await;
+    let message = b.text("#error-message").await;
+    assert!(
+        message.contains("limited to 10000 rows") && message.contains("Narrow the filter"),
+        "{message}"
+    );
+    // Narrowed, the export holds exactly the visible columns and rows.
+    b.goto(&format!("{url}/outlets?f.code=O0000&cols=code,name"))
+        .await;
+    let shown = b.count("#list tbody tr").await;
+    assert!(shown > 1 && shown <= 50);
+    let csv = b
+        .run_async(
+            "const done = arguments[0]; \
+             fetch(document.getElementById('export-csv').href).then(r => r.text()).then(done);",
+        )
+        .await;
+    let csv = csv
+        .as_str()
+        .unwrap()
+        .trim_start_matches('\u{feff}')
+        .to_string();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "Code,Name");
+    let count: String = b.text("#row-count").await;
+    assert_eq!(format!("{} rows", lines.len() - 1), count);
+    b.close().await;
+    server.stop().await;
+}
+on_both_backends!(
+    export_refuses_more_than_ten_thousand_rows_and_asks_to_narrow_the_filter,
+    export_cap
+);
+
+async fn isolation(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    let (other_visit, other_outlet, other_device) = push_visit(&w.server, &w.other[0], 0).await;
+    let (other_user,): (i64,) = sqlx::query_as("SELECT id FROM mobile_users WHERE login = $1")
+        .bind(&w.other[0].login)
+        .fetch_one(w.server.store.pool())
+        .await
+        .unwrap();
+    let b = logged_in(url, "acme-kp").await;
+    for (path, table) in [
+        ("/outlets", "outlets"),
+        ("/products", "products"),
+        ("/mobile-users", "mobile_users"),
+        ("/visits", "visits"),
+        ("/sync-sessions", "sync_sessions"),
+    ] {
+        b.goto(&format!("{url}{path}")).await;
+        let body = b.text("#list").await;
+        assert!(
+            !body.to_uppercase().contains("OTHER"),
+            "{table} shows OTHER's rows:\n{body}"
+        );
+    }
+    b.goto(&format!("{url}/outlets?f.distributor=OTHER")).await;
+    assert!(!b.text("#list").await.contains("OTHER"));
+    // URL tampering: another distributor's ids answer "not found".
+    for path in [
+        format!("/outlets/{other_outlet}"),
+        format!("/visits/{other_visit}"),
+        format!("/visits/{other_visit}?tab=map"),
+        format!("/mobile-users/{other_user}"),
+        format!("/visits/day-map?agent={}", w.other[0].login),
+    ] {
+        b.goto(&format!("{url}{path}")).await;
+        let text = b.text("body").await;
+        assert!(
+            text.contains("Not found") || text.contains("Choose an agent"),
+            "{path} revealed something: {text}"
+        );
+        assert!(!text.contains(&w.other[0].login) || path.contains("day-map"));
+    }
+    // A forged POST with this session's own CSRF token still cannot touch OTHER's user.
+    b.goto(&format!("{url}/mobile-users")).await;
+    let status = b
+        .run_async(
+            "const done = arguments[0]; \
+             const csrf = document.querySelector('input[name=csrf]').value; \
+             fetch('/mobile-users/ID/pin', \
+               {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'}, body: 'csrf=' + csrf}) \
+             .then(r => done(r.status));"
+                .replace("ID", &other_user.to_string())
+                .as_str(),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Export with a filter naming OTHER gives nothing either.
+    let csv = b
+        .run_async(
+            "const done = arguments[0]; \
+             fetch('/outlets/export?format=csv&f.distributor=OTHER&cols=code').then(r => r.text()).then(done);",
+        )
+        .await;
+    assert!(!csv.as_str().unwrap().contains("OTHER"));
+    b.close().await;
+    // OTHER's phone still works: its PIN was not regenerated.
+    assert_eq!(
+        other_device.pull(ids::new_id(), vec![], 10).await.status,
+        200
+    );
+    // The head office sees both.
+    let h = logged_in(url, "head").await;
+    h.goto(&format!("{url}/outlets/{other_outlet}")).await;
+    assert!(h.text("dl.facts").await.contains("OTHER"));
+    h.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(
+    a_distributor_key_user_never_sees_another_distributors_data_even_by_url,
+    isolation
+);
+
+async fn escaping(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    let evil = "<script>alert(1)</script>";
+    let (id, code): (i64, String) = sqlx::query_as(
+        "SELECT o.id, o.code FROM outlets o JOIN distributors d ON d.id = o.distributor_id \
+             WHERE d.code = 'ACME' ORDER BY o.id LIMIT 1",
+    )
+    .fetch_one(w.server.store.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE outlets SET name = $1, address = $1 WHERE id = $2")
+        .bind(evil)
+        .bind(id)
+        .execute(w.server.store.pool())
+        .await
+        .unwrap();
+    let b = logged_in(url, "acme-kp").await;
+    b.goto(&format!("{url}/outlets?f.code={code}")).await;
+    assert!(b.text("#list").await.contains(evil));
+    assert_eq!(b.alert_text().await, None, "no script ran");
+    b.goto(&format!("{url}/outlets/{id}")).await;
+    assert_eq!(b.text("#outlet-name").await, evil);
+    assert_eq!(b.alert_text().await, None);
+    assert_eq!(b.count("script:not([src]):not([type])").await, 0);
+    b.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(an_outlet_named_like_a_script_shows_as_text, escaping);
+
+async fn views_language_csrf(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    let b = logged_in(url, "acme-kp").await;
+    // A saved view: two columns, in the order given.
+    b.goto(&format!("{url}/outlets?f.name=a")).await;
+    b.run(
+        "document.querySelector('details.columns').open = true; \
+         for (const c of document.querySelectorAll('details.columns input[name=col]')) \
+           c.checked = (c.value === 'name' || c.value === 'code'); \
+         document.querySelector('input[name=\"pos.name\"]').value = 1; \
+         document.querySelector('input[name=\"pos.code\"]').value = 2;",
+    )
+    .await;
+    b.fill("details.columns input[name=name]", "names first")
+        .await;
+    b.click("#save-view").await;
+    let headers = b
+        .run("return [...document.querySelectorAll('#list th')].map(t => t.dataset.col || t.querySelector('a').dataset.col)")
+        .await;
+    assert_eq!(headers, serde_json::json!(["name", "code"]));
+    assert!(b.current_url().await.contains("view="));
+    assert_eq!(b.text("a.view").await, "names first");
+    // Its filter came with it.
+    assert!(b.text("#list").await.to_lowercase().contains('a'));
+    // Sorting by a column: the first row's code is the smallest, then the largest.
+    b.goto(&format!("{url}/outlets?sort=code&dir=asc&cols=code"))
+        .await;
+    let first_asc = b.text("#list tbody tr td").await;
+    b.goto(&format!("{url}/outlets?sort=code&dir=desc&cols=code"))
+        .await;
+    let first_desc = b.text("#list tbody tr td").await;
+    assert!(first_asc < first_desc, "{first_asc} < {first_desc}");
+    // Language per user.
+    b.goto(&format!("{url}/settings")).await;
+    b.run("document.getElementById('lang').value = 'uk'").await;
+    b.fill("#timezone", "Europe/Sofia").await;
+    b.click("#save-settings").await;
+    b.goto(&format!("{url}/visits")).await;
+    assert!(b.text("header").await.contains("Візити"));
+    // A form without the session's CSRF token is refused.
+    let status = b
+        .run_async(
+            "const done = arguments[0]; \
+             fetch('/settings', {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'}, \
+               body: 'csrf=forged&lang=ru&timezone=UTC'}).then(r => done(r.status));",
+        )
+        .await;
+    assert_eq!(status, 403);
+    b.goto(&format!("{url}/visits")).await;
+    assert!(
+        b.text("header").await.contains("Візити"),
+        "language unchanged"
+    );
+    b.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(
+    saved_views_keep_their_columns_in_order_and_languages_and_csrf_hold,
+    views_language_csrf
+);
