@@ -43,7 +43,11 @@ CREATE TABLE list_views (
     UNIQUE (key_user_id, list_key, name)
 );
 
--- Lists of visits filter by band, agent and outlet within a distributor and a date range.
+-- The visits list pages through a date range newest first with the id as tie-breaker: these
+-- indexes give that order without sorting (per distributor, and across all for the head office).
+DROP INDEX visits_distributor_started;
+CREATE INDEX visits_distributor_started ON visits (distributor_id, started_device_ms, id);
+CREATE INDEX visits_started ON visits (started_device_ms, id);
 CREATE INDEX visits_distributor_band ON visits (distributor_id, location_band, started_device_ms);
 CREATE INDEX orders_number ON orders (distributor_id, number);
 CREATE INDEX outlets_global ON outlets (distributor_id, global_outlet_id);

@@ -6,5 +6,6 @@
 //! - [`bench`]: the measurements recorded in `BENCHMARKS.md`.
 
 pub mod bench;
+pub mod bench_web;
 pub mod faults;
 pub mod field;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fieldsync_sim::faults::FaultSpec;
-use fieldsync_sim::{bench, field};
+use fieldsync_sim::{bench, bench_web, field};
 
 #[derive(Parser)]
 #[command(
@@ -92,6 +92,16 @@ enum BenchCommand {
     },
     /// Bytes on the wire per GPS fix and per typical visit.
     Wire,
+    /// The back office's visits list with filters and sorts at a million visits.
+    VisitsList {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 1_000_000)]
+        visits: usize,
+        /// Requests measured per query.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
 }
 
 #[tokio::main]
@@ -200,6 +210,11 @@ async fn main() -> anyhow::Result<()> {
                 starts,
                 searches,
             } => bench::app(outlets, products, starts, searches).await,
+            BenchCommand::VisitsList {
+                postgres,
+                visits,
+                requests,
+            } => bench_web::visits_list(postgres.as_deref(), visits, requests).await,
             BenchCommand::Wire => {
                 bench::wire();
                 Ok(())

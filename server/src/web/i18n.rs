@@ -116,6 +116,7 @@ mod tests {
             include_str!("lists.rs"),
             include_str!("pages.rs"),
             include_str!("map.rs"),
+            include_str!("staff.rs"),
         ];
         let mut missing = Vec::new();
         for src in sources {

@@ -26,6 +26,8 @@ use crate::store::keyusers::Scope;
 pub const PAGE_SIZE: i64 = 50;
 /// Most rows an export may hold.
 pub const EXPORT_CAP: i64 = 10_000;
+/// A list page counts its matching rows up to this many ("more than 1000").
+pub const COUNT_CAP: i64 = 1_000;
 
 /// How a column's value is read and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +78,27 @@ pub struct Col {
     pub default: bool,
     /// A link: (path prefix, SQL of the id appended to it).
     pub link: Option<(&'static str, &'static str)>,
+    /// For a `Contains` filter on a joined table's column: find the matching ids in that
+    /// (small) table first and filter the list's own indexed column by them.
+    pub lookup: Option<Lookup>,
 }
+
+/// How a `Contains` filter on a joined column becomes `list_column IN (ids)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup {
+    /// The list's column holding the joined row's id (e.g. `v.mobile_user_id`).
+    pub column: &'static str,
+    /// The joined table, its text column and its distributor column, e.g.
+    /// `("mobile_users", "login", "distributor_id")`.
+    pub table: &'static str,
+    pub text: &'static str,
+    pub distributor: &'static str,
+}
+
+/// Most ids a lookup filter hands on; with more matches the filter stays a join condition.
+const LOOKUP_MAX: usize = 2_000;
+/// Up to this many looked-up ids, the database uses the list column's own index for them.
+const LOOKUP_INDEXED: usize = 50;
 
 impl Col {
     pub const fn new(key: &'static str, label: &'static str, sql: &'static str, kind: Kind) -> Col {
@@ -88,6 +110,7 @@ impl Col {
             filter: Filter::None,
             default: true,
             link: None,
+            lookup: None,
         }
     }
     pub const fn filter(mut self, filter: Filter) -> Col {
@@ -102,6 +125,21 @@ impl Col {
         self.link = Some((prefix, id_sql));
         self
     }
+    pub const fn lookup(
+        mut self,
+        column: &'static str,
+        table: &'static str,
+        text: &'static str,
+        distributor: &'static str,
+    ) -> Col {
+        self.lookup = Some(Lookup {
+            column,
+            table,
+            text,
+            distributor,
+        });
+        self
+    }
 }
 
 /// A list: what it selects from, whose rows are whose, its columns and default order.
@@ -112,6 +150,8 @@ pub struct ListSpec {
     pub title: &'static str,
     /// The page's path (export is `PATH/export`).
     pub path: &'static str,
+    /// `base alias [LEFT] JOIN table alias ON ...`. Every join is to at most one row, and
+    /// inner joins follow foreign keys, so a join that no used column needs is left out.
     pub from: &'static str,
     /// The column holding the row's distributor id (the sync point).
     pub scope: &'static str,
@@ -265,20 +305,35 @@ impl ListSpec {
         q
     }
 
-    fn build(&self, q: &ListQuery, scope: &Scope, tz: &str) -> Built {
+    async fn build(
+        &self,
+        state: &AppState,
+        q: &ListQuery,
+        scope: &Scope,
+        tz: &str,
+    ) -> WebResult<Built> {
         let mut args = Vec::new();
         let mut conds = vec![self.base_where.to_string()];
         let param = |args: &mut Vec<Arg>, a: Arg| {
             args.push(a);
             format!("${}", args.len())
         };
-        if let Scope::Only(ids) = scope {
-            if ids.is_empty() {
-                conds.push("1 = 0".into());
-            } else {
-                let ps: Vec<String> = ids.iter().map(|id| param(&mut args, Arg::I(*id))).collect();
-                conds.push(format!("{} IN ({})", self.scope, ps.join(", ")));
+        // The head office's scope is written out too: the distributor column leads the
+        // lists' indexes, so naming every distributor lets the database walk them.
+        let ids = match scope {
+            Scope::Only(ids) => ids.clone(),
+            Scope::All => {
+                let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM distributors ORDER BY id")
+                    .fetch_all(state.store.pool())
+                    .await?;
+                rows.into_iter().map(|(id,)| id).collect()
             }
+        };
+        if ids.is_empty() {
+            conds.push("1 = 0".into());
+        } else {
+            let ps: Vec<String> = ids.iter().map(|id| param(&mut args, Arg::I(*id))).collect();
+            conds.push(format!("{} IN ({})", self.scope, ps.join(", ")));
         }
         for c in self.cols {
             let key = format!("f.{}", c.key);
@@ -286,8 +341,30 @@ impl ListSpec {
                 Filter::None => {}
                 Filter::Contains => {
                     if let Some(v) = q.get(&key) {
-                        let p = param(&mut args, Arg::S(like_pattern(v)));
-                        conds.push(format!("LOWER({}) LIKE {p} ESCAPE '\\'", c.sql));
+                        let ids = match c.lookup {
+                            Some(l) => lookup_ids(state, l, v, scope).await?,
+                            None => None,
+                        };
+                        match (c.lookup, ids) {
+                            (Some(l), Some(ids)) if !ids.is_empty() => {
+                                let ps: Vec<String> =
+                                    ids.iter().map(|id| param(&mut args, Arg::I(*id))).collect();
+                                // A few ids: walk their index. Many: check each row while
+                                // walking the date index instead (unary + hides the column's
+                                // index; measured 1.5 s -> ms on SQLite at 1,000,000 visits).
+                                let column = if ids.len() > LOOKUP_INDEXED {
+                                    format!("+{}", l.column)
+                                } else {
+                                    l.column.to_string()
+                                };
+                                conds.push(format!("{column} IN ({})", ps.join(", ")));
+                            }
+                            (Some(_), Some(_)) => conds.push("1 = 0".into()),
+                            _ => {
+                                let p = param(&mut args, Arg::S(like_pattern(v)));
+                                conds.push(format!("LOWER({}) LIKE {p} ESCAPE '\\'", c.sql));
+                            }
+                        }
                     }
                 }
                 Filter::Equals => {
@@ -341,11 +418,34 @@ impl ListSpec {
             .desc
             .unwrap_or(if q.sort.is_some() { false } else { self.desc });
         let dir = if desc { "DESC" } else { "ASC" };
-        Built {
+        Ok(Built {
             where_sql: conds.join(" AND "),
             order_sql: format!("{} {dir}, {} {dir}", sort.sql, self.tiebreak),
             args,
+        })
+    }
+
+    /// The FROM clause with only the joins that `needed` (the SQL that will use it) refers
+    /// to, directly or through another kept join's ON condition.
+    fn joined_from(&self, needed: &str) -> String {
+        let (base, joins) = split_joins(self.from);
+        let mut needed = needed.to_string();
+        let mut keep = vec![false; joins.len()];
+        for (i, (alias, sql)) in joins.iter().enumerate().rev() {
+            if uses_alias(&needed, alias) {
+                keep[i] = true;
+                needed.push(' ');
+                needed.push_str(sql);
+            }
         }
+        let mut out = base.to_string();
+        for (i, (_, sql)) in joins.iter().enumerate() {
+            if keep[i] {
+                out.push(' ');
+                out.push_str(sql);
+            }
+        }
+        out
     }
 
     fn select_sql(&self, cols: &[&Col]) -> String {
@@ -408,7 +508,7 @@ impl ListSpec {
     async fn count(&self, state: &AppState, b: &Built, cap: i64) -> WebResult<i64> {
         let sql = format!(
             "SELECT COUNT(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT {}) c",
-            self.from,
+            self.joined_from(&b.where_sql),
             b.where_sql,
             cap + 1
         );
@@ -423,18 +523,32 @@ impl ListSpec {
         state: &AppState,
         b: &Built,
         cols: &[&Col],
-        limit: i64,
-        offset: i64,
+        (limit, offset): (i64, i64),
         t: &T,
         tz: &str,
     ) -> WebResult<Vec<Vec<Cell>>> {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {limit} OFFSET {offset}",
-            self.select_sql(cols),
-            self.from,
-            b.where_sql,
-            b.order_sql
-        );
+        let select = self.select_sql(cols);
+        let (base, _) = split_joins(self.from);
+        let filter_from = self.joined_from(&format!("{} {}", b.where_sql, b.order_sql));
+        let sql = if filter_from == base
+            && let Some(alias) = base.split_whitespace().nth(1)
+        {
+            // Filter and order touch only the list's own table: pick the page's rows there
+            // first and join the displayed columns for those rows only.
+            let from = self.joined_from(&select);
+            let joins = from[base.len()..].trim();
+            format!(
+                "SELECT {select} FROM (SELECT {alias}.* FROM {base} WHERE {} ORDER BY {} \
+                 LIMIT {limit} OFFSET {offset}) {alias} {joins} ORDER BY {}",
+                b.where_sql, b.order_sql, b.order_sql
+            )
+        } else {
+            let from = self.joined_from(&format!("{select} {} {}", b.where_sql, b.order_sql));
+            format!(
+                "SELECT {select} FROM {from} WHERE {} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+                b.where_sql, b.order_sql
+            )
+        };
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &b.args)
             .fetch_all(state.store.pool())
             .await?;
@@ -449,22 +563,100 @@ impl ListSpec {
         q: &ListQuery,
     ) -> WebResult<(Vec<Vec<Cell>>, i64)> {
         let t = user.t();
-        let b = self.build(q, &user.scope, &user.timezone);
+        let b = self.build(state, q, &user.scope, &user.timezone).await?;
         let cols = self.visible(q);
-        let count = self.count(state, &b, EXPORT_CAP).await?;
+        let count = self.count(state, &b, COUNT_CAP).await?;
         let rows = self
             .rows(
                 state,
                 &b,
                 &cols,
-                PAGE_SIZE,
-                (q.page - 1) * PAGE_SIZE,
+                (PAGE_SIZE, (q.page - 1) * PAGE_SIZE),
                 &t,
                 &user.timezone,
             )
             .await?;
         Ok((rows, count))
     }
+}
+
+/// Ids of the rows of a lookup's table whose text contains `needle`, within the scope; `None`
+/// when there are too many for an `IN` list.
+async fn lookup_ids(
+    state: &AppState,
+    l: Lookup,
+    needle: &str,
+    scope: &Scope,
+) -> WebResult<Option<Vec<i64>>> {
+    let mut args = vec![Arg::S(like_pattern(needle))];
+    let mut sql = format!(
+        "SELECT id FROM {} WHERE LOWER({}) LIKE $1 ESCAPE '\\'",
+        l.table, l.text
+    );
+    if let Scope::Only(ids) = scope {
+        if ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let ps: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                args.push(Arg::I(*id));
+                format!("${}", args.len())
+            })
+            .collect();
+        sql.push_str(&format!(" AND {} IN ({})", l.distributor, ps.join(", ")));
+    }
+    sql.push_str(&format!(" ORDER BY id LIMIT {}", LOOKUP_MAX + 1));
+    let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &args)
+        .fetch_all(state.store.pool())
+        .await?;
+    if rows.len() > LOOKUP_MAX {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.iter()
+            .filter_map(|r| r.try_get::<i64, _>(0).ok())
+            .collect(),
+    ))
+}
+
+/// Splits `base [LEFT] JOIN t a ON ... [LEFT] JOIN ...` into the base and (alias, join SQL).
+fn split_joins(from: &str) -> (&str, Vec<(&str, &str)>) {
+    let mut starts = Vec::new();
+    let bytes = from.as_bytes();
+    let mut i = 0;
+    while i < from.len() {
+        let rest = &from[i..];
+        let at_word = i == 0 || bytes[i - 1] == b' ';
+        if at_word && (rest.starts_with("LEFT JOIN ") || rest.starts_with("JOIN ")) {
+            starts.push(i);
+            i += if rest.starts_with("LEFT") { 10 } else { 5 };
+        } else {
+            i += 1;
+        }
+    }
+    let base = from[..starts.first().copied().unwrap_or(from.len())].trim_end();
+    let mut joins = Vec::new();
+    for (n, &start) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(from.len());
+        let sql = from[start..end].trim_end();
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        let alias = if words[0] == "LEFT" {
+            words[3]
+        } else {
+            words[2]
+        };
+        joins.push((alias, sql));
+    }
+    (base, joins)
+}
+
+/// Whether SQL refers to `alias.` as a whole word.
+fn uses_alias(sql: &str, alias: &str) -> bool {
+    let pat = format!("{alias}.");
+    sql.match_indices(&pat).any(|(i, _)| {
+        i == 0 || !sql.as_bytes()[i - 1].is_ascii_alphanumeric() && sql.as_bytes()[i - 1] != b'_'
+    })
 }
 
 fn opt_i64(row: &AnyRow, i: usize) -> Option<i64> {
@@ -553,8 +745,8 @@ pub async fn list_page(
     let current_sort = q.sort.clone().unwrap_or_else(|| spec.sort.to_string());
     let current_desc = q.desc.unwrap_or(q.sort.is_none() && spec.desc);
     let first = (q.page - 1) * PAGE_SIZE;
-    let count_text = if count > EXPORT_CAP {
-        t.f("list.count_more", &[("n", &EXPORT_CAP.to_string())])
+    let count_text = if count > COUNT_CAP {
+        t.f("list.count_more", &[("n", &COUNT_CAP.to_string())])
     } else {
         t.f("list.count", &[("n", &count.to_string())])
     };
@@ -674,7 +866,7 @@ pub async fn export(
     let t = user.t();
     let q = resolve_view(state, user, spec, raw).await?;
     let q = spec.with_defaults(q, state.clock.now(), &user.timezone);
-    let b = spec.build(&q, &user.scope, &user.timezone);
+    let b = spec.build(state, &q, &user.scope, &user.timezone).await?;
     let cols = spec.visible(&q);
     let count = spec.count(state, &b, EXPORT_CAP).await?;
     if count > EXPORT_CAP {
@@ -682,7 +874,7 @@ pub async fn export(
         return Err(WebError::Page(StatusCode::UNPROCESSABLE_ENTITY, message));
     }
     let rows = spec
-        .rows(state, &b, &cols, EXPORT_CAP, 0, &t, &user.timezone)
+        .rows(state, &b, &cols, (EXPORT_CAP, 0), &t, &user.timezone)
         .await?;
     let headers: Vec<String> = cols.iter().map(|c| t.s(c.label)).collect();
     let name = spec.key.replace('_', "-");
@@ -874,6 +1066,34 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(csv_field("-12.5"), "-12.5");
+    }
+
+    #[test]
+    fn joins_no_column_needs_are_left_out() {
+        let spec = ListSpec {
+            key: "t",
+            title: "t",
+            path: "/t",
+            from: "visits v JOIN outlets o ON o.id = v.outlet_id LEFT JOIN outlets g ON g.id = o.global_outlet_id JOIN mobile_users mu ON mu.id = v.mobile_user_id",
+            scope: "v.distributor_id",
+            base_where: "1 = 1",
+            cols: &[],
+            sort: "x",
+            desc: false,
+            tiebreak: "v.id",
+            default_days: None,
+        };
+        assert_eq!(spec.joined_from("v.started_device_ms > 1"), "visits v");
+        assert_eq!(
+            spec.joined_from("g.code IS NULL"),
+            "visits v JOIN outlets o ON o.id = v.outlet_id LEFT JOIN outlets g ON g.id = o.global_outlet_id"
+        );
+        assert_eq!(
+            spec.joined_from("LOWER(mu.login)"),
+            "visits v JOIN mobile_users mu ON mu.id = v.mobile_user_id"
+        );
+        assert!(!uses_alias("ord.total", "d"));
+        assert!(uses_alias("(d.code)", "d"));
     }
 
     #[test]

@@ -31,11 +31,21 @@ pub static VISITS: ListSpec = ListSpec {
             .filter(Filter::DateRange)
             .link("/visits/", "v.id"),
         Col::new("ended", "col.ended", "v.ended_device_ms", Kind::Time),
-        Col::new("agent", "col.agent", "mu.login", Kind::Text).filter(Filter::Contains),
+        Col::new("agent", "col.agent", "mu.login", Kind::Text)
+            .filter(Filter::Contains)
+            .lookup(
+                "v.mobile_user_id",
+                "mobile_users",
+                "login",
+                "distributor_id",
+            ),
         Col::new("position", "col.position", "pos.name", Kind::Text).hidden(),
-        Col::new("outlet_code", "col.outlet_code", "o.code", Kind::Text).filter(Filter::Contains),
+        Col::new("outlet_code", "col.outlet_code", "o.code", Kind::Text)
+            .filter(Filter::Contains)
+            .lookup("v.outlet_id", "outlets", "code", "distributor_id"),
         Col::new("outlet", "col.outlet", "o.name", Kind::Text)
             .filter(Filter::Contains)
+            .lookup("v.outlet_id", "outlets", "name", "distributor_id")
             .link("/outlets/", "o.id"),
         Col::new("band", "col.band", "v.location_band", Kind::Enum("band"))
             .filter(Filter::Choice(BANDS)),
@@ -77,7 +87,14 @@ pub static SYNC_SESSIONS: ListSpec = ListSpec {
             .filter(Filter::DateRange)
             .link("/sync-sessions/", "s.id"),
         Col::new("mode", "col.mode", "s.mode", Kind::Enum("mode")).filter(Filter::Choice(MODES)),
-        Col::new("agent", "col.mobile_user", "mu.login", Kind::Text).filter(Filter::Contains),
+        Col::new("agent", "col.mobile_user", "mu.login", Kind::Text)
+            .filter(Filter::Contains)
+            .lookup(
+                "s.mobile_user_id",
+                "mobile_users",
+                "login",
+                "distributor_id",
+            ),
         Col::new("device", "col.device", "dv.model", Kind::Text),
         Col::new(
             "app_version",
@@ -123,7 +140,14 @@ pub static REFUSED: ListSpec = ListSpec {
     cols: &[
         Col::new("received", "col.received", "r.received_at_ms", Kind::Time)
             .filter(Filter::DateRange),
-        Col::new("agent", "col.mobile_user", "mu.login", Kind::Text).filter(Filter::Contains),
+        Col::new("agent", "col.mobile_user", "mu.login", Kind::Text)
+            .filter(Filter::Contains)
+            .lookup(
+                "r.mobile_user_id",
+                "mobile_users",
+                "login",
+                "distributor_id",
+            ),
         Col::new("kind", "col.mutation_kind", "r.mutation_kind", Kind::Text)
             .filter(Filter::Contains),
         Col::new("code", "col.error_code", "r.error_code", Kind::Text).filter(Filter::Contains),
@@ -191,7 +215,9 @@ pub static STAFF: ListSpec = ListSpec {
     scope: "st.distributor_id",
     base_where: "1 = 1",
     cols: &[
-        Col::new("last_name", "col.last_name", "st.last_name", Kind::Text).filter(Filter::Contains),
+        Col::new("last_name", "col.last_name", "st.last_name", Kind::Text)
+            .filter(Filter::Contains)
+            .link("/staff/", "ps.id"),
         Col::new("first_name", "col.first_name", "st.first_name", Kind::Text)
             .filter(Filter::Contains),
         Col::new(
@@ -467,7 +493,6 @@ pub fn router() -> Router<AppState> {
         VISITS,
         SYNC_SESSIONS,
         REFUSED,
-        STAFF,
         OUTLETS,
         PRODUCTS,
         PRICE_LISTS,
@@ -479,5 +504,9 @@ pub fn router() -> Router<AppState> {
     .route(
         "/mobile-users/export",
         get(|s, u, q| serve_export(s, u, q, &MOBILE_USERS)),
+    )
+    .route(
+        "/staff/export",
+        get(|s, u, q| serve_export(s, u, q, &STAFF)),
     )
 }

@@ -25,6 +25,7 @@ pub mod list;
 pub mod lists;
 pub mod map;
 pub mod pages;
+pub mod staff;
 
 pub use i18n::T;
 
@@ -94,6 +95,7 @@ pub fn router() -> Router<AppState> {
         .route("/views", post(list::save_view))
         .merge(lists::router())
         .merge(pages::router())
+        .merge(staff::router())
         .merge(map::router())
 }
 

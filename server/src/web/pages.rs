@@ -412,6 +412,17 @@ async fn visit_card(
         .bind(&id)
         .fetch_all(state.store.pool())
         .await?;
+        let labels: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT c.id, c.label FROM question_choices c WHERE c.question_id IN \
+             (SELECT a.question_id FROM questionnaire_answers a WHERE a.visit_id = $1)",
+        )
+        .bind(&id)
+        .fetch_all(state.store.pool())
+        .await?;
+        let labels: std::collections::HashMap<String, String> = labels
+            .into_iter()
+            .map(|(cid, label)| (cid.to_string(), label))
+            .collect();
         html! {
             (tabs)
             (head)
@@ -437,7 +448,7 @@ async fn visit_card(
                 thead { tr { th { (t.s("col.questionnaire")) } th { (t.s("col.question")) } th { (t.s("col.answer")) } } }
                 tbody { @for (qn, question, kind, vt, vn) in &answers { tr {
                     td { (qn) } td { (question) }
-                    td { (answer_text(&t, kind, vt.as_deref(), *vn)) }
+                    td { (answer_text(&t, kind, vt.as_deref(), *vn, &labels)) }
                 } } }
             } }
         }
@@ -446,8 +457,26 @@ async fn visit_card(
     Ok(layout(&t, &user, &title, body))
 }
 
-fn answer_text(t: &super::T, kind: &str, text: Option<&str>, number: Option<f64>) -> String {
+fn answer_text(
+    t: &super::T,
+    kind: &str,
+    text: Option<&str>,
+    number: Option<f64>,
+    labels: &std::collections::HashMap<String, String>,
+) -> String {
     match kind {
+        "single_choice" | "multiple_choice" => text
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|c| {
+                labels
+                    .get(c.trim())
+                    .cloned()
+                    .unwrap_or_else(|| c.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         "yes_no" | "bool" => match number {
             Some(n) if n != 0.0 => t.s("common.yes"),
             Some(_) => t.s("common.no"),

@@ -1,0 +1,243 @@
+//! `fieldsync-sim bench visits-list`: the back office's visits list at a million visits.
+//!
+//! Seeds a world (100 agents, 5,000 outlets), writes `--visits` visits spread over the last
+//! year straight into the database (bands, distances and agents varied), then logs in as a
+//! head-office key user through the real login form and requests list pages with filters and
+//! sorts over HTTP. Reports the server's own time per request (its `Server-Timing` header) and
+//! the time on the loopback socket, p50 and p99.
+use std::time::Instant;
+
+use fieldsync_server::seed::WorldSpec;
+use fieldsync_server::store::Backend;
+use fieldsync_server::store::keyusers::Role;
+
+use crate::bench::{BenchDb, LocalServer, percentile};
+
+/// Writes `n` synthetic visits for the world's agents (one device each) over the last year.
+async fn fill_visits(server: &LocalServer, n: usize) -> anyhow::Result<()> {
+    let pool = server.store.pool();
+    sqlx::query(
+        "INSERT INTO devices (mobile_user_id, device_uid, token_hash, model, app_version, activated_at_ms) \
+         SELECT id, 'bench-' || CAST(id AS TEXT), 'bench-token-' || CAST(id AS TEXT), 'bench phone', '1.0', 0 FROM mobile_users",
+    )
+    .execute(pool)
+    .await?;
+    let (agents,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mobile_users")
+        .fetch_one(pool)
+        .await?;
+    let (min_outlet, outlets): (i64, i64) = sqlx::query_as("SELECT MIN(id), COUNT(*) FROM outlets")
+        .fetch_one(pool)
+        .await?;
+    let (distributor,): (i64,) = sqlx::query_as("SELECT MIN(id) FROM distributors")
+        .fetch_one(pool)
+        .await?;
+    let now = fieldsync_server::store::now_ms();
+    let year_ms: i64 = 365 * 86_400_000;
+    let series = match server.store.backend() {
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}), "
+        ),
+        Backend::Postgres => {
+            format!("WITH n(i) AS (SELECT generate_series(CAST(1 AS BIGINT), {n})), ")
+        }
+    };
+    let id_expr = match server.store.backend() {
+        Backend::Sqlite => "printf('00000000-0000-7000-8000-%012d', n.i)",
+        Backend::Postgres => "'00000000-0000-7000-8000-' || lpad(n.i::text, 12, '0')",
+    };
+    let sql = format!(
+        "{series} mu AS (SELECT m.id, m.position_id, dv.id AS device_id, ROW_NUMBER() OVER (ORDER BY m.id) - 1 AS k \
+           FROM mobile_users m JOIN devices dv ON dv.mobile_user_id = m.id) \
+         INSERT INTO visits (id, distributor_id, device_id, mobile_user_id, position_id, outlet_id, \
+           started_device_ms, started_received_ms, ended_device_ms, ended_received_ms, location_band, distance_m, accuracy_m, mock_location) \
+         SELECT {id_expr}, {distributor}, mu.device_id, mu.id, mu.position_id, {min_outlet} + (n.i * 7919) % {outlets}, \
+           {now} - (n.i * {year_ms}) / {n}, {now} - (n.i * {year_ms}) / {n} + 60000, \
+           {now} - (n.i * {year_ms}) / {n} + 600000, {now} - (n.i * {year_ms}) / {n} + 660000, \
+           CASE WHEN (n.i * 13) % 100 < 60 THEN 'within' WHEN (n.i * 13) % 100 < 80 THEN 'near' \
+                WHEN (n.i * 13) % 100 < 90 THEN 'beyond' WHEN (n.i * 13) % 100 < 96 THEN 'far_beyond' \
+                WHEN (n.i * 13) % 100 < 99 THEN 'no_fix' ELSE 'no_reference' END, \
+           CAST((n.i * 37) % 5000 AS DOUBLE PRECISION), CAST((n.i * 11) % 300 AS DOUBLE PRECISION), \
+           CASE WHEN n.i % 97 = 0 THEN 1 ELSE 0 END \
+         FROM n JOIN mu ON mu.k = n.i % {agents}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(())
+}
+
+/// A logged-in browser-like client (cookie kept by hand).
+struct WebClient {
+    http: reqwest::Client,
+    url: String,
+    cookie: String,
+}
+
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|kv| kv.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+impl WebClient {
+    async fn login(url: &str, login: &str, password: &str) -> anyhow::Result<WebClient> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let form = http.get(format!("{url}/login")).send().await?;
+        let csrf_cookie =
+            set_cookie(&form, "fs_login_csrf").ok_or_else(|| anyhow::anyhow!("no login cookie"))?;
+        let csrf = csrf_cookie
+            .split_once('=')
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        let body = format!("login={login}&password={password}&csrf={csrf}");
+        let resp = http
+            .post(format!("{url}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", &csrf_cookie)
+            .body(body)
+            .send()
+            .await?;
+        let cookie =
+            set_cookie(&resp, "fs_session").ok_or_else(|| anyhow::anyhow!("login refused"))?;
+        Ok(WebClient {
+            http,
+            url: url.to_string(),
+            cookie,
+        })
+    }
+
+    /// One page: (server ms from Server-Timing, loopback ms, the page's row count text).
+    async fn get(&self, path: &str) -> anyhow::Result<(f64, f64, String)> {
+        let started = Instant::now();
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header("cookie", &self.cookie)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status().is_success(), "{path}: {}", resp.status());
+        let server_ms = resp
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split("dur=").nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let body = resp.text().await?;
+        let total = started.elapsed().as_secs_f64() * 1000.0;
+        let count = body
+            .split("id=\"row-count\">")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap_or("")
+            .to_string();
+        Ok((server_ms, total, count))
+    }
+}
+
+/// The visits list at `visits` visits: filters and sorts, server time p50/p99.
+pub async fn visits_list(
+    postgres: Option<&str>,
+    visits: usize,
+    requests: usize,
+) -> anyhow::Result<()> {
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await?;
+    let spec = WorldSpec {
+        distributor_code: "BENCH".into(),
+        distributor_name: "Bench distribution".into(),
+        agents: 100,
+        outlets: 5_000,
+        products: 200,
+        ..WorldSpec::demo()
+    };
+    let t = Instant::now();
+    fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    fill_visits(&server, visits).await?;
+    eprintln!(
+        "{}: seeded {visits} visits in {:.1}s",
+        db.label,
+        t.elapsed().as_secs_f64()
+    );
+    let password = "bench1234";
+    server
+        .store
+        .create_key_user(
+            "bench",
+            password,
+            Role::HeadOffice,
+            &[],
+            fieldsync_server::store::now_ms(),
+        )
+        .await?;
+    let client = WebClient::login(&server.url, "bench", password).await?;
+    let today = jiff::Zoned::now().date();
+    let ago = |days: i64| {
+        today
+            .checked_sub(jiff::Span::new().days(days))
+            .unwrap_or(today)
+            .to_string()
+    };
+    let queries: Vec<(&str, String)> = vec![
+        ("default: last 7 days, newest first", "/visits".into()),
+        (
+            "last 30 days, band far away, sorted by outlet",
+            format!(
+                "/visits?f.started.from={}&f.started.to={today}&f.band=far_beyond&sort=outlet&dir=asc",
+                ago(29)
+            ),
+        ),
+        (
+            "one agent, whole year, sorted by distance desc",
+            format!(
+                "/visits?f.started.from={}&f.started.to={today}&f.agent=agent0042&sort=distance&dir=desc",
+                ago(364)
+            ),
+        ),
+        (
+            "whole year, outlet name contains, band beyond",
+            format!(
+                "/visits?f.started.from={}&f.started.to={today}&f.outlet=market&f.band=beyond",
+                ago(364)
+            ),
+        ),
+        ("last 7 days, page 20", "/visits?page=20".into()),
+    ];
+    println!(
+        "| backend | visits | query | matching rows | requests | server p50 ms | server p99 ms | loopback p50 ms | loopback p99 ms |"
+    );
+    println!("|---|---:|---|---|---:|---:|---:|---:|---:|");
+    for (label, path) in &queries {
+        // Warm up the statement cache and the database's pages.
+        for _ in 0..5 {
+            client.get(path).await?;
+        }
+        let mut server_ms = Vec::with_capacity(requests);
+        let mut total_ms = Vec::with_capacity(requests);
+        let mut count = String::new();
+        for _ in 0..requests {
+            let (s, t, c) = client.get(path).await?;
+            server_ms.push(s);
+            total_ms.push(t);
+            count = c;
+        }
+        server_ms.sort_by(f64::total_cmp);
+        total_ms.sort_by(f64::total_cmp);
+        println!(
+            "| {} | {visits} | {label} | {count} | {requests} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            db.label,
+            percentile(&server_ms, 0.5),
+            percentile(&server_ms, 0.99),
+            percentile(&total_ms, 0.5),
+            percentile(&total_ms, 0.99),
+        );
+    }
+    server.stop().await;
+    db.drop_db().await;
+    Ok(())
+}
