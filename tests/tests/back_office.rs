@@ -54,6 +54,15 @@ async fn world(db: &TestDb) -> World {
     }
 }
 
+/// Saves a screenshot when `FIELDSYNC_WEB_SHOTS` names a directory (`.ci/run` keeps them).
+async fn shot(b: &Browser, db: &TestDb, name: &str) {
+    if let Ok(dir) = std::env::var("FIELDSYNC_WEB_SHOTS") {
+        let _ = std::fs::create_dir_all(&dir);
+        let path = std::path::Path::new(&dir).join(format!("{name}-{:?}.png", db.backend));
+        b.screenshot(&path).await;
+    }
+}
+
 async fn login(b: &Browser, url: &str, login: &str, password: &str) {
     b.goto(&format!("{url}/login")).await;
     b.fill("#login", login).await;
@@ -175,11 +184,14 @@ async fn visit_map(db: &TestDb) {
     let b = logged_in(url, "acme-kp").await;
     b.goto(&format!("{url}/visits")).await;
     assert_eq!(b.count("#list tbody tr").await, 1);
+    shot(&b, db, "visits-list").await;
     b.click("#list tbody a").await;
     assert!(b.current_url().await.ends_with(&visit));
     assert_eq!(b.text("#visit-band").await, "near");
+    shot(&b, db, "visit-card").await;
     b.click("#tab-map").await;
     b.find("#map[data-state=drawn]").await;
+    shot(&b, db, "visit-map").await;
     assert_eq!(b.count("path.fs-ref").await, 1, "green reference marker");
     assert_eq!(
         b.count("path.fs-fix").await,
@@ -202,6 +214,11 @@ async fn visit_map(db: &TestDb) {
         .await;
     b.find("#map[data-state=drawn]").await;
     assert_eq!(b.count("path.fs-visit.fs-band-near").await, 1);
+    shot(&b, db, "day-map").await;
+    b.goto(&format!("{url}/outlets")).await;
+    shot(&b, db, "outlets").await;
+    b.goto(&format!("{url}/org-units")).await;
+    shot(&b, db, "org-units").await;
     b.close().await;
     w.server.stop().await;
 }

@@ -758,7 +758,7 @@ pub async fn list_page(
             @for c in spec.cols.iter().filter(|c| c.filter != Filter::None) {
                 @let key = format!("f.{}", c.key);
                 label.filter {
-                    span { (t.s(c.label)) }
+                    span { @if c.filter == Filter::Missing { (t.s("list.without_mapping")) } @else { (t.s(c.label)) } }
                     @match c.filter {
                         Filter::Contains | Filter::Equals => {
                             input name=(key) value=(q.get(&key).unwrap_or_default());
@@ -1094,6 +1094,42 @@ mod tests {
         );
         assert!(!uses_alias("ord.total", "d"));
         assert!(uses_alias("(d.code)", "d"));
+    }
+
+    #[test]
+    fn xlsx_exports_hold_the_headers_text_and_numbers() {
+        use std::io::Read;
+        let cols = [
+            Col::new("code", "col.code", "o.code", Kind::Text),
+            Col::new("sum", "col.order_sum", "x", Kind::Money),
+        ];
+        let cols: Vec<&Col> = cols.iter().collect();
+        let cell = |s: &str| Cell {
+            text: s.to_string(),
+            href: None,
+        };
+        let rows = vec![
+            vec![cell("<O-1 & \"Ко\">"), cell("1234.50")],
+            vec![cell("O-2"), cell("")],
+        ];
+        let bytes = xlsx(&["Code".into(), "Order sum".into()], &cols, &rows).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut read = |name: &str| {
+            let mut s = String::new();
+            zip.by_name(name).unwrap().read_to_string(&mut s).unwrap();
+            s
+        };
+        let strings = read("xl/sharedStrings.xml");
+        assert!(strings.contains("Code") && strings.contains("Order sum"));
+        assert!(
+            strings.contains("&lt;O-1 &amp; &quot;Ко&quot;&gt;")
+                || strings.contains("&lt;O-1 &amp; \"Ко\"&gt;")
+        );
+        let sheet = read("xl/worksheets/sheet1.xml");
+        assert!(
+            sheet.contains("<v>1234.5</v>"),
+            "money is a number cell: {sheet}"
+        );
     }
 
     #[test]
