@@ -14,6 +14,7 @@ use axum::routing::get;
 pub mod config;
 pub mod dates;
 pub mod error;
+pub mod exchange;
 pub mod metrics;
 pub mod seed;
 pub mod store;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(sync::router())
         .merge(web::router())
+        .merge(exchange::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -60,6 +60,28 @@ enum Command {
         #[command(subcommand)]
         action: KeyUserAction,
     },
+    /// API keys of distributors' systems.
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyAction {
+    /// Create a key for a distributor; it is printed once and stored hashed.
+    Add {
+        #[arg(long)]
+        distributor: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        #[arg(long)]
+        distributor: String,
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +166,32 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             println!("database is up to date");
+            Ok(())
+        }
+        Command::ApiKey {
+            action: ApiKeyAction::Add { distributor, label },
+        } => {
+            let d = store
+                .distributor_id(&distributor)
+                .await
+                .with_context(|| format!("no distributor {distributor}"))?;
+            let (id, key) = store.create_api_key(d, &label, now_ms()).await?;
+            println!("{key}");
+            eprintln!("API key {id} for {distributor}; it is shown only now.");
+            Ok(())
+        }
+        Command::ApiKey {
+            action: ApiKeyAction::Revoke { distributor, id },
+        } => {
+            let d = store
+                .distributor_id(&distributor)
+                .await
+                .with_context(|| format!("no distributor {distributor}"))?;
+            store
+                .revoke_api_key(d, id, now_ms())
+                .await
+                .with_context(|| format!("no live API key {id} of {distributor}"))?;
+            println!("API key {id} revoked");
             Ok(())
         }
         Command::KeyUser {

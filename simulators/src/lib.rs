@@ -3,9 +3,11 @@
 //! - [`field`]: one real agent engine per agent, realistic days, injected faults, a JSON
 //!   summary of what was created, acknowledged and stored, and what was lost or doubled.
 //! - [`faults`]: the fault-injecting transport.
+//! - [`distributor`]: a distributor's system against the order feed and status API.
 //! - [`bench`]: the measurements recorded in `BENCHMARKS.md`.
 
 pub mod bench;
 pub mod bench_web;
+pub mod distributor;
 pub mod faults;
 pub mod field;

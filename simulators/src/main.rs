@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fieldsync_sim::faults::FaultSpec;
-use fieldsync_sim::{bench, bench_web, field};
+use fieldsync_sim::{bench, bench_web, distributor, field};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +42,31 @@ enum Command {
         /// Where the engines' SQLite files go (default: a temporary directory).
         #[arg(long)]
         workdir: Option<PathBuf>,
+        /// JSON summary output.
+        #[arg(long)]
+        summary: PathBuf,
+    },
+    /// A distributor's system: polls the order feed, acknowledges, walks orders through
+    /// their states, with faults; runs until the feed is drained (or the deadline).
+    Distributor {
+        /// Server base URL, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        server: String,
+        /// The distributor's API key (`fieldsync-server api-key add --distributor CODE`).
+        #[arg(long)]
+        api_key: String,
+        /// e.g. crash=0.2,dupack=0.3,illegal=0.1
+        #[arg(long, default_value = "")]
+        faults: String,
+        /// Milliseconds between two status steps of one order.
+        #[arg(long, default_value_t = 0)]
+        step_delay_ms: u64,
+        #[arg(long, default_value_t = 600)]
+        deadline: u64,
+        #[arg(long, default_value_t = 100)]
+        page_size: i64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
         /// JSON summary output.
         #[arg(long)]
         summary: PathBuf,
@@ -107,6 +132,50 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Distributor {
+            server,
+            api_key,
+            faults,
+            step_delay_ms,
+            deadline,
+            page_size,
+            seed,
+            summary,
+        } => {
+            let faults = distributor::DistributorFaults::parse(&faults)
+                .map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+            let j = distributor::run_distributor(&distributor::DistributorOptions {
+                server,
+                api_key,
+                faults,
+                step_delay: Duration::from_millis(step_delay_ms),
+                deadline: Duration::from_secs(deadline),
+                page_size,
+                seed,
+            })
+            .await?;
+            std::fs::write(&summary, serde_json::to_string_pretty(&j)?)?;
+            println!(
+                "received {} (handed twice {}, lost {}), status changes {}, finals {}, crashes {}, duplicate acks {}, illegal refused {}/{}, requests {}, p50 {:.1} ms, {:.1} s",
+                j["received"],
+                j["handed_twice"],
+                j["lost"],
+                j["status_changes"],
+                j["final_states"],
+                j["faults"]["crashes_before_ack"],
+                j["faults"]["duplicate_acks"],
+                j["faults"]["illegal_refused"],
+                j["faults"]["illegal_sent"],
+                j["requests"],
+                j["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+                j["seconds"].as_f64().unwrap_or(0.0)
+            );
+            anyhow::ensure!(
+                j["handed_twice"] == 0 && j["lost"] == 0 && j["faults"]["illegal_accepted"] == 0,
+                "the handoff was not exactly once or an illegal move was accepted"
+            );
+            Ok(())
+        }
         Command::Field {
             server,
             pins,

@@ -13,6 +13,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use uuid::Uuid;
 
 pub mod devices;
+pub mod exchange;
 pub mod ingest;
 pub mod keyusers;
 pub mod migrate;

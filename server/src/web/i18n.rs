@@ -117,6 +117,7 @@ mod tests {
             include_str!("pages.rs"),
             include_str!("map.rs"),
             include_str!("staff.rs"),
+            include_str!("apikeys.rs"),
         ];
         let mut missing = Vec::new();
         for src in sources {

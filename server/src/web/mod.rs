@@ -19,6 +19,7 @@ use crate::AppState;
 use crate::store::StoreError;
 pub use crate::store::keyusers::{Role, Scope, WebUser};
 
+pub mod apikeys;
 pub mod auth;
 pub mod i18n;
 pub mod list;
@@ -96,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .merge(lists::router())
         .merge(pages::router())
         .merge(staff::router())
+        .merge(apikeys::router())
         .merge(map::router())
 }
 
@@ -228,7 +230,7 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let nav: [(&str, &str); 13] = [
+    let nav: [(&str, &str); 14] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
         ("/sync-sessions", "nav.sync_results"),
@@ -242,6 +244,7 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/warehouses", "nav.warehouses"),
         ("/routes", "nav.routes"),
         ("/questionnaires", "nav.questionnaires"),
+        ("/api-keys", "nav.api_keys"),
     ];
     html! {
         (DOCTYPE)

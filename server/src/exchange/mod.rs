@@ -1,0 +1,262 @@
+//! The distributors' JSON API: the order feed, acknowledgements and status updates, behind
+//! API keys (`Authorization: Bearer fsk_…`). `GET /api/v1/openapi.json` describes it.
+//!
+//! One exchange, step by step:
+//! 1. `GET /api/v1/orders/feed?after=0` returns placed orders not yet acknowledged, oldest
+//!    first, and `next_cursor`.
+//! 2. The system stores them, then `POST /api/v1/orders/ack {"order_ids": [...]}`. Until then
+//!    the same orders keep coming (a crash loses nothing); after it they never come again.
+//! 3. As the order moves, `POST /api/v1/orders/{id}/status {"state": "confirmed", ...}`.
+//!    Illegal moves get 409 with the current state. The agent's phone receives each change
+//!    with its next sync.
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::store::StoreError;
+use crate::store::exchange::{StatusRefusal, StatusUpdate};
+
+pub mod openapi;
+
+/// The API's routes as (method, path) — the OpenAPI document is checked against them.
+pub const ROUTES: [(&str, &str); 5] = [
+    ("get", "/api/v1/orders/feed"),
+    ("post", "/api/v1/orders/ack"),
+    ("get", "/api/v1/orders/{id}"),
+    ("post", "/api/v1/orders/{id}/status"),
+    ("get", "/api/v1/orders/{id}/history"),
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route(ROUTES[0].1, get(feed))
+        .route(ROUTES[1].1, post(ack))
+        .route(ROUTES[2].1, get(order))
+        .route(ROUTES[3].1, post(status))
+        .route(ROUTES[4].1, get(history))
+}
+
+/// A JSON error: `{"code": "...", "message": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub extra: Option<Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            extra: None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such order")
+            }
+            StoreError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
+            other => {
+                tracing::error!(error = %other, "exchange storage error");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the server could not complete the request; try again",
+                )
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed", e.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"code": self.code, "message": self.message});
+        if let (Some(extra), Some(map)) = (self.extra, body.as_object_mut())
+            && let Some(e) = extra.as_object()
+        {
+            for (k, v) in e {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The distributor behind a live API key.
+#[derive(Debug, Clone, Copy)]
+pub struct Distributor(pub i64);
+
+impl FromRequestParts<AppState> for Distributor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send the API key as 'Authorization: Bearer KEY'",
+                )
+            })?;
+        match state
+            .store
+            .authenticate_api_key(key, state.clock.now())
+            .await?
+        {
+            Some(d) => Ok(Distributor(d)),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "unknown or revoked API key",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FeedQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+async fn feed(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed", e.body_text()))?;
+    if !(1..=500).contains(&q.limit) || q.after < 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "limit is 1 to 500 and after is not negative",
+        ));
+    }
+    let page = state.store.order_feed(d, q.after, q.limit).await?;
+    Ok(Json(page).into_response())
+}
+
+#[derive(Deserialize)]
+struct AckBody {
+    order_ids: Vec<String>,
+}
+
+async fn ack(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    body: Result<Json<AckBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    if body.order_ids.len() > 1000 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "at most 1000 order ids per acknowledgement",
+        ));
+    }
+    let results = state
+        .store
+        .acknowledge_orders(d, &body.order_ids, state.clock.now())
+        .await?;
+    Ok(Json(json!({ "results": results })).into_response())
+}
+
+async fn order(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut orders = state.store.orders_by_id(d, &[id]).await?;
+    match orders.pop() {
+        Some(o) => Ok(Json(o).into_response()),
+        None => Err(StoreError::NotFound.into()),
+    }
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if state
+        .store
+        .orders_by_id(d, std::slice::from_ref(&id))
+        .await?
+        .is_empty()
+    {
+        return Err(StoreError::NotFound.into());
+    }
+    let rows = state.store.order_history(&id).await?;
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|(st, reason, source, at)| json!({"state": st, "reason": reason, "source": source, "changed_at_ms": at}))
+        .collect();
+    Ok(Json(json!({ "history": items })).into_response())
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    Path(id): Path<String>,
+    body: Result<Json<StatusUpdate>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(update) = body?;
+    match state
+        .store
+        .set_order_status(d, &id, &update, "api", state.clock.now())
+        .await?
+    {
+        Ok(order) => Ok(Json(order).into_response()),
+        Err(StatusRefusal::UnknownOrder) => Err(StoreError::NotFound.into()),
+        Err(StatusRefusal::UnknownState(s)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_state",
+            format!(
+                "unknown state {s:?}: use accepted, confirmed, invoiced, shipped, delivered, completed, rejected or cancelled"
+            ),
+        )),
+        Err(StatusRefusal::Illegal { from, to }) => Err(ApiError {
+            extra: Some(json!({"current_state": from})),
+            ..ApiError::new(
+                StatusCode::CONFLICT,
+                "illegal_transition",
+                format!("the order is {from} and cannot become {to}"),
+            )
+        }),
+        Err(StatusRefusal::Invalid(m)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", m)),
+    }
+}

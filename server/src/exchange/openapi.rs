@@ -1,0 +1,165 @@
+//! The OpenAPI 3.0 document of the distributors' API, served at `/api/v1/openapi.json`.
+use axum::Json;
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn order_id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": "The order's id (UUID).",
+           "schema": {"type": "string", "format": "uuid"}})
+}
+
+/// The document.
+pub fn spec() -> Value {
+    let unauthorized = error_response("No, an unknown or a revoked API key.");
+    let not_found = error_response("No such order for this distributor.");
+    let bad = error_response("Malformed or invalid request.");
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "fieldsync distributor API",
+            "version": "1",
+            "description": "Orders synced by sales agents, handed over exactly once: read the feed, store the orders, acknowledge them; then report each order's status. Authenticate with an API key created by a key user (`fieldsync-server api-key add --distributor CODE`)."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/api/v1/orders/feed": {"get": {
+                "operationId": "orderFeed",
+                "summary": "Placed orders not yet acknowledged, oldest first.",
+                "parameters": [
+                    {"name": "after", "in": "query", "required": false, "description": "The next_cursor of the previous page (0 or absent: from the start).", "schema": {"type": "integer", "format": "int64", "minimum": 0, "default": 0}},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
+                ],
+                "responses": {
+                    "200": {"description": "A page of the feed.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedPage"}}}},
+                    "400": bad, "401": unauthorized
+                }
+            }},
+            "/api/v1/orders/ack": {"post": {
+                "operationId": "acknowledgeOrders",
+                "summary": "Acknowledge received orders; they leave the feed for good. Idempotent.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}}},
+                "responses": {
+                    "200": {"description": "What happened to each id.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckResponse"}}}},
+                    "400": bad, "401": unauthorized
+                }
+            }},
+            "/api/v1/orders/{id}": {"get": {
+                "operationId": "getOrder",
+                "summary": "One order with its lines and current state.",
+                "parameters": [order_id_param()],
+                "responses": {
+                    "200": {"description": "The order.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}},
+                    "401": unauthorized, "404": not_found
+                }
+            }},
+            "/api/v1/orders/{id}/status": {"post": {
+                "operationId": "setOrderStatus",
+                "summary": "Move an order to a new state.",
+                "description": "Forward moves may skip steps (placed → accepted → confirmed → invoiced → shipped → delivered → completed). Rejected and cancelled need a reason and are possible until the order is invoiced. Nothing leaves completed, rejected or cancelled.",
+                "parameters": [order_id_param()],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StatusUpdate"}}}},
+                "responses": {
+                    "200": {"description": "The order as it now is.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}},
+                    "400": bad, "401": unauthorized, "404": not_found,
+                    "409": error_response("The move is not allowed from the order's current state (given as current_state).")
+                }
+            }},
+            "/api/v1/orders/{id}/history": {"get": {
+                "operationId": "orderHistory",
+                "summary": "Every state the order went through.",
+                "parameters": [order_id_param()],
+                "responses": {
+                    "200": {"description": "The history, oldest first.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/History"}}}},
+                    "401": unauthorized, "404": not_found
+                }
+            }}
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "An API key: fsk_..."}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string", "enum": ["unauthorized", "malformed", "invalid", "not_found", "unknown_state", "illegal_transition", "unavailable"]},
+                    "message": {"type": "string"},
+                    "current_state": {"type": "string"}
+                }},
+                "OrderLine": {"type": "object", "required": ["line_no", "product_id", "product_code", "product_name", "quantity_milli", "price_minor", "sum_minor", "comment"], "properties": {
+                    "line_no": {"type": "integer", "format": "int64"},
+                    "product_id": {"type": "integer", "format": "int64"},
+                    "product_code": {"type": "string"},
+                    "product_name": {"type": "string"},
+                    "quantity_milli": {"type": "integer", "format": "int64", "description": "Thousandths of the product's unit."},
+                    "price_minor": {"type": "integer", "format": "int64", "description": "Minor currency units."},
+                    "sum_minor": {"type": "integer", "format": "int64"},
+                    "comment": {"type": "string"},
+                    "confirmed_quantity_milli": {"type": "integer", "format": "int64", "nullable": true},
+                    "shipped_quantity_milli": {"type": "integer", "format": "int64", "nullable": true}
+                }},
+                "Order": {"type": "object", "required": ["id", "number", "state", "outlet_id", "outlet_code", "outlet_name", "outlet_address", "agent_login", "price_list_id", "warehouse_code", "placed_at_ms", "received_at_ms", "total_minor", "comment", "delivery_date", "lines"], "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "number": {"type": "integer", "format": "int64", "description": "The server's order number, increasing."},
+                    "state": {"type": "string", "enum": ["placed", "accepted", "confirmed", "invoiced", "shipped", "delivered", "completed", "rejected", "cancelled"]},
+                    "outlet_id": {"type": "integer", "format": "int64"},
+                    "outlet_code": {"type": "string"},
+                    "outlet_name": {"type": "string"},
+                    "outlet_address": {"type": "string"},
+                    "agent_login": {"type": "string"},
+                    "price_list_id": {"type": "integer", "format": "int64"},
+                    "warehouse_code": {"type": "string"},
+                    "visit_id": {"type": "string", "nullable": true},
+                    "placed_at_ms": {"type": "integer", "format": "int64", "description": "Device time of placing, ms since the Unix epoch."},
+                    "received_at_ms": {"type": "integer", "format": "int64"},
+                    "total_minor": {"type": "integer", "format": "int64"},
+                    "comment": {"type": "string"},
+                    "delivery_date": {"type": "string", "description": "YYYY-MM-DD or empty."},
+                    "lines": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"}}
+                }},
+                "FeedPage": {"type": "object", "required": ["orders", "next_cursor", "has_more"], "properties": {
+                    "orders": {"type": "array", "items": {"$ref": "#/components/schemas/Order"}},
+                    "next_cursor": {"type": "integer", "format": "int64"},
+                    "has_more": {"type": "boolean"}
+                }},
+                "AckRequest": {"type": "object", "required": ["order_ids"], "properties": {
+                    "order_ids": {"type": "array", "maxItems": 1000, "items": {"type": "string"}}
+                }},
+                "AckResponse": {"type": "object", "required": ["results"], "properties": {
+                    "results": {"type": "array", "items": {"type": "object", "required": ["order_id", "result"], "properties": {
+                        "order_id": {"type": "string"},
+                        "result": {"type": "string", "enum": ["acknowledged", "already_acknowledged", "unknown"]}
+                    }}}
+                }},
+                "LineQuantity": {"type": "object", "required": ["line_no", "quantity_milli"], "properties": {
+                    "line_no": {"type": "integer", "format": "int64"},
+                    "quantity_milli": {"type": "integer", "format": "int64", "minimum": 0}
+                }},
+                "StatusUpdate": {"type": "object", "required": ["state"], "properties": {
+                    "state": {"type": "string", "enum": ["accepted", "confirmed", "invoiced", "shipped", "delivered", "completed", "rejected", "cancelled"]},
+                    "reason": {"type": "string", "maxLength": 1000, "description": "Required for rejected and cancelled."},
+                    "lines": {"type": "array", "items": {"$ref": "#/components/schemas/LineQuantity"}, "description": "Confirmed quantities (confirmed) or shipped quantities (invoiced, shipped, delivered)."},
+                    "delivery_date": {"type": "string", "description": "YYYY-MM-DD"},
+                    "document_number": {"type": "string", "maxLength": 100},
+                    "document_date": {"type": "string", "description": "YYYY-MM-DD"},
+                    "total_minor": {"type": "integer", "format": "int64", "nullable": true, "description": "The invoiced total."}
+                }},
+                "History": {"type": "object", "required": ["history"], "properties": {
+                    "history": {"type": "array", "items": {"type": "object", "required": ["state", "reason", "source", "changed_at_ms"], "properties": {
+                        "state": {"type": "string"},
+                        "reason": {"type": "string"},
+                        "source": {"type": "string"},
+                        "changed_at_ms": {"type": "integer", "format": "int64"}
+                    }}}
+                }}
+            }
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}

@@ -1,0 +1,141 @@
+//! API keys of the distributors' systems: a key user creates one (shown once) and revokes it.
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{Scope, WebError, WebResult, WebUser, csrf_field, fmt_time, layout};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api-keys", get(list).post(create))
+        .route("/api-keys/{id}/revoke", post(revoke))
+}
+
+/// The distributors the user may act for: (id, code).
+async fn distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, code FROM distributors ORDER BY code")
+            .fetch_all(state.store.pool())
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(id, _)| match &user.scope {
+            Scope::All => true,
+            Scope::Only(ids) => ids.contains(id),
+        })
+        .collect())
+}
+
+async fn page(state: &AppState, user: &WebUser, new_key: Option<String>) -> WebResult<Markup> {
+    let t = user.t();
+    let ds = distributors(state, user).await?;
+    let ids: Vec<i64> = ds.iter().map(|(id, _)| *id).collect();
+    let keys = state.store.api_keys(&ids).await?;
+    let code = |id: i64| {
+        ds.iter()
+            .find(|d| d.0 == id)
+            .map(|d| d.1.clone())
+            .unwrap_or_default()
+    };
+    let tz = &user.timezone;
+    let body = html! {
+        @if let Some(k) = &new_key {
+            div.notice #key-notice { p { (t.s("api_keys.shown_once")) } p.pin #new-key { (k) } }
+        }
+        p.hint { (t.s("api_keys.hint")) " " a href="/api/v1/openapi.json" { "OpenAPI" } }
+        table.list #api-keys {
+            thead { tr { th { (t.s("col.distributor")) } th { (t.s("api_keys.label")) } th { (t.s("api_keys.prefix")) }
+                th { (t.s("col.created")) } th { (t.s("api_keys.last_used")) } th { (t.s("api_keys.revoked")) } th {} } }
+            tbody {
+                @if keys.is_empty() { tr { td.empty colspan="7" { (t.s("list.empty")) } } }
+                @for k in &keys { tr {
+                    td { (code(k.distributor_id)) } td { (k.label) } td { code { (k.key_prefix) "…" } }
+                    td { (fmt_time(k.created_at_ms, tz)) }
+                    td { (k.last_used_ms.map(|m| fmt_time(m, tz)).unwrap_or_default()) }
+                    td { (k.revoked_at_ms.map(|m| fmt_time(m, tz)).unwrap_or_default()) }
+                    td { @if user.can_write() && k.revoked_at_ms.is_none() {
+                        form.inline method="post" action={"/api-keys/" (k.id) "/revoke"} {
+                            (csrf_field(user)) button.revoke type="submit" { (t.s("api_keys.revoke")) }
+                        }
+                    } }
+                } }
+            }
+        }
+        @if user.can_write() && !ds.is_empty() {
+            h2 { (t.s("api_keys.create")) }
+            form.inline method="post" action="/api-keys" {
+                (csrf_field(user))
+                label { (t.s("col.distributor"))
+                    select name="distributor_id" { @for (id, c) in &ds { option value=(id) { (c) } } }
+                }
+                label { (t.s("api_keys.label")) input name="label"; }
+                button #create-key type="submit" { (t.s("common.create")) }
+            }
+        }
+    };
+    Ok(layout(&t, user, &t.s("nav.api_keys"), body))
+}
+
+async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
+    page(&state, &user, None).await
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    distributor_id: i64,
+    #[serde(default)]
+    label: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: WebUser,
+    Form(form): Form<CreateForm>,
+) -> WebResult<Markup> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    user.check_distributor(form.distributor_id)?;
+    let label: String = form.label.trim().chars().take(100).collect();
+    let (_, key) = state
+        .store
+        .create_api_key(form.distributor_id, &label, state.clock.now())
+        .await?;
+    page(&state, &user, Some(key)).await
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfOnly>,
+) -> WebResult<Response> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    let row: Option<(i64,)> = sqlx::query_as("SELECT distributor_id FROM api_keys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(state.store.pool())
+        .await?;
+    let Some((d,)) = row else {
+        return Err(WebError::not_found(&user.t()));
+    };
+    user.check_distributor(d)?;
+    state
+        .store
+        .revoke_api_key(d, id, state.clock.now())
+        .await
+        .map_err(|e| WebError::store(&user.t(), e))?;
+    Ok(Redirect::to("/api-keys").into_response())
+}

@@ -1,0 +1,499 @@
+//! The distributors' API over real sockets, on SQLite and PostgreSQL: exactly-once handoff of
+//! orders (also under crashes and retries, as a property test), status changes reaching the
+//! agent's engine, refusals of illegal moves, isolation between distributors, and the OpenAPI
+//! document against the routes.
+
+use std::collections::{HashMap, HashSet};
+
+use fieldsync_agent::{Engine, HttpTransport, OrderDraft};
+use fieldsync_protocol::ids;
+use fieldsync_server::store::now_ms;
+use fieldsync_tests::*;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// A distributor's system talking JSON.
+struct Api {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Api {
+    async fn new(server: &TestServer, distributor: &str) -> Api {
+        let d = server.store.distributor_id(distributor).await.unwrap();
+        let (_, key) = server
+            .store
+            .create_api_key(d, "test", now_ms())
+            .await
+            .unwrap();
+        Api {
+            http: reqwest::Client::new(),
+            url: server.url.clone(),
+            key,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let mut req = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url),
+        }
+        .bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn feed(&self, after: i64, limit: i64) -> Value {
+        let (s, v) = self
+            .call(
+                "GET",
+                &format!("/api/v1/orders/feed?after={after}&limit={limit}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    async fn ack(&self, ids: &[String]) -> Vec<String> {
+        let (s, v) = self
+            .call(
+                "POST",
+                "/api/v1/orders/ack",
+                Some(json!({ "order_ids": ids })),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["result"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    async fn status(&self, id: &str, body: Value) -> (u16, Value) {
+        self.call("POST", &format!("/api/v1/orders/{id}/status"), Some(body))
+            .await
+    }
+}
+
+fn order_ids(page: &Value) -> Vec<String> {
+    page["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// An activated, synced engine that placed one order in a visit (and kept one draft).
+async fn engine_with_order(
+    server: &TestServer,
+    agent: &fieldsync_server::seed::SeededAgent,
+    dir: &tempfile::TempDir,
+) -> (Engine, uuid::Uuid) {
+    let e = Engine::open(dir.path().join("agent.db")).unwrap();
+    let t = HttpTransport::new(&server.url);
+    e.activate(
+        &t,
+        &server.url,
+        &agent.login,
+        &agent.pin,
+        "test phone",
+        "1.0",
+    )
+    .await
+    .unwrap();
+    e.sync(&t).await.unwrap();
+    let today = fieldsync_app::fmt::date(e.now_ms());
+    let stop = e
+        .route(&today)
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a route today");
+    let (lat, lon) = stop.outlet.location.unwrap_or((504_501_000, 305_234_000));
+    let visit = e
+        .start_visit(
+            stop.outlet.id,
+            Some(stop.route_id),
+            vec![fix_at(lat, lon, 50)],
+        )
+        .unwrap();
+    let products = e
+        .search_products("", stop.outlet.price_list_id, 10)
+        .unwrap();
+    let draft = OrderDraft {
+        visit_id: Some(visit),
+        outlet_id: stop.outlet.id,
+        warehouse_id: e.warehouses().unwrap()[0].id,
+        lines: products.iter().take(3).map(|p| (p.id, 2000)).collect(),
+        ..Default::default()
+    };
+    e.save_order_draft(&draft).unwrap();
+    let order = e.place_order(draft).unwrap();
+    e.end_visit(visit, vec![fix_at(lat, lon, 50)]).unwrap();
+    e.sync(&t).await.unwrap();
+    (e, order)
+}
+
+async fn handoff_and_status(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, order) = engine_with_order(&server, &agents[0], &dir).await;
+    let api = Api::new(&server, "ACME").await;
+
+    // The placed order is in the feed with its lines; the draft never is.
+    let page = api.feed(0, 100).await;
+    assert_eq!(order_ids(&page), vec![order.to_string()]);
+    let o = &page["orders"][0];
+    assert_eq!(o["state"], "placed");
+    assert_eq!(o["lines"].as_array().unwrap().len(), 3);
+    assert_eq!(o["agent_login"], agents[0].login.as_str());
+    // Not acknowledged: it comes again (a crash before the acknowledgement loses nothing).
+    assert_eq!(order_ids(&api.feed(0, 100).await), vec![order.to_string()]);
+    // Acknowledged: never again. Acknowledging twice is harmless.
+    assert_eq!(api.ack(&[order.to_string()]).await, vec!["acknowledged"]);
+    assert!(order_ids(&api.feed(0, 100).await).is_empty());
+    assert_eq!(
+        api.ack(&[order.to_string(), "no-such-order".into()]).await,
+        vec!["already_acknowledged", "unknown"]
+    );
+
+    // Confirmed with other quantities and a delivery date.
+    let (s, v) = api
+        .status(
+            &order.to_string(),
+            json!({"state": "confirmed", "delivery_date": "2026-12-01",
+                   "lines": [{"line_no": 1, "quantity_milli": 1000}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "confirmed");
+    assert_eq!(v["lines"][0]["confirmed_quantity_milli"], 1000);
+    // Illegal moves are refused with the current state; nothing changes.
+    let (s, v) = api
+        .status(&order.to_string(), json!({"state": "accepted"}))
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["code"], "illegal_transition");
+    assert_eq!(v["current_state"], "confirmed");
+    let (s, v) = api
+        .status(&order.to_string(), json!({"state": "rejected"}))
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (400, Some("invalid")),
+        "a rejection needs a reason"
+    );
+    let (s, v) = api
+        .status(&order.to_string(), json!({"state": "lost"}))
+        .await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("unknown_state")));
+    let (s, _) = api
+        .status(
+            &order.to_string(),
+            json!({"state": "confirmed", "delivery_date": "tomorrow"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+
+    // The agent's phone learns the new state with its next sync.
+    let t = HttpTransport::new(&server.url);
+    engine.sync(&t).await.unwrap();
+    let (state, _) = engine.order_state(order).unwrap().unwrap();
+    assert_eq!(state, "confirmed");
+    let (s, _) = api
+        .status(
+            &order.to_string(),
+            json!({"state": "shipped", "document_number": "INV-77", "document_date": "2026-11-30",
+                   "total_minor": 1234, "lines": [{"line_no": 1, "quantity_milli": 1000}]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    engine.sync(&t).await.unwrap();
+    assert_eq!(engine.order_state(order).unwrap().unwrap().0, "shipped");
+    let (s, v) = api
+        .call("GET", &format!("/api/v1/orders/{order}/history"), None)
+        .await;
+    assert_eq!(s, 200);
+    let states: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["confirmed", "shipped"]);
+    server.stop().await;
+}
+on_both_backends!(
+    an_order_is_handed_over_once_and_its_status_reaches_the_agent,
+    handoff_and_status
+);
+
+async fn isolation_and_refusals(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    seed(&server.store, &small_world("OTHER", 1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_engine, order) = engine_with_order(&server, &agents[0], &dir).await;
+    let other = Api::new(&server, "OTHER").await;
+    assert!(order_ids(&other.feed(0, 100).await).is_empty());
+    let (s, _) = other
+        .call("GET", &format!("/api/v1/orders/{order}"), None)
+        .await;
+    assert_eq!(s, 404);
+    assert_eq!(other.ack(&[order.to_string()]).await, vec!["unknown"]);
+    let (s, _) = other
+        .status(&order.to_string(), json!({"state": "accepted"}))
+        .await;
+    assert_eq!(s, 404);
+    // ACME's own key still finds it untouched in the feed.
+    let acme = Api::new(&server, "ACME").await;
+    assert_eq!(order_ids(&acme.feed(0, 100).await), vec![order.to_string()]);
+
+    // No key, a wrong key, a revoked key.
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/api/v1/orders/feed", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let wrong = Api {
+        key: "fsk_wrong".into(),
+        ..Api::new(&server, "ACME").await
+    };
+    assert_eq!(wrong.call("GET", "/api/v1/orders/feed", None).await.0, 401);
+    let d = server.store.distributor_id("OTHER").await.unwrap();
+    let keys = server.store.api_keys(&[d]).await.unwrap();
+    server
+        .store
+        .revoke_api_key(d, keys[0].id, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(other.call("GET", "/api/v1/orders/feed", None).await.0, 401);
+    // Malformed bodies and parameters get a clear refusal and change nothing.
+    let (s, v) = acme
+        .call("POST", "/api/v1/orders/ack", Some(json!({"orders": 1})))
+        .await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("malformed")), "{v}");
+    let r = http
+        .post(format!("{}/api/v1/orders/{order}/status", server.url))
+        .bearer_auth(&acme.key)
+        .header("content-type", "application/json")
+        .body("{\"state\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(
+        acme.call("GET", "/api/v1/orders/feed?limit=0", None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        acme.call("GET", "/api/v1/orders/feed?after=x", None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(order_ids(&acme.feed(0, 100).await), vec![order.to_string()]);
+    server.stop().await;
+}
+on_both_backends!(
+    a_distributors_key_never_reaches_another_distributors_orders,
+    isolation_and_refusals
+);
+
+async fn openapi(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let http = reqwest::Client::new();
+    let doc: Value = serde_json::from_str(
+        &http
+            .get(format!("{}/api/v1/openapi.json", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    // Every documented operation is a route and every route is documented.
+    let mut documented = HashSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            documented.insert((method.clone(), path.clone()));
+            assert!(op["operationId"].is_string(), "{method} {path}");
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path} documents 401"
+            );
+        }
+    }
+    let routes: HashSet<(String, String)> = fieldsync_server::exchange::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, routes);
+    // Each route answers (401 without a key), so it exists with that method.
+    for (method, path) in &routes {
+        let url = format!("{}{}", server.url, path.replace("{id}", "x"));
+        let r = match method.as_str() {
+            "get" => http.get(url),
+            _ => http.post(url),
+        }
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{method} {path}");
+    }
+    // Every $ref points at a schema that exists.
+    let text = doc.to_string();
+    for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "missing schema {name}"
+        );
+    }
+    server.stop().await;
+}
+on_both_backends!(the_openapi_document_describes_exactly_the_routes, openapi);
+
+/// Counts what a page hands over; returns how many were handed over after their ack.
+fn read(page: &Value, acked: &HashSet<String>, received: &mut HashMap<String, usize>) -> usize {
+    let mut twice = 0;
+    for id in order_ids(page) {
+        if acked.contains(&id) {
+            twice += 1;
+        }
+        *received.entry(id).or_default() += 1;
+    }
+    twice
+}
+
+/// What the property test does, step by step.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Agents place this many orders.
+    Place(usize),
+    /// The distributor reads a page of this size, and then: 0 = acknowledges, 1 = crashes
+    /// before acknowledging (forgets the page and its cursor), 2 = acknowledges twice.
+    Read(i64, u8),
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(
+        prop_oneof![
+            (1usize..4).prop_map(Step::Place),
+            ((1i64..5), 0u8..3).prop_map(|(n, f)| Step::Read(n, f)),
+        ],
+        4..14,
+    )
+}
+
+async fn exactly_once(db: &TestDb, steps: Vec<Step>) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
+    let session = ids::new_id();
+    let known = Known::from_changes(&device.pull_all(session).await);
+    let outlet = known.outlets[0].clone();
+    let mut b = MutationBuilder::new();
+    let api = Api::new(&server, "ACME").await;
+    let mut placed = HashSet::new();
+    let mut acked: HashSet<String> = HashSet::new();
+    let mut received: HashMap<String, usize> = HashMap::new();
+    let mut handed_twice = 0;
+    let mut cursor = 0;
+    for step in steps.into_iter().chain([Step::Read(500, 0)]) {
+        match step {
+            Step::Place(n) => {
+                let visit = ids::new_id();
+                let mut batch = vec![b.start_visit(visit, &outlet)];
+                for _ in 0..n {
+                    let (id, m) = b.order(&known, visit, &outlet, 2);
+                    placed.insert(id.to_string());
+                    batch.push(m);
+                }
+                batch.push(b.end_visit(visit, &outlet));
+                assert_eq!(device.push(session, batch).await.status, 200);
+            }
+            Step::Read(limit, fate) => loop {
+                let page = api.feed(cursor, limit).await;
+                handed_twice += read(&page, &acked, &mut received);
+                let ids = order_ids(&page);
+                match fate {
+                    1 => {
+                        cursor = 0;
+                        break;
+                    }
+                    _ => {
+                        api.ack(&ids).await;
+                        if fate == 2 {
+                            api.ack(&ids).await;
+                        }
+                        acked.extend(ids);
+                        cursor = page["next_cursor"].as_i64().unwrap();
+                    }
+                }
+                if !page["has_more"].as_bool().unwrap() || limit < 500 {
+                    break;
+                }
+            },
+        }
+    }
+    // Drain what is left (the last step read up to 500 and acknowledged).
+    loop {
+        let page = api.feed(0, 500).await;
+        let ids = order_ids(&page);
+        if ids.is_empty() {
+            break;
+        }
+        handed_twice += read(&page, &acked, &mut received);
+        api.ack(&ids).await;
+        acked.extend(ids);
+    }
+    assert_eq!(
+        handed_twice, 0,
+        "an order came again after its acknowledgement"
+    );
+    assert_eq!(
+        acked, placed,
+        "every placed order was handed over and acknowledged"
+    );
+    server.stop().await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn orders_are_handed_over_exactly_once_whatever_the_crashes_on_sqlite_and_postgres(steps in steps()) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let db = TestDb::new(Backend::Sqlite).await.unwrap();
+            exactly_once(&db, steps.clone()).await;
+            db.cleanup().await;
+            if let Some(db) = TestDb::new(Backend::Postgres).await {
+                exactly_once(&db, steps).await;
+                db.cleanup().await;
+            }
+        });
+    }
+}
