@@ -241,3 +241,178 @@ pub async fn visits_list(
     db.drop_db().await;
     Ok(())
 }
+
+/// Writes `n` placed orders of 5 lines each for the world's agents straight into the database.
+async fn fill_orders(server: &LocalServer, n: usize) -> anyhow::Result<()> {
+    let pool = server.store.pool();
+    sqlx::query(
+        "INSERT INTO devices (mobile_user_id, device_uid, token_hash, model, app_version, activated_at_ms) \
+         SELECT id, 'bench-' || CAST(id AS TEXT), 'bench-token-' || CAST(id AS TEXT), 'bench phone', '1.0', 0 FROM mobile_users",
+    )
+    .execute(pool)
+    .await?;
+    let (agents,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mobile_users")
+        .fetch_one(pool)
+        .await?;
+    let (min_outlet, outlets): (i64, i64) = sqlx::query_as("SELECT MIN(id), COUNT(*) FROM outlets")
+        .fetch_one(pool)
+        .await?;
+    let (min_product, products): (i64, i64) =
+        sqlx::query_as("SELECT MIN(id), COUNT(*) FROM products")
+            .fetch_one(pool)
+            .await?;
+    let (distributor, price_list, warehouse): (i64, i64, i64) = sqlx::query_as(
+        "SELECT MIN(d.id), MIN(pl.id), MIN(w.id) FROM distributors d, price_lists pl, warehouses w",
+    )
+    .fetch_one(pool)
+    .await?;
+    let now = fieldsync_server::store::now_ms();
+    let (series, id_expr) = match server.store.backend() {
+        Backend::Sqlite => (
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}), "
+            ),
+            "printf('00000000-0000-7000-9000-%012d', n.i)",
+        ),
+        Backend::Postgres => (
+            format!("WITH n(i) AS (SELECT generate_series(CAST(1 AS BIGINT), {n})), "),
+            "'00000000-0000-7000-9000-' || lpad(n.i::text, 12, '0')",
+        ),
+    };
+    let sql = format!(
+        "{series} mu AS (SELECT m.id, m.position_id, dv.id AS device_id, ROW_NUMBER() OVER (ORDER BY m.id) - 1 AS k \
+           FROM mobile_users m JOIN devices dv ON dv.mobile_user_id = m.id) \
+         INSERT INTO orders (id, number, distributor_id, device_id, mobile_user_id, position_id, outlet_id, price_list_id, \
+           warehouse_id, total_minor, line_count, state, placed_device_ms, received_at_ms, state_changed_ms) \
+         SELECT {id_expr}, n.i, {distributor}, mu.device_id, mu.id, mu.position_id, {min_outlet} + (n.i * 7919) % {outlets}, \
+           {price_list}, {warehouse}, 5000, 5, 'placed', {now}, {now}, {now} \
+         FROM n JOIN mu ON mu.k = n.i % {agents}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+    for line in 1..=5 {
+        let sql = format!(
+            "INSERT INTO order_lines (order_id, line_no, product_id, quantity_milli, price_minor, sum_minor) \
+             SELECT o.id, {line}, {min_product} + (o.number * {line} * 31) % {products}, 1000, 1000, 1000 FROM orders o"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+    }
+    sqlx::query("UPDATE counters SET value = $1 WHERE name = 'order_number'")
+        .bind(n as i64)
+        .execute(pool)
+        .await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(())
+}
+
+/// Orders handed over per second through the feed: pages of `page` orders read and
+/// acknowledged until the feed is empty, then every order confirmed.
+pub async fn handoff(postgres: Option<&str>, orders: usize, page: i64) -> anyhow::Result<()> {
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await?;
+    let spec = WorldSpec {
+        distributor_code: "BENCH".into(),
+        distributor_name: "Bench distribution".into(),
+        agents: 50,
+        outlets: 3_000,
+        products: 2_000,
+        ..WorldSpec::demo()
+    };
+    fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    fill_orders(&server, orders).await?;
+    let d = server.store.distributor_id("BENCH").await?;
+    let (_, key) = server
+        .store
+        .create_api_key(d, "bench", fieldsync_server::store::now_ms())
+        .await?;
+    let http = reqwest::Client::new();
+    let mut feed_ms = Vec::new();
+    let mut ack_ms = Vec::new();
+    let mut handed = 0usize;
+    let mut cursor = 0i64;
+    let started = Instant::now();
+    loop {
+        let t = Instant::now();
+        let v: serde_json::Value = serde_json::from_str(
+            &http
+                .get(format!(
+                    "{}/api/v1/orders/feed?after={cursor}&limit={page}",
+                    server.url
+                ))
+                .bearer_auth(&key)
+                .send()
+                .await?
+                .text()
+                .await?,
+        )?;
+        feed_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let ids: Vec<String> = v["orders"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.is_empty() {
+            break;
+        }
+        let t = Instant::now();
+        let r = http
+            .post(format!("{}/api/v1/orders/ack", server.url))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "order_ids": ids }).to_string())
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "ack: {}", r.status());
+        ack_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        handed += ids.len();
+        cursor = v["next_cursor"].as_i64().unwrap_or(cursor);
+    }
+    let handoff_s = started.elapsed().as_secs_f64();
+    anyhow::ensure!(handed == orders, "handed over {handed} of {orders}");
+    // Status updates: confirm a sample of orders one by one, as a system would.
+    let sample = orders.min(2_000);
+    let mut status_ms = Vec::with_capacity(sample);
+    let t0 = Instant::now();
+    for i in 1..=sample {
+        let id = format!("00000000-0000-7000-9000-{i:012}");
+        let t = Instant::now();
+        let r = http
+            .post(format!("{}/api/v1/orders/{id}/status", server.url))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(r#"{"state":"confirmed","delivery_date":"2026-12-01","lines":[{"line_no":1,"quantity_milli":500}]}"#)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "status: {}", r.status());
+        status_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let status_s = t0.elapsed().as_secs_f64();
+    for v in [&mut feed_ms, &mut ack_ms, &mut status_ms] {
+        v.sort_by(f64::total_cmp);
+    }
+    println!(
+        "| backend | orders | page | measure | per second | p50 ms/request | p99 ms/request |"
+    );
+    println!("|---|---:|---:|---|---:|---:|---:|");
+    println!(
+        "| {} | {orders} | {page} | handed over (feed + ack) | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} |",
+        db.label,
+        orders as f64 / handoff_s,
+        percentile(&feed_ms, 0.5),
+        percentile(&ack_ms, 0.5),
+        percentile(&feed_ms, 0.99),
+        percentile(&ack_ms, 0.99),
+    );
+    println!(
+        "| {} | {sample} | 1 | status updates (confirmed with a line quantity), one at a time | {:.0} | {:.1} | {:.1} |",
+        db.label,
+        sample as f64 / status_s,
+        percentile(&status_ms, 0.5),
+        percentile(&status_ms, 0.99),
+    );
+    server.stop().await;
+    db.drop_db().await;
+    Ok(())
+}

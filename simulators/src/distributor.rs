@@ -56,6 +56,8 @@ pub struct DistributorOptions {
     pub deadline: Duration,
     pub page_size: i64,
     pub seed: u64,
+    /// Stop once the feed has stayed empty this long with nothing left to move.
+    pub idle: Duration,
 }
 
 /// The next state a real system would report, given the current one.
@@ -144,7 +146,7 @@ pub async fn run_distributor(opts: &DistributorOptions) -> anyhow::Result<Value>
     let mut illegal_accepted = 0u64;
     let mut unknown_acks = 0u64;
     let mut errors = 0u64;
-    let mut idle_polls = 0u32;
+    let mut idle_since = Instant::now();
     let mut finals: HashMap<String, u64> = HashMap::new();
     loop {
         if started.elapsed() > opts.deadline {
@@ -190,7 +192,7 @@ pub async fn run_distributor(opts: &DistributorOptions) -> anyhow::Result<Value>
                 .or_insert_with(|| ("placed".into(), lines, Instant::now()));
         }
         if !ids.is_empty() {
-            idle_polls = 0;
+            idle_since = Instant::now();
             if rng.random_bool(opts.faults.crash) {
                 // Died before acknowledging: the page and the cursor are gone.
                 crashes += 1;
@@ -233,8 +235,6 @@ pub async fn run_distributor(opts: &DistributorOptions) -> anyhow::Result<Value>
             }
             acked.extend(ids.iter().cloned());
             cursor = page["next_cursor"].as_i64().unwrap_or(cursor);
-        } else {
-            idle_polls += 1;
         }
         // 2. Status steps that are due.
         let now = Instant::now();
@@ -306,7 +306,9 @@ pub async fn run_distributor(opts: &DistributorOptions) -> anyhow::Result<Value>
             }
         }
         let pending = open.values().any(|(st, _, _)| !is_final(st));
-        if idle_polls >= 3 && !pending {
+        if pending {
+            idle_since = Instant::now();
+        } else if idle_since.elapsed() >= opts.idle {
             break;
         }
         if ids.is_empty() {

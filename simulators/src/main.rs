@@ -67,6 +67,9 @@ enum Command {
         page_size: i64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Stop after the feed stayed empty this many seconds with no order left to move.
+        #[arg(long, default_value_t = 3.0)]
+        idle: f64,
         /// JSON summary output.
         #[arg(long)]
         summary: PathBuf,
@@ -117,6 +120,15 @@ enum BenchCommand {
     },
     /// Bytes on the wire per GPS fix and per typical visit.
     Wire,
+    /// Orders handed over per second through the distributors' feed, and status updates.
+    Handoff {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 500)]
+        page: i64,
+    },
     /// The back office's visits list with filters and sorts at a million visits.
     VisitsList {
         #[arg(long)]
@@ -140,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
             deadline,
             page_size,
             seed,
+            idle,
             summary,
         } => {
             let faults = distributor::DistributorFaults::parse(&faults)
@@ -152,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
                 deadline: Duration::from_secs(deadline),
                 page_size,
                 seed,
+                idle: Duration::from_secs_f64(idle.max(0.0)),
             })
             .await?;
             std::fs::write(&summary, serde_json::to_string_pretty(&j)?)?;
@@ -279,6 +293,11 @@ async fn main() -> anyhow::Result<()> {
                 starts,
                 searches,
             } => bench::app(outlets, products, starts, searches).await,
+            BenchCommand::Handoff {
+                postgres,
+                orders,
+                page,
+            } => bench_web::handoff(postgres.as_deref(), orders, page).await,
             BenchCommand::VisitsList {
                 postgres,
                 visits,

@@ -389,44 +389,56 @@ impl Store {
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
-    /// Acknowledges orders: they leave the feed for good.
+    /// Acknowledges orders: they leave the feed for good. Two statements per call whatever
+    /// the number of ids (at most 1000).
     pub async fn acknowledge_orders(
         &self,
         distributor_id: i64,
         ids: &[String],
         now: i64,
     ) -> Result<Vec<AckResult>> {
-        let mut out = Vec::with_capacity(ids.len());
-        let mut tx = self.begin_write().await?;
-        for id in ids {
-            let row: Option<(Option<i64>,)> = sqlx::query_as(
-                "SELECT handed_over_at_ms FROM orders WHERE id = $1 AND distributor_id = $2",
-            )
-            .bind(id)
-            .bind(distributor_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let result = match row {
-                None => "unknown",
-                Some((Some(_),)) => "already_acknowledged",
-                Some((None,)) => {
-                    sqlx::query(
-                        "UPDATE orders SET handed_over_at_ms = $1 WHERE id = $2 AND handed_over_at_ms IS NULL",
-                    )
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    "acknowledged"
-                }
-            };
-            out.push(AckResult {
-                order_id: id.clone(),
-                result: result.into(),
-            });
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
+        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let mut tx = self.begin_write().await?;
+        let select_list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id, handed_over_at_ms FROM orders WHERE distributor_id = $1 AND id IN ({})",
+            select_list.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (String, Option<i64>)>(sqlx::AssertSqlSafe(sql))
+            .bind(distributor_id);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let known: HashMap<String, Option<i64>> =
+            q.fetch_all(&mut *tx).await?.into_iter().collect();
+        let sql = format!(
+            "UPDATE orders SET handed_over_at_ms = $2 WHERE distributor_id = $1 AND handed_over_at_ms IS NULL \
+             AND id IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(distributor_id)
+            .bind(now);
+        for id in ids {
+            q = q.bind(id);
+        }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(out)
+        Ok(ids
+            .iter()
+            .map(|id| AckResult {
+                order_id: id.clone(),
+                result: match known.get(id) {
+                    None => "unknown",
+                    Some(Some(_)) => "already_acknowledged",
+                    Some(None) => "acknowledged",
+                }
+                .into(),
+            })
+            .collect())
     }
 
     /// Moves an order to a new state on the distributor's word. The change reaches the
