@@ -89,7 +89,8 @@ enum KeyUserAction {
     /// Create a login for the back office.
     Add {
         login: String,
-        /// head_office (every distributor), key_user (its distributors) or read_only.
+        /// head_office (every distributor), key_user (its distributors), read_only, or
+        /// distributor (the portal: its orders and imports).
         #[arg(long)]
         role: String,
         /// A distributor (sync point) the login sees; repeat for several.
@@ -204,7 +205,9 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let role = Role::parse(&role).with_context(|| {
-                format!("unknown role {role:?}: use head_office, key_user or read_only")
+                format!(
+                    "unknown role {role:?}: use head_office, key_user, read_only or distributor"
+                )
             })?;
             anyhow::ensure!(
                 password_stdin,

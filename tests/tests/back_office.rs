@@ -74,7 +74,11 @@ async fn logged_in(url: &str, who: &str) -> Browser {
     let b = Browser::start().await;
     login(&b, url, who, PASSWORD).await;
     let me = b.text("#me").await;
-    assert!(me.starts_with(who), "not logged in as {who}: {me}");
+    assert!(
+        me.starts_with(who),
+        "not logged in as {who}: {me}\n{}",
+        b.text("body").await
+    );
     b
 }
 
@@ -532,4 +536,94 @@ async fn read_only_and_staff(db: &TestDb) {
 on_both_backends!(
     a_read_only_login_changes_nothing_and_a_key_user_binds_staff_to_positions,
     read_only_and_staff
+);
+
+async fn portal(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    let s = &w.server.store;
+    s.create_key_user(
+        "acme-portal",
+        PASSWORD,
+        Role::Distributor,
+        &["ACME".into()],
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    // An agent places two orders.
+    let (device, _) = RawClient::activated(url, &w.acme[0]).await;
+    let session = ids::new_id();
+    let known = Known::from_changes(&device.pull_all(session).await);
+    let outlet = known.outlets[0].clone();
+    let mut mb = MutationBuilder::new();
+    let visit = ids::new_id();
+    let start = mb.start_visit(visit, &outlet);
+    let (first, m1) = mb.order(&known, visit, &outlet, 3);
+    let (_, m2) = mb.order(&known, visit, &outlet, 1);
+    let batch = vec![start, m1, m2, mb.end_visit(visit, &outlet)];
+    assert_eq!(device.push(session, batch).await.status, 200);
+
+    let b = logged_in(url, "acme-portal").await;
+    assert!(
+        b.current_url().await.ends_with("/orders"),
+        "the portal opens on the inbox"
+    );
+    assert_eq!(b.text("#order-tabs a[data-state=placed] .count").await, "2");
+    assert_eq!(b.count("#list tbody tr").await, 2);
+    // The rest of the back office is closed to a portal login.
+    b.goto(&format!("{url}/visits")).await;
+    assert!(b.text("#error-message").await.contains("may not"));
+    b.goto(&format!("{url}/orders/{first}")).await;
+    assert_eq!(b.count("#order-lines tbody tr").await, 3);
+    // Confirm with 1.5 of the first line.
+    b.run("document.getElementById('next-state').value = 'confirmed'")
+        .await;
+    b.fill("input[name='qty.1']", "1,5").await;
+    b.click("#change-status").await;
+    assert_eq!(b.text("#order-state").await, "confirmed");
+    assert_eq!(b.text("#order-lines tbody tr td.confirmed").await, "1.5");
+    assert!(
+        b.text("#order-history")
+            .await
+            .contains("portal:acme-portal")
+    );
+    // A backward step is refused with the states named.
+    let status = b
+        .run_async(
+            "const done = arguments[0]; \
+             const csrf = document.querySelector('input[name=csrf]').value; \
+             fetch(window.location.pathname + '/status', {method: 'POST', \
+               headers: {'content-type': 'application/x-www-form-urlencoded'}, body: 'csrf=' + csrf + '&state=accepted'}) \
+             .then(r => done(r.status));",
+        )
+        .await;
+    assert_eq!(status, 409);
+    b.goto(&format!("{url}/orders")).await;
+    assert_eq!(
+        b.text("#order-tabs a[data-state=confirmed] .count").await,
+        "1"
+    );
+    assert_eq!(b.text("#order-tabs a[data-state=placed] .count").await, "1");
+    b.close().await;
+    // Another distributor's portal sees none of it.
+    s.create_key_user(
+        "other-portal",
+        PASSWORD,
+        Role::Distributor,
+        &["OTHER".into()],
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    let o = logged_in(url, "other-portal").await;
+    assert_eq!(o.text("#row-count").await, "0 rows");
+    o.goto(&format!("{url}/orders/{first}")).await;
+    assert!(o.text("#error-message").await.contains("Not found"));
+    o.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(
+    a_distributor_walks_an_order_through_its_states_in_the_portal,
+    portal
 );

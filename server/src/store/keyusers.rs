@@ -22,6 +22,8 @@ pub enum Role {
     KeyUser,
     /// Read only: its sync points, or every distributor when it has none.
     ReadOnly,
+    /// A distributor's own staff in the portal: its orders and imports, nothing else.
+    Distributor,
 }
 
 impl Role {
@@ -30,13 +32,15 @@ impl Role {
             Role::HeadOffice => "head_office",
             Role::KeyUser => "key_user",
             Role::ReadOnly => "read_only",
+            Role::Distributor => "distributor",
         }
     }
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "head_office" => Some(Role::HeadOffice),
-            "key_user" | "distributor" => Some(Role::KeyUser),
+            "key_user" => Some(Role::KeyUser),
             "read_only" => Some(Role::ReadOnly),
+            "distributor" => Some(Role::Distributor),
             _ => None,
         }
     }
@@ -73,6 +77,18 @@ pub struct WebUser {
 impl WebUser {
     pub fn can_write(&self) -> bool {
         self.role != Role::ReadOnly
+    }
+
+    /// Whether the user may open a page at this path: a distributor's portal login reaches
+    /// its orders, imports and own settings only.
+    pub fn may_open(&self, path: &str) -> bool {
+        if self.role != Role::Distributor {
+            return true;
+        }
+        ["/orders", "/imports", "/settings", "/logout", "/assets"]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+            || path == "/"
     }
 }
 
@@ -130,9 +146,9 @@ impl Store {
         if let Some(problem) = password_problem(password) {
             return Err(StoreError::Invalid(problem.into()));
         }
-        if role == Role::KeyUser && distributor_codes.is_empty() {
+        if matches!(role, Role::KeyUser | Role::Distributor) && distributor_codes.is_empty() {
             return Err(StoreError::Invalid(
-                "a distributor key user needs at least one distributor (--distributor CODE)".into(),
+                "this role needs at least one distributor (--distributor CODE)".into(),
             ));
         }
         let mut ids = Vec::new();

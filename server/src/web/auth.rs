@@ -33,11 +33,15 @@ impl FromRequestParts<AppState> for WebUser {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(WebError::Login);
         };
-        state
+        let user = state
             .store
             .web_session(&token, state.clock.now())
             .await?
-            .ok_or(WebError::Login)
+            .ok_or(WebError::Login)?;
+        if !user.may_open(parts.uri.path()) {
+            return Err(WebError::forbidden(&user.t()));
+        }
+        Ok(user)
     }
 }
 
@@ -153,7 +157,7 @@ pub async fn login(
     match state.store.login(&form.login, &form.password, now).await? {
         LoginOutcome::Ok { token } => {
             let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Lax", SESSION_COOKIE);
-            Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/visits")).into_response())
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
         }
         LoginOutcome::Wrong => {
             let page = login_page(&t, &fresh, &form.login, Some(t.s("login.wrong")));

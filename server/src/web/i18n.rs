@@ -118,6 +118,7 @@ mod tests {
             include_str!("map.rs"),
             include_str!("staff.rs"),
             include_str!("apikeys.rs"),
+            include_str!("orders.rs"),
         ];
         let mut missing = Vec::new();
         for src in sources {

@@ -25,6 +25,7 @@ pub mod i18n;
 pub mod list;
 pub mod lists;
 pub mod map;
+pub mod orders;
 pub mod pages;
 pub mod staff;
 
@@ -82,7 +83,7 @@ impl WebSettings {
 /// The back office's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/visits") }))
+        .route("/", get(home))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route(
@@ -98,7 +99,17 @@ pub fn router() -> Router<AppState> {
         .merge(pages::router())
         .merge(staff::router())
         .merge(apikeys::router())
+        .merge(orders::router())
         .merge(map::router())
+}
+
+/// The first page after login: the portal's inbox for distributors, visits for key users.
+async fn home(user: WebUser) -> Redirect {
+    if user.role == Role::Distributor {
+        Redirect::to("/orders")
+    } else {
+        Redirect::to("/visits")
+    }
 }
 
 async fn app_css() -> impl IntoResponse {
@@ -230,7 +241,7 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let nav: [(&str, &str); 14] = [
+    let full: [(&str, &str); 15] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
         ("/sync-sessions", "nav.sync_results"),
@@ -244,8 +255,15 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/warehouses", "nav.warehouses"),
         ("/routes", "nav.routes"),
         ("/questionnaires", "nav.questionnaires"),
+        ("/orders", "nav.orders"),
         ("/api-keys", "nav.api_keys"),
     ];
+    let portal: [(&str, &str); 1] = [("/orders", "nav.orders")];
+    let nav: &[(&str, &str)] = if user.role == Role::Distributor {
+        &portal
+    } else {
+        &full
+    };
     html! {
         (DOCTYPE)
         html lang=(t.lang()) {
@@ -258,7 +276,7 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
             body {
                 header.top {
                     a.brand href="/" { "fieldsync" }
-                    nav { @for (href, key) in nav { a href=(href) { (t.s(key)) } } }
+                    nav { @for (href, key) in nav { a href=(*href) { (t.s(key)) } } }
                     div.me {
                         span #me { (user.login) " · " (t.value("role", user.role.as_str())) }
                         a href="/settings" { (t.s("nav.settings")) }

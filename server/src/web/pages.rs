@@ -20,7 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/mobile-users/{id}", get(mobile_user_card))
         .route("/mobile-users/{id}/pin", post(generate_pin))
         .route("/visits/{id}", get(visit_card))
-        .route("/orders/{id}", get(order_card))
         .route("/sync-sessions/{id}", get(session_card))
         .route("/outlets/{id}", get(outlet_card))
         .route("/outlets/{id}/location", post(set_outlet_location))
@@ -488,75 +487,6 @@ fn answer_text(
             _ => String::new(),
         },
     }
-}
-
-async fn order_card(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-) -> WebResult<Markup> {
-    let t = user.t();
-    let row: Option<(i64, i64, Option<String>, String, String, String, String, i64, String, i64, String)> =
-        sqlx::query_as(
-            "SELECT ord.distributor_id, ord.number, ord.visit_id, o.name, pl.name, w.name, mu.login, \
-             ord.total_minor, ord.state, ord.placed_device_ms, ord.comment FROM orders ord \
-             JOIN outlets o ON o.id = ord.outlet_id JOIN price_lists pl ON pl.id = ord.price_list_id \
-             JOIN warehouses w ON w.id = ord.warehouse_id JOIN mobile_users mu ON mu.id = ord.mobile_user_id \
-             WHERE ord.id = $1",
-        )
-        .bind(&id)
-        .fetch_optional(state.store.pool())
-        .await?;
-    let Some((
-        distributor_id,
-        number,
-        visit,
-        outlet,
-        price_list,
-        warehouse,
-        agent,
-        total,
-        st,
-        placed,
-        comment,
-    )) = row
-    else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(distributor_id)?;
-    let lines: Vec<(i64, String, String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT l.line_no, p.code, p.name, l.quantity_milli, l.price_minor, l.sum_minor FROM order_lines l \
-         JOIN products p ON p.id = l.product_id WHERE l.order_id = $1 ORDER BY l.line_no",
-    )
-    .bind(&id)
-    .fetch_all(state.store.pool())
-    .await?;
-    let body = html! {
-        (facts(&[
-            (t.s("col.outlet"), text(outlet)),
-            (t.s("col.agent"), text(agent)),
-            (t.s("col.price_list"), text(price_list)),
-            (t.s("col.warehouse"), text(warehouse)),
-            (t.s("col.placed"), text(fmt_time(placed, &user.timezone))),
-            (t.s("col.state"), text(t.value("order_state", &st))),
-            (t.s("col.total"), html! { span #order-total { (fmt_money(total)) } }),
-            (t.s("col.comment"), text(comment)),
-            (t.s("col.visit"), html! { @if let Some(v) = &visit { a href={"/visits/" (v)} { (v) } } }),
-        ]))
-        table.list #order-lines {
-            thead { tr { th { "#" } th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.quantity")) } th { (t.s("col.price")) } th { (t.s("col.sum")) } } }
-            tbody { @for (no, code, name, qty, price, sum) in &lines { tr {
-                td { (no) } td { (code) } td { (name) }
-                td { (format!("{}", *qty as f64 / 1000.0)) } td { (fmt_money(*price)) } td { (fmt_money(*sum)) }
-            } } }
-        }
-    };
-    Ok(layout(
-        &t,
-        &user,
-        &t.f("order.card", &[("number", &number.to_string())]),
-        body,
-    ))
 }
 
 // --- Sync sessions ---------------------------------------------------------------------------

@@ -1,0 +1,386 @@
+//! The distributor portal's order inbox: tabs by state with their counts, a date filter, the
+//! order card with lines ordered vs confirmed vs shipped and its history, and the actions of
+//! the status flow (the same state machine as the JSON API).
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+
+use super::list::{Col, Filter, Kind, ListQuery, ListSpec, list_page, serve_export};
+use super::{Scope, WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
+use crate::AppState;
+use crate::store::exchange::{
+    LineQuantity, STATES, StatusRefusal, StatusUpdate, transition_allowed,
+};
+
+pub static ORDERS: ListSpec = ListSpec {
+    key: "orders",
+    title: "nav.orders",
+    path: "/orders",
+    from: "orders ord JOIN outlets o ON o.id = ord.outlet_id \
+           JOIN mobile_users mu ON mu.id = ord.mobile_user_id \
+           JOIN warehouses w ON w.id = ord.warehouse_id \
+           JOIN distributors d ON d.id = ord.distributor_id",
+    scope: "ord.distributor_id",
+    base_where: "1 = 1",
+    cols: &[
+        Col::new("number", "col.order_number", "ord.number", Kind::Int)
+            .filter(Filter::Equals)
+            .link("/orders/", "ord.id"),
+        Col::new("received", "col.received", "ord.received_at_ms", Kind::Time)
+            .filter(Filter::DateRange),
+        Col::new("state", "col.state", "ord.state", Kind::Enum("order_state"))
+            .filter(Filter::Choice(&STATES)),
+        Col::new("outlet", "col.outlet", "o.name", Kind::Text)
+            .filter(Filter::Contains)
+            .lookup("ord.outlet_id", "outlets", "name", "distributor_id"),
+        Col::new("address", "col.address", "o.address", Kind::Text).hidden(),
+        Col::new("agent", "col.agent", "mu.login", Kind::Text)
+            .filter(Filter::Contains)
+            .lookup(
+                "ord.mobile_user_id",
+                "mobile_users",
+                "login",
+                "distributor_id",
+            ),
+        Col::new("warehouse", "col.warehouse", "w.name", Kind::Text),
+        Col::new("lines", "col.lines", "ord.line_count", Kind::Int),
+        Col::new("total", "col.total", "ord.total_minor", Kind::Money),
+        Col::new(
+            "delivery_date",
+            "col.delivery_date",
+            "ord.delivery_date",
+            Kind::Text,
+        ),
+        Col::new(
+            "document",
+            "col.document_number",
+            "ord.document_number",
+            Kind::Text,
+        )
+        .filter(Filter::Contains),
+        Col::new(
+            "handed_over",
+            "col.handed_over",
+            "ord.handed_over_at_ms",
+            Kind::Time,
+        )
+        .hidden(),
+        Col::new("distributor", "col.distributor", "d.code", Kind::Text).hidden(),
+    ],
+    sort: "received",
+    desc: true,
+    tiebreak: "ord.number",
+    default_days: Some(30),
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", get(inbox))
+        .route(
+            "/orders/export",
+            get(|s, u, q| serve_export(s, u, q, &ORDERS)),
+        )
+        .route("/orders/{id}", get(order_card))
+        .route("/orders/{id}/status", post(change_status))
+}
+
+/// The inbox: tabs by state (with counts within the date filter) over the order list.
+async fn inbox(
+    State(state): State<AppState>,
+    user: WebUser,
+    RawQuery(raw): RawQuery,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let q = ORDERS.with_defaults(
+        ListQuery::parse(raw.as_deref()),
+        state.clock.now(),
+        &user.timezone,
+    );
+    let ids: Vec<i64> = match &user.scope {
+        Scope::Only(ids) => ids.clone(),
+        Scope::All => sqlx::query_as::<_, (i64,)>("SELECT id FROM distributors")
+            .fetch_all(state.store.pool())
+            .await?
+            .into_iter()
+            .map(|r| r.0)
+            .collect(),
+    };
+    let from = q
+        .get("f.received.from")
+        .and_then(|d| super::day_start_ms(d, &user.timezone))
+        .unwrap_or(0);
+    let to = q
+        .get("f.received.to")
+        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        .and_then(|d| d.tomorrow().ok())
+        .and_then(|d| super::day_start_ms(&d.to_string(), &user.timezone))
+        .unwrap_or(i64::MAX);
+    let mut counts: Vec<(String, i64)> = Vec::new();
+    if !ids.is_empty() {
+        let ps: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT state, COUNT(*) FROM orders WHERE received_at_ms >= $1 AND received_at_ms < $2 \
+             AND distributor_id IN ({}) GROUP BY state",
+            ps.join(", ")
+        );
+        let mut qq = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(from)
+            .bind(to);
+        for id in &ids {
+            qq = qq.bind(*id);
+        }
+        counts = qq.fetch_all(state.store.pool()).await?;
+    }
+    let count = |s: &str| counts.iter().find(|c| c.0 == s).map(|c| c.1).unwrap_or(0);
+    let current = q.get("f.state").unwrap_or("");
+    let all: i64 = counts.iter().map(|c| c.1).sum();
+    let tab =
+        |state: Option<&str>| q.with(&[("f.state", state.map(str::to_string)), ("page", None)]);
+    let extra = html! {
+        nav.tabs #order-tabs {
+            a class=(if current.is_empty() { "active" } else { "" }) href={"/orders?" (tab(None))} {
+                (t.s("orders.all")) " (" span.count { (all) } ")"
+            }
+            @for s in STATES {
+                a class=(if current == s { "active" } else { "" }) data-state=(s) href={"/orders?" (tab(Some(s)))} {
+                    (t.value("order_state", s)) " (" span.count { (count(s)) } ")"
+                }
+            }
+        }
+    };
+    list_page(&state, &user, &ORDERS, raw.as_deref(), extra).await
+}
+
+type OrderRow = (
+    i64,
+    i64,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    String,
+);
+
+async fn order_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let row: Option<OrderRow> = sqlx::query_as(
+        "SELECT ord.distributor_id, ord.number, ord.visit_id, o.name, pl.name, w.name, mu.login, \
+         ord.total_minor, ord.state, ord.placed_device_ms, ord.comment FROM orders ord \
+         JOIN outlets o ON o.id = ord.outlet_id JOIN price_lists pl ON pl.id = ord.price_list_id \
+         JOIN warehouses w ON w.id = ord.warehouse_id JOIN mobile_users mu ON mu.id = ord.mobile_user_id \
+         WHERE ord.id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(state.store.pool())
+    .await?;
+    let Some((
+        distributor_id,
+        number,
+        visit,
+        outlet,
+        price_list,
+        warehouse,
+        agent,
+        total,
+        st,
+        placed,
+        comment,
+    )) = row
+    else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(distributor_id)?;
+    let (delivery, document, document_date, reason, handed): (String, String, String, String, Option<i64>) =
+        sqlx::query_as(
+            "SELECT delivery_date, document_number, document_date, state_reason, handed_over_at_ms FROM orders WHERE id = $1",
+        )
+        .bind(&id)
+        .fetch_one(state.store.pool())
+        .await?;
+    let lines: Vec<(i64, String, String, i64, i64, i64, Option<i64>, Option<i64>)> =
+        sqlx::query_as(
+            "SELECT l.line_no, p.code, p.name, l.quantity_milli, l.price_minor, l.sum_minor, \
+         l.confirmed_quantity_milli, l.shipped_quantity_milli FROM order_lines l \
+         JOIN products p ON p.id = l.product_id WHERE l.order_id = $1 ORDER BY l.line_no",
+        )
+        .bind(&id)
+        .fetch_all(state.store.pool())
+        .await?;
+    let history = state.store.order_history(&id).await?;
+    let tz = &user.timezone;
+    let qty = |q: i64| format!("{}", q as f64 / 1000.0);
+    let next: Vec<&str> = STATES
+        .iter()
+        .copied()
+        .filter(|to| *to != "placed" && transition_allowed(&st, to))
+        .collect();
+    let body = html! {
+        dl.facts {
+            dt { (t.s("col.outlet")) } dd { (outlet) }
+            dt { (t.s("col.agent")) } dd { (agent) }
+            dt { (t.s("col.price_list")) } dd { (price_list) }
+            dt { (t.s("col.warehouse")) } dd { (warehouse) }
+            dt { (t.s("col.placed")) } dd { (fmt_time(placed, tz)) }
+            dt { (t.s("col.state")) } dd #order-state { (t.value("order_state", &st)) }
+            @if !reason.is_empty() { dt { (t.s("col.reason")) } dd { (reason) } }
+            dt { (t.s("col.total")) } dd #order-total { (fmt_money(total)) }
+            dt { (t.s("col.delivery_date")) } dd { (delivery) }
+            dt { (t.s("col.document_number")) } dd { (document) " " (document_date) }
+            dt { (t.s("col.handed_over")) } dd { (handed.map(|h| fmt_time(h, tz)).unwrap_or_default()) }
+            dt { (t.s("col.comment")) } dd { (comment) }
+            dt { (t.s("col.visit")) } dd { @if let Some(v) = &visit { a href={"/visits/" (v)} { (v) } } }
+        }
+        table.list #order-lines {
+            thead { tr { th { "#" } th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.quantity")) }
+                th { (t.s("col.confirmed")) } th { (t.s("col.shipped")) } th { (t.s("col.price")) } th { (t.s("col.sum")) } } }
+            tbody { @for (no, code, name, q, price, sum, confirmed, shipped) in &lines { tr {
+                td { (no) } td { (code) } td { (name) } td { (qty(*q)) }
+                td.confirmed { (confirmed.map(qty).unwrap_or_default()) } td.shipped { (shipped.map(qty).unwrap_or_default()) }
+                td { (fmt_money(*price)) } td { (fmt_money(*sum)) }
+            } } }
+        }
+        @if user.can_write() && !next.is_empty() {
+            h2 { (t.s("orders.next_step")) }
+            form #status-form method="post" action={"/orders/" (id) "/status"} {
+                (csrf_field(&user))
+                label { (t.s("col.state"))
+                    select #next-state name="state" { @for s in &next { option value=(s) { (t.value("order_state", s)) } } }
+                }
+                label { (t.s("col.reason")) input name="reason"; }
+                label { (t.s("col.delivery_date")) input type="date" name="delivery_date"; }
+                label { (t.s("col.document_number")) input name="document_number"; }
+                label { (t.s("orders.document_date")) input type="date" name="document_date"; }
+                p.hint { (t.s("orders.quantities_hint")) }
+                table {
+                    @for (no, code, _, q, _, _, confirmed, _) in &lines { tr {
+                        td { (no) ". " (code) } td { input.qty name={"qty." (no)} value=(qty(confirmed.unwrap_or(*q))); }
+                    } }
+                }
+                button #change-status type="submit" { (t.s("orders.apply_step")) }
+            }
+        }
+        h2 { (t.s("orders.history")) }
+        table.list #order-history {
+            tbody {
+                @if history.is_empty() { tr { td.empty { (t.s("list.empty")) } } }
+                @for (s, r, source, at) in &history { tr {
+                    td { (fmt_time(*at, tz)) } td { (t.value("order_state", s)) } td { (r) } td { (source) }
+                } }
+            }
+        }
+    };
+    Ok(layout(
+        &t,
+        &user,
+        &t.f("order.card", &[("number", &number.to_string())]),
+        body,
+    ))
+}
+
+/// Parses a quantity typed by a person ("2", "1.5", "1,5") into thousandths.
+fn parse_qty(s: &str) -> Option<i64> {
+    let v: f64 = s.trim().replace(',', ".").parse().ok()?;
+    (v.is_finite() && v >= 0.0 && v < 1e9).then(|| (v * 1000.0).round() as i64)
+}
+
+async fn change_status(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    let field = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    user.check_csrf(&field("csrf"))?;
+    user.check_write()?;
+    let t = user.t();
+    let row: Option<(i64,)> = sqlx::query_as("SELECT distributor_id FROM orders WHERE id = $1")
+        .bind(&id)
+        .fetch_optional(state.store.pool())
+        .await?;
+    let Some((d,)) = row else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(d)?;
+    let to = field("state");
+    let mut lines = Vec::new();
+    if matches!(
+        to.as_str(),
+        "confirmed" | "invoiced" | "shipped" | "delivered"
+    ) {
+        for (k, v) in &pairs {
+            if let Some(no) = k.strip_prefix("qty.").and_then(|n| n.parse::<i64>().ok()) {
+                let Some(q) = parse_qty(v) else {
+                    return Err(WebError::bad(&t, "orders.bad_quantity"));
+                };
+                lines.push(LineQuantity {
+                    line_no: no,
+                    quantity_milli: q,
+                });
+            }
+        }
+    }
+    let update = StatusUpdate {
+        state: to,
+        reason: field("reason"),
+        lines,
+        delivery_date: field("delivery_date"),
+        document_number: field("document_number"),
+        document_date: field("document_date"),
+        total_minor: None,
+    };
+    let source = format!("portal:{}", user.login);
+    match state
+        .store
+        .set_order_status(d, &id, &update, &source, state.clock.now())
+        .await?
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
+        Err(StatusRefusal::UnknownOrder) => Err(WebError::not_found(&t)),
+        Err(StatusRefusal::Illegal { from, to }) => Err(WebError::Page(
+            axum::http::StatusCode::CONFLICT,
+            t.f(
+                "orders.illegal",
+                &[
+                    ("from", &t.value("order_state", &from)),
+                    ("to", &t.value("order_state", &to)),
+                ],
+            ),
+        )),
+        Err(StatusRefusal::UnknownState(_)) => Err(WebError::bad(&t, "orders.bad_state")),
+        Err(StatusRefusal::Invalid(m)) => Err(WebError::Page(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!("{} {m}", t.s("orders.invalid")),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_quantities_become_thousandths() {
+        assert_eq!(parse_qty("2"), Some(2000));
+        assert_eq!(parse_qty("1,5"), Some(1500));
+        assert_eq!(parse_qty(" 0.001 "), Some(1));
+        assert_eq!(parse_qty("-1"), None);
+        assert_eq!(parse_qty("many"), None);
+    }
+}
