@@ -291,7 +291,7 @@ async fn order_card(
 /// Parses a quantity typed by a person ("2", "1.5", "1,5") into thousandths.
 fn parse_qty(s: &str) -> Option<i64> {
     let v: f64 = s.trim().replace(',', ".").parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v < 1e9).then(|| (v * 1000.0).round() as i64)
+    (v.is_finite() && (0.0..1e9).contains(&v)).then(|| (v * 1000.0).round() as i64)
 }
 
 async fn change_status(
