@@ -33,3 +33,52 @@ CREATE TABLE order_status_history (
     changed_at_ms INTEGER NOT NULL
 );
 CREATE INDEX order_status_history_order ON order_status_history (order_id, id);
+
+-- Imports from distributors' systems: one job per file or API call, with its log.
+CREATE TABLE import_jobs (
+    id             INTEGER PRIMARY KEY,
+    distributor_id INTEGER NOT NULL REFERENCES distributors(id),
+    kind           TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    file_name      TEXT NOT NULL DEFAULT '',
+    format         TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    message        TEXT NOT NULL DEFAULT '',
+    rows_read      INTEGER NOT NULL DEFAULT 0,
+    rows_applied   INTEGER NOT NULL DEFAULT 0,
+    rows_refused   INTEGER NOT NULL DEFAULT 0,
+    started_at_ms  INTEGER NOT NULL,
+    finished_at_ms INTEGER
+);
+CREATE INDEX import_jobs_distributor ON import_jobs (distributor_id, id);
+
+CREATE TABLE import_errors (
+    job_id  INTEGER NOT NULL,
+    line_no INTEGER NOT NULL,
+    reason  TEXT NOT NULL,
+    PRIMARY KEY (job_id, line_no)
+);
+
+-- Stock per warehouse and product, as the distributor last reported it.
+CREATE TABLE stock (
+    warehouse_id   INTEGER NOT NULL REFERENCES warehouses(id),
+    product_id     INTEGER NOT NULL REFERENCES products(id),
+    quantity_milli INTEGER NOT NULL,
+    updated_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (warehouse_id, product_id)
+);
+
+-- Actual sales: the distributor's invoices, one row per line.
+CREATE TABLE actual_sales (
+    distributor_id INTEGER NOT NULL,
+    invoice_number TEXT NOT NULL,
+    line_no        INTEGER NOT NULL,
+    invoice_date   TEXT NOT NULL,
+    outlet_id      INTEGER NOT NULL,
+    product_id     INTEGER NOT NULL,
+    quantity_milli INTEGER NOT NULL,
+    amount_minor   INTEGER NOT NULL,
+    job_id         INTEGER NOT NULL,
+    PRIMARY KEY (distributor_id, invoice_number, line_no)
+);
+CREATE INDEX actual_sales_outlet ON actual_sales (outlet_id, invoice_date);

@@ -497,3 +497,281 @@ proptest! {
         });
     }
 }
+
+impl Api {
+    async fn import(&self, kind: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/imports/{kind}?file_name=test", self.url))
+            .bearer_auth(&self.key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null),
+        )
+    }
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            match v.parse::<f64>() {
+                Ok(n) if r > 0 => sheet.write_number(r as u32, c as u16, n).unwrap(),
+                _ => sheet.write_string(r as u32, c as u16, *v).unwrap(),
+            };
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+async fn count(server: &TestServer, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(server.store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+async fn imports(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    seed(&server.store, &small_world("ACME", 1)).await;
+    seed(&server.store, &small_world("OTHER", 1)).await;
+    let api = Api::new(&server, "ACME").await;
+    let acme = server.store.distributor_id("ACME").await.unwrap();
+    // A key user renamed an outlet in the back office; the distributor's file wins.
+    sqlx::query(
+        "UPDATE outlets SET name = 'Edited here' WHERE code = 'O000001' AND distributor_id = $1",
+    )
+    .bind(acme)
+    .execute(server.store.pool())
+    .await
+    .unwrap();
+
+    // Outlets, CSV, rows independent: two applied, one refused with its line and reason.
+    let csv = "code;name;address;latitude;longitude;territory_code\n\
+               O000001;Market Sonyachnyi;Khreshchatyk 1;50.4501;30.5234;ACME-TR0001\n\
+               N-1;New kiosk;Podil 2;50.46;30.51;\n\
+               N-2;Far away;;95.0;30.5;\n";
+    let (s, job) = api
+        .import("outlets", "text/csv", csv.as_bytes().to_vec())
+        .await;
+    assert_eq!(s, 200, "{job}");
+    assert_eq!(job["status"], "partial");
+    assert_eq!(
+        (
+            job["rows_read"].as_i64(),
+            job["rows_applied"].as_i64(),
+            job["rows_refused"].as_i64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(job["errors"][0][0], 4);
+    assert!(job["errors"][0][1].as_str().unwrap().contains("globe"));
+    assert_eq!(
+        count(
+            &server,
+            "SELECT COUNT(*) FROM outlets WHERE name = 'Market Sonyachnyi' AND lat_e7 = 504501000"
+        )
+        .await,
+        1,
+        "the import overwrote the back-office edit"
+    );
+    assert_eq!(
+        count(&server, "SELECT COUNT(*) FROM outlets WHERE code = 'N-2'").await,
+        0
+    );
+
+    // Products, XLSX.
+    let (s, job) = api
+        .import(
+            "products",
+            XLSX,
+            xlsx(&[
+                &["code", "name", "unit", "must_stock"],
+                &["LP-1", "Local tea", "box", "yes"],
+                &["LP-2", "Local coffee", "", "0"],
+            ]),
+        )
+        .await;
+    assert_eq!(
+        (s, job["status"].as_str(), job["rows_applied"].as_i64()),
+        (200, Some("done"), Some(2)),
+        "{job}"
+    );
+    assert_eq!(
+        count(
+            &server,
+            "SELECT COUNT(*) FROM products WHERE code = 'LP-1' AND must_stock = 1 AND unit = 'box'"
+        )
+        .await,
+        1
+    );
+
+    // Warehouses, JSON.
+    let (s, job) = api
+        .import(
+            "warehouses",
+            "application/json",
+            json!({"rows": [{"code": "W-NEW", "name": "New warehouse"}]})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!((s, job["status"].as_str()), (200, Some("done")), "{job}");
+
+    // Stock is all or nothing: one unknown product refuses the whole file.
+    let bad = "warehouse_code,product_code,quantity\nW-NEW,LP-1,12\nW-NEW,NOPE,3\n";
+    let (s, job) = api
+        .import("stock", "text/csv", bad.as_bytes().to_vec())
+        .await;
+    assert_eq!(
+        (s, job["status"].as_str(), job["rows_applied"].as_i64()),
+        (422, Some("failed"), Some(0)),
+        "{job}"
+    );
+    assert_eq!(job["errors"][0][0], 3);
+    assert_eq!(
+        count(&server, "SELECT COUNT(*) FROM stock").await,
+        0,
+        "nothing half-applied"
+    );
+    let good = "warehouse_code,product_code,quantity\nW-NEW,LP-1,12.5\nW-NEW,LP-2,3\n";
+    let (s, _) = api
+        .import("stock", "text/csv", good.as_bytes().to_vec())
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        count(
+            &server,
+            "SELECT COUNT(*) FROM stock WHERE quantity_milli = 12500"
+        )
+        .await,
+        1
+    );
+
+    // Actual sales: invoices with lines; a re-sent invoice replaces the earlier one.
+    let sales = "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\n\
+                 INV-1,2026-11-20,O000001,LP-1,2,120.50\nINV-1,2026-11-20,O000001,LP-2,1,80\n\
+                 INV-2,2026-11-21,N-1,LP-1,5,300\n";
+    let (s, job) = api
+        .import("sales", "text/csv", sales.as_bytes().to_vec())
+        .await;
+    assert_eq!((s, job["rows_applied"].as_i64()), (200, Some(3)), "{job}");
+    assert_eq!(
+        count(
+            &server,
+            "SELECT COUNT(*) FROM actual_sales WHERE amount_minor = 12050"
+        )
+        .await,
+        1
+    );
+    let resent = "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\nINV-1,2026-11-20,O000001,LP-1,3,180\n";
+    let (s, _) = api
+        .import("sales", "text/csv", resent.as_bytes().to_vec())
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        count(
+            &server,
+            "SELECT COUNT(*) FROM actual_sales WHERE invoice_number = 'INV-1'"
+        )
+        .await,
+        1
+    );
+    let broken = "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\nINV-3,2026-11-22,N-1,LP-1,1,10\nINV-3,22.11.2026,N-1,LP-1,1,10\n";
+    let (s, job) = api
+        .import("sales", "text/csv", broken.as_bytes().to_vec())
+        .await;
+    assert_eq!((s, job["errors"][0][0].as_i64()), (422, Some(3)), "{job}");
+    assert_eq!(
+        count(&server, "SELECT COUNT(*) FROM actual_sales").await,
+        2,
+        "the broken file applied nothing"
+    );
+
+    // Routes, XLSX (the route loader).
+    let (s, job) = api
+        .import(
+            "routes",
+            XLSX,
+            xlsx(&[
+                &["date", "position_code", "stop", "outlet_code"],
+                &["2026-12-01", "ACME-P0001", "2", "O000001"],
+                &["2026-12-01", "ACME-P0001", "1", "N-1"],
+            ]),
+        )
+        .await;
+    assert_eq!((s, job["rows_applied"].as_i64()), (200, Some(2)), "{job}");
+    let (first,): (String,) = sqlx::query_as(
+        "SELECT o.code FROM route_stops rs JOIN routes r ON r.id = rs.route_id JOIN outlets o ON o.id = rs.outlet_id \
+         WHERE r.route_date = '2026-12-01' ORDER BY rs.stop_order LIMIT 1",
+    )
+    .fetch_one(server.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(first, "N-1");
+
+    // Broken files: refused cleanly, with a message, and nothing applied.
+    let before = count(&server, "SELECT COUNT(*) FROM outlets").await;
+    let (s, job) = api
+        .import(
+            "outlets",
+            XLSX,
+            b"PK\x03\x04 not really a workbook".to_vec(),
+        )
+        .await;
+    assert_eq!((s, job["status"].as_str()), (422, Some("failed")));
+    assert!(
+        job["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an XLSX workbook"),
+        "{job}"
+    );
+    let (s, job) = api
+        .import("outlets", "text/csv", b"code,address\nX,Y\n".to_vec())
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(job["message"], "required columns missing: name");
+    let (s, job) = api
+        .import("outlets", "text/csv", vec![0xff, 0xfe, b'a', b'\n'])
+        .await;
+    assert_eq!(
+        (s, job["message"].as_str()),
+        (422, Some("the file is not UTF-8 text"))
+    );
+    let (s, _) = api
+        .import("planets", "text/csv", b"code,name\n".to_vec())
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(count(&server, "SELECT COUNT(*) FROM outlets").await, before);
+
+    // The job log is readable later, by its own distributor only.
+    let id = job["id"].as_i64().unwrap();
+    let (s, again) = api
+        .call("GET", &format!("/api/v1/import-jobs/{id}"), None)
+        .await;
+    assert_eq!((s, again["status"].as_str()), (200, Some("failed")));
+    let other = Api::new(&server, "OTHER").await;
+    assert_eq!(
+        other
+            .call("GET", &format!("/api/v1/import-jobs/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    imports_apply_valid_rows_log_refused_ones_and_refuse_broken_files,
+    imports
+);

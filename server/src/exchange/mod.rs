@@ -26,13 +26,18 @@ use crate::store::exchange::{StatusRefusal, StatusUpdate};
 pub mod openapi;
 
 /// The API's routes as (method, path) — the OpenAPI document is checked against them.
-pub const ROUTES: [(&str, &str); 5] = [
+pub const ROUTES: [(&str, &str); 7] = [
     ("get", "/api/v1/orders/feed"),
     ("post", "/api/v1/orders/ack"),
     ("get", "/api/v1/orders/{id}"),
     ("post", "/api/v1/orders/{id}/status"),
     ("get", "/api/v1/orders/{id}/history"),
+    ("post", "/api/v1/imports/{kind}"),
+    ("get", "/api/v1/import-jobs/{id}"),
 ];
+
+/// The largest import body accepted (a 100,000-line sales file is about 6 MB).
+pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,6 +47,82 @@ pub fn router() -> Router<AppState> {
         .route(ROUTES[2].1, get(order))
         .route(ROUTES[3].1, post(status))
         .route(ROUTES[4].1, get(history))
+        .route(
+            ROUTES[5].1,
+            post(import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
+        .route(ROUTES[6].1, get(import_job))
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    file_name: String,
+}
+
+/// The format of an import body: `?format=` or else the content type.
+pub fn import_format(explicit: &str, content_type: &str) -> String {
+    if !explicit.is_empty() {
+        return explicit.to_lowercase();
+    }
+    let ct = content_type.to_lowercase();
+    if ct.contains("json") {
+        "json".into()
+    } else if ct.contains("spreadsheetml") || ct.contains("excel") {
+        "xlsx".into()
+    } else {
+        "csv".into()
+    }
+}
+
+async fn import(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    Path(kind): Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = import_format(&q.format, content_type);
+    let job = state
+        .store
+        .run_import(
+            d,
+            &kind,
+            "api",
+            &q.file_name,
+            &format,
+            &body,
+            state.clock.now(),
+        )
+        .await?;
+    let status = if job.status == "failed" {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(job)).into_response())
+}
+
+async fn import_job(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    match state.store.import_job(id).await? {
+        Some(job) if job.distributor_id == d => Ok(Json(job).into_response()),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such import job",
+        )),
+    }
 }
 
 /// A JSON error: `{"code": "...", "message": "..."}`.

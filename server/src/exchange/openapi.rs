@@ -71,6 +71,37 @@ pub fn spec() -> Value {
                     "409": error_response("The move is not allowed from the order's current state (given as current_state).")
                 }
             }},
+            "/api/v1/imports/{kind}": {"post": {
+                "operationId": "importRows",
+                "summary": "Import local outlets, local products, warehouses, stock, actual sales or routes.",
+                "description": "The body is a CSV file (UTF-8, comma or semicolon, header line), an XLSX workbook (first sheet, header row) or JSON {\"rows\": [{...}]}; the format comes from ?format= or the content type. Columns (required first): outlets code, name, address, contact, phone, channel, latitude, longitude, territory_code; products code, name, unit, category, must_stock; warehouses code, name; stock warehouse_code, product_code, quantity; sales invoice_number, invoice_date, outlet_code, product_code, quantity, amount; routes date, position_code, stop, outlet_code. Outlets, products and warehouses apply their valid rows and log the others; stock, sales and routes apply all rows or none. An import overwrites back-office edits of local outlets and products.",
+                "parameters": [
+                    {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": ["outlets", "products", "warehouses", "stock", "sales", "routes"]}},
+                    {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["csv", "xlsx", "json"]}},
+                    {"name": "file_name", "in": "query", "required": false, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": true, "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": {"type": "object"}}
+                }},
+                "responses": {
+                    "200": {"description": "The job: done, or partial with the refused rows.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportJob"}}}},
+                    "401": unauthorized,
+                    "413": {"description": "The body is larger than 64 MB."},
+                    "422": {"description": "The job failed and nothing was applied (unreadable file, missing columns, or a refused row of an all-or-nothing kind).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportJob"}}}}
+                }
+            }},
+            "/api/v1/import-jobs/{id}": {"get": {
+                "operationId": "getImportJob",
+                "summary": "An import job with its log.",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
+                "responses": {
+                    "200": {"description": "The job.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportJob"}}}},
+                    "401": unauthorized,
+                    "404": error_response("No such import job for this distributor.")
+                }
+            }},
             "/api/v1/orders/{id}/history": {"get": {
                 "operationId": "orderHistory",
                 "summary": "Every state the order went through.",
@@ -146,6 +177,22 @@ pub fn spec() -> Value {
                     "document_number": {"type": "string", "maxLength": 100},
                     "document_date": {"type": "string", "description": "YYYY-MM-DD"},
                     "total_minor": {"type": "integer", "format": "int64", "nullable": true, "description": "The invoiced total."}
+                }},
+                "ImportJob": {"type": "object", "required": ["id", "kind", "status", "rows_read", "rows_applied", "rows_refused", "errors"], "properties": {
+                    "id": {"type": "integer", "format": "int64"},
+                    "distributor_id": {"type": "integer", "format": "int64"},
+                    "kind": {"type": "string"},
+                    "source": {"type": "string"},
+                    "file_name": {"type": "string"},
+                    "format": {"type": "string"},
+                    "status": {"type": "string", "enum": ["done", "partial", "failed"]},
+                    "message": {"type": "string"},
+                    "rows_read": {"type": "integer"},
+                    "rows_applied": {"type": "integer"},
+                    "rows_refused": {"type": "integer"},
+                    "started_at_ms": {"type": "integer", "format": "int64"},
+                    "finished_at_ms": {"type": "integer", "format": "int64", "nullable": true},
+                    "errors": {"type": "array", "description": "[line number, reason] of each refused row (at most 1000).", "items": {"type": "array", "items": {}}}
                 }},
                 "History": {"type": "object", "required": ["history"], "properties": {
                     "history": {"type": "array", "items": {"type": "object", "required": ["state", "reason", "source", "changed_at_ms"], "properties": {

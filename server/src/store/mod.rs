@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 pub mod devices;
 pub mod exchange;
+pub mod imports;
 pub mod ingest;
 pub mod keyusers;
 pub mod migrate;

@@ -119,6 +119,7 @@ mod tests {
             include_str!("staff.rs"),
             include_str!("apikeys.rs"),
             include_str!("orders.rs"),
+            include_str!("imports.rs"),
         ];
         let mut missing = Vec::new();
         for src in sources {

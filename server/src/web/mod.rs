@@ -22,6 +22,7 @@ pub use crate::store::keyusers::{Role, Scope, WebUser};
 pub mod apikeys;
 pub mod auth;
 pub mod i18n;
+pub mod imports;
 pub mod list;
 pub mod lists;
 pub mod map;
@@ -100,6 +101,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff::router())
         .merge(apikeys::router())
         .merge(orders::router())
+        .merge(imports::router())
         .merge(map::router())
 }
 
@@ -241,7 +243,7 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let full: [(&str, &str); 15] = [
+    let full: [(&str, &str); 16] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
         ("/sync-sessions", "nav.sync_results"),
@@ -256,9 +258,10 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/routes", "nav.routes"),
         ("/questionnaires", "nav.questionnaires"),
         ("/orders", "nav.orders"),
+        ("/imports", "nav.imports"),
         ("/api-keys", "nav.api_keys"),
     ];
-    let portal: [(&str, &str); 1] = [("/orders", "nav.orders")];
+    let portal: [(&str, &str); 2] = [("/orders", "nav.orders"), ("/imports", "nav.imports")];
     let nav: &[(&str, &str)] = if user.role == Role::Distributor {
         &portal
     } else {

@@ -1,0 +1,785 @@
+//! Imports from distributors' systems: local outlets, local products, warehouses, stock,
+//! actual sales (invoices with lines) and routes, from CSV, XLSX or JSON rows. Every import
+//! is a job with a log: status, rows read / applied / refused, and each refused row with its
+//! line number and reason.
+//!
+//! Outlets, products and warehouses declare their rows independent: valid rows are applied,
+//! refused ones are logged (status `partial`). Stock, actual sales and routes are applied whole
+//! or not at all (status `failed` with every refused row logged). A file that cannot be read
+//! at all, or lacks a required column, is refused before anything is applied. The distributor
+//! is the source of truth for its local outlets and products: an import overwrites edits made
+//! in the back office.
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::world::{OutletInput, ProductInput, Val, insert_rows};
+use super::{Result, Store};
+
+/// The kinds of import, with their columns (required ones first) and whether rows are
+/// independent.
+pub const KINDS: [(&str, &[&str], &[&str], bool); 6] = [
+    (
+        "outlets",
+        &["code", "name"],
+        &[
+            "address",
+            "contact",
+            "phone",
+            "channel",
+            "latitude",
+            "longitude",
+            "territory_code",
+        ],
+        true,
+    ),
+    (
+        "products",
+        &["code", "name"],
+        &["unit", "category", "must_stock"],
+        true,
+    ),
+    ("warehouses", &["code", "name"], &[], true),
+    (
+        "stock",
+        &["warehouse_code", "product_code", "quantity"],
+        &[],
+        false,
+    ),
+    (
+        "sales",
+        &[
+            "invoice_number",
+            "invoice_date",
+            "outlet_code",
+            "product_code",
+            "quantity",
+            "amount",
+        ],
+        &[],
+        false,
+    ),
+    (
+        "routes",
+        &["date", "position_code", "stop", "outlet_code"],
+        &[],
+        false,
+    ),
+];
+
+/// Rows read from a file: header names (lower case) and (line number, cells).
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<(i64, Vec<String>)>,
+}
+
+impl Table {
+    fn col(&self, name: &str) -> Option<usize> {
+        self.headers.iter().position(|h| h == name)
+    }
+}
+
+/// Reads CSV (UTF-8, comma or semicolon, first line the header).
+pub fn read_csv(bytes: &[u8]) -> std::result::Result<Table, String> {
+    let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
+        .map_err(|_| "the file is not UTF-8 text".to_string())?;
+    let first = text.lines().next().unwrap_or_default();
+    let delimiter = if first.matches(';').count() > first.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("the header line cannot be read: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let mut rows = Vec::new();
+    // Line numbers from byte offsets (the csv crate's own line count skips empty lines).
+    let (mut seen_byte, mut seen_line) = (0usize, 1i64);
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("record {}: {e}", i + 1))?;
+        let mut byte = record
+            .position()
+            .map(|p| p.byte() as usize)
+            .unwrap_or(seen_byte)
+            .min(text.len());
+        // The reported start may sit on the end of the previous line or on empty lines.
+        while byte < text.len() && matches!(text.as_bytes()[byte], b'\r' | b'\n') {
+            byte += 1;
+        }
+        if byte >= seen_byte {
+            seen_line += text.as_bytes()[seen_byte..byte]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as i64;
+            seen_byte = byte;
+        }
+        let line = seen_line;
+        let cells: Vec<String> = record.iter().map(|c| c.trim().to_string()).collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        rows.push((line, cells));
+    }
+    Ok(Table { headers, rows })
+}
+
+/// Reads the first sheet of an XLSX workbook (first row the header).
+pub fn read_xlsx(bytes: &[u8]) -> std::result::Result<Table, String> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec()))
+        .map_err(|e| format!("the file is not an XLSX workbook: {e}"))?;
+    let name = book
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| "the workbook has no sheet".to_string())?;
+    let range = book
+        .worksheet_range(&name)
+        .map_err(|e| format!("sheet {name}: {e}"))?;
+    let cell = |d: &Data| match d {
+        Data::Empty => String::new(),
+        Data::String(s) => s.trim().to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => format!("{f}"),
+        Data::Int(i) => i.to_string(),
+        Data::Bool(b) => (if *b { "1" } else { "0" }).to_string(),
+        // Excel's serial day 25569 is 1970-01-01.
+        Data::DateTime(dt) => crate::dates::format_days(dt.as_f64().floor() as i64 - 25_569),
+        Data::DateTimeIso(s) => s.chars().take(10).collect(),
+        other => other.to_string(),
+    };
+    let start_row = range.start().map(|(r, _)| r as i64).unwrap_or(0);
+    let mut rows_iter = range.rows();
+    let headers: Vec<String> = rows_iter
+        .next()
+        .ok_or_else(|| "the sheet is empty".to_string())?
+        .iter()
+        .map(|d| cell(d).to_lowercase())
+        .collect();
+    let mut rows = Vec::new();
+    for (i, r) in rows_iter.enumerate() {
+        let cells: Vec<String> = r.iter().map(cell).collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        rows.push((start_row + i as i64 + 2, cells));
+    }
+    Ok(Table { headers, rows })
+}
+
+/// Reads `{"rows": [{"code": ..., ...}, ...]}`; line numbers are the rows' positions.
+pub fn read_json(bytes: &[u8]) -> std::result::Result<Table, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let rows = v["rows"]
+        .as_array()
+        .ok_or_else(|| "expected {\"rows\": [ {...}, ... ]}".to_string())?;
+    let mut headers: Vec<String> = Vec::new();
+    for r in rows {
+        for k in r
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_else(Vec::new)
+        {
+            if !headers.contains(&k.to_lowercase()) {
+                headers.push(k.to_lowercase());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let obj = r
+            .as_object()
+            .ok_or_else(|| format!("row {}: expected an object", i + 1))?;
+        let cells = headers
+            .iter()
+            .map(|h| {
+                obj.iter()
+                    .find(|(k, _)| k.to_lowercase() == *h)
+                    .map(|(_, v)| match v {
+                        serde_json::Value::String(s) => s.trim().to_string(),
+                        serde_json::Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        out.push((i as i64 + 1, cells));
+    }
+    Ok(Table { headers, rows: out })
+}
+
+/// A decimal with up to `scale` fraction digits as an integer of 10^-scale units
+/// ("1.5" with scale 3 -> 1500; "12,30" with scale 2 -> 1230).
+pub fn parse_decimal(s: &str, scale: u32) -> Option<i64> {
+    let s = s.trim().replace(',', ".").replace(' ', "");
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest.to_string()),
+        None => (false, s),
+    };
+    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+        || frac.len() > scale as usize
+        || int.len() > 12
+    {
+        return None;
+    }
+    let unit = 10i64.pow(scale);
+    let int: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let frac_val: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<i64>().ok()? * 10i64.pow(scale - frac.len() as u32)
+    };
+    let v = int * unit + frac_val;
+    Some(if neg { -v } else { v })
+}
+
+/// A job as shown in its log.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportJob {
+    pub id: i64,
+    pub distributor_id: i64,
+    pub kind: String,
+    pub source: String,
+    pub file_name: String,
+    pub format: String,
+    /// `done`, `partial` (independent rows, some refused) or `failed` (nothing applied).
+    pub status: String,
+    pub message: String,
+    pub rows_read: i64,
+    pub rows_applied: i64,
+    pub rows_refused: i64,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub errors: Vec<(i64, String)>,
+}
+
+/// Most refused rows a job log keeps.
+const MAX_LOGGED_ERRORS: usize = 1000;
+
+type Refused = Vec<(i64, String)>;
+
+fn cell<'a>(t: &Table, row: &'a [String], name: &str) -> &'a str {
+    t.col(name)
+        .and_then(|i| row.get(i))
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+impl Store {
+    /// Runs an import and records its job; returns the job with its log.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_import(
+        &self,
+        distributor_id: i64,
+        kind: &str,
+        source: &str,
+        file_name: &str,
+        format: &str,
+        bytes: &[u8],
+        now: i64,
+    ) -> Result<ImportJob> {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO import_jobs (distributor_id, kind, source, file_name, format, status, started_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'running', $6) RETURNING id",
+        )
+        .bind(distributor_id)
+        .bind(kind)
+        .bind(source)
+        .bind(file_name.chars().take(200).collect::<String>())
+        .bind(format)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        let mut job = ImportJob {
+            id,
+            distributor_id,
+            kind: kind.into(),
+            source: source.into(),
+            file_name: file_name.into(),
+            format: format.into(),
+            status: "failed".into(),
+            message: String::new(),
+            rows_read: 0,
+            rows_applied: 0,
+            rows_refused: 0,
+            started_at_ms: now,
+            finished_at_ms: None,
+            errors: Vec::new(),
+        };
+        let table = match format {
+            "csv" => read_csv(bytes),
+            "xlsx" => read_xlsx(bytes),
+            "json" => read_json(bytes),
+            other => Err(format!("unknown format {other:?}: use csv, xlsx or json")),
+        };
+        let spec = KINDS.iter().find(|k| k.0 == kind);
+        let outcome: std::result::Result<(i64, Refused), String> = match (table, spec) {
+            (Err(e), _) => Err(e),
+            (_, None) => Err(format!(
+                "unknown import {kind:?}: use outlets, products, warehouses, stock, sales or routes"
+            )),
+            (Ok(t), Some((_, required, _, independent))) => {
+                job.rows_read = t.rows.len() as i64;
+                let missing: Vec<&str> = required
+                    .iter()
+                    .copied()
+                    .filter(|c| t.col(c).is_none())
+                    .collect();
+                if !missing.is_empty() {
+                    Err(format!("required columns missing: {}", missing.join(", ")))
+                } else {
+                    self.apply_import(distributor_id, kind, &t, *independent, id)
+                        .await?
+                        .map_err(|e| e.to_string())
+                }
+            }
+        };
+        match outcome {
+            Err(message) => {
+                job.status = "failed".into();
+                job.message = message;
+            }
+            Ok((applied, refused)) => {
+                job.rows_applied = applied;
+                job.rows_refused = refused.len() as i64;
+                job.status = if refused.is_empty() {
+                    "done"
+                } else if applied > 0 {
+                    "partial"
+                } else {
+                    "failed"
+                }
+                .into();
+                if applied == 0 && !refused.is_empty() && spec.is_some_and(|s| !s.3) {
+                    job.message =
+                        "nothing was applied: the file is applied whole or not at all".into();
+                }
+                job.errors = refused;
+            }
+        }
+        let finished = super::now_ms().max(now);
+        job.finished_at_ms = Some(finished);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE import_jobs SET status = $1, message = $2, rows_read = $3, rows_applied = $4, \
+             rows_refused = $5, finished_at_ms = $6 WHERE id = $7",
+        )
+        .bind(&job.status)
+        .bind(&job.message)
+        .bind(job.rows_read)
+        .bind(job.rows_applied)
+        .bind(job.rows_refused)
+        .bind(finished)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let rows: Vec<Vec<Val>> = job
+            .errors
+            .iter()
+            .take(MAX_LOGGED_ERRORS)
+            .map(|(line, reason)| vec![Val::I(id), Val::I(*line), Val::S(reason.clone())])
+            .collect();
+        insert_rows(
+            &mut tx,
+            "import_errors",
+            &["job_id", "line_no", "reason"],
+            &rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// Validates and applies the rows. Independent kinds apply their valid rows; the others
+    /// apply nothing when a row is refused.
+    async fn apply_import(
+        &self,
+        d: i64,
+        kind: &str,
+        t: &Table,
+        independent: bool,
+        job_id: i64,
+    ) -> Result<std::result::Result<(i64, Refused), &'static str>> {
+        let mut refused: Refused = Vec::new();
+        let codes = |table: &'static str, extra: &'static str| async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT code, id FROM {table} WHERE distributor_id = $1{extra}"
+            )))
+            .bind(d)
+            .fetch_all(self.pool())
+            .await?;
+            Ok::<HashMap<String, i64>, super::StoreError>(rows.into_iter().collect())
+        };
+        match kind {
+            "outlets" => {
+                let territories = codes("org_units", "").await?;
+                let mut ok = Vec::new();
+                for (line, r) in &t.rows {
+                    let (code, name) = (cell(t, r, "code"), cell(t, r, "name"));
+                    if code.is_empty() || name.is_empty() || code.len() > 64 {
+                        refused.push((
+                            *line,
+                            "code and name are required (code at most 64 characters)".into(),
+                        ));
+                        continue;
+                    }
+                    let (lat, lon) = (cell(t, r, "latitude"), cell(t, r, "longitude"));
+                    let location = match (parse_decimal(lat, 7), parse_decimal(lon, 7)) {
+                        _ if lat.is_empty() && lon.is_empty() => None,
+                        (Some(a), Some(b))
+                            if a.abs() <= 900_000_000 && b.abs() <= 1_800_000_000 =>
+                        {
+                            Some((a as i32, b as i32))
+                        }
+                        _ => {
+                            refused.push((
+                                *line,
+                                format!(
+                                    "coordinates {lat:?}, {lon:?} are not a place on the globe"
+                                ),
+                            ));
+                            continue;
+                        }
+                    };
+                    let territory = match cell(t, r, "territory_code") {
+                        "" => None,
+                        c => match territories.get(c) {
+                            Some(id) => Some(*id),
+                            None => {
+                                refused.push((*line, format!("no territory {c:?}")));
+                                continue;
+                            }
+                        },
+                    };
+                    ok.push(OutletInput {
+                        code: code.into(),
+                        name: name.into(),
+                        address: cell(t, r, "address").into(),
+                        contact_name: cell(t, r, "contact").into(),
+                        phone: cell(t, r, "phone").into(),
+                        channel: cell(t, r, "channel").into(),
+                        territory_id: territory,
+                        location,
+                        price_list_id: None,
+                    });
+                }
+                let n = ok.len() as i64;
+                if !ok.is_empty() {
+                    self.upsert_outlets(d, &ok).await?;
+                }
+                Ok(Ok((n, refused)))
+            }
+            "products" => {
+                let mut ok = Vec::new();
+                for (line, r) in &t.rows {
+                    let (code, name) = (cell(t, r, "code"), cell(t, r, "name"));
+                    if code.is_empty() || name.is_empty() || code.len() > 64 {
+                        refused.push((
+                            *line,
+                            "code and name are required (code at most 64 characters)".into(),
+                        ));
+                        continue;
+                    }
+                    let must = match cell(t, r, "must_stock").to_lowercase().as_str() {
+                        "" | "0" | "no" | "false" => false,
+                        "1" | "yes" | "true" => true,
+                        other => {
+                            refused.push((*line, format!("must_stock {other:?} is not yes/no")));
+                            continue;
+                        }
+                    };
+                    let unit = cell(t, r, "unit");
+                    ok.push(ProductInput {
+                        code: code.into(),
+                        name: name.into(),
+                        unit: if unit.is_empty() {
+                            "pcs".into()
+                        } else {
+                            unit.into()
+                        },
+                        category: cell(t, r, "category").into(),
+                        must_stock: must,
+                    });
+                }
+                let n = ok.len() as i64;
+                if !ok.is_empty() {
+                    self.upsert_products(d, &ok).await?;
+                }
+                Ok(Ok((n, refused)))
+            }
+            "warehouses" => {
+                let mut applied = 0;
+                let mut tx = self.begin_write().await?;
+                for (line, r) in &t.rows {
+                    let (code, name) = (cell(t, r, "code"), cell(t, r, "name"));
+                    if code.is_empty() || name.is_empty() {
+                        refused.push((*line, "code and name are required".into()));
+                        continue;
+                    }
+                    sqlx::query(
+                        "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) \
+                         ON CONFLICT (distributor_id, code) DO UPDATE SET name = excluded.name",
+                    )
+                    .bind(d)
+                    .bind(code)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                    applied += 1;
+                }
+                tx.commit().await?;
+                Ok(Ok((applied, refused)))
+            }
+            "stock" => {
+                let warehouses = codes("warehouses", "").await?;
+                let products = codes("products", " AND deleted = 0").await?;
+                let mut rows = Vec::new();
+                for (line, r) in &t.rows {
+                    let w = warehouses.get(cell(t, r, "warehouse_code"));
+                    let p = products.get(cell(t, r, "product_code"));
+                    let q = parse_decimal(cell(t, r, "quantity"), 3);
+                    match (w, p, q) {
+                        (None, _, _) => refused.push((
+                            *line,
+                            format!("no warehouse {:?}", cell(t, r, "warehouse_code")),
+                        )),
+                        (_, None, _) => refused.push((
+                            *line,
+                            format!("no product {:?}", cell(t, r, "product_code")),
+                        )),
+                        (_, _, None) => refused.push((
+                            *line,
+                            format!("quantity {:?} is not a number", cell(t, r, "quantity")),
+                        )),
+                        (Some(w), Some(p), Some(q)) => rows.push((*w, *p, q)),
+                    }
+                }
+                if !refused.is_empty() || independent {
+                    return Ok(Ok((0, refused)));
+                }
+                let now = super::now_ms();
+                let mut tx = self.begin_write().await?;
+                for (w, p, q) in &rows {
+                    sqlx::query(
+                        "INSERT INTO stock (warehouse_id, product_id, quantity_milli, updated_at_ms) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (warehouse_id, product_id) DO UPDATE SET quantity_milli = excluded.quantity_milli, \
+                         updated_at_ms = excluded.updated_at_ms",
+                    )
+                    .bind(*w)
+                    .bind(*p)
+                    .bind(*q)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(Ok((rows.len() as i64, refused)))
+            }
+            "sales" => {
+                let outlets = codes("outlets", "").await?;
+                let products = codes("products", "").await?;
+                let mut rows: Vec<Vec<Val>> = Vec::with_capacity(t.rows.len());
+                let mut line_of: HashMap<String, i64> = HashMap::new();
+                for (line, r) in &t.rows {
+                    let invoice = cell(t, r, "invoice_number");
+                    let date = cell(t, r, "invoice_date");
+                    let o = outlets.get(cell(t, r, "outlet_code"));
+                    let p = products.get(cell(t, r, "product_code"));
+                    let q = parse_decimal(cell(t, r, "quantity"), 3);
+                    let a = parse_decimal(cell(t, r, "amount"), 2);
+                    let reason = if invoice.is_empty() {
+                        Some("invoice_number is required".to_string())
+                    } else if crate::dates::parse_date(date).is_none() {
+                        Some(format!("invoice_date {date:?} is not YYYY-MM-DD"))
+                    } else if o.is_none() {
+                        Some(format!("no outlet {:?}", cell(t, r, "outlet_code")))
+                    } else if p.is_none() {
+                        Some(format!("no product {:?}", cell(t, r, "product_code")))
+                    } else if q.is_none() {
+                        Some(format!(
+                            "quantity {:?} is not a number",
+                            cell(t, r, "quantity")
+                        ))
+                    } else if a.is_none() {
+                        Some(format!(
+                            "amount {:?} is not a sum of money",
+                            cell(t, r, "amount")
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = reason {
+                        refused.push((*line, reason));
+                        continue;
+                    }
+                    let n = line_of.entry(invoice.to_string()).or_insert(0);
+                    *n += 1;
+                    rows.push(vec![
+                        Val::I(d),
+                        Val::S(invoice.into()),
+                        Val::I(*n),
+                        Val::S(date.into()),
+                        Val::I(*o.expect("checked")),
+                        Val::I(*p.expect("checked")),
+                        Val::I(q.expect("checked")),
+                        Val::I(a.expect("checked")),
+                        Val::I(job_id),
+                    ]);
+                }
+                if !refused.is_empty() {
+                    return Ok(Ok((0, refused)));
+                }
+                // A re-sent invoice replaces the earlier one.
+                let mut tx = self.begin_write().await?;
+                let invoices: Vec<&String> = line_of.keys().collect();
+                for chunk in invoices.chunks(500) {
+                    let ps: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM actual_sales WHERE distributor_id = $1 AND invoice_number IN ({})",
+                        ps.join(", ")
+                    )))
+                    .bind(d);
+                    for inv in chunk {
+                        q = q.bind(inv.as_str());
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                insert_rows(
+                    &mut tx,
+                    "actual_sales",
+                    &[
+                        "distributor_id",
+                        "invoice_number",
+                        "line_no",
+                        "invoice_date",
+                        "outlet_id",
+                        "product_id",
+                        "quantity_milli",
+                        "amount_minor",
+                        "job_id",
+                    ],
+                    &rows,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Ok((rows.len() as i64, refused)))
+            }
+            "routes" => {
+                let positions = codes("org_units", " AND kind = 'position'").await?;
+                let outlets = codes("outlets", " AND deleted = 0").await?;
+                let mut routes: std::collections::BTreeMap<(i64, String), Vec<(i64, i64)>> =
+                    Default::default();
+                for (line, r) in &t.rows {
+                    let date = cell(t, r, "date");
+                    let pos = positions.get(cell(t, r, "position_code"));
+                    let outlet = outlets.get(cell(t, r, "outlet_code"));
+                    let stop = cell(t, r, "stop").parse::<i64>().ok().filter(|s| *s > 0);
+                    match (crate::dates::parse_date(date), pos, outlet, stop) {
+                        (None, ..) => {
+                            refused.push((*line, format!("date {date:?} is not YYYY-MM-DD")))
+                        }
+                        (_, None, ..) => refused.push((
+                            *line,
+                            format!("no position {:?}", cell(t, r, "position_code")),
+                        )),
+                        (_, _, None, _) => refused
+                            .push((*line, format!("no outlet {:?}", cell(t, r, "outlet_code")))),
+                        (_, _, _, None) => {
+                            refused.push((*line, "stop is a positive whole number".into()))
+                        }
+                        (Some(_), Some(p), Some(o), Some(s)) => routes
+                            .entry((*p, date.to_string()))
+                            .or_default()
+                            .push((s, *o)),
+                    }
+                }
+                if !refused.is_empty() {
+                    return Ok(Ok((0, refused)));
+                }
+                let mut applied = 0;
+                for ((position, date), mut stops) in routes {
+                    stops.sort();
+                    let ids: Vec<i64> = stops.iter().map(|s| s.1).collect();
+                    applied += ids.len() as i64;
+                    self.set_route(d, position, &date, &ids).await?;
+                }
+                Ok(Ok((applied, refused)))
+            }
+            _ => Ok(Err("unknown import kind")),
+        }
+    }
+
+    /// A job with its logged errors, if it belongs to one of these distributors.
+    pub async fn import_job(&self, id: i64) -> Result<Option<ImportJob>> {
+        let row: Option<(i64, String, String, String, String, String, String, i64, i64, i64, i64, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT distributor_id, kind, source, file_name, format, status, message, rows_read, rows_applied, \
+                 rows_refused, started_at_ms, finished_at_ms FROM import_jobs WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let errors: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT line_no, reason FROM import_errors WHERE job_id = $1 ORDER BY line_no",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Some(ImportJob {
+            id,
+            distributor_id: r.0,
+            kind: r.1,
+            source: r.2,
+            file_name: r.3,
+            format: r.4,
+            status: r.5,
+            message: r.6,
+            rows_read: r.7,
+            rows_applied: r.8,
+            rows_refused: r.9,
+            started_at_ms: r.10,
+            finished_at_ms: r.11,
+            errors,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_become_integers_of_their_scale() {
+        assert_eq!(parse_decimal("1.5", 3), Some(1500));
+        assert_eq!(parse_decimal("12,30", 2), Some(1230));
+        assert_eq!(parse_decimal("-0.5", 2), Some(-50));
+        assert_eq!(parse_decimal("50.4501234", 7), Some(504_501_234));
+        assert_eq!(parse_decimal("1.2345", 3), None);
+        assert_eq!(parse_decimal("abc", 2), None);
+        assert_eq!(parse_decimal("", 2), None);
+    }
+
+    #[test]
+    fn csv_with_semicolons_a_bom_and_quotes_is_read() {
+        let t = read_csv("\u{feff}Code;Name\r\nA1;\"Shop; corner\"\r\n\r\nA2;Kiosk\r\n".as_bytes())
+            .unwrap();
+        assert_eq!(t.headers, vec!["code", "name"]);
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.rows[0].1[1], "Shop; corner");
+        assert_eq!(t.rows[1].0, 4, "line numbers count the skipped empty line");
+        assert!(read_csv(&[0xff, 0xfe, 0x00]).is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! Import jobs in the back office and the portal: upload a CSV or XLSX file, read each job's
+//! log (status, rows read / applied / refused, every refused row with its line and reason).
+use axum::Router;
+use axum::extract::{Multipart, Path, State};
+use axum::routing::get;
+use maud::{Markup, html};
+
+use super::{Scope, WebError, WebResult, WebUser, fmt_time, layout};
+use crate::AppState;
+use crate::store::imports::KINDS;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/imports",
+            get(list)
+                .post(upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::exchange::IMPORT_BODY_LIMIT,
+                )),
+        )
+        .route("/imports/{id}", get(job_card))
+}
+
+async fn distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, code FROM distributors ORDER BY code")
+            .fetch_all(state.store.pool())
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(id, _)| match &user.scope {
+            Scope::All => true,
+            Scope::Only(ids) => ids.contains(id),
+        })
+        .collect())
+}
+
+async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
+    let t = user.t();
+    let ds = distributors(&state, &user).await?;
+    let jobs: Vec<(i64, i64, String, String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT id, distributor_id, kind, source, file_name, status, rows_read, rows_applied, rows_refused, started_at_ms \
+         FROM import_jobs ORDER BY id DESC LIMIT 500",
+    )
+    .fetch_all(state.store.pool())
+    .await?;
+    let code = |id: i64| ds.iter().find(|d| d.0 == id).map(|d| d.1.clone());
+    let tz = &user.timezone;
+    let body = html! {
+        @if user.can_write() && !ds.is_empty() {
+            form.inline #upload method="post" action="/imports" enctype="multipart/form-data" {
+                input type="hidden" name="csrf" value=(user.csrf_token);
+                label { (t.s("col.distributor")) select name="distributor_id" { @for (id, c) in &ds { option value=(id) { (c) } } } }
+                label { (t.s("imports.kind")) select #import-kind name="kind" { @for k in KINDS { option value=(k.0) { (t.value("import_kind", k.0)) } } } }
+                label { (t.s("imports.file")) input #import-file type="file" name="file" accept=".csv,.xlsx" required; }
+                button #upload-submit type="submit" { (t.s("imports.upload")) }
+            }
+            p.hint { (t.s("imports.formats")) " " a href="/api/v1/openapi.json" { "OpenAPI" } }
+        }
+        table.list #import-jobs {
+            thead { tr { th { "#" } th { (t.s("col.distributor")) } th { (t.s("imports.kind")) } th { (t.s("imports.source")) }
+                th { (t.s("imports.file")) } th { (t.s("col.state")) } th { (t.s("imports.read")) } th { (t.s("imports.applied")) }
+                th { (t.s("imports.refused")) } th { (t.s("col.started")) } } }
+            tbody {
+                @for (id, d, kind, source, file, status, read, applied, refused, started) in jobs.iter().filter(|j| code(j.1).is_some()) { tr {
+                    td { a href={"/imports/" (id)} { (id) } } td { (code(*d).unwrap_or_default()) }
+                    td { (t.value("import_kind", kind)) } td { (source) } td { (file) }
+                    td { span class={"job job-" (status)} { (t.value("import_status", status)) } }
+                    td { (read) } td { (applied) } td { (refused) } td { (fmt_time(*started, tz)) }
+                } }
+            }
+        }
+    };
+    Ok(layout(&t, &user, &t.s("nav.imports"), body))
+}
+
+async fn job_view(state: &AppState, user: &WebUser, id: i64) -> WebResult<Markup> {
+    let t = user.t();
+    let Some(job) = state.store.import_job(id).await? else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(job.distributor_id)?;
+    let tz = &user.timezone;
+    let body = html! {
+        dl.facts {
+            dt { (t.s("imports.kind")) } dd { (t.value("import_kind", &job.kind)) }
+            dt { (t.s("imports.file")) } dd { (job.file_name) " (" (job.format) ", " (job.source) ")" }
+            dt { (t.s("col.state")) } dd #job-status { (t.value("import_status", &job.status)) }
+            @if !job.message.is_empty() { dt { (t.s("imports.message")) } dd #job-message { (job.message) } }
+            dt { (t.s("imports.read")) } dd #job-read { (job.rows_read) }
+            dt { (t.s("imports.applied")) } dd #job-applied { (job.rows_applied) }
+            dt { (t.s("imports.refused")) } dd #job-refused { (job.rows_refused) }
+            dt { (t.s("col.started")) } dd { (fmt_time(job.started_at_ms, tz)) }
+        }
+        h2 { (t.s("imports.refused_rows")) }
+        table.list #job-errors {
+            thead { tr { th { (t.s("imports.line")) } th { (t.s("col.reason")) } } }
+            tbody {
+                @if job.errors.is_empty() { tr { td.empty colspan="2" { (t.s("list.empty")) } } }
+                @for (line, reason) in &job.errors { tr { td { (line) } td { (reason) } } }
+            }
+        }
+        p { a href="/imports" { (t.s("nav.imports")) } }
+    };
+    Ok(layout(
+        &t,
+        user,
+        &t.f("imports.job", &[("id", &id.to_string())]),
+        body,
+    ))
+}
+
+async fn job_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    job_view(&state, &user, id).await
+}
+
+/// A file uploaded from the form: the CSRF token, distributor, kind and file are fields of
+/// the multipart body.
+async fn upload(
+    State(state): State<AppState>,
+    user: WebUser,
+    mut form: Multipart,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let (mut csrf, mut distributor, mut kind) = (String::new(), 0i64, String::new());
+    let (mut file_name, mut bytes) = (String::new(), Vec::new());
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|_| WebError::bad(&t, "imports.bad_upload"))?
+    {
+        match field.name().unwrap_or_default() {
+            "csrf" => csrf = field.text().await.unwrap_or_default(),
+            "distributor_id" => {
+                distributor = field
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .trim()
+                    .parse()
+                    .unwrap_or(0)
+            }
+            "kind" => kind = field.text().await.unwrap_or_default(),
+            "file" => {
+                file_name = field.file_name().unwrap_or_default().to_string();
+                bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|_| WebError::bad(&t, "imports.bad_upload"))?
+                    .to_vec();
+            }
+            _ => {}
+        }
+    }
+    user.check_csrf(&csrf)?;
+    user.check_write()?;
+    user.check_distributor(distributor)?;
+    let format = if file_name.to_lowercase().ends_with(".xlsx") {
+        "xlsx"
+    } else {
+        "csv"
+    };
+    let job = state
+        .store
+        .run_import(
+            distributor,
+            &kind,
+            &format!("upload:{}", user.login),
+            &file_name,
+            format,
+            &bytes,
+            state.clock.now(),
+        )
+        .await?;
+    job_view(&state, &user, job.id).await
+}
