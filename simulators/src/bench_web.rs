@@ -416,3 +416,108 @@ pub async fn handoff(postgres: Option<&str>, orders: usize, page: i64) -> anyhow
     db.drop_db().await;
     Ok(())
 }
+
+/// Import throughput: an actual-sales CSV of `rows` lines (invoices of 5 lines) posted to the
+/// import API, timed end to end; then the same as XLSX.
+pub async fn import(postgres: Option<&str>, rows: usize) -> anyhow::Result<()> {
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await?;
+    let spec = WorldSpec {
+        distributor_code: "BENCH".into(),
+        distributor_name: "Bench distribution".into(),
+        agents: 10,
+        outlets: 5_000,
+        products: 2_000,
+        ..WorldSpec::demo()
+    };
+    fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let d = server.store.distributor_id("BENCH").await?;
+    let (_, key) = server
+        .store
+        .create_api_key(d, "bench", fieldsync_server::store::now_ms())
+        .await?;
+    let line = |i: usize, prefix: &str| {
+        (
+            format!("{prefix}{:07}", i / 5),
+            format!("2026-11-{:02}", i % 28 + 1),
+            format!("O{:06}", (i * 7919) % 5_000 + 1),
+            format!("P{:05}", (i * 31) % 2_000 + 1),
+            format!("{}.{}", i % 20 + 1, i % 10),
+            format!("{}.{:02}", i % 5_000 + 10, i % 100),
+        )
+    };
+    let mut csv =
+        String::from("invoice_number,invoice_date,outlet_code,product_code,quantity,amount\n");
+    for i in 0..rows {
+        let (a, b, c, dd, e, f) = line(i, "C");
+        csv.push_str(&format!("{a},{b},{c},{dd},{e},{f}\n"));
+    }
+    let mut book = rust_xlsxwriter::Workbook::new();
+    {
+        let sheet = book.add_worksheet();
+        for (c, h) in [
+            "invoice_number",
+            "invoice_date",
+            "outlet_code",
+            "product_code",
+            "quantity",
+            "amount",
+        ]
+        .iter()
+        .enumerate()
+        {
+            sheet.write_string(0, c as u16, *h)?;
+        }
+        for i in 0..rows {
+            let (a, b, c, dd, e, f) = line(i, "X");
+            let r = i as u32 + 1;
+            sheet.write_string(r, 0, &a)?;
+            sheet.write_string(r, 1, &b)?;
+            sheet.write_string(r, 2, &c)?;
+            sheet.write_string(r, 3, &dd)?;
+            sheet.write_number(r, 4, e.parse::<f64>()?)?;
+            sheet.write_number(r, 5, f.parse::<f64>()?)?;
+        }
+    }
+    let xlsx = book.save_to_buffer()?;
+    let http = reqwest::Client::new();
+    println!("| backend | format | rows | bytes | seconds | rows/s | status |");
+    println!("|---|---|---:|---:|---:|---:|---|");
+    for (format, body, ct) in [
+        ("csv", csv.into_bytes(), "text/csv"),
+        (
+            "xlsx",
+            xlsx,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    ] {
+        let len = body.len();
+        let t = Instant::now();
+        let resp = http
+            .post(format!(
+                "{}/api/v1/imports/sales?file_name=bench.{format}",
+                server.url
+            ))
+            .bearer_auth(&key)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status();
+        let job: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+        let s = t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            status.is_success() && job["rows_applied"].as_u64() == Some(rows as u64),
+            "import failed: {status} {job}"
+        );
+        println!(
+            "| {} | {format} | {rows} | {len} | {s:.2} | {:.0} | {} |",
+            db.label,
+            rows as f64 / s,
+            job["status"].as_str().unwrap_or("")
+        );
+    }
+    server.stop().await;
+    db.drop_db().await;
+    Ok(())
+}

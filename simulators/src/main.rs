@@ -129,6 +129,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 500)]
         page: i64,
     },
+    /// Import throughput of an actual-sales file (CSV and XLSX) through the import API.
+    Import {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+    },
     /// The back office's visits list with filters and sorts at a million visits.
     VisitsList {
         #[arg(long)]
@@ -298,6 +305,9 @@ async fn main() -> anyhow::Result<()> {
                 orders,
                 page,
             } => bench_web::handoff(postgres.as_deref(), orders, page).await,
+            BenchCommand::Import { postgres, rows } => {
+                bench_web::import(postgres.as_deref(), rows).await
+            }
             BenchCommand::VisitsList {
                 postgres,
                 visits,

@@ -674,6 +674,12 @@ impl Store {
                 )
                 .await?;
                 tx.commit().await?;
+                // A big load changes the table's size by orders of magnitude; without fresh
+                // statistics PostgreSQL plans the next file's replace step as a full scan per
+                // chunk (measured: 40 s instead of 1 s for the second 100,000-line file).
+                if rows.len() >= 10_000 && self.backend() == super::Backend::Postgres {
+                    sqlx::query("ANALYZE actual_sales").execute(self.pool()).await?;
+                }
                 Ok(Ok((rows.len() as i64, refused)))
             }
             "routes" => {
