@@ -627,3 +627,65 @@ on_both_backends!(
     a_distributor_walks_an_order_through_its_states_in_the_portal,
     portal
 );
+
+async fn upload(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    w.server
+        .store
+        .create_key_user(
+            "acme-portal",
+            PASSWORD,
+            Role::Distributor,
+            &["ACME".into()],
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("products.csv");
+    std::fs::write(
+        &good,
+        "code;name;must_stock\nUP-1;Uploaded tea;yes\nUP-2;;no\n",
+    )
+    .unwrap();
+    let b = logged_in(url, "acme-portal").await;
+    b.goto(&format!("{url}/imports")).await;
+    b.run("document.getElementById('import-kind').value = 'products'")
+        .await;
+    b.fill("#import-file", good.to_str().unwrap()).await;
+    b.click("#upload-submit").await;
+    assert_eq!(b.text("#job-status").await, "done with refused rows");
+    assert_eq!(b.text("#job-applied").await, "1");
+    assert!(
+        b.text("#job-errors")
+            .await
+            .contains("3 code and name are required")
+    );
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM products WHERE code = 'UP-1' AND must_stock = 1")
+            .fetch_one(w.server.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(n, 1);
+    // A broken workbook is refused whole, with its reason on the job page.
+    let broken = dir.path().join("outlets.xlsx");
+    std::fs::write(&broken, b"PK\x03\x04 broken").unwrap();
+    b.goto(&format!("{url}/imports")).await;
+    b.fill("#import-file", broken.to_str().unwrap()).await;
+    b.click("#upload-submit").await;
+    assert_eq!(b.text("#job-status").await, "failed, nothing applied");
+    assert!(
+        b.text("#job-message")
+            .await
+            .contains("not an XLSX workbook")
+    );
+    b.goto(&format!("{url}/imports")).await;
+    assert_eq!(b.count("#import-jobs tbody tr").await, 2);
+    b.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(
+    a_distributor_uploads_files_and_reads_their_import_logs,
+    upload
+);

@@ -678,7 +678,9 @@ impl Store {
                 // statistics PostgreSQL plans the next file's replace step as a full scan per
                 // chunk (measured: 40 s instead of 1 s for the second 100,000-line file).
                 if rows.len() >= 10_000 && self.backend() == super::Backend::Postgres {
-                    sqlx::query("ANALYZE actual_sales").execute(self.pool()).await?;
+                    sqlx::query("ANALYZE actual_sales")
+                        .execute(self.pool())
+                        .await?;
                 }
                 Ok(Ok((rows.len() as i64, refused)))
             }
