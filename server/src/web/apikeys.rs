@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Scope, WebError, WebResult, WebUser, csrf_field, fmt_time, layout};
+use super::{WebError, WebResult, WebUser, csrf_field, fmt_time, layout};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -17,23 +17,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The distributors the user may act for: (id, code).
-async fn distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, code FROM distributors ORDER BY code")
-            .fetch_all(state.store.pool())
-            .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(id, _)| match &user.scope {
-            Scope::All => true,
-            Scope::Only(ids) => ids.contains(id),
-        })
-        .collect())
-}
-
 async fn page(state: &AppState, user: &WebUser, new_key: Option<String>) -> WebResult<Markup> {
     let t = user.t();
-    let ds = distributors(state, user).await?;
+    let ds = super::user_distributors(state, user).await?;
     let ids: Vec<i64> = ds.iter().map(|(id, _)| *id).collect();
     let keys = state.store.api_keys(&ids).await?;
     let code = |id: i64| {

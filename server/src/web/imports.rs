@@ -5,7 +5,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::routing::get;
 use maud::{Markup, html};
 
-use super::{Scope, WebError, WebResult, WebUser, fmt_time, layout};
+use super::{WebError, WebResult, WebUser, fmt_time, layout};
 use crate::AppState;
 use crate::store::imports::KINDS;
 
@@ -22,23 +22,9 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{id}", get(job_card))
 }
 
-async fn distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, code FROM distributors ORDER BY code")
-            .fetch_all(state.store.pool())
-            .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(id, _)| match &user.scope {
-            Scope::All => true,
-            Scope::Only(ids) => ids.contains(id),
-        })
-        .collect())
-}
-
 async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
     let t = user.t();
-    let ds = distributors(&state, &user).await?;
+    let ds = super::user_distributors(&state, &user).await?;
     let jobs: Vec<(i64, i64, String, String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT id, distributor_id, kind, source, file_name, status, rows_read, rows_applied, rows_refused, started_at_ms \
          FROM import_jobs ORDER BY id DESC LIMIT 500",

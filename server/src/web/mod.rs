@@ -295,6 +295,18 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
     }
 }
 
+/// The distributors (id, code) a user may see, by code.
+pub async fn user_distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, code FROM distributors ORDER BY code")
+            .fetch_all(state.store.pool())
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(id, _)| user.scope.allows(*id))
+        .collect())
+}
+
 /// The hidden CSRF field every state-changing form carries.
 pub fn csrf_field(user: &WebUser) -> Markup {
     html! { input type="hidden" name="csrf" value=(user.csrf_token); }

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 
 use super::list::{Col, Filter, Kind, ListQuery, ListSpec, list_page, serve_export};
-use super::{Scope, WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
+use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
 use crate::AppState;
 use crate::store::exchange::{
     LineQuantity, STATES, StatusRefusal, StatusUpdate, transition_allowed,
@@ -99,15 +99,11 @@ async fn inbox(
         state.clock.now(),
         &user.timezone,
     );
-    let ids: Vec<i64> = match &user.scope {
-        Scope::Only(ids) => ids.clone(),
-        Scope::All => sqlx::query_as::<_, (i64,)>("SELECT id FROM distributors")
-            .fetch_all(state.store.pool())
-            .await?
-            .into_iter()
-            .map(|r| r.0)
-            .collect(),
-    };
+    let ids: Vec<i64> = super::user_distributors(&state, &user)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let from = q
         .get("f.received.from")
         .and_then(|d| super::day_start_ms(d, &user.timezone))
