@@ -82,3 +82,18 @@ CREATE TABLE actual_sales (
     PRIMARY KEY (distributor_id, invoice_number, line_no)
 );
 CREATE INDEX actual_sales_outlet ON actual_sales (outlet_id, invoice_date);
+
+-- Webhook push of new orders, per distributor: placed orders not yet handed over, after
+-- last_number, are posted signed with the secret (kept as is: signing needs it); a 2xx answer
+-- hands them over. Failures back off until next_attempt_ms.
+CREATE TABLE webhooks (
+    distributor_id  INTEGER PRIMARY KEY REFERENCES distributors(id),
+    url             TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    last_number     INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    delivered       INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT NOT NULL DEFAULT '',
+    created_at_ms   INTEGER NOT NULL
+);

@@ -65,6 +65,27 @@ enum Command {
         #[command(subcommand)]
         action: ApiKeyAction,
     },
+    /// Webhook push of new orders to a distributor's system.
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookAction {
+    /// Post the distributor's new orders to URL; prints the signing secret once.
+    Set {
+        #[arg(long)]
+        distributor: String,
+        #[arg(long)]
+        url: String,
+    },
+    /// Stop posting (the feed keeps working).
+    Remove {
+        #[arg(long)]
+        distributor: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +216,38 @@ async fn main() -> anyhow::Result<()> {
             println!("API key {id} revoked");
             Ok(())
         }
+        Command::Webhook { action } => {
+            let code = match &action {
+                WebhookAction::Set { distributor, .. } | WebhookAction::Remove { distributor } => {
+                    distributor.clone()
+                }
+            };
+            let d = store
+                .distributor_id(&code)
+                .await
+                .with_context(|| format!("no distributor {code}"))?;
+            match action {
+                WebhookAction::Set { url, .. } => {
+                    let secret =
+                        store
+                            .set_webhook(d, &url, now_ms())
+                            .await
+                            .map_err(|e| match e {
+                                StoreError::Invalid(m) => anyhow::anyhow!(m),
+                                other => other.into(),
+                            })?;
+                    println!("{secret}");
+                    eprintln!(
+                        "New orders of {code} are posted to {url}, signed with this secret (shown only now)."
+                    );
+                }
+                WebhookAction::Remove { .. } => {
+                    store.remove_webhook(d).await?;
+                    println!("webhook of {code} removed");
+                }
+            }
+            Ok(())
+        }
         Command::KeyUser {
             action:
                 KeyUserAction::Add {
@@ -284,10 +337,12 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
     );
     let mut state = AppState::new(store.clone());
     state.web = std::sync::Arc::new(settings.web());
+    let webhooks = fieldsync_server::exchange::webhooks::spawn(store.clone());
     fieldsync_server::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    webhooks.abort();
     store.close().await;
     Ok(())
 }

@@ -775,3 +775,137 @@ on_both_backends!(
     imports_apply_valid_rows_log_refused_ones_and_refuse_broken_files,
     imports
 );
+
+/// A distributor's receiver: refuses the first `fail_first` posts with 500, checks every
+/// signature, and records the order ids of the posts it accepted.
+#[derive(Clone, Default)]
+struct Receiver {
+    posts: std::sync::Arc<std::sync::Mutex<Vec<(bool, Vec<String>)>>>,
+}
+
+async fn start_receiver(
+    secret: std::sync::Arc<std::sync::Mutex<String>>,
+    fail_first: usize,
+) -> (String, Receiver) {
+    let recv = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/orders", listener.local_addr().unwrap());
+    let r = recv.clone();
+    let app = axum::Router::new().route(
+        "/hooks/orders",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let r = r.clone();
+                let secret = secret.clone();
+                async move {
+                    let sig = headers
+                        .get("x-fieldsync-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    let t: i64 = sig
+                        .strip_prefix("t=")
+                        .and_then(|s| s.split(',').next())
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    let expected = fieldsync_server::exchange::webhooks::signature(
+                        &secret.lock().unwrap(),
+                        t,
+                        &body,
+                    );
+                    assert_eq!(sig, expected, "the signature checks out");
+                    let v: Value = serde_json::from_slice(&body).unwrap();
+                    let ids = order_ids(&v);
+                    let mut posts = r.posts.lock().unwrap();
+                    let accept = posts.len() >= fail_first;
+                    posts.push((accept, ids));
+                    if accept {
+                        axum::http::StatusCode::OK
+                    } else {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, recv)
+}
+
+async fn webhook_push(db: &TestDb) {
+    use fieldsync_server::exchange::webhooks::deliver_due;
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
+    let session = ids::new_id();
+    let known = Known::from_changes(&device.pull_all(session).await);
+    let outlet = known.outlets[0].clone();
+    let mut b = MutationBuilder::new();
+    let visit = ids::new_id();
+    let start = b.start_visit(visit, &outlet);
+    let (o1, m1) = b.order(&known, visit, &outlet, 2);
+    let (o2, m2) = b.order(&known, visit, &outlet, 1);
+    assert_eq!(
+        device
+            .push(session, vec![start, m1, m2, b.end_visit(visit, &outlet)])
+            .await
+            .status,
+        200
+    );
+
+    let secret = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (url, recv) = start_receiver(secret.clone(), 2).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    assert!(
+        server
+            .store
+            .set_webhook(d, "ftp://nope", now_ms())
+            .await
+            .is_err()
+    );
+    *secret.lock().unwrap() = server.store.set_webhook(d, &url, now_ms()).await.unwrap();
+    let http = reqwest::Client::new();
+    let mut now = now_ms();
+    // Two refusals: nothing handed over, the next attempt waits (and is not made early).
+    assert_eq!(
+        deliver_due(&server.store, &http, now, 1_000).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        deliver_due(&server.store, &http, now, 1_000).await.unwrap(),
+        0,
+        "backing off"
+    );
+    let hook = server.store.webhook(d).await.unwrap().unwrap();
+    assert_eq!((hook.attempts, hook.last_error.as_str()), (1, "HTTP 500"));
+    now += 60_000;
+    assert_eq!(
+        deliver_due(&server.store, &http, now, 1_000).await.unwrap(),
+        0
+    );
+    assert_eq!(server.store.webhook(d).await.unwrap().unwrap().attempts, 2);
+    now += 60_000;
+    // Accepted: both orders handed over, the feed no longer has them, nothing is posted again.
+    assert_eq!(
+        deliver_due(&server.store, &http, now, 1_000).await.unwrap(),
+        2
+    );
+    let api = Api::new(&server, "ACME").await;
+    assert!(order_ids(&api.feed(0, 100).await).is_empty());
+    now += 60_000;
+    assert_eq!(
+        deliver_due(&server.store, &http, now, 1_000).await.unwrap(),
+        0
+    );
+    let posts = recv.posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 3, "two refused posts and one accepted");
+    let accepted: Vec<&Vec<String>> = posts.iter().filter(|p| p.0).map(|p| &p.1).collect();
+    assert_eq!(accepted, vec![&vec![o1.to_string(), o2.to_string()]]);
+    let hook = server.store.webhook(d).await.unwrap().unwrap();
+    assert_eq!((hook.attempts, hook.delivered), (0, 2));
+    server.stop().await;
+}
+on_both_backends!(
+    new_orders_are_pushed_to_a_signed_webhook_with_retries_and_handed_over_once,
+    webhook_push
+);

@@ -24,6 +24,7 @@ use crate::store::StoreError;
 use crate::store::exchange::{StatusRefusal, StatusUpdate};
 
 pub mod openapi;
+pub mod webhooks;
 
 /// The API's routes as (method, path) — the OpenAPI document is checked against them.
 pub const ROUTES: [(&str, &str); 7] = [

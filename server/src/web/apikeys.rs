@@ -14,12 +14,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api-keys", get(list).post(create))
         .route("/api-keys/{id}/revoke", post(revoke))
+        .route("/api-keys/webhook", post(set_webhook))
 }
 
 /// The distributors the user may act for: (id, code).
 async fn page(state: &AppState, user: &WebUser, new_key: Option<String>) -> WebResult<Markup> {
     let t = user.t();
     let ds = super::user_distributors(state, user).await?;
+    let mut hooks = Vec::new();
+    for (id, code) in &ds {
+        if let Some(h) = state.store.webhook(*id).await? {
+            hooks.push((code.clone(), h));
+        }
+    }
     let ids: Vec<i64> = ds.iter().map(|(id, _)| *id).collect();
     let keys = state.store.api_keys(&ids).await?;
     let code = |id: i64| {
@@ -63,6 +70,27 @@ async fn page(state: &AppState, user: &WebUser, new_key: Option<String>) -> WebR
                 button #create-key type="submit" { (t.s("common.create")) }
             }
         }
+        h2 { (t.s("webhooks.title")) }
+        p.hint { (t.s("webhooks.hint")) }
+        table.list #webhooks {
+            thead { tr { th { (t.s("col.distributor")) } th { "URL" } th { (t.s("webhooks.delivered")) } th { (t.s("webhooks.attempts")) } th { (t.s("col.error")) } } }
+            tbody {
+                @if hooks.is_empty() { tr { td.empty colspan="5" { (t.s("list.empty")) } } }
+                @for (code, h) in &hooks { tr {
+                    td { (code) } td { (h.url) } td { (h.delivered) } td { (h.attempts) } td { (h.last_error) }
+                } }
+            }
+        }
+        @if user.can_write() && !ds.is_empty() {
+            form.inline method="post" action="/api-keys/webhook" {
+                (csrf_field(user))
+                label { (t.s("col.distributor"))
+                    select name="distributor_id" { @for (id, c) in &ds { option value=(id) { (c) } } }
+                }
+                label { (t.s("webhooks.url")) input name="url" placeholder="https://"; }
+                button #set-webhook type="submit" { (t.s("webhooks.set")) }
+            }
+        }
     };
     Ok(layout(&t, user, &t.s("nav.api_keys"), body))
 }
@@ -94,6 +122,37 @@ async fn create(
         .create_api_key(form.distributor_id, &label, state.clock.now())
         .await?;
     page(&state, &user, Some(key)).await
+}
+
+#[derive(Deserialize)]
+struct WebhookForm {
+    #[serde(default)]
+    csrf: String,
+    distributor_id: i64,
+    #[serde(default)]
+    url: String,
+}
+
+/// Sets a distributor's webhook (the secret is shown once), or removes it when the URL is empty.
+async fn set_webhook(
+    State(state): State<AppState>,
+    user: WebUser,
+    Form(form): Form<WebhookForm>,
+) -> WebResult<Markup> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    user.check_distributor(form.distributor_id)?;
+    let t = user.t();
+    if form.url.trim().is_empty() {
+        state.store.remove_webhook(form.distributor_id).await?;
+        return page(&state, &user, None).await;
+    }
+    let secret = state
+        .store
+        .set_webhook(form.distributor_id, &form.url, state.clock.now())
+        .await
+        .map_err(|_| WebError::bad(&t, "webhooks.bad_url"))?;
+    page(&state, &user, Some(secret)).await
 }
 
 #[derive(Deserialize)]
