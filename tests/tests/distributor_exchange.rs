@@ -749,6 +749,22 @@ async fn imports(db: &TestDb) {
         (s, job["message"].as_str()),
         (422, Some("the file is not UTF-8 text"))
     );
+    let (s, job) = api
+        .import(
+            "warehouses",
+            "application/json",
+            b"{\"rows\": [{\"code\": ".to_vec(),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert!(
+        job["message"].as_str().unwrap().contains("not JSON"),
+        "{job}"
+    );
+    let (s, _) = api
+        .import("warehouses", "application/json", b"{\"rows\": 5}".to_vec())
+        .await;
+    assert_eq!(s, 422);
     let (s, _) = api
         .import("planets", "text/csv", b"code,name\n".to_vec())
         .await;
