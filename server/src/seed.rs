@@ -167,7 +167,14 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
             )
             .await?;
         store
-            .create_staff_for_position(dist, position, pick(&mut rng, FIRST), pick(&mut rng, LAST))
+            .create_staff_for_position(
+                dist,
+                position,
+                pick(&mut rng, FIRST),
+                pick(&mut rng, LAST),
+                true,
+                &crate::dates::today(),
+            )
             .await?;
         let login = format!("{prefix}.agent{i:04}");
         store.create_mobile_user(dist, position, &login).await?;

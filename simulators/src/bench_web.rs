@@ -13,8 +13,9 @@ use fieldsync_server::store::keyusers::Role;
 
 use crate::bench::{BenchDb, LocalServer, percentile};
 
-/// Writes `n` synthetic visits for the world's agents (one device each) over the last year.
-async fn fill_visits(server: &LocalServer, n: usize) -> anyhow::Result<()> {
+/// One device per mobile user of the world, written straight into the database; returns the
+/// number of agents.
+async fn bench_devices(server: &LocalServer) -> anyhow::Result<i64> {
     let pool = server.store.pool();
     sqlx::query(
         "INSERT INTO devices (mobile_user_id, device_uid, token_hash, model, app_version, activated_at_ms) \
@@ -25,6 +26,30 @@ async fn fill_visits(server: &LocalServer, n: usize) -> anyhow::Result<()> {
     let (agents,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mobile_users")
         .fetch_one(pool)
         .await?;
+    Ok(agents)
+}
+
+/// A CTE `n(i)` counting 1..=n in the backend's dialect, and a UUID-shaped text id made of
+/// `n.i` with `tag` as its fourth group.
+fn series(server: &LocalServer, n: usize, tag: &str) -> (String, String) {
+    match server.store.backend() {
+        Backend::Sqlite => (
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}), "
+            ),
+            format!("printf('00000000-0000-7000-{tag}-%012d', n.i)"),
+        ),
+        Backend::Postgres => (
+            format!("WITH n(i) AS (SELECT generate_series(CAST(1 AS BIGINT), {n})), "),
+            format!("'00000000-0000-7000-{tag}-' || lpad(n.i::text, 12, '0')"),
+        ),
+    }
+}
+
+/// Writes `n` synthetic visits for the world's agents (one device each) over the last year.
+async fn fill_visits(server: &LocalServer, n: usize) -> anyhow::Result<()> {
+    let pool = server.store.pool();
+    let agents = bench_devices(server).await?;
     let (min_outlet, outlets): (i64, i64) = sqlx::query_as("SELECT MIN(id), COUNT(*) FROM outlets")
         .fetch_one(pool)
         .await?;
@@ -33,18 +58,7 @@ async fn fill_visits(server: &LocalServer, n: usize) -> anyhow::Result<()> {
         .await?;
     let now = fieldsync_server::store::now_ms();
     let year_ms: i64 = 365 * 86_400_000;
-    let series = match server.store.backend() {
-        Backend::Sqlite => format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}), "
-        ),
-        Backend::Postgres => {
-            format!("WITH n(i) AS (SELECT generate_series(CAST(1 AS BIGINT), {n})), ")
-        }
-    };
-    let id_expr = match server.store.backend() {
-        Backend::Sqlite => "printf('00000000-0000-7000-8000-%012d', n.i)",
-        Backend::Postgres => "'00000000-0000-7000-8000-' || lpad(n.i::text, 12, '0')",
-    };
+    let (series, id_expr) = series(server, n, "8000");
     let sql = format!(
         "{series} mu AS (SELECT m.id, m.position_id, dv.id AS device_id, ROW_NUMBER() OVER (ORDER BY m.id) - 1 AS k \
            FROM mobile_users m JOIN devices dv ON dv.mobile_user_id = m.id) \
@@ -245,15 +259,7 @@ pub async fn visits_list(
 /// Writes `n` placed orders of 5 lines each for the world's agents straight into the database.
 async fn fill_orders(server: &LocalServer, n: usize) -> anyhow::Result<()> {
     let pool = server.store.pool();
-    sqlx::query(
-        "INSERT INTO devices (mobile_user_id, device_uid, token_hash, model, app_version, activated_at_ms) \
-         SELECT id, 'bench-' || CAST(id AS TEXT), 'bench-token-' || CAST(id AS TEXT), 'bench phone', '1.0', 0 FROM mobile_users",
-    )
-    .execute(pool)
-    .await?;
-    let (agents,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mobile_users")
-        .fetch_one(pool)
-        .await?;
+    let agents = bench_devices(server).await?;
     let (min_outlet, outlets): (i64, i64) = sqlx::query_as("SELECT MIN(id), COUNT(*) FROM outlets")
         .fetch_one(pool)
         .await?;
@@ -267,18 +273,7 @@ async fn fill_orders(server: &LocalServer, n: usize) -> anyhow::Result<()> {
     .fetch_one(pool)
     .await?;
     let now = fieldsync_server::store::now_ms();
-    let (series, id_expr) = match server.store.backend() {
-        Backend::Sqlite => (
-            format!(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}), "
-            ),
-            "printf('00000000-0000-7000-9000-%012d', n.i)",
-        ),
-        Backend::Postgres => (
-            format!("WITH n(i) AS (SELECT generate_series(CAST(1 AS BIGINT), {n})), "),
-            "'00000000-0000-7000-9000-' || lpad(n.i::text, 12, '0')",
-        ),
-    };
+    let (series, id_expr) = series(server, n, "9000");
     let sql = format!(
         "{series} mu AS (SELECT m.id, m.position_id, dv.id AS device_id, ROW_NUMBER() OVER (ORDER BY m.id) - 1 AS k \
            FROM mobile_users m JOIN devices dv ON dv.mobile_user_id = m.id) \

@@ -689,3 +689,134 @@ on_both_backends!(
     a_distributor_uploads_files_and_reads_their_import_logs,
     upload
 );
+
+/// The row count of local outlets without mapping.
+async fn unmapped(b: &Browser, url: &str) -> String {
+    b.goto(&format!("{url}/outlets?f.mapping=1&f.kind=local&cols=code"))
+        .await;
+    b.text("#row-count").await
+}
+
+async fn master_data_actions(db: &TestDb) {
+    let w = world(db).await;
+    let url = &w.server.url;
+    let pool = w.server.store.pool();
+    // A visit about 111 m north of its outlet, and a global outlet to map to.
+    let (visit, outlet, _) = push_visit(&w.server, &w.acme[0], 10_000).await;
+    let other = w.server.store.distributor_id("OTHER").await.unwrap();
+    sqlx::query("UPDATE outlets SET is_global = 1, code = 'G-1' WHERE id = (SELECT MIN(id) FROM outlets WHERE distributor_id = $1)")
+        .bind(other)
+        .execute(pool)
+        .await
+        .unwrap();
+    let b = logged_in(url, "acme-kp").await;
+    assert_eq!(unmapped(&b, url).await, "40 rows");
+    // Map the visited outlet to the global one; an unknown code is refused.
+    b.goto(&format!("{url}/outlets/{outlet}")).await;
+    b.fill("#global-code", "NO-SUCH").await;
+    b.click("#save-mapping").await;
+    assert!(b.text("#error-message").await.contains("No global item"));
+    b.goto(&format!("{url}/outlets/{outlet}")).await;
+    b.fill("#global-code", "G-1").await;
+    b.click("#save-mapping").await;
+    assert_eq!(unmapped(&b, url).await, "39 rows");
+    // Adopt the visit's fix as the reference location, then type one by hand.
+    let (lat, _): (i64, i64) = sqlx::query_as(
+        "SELECT lat_e7, lon_e7 FROM gps_fixes WHERE visit_id = $1 AND phase = 'start'",
+    )
+    .bind(&visit)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    b.goto(&format!("{url}/outlets/{outlet}")).await;
+    b.click("#outlet-visits button.adopt").await;
+    let (ref_lat,): (Option<i64>,) = sqlx::query_as("SELECT lat_e7 FROM outlets WHERE id = $1")
+        .bind(outlet)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(ref_lat, Some(lat));
+    b.fill("#lat", "50,45").await;
+    b.fill("#lon", "30.52").await;
+    b.click("#save-location").await;
+    assert_eq!(b.text("#reference-location").await, "50.4500000 30.5200000");
+    b.fill("#lat", "95").await;
+    b.click("#save-location").await;
+    assert!(b.text("#error-message").await.contains("latitude"));
+    // Bind a warehouse to a position for orders.
+    let (wh,): (i64,) = sqlx::query_as(
+        "SELECT w.id FROM warehouses w JOIN distributors d ON d.id = w.distributor_id WHERE d.code = 'ACME' ORDER BY w.id LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    // The seed binds every position; take one away to bind it again through the page.
+    let (free,): (i64,) =
+        sqlx::query_as("SELECT MIN(position_id) FROM warehouse_positions WHERE warehouse_id = $1")
+            .bind(wh)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    sqlx::query("DELETE FROM warehouse_positions WHERE warehouse_id = $1 AND position_id = $2")
+        .bind(wh)
+        .bind(free)
+        .execute(pool)
+        .await
+        .unwrap();
+    let before: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM warehouse_positions WHERE warehouse_id = $1")
+            .bind(wh)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    b.goto(&format!("{url}/warehouses/{wh}")).await;
+    b.run(&format!(
+        "document.querySelector('select[name=position_id]').value = '{free}'"
+    ))
+    .await;
+    b.click("#bind-position").await;
+    let after: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM warehouse_positions WHERE warehouse_id = $1")
+            .bind(wh)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(after.0, before.0 + 1, "the position is bound for orders");
+    assert_eq!(
+        b.count("#warehouse-positions tbody tr").await as i64,
+        after.0
+    );
+    // Change the password: the wrong current one is refused, the new one logs in.
+    b.goto(&format!("{url}/settings")).await;
+    b.fill("input[name=current]", "not-it-1").await;
+    b.fill("input[name=new]", "newsecret7").await;
+    b.click("#change-password").await;
+    assert_eq!(
+        b.text("#settings-message").await,
+        "The current password is wrong."
+    );
+    b.fill("input[name=current]", PASSWORD).await;
+    b.fill("input[name=new]", "short1").await;
+    b.click("#change-password").await;
+    assert!(b.text("#settings-message").await.contains("at least 8"));
+    b.fill("input[name=current]", PASSWORD).await;
+    b.fill("input[name=new]", "newsecret7").await;
+    b.click("#change-password").await;
+    assert!(
+        b.text("#settings-message")
+            .await
+            .contains("Password changed")
+    );
+    b.close().await;
+    let again = Browser::start().await;
+    login(&again, url, "acme-kp", PASSWORD).await;
+    assert_eq!(again.text("#login-error").await, "Wrong login or password.");
+    login(&again, url, "acme-kp", "newsecret7").await;
+    assert!(again.text("#me").await.starts_with("acme-kp"));
+    again.close().await;
+    w.server.stop().await;
+}
+on_both_backends!(
+    key_users_map_outlets_set_reference_locations_bind_warehouses_and_change_passwords,
+    master_data_actions
+);

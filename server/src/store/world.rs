@@ -235,13 +235,17 @@ impl Store {
         Ok(id)
     }
 
-    /// Creates a staff member, attached to the position as its main staff from today.
+    /// Creates a staff member bound to a position from `valid_from` (YYYY-MM-DD). A main
+    /// binding takes the "main" flag from the position's other open bindings. Returns the
+    /// binding's id.
     pub async fn create_staff_for_position(
         &self,
         distributor_id: i64,
         position_id: i64,
         first_name: &str,
         last_name: &str,
+        is_main: bool,
+        valid_from: &str,
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let code = format!("ST-{}", uuid::Uuid::now_v7().simple());
@@ -255,16 +259,25 @@ impl Store {
         .bind(code)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO position_staff (position_id, staff_id, is_main, valid_from) VALUES ($1, $2, 1, $3)",
+        if is_main {
+            sqlx::query(
+                "UPDATE position_staff SET is_main = 0 WHERE position_id = $1 AND valid_to IS NULL",
+            )
+            .bind(position_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (binding,): (i64,) = sqlx::query_as(
+            "INSERT INTO position_staff (position_id, staff_id, is_main, valid_from) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(position_id)
         .bind(id)
-        .bind(crate::dates::today())
-        .execute(&mut *tx)
+        .bind(is_main as i64)
+        .bind(valid_from)
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(binding)
     }
 
     pub async fn create_mobile_user(

@@ -155,17 +155,11 @@ async fn set_webhook(
     page(&state, &user, Some(secret)).await
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn revoke(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<super::auth::CsrfForm>,
 ) -> WebResult<Response> {
     user.check_csrf(&form.csrf)?;
     user.check_write()?;

@@ -214,17 +214,11 @@ async fn mobile_user_card(
     mobile_user_view(&state, &user, id, None).await
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn generate_pin(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<super::auth::CsrfForm>,
 ) -> WebResult<Markup> {
     user.check_csrf(&form.csrf)?;
     user.check_write()?;

@@ -120,36 +120,17 @@ async fn bind_staff(
         return Err(WebError::bad(&t, "staff.bad_date"));
     }
     let d = position_distributor(&state, &user, form.position_id).await?;
-    let main = form.main == "1";
-    let mut tx = state.store.begin_write().await?;
-    let code = format!("ST-{}", uuid::Uuid::now_v7().simple());
-    let (staff_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO staff (distributor_id, first_name, last_name, external_code) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(d)
-    .bind(form.first_name.trim())
-    .bind(form.last_name.trim())
-    .bind(code)
-    .fetch_one(&mut *tx)
-    .await?;
-    if main {
-        sqlx::query(
-            "UPDATE position_staff SET is_main = 0 WHERE position_id = $1 AND valid_to IS NULL",
+    let binding = state
+        .store
+        .create_staff_for_position(
+            d,
+            form.position_id,
+            form.first_name.trim(),
+            form.last_name.trim(),
+            form.main == "1",
+            form.valid_from.trim(),
         )
-        .bind(form.position_id)
-        .execute(&mut *tx)
         .await?;
-    }
-    let (binding,): (i64,) = sqlx::query_as(
-        "INSERT INTO position_staff (position_id, staff_id, is_main, valid_from) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(form.position_id)
-    .bind(staff_id)
-    .bind(main as i64)
-    .bind(form.valid_from.trim())
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
     Ok(Redirect::to(&format!("/staff/{binding}")).into_response())
 }
 
@@ -257,17 +238,11 @@ async fn end_binding(
     Ok(Redirect::to(&format!("/staff/{id}")).into_response())
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn make_main(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<super::auth::CsrfForm>,
 ) -> WebResult<Response> {
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
