@@ -9,7 +9,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::sync::Arc;
+
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 pub mod devices;
@@ -62,6 +65,42 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     epoch: Uuid,
+    /// SQLite has one writer. Writers queue here, in FIFO order, and are woken the moment the
+    /// previous one commits; left to SQLite's busy handler they would poll with sleeps of up to
+    /// 100 ms (measured: p99 ~1 s at 10 pushing agents).
+    write_gate: Arc<Semaphore>,
+}
+
+/// A write transaction. On SQLite it also holds the store's write gate until it ends.
+/// Dereferences to the connection, so `&mut *tx` is an executor.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _gate: Option<OwnedSemaphorePermit>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 /// Milliseconds since the Unix epoch, from the server clock.
@@ -119,6 +158,7 @@ impl Store {
             pool,
             backend,
             epoch,
+            write_gate: Arc::new(Semaphore::new(1)),
         })
     }
 
@@ -138,10 +178,24 @@ impl Store {
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so concurrent writers queue on the busy timeout instead of
     /// failing when a read lock cannot be upgraded.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+    pub async fn begin_write(&self) -> Result<WriteTx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let gate = self
+                    .write_gate
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the write gate is never closed");
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _gate: Some(gate),
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _gate: None,
+            },
         })
     }
 

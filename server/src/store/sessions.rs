@@ -1,6 +1,5 @@
 //! Sync sessions: one record per sync of a device, with what it brought.
 use fieldsync_protocol::v1;
-use sqlx::{Any, Transaction};
 use uuid::Uuid;
 
 use super::devices::DeviceAuth;
@@ -52,7 +51,7 @@ impl Store {
     /// Creates the session row on its first request (inside the caller's transaction).
     pub(crate) async fn ensure_session(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut super::WriteTx,
         auth: &DeviceAuth,
         s: &SessionCtx,
         now: i64,

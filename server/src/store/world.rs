@@ -1,6 +1,6 @@
 //! Master data: writes that devices will pull, recorded in the change log.
 use fieldsync_protocol::v1::EntityKind;
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::AnyConnection;
 
 use super::{Result, Store, now_ms};
 
@@ -106,7 +106,7 @@ impl ChangeRef {
 /// commit, so change numbers become visible in the order they were handed out and a
 /// device's cursor can never pass a change that commits later.
 pub async fn record_changes(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut super::WriteTx,
     distributor_id: i64,
     changes: &[ChangeRef],
 ) -> Result<()> {
