@@ -74,7 +74,7 @@ async fn metrics_text(
 ) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &state.store.ingest_stats().render(),
     )
 }
 

@@ -677,3 +677,128 @@ on_both_backends!(
     visits_with_and_without_a_distance_are_both_stored,
     null_and_real_distances
 );
+
+/// Many phones pushing at the same moment (on SQLite their pushes share transactions): every
+/// push gets its own answer, nothing is lost or doubled, and a push that clashes with another
+/// phone's (the same order id, as a buggy or hostile client might send) has only that one
+/// mutation refused while everything else of both pushes is stored.
+async fn many_devices_at_once(db: &TestDb) {
+    const PHONES: usize = 8;
+    const ROUNDS: usize = 4;
+    const VISITS: usize = 3;
+    let (server, agents) = world(db, PHONES).await;
+    let pushes_before = server
+        .store
+        .ingest_stats()
+        .pushes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut phones = Vec::new();
+    for a in &agents {
+        let (device, _) = RawClient::activated(&server.url, a).await;
+        let known = Known::from_changes(&device.pull_all(ids::new_id()).await);
+        phones.push((device, known, MutationBuilder::new()));
+    }
+    for round in 0..ROUNDS {
+        // Each phone: VISITS visits, each with an order of 2 lines. The second phone's last
+        // order carries the first phone's first order id.
+        let mut batches = Vec::new();
+        let mut first_order = None;
+        for (i, (_, known, b)) in phones.iter_mut().enumerate() {
+            let mut batch = Vec::new();
+            for v in 0..VISITS {
+                let outlet = known.outlets[(round * VISITS + v) % known.outlets.len()].clone();
+                let visit = ids::new_id();
+                batch.push(b.start_visit(visit, &outlet));
+                let (order_id, mut order) = b.order(known, visit, &outlet, 2);
+                if i == 0 && v == 0 {
+                    first_order = Some(order_id);
+                }
+                if i == 1
+                    && v == VISITS - 1
+                    && let Some(Kind::OrderPlaced(o)) = &mut order.kind
+                {
+                    o.order_id = ids::to_wire(first_order.unwrap());
+                }
+                batch.push(order);
+                batch.push(b.end_visit(visit, &outlet));
+            }
+            batches.push(batch);
+        }
+        let results = futures::future::join_all(
+            phones
+                .iter()
+                .zip(batches)
+                .map(|((device, _, _), batch)| device.push(ids::new_id(), batch)),
+        )
+        .await;
+        let mut clash_refused = 0;
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r.status, 200, "phone {i} round {round}");
+            let resp: v1::PushResponse = r.decode();
+            assert_eq!(resp.results.len(), VISITS * 3);
+            assert_eq!(resp.acked_seq, resp.results.last().unwrap().seq);
+            let refused: Vec<_> = resp
+                .results
+                .iter()
+                .filter(|x| x.outcome() == MutationOutcome::Refused)
+                .collect();
+            match (i, refused.as_slice()) {
+                (_, []) => {}
+                (0 | 1, [one]) => {
+                    assert!(one.reason.contains("already taken"), "{}", one.reason);
+                    clash_refused += 1;
+                }
+                _ => panic!("phone {i} round {round}: unexpected refusals {refused:?}"),
+            }
+        }
+        assert_eq!(
+            clash_refused, 1,
+            "round {round}: exactly one side of the clash"
+        );
+    }
+    let visits = (ROUNDS * PHONES * VISITS) as i64;
+    let orders = visits - ROUNDS as i64;
+    assert_eq!(count(&server.store, "visits").await, visits);
+    assert_eq!(count(&server.store, "orders").await, orders);
+    assert_eq!(count(&server.store, "order_lines").await, 2 * orders);
+    assert_eq!(count(&server.store, "gps_fixes").await, 2 * visits);
+    assert_eq!(
+        count(&server.store, "refused_mutations").await,
+        ROUNDS as i64
+    );
+    // Order numbers stay unique, and every phone's sequence moved exactly as far as it sent.
+    let (distinct,): (i64,) = sqlx::query_as("SELECT COUNT(DISTINCT number) FROM orders")
+        .fetch_one(server.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(distinct, orders);
+    let seqs: Vec<(i64,)> = sqlx::query_as("SELECT last_seq FROM devices")
+        .fetch_all(server.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(seqs.len(), PHONES);
+    assert!(
+        seqs.iter().all(|s| s.0 == (ROUNDS * VISITS * 3) as i64),
+        "{seqs:?}"
+    );
+    // Every push was committed once (a clash may fail a transaction; its pushes are then
+    // tried again alone and counted once, when they commit).
+    let stats = server.store.ingest_stats();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        load(&stats.pushes) - pushes_before,
+        (ROUNDS * PHONES) as u64
+    );
+    assert!(load(&stats.transactions) <= load(&stats.pushes));
+    {
+        eprintln!(
+            "{:?}: {} pushes in {} transactions, {} retried",
+            db.backend,
+            load(&stats.pushes),
+            load(&stats.transactions),
+            load(&stats.retried)
+        );
+    }
+    server.stop().await;
+}
+on_both_backends!(many_devices_pushing_at_once, many_devices_at_once);

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::devices::DeviceAuth;
 use super::sessions::SessionCtx;
 use super::world::{ChangeRef, Val, insert_rows, record_changes};
-use super::{Backend, Result, Store, now_ms};
+use super::{Backend, Result, Store, StoreError, now_ms};
 
 /// Why a whole batch is refused (nothing in it was stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,15 +228,251 @@ macro_rules! select_in {
     }};
 }
 
+/// One push request on its way through ingest.
+pub(crate) struct PushJob {
+    auth: DeviceAuth,
+    session: SessionCtx,
+    mutations: Vec<v1::Mutation>,
+    bytes_up: u64,
+    now: i64,
+    /// The device's `last_seq` when `early` was read.
+    seen_seq: u64,
+    /// What the fresh mutations refer to, read before taking the write lock.
+    early: Option<Picture>,
+}
+
+pub type PushResult = Result<std::result::Result<PushOutcome, BatchRefusal>>;
+
+/// A push waiting for the SQLite writer, with where its answer goes.
+pub(crate) struct QueuedPush {
+    job: PushJob,
+    reply: tokio::sync::oneshot::Sender<PushResult>,
+}
+
+/// Pushes waiting for the SQLite writer.
+#[derive(Default)]
+pub(crate) struct IngestQueue(std::sync::Mutex<std::collections::VecDeque<QueuedPush>>);
+
+impl IngestQueue {
+    fn lock(
+        &self,
+    ) -> std::sync::LockResult<std::sync::MutexGuard<'_, std::collections::VecDeque<QueuedPush>>>
+    {
+        self.0.lock()
+    }
+}
+
+impl std::fmt::Debug for IngestQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IngestQueue")
+    }
+}
+
+/// How pushes were written, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// Write transactions that committed pushes.
+    pub transactions: std::sync::atomic::AtomicU64,
+    /// Pushes committed (on SQLite several share a transaction).
+    pub pushes: std::sync::atomic::AtomicU64,
+    /// Pushes tried again on their own after their transaction failed.
+    pub retried: std::sync::atomic::AtomicU64,
+}
+
+impl IngestStats {
+    fn add(counter: &std::sync::atomic::AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The counters in Prometheus' text format.
+    pub fn render(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        format!(
+            "# HELP fieldsync_push_transactions_total Write transactions that committed pushes.\n\
+             # TYPE fieldsync_push_transactions_total counter\n\
+             fieldsync_push_transactions_total {}\n\
+             # HELP fieldsync_push_committed_total Pushes committed (several may share a transaction).\n\
+             # TYPE fieldsync_push_committed_total counter\n\
+             fieldsync_push_committed_total {}\n\
+             # HELP fieldsync_push_retried_total Pushes tried again alone after their transaction failed.\n\
+             # TYPE fieldsync_push_retried_total counter\n\
+             fieldsync_push_retried_total {}\n",
+            self.transactions.load(Relaxed),
+            self.pushes.load(Relaxed),
+            self.retried.load(Relaxed),
+        )
+    }
+}
+
+/// At most this many pushes (and mutations) share one SQLite transaction.
+const GROUP_MAX_PUSHES: usize = 32;
+const GROUP_MAX_MUTATIONS: usize = 4000;
+
+/// Rows produced by one or more pushes, ready to be written together.
+#[derive(Default)]
+struct Rows {
+    visits: Vec<Vec<Val>>,
+    /// Visits stored earlier and ended now: (id, ended device time, band, distance, mock, now).
+    ended_stored: Vec<(Uuid, Option<i64>, &'static str, Option<f64>, bool, i64)>,
+    fixes: Vec<Vec<Val>>,
+    /// Column 1 (the order number) is handed out when the rows are written.
+    orders: Vec<Vec<Val>>,
+    lines: Vec<Vec<Val>>,
+    /// Orders stored earlier and cancelled now: (id, number, reason, now, distributor, position).
+    cancels: Vec<(Uuid, i64, String, i64, i64, i64)>,
+    answers: Vec<Vec<Val>>,
+    checks: Vec<Vec<Val>>,
+    items: Vec<Vec<Val>>,
+    refused: Vec<Vec<Val>>,
+}
+
+impl Rows {
+    fn append(&mut self, other: Rows) {
+        self.visits.extend(other.visits);
+        self.ended_stored.extend(other.ended_stored);
+        self.fixes.extend(other.fixes);
+        self.orders.extend(other.orders);
+        self.lines.extend(other.lines);
+        self.cancels.extend(other.cancels);
+        self.answers.extend(other.answers);
+        self.checks.extend(other.checks);
+        self.items.extend(other.items);
+        self.refused.extend(other.refused);
+    }
+
+    /// Turns what a batch decided into rows, stamped with its device, session and time.
+    fn from_writes(w: Writes, auth: &DeviceAuth, session: &SessionCtx, now: i64) -> Rows {
+        let sid = session.id.to_string();
+        let mut r = Rows {
+            fixes: w.fixes,
+            answers: w.answers,
+            checks: w.checks,
+            refused: w.refused,
+            ..Rows::default()
+        };
+        for v in &w.new_visits {
+            r.items.push(vec![
+                Val::S(sid.clone()),
+                Val::S("visit".into()),
+                Val::S(v.id.to_string()),
+                Val::N(Some(v.outlet_id)),
+                Val::O(None),
+                Val::N(None),
+            ]);
+            r.visits.push(vec![
+                Val::S(v.id.to_string()),
+                Val::I(auth.distributor_id),
+                Val::I(auth.device_id),
+                Val::I(auth.mobile_user_id),
+                Val::I(auth.position_id),
+                Val::I(v.outlet_id),
+                Val::N(v.route_id),
+                Val::S(sid.clone()),
+                Val::I(v.started_device_ms),
+                Val::I(now),
+                Val::N(if v.ended {
+                    Some(v.ended_device_ms.unwrap_or(v.started_device_ms))
+                } else {
+                    None
+                }),
+                Val::N(v.ended.then_some(now)),
+                Val::S(v.band.into()),
+                Val::F(v.distance_m),
+                Val::F(v.accuracy_m),
+                Val::I(v.mock as i64),
+            ]);
+        }
+        r.ended_stored = w
+            .ended_stored
+            .into_iter()
+            .map(|(id, ended, band, distance, mock)| (id, ended, band, distance, mock, now))
+            .collect();
+        for order in &w.orders {
+            let o = &order.o;
+            let id = order.id.to_string();
+            r.orders.push(vec![
+                Val::S(id.clone()),
+                Val::I(0),
+                Val::I(auth.distributor_id),
+                Val::I(auth.device_id),
+                Val::I(auth.mobile_user_id),
+                Val::I(auth.position_id),
+                Val::O(order.visit_id.map(|v| v.to_string())),
+                Val::I(o.outlet_id),
+                Val::I(o.price_list_id),
+                Val::I(o.warehouse_id),
+                Val::I(o.total_minor),
+                Val::I(o.lines.len() as i64),
+                Val::S(o.comment.clone()),
+                Val::S(o.delivery_date.clone()),
+                Val::S(
+                    if order.cancel_reason.is_some() {
+                        "cancelled"
+                    } else {
+                        "placed"
+                    }
+                    .into(),
+                ),
+                Val::S(order.cancel_reason.clone().unwrap_or_default()),
+                Val::I(order.placed_device_ms),
+                Val::I(now),
+                Val::I(now),
+                Val::S(sid.clone()),
+            ]);
+            for (i, l) in o.lines.iter().enumerate() {
+                r.lines.push(vec![
+                    Val::S(id.clone()),
+                    Val::I(i as i64 + 1),
+                    Val::I(l.product_id),
+                    Val::I(l.quantity_milli),
+                    Val::I(l.price_minor),
+                    Val::I(l.sum_minor),
+                    Val::S(l.comment.clone()),
+                ]);
+            }
+            r.items.push(vec![
+                Val::S(sid.clone()),
+                Val::S("order".into()),
+                Val::O(order.visit_id.map(|v| v.to_string())),
+                Val::N(Some(o.outlet_id)),
+                Val::S(id),
+                Val::N(Some(o.total_minor)),
+            ]);
+        }
+        r.cancels = w
+            .cancels
+            .into_iter()
+            .map(|(id, number, reason)| {
+                (
+                    id,
+                    number,
+                    reason,
+                    now,
+                    auth.distributor_id,
+                    auth.position_id,
+                )
+            })
+            .collect();
+        r
+    }
+}
+
 impl Store {
     /// Applies a batch of mutations from a device, exactly once.
+    ///
+    /// On PostgreSQL each push is its own transaction (the device row is locked, so pushes of
+    /// different devices run in parallel). SQLite has a single writer: pushes queue for it, and
+    /// whichever push gets the writer takes every queued push of other devices along into one
+    /// transaction (group commit), so a busy server pays one commit and one set of statements
+    /// for many pushes. A group that fails is retried push by push, so one push's error
+    /// never becomes another's.
     pub async fn push(
         &self,
         auth: &DeviceAuth,
         session: &SessionCtx,
-        mutations: &[v1::Mutation],
+        mutations: Vec<v1::Mutation>,
         bytes_up: u64,
-    ) -> Result<std::result::Result<PushOutcome, BatchRefusal>> {
+    ) -> PushResult {
         if mutations.first().is_some_and(|m| m.seq == 0) {
             return Ok(Err(BatchRefusal::NotConsecutive));
         }
@@ -264,27 +500,189 @@ impl Store {
             };
             (seq as u64, pic)
         };
-        let mut tx = self.begin_write().await?;
+        let mut job = PushJob {
+            auth: auth.clone(),
+            session: session.clone(),
+            mutations,
+            bytes_up,
+            now,
+            seen_seq,
+            early,
+        };
+        match self.backend() {
+            Backend::Postgres => self.push_alone(&mut job).await,
+            Backend::Sqlite => self.push_grouped(job).await,
+        }
+    }
+
+    /// One push in its own transaction. If that fails it is tried once more with everything
+    /// read again under the lock: the picture read before the lock cannot know what another
+    /// device committed meanwhile (two phones sending the same visit id, say), and the second
+    /// attempt turns such a clash into the refusal of that one mutation.
+    /// (On SQLite the caller holds the write gate.)
+    async fn push_alone(&self, job: &mut PushJob) -> PushResult {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = async {
+                let mut tx = match self.backend() {
+                    Backend::Postgres => self.begin_write().await?,
+                    Backend::Sqlite => self.begin_write_gated().await?,
+                };
+                let out = self.run_jobs(&mut tx, std::slice::from_mut(job)).await?;
+                tx.commit().await?;
+                IngestStats::add(&self.ingest_stats.transactions, 1);
+                IngestStats::add(&self.ingest_stats.pushes, 1);
+                Ok(out.into_iter().next().expect("one job, one outcome"))
+            }
+            .await;
+            match result {
+                Err(e) if attempt == 1 => {
+                    tracing::debug!(error = %e, "push failed; trying once more with a fresh picture");
+                    IngestStats::add(&self.ingest_stats.retried, 1);
+                    job.early = None;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// SQLite: queue the push, then either receive its result or become the writer.
+    async fn push_grouped(&self, job: PushJob) -> PushResult {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        self.ingest_queue
+            .lock()
+            .expect("ingest queue lock")
+            .push_back(QueuedPush { job, reply });
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut answer => {
+                    return result.unwrap_or_else(|_| {
+                        Err(StoreError::Invalid("the push was dropped by the writer".into()))
+                    });
+                }
+                permit = self.write_gate().acquire_owned() => {
+                    let permit = permit.expect("the write gate is never closed");
+                    // The group runs to its end even if this request goes away meanwhile:
+                    // its results belong to other requests too.
+                    let store = self.clone();
+                    let _ = tokio::spawn(async move { store.run_group(permit).await }).await;
+                }
+            }
+        }
+    }
+
+    /// Takes the queued pushes that may share a transaction: at most one per device (a
+    /// device's second request waits for the first to commit), within the group limits.
+    /// Pushes whose requests went away are dropped, as if they never arrived.
+    fn take_group(&self) -> Vec<QueuedPush> {
+        let mut queue = self.ingest_queue.lock().expect("ingest queue lock");
+        queue.retain(|q| !q.reply.is_closed());
+        let mut group = Vec::new();
+        let mut devices = HashSet::new();
+        let mut mutations = 0;
+        let mut i = 0;
+        while i < queue.len() && group.len() < GROUP_MAX_PUSHES && mutations < GROUP_MAX_MUTATIONS {
+            if devices.insert(queue[i].job.auth.device_id) {
+                let q = queue.remove(i).expect("index in range");
+                mutations += q.job.mutations.len();
+                group.push(q);
+            } else {
+                i += 1;
+            }
+        }
+        group
+    }
+
+    /// Writes one group of queued pushes while holding the write gate, and answers them.
+    async fn run_group(&self, _gate: tokio::sync::OwnedSemaphorePermit) {
+        let group = self.take_group();
+        if group.is_empty() {
+            return;
+        }
+        let (mut jobs, replies): (Vec<PushJob>, Vec<_>) =
+            group.into_iter().map(|q| (q.job, q.reply)).unzip();
+        let together = async {
+            let mut tx = self.begin_write_gated().await?;
+            let out = self.run_jobs(&mut tx, &mut jobs).await?;
+            tx.commit().await?;
+            IngestStats::add(&self.ingest_stats.transactions, 1);
+            IngestStats::add(&self.ingest_stats.pushes, jobs.len());
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        match together {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, pushes = jobs.len(), "group push failed; retrying one by one");
+                IngestStats::add(&self.ingest_stats.retried, jobs.len());
+                for (mut job, reply) in jobs.into_iter().zip(replies) {
+                    job.early = None;
+                    let _ = reply.send(self.push_alone(&mut job).await);
+                }
+            }
+        }
+    }
+
+    /// Stages every job in the transaction, writes their rows together, counts them.
+    async fn run_jobs(
+        &self,
+        tx: &mut super::WriteTx,
+        jobs: &mut [PushJob],
+    ) -> Result<Vec<std::result::Result<PushOutcome, BatchRefusal>>> {
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut rows = Rows::default();
+        for job in jobs.iter_mut() {
+            let (outcome, job_rows) = self.stage(tx, job).await?;
+            rows.append(job_rows);
+            outcomes.push(outcome);
+        }
+        self.write_rows(tx, rows).await?;
+        for (job, outcome) in jobs.iter().zip(&outcomes) {
+            if let Ok(out) = outcome {
+                self.count_push(tx, job, out).await?;
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Checks a job against the device row and validates its mutations, under the lock.
+    /// Nothing is written for a refused batch.
+    async fn stage(
+        &self,
+        tx: &mut super::WriteTx,
+        job: &mut PushJob,
+    ) -> Result<(std::result::Result<PushOutcome, BatchRefusal>, Rows)> {
+        let early = job.early.take();
+        let (auth, session, mutations, now) = (&job.auth, &job.session, &job.mutations, job.now);
         let sql = format!(
             "SELECT last_seq, revoked_at_ms FROM devices WHERE id = $1{}",
             self.for_update()
         );
         let (last_seq, revoked): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(auth.device_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         if revoked.is_some() {
-            return Ok(Err(BatchRefusal::Revoked));
+            return Ok((Err(BatchRefusal::Revoked), Rows::default()));
         }
         let last_seq = last_seq as u64;
         if let Some(first) = mutations.first()
             && first.seq > last_seq + 1
         {
-            return Ok(Err(BatchRefusal::Gap {
-                expected: last_seq + 1,
-            }));
+            return Ok((
+                Err(BatchRefusal::Gap {
+                    expected: last_seq + 1,
+                }),
+                Rows::default(),
+            ));
         }
-        self.ensure_session(&mut tx, auth, session, now).await?;
+        self.ensure_session(tx, auth, session, now).await?;
         let fresh: Vec<&v1::Mutation> = mutations.iter().filter(|m| m.seq > last_seq).collect();
         let mut out = PushOutcome {
             acked_seq: last_seq,
@@ -302,7 +700,7 @@ impl Store {
                     .bind(auth.device_id)
                     .bind(first.seq as i64)
                     .bind(last.seq as i64)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&mut **tx)
                     .await?;
                     rows.into_iter()
                         .map(|(seq, code, reason)| (seq, (code, reason)))
@@ -327,74 +725,85 @@ impl Store {
                 },
             });
         }
-        if !fresh.is_empty() {
-            let (near, mid, far): (i64, i64, i64) = sqlx::query_as(
-                "SELECT band_near_m, band_mid_m, band_far_m FROM distributors WHERE id = $1",
-            )
-            .bind(auth.distributor_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let bands = Bands {
-                near_m: near as u32,
-                mid_m: mid as u32,
-                far_m: far as u32,
-            };
-            let mut pic = match early {
-                Some(pic) if seen_seq == last_seq => pic,
-                _ => self.picture(&mut tx, auth, &fresh).await?,
-            };
-            let mut w = Writes::default();
-            for m in &fresh {
-                let result = apply(&mut pic, &mut w, auth, bands, now, m);
-                let (outcome, code, reason) = match result {
-                    Ok(true) => {
-                        out.applied += 1;
-                        (
-                            MutationOutcome::Applied,
-                            ErrorCode::Unspecified,
-                            String::new(),
-                        )
-                    }
-                    Ok(false) => {
-                        out.duplicate += 1;
-                        (
-                            MutationOutcome::Duplicate,
-                            ErrorCode::Unspecified,
-                            String::new(),
-                        )
-                    }
-                    Err((code, reason)) => {
-                        out.refused += 1;
-                        let mutation_id = ids::from_wire(&m.id)
-                            .map(|u| u.to_string())
-                            .unwrap_or_else(|| format!("invalid:{}", m.seq));
-                        w.refused.push(vec![
-                            Val::I(auth.device_id),
-                            Val::I(auth.mobile_user_id),
-                            Val::I(auth.distributor_id),
-                            Val::S(session.id.to_string()),
-                            Val::I(m.seq as i64),
-                            Val::S(mutation_id),
-                            Val::S(kind_name(m).into()),
-                            Val::S(code.as_str_name().into()),
-                            Val::S(reason.clone()),
-                            Val::B(m.encode_to_vec()),
-                            Val::I(m.device_time_ms),
-                            Val::I(now),
-                        ]);
-                        (MutationOutcome::Refused, code, reason)
-                    }
-                };
-                out.results.push(MutationResult {
-                    seq: m.seq,
-                    outcome: outcome as i32,
-                    code: code as i32,
-                    reason,
-                });
-                out.acked_seq = m.seq;
-            }
-            self.write(&mut tx, auth, session, now, w).await?;
+        if fresh.is_empty() {
+            return Ok((Ok(out), Rows::default()));
         }
+        let (near, mid, far): (i64, i64, i64) = sqlx::query_as(
+            "SELECT band_near_m, band_mid_m, band_far_m FROM distributors WHERE id = $1",
+        )
+        .bind(auth.distributor_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let bands = Bands {
+            near_m: near as u32,
+            mid_m: mid as u32,
+            far_m: far as u32,
+        };
+        let mut pic = match early {
+            Some(pic) if job.seen_seq == last_seq => pic,
+            _ => self.picture(tx, auth, &fresh).await?,
+        };
+        let mut w = Writes::default();
+        for m in &fresh {
+            let result = apply(&mut pic, &mut w, auth, bands, now, m);
+            let (outcome, code, reason) = match result {
+                Ok(true) => {
+                    out.applied += 1;
+                    (
+                        MutationOutcome::Applied,
+                        ErrorCode::Unspecified,
+                        String::new(),
+                    )
+                }
+                Ok(false) => {
+                    out.duplicate += 1;
+                    (
+                        MutationOutcome::Duplicate,
+                        ErrorCode::Unspecified,
+                        String::new(),
+                    )
+                }
+                Err((code, reason)) => {
+                    out.refused += 1;
+                    let mutation_id = ids::from_wire(&m.id)
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|| format!("invalid:{}", m.seq));
+                    w.refused.push(vec![
+                        Val::I(auth.device_id),
+                        Val::I(auth.mobile_user_id),
+                        Val::I(auth.distributor_id),
+                        Val::S(session.id.to_string()),
+                        Val::I(m.seq as i64),
+                        Val::S(mutation_id),
+                        Val::S(kind_name(m).into()),
+                        Val::S(code.as_str_name().into()),
+                        Val::S(reason.clone()),
+                        Val::B(m.encode_to_vec()),
+                        Val::I(m.device_time_ms),
+                        Val::I(now),
+                    ]);
+                    (MutationOutcome::Refused, code, reason)
+                }
+            };
+            out.results.push(MutationResult {
+                seq: m.seq,
+                outcome: outcome as i32,
+                code: code as i32,
+                reason,
+            });
+            out.acked_seq = m.seq;
+        }
+        Ok((Ok(out), Rows::from_writes(w, auth, session, now)))
+    }
+
+    /// Moves the device's sequence and adds the push to its session's counters.
+    async fn count_push(
+        &self,
+        tx: &mut super::WriteTx,
+        job: &PushJob,
+        out: &PushOutcome,
+    ) -> Result<()> {
+        let (auth, session, now) = (&job.auth, &job.session, job.now);
         let bytes_down = v1::PushResponse {
             meta: Some(v1::ResponseMeta {
                 server_time_ms: now,
@@ -412,7 +821,7 @@ impl Store {
         .bind(now)
         .bind(&session.app_version)
         .bind(auth.device_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(
             "UPDATE sync_sessions SET mutations_applied = mutations_applied + $1,
@@ -424,16 +833,15 @@ impl Store {
         .bind(out.applied as i64)
         .bind(out.duplicate as i64)
         .bind(out.refused as i64)
-        .bind(bytes_up as i64)
+        .bind(job.bytes_up as i64)
         .bind(bytes_down)
         .bind(now)
         .bind(super::sessions::skew(session, now))
         .bind(session.id.to_string())
         .bind(auth.device_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
-        Ok(Ok(out))
+        Ok(())
     }
 
     /// Reads everything the fresh mutations refer to, one query per kind.
@@ -617,53 +1025,8 @@ impl Store {
         Ok(pic)
     }
 
-    /// Writes what the batch produced, a few multi-row statements per table.
-    async fn write(
-        &self,
-        tx: &mut super::WriteTx,
-        auth: &DeviceAuth,
-        session: &SessionCtx,
-        now: i64,
-        w: Writes,
-    ) -> Result<()> {
-        let sid = session.id.to_string();
-        let mut items: Vec<Vec<Val>> = Vec::new();
-        let visits: Vec<Vec<Val>> = w
-            .new_visits
-            .iter()
-            .map(|v| {
-                items.push(vec![
-                    Val::S(sid.clone()),
-                    Val::S("visit".into()),
-                    Val::S(v.id.to_string()),
-                    Val::N(Some(v.outlet_id)),
-                    Val::S(String::new()),
-                    Val::N(None),
-                ]);
-                vec![
-                    Val::S(v.id.to_string()),
-                    Val::I(auth.distributor_id),
-                    Val::I(auth.device_id),
-                    Val::I(auth.mobile_user_id),
-                    Val::I(auth.position_id),
-                    Val::I(v.outlet_id),
-                    Val::N(v.route_id),
-                    Val::S(sid.clone()),
-                    Val::I(v.started_device_ms),
-                    Val::I(now),
-                    Val::N(if v.ended {
-                        Some(v.ended_device_ms.unwrap_or(v.started_device_ms))
-                    } else {
-                        None
-                    }),
-                    Val::N(v.ended.then_some(now)),
-                    Val::S(v.band.into()),
-                    Val::F(v.distance_m),
-                    Val::F(v.accuracy_m),
-                    Val::I(v.mock as i64),
-                ]
-            })
-            .collect();
+    /// Writes the rows of one or more pushes, one multi-row statement per table.
+    async fn write_rows(&self, tx: &mut super::WriteTx, mut r: Rows) -> Result<()> {
         insert_rows(
             tx,
             "visits",
@@ -685,17 +1048,17 @@ impl Store {
                 "accuracy_m",
                 "mock_location",
             ],
-            &visits,
+            &r.visits,
         )
         .await?;
-        for (id, ended_device, band, distance, mock) in &w.ended_stored {
+        for (id, ended_device, band, distance, mock, now) in &r.ended_stored {
             let q = sqlx::query(
                 "UPDATE visits SET ended_device_ms = COALESCE($1, started_device_ms), ended_received_ms = $2,
                     location_band = $3, distance_m = $4, mock_location = CASE WHEN $5 = 1 THEN 1 ELSE mock_location END
                  WHERE id = $6",
             )
             .bind(*ended_device)
-            .bind(now)
+            .bind(*now)
             .bind(*band);
             // See `Val::F`: a NULL float goes as f32 to dodge a sqlx Any bug on PostgreSQL.
             let q = match distance {
@@ -722,63 +1085,12 @@ impl Store {
                 "device_time_ms",
                 "received_at_ms",
             ],
-            &w.fixes,
+            &r.fixes,
         )
         .await?;
-        let numbers = self.order_numbers(tx, w.orders.len()).await?;
-        let mut order_rows = Vec::with_capacity(w.orders.len());
-        let mut line_rows = Vec::new();
-        for (n, order) in w.orders.iter().enumerate() {
-            let o = &order.o;
-            let id = order.id.to_string();
-            order_rows.push(vec![
-                Val::S(id.clone()),
-                Val::I(numbers[n]),
-                Val::I(auth.distributor_id),
-                Val::I(auth.device_id),
-                Val::I(auth.mobile_user_id),
-                Val::I(auth.position_id),
-                Val::O(order.visit_id.map(|v| v.to_string())),
-                Val::I(o.outlet_id),
-                Val::I(o.price_list_id),
-                Val::I(o.warehouse_id),
-                Val::I(o.total_minor),
-                Val::I(o.lines.len() as i64),
-                Val::S(o.comment.clone()),
-                Val::S(o.delivery_date.clone()),
-                Val::S(
-                    if order.cancel_reason.is_some() {
-                        "cancelled"
-                    } else {
-                        "placed"
-                    }
-                    .into(),
-                ),
-                Val::S(order.cancel_reason.clone().unwrap_or_default()),
-                Val::I(order.placed_device_ms),
-                Val::I(now),
-                Val::I(now),
-                Val::S(sid.clone()),
-            ]);
-            for (i, l) in o.lines.iter().enumerate() {
-                line_rows.push(vec![
-                    Val::S(id.clone()),
-                    Val::I(i as i64 + 1),
-                    Val::I(l.product_id),
-                    Val::I(l.quantity_milli),
-                    Val::I(l.price_minor),
-                    Val::I(l.sum_minor),
-                    Val::S(l.comment.clone()),
-                ]);
-            }
-            items.push(vec![
-                Val::S(sid.clone()),
-                Val::S("order".into()),
-                Val::O(order.visit_id.map(|v| v.to_string())),
-                Val::N(Some(o.outlet_id)),
-                Val::S(id),
-                Val::N(Some(o.total_minor)),
-            ]);
+        let numbers = self.order_numbers(tx, r.orders.len()).await?;
+        for (row, number) in r.orders.iter_mut().zip(numbers) {
+            row[1] = Val::I(number);
         }
         insert_rows(
             tx,
@@ -805,7 +1117,7 @@ impl Store {
                 "state_changed_ms",
                 "session_id",
             ],
-            &order_rows,
+            &r.orders,
         )
         .await?;
         insert_rows(
@@ -820,26 +1132,29 @@ impl Store {
                 "sum_minor",
                 "comment",
             ],
-            &line_rows,
+            &r.lines,
         )
         .await?;
-        let mut changes = Vec::new();
-        for (id, number, reason) in &w.cancels {
+        for (id, number, reason, now, distributor_id, position_id) in &r.cancels {
             sqlx::query(
                 "UPDATE orders SET state = 'cancelled', state_reason = $1, state_changed_ms = $2 WHERE id = $3",
             )
             .bind(reason)
-            .bind(now)
+            .bind(*now)
             .bind(id.to_string())
             .execute(&mut **tx)
             .await?;
-            changes.push(ChangeRef::upsert(
-                v1::EntityKind::OrderStatus,
-                *number,
-                auth.position_id,
-            ));
+            record_changes(
+                tx,
+                *distributor_id,
+                &[ChangeRef::upsert(
+                    v1::EntityKind::OrderStatus,
+                    *number,
+                    *position_id,
+                )],
+            )
+            .await?;
         }
-        record_changes(tx, auth.distributor_id, &changes).await?;
         insert_rows(
             tx,
             "questionnaire_answers",
@@ -852,14 +1167,14 @@ impl Store {
                 "value_text",
                 "value_number",
             ],
-            &w.answers,
+            &r.answers,
         )
         .await?;
         insert_rows(
             tx,
             "distribution_checks",
             &["check_id", "visit_id", "product_id", "present"],
-            &w.checks,
+            &r.checks,
         )
         .await?;
         insert_rows(
@@ -873,16 +1188,7 @@ impl Store {
                 "order_id",
                 "order_total_minor",
             ],
-            &items
-                .into_iter()
-                .map(|mut r| {
-                    // Empty order ids (visit rows) are stored as NULL.
-                    if matches!(&r[4], Val::S(s) if s.is_empty()) {
-                        r[4] = Val::O(None);
-                    }
-                    r
-                })
-                .collect::<Vec<_>>(),
+            &r.items,
         )
         .await?;
         insert_rows(
@@ -902,7 +1208,7 @@ impl Store {
                 "device_time_ms",
                 "received_at_ms",
             ],
-            &w.refused,
+            &r.refused,
         )
         .await?;
         Ok(())

@@ -249,7 +249,7 @@ async fn push_inner(
     )?;
     let outcome = match state
         .store
-        .push(&auth, &s, &req.mutations, len as u64)
+        .push(&auth, &s, req.mutations, len as u64)
         .await?
     {
         Ok(o) => o,
