@@ -558,9 +558,9 @@ impl Store {
             tokio::select! {
                 biased;
                 result = &mut answer => {
-                    return result.unwrap_or_else(|_| {
-                        Err(StoreError::Invalid("the push was dropped by the writer".into()))
-                    });
+                    // The writer went away without answering (it panicked): the phone is told
+                    // to try again (503); if the push had committed, the retry is a replay.
+                    return result.unwrap_or(Err(StoreError::Other(sqlx::Error::WorkerCrashed)));
                 }
                 permit = self.write_gate().acquire_owned() => {
                     let permit = permit.expect("the write gate is never closed");
