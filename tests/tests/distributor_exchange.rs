@@ -713,7 +713,8 @@ async fn imports(db: &TestDb) {
     assert_eq!((s, job["rows_applied"].as_i64()), (200, Some(2)), "{job}");
     let (first,): (String,) = sqlx::query_as(
         "SELECT o.code FROM route_stops rs JOIN routes r ON r.id = rs.route_id JOIN outlets o ON o.id = rs.outlet_id \
-         WHERE r.route_date = '2026-12-01' ORDER BY rs.stop_order LIMIT 1",
+         JOIN org_units p ON p.id = r.position_id \
+         WHERE r.route_date = '2026-12-01' AND p.code = 'ACME-P0001' ORDER BY rs.stop_order LIMIT 1",
     )
     .fetch_one(server.store.pool())
     .await

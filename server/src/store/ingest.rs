@@ -603,6 +603,11 @@ impl Store {
         }
         let (mut jobs, replies): (Vec<PushJob>, Vec<_>) =
             group.into_iter().map(|q| (q.job, q.reply)).unzip();
+        if let ([job], [_]) = (jobs.as_mut_slice(), replies.as_slice()) {
+            let result = self.push_alone(job).await;
+            let _ = replies.into_iter().next().expect("one reply").send(result);
+            return;
+        }
         let together = async {
             let mut tx = self.begin_write_gated().await?;
             let out = self.run_jobs(&mut tx, &mut jobs).await?;
