@@ -781,13 +781,50 @@ async fn many_devices_at_once(db: &TestDb) {
         seqs.iter().all(|s| s.0 == (ROUNDS * VISITS * 3) as i64),
         "{seqs:?}"
     );
+    // A distribution check whose id another phone already used is refused, not taken for a
+    // duplicate (which would silently drop this phone's shelf data).
+    let check = ids::new_id();
+    let mut checks = Vec::new();
+    for (device, known, b) in phones.iter_mut().take(2) {
+        let outlet = known.outlets[0].clone();
+        let visit = ids::new_id();
+        let batch = vec![
+            b.start_visit(visit, &outlet),
+            b.wrap(Kind::DistributionChecked(v1::DistributionChecked {
+                check_id: ids::to_wire(check),
+                visit_id: ids::to_wire(visit),
+                items: vec![v1::DistributionItem {
+                    product_id: known.products[0].id,
+                    present: true,
+                }],
+            })),
+            b.end_visit(visit, &outlet),
+        ];
+        let resp: v1::PushResponse = device.push(ids::new_id(), batch).await.decode();
+        checks.push(resp.results[1].clone());
+    }
+    assert_eq!(checks[0].outcome(), MutationOutcome::Applied);
+    assert_eq!(checks[1].outcome(), MutationOutcome::Refused);
+    assert!(
+        checks[1].reason.contains("already taken"),
+        "{}",
+        checks[1].reason
+    );
+    let (rows,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM distribution_checks WHERE check_id = $1")
+            .bind(check.to_string())
+            .fetch_one(server.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows, 1);
+
     // Every push was committed once (a clash may fail a transaction; its pushes are then
     // tried again alone and counted once, when they commit).
     let stats = server.store.ingest_stats();
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(
         load(&stats.pushes) - pushes_before,
-        (ROUNDS * PHONES) as u64
+        (ROUNDS * PHONES + 2) as u64
     );
     assert!(load(&stats.transactions) <= load(&stats.pushes));
     {

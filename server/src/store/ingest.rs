@@ -166,8 +166,9 @@ struct Picture {
     warehouses: HashSet<i64>,
     /// Orders by id: (owner, number, state).
     orders: HashMap<Uuid, (i64, i64, String)>,
-    answer_sets: HashSet<Uuid>,
-    checks: HashSet<Uuid>,
+    /// Stored answer sets and distribution checks by id, with the mobile user who sent them.
+    answer_sets: HashMap<Uuid, i64>,
+    checks: HashMap<Uuid, i64>,
     questionnaires: HashMap<i64, Vec<QuestionDef>>,
 }
 
@@ -1000,27 +1001,31 @@ impl Store {
                 pic.orders.insert(id, (owner, number, state));
             }
         }
+        // With the visit's owner: an id another user already used is refused, not taken for
+        // a duplicate of one's own.
         let answers = select_in!(
             conn,
-            (String,),
-            "SELECT DISTINCT answers_id FROM questionnaire_answers WHERE answers_id IN ({})",
+            (String, i64),
+            "SELECT DISTINCT a.answers_id, v.mobile_user_id FROM questionnaire_answers a
+             JOIN visits v ON v.id = a.visit_id WHERE a.answers_id IN ({})",
             [],
             answer_ids.iter().map(|u| u.to_string()).collect()
         );
         pic.answer_sets = answers
             .iter()
-            .filter_map(|r| Uuid::parse_str(&r.0).ok())
+            .filter_map(|r| Some((Uuid::parse_str(&r.0).ok()?, r.1)))
             .collect();
         let checks = select_in!(
             conn,
-            (String,),
-            "SELECT DISTINCT check_id FROM distribution_checks WHERE check_id IN ({})",
+            (String, i64),
+            "SELECT DISTINCT d.check_id, v.mobile_user_id FROM distribution_checks d
+             JOIN visits v ON v.id = d.visit_id WHERE d.check_id IN ({})",
             [],
             check_ids.iter().map(|u| u.to_string()).collect()
         );
         pic.checks = checks
             .iter()
-            .filter_map(|r| Uuid::parse_str(&r.0).ok())
+            .filter_map(|r| Some((Uuid::parse_str(&r.0).ok()?, r.1)))
             .collect();
         for qid in questionnaire_ids {
             if let Some(defs) = load_questionnaire(conn, auth.distributor_id, qid).await? {
@@ -1557,8 +1562,15 @@ fn apply(
         Some(Kind::QuestionnaireAnswered(q)) => {
             let answers_id = parse_id(&q.answers_id, "answers_id")?;
             let visit_id = parse_id(&q.visit_id, "visit_id")?;
-            if pic.answer_sets.contains(&answers_id) {
-                return Ok(false);
+            if let Some(owner) = pic.answer_sets.get(&answers_id) {
+                return if *owner == user {
+                    Ok(false)
+                } else {
+                    refuse(
+                        ErrorCode::InvalidMutation,
+                        format!("answers id {answers_id} is already taken"),
+                    )
+                };
             }
             own_visit(pic, visit_id)?;
             let Some(defs) = pic.questionnaires.get(&q.questionnaire_id) else {
@@ -1586,14 +1598,21 @@ fn apply(
                         Val::F(number),
                     ]
                 }));
-            pic.answer_sets.insert(answers_id);
+            pic.answer_sets.insert(answers_id, user);
             Ok(true)
         }
         Some(Kind::DistributionChecked(d)) => {
             let check_id = parse_id(&d.check_id, "check_id")?;
             let visit_id = parse_id(&d.visit_id, "visit_id")?;
-            if pic.checks.contains(&check_id) {
-                return Ok(false);
+            if let Some(owner) = pic.checks.get(&check_id) {
+                return if *owner == user {
+                    Ok(false)
+                } else {
+                    refuse(
+                        ErrorCode::InvalidMutation,
+                        format!("check id {check_id} is already taken"),
+                    )
+                };
             }
             own_visit(pic, visit_id)?;
             if d.items.is_empty() {
@@ -1625,7 +1644,7 @@ fn apply(
                     Val::I(i.present as i64),
                 ]
             }));
-            pic.checks.insert(check_id);
+            pic.checks.insert(check_id, user);
             Ok(true)
         }
     }
