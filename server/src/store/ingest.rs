@@ -93,6 +93,20 @@ fn check_fixes(fixes: &[v1::GpsFix]) -> Checked<()> {
     Ok(())
 }
 
+/// A fact id already stored, with the mobile user it belongs to: `Ok(false)` (a duplicate)
+/// if it is this user's, `Err(())` if another user's; `None` if it is new.
+fn stored_id(owner: Option<i64>, user: i64) -> Option<Result<bool, ()>> {
+    owner.map(|o| if o == user { Ok(false) } else { Err(()) })
+}
+
+/// The refusal for a fact id another mobile user already used.
+fn taken(what: &str, id: Uuid) -> Refusal {
+    (
+        ErrorCode::InvalidMutation,
+        format!("{what} {id} is already taken"),
+    )
+}
+
 fn parse_id(bytes: &[u8], what: &str) -> Checked<Uuid> {
     ids::from_wire(bytes).ok_or_else(|| {
         (
@@ -1328,15 +1342,8 @@ fn apply(
         Some(Kind::VisitStarted(v)) => {
             let visit_id = parse_id(&v.visit_id, "visit_id")?;
             check_fixes(&v.fixes)?;
-            if let Some(existing) = pic.visits.get(&visit_id) {
-                return if existing.owner == user {
-                    Ok(false)
-                } else {
-                    refuse(
-                        ErrorCode::InvalidMutation,
-                        format!("visit id {visit_id} is already taken"),
-                    )
-                };
+            if let Some(known) = stored_id(pic.visits.get(&visit_id).map(|v| v.owner), user) {
+                return known.map_err(|()| taken("visit id", visit_id));
             }
             let Some(reference) = pic.outlets.get(&v.outlet_id).copied() else {
                 return refuse(
@@ -1419,15 +1426,8 @@ fn apply(
         }
         Some(Kind::OrderPlaced(o)) => {
             let order_id = parse_id(&o.order_id, "order_id")?;
-            if let Some((owner, _, _)) = pic.orders.get(&order_id) {
-                return if *owner == user {
-                    Ok(false)
-                } else {
-                    refuse(
-                        ErrorCode::InvalidMutation,
-                        format!("order id {order_id} is already taken"),
-                    )
-                };
+            if let Some(known) = stored_id(pic.orders.get(&order_id).map(|o| o.0), user) {
+                return known.map_err(|()| taken("order id", order_id));
             }
             let visit_id = if o.visit_id.is_empty() {
                 None
@@ -1565,15 +1565,8 @@ fn apply(
         Some(Kind::QuestionnaireAnswered(q)) => {
             let answers_id = parse_id(&q.answers_id, "answers_id")?;
             let visit_id = parse_id(&q.visit_id, "visit_id")?;
-            if let Some(owner) = pic.answer_sets.get(&answers_id) {
-                return if *owner == user {
-                    Ok(false)
-                } else {
-                    refuse(
-                        ErrorCode::InvalidMutation,
-                        format!("answers id {answers_id} is already taken"),
-                    )
-                };
+            if let Some(known) = stored_id(pic.answer_sets.get(&answers_id).copied(), user) {
+                return known.map_err(|()| taken("answers id", answers_id));
             }
             own_visit(pic, visit_id)?;
             let Some(defs) = pic.questionnaires.get(&q.questionnaire_id) else {
@@ -1607,15 +1600,8 @@ fn apply(
         Some(Kind::DistributionChecked(d)) => {
             let check_id = parse_id(&d.check_id, "check_id")?;
             let visit_id = parse_id(&d.visit_id, "visit_id")?;
-            if let Some(owner) = pic.checks.get(&check_id) {
-                return if *owner == user {
-                    Ok(false)
-                } else {
-                    refuse(
-                        ErrorCode::InvalidMutation,
-                        format!("check id {check_id} is already taken"),
-                    )
-                };
+            if let Some(known) = stored_id(pic.checks.get(&check_id).copied(), user) {
+                return known.map_err(|()| taken("check id", check_id));
             }
             own_visit(pic, visit_id)?;
             if d.items.is_empty() {
