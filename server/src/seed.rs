@@ -436,38 +436,40 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     }
     // Fresh statistics for the tables just loaded, as autovacuum would gather them later:
     // without them PostgreSQL planned the route query of a first pull as a 2-second nested
-    // loop (measured). Only these: analysing the still empty tables of visits and orders would
-    // record them as empty, and PostgreSQL then scanned them sequentially for key lookups
-    // (foreign-key checks, id lookups) until autovacuum looked again (measured at ingest).
-    let tables: &[&str] = match store.backend() {
-        // SQLite's planner is not misled by empty tables, and a full ANALYZE measured faster.
-        crate::store::Backend::Sqlite => &[""],
-        crate::store::Backend::Postgres => &[
-            "distributors",
-            "org_units",
-            "mobile_users",
-            "staff",
-            "position_staff",
-            "price_lists",
-            "products",
-            "prices",
-            "warehouses",
-            "warehouse_positions",
-            "outlets",
-            "routes",
-            "route_stops",
-            "questionnaires",
-            "questions",
-            "question_choices",
-            "change_log",
-        ],
+    // loop (measured). On PostgreSQL only these: analysing the still empty tables of visits
+    // and orders would record them as empty, and PostgreSQL then scanned them sequentially
+    // for key lookups until autovacuum looked again (measured at ingest). SQLite keeps the
+    // database-wide ANALYZE it always had (its ANALYZE takes at most one name).
+    let analyze = match store.backend() {
+        crate::store::Backend::Sqlite => "ANALYZE".to_string(),
+        crate::store::Backend::Postgres => format!(
+            "ANALYZE {}",
+            [
+                "distributors",
+                "org_units",
+                "mobile_users",
+                "staff",
+                "position_staff",
+                "price_lists",
+                "products",
+                "prices",
+                "warehouses",
+                "warehouse_positions",
+                "outlets",
+                "routes",
+                "route_stops",
+                "questionnaires",
+                "questions",
+                "question_choices",
+                "change_log",
+            ]
+            .join(", ")
+        ),
     };
-    for table in tables {
-        // Constant table names; SQLite's ANALYZE takes at most one.
-        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
-            .execute(store.pool())
-            .await?;
-    }
+    // Constant table names only.
+    sqlx::query(sqlx::AssertSqlSafe(analyze))
+        .execute(store.pool())
+        .await?;
 
     // PINs: argon2 is deliberately slow, so hash on every core at once.
     let pins: Vec<String> = logins

@@ -27,6 +27,22 @@ async fn migrations(db: &TestDb) {
     store.close().await;
     let err = Store::connect(&db.url).await.unwrap_err().to_string();
     assert!(err.contains("was edited after it was applied"), "{err}");
+    if db.backend == Backend::Postgres {
+        // Migration 0004 dropped every foreign key of visits and orders (their constraint
+        // names are PostgreSQL's defaults; `DROP CONSTRAINT IF EXISTS` would pass silently
+        // on a wrong name).
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .unwrap();
+        let (fks,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_constraint
+             WHERE contype = 'f' AND conrelid IN ('visits'::regclass, 'orders'::regclass)",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(fks, 0);
+    }
 }
 on_both_backends!(
     migrations_apply_once_and_edited_ones_are_refused,
@@ -227,3 +243,48 @@ async fn epoch_change(db: &TestDb) {
     server.stop().await;
 }
 on_both_backends!(a_new_epoch_restarts_pulls_from_scratch, epoch_change);
+
+/// SQLite: the write-ahead log reaches the database file without any write paying for it
+/// (automatic checkpoints are off; a background task checkpoints). Were that task missing,
+/// the database file would never grow and the log would grow without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_log_is_checkpointed_in_the_background() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let path = db.url.trim_start_matches("sqlite://").to_string();
+    let store = Store::connect(&db.url).await.unwrap();
+    let (autocheckpoint,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(autocheckpoint, 0);
+    // Let the first checkpoints settle, then write ~2 MB that first lands in the log.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before = std::fs::metadata(&path).unwrap().len();
+    sqlx::query("CREATE TABLE bulk (b BLOB)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for _ in 0..500 {
+        sqlx::query("INSERT INTO bulk (b) VALUES (zeroblob(4096))")
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let mut grown = 0;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        grown = std::fs::metadata(&path)
+            .unwrap()
+            .len()
+            .saturating_sub(before);
+        if grown > 1_500_000 {
+            break;
+        }
+    }
+    assert!(
+        grown > 1_500_000,
+        "database file grew by {grown} bytes only"
+    );
+    store.close().await;
+    db.cleanup().await;
+}

@@ -827,6 +827,26 @@ async fn many_devices_at_once(db: &TestDb) {
         (ROUNDS * PHONES + 2) as u64
     );
     assert!(load(&stats.transactions) <= load(&stats.pushes));
+    // The same counters on /metrics.
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (name, value) in [
+        ("fieldsync_push_committed_total", load(&stats.pushes)),
+        (
+            "fieldsync_push_transactions_total",
+            load(&stats.transactions),
+        ),
+        ("fieldsync_push_retried_total", load(&stats.retried)),
+    ] {
+        assert!(
+            metrics.contains(&format!("\n{name} {value}\n")),
+            "{name} {value} not in {metrics}"
+        );
+    }
     {
         eprintln!(
             "{:?}: {} pushes in {} transactions, {} retried",

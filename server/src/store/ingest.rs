@@ -288,7 +288,8 @@ impl std::fmt::Debug for IngestQueue {
 pub struct IngestStats {
     /// Write transactions that committed pushes.
     pub transactions: std::sync::atomic::AtomicU64,
-    /// Pushes committed (on SQLite several share a transaction).
+    /// Pushes answered from a committed transaction (on SQLite several share one), including
+    /// batches refused whole (gap, revoked device).
     pub pushes: std::sync::atomic::AtomicU64,
     /// Pushes tried again on their own after their transaction failed.
     pub retried: std::sync::atomic::AtomicU64,
@@ -306,7 +307,7 @@ impl IngestStats {
             "# HELP fieldsync_push_transactions_total Write transactions that committed pushes.\n\
              # TYPE fieldsync_push_transactions_total counter\n\
              fieldsync_push_transactions_total {}\n\
-             # HELP fieldsync_push_committed_total Pushes committed (several may share a transaction).\n\
+             # HELP fieldsync_push_committed_total Pushes answered from a committed transaction (several may share one).\n\
              # TYPE fieldsync_push_committed_total counter\n\
              fieldsync_push_committed_total {}\n\
              # HELP fieldsync_push_retried_total Pushes tried again alone after their transaction failed.\n\
@@ -577,7 +578,7 @@ impl Store {
                     // to try again (503); if the push had committed, the retry is a replay.
                     return result.unwrap_or(Err(StoreError::Other(sqlx::Error::WorkerCrashed)));
                 }
-                permit = self.write_gate().acquire_owned() => {
+                permit = self.write_gate.clone().acquire_owned() => {
                     let permit = permit.expect("the write gate is never closed");
                     // The group runs to its end even if this request goes away meanwhile:
                     // its results belong to other requests too.

@@ -6,11 +6,10 @@
 //! live in the submodules and never see HTTP.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use std::sync::Arc;
-
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -84,11 +83,6 @@ pub struct WriteTx {
 impl WriteTx {
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn rollback(self) -> Result<()> {
-        self.tx.rollback().await?;
         Ok(())
     }
 }
@@ -187,9 +181,10 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so concurrent writers queue on the busy timeout instead of
-    /// failing when a read lock cannot be upgraded.
+    /// Starts a transaction that will write. On SQLite it first waits for the store's write
+    /// gate, then takes the write lock at once (`BEGIN IMMEDIATE`), so writers of this process
+    /// queue in order and never fail when a read lock cannot be upgraded. Dropping the
+    /// transaction without committing rolls it back and opens the gate.
     pub async fn begin_write(&self) -> Result<WriteTx> {
         Ok(match self.backend {
             Backend::Sqlite => {
@@ -214,10 +209,6 @@ impl Store {
     /// How pushes were written so far (for `/metrics`).
     pub fn ingest_stats(&self) -> &ingest::IngestStats {
         &self.ingest_stats
-    }
-
-    pub(crate) fn write_gate(&self) -> Arc<Semaphore> {
-        self.write_gate.clone()
     }
 
     /// Begins an SQLite write transaction for a caller that already holds the write gate.
