@@ -213,6 +213,20 @@ impl Device {
 
     /// One typical visit: start with a fix, an order of `lines` lines, a distribution check of
     /// 10 products, end with a fix. Four mutations.
+    /// A handle that can only push (for a spawned task).
+    fn clone_for_push(&self) -> Device {
+        Device {
+            http: self.http.clone(),
+            url: self.url.clone(),
+            token: self.token.clone(),
+            next_seq: 0,
+            outlets: vec![],
+            products: vec![],
+            prices: Default::default(),
+            warehouse: 0,
+        }
+    }
+
     fn visit(&mut self, n: usize, lines: usize) -> Vec<v1::Mutation> {
         let outlet = self.outlets[n % self.outlets.len()].clone();
         let visit = ids::new_id();
@@ -346,6 +360,7 @@ pub async fn push(
     levels: &[usize],
     mutations_per_level: usize,
     batch_visits: usize,
+    varied: bool,
 ) -> anyhow::Result<Vec<PushRow>> {
     let db = BenchDb::create(postgres).await?;
     let server = LocalServer::start(&db).await?;
@@ -372,31 +387,46 @@ pub async fn push(
         let batches_total = mutations_per_level.div_ceil(per_batch);
         let batches_per_agent = batches_total.div_ceil(level);
         // Build the batches first, so the clock measures the server, not the generator.
+        // Each agent's first batch is a warm-up pushed before the clock starts: the server
+        // opens its database connections and prepares its statements on first use, a cost
+        // paid once per process that would otherwise weigh on short runs with many agents.
         let mut work = Vec::new();
+        let mut warmup = Vec::new();
         for d in devices.iter_mut().take(level) {
+            let mut first = Vec::with_capacity(per_batch);
+            for v in 0..batch_visits {
+                first.extend(d.visit(batches_per_agent * batch_visits + v, 5));
+            }
+            warmup.push(first);
             let mut batches = Vec::new();
             for b in 0..batches_per_agent {
                 let mut muts = Vec::with_capacity(per_batch);
-                for v in 0..batch_visits {
+                // Varied: from half to one and a half times the size, as real pushes are
+                // (the same total); fixed: every batch the same.
+                let visits = if varied {
+                    batch_visits / 2 + (b * 7) % (batch_visits + 1)
+                } else {
+                    batch_visits
+                };
+                for v in 0..visits {
                     muts.extend(d.visit(b * batch_visits + v, 5));
                 }
                 batches.push(muts);
             }
             work.push(batches);
         }
+        let mut warming = Vec::new();
+        for (d, first) in devices.iter().take(level).zip(warmup) {
+            let device = d.clone_for_push();
+            warming.push(tokio::spawn(async move { device.push(first).await }));
+        }
+        for t in warming {
+            t.await??;
+        }
         let started = Instant::now();
         let mut tasks = Vec::new();
         for (d, batches) in devices.iter().take(level).zip(work) {
-            let device = Device {
-                http: d.http.clone(),
-                url: d.url.clone(),
-                token: d.token.clone(),
-                next_seq: 0,
-                outlets: vec![],
-                products: vec![],
-                prices: Default::default(),
-                warehouse: 0,
-            };
+            let device = d.clone_for_push();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut count = 0;
@@ -430,9 +460,18 @@ pub async fn push(
     Ok(rows)
 }
 
-pub fn print_push(rows: &[PushRow], batch_visits: usize) {
+pub fn print_push(rows: &[PushRow], batch_visits: usize, varied: bool) {
+    let size = if varied {
+        format!(
+            "{}..{} (varied)",
+            batch_visits / 2,
+            batch_visits / 2 + batch_visits
+        )
+    } else {
+        batch_visits.to_string()
+    };
     println!(
-        "push ingest: batches of {batch_visits} visits x 4 mutations (start+fix, order of 5 lines, distribution check of 10, end+fix)"
+        "push ingest: batches of {size} visits x 4 mutations (start+fix, order of 5 lines, distribution check of 10, end+fix); one untimed warm-up batch per agent"
     );
     println!(
         "| backend | agents | mutations | seconds | mutations/s | p50 ms/request | p99 ms/request |"

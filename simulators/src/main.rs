@@ -95,6 +95,10 @@ enum BenchCommand {
         /// Visits per push request (4 mutations each).
         #[arg(long, default_value_t = 25)]
         batch_visits: usize,
+        /// Vary the visits per request from half to one and a half times --batch-visits,
+        /// as real pushes do (every request then has its own row counts).
+        #[arg(long)]
+        varied: bool,
     },
     /// First pull of a big world into a real agent engine.
     Pull {
@@ -283,10 +287,17 @@ async fn main() -> anyhow::Result<()> {
                 agents,
                 mutations,
                 batch_visits,
+                varied,
             } => {
-                let rows =
-                    bench::push(postgres.as_deref(), &agents, mutations, batch_visits).await?;
-                bench::print_push(&rows, batch_visits);
+                let rows = bench::push(
+                    postgres.as_deref(),
+                    &agents,
+                    mutations,
+                    batch_visits,
+                    varied,
+                )
+                .await?;
+                bench::print_push(&rows, batch_visits, varied);
                 Ok(())
             }
             BenchCommand::Pull {

@@ -49,6 +49,121 @@ on_both_backends!(
     migrations
 );
 
+/// Bulk inserts (multi-row VALUES on SQLite, array literals through unnest on PostgreSQL)
+/// store every value as given: quotes, backslashes, braces, commas, the word NULL, empty
+/// and non-ASCII text, real NULLs, floats, and every byte value.
+async fn bulk_insert_values(db: &TestDb) {
+    use fieldsync_server::store::world::{Val, insert_rows};
+    let store = Store::connect(&db.url).await.unwrap();
+    let texts = [
+        "plain",
+        "",
+        "NULL",
+        "null",
+        "a \"quoted\" word",
+        "back\\slash \\\" end\\",
+        "{braces}, commas, (parens)",
+        "  leading and trailing  ",
+        "Київ — Одеса, «лапки» 'single'",
+        "tab\tnew\nline",
+    ];
+    let numbers = [
+        Some(0.1),
+        None,
+        Some(-1e-7),
+        Some(123456789.125),
+        Some(f64::MAX),
+        Some(0.0),
+    ];
+    let rows: Vec<Vec<Val>> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            vec![
+                Val::S(format!("set-{i}")),
+                Val::S("visit".into()),
+                Val::I(7),
+                Val::I(i as i64),
+                Val::S("text".into()),
+                if i == 3 {
+                    Val::O(None)
+                } else {
+                    Val::O(Some(t.to_string()))
+                },
+                Val::F(numbers[i % numbers.len()]),
+            ]
+        })
+        .collect();
+    let mut conn = store.pool().acquire().await.unwrap();
+    insert_rows(
+        &mut conn,
+        "questionnaire_answers",
+        &[
+            "answers_id",
+            "visit_id",
+            "questionnaire_id",
+            "question_id",
+            "value_kind",
+            "value_text",
+            "value_number",
+        ],
+        &rows,
+    )
+    .await
+    .unwrap();
+    let back: Vec<(i64, Option<String>, Option<f64>)> = sqlx::query_as(
+        "SELECT question_id, value_text, value_number FROM questionnaire_answers
+         ORDER BY question_id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(back.len(), texts.len());
+    for (i, (q, text, number)) in back.iter().enumerate() {
+        assert_eq!(*q, i as i64);
+        let want = if i == 3 {
+            None
+        } else {
+            Some(texts[i].to_string())
+        };
+        assert_eq!(text, &want, "text of row {i}");
+        assert_eq!(*number, numbers[i % numbers.len()], "number of row {i}");
+    }
+    // Every byte value, in a bytea/blob column.
+    let bytes: Vec<u8> = (0..=255u8).chain([0, b'\\', b'"', b'{', b'}']).collect();
+    let refused_rows: Vec<Vec<Val>> = (0..3)
+        .map(|seq| {
+            vec![
+                Val::I(seq),
+                Val::S(format!("m-{seq}")),
+                Val::B(if seq == 1 { Vec::new() } else { bytes.clone() }),
+            ]
+        })
+        .collect();
+    sqlx::query("CREATE TABLE bulk_bytes (seq BIGINT PRIMARY KEY, label TEXT NOT NULL, payload BYTEA NOT NULL)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    insert_rows(
+        &mut conn,
+        "bulk_bytes",
+        &["seq", "label", "payload"],
+        &refused_rows,
+    )
+    .await
+    .unwrap();
+    let back: Vec<(i64, String, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, label, payload FROM bulk_bytes ORDER BY seq")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(back.len(), 3);
+    assert_eq!(back[0].2, bytes);
+    assert!(back[1].2.is_empty());
+    assert_eq!(back[2], (2, "m-2".to_string(), bytes.clone()));
+}
+on_both_backends!(bulk_inserts_store_every_value_as_given, bulk_insert_values);
+
 async fn concurrent_changes(db: &TestDb) {
     let server = TestServer::start(db).await;
     let agents = seed(&server.store, &small_world("ACME", 1)).await;

@@ -22,10 +22,16 @@ pub async fn insert_rows(
     columns: &[&str],
     rows: &[Vec<Val>],
 ) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     // SQLite looks numbered parameters up by name, linearly: with thousands of them per
     // statement that lookup dominated ingest (measured with perf). Anonymous `?` parameters
-    // bind by position instead. PostgreSQL needs `$n`.
+    // bind by position instead.
     let anonymous = conn.backend_name() == "SQLite";
+    if !anonymous {
+        return insert_unnest(conn, table, columns, rows).await;
+    }
     // SQLite allows 32766 parameters per statement; stay well below.
     let chunk_rows = (8000 / columns.len().max(1)).max(1);
     for chunk in rows.chunks(chunk_rows) {
@@ -70,6 +76,107 @@ pub async fn insert_rows(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// PostgreSQL: one `INSERT ... SELECT FROM unnest(...)` with one array per column, sent as
+/// array literals in text parameters (the Any driver binds no arrays). The statement text is
+/// the same whatever the row count, so it is prepared once per connection, and PostgreSQL
+/// neither parses nor plans one expression per value as it does for a `VALUES` list with
+/// thousands of parameters.
+async fn insert_unnest(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Val>],
+) -> Result<()> {
+    let mut arrays: Vec<String> = vec![String::from("{"); columns.len()];
+    let mut types: Vec<&str> = vec!["text"; columns.len()];
+    for (r, row) in rows.iter().enumerate() {
+        debug_assert_eq!(row.len(), columns.len(), "row width of {table}");
+        for (c, v) in row.iter().enumerate() {
+            let out = &mut arrays[c];
+            if r > 0 {
+                out.push(',');
+            }
+            let ty = match v {
+                Val::I(i) => {
+                    out.push_str(&i.to_string());
+                    "int8"
+                }
+                Val::N(Some(i)) => {
+                    out.push_str(&i.to_string());
+                    "int8"
+                }
+                Val::N(None) => {
+                    out.push_str("NULL");
+                    "int8"
+                }
+                Val::F(Some(f)) => {
+                    // Rust prints the shortest text that reads back as the same f64.
+                    out.push_str(&f.to_string());
+                    "float8"
+                }
+                Val::F(None) => {
+                    out.push_str("NULL");
+                    "float8"
+                }
+                Val::O(None) => {
+                    out.push_str("NULL");
+                    "text"
+                }
+                Val::O(Some(s)) | Val::S(s) => {
+                    push_quoted(out, s);
+                    "text"
+                }
+                Val::B(b) => {
+                    let mut hex = String::with_capacity(2 + 2 * b.len());
+                    hex.push_str("\\\\x");
+                    for byte in b {
+                        hex.push_str(&format!("{byte:02x}"));
+                    }
+                    out.push('"');
+                    out.push_str(&hex);
+                    out.push('"');
+                    "bytea"
+                }
+            };
+            if r == 0 {
+                types[c] = ty;
+            }
+            debug_assert_eq!(types[c], ty, "{table}.{} mixes value kinds", columns[c]);
+        }
+    }
+    let args = types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| format!("${}::text::{ty}[]", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Only placeholders and type names are interpolated; table and column names are
+    // constants of ours.
+    let sql = format!(
+        "INSERT INTO {table} ({}) SELECT * FROM unnest({args})",
+        columns.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for mut a in arrays {
+        a.push('}');
+        q = q.bind(a);
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Appends `s` as a double-quoted element of a PostgreSQL array literal.
+fn push_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for ch in s.chars() {
+        if ch == '"' || ch == '\\' {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('"');
 }
 
 /// One entry for the change log: an entity as seen by a scope (0 = the whole distributor).
