@@ -99,11 +99,7 @@ async fn insert_unnest(
                 out.push(',');
             }
             let ty = match v {
-                Val::I(i) => {
-                    out.push_str(&i.to_string());
-                    "int8"
-                }
-                Val::N(Some(i)) => {
+                Val::I(i) | Val::N(Some(i)) => {
                     out.push_str(&i.to_string());
                     "int8"
                 }
