@@ -211,8 +211,6 @@ impl Device {
         }
     }
 
-    /// One typical visit: start with a fix, an order of `lines` lines, a distribution check of
-    /// 10 products, end with a fix. Four mutations.
     /// A handle that can only push (for a spawned task).
     fn clone_for_push(&self) -> Device {
         Device {
@@ -227,6 +225,8 @@ impl Device {
         }
     }
 
+    /// One typical visit: start with a fix, an order of `lines` lines, a distribution check of
+    /// 10 products, end with a fix. Four mutations.
     fn visit(&mut self, n: usize, lines: usize) -> Vec<v1::Mutation> {
         let outlet = self.outlets[n % self.outlets.len()].clone();
         let visit = ids::new_id();

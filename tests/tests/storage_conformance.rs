@@ -161,6 +161,15 @@ async fn bulk_insert_values(db: &TestDb) {
     assert_eq!(back[0].2, bytes);
     assert!(back[1].2.is_empty());
     assert_eq!(back[2], (2, "m-2".to_string(), bytes.clone()));
+    if db.backend == Backend::Postgres {
+        // The server's connections run without JIT (`Store::connect`): it compiled the
+        // lookups of every push for no gain.
+        let (jit,): (String,) = sqlx::query_as("SHOW jit")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(jit, "off");
+    }
 }
 on_both_backends!(bulk_inserts_store_every_value_as_given, bulk_insert_values);
 

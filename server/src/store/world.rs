@@ -1,4 +1,6 @@
 //! Master data: writes that devices will pull, recorded in the change log.
+use std::fmt::Write as _;
+
 use fieldsync_protocol::v1::EntityKind;
 use sqlx::AnyConnection;
 
@@ -15,7 +17,7 @@ pub enum Val {
     S(String),
 }
 
-/// Inserts rows with multi-row `INSERT` statements (both dialects accept them).
+/// Inserts rows in bulk: multi-row `VALUES` on SQLite, `unnest` of arrays on PostgreSQL.
 pub async fn insert_rows(
     conn: &mut AnyConnection,
     table: &str,
@@ -25,48 +27,28 @@ pub async fn insert_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    // SQLite looks numbered parameters up by name, linearly: with thousands of them per
-    // statement that lookup dominated ingest (measured with perf). Anonymous `?` parameters
-    // bind by position instead.
-    let anonymous = conn.backend_name() == "SQLite";
-    if !anonymous {
+    if conn.backend_name() != "SQLite" {
         return insert_unnest(conn, table, columns, rows).await;
     }
-    // SQLite allows 32766 parameters per statement; stay well below.
+    // SQLite allows 32766 parameters per statement; stay well below. It looks numbered
+    // parameters (`$n`) up by name, linearly: with thousands of them per statement that
+    // lookup dominated ingest (measured with perf). Anonymous `?` bind by position instead.
     let chunk_rows = (8000 / columns.len().max(1)).max(1);
+    let row_marks = format!("({})", vec!["?"; columns.len()].join(", "));
     for chunk in rows.chunks(chunk_rows) {
-        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-        let mut n = 0;
-        for (i, _) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 0..columns.len() {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                n += 1;
-                if anonymous {
-                    sql.push('?');
-                } else {
-                    sql.push_str(&format!("${n}"));
-                }
-            }
-            sql.push(')');
-        }
         // Only placeholders are interpolated; table and column names are constants of ours.
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {}",
+            columns.join(", "),
+            vec![row_marks.as_str(); chunk.len()].join(", ")
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {
             for v in row {
                 q = match v {
                     Val::I(i) => q.bind(*i),
                     Val::N(o) => q.bind(*o),
-                    Val::F(Some(f)) => q.bind(*f),
-                    // sqlx 0.9's Any driver sends a NULL f64 as float4 on PostgreSQL, which
-                    // poisons the cached statement for later non-NULL float8 values; a NULL
-                    // f32 is sent as float8 (the two are swapped in sqlx-core's any/arguments.rs).
-                    Val::F(None) => q.bind(None::<f32>),
+                    Val::F(f) => q.bind(*f),
                     Val::O(o) => q.bind(o.as_deref()),
                     Val::B(b) => q.bind(b.as_slice()),
                     Val::S(s) => q.bind(s.as_str()),
@@ -98,9 +80,10 @@ async fn insert_unnest(
             if r > 0 {
                 out.push(',');
             }
+            // Writing to a String cannot fail.
             let ty = match v {
                 Val::I(i) | Val::N(Some(i)) => {
-                    out.push_str(&i.to_string());
+                    let _ = write!(out, "{i}");
                     "int8"
                 }
                 Val::N(None) => {
@@ -109,7 +92,7 @@ async fn insert_unnest(
                 }
                 Val::F(Some(f)) => {
                     // Rust prints the shortest text that reads back as the same f64.
-                    out.push_str(&f.to_string());
+                    let _ = write!(out, "{f}");
                     "float8"
                 }
                 Val::F(None) => {
@@ -125,13 +108,11 @@ async fn insert_unnest(
                     "text"
                 }
                 Val::B(b) => {
-                    let mut hex = String::with_capacity(2 + 2 * b.len());
-                    hex.push_str("\\\\x");
+                    // bytea's hex form, its backslash escaped for the array literal.
+                    out.push_str("\"\\\\x");
                     for byte in b {
-                        hex.push_str(&format!("{byte:02x}"));
+                        let _ = write!(out, "{byte:02x}");
                     }
-                    out.push('"');
-                    out.push_str(&hex);
                     out.push('"');
                     "bytea"
                 }
