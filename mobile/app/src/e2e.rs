@@ -102,27 +102,47 @@ fn js(s: &str) -> String {
     out
 }
 
-async fn check(script: String) -> bool {
+/// Runs a check in the webview: `Ok(true)` once it holds, `Err` when the evaluation itself
+/// failed (a script error, or the webview did not answer).
+async fn check(script: String) -> Result<bool, String> {
     document::eval(&script)
         .join::<bool>()
         .await
-        .unwrap_or(false)
+        .map_err(|e| e.to_string())
 }
 
 async fn until(what: &str, script: String) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if check(script.clone()).await {
+        let last = check(script.clone()).await;
+        if last == Ok(true) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("timed out: {what}"));
+            let last = match last {
+                Ok(_) => "no match".to_string(),
+                Err(e) => format!("evaluation failed: {e}"),
+            };
+            return Err(format!("timed out: {what} ({last})"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-async fn run_step(script: &Script, step: &Step) -> Result<(), String> {
+/// What the screen shows (its text, shortened), for the report of a failed step.
+async fn screen_text() -> String {
+    let text = document::eval(
+        "const el = document.querySelector('.app'); return el ? el.innerText : '(no .app element)';",
+    )
+    .join::<String>()
+    .await
+    .unwrap_or_else(|e| format!("(could not read the screen: {e})"));
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(800).collect()
+}
+
+/// Runs the step on script line `line`.
+async fn run_step(script: &Script, line: usize, step: &Step) -> Result<(), String> {
     match step {
         Step::Wait(sel) => {
             until(&format!("wait {sel}"), format!("return document.querySelector({}) !== null;", js(sel))).await
@@ -131,7 +151,15 @@ async fn run_step(script: &Script, step: &Step) -> Result<(), String> {
             until(
                 &format!("click {sel}"),
                 format!(
-                    "const el = document.querySelector({}); if (!el || el.disabled) return false; el.click(); return true;",
+                    // A click happens once: if the answer to the evaluation that clicked is
+                    // lost, the next attempt finds the step marked done instead of clicking
+                    // again (or failing on an element the click took away). The click itself
+                    // runs after the evaluation returns, since its handler reaches the app
+                    // through a synchronous request of its own.
+                    "window.__e2eClicked = window.__e2eClicked || {{}};
+                     if (window.__e2eClicked[{line}]) return true;
+                     const el = document.querySelector({}); if (!el || el.disabled) return false;
+                     window.__e2eClicked[{line}] = true; setTimeout(() => el.click(), 0); return true;",
                     js(sel)
                 ),
             )
@@ -204,8 +232,13 @@ pub fn Root() -> Element {
         async move {
             let Some(script) = script else { return };
             for (line, step) in &script.steps {
-                if let Err(e) = run_step(&script, step).await {
+                if let Err(e) = run_step(&script, *line, step).await {
                     eprintln!("e2e: line {line}: {e}");
+                    eprintln!("e2e: the screen shows: {}", screen_text().await);
+                    let shot = Step::Shot(format!("failed-line-{line}"));
+                    if let Err(e) = run_step(&script, *line, &shot).await {
+                        eprintln!("e2e: {e}");
+                    }
                     std::process::exit(1);
                 }
             }
