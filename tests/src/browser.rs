@@ -11,31 +11,34 @@ use serde_json::{Value, json};
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Makes sure Leaflet's npm package is installed where the server looks for it
-/// (`server/web/node_modules`), running `npm ci` once if it is not.
+/// (`server/web/node_modules`), running `npm ci` once if it is not. Test binaries run at the
+/// same time take turns through an exclusive lock on `server/web/.npm-install.lock`, so one
+/// installs while the others wait and then find it installed.
 pub fn ensure_leaflet() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/web");
-    if dir.join("node_modules/leaflet/dist/leaflet.js").exists() {
+    let installed = || dir.join("node_modules/leaflet/dist/leaflet.js").exists();
+    if installed() {
         return;
     }
-    let lock = dir.join(".npm-install.lock");
-    let _guard = std::fs::OpenOptions::new()
+    let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&lock)
-        .ok();
-    for _ in 0..600 {
-        if dir.join("node_modules/leaflet/dist/leaflet.js").exists() {
+        .open(dir.join(".npm-install.lock"))
+        .expect("open server/web/.npm-install.lock");
+    lock.lock().expect("lock server/web/.npm-install.lock");
+    for _ in 0..3 {
+        if installed() {
             return;
         }
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--prefix"])
             .arg(&dir)
             .status();
-        match status {
-            Ok(s) if s.success() => return,
-            _ => std::thread::sleep(Duration::from_millis(200)),
+        if matches!(status, Ok(s) if s.success()) && installed() {
+            return;
         }
+        std::thread::sleep(Duration::from_secs(1));
     }
     panic!(
         "Leaflet is not installed: run `npm ci --prefix server/web` (needs npm and the npm registry)"
