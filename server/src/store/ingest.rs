@@ -1748,3 +1748,205 @@ fn validate_answers(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::{WorldSpec, seed_world};
+    use crate::store::devices::DeviceInfo;
+
+    /// A store on a fresh SQLite file with a small seeded world of `agents` agents.
+    async fn sqlite_world(
+        agents: usize,
+    ) -> (tempfile::TempDir, Store, Vec<crate::seed::SeededAgent>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ingest.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let spec = WorldSpec {
+            agents,
+            outlets: agents * 20,
+            products: 20,
+            ..WorldSpec::demo()
+        };
+        let seeded = seed_world(&store, &spec).await.unwrap();
+        (dir, store, seeded)
+    }
+
+    async fn phone(store: &Store, agent: &crate::seed::SeededAgent) -> DeviceAuth {
+        let device = DeviceInfo {
+            device_uid: format!("uid-{}", agent.login),
+            ..Default::default()
+        };
+        store
+            .activate(&agent.login, &agent.pin, &device)
+            .await
+            .unwrap()
+            .expect("the seeded PIN activates")
+            .auth
+    }
+
+    /// A batch of one mutation: a visit started at the first outlet of the phone's territory.
+    async fn visit_started(store: &Store, auth: &DeviceAuth) -> (Uuid, Vec<v1::Mutation>) {
+        let (outlet, lat, lon): (i64, i64, i64) = sqlx::query_as(
+            "SELECT id, lat_e7, lon_e7 FROM outlets WHERE territory_id = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(auth.territory_id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        let visit = ids::new_id();
+        let fix = v1::GpsFix {
+            lat_e7: lat as i32,
+            lon_e7: lon as i32,
+            accuracy_dm: 80,
+            provider: v1::LocationProvider::Gps as i32,
+            mock: false,
+            device_time_ms: now_ms(),
+        };
+        let m = v1::Mutation {
+            seq: 1,
+            id: ids::to_wire(ids::new_id()),
+            device_time_ms: now_ms(),
+            kind: Some(Kind::VisitStarted(v1::VisitStarted {
+                visit_id: ids::to_wire(visit),
+                outlet_id: outlet,
+                route_id: 0,
+                fixes: vec![fix],
+            })),
+        };
+        (visit, vec![m])
+    }
+
+    fn session() -> SessionCtx {
+        SessionCtx {
+            id: ids::new_id(),
+            mode: v1::SyncMode::Incremental,
+            app_version: "test".into(),
+            device_time_ms: now_ms(),
+        }
+    }
+
+    async fn visits_of(store: &Store, visit: Uuid) -> i64 {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM visits WHERE id = $1")
+            .bind(visit.to_string())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        n
+    }
+
+    /// The phone's retry of a batch that was not written is applied as new, once.
+    async fn retry_is_applied(
+        store: &Store,
+        auth: &DeviceAuth,
+        visit: Uuid,
+        batch: Vec<v1::Mutation>,
+    ) {
+        let again = store
+            .push(auth, &session(), batch, 100)
+            .await
+            .unwrap()
+            .expect("the retry is accepted");
+        assert_eq!((again.applied, again.duplicate), (1, 0));
+        assert_eq!(visits_of(store, visit).await, 1);
+    }
+
+    /// SQLite: a push that waits for the writer and whose request goes away meanwhile (the
+    /// phone's connection dropped) is not written with the next group; the phone's retry of the
+    /// same batch is then applied as new, not answered as a duplicate of something it was never
+    /// told about.
+    #[tokio::test]
+    async fn queued_pushes_whose_requests_went_away_are_not_written() {
+        let (_dir, store, agents) = sqlite_world(2).await;
+        let (a, b) = (
+            phone(&store, &agents[0]).await,
+            phone(&store, &agents[1]).await,
+        );
+        let (visit_a, batch_a) = visit_started(&store, &a).await;
+        let (visit_b, batch_b) = visit_started(&store, &b).await;
+
+        // The writer is busy: both pushes queue behind it.
+        let writer = store.write_gate.clone().acquire_owned().await.unwrap();
+        let push_a = tokio::spawn({
+            let (store, a, batch) = (store.clone(), a.clone(), batch_a.clone());
+            async move { store.push(&a, &session(), batch, 100).await }
+        });
+        let push_b = tokio::spawn({
+            let (store, b, batch) = (store.clone(), b.clone(), batch_b.clone());
+            async move { store.push(&b, &session(), batch, 100).await }
+        });
+        let queued = || store.ingest_queue.lock().unwrap().len();
+        for _ in 0..500 {
+            if queued() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(queued(), 2, "both pushes wait for the writer");
+        // B's request goes away.
+        push_b.abort();
+        assert!(push_b.await.unwrap_err().is_cancelled());
+        drop(writer);
+
+        let outcome = push_a.await.unwrap().unwrap().expect("A is accepted");
+        assert_eq!((outcome.acked_seq, outcome.applied), (1, 1));
+        assert_eq!(visits_of(&store, visit_a).await, 1);
+        assert_eq!(visits_of(&store, visit_b).await, 0, "B's push was dropped");
+        assert_eq!(queued(), 0);
+        let (seq,): (i64,) = sqlx::query_as("SELECT last_seq FROM devices WHERE id = $1")
+            .bind(b.device_id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(seq, 0);
+
+        // The phone sends the batch again: applied now, once.
+        retry_is_applied(&store, &b, visit_b, batch_b).await;
+        store.close().await;
+    }
+
+    /// SQLite: if the writer takes a queued push and goes away without answering (its task
+    /// panicked), the push's request gets a storage error, which the phone receives as 503
+    /// "unavailable, try again"; nothing of it was written and its retry is applied.
+    #[tokio::test]
+    async fn a_writer_that_dies_without_answering_means_try_again() {
+        let (_dir, store, agents) = sqlite_world(1).await;
+        let a = phone(&store, &agents[0]).await;
+        let (visit, batch) = visit_started(&store, &a).await;
+
+        let writer = store.write_gate.clone().acquire_owned().await.unwrap();
+        let push = tokio::spawn({
+            let (store, a, batch) = (store.clone(), a.clone(), batch.clone());
+            async move { store.push(&a, &session(), batch, 100).await }
+        });
+        let mut taken = Vec::new();
+        for _ in 0..500 {
+            taken.extend(store.ingest_queue.lock().unwrap().drain(..));
+            if !taken.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(taken.len(), 1, "the push waits for the writer");
+        // The writer that took it dies: its reply is dropped unanswered.
+        drop(taken);
+        let err = tokio::time::timeout(std::time::Duration::from_secs(20), push)
+            .await
+            .expect("the push is answered while the writer's gate is still held")
+            .unwrap()
+            .expect_err("no answer is an error");
+        let http = crate::error::AppError::from(err);
+        assert_eq!(
+            (http.status, http.code),
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable
+            )
+        );
+        assert_eq!(visits_of(&store, visit).await, 0);
+        drop(writer);
+
+        retry_is_applied(&store, &a, visit, batch).await;
+        store.close().await;
+    }
+}
