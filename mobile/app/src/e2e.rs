@@ -105,11 +105,21 @@ fn js(s: &str) -> String {
 /// Runs a check in the webview: `Ok(true)` once it holds, `Err` when the evaluation itself
 /// failed (a script error, or the webview did not answer).
 async fn check(script: String) -> Result<bool, String> {
-    document::eval(&script)
+    let result = document::eval(&script)
         .join::<bool>()
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    if let Err(e) = &result {
+        LOST.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("e2e: an evaluation came back without an answer ({e}); trying again");
+    }
+    result
 }
+
+/// Evaluations that returned no answer. dioxus-desktop 0.7 drops an evaluation's result when
+/// the page's garbage collector reports its channel gone before the app has read the answer
+/// (the result and the drop arrive together); the steps are written to survive that.
+static LOST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 async fn until(what: &str, script: String) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -242,7 +252,10 @@ pub fn Root() -> Element {
                     std::process::exit(1);
                 }
             }
-            println!("e2e: script passed");
+            println!(
+                "e2e: script passed ({} evaluations came back without an answer and were retried)",
+                LOST.load(std::sync::atomic::Ordering::Relaxed)
+            );
             std::process::exit(0);
         }
     });
