@@ -131,7 +131,7 @@ async fn bulk_insert_values(db: &TestDb) {
     }
     // Every byte value, in a bytea/blob column.
     let bytes: Vec<u8> = (0..=255u8).chain([0, b'\\', b'"', b'{', b'}']).collect();
-    let refused_rows: Vec<Vec<Val>> = (0..3)
+    let byte_rows: Vec<Vec<Val>> = (0..3)
         .map(|seq| {
             vec![
                 Val::I(seq),
@@ -148,7 +148,7 @@ async fn bulk_insert_values(db: &TestDb) {
         &mut conn,
         "bulk_bytes",
         &["seq", "label", "payload"],
-        &refused_rows,
+        &byte_rows,
     )
     .await
     .unwrap();
