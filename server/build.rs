@@ -18,10 +18,15 @@ fn main() {
             backend.to_uppercase()
         )
         .unwrap();
+        let mut seen = std::collections::HashSet::new();
         for path in files {
             let stem = path.file_stem().unwrap().to_string_lossy().to_string();
             let (version, name) = stem.split_once('_').expect("NNNN_name.sql");
             let version: i64 = version.parse().expect("numeric migration version");
+            assert!(
+                seen.insert(version),
+                "two {backend} migrations have version {version}"
+            );
             writeln!(
                 out,
                 "    Migration {{ version: {version}, name: {name:?}, sql: include_str!({:?}) }},",

@@ -46,6 +46,15 @@ impl From<StoreError> for AppError {
         if let StoreError::Invalid(message) = e {
             return AppError::malformed(message);
         }
+        if let StoreError::Busy(busy) = e {
+            let mut err = AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                busy.to_string(),
+            );
+            err.retry_after_ms = 1_000;
+            return err;
+        }
         tracing::error!(error = %e, "storage error");
         AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,

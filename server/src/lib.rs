@@ -74,7 +74,9 @@ async fn metrics_text(
 ) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render() + &state.store.ingest_stats().render(),
+        state.metrics.render()
+            + &state.store.ingest_stats().render()
+            + &state.store.secrets().render(),
     )
 }
 

@@ -10,7 +10,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::dates;
-use crate::store::devices::hash_secret;
 use crate::store::world::{
     ChangeRef, QuestionConditionInput, QuestionInput, Val, insert_rows, record_changes,
 };
@@ -471,12 +470,25 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
         .execute(store.pool())
         .await?;
 
-    // PINs: argon2 is deliberately slow, so hash on every core at once.
+    // PINs: argon2 is deliberately slow (and takes 19 MiB a hash), so hash on every core,
+    // a couple per core in flight.
     let pins: Vec<String> = logins
         .iter()
         .map(|_| crate::store::devices::new_pin())
         .collect();
-    let hashes = futures::future::join_all(pins.iter().map(|p| hash_secret(p.clone()))).await;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let hashes: Vec<String> = {
+        use futures::StreamExt;
+        futures::stream::iter(pins.clone())
+            .map(|p| async move {
+                tokio::task::spawn_blocking(move || crate::store::secrets::hash_now(&p))
+                    .await
+                    .expect("hashing task")
+            })
+            .buffered(cores * 2)
+            .collect()
+            .await
+    };
     let mut agents = Vec::with_capacity(logins.len());
     for ((login, pin), hash) in logins.into_iter().zip(pins).zip(hashes) {
         store.store_pin_hash(&login, &hash).await?;

@@ -101,7 +101,7 @@ async fn lockout(db: &TestDb) {
         e.retry_after_ms
     );
     // Once the lock period has passed, the right PIN works.
-    sqlx::query("UPDATE mobile_users SET last_failed_pin_ms = last_failed_pin_ms - $1")
+    sqlx::query("UPDATE auth_attempts SET last_attempt_ms = last_attempt_ms - $1")
         .bind(fieldsync_server::store::devices::PIN_LOCK_MS + 1000)
         .execute(server.store.pool())
         .await

@@ -153,6 +153,9 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such order")
             }
             StoreError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
+            StoreError::Busy(busy) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", busy.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "exchange storage error");
                 ApiError::new(

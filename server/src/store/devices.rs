@@ -1,16 +1,21 @@
 //! Mobile users, PINs and devices: binding a phone to a position.
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 
+use super::throttle::{Gate, Rule};
 use super::{Result, Store, StoreError, now_ms};
 
 /// Wrong PINs in a row that lock a login.
 pub const PIN_MAX_FAILURES: i64 = 5;
 /// How long a locked login stays locked after the last wrong PIN.
 pub const PIN_LOCK_MS: i64 = 15 * 60 * 1000;
+/// Attempts at a PIN per login: the fifth wrong PIN in a row locks.
+pub const PIN_RULE: Rule = Rule {
+    kind: "pin",
+    allowed: PIN_MAX_FAILURES,
+    lock_ms: PIN_LOCK_MS,
+};
 /// Older PINs checked to tell "used" and "revoked" apart from "wrong".
 const PIN_HISTORY: i64 = 5;
 
@@ -80,42 +85,12 @@ pub fn new_pin() -> String {
     format!("{:08}", rand::rng().random_range(0..100_000_000u32))
 }
 
-/// Argon2id hash of a secret (PINs, passwords). CPU-heavy: runs off the async threads.
-pub async fn hash_secret(secret: String) -> String {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        Argon2::default()
-            .hash_password(secret.as_bytes(), &salt)
-            .expect("argon2 hashing")
-            .to_string()
-    })
-    .await
-    .expect("hashing task")
-}
-
-/// Checks a secret against argon2 hashes; returns the index of the first that matches.
-pub async fn verify_secret(secret: String, hashes: Vec<String>) -> Option<usize> {
-    tokio::task::spawn_blocking(move || {
-        hashes.iter().position(|h| {
-            PasswordHash::new(h)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(secret.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-    })
-    .await
-    .expect("verify task")
-}
-
 impl Store {
     /// Generates a new PIN for a mobile user: earlier PINs are revoked and the bound device
     /// is unbound (its next sync is refused). Returns the PIN to dictate.
     pub async fn generate_pin(&self, login: &str) -> Result<String> {
         let pin = new_pin();
-        let hash = hash_secret(pin.clone()).await;
+        let hash = self.secrets().hash(pin.clone()).await?;
         self.store_pin_hash(login, &hash).await?;
         Ok(pin)
     }
@@ -151,15 +126,15 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE mobile_users SET failed_pin_attempts = 0 WHERE id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
+        // A new PIN opens a login that wrong PINs had locked.
+        self.clear_attempts(PIN_RULE, login).await?;
         Ok(())
     }
 
-    /// Binds a device with a PIN. Wrong PINs count towards a lockout of the login.
+    /// Binds a device with a PIN. Wrong PINs count towards a lockout of the login (unknown
+    /// logins are counted and cost the same, see [`super::throttle`]); while locked the PIN
+    /// is not checked.
     pub async fn activate(
         &self,
         login: &str,
@@ -167,51 +142,41 @@ impl Store {
         device: &DeviceInfo,
     ) -> Result<std::result::Result<Activated, ActivationError>> {
         let now = now_ms();
-        let user: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, failed_pin_attempts, last_failed_pin_ms FROM mobile_users WHERE login = $1",
-        )
-        .bind(login)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some((user_id, failures, last_failed)) = user else {
-            // Same cost as a real check, so logins cannot be probed by timing.
-            let _ = hash_secret(pin.to_string()).await;
-            return Ok(Err(ActivationError::Wrong));
-        };
-        if failures >= PIN_MAX_FAILURES {
-            let until = last_failed.unwrap_or(0) + PIN_LOCK_MS;
-            if now < until {
+        let last = match self.claim_attempt(PIN_RULE, login, now).await? {
+            Gate::Locked { until_ms } => {
                 return Ok(Err(ActivationError::Locked {
-                    retry_after_ms: until - now,
+                    retry_after_ms: until_ms - now,
                 }));
             }
-        }
-        let pins: Vec<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT id, pin_hash, used_at_ms, revoked_at_ms FROM mobile_user_pins
-             WHERE mobile_user_id = $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(PIN_HISTORY)
-        .fetch_all(self.pool())
-        .await?;
-        let hashes = pins.iter().map(|p| p.1.clone()).collect();
-        let Some(index) = verify_secret(pin.to_string(), hashes).await else {
-            let mut tx = self.begin_write().await?;
-            // After a lock period has passed, counting starts again.
-            let (count,): (i64,) = sqlx::query_as(
-                "UPDATE mobile_users SET
-                    failed_pin_attempts = CASE WHEN last_failed_pin_ms IS NOT NULL AND last_failed_pin_ms < $2
-                                               THEN 1 ELSE failed_pin_attempts + 1 END,
-                    last_failed_pin_ms = $1
-                 WHERE id = $3 RETURNING failed_pin_attempts",
-            )
-            .bind(now)
-            .bind(now - PIN_LOCK_MS)
-            .bind(user_id)
-            .fetch_one(&mut *tx)
+            Gate::Check { last } => last,
+        };
+        let user: Option<(i64,)> = sqlx::query_as("SELECT id FROM mobile_users WHERE login = $1")
+            .bind(login)
+            .fetch_optional(self.pool())
             .await?;
-            tx.commit().await?;
-            return Ok(Err(if count >= PIN_MAX_FAILURES {
+        let pins: Vec<(i64, String, Option<i64>, Option<i64>)> = match user {
+            Some((user_id,)) => {
+                sqlx::query_as(
+                    "SELECT id, pin_hash, used_at_ms, revoked_at_ms FROM mobile_user_pins
+                     WHERE mobile_user_id = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(user_id)
+                .bind(PIN_HISTORY)
+                .fetch_all(self.pool())
+                .await?
+            }
+            None => Vec::new(),
+        };
+        let matched = if pins.is_empty() {
+            // Same cost as a real check, so logins cannot be probed by timing.
+            self.secrets().burn(pin.to_string()).await?;
+            None
+        } else {
+            let hashes = pins.iter().map(|p| p.1.clone()).collect();
+            self.secrets().verify(pin.to_string(), hashes).await?
+        };
+        let (Some((user_id,)), Some(index)) = (user, matched) else {
+            return Ok(Err(if last {
                 ActivationError::Locked {
                     retry_after_ms: PIN_LOCK_MS,
                 }
@@ -220,11 +185,14 @@ impl Store {
             }));
         };
         let (pin_id, _, used, revoked) = &pins[index];
-        if used.is_some() {
-            return Ok(Err(ActivationError::Used));
-        }
-        if revoked.is_some() {
-            return Ok(Err(ActivationError::Revoked));
+        if used.is_some() || revoked.is_some() {
+            // The agent knows a PIN of theirs, only an old one: not a wrong PIN.
+            self.refund_attempt(PIN_RULE, login).await?;
+            return Ok(Err(if used.is_some() {
+                ActivationError::Used
+            } else {
+                ActivationError::Revoked
+            }));
         }
         let token = new_token();
         let mut tx = self.begin_write().await?;
@@ -259,13 +227,8 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE mobile_users SET failed_pin_attempts = 0, last_failed_pin_ms = NULL WHERE id = $1",
-        )
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
+        self.clear_attempts(PIN_RULE, login).await?;
         let auth = match self.authenticate(&token).await? {
             Ok(auth) => auth,
             Err(_) => return Err(StoreError::NotFound),

@@ -80,8 +80,54 @@ impl Table {
     }
 }
 
+/// Limits of what an import file may hold, checked while reading, before anything is
+/// allocated for it: a small hostile file (a workbook with a cell in XFD1048576, a zip bomb,
+/// a JSON file whose every row has new keys) is refused with a message, not read into memory.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// Data rows (the header not counted).
+    pub rows: usize,
+    /// Columns of the header, and the highest column a value may sit in.
+    pub columns: usize,
+    /// Non-empty cells in all.
+    pub cells: usize,
+    /// Decompressed bytes of any one part of an XLSX file, and of all parts together.
+    pub part_bytes: u64,
+    pub total_bytes: u64,
+    /// Parts (files) inside an XLSX file.
+    pub parts: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            rows: 500_000,
+            columns: 256,
+            cells: 5_000_000,
+            part_bytes: 256 << 20,
+            total_bytes: 512 << 20,
+            parts: 1_000,
+        }
+    }
+}
+
+impl ReadLimits {
+    fn too_many_rows(&self) -> String {
+        format!("the file has more than {} rows; split it", self.rows)
+    }
+    fn too_many_columns(&self) -> String {
+        format!("the file has more than {} columns", self.columns)
+    }
+    fn too_many_cells(&self) -> String {
+        format!(
+            "the file has more than {} filled cells; split it",
+            self.cells
+        )
+    }
+}
+
 /// Reads CSV (UTF-8, comma or semicolon, first line the header).
-pub fn read_csv(bytes: &[u8]) -> std::result::Result<Table, String> {
+pub fn read_csv(bytes: &[u8], limits: &ReadLimits) -> std::result::Result<Table, String> {
     let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
         .map_err(|_| "the file is not UTF-8 text".to_string())?;
     let first = text.lines().next().unwrap_or_default();
@@ -94,13 +140,17 @@ pub fn read_csv(bytes: &[u8]) -> std::result::Result<Table, String> {
         .delimiter(delimiter)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let headers = reader
+    let headers: Vec<String> = reader
         .headers()
         .map_err(|e| format!("the header line cannot be read: {e}"))?
         .iter()
         .map(|h| h.trim().to_lowercase())
         .collect();
+    if headers.len() > limits.columns {
+        return Err(limits.too_many_columns());
+    }
     let mut rows = Vec::new();
+    let mut cells_seen = 0usize;
     // Line numbers from byte offsets (the csv crate's own line count skips empty lines).
     let (mut seen_byte, mut seen_line) = (0usize, 1i64);
     for (i, record) in reader.records().enumerate() {
@@ -122,99 +172,230 @@ pub fn read_csv(bytes: &[u8]) -> std::result::Result<Table, String> {
             seen_byte = byte;
         }
         let line = seen_line;
-        let cells: Vec<String> = record.iter().map(|c| c.trim().to_string()).collect();
+        // Cells past the header's columns have no name and are not kept.
+        let cells: Vec<String> = record
+            .iter()
+            .take(headers.len())
+            .map(|c| c.trim().to_string())
+            .collect();
         if cells.iter().all(String::is_empty) {
             continue;
+        }
+        cells_seen += cells.len();
+        if rows.len() >= limits.rows {
+            return Err(limits.too_many_rows());
+        }
+        if cells_seen > limits.cells {
+            return Err(limits.too_many_cells());
         }
         rows.push((line, cells));
     }
     Ok(Table { headers, rows })
 }
 
-/// Reads the first sheet of an XLSX workbook (first row the header).
-pub fn read_xlsx(bytes: &[u8]) -> std::result::Result<Table, String> {
+/// Checks the parts of an XLSX (zip) file by decompressing them into nothing, counting:
+/// the sizes a zip declares can lie, and calamine reads some parts whole.
+fn check_zip(bytes: &[u8], limits: &ReadLimits) -> std::result::Result<(), String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("the file is not an XLSX workbook: {e}"))?;
+    if zip.len() > limits.parts {
+        return Err(format!("the workbook has more than {} parts", limits.parts));
+    }
+    let mut total = 0u64;
+    for i in 0..zip.len() {
+        let part = zip
+            .by_index(i)
+            .map_err(|e| format!("the file is not an XLSX workbook: {e}"))?;
+        let name = part.name().map(|n| n.to_string()).unwrap_or_default();
+        let size = std::io::copy(
+            &mut std::io::Read::take(part, limits.part_bytes + 1),
+            &mut std::io::sink(),
+        )
+        .map_err(|e| format!("the workbook part {name} cannot be read: {e}"))?;
+        total += size;
+        if size > limits.part_bytes || total > limits.total_bytes {
+            return Err(format!(
+                "the workbook unpacks to more than {} MiB; split it",
+                limits.part_bytes.min(limits.total_bytes) >> 20
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the first sheet of an XLSX workbook (its first filled row the header). Cells are
+/// streamed one by one and only filled ones are kept, so the size a sheet claims (or the
+/// position of its last cell) costs nothing.
+pub fn read_xlsx(bytes: &[u8], limits: &ReadLimits) -> std::result::Result<Table, String> {
     use calamine::{Data, Reader, Xlsx};
-    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec()))
+    check_zip(bytes, limits)?;
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
         .map_err(|e| format!("the file is not an XLSX workbook: {e}"))?;
     let name = book
         .sheet_names()
         .first()
         .cloned()
         .ok_or_else(|| "the workbook has no sheet".to_string())?;
-    let range = book
-        .worksheet_range(&name)
-        .map_err(|e| format!("sheet {name}: {e}"))?;
-    let cell = |d: &Data| match d {
+    let text = |d: Data| match d {
         Data::Empty => String::new(),
         Data::String(s) => s.trim().to_string(),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
         Data::Float(f) => format!("{f}"),
         Data::Int(i) => i.to_string(),
-        Data::Bool(b) => (if *b { "1" } else { "0" }).to_string(),
+        Data::Bool(b) => (if b { "1" } else { "0" }).to_string(),
         // Excel's serial day 25569 is 1970-01-01.
         Data::DateTime(dt) => crate::dates::format_days(dt.as_f64().floor() as i64 - 25_569),
         Data::DateTimeIso(s) => s.chars().take(10).collect(),
         other => other.to_string(),
     };
-    let start_row = range.start().map(|(r, _)| r as i64).unwrap_or(0);
-    let mut rows_iter = range.rows();
-    let headers: Vec<String> = rows_iter
-        .next()
-        .ok_or_else(|| "the sheet is empty".to_string())?
-        .iter()
-        .map(|d| cell(d).to_lowercase())
-        .collect();
-    let mut rows = Vec::new();
-    for (i, r) in rows_iter.enumerate() {
-        let cells: Vec<String> = r.iter().map(cell).collect();
-        if cells.iter().all(String::is_empty) {
+    let mut reader = book
+        .worksheet_cells_reader(&name)
+        .map_err(|e| format!("sheet {name}: {e}"))?;
+    // (row, column, text) of every filled cell, in the order the sheet lists them.
+    let mut cells: Vec<(u32, u32, String)> = Vec::new();
+    let mut rows_seen = 0usize;
+    let mut last_row = None;
+    while let Some(c) = reader
+        .next_cell()
+        .map_err(|e| format!("sheet {name}: {e}"))?
+    {
+        let (row, col) = c.get_position();
+        let value = text(Data::from(c.get_value().clone()));
+        if value.is_empty() {
             continue;
         }
-        rows.push((start_row + i as i64 + 2, cells));
+        if col as usize >= limits.columns {
+            return Err(format!(
+                "a value sits in column {} (row {}); at most {} columns are read",
+                col + 1,
+                row + 1,
+                limits.columns
+            ));
+        }
+        if cells.len() >= limits.cells {
+            return Err(limits.too_many_cells());
+        }
+        if last_row != Some(row) {
+            rows_seen += 1;
+            last_row = Some(row);
+            // The header row plus `rows` data rows.
+            if rows_seen > limits.rows + 1 {
+                return Err(limits.too_many_rows());
+            }
+        }
+        cells.push((row, col, value));
     }
+    drop(reader);
+    cells.sort_by_key(|(r, c, _)| (*r, *c));
+    let mut grouped: Vec<(u32, Vec<(u32, String)>)> = Vec::new();
+    for (r, c, v) in cells {
+        match grouped.last_mut() {
+            Some((row, vals)) if *row == r => vals.push((c, v)),
+            _ => grouped.push((r, vec![(c, v)])),
+        }
+    }
+    if grouped.len() > limits.rows + 1 {
+        return Err(limits.too_many_rows());
+    }
+    let mut grouped = grouped.into_iter();
+    let (_, header_cells) = grouped
+        .next()
+        .ok_or_else(|| "the sheet is empty".to_string())?;
+    let width = header_cells
+        .iter()
+        .map(|(c, _)| *c as usize + 1)
+        .max()
+        .unwrap_or(0);
+    if width.saturating_mul(grouped.len()) > limits.cells {
+        return Err(limits.too_many_cells());
+    }
+    let mut headers = vec![String::new(); width];
+    for (c, v) in header_cells {
+        headers[c as usize] = v.to_lowercase();
+    }
+    let rows = grouped
+        .filter_map(|(r, vals)| {
+            let mut row = vec![String::new(); width];
+            for (c, v) in vals {
+                if let Some(slot) = row.get_mut(c as usize) {
+                    *slot = v;
+                }
+            }
+            // Excel rows are numbered from 1.
+            (!row.iter().all(String::is_empty)).then_some((r as i64 + 1, row))
+        })
+        .collect();
     Ok(Table { headers, rows })
 }
 
-/// Reads `{"rows": [{"code": ..., ...}, ...]}`; line numbers are the rows' positions.
-pub fn read_json(bytes: &[u8]) -> std::result::Result<Table, String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("the body is not JSON: {e}"))?;
-    let rows = v["rows"]
-        .as_array()
-        .ok_or_else(|| "expected {\"rows\": [ {...}, ... ]}".to_string())?;
-    let mut headers: Vec<String> = Vec::new();
-    for r in rows {
-        for k in r
-            .as_object()
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_else(Vec::new)
-        {
-            if !headers.contains(&k.to_lowercase()) {
-                headers.push(k.to_lowercase());
-            }
-        }
+/// Reads `{"rows": [{"code": ..., ...}, ...]}`; line numbers are the rows' positions. Keys
+/// are matched without regard to case; at most `limits.columns` different keys.
+pub fn read_json(bytes: &[u8], limits: &ReadLimits) -> std::result::Result<Table, String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        rows: Vec<serde_json::Map<String, serde_json::Value>>,
     }
-    let mut out = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
-        let obj = r
-            .as_object()
-            .ok_or_else(|| format!("row {}: expected an object", i + 1))?;
-        let cells = headers
-            .iter()
-            .map(|h| {
-                obj.iter()
-                    .find(|(k, _)| k.to_lowercase() == *h)
-                    .map(|(_, v)| match v {
-                        serde_json::Value::String(s) => s.trim().to_string(),
-                        serde_json::Value::Null => String::new(),
-                        other => other.to_string(),
-                    })
-                    .unwrap_or_default()
-            })
-            .collect();
+    let body: Body = serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            format!("expected {{\"rows\": [ {{...}}, ... ]}}: {e}")
+        } else {
+            format!("the body is not JSON: {e}")
+        }
+    })?;
+    if body.rows.len() > limits.rows {
+        return Err(limits.too_many_rows());
+    }
+    let mut headers: Vec<String> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(body.rows.len());
+    let mut cells_seen = 0usize;
+    for (i, obj) in body.rows.into_iter().enumerate() {
+        let mut cells: Vec<(usize, String)> = Vec::with_capacity(obj.len());
+        for (k, v) in obj {
+            let key = k.to_lowercase();
+            let col = match index.get(&key) {
+                Some(c) => *c,
+                None => {
+                    if headers.len() >= limits.columns {
+                        return Err(format!(
+                            "the rows have more than {} different keys",
+                            limits.columns
+                        ));
+                    }
+                    headers.push(key.clone());
+                    index.insert(key, headers.len() - 1);
+                    headers.len() - 1
+                }
+            };
+            let text = match v {
+                serde_json::Value::String(s) => s.trim().to_string(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            cells.push((col, text));
+        }
+        cells_seen += cells.len();
+        if cells_seen > limits.cells {
+            return Err(limits.too_many_cells());
+        }
         out.push((i as i64 + 1, cells));
     }
-    Ok(Table { headers, rows: out })
+    // Rows become as wide as the header only now that every key is known.
+    let width = headers.len();
+    if width.saturating_mul(out.len()) > limits.cells {
+        return Err(limits.too_many_cells());
+    }
+    let rows = out
+        .into_iter()
+        .map(|(line, cells)| {
+            let mut row = vec![String::new(); width];
+            for (c, v) in cells {
+                row[c] = v;
+            }
+            (line, row)
+        })
+        .collect();
+    Ok(Table { headers, rows })
 }
 
 /// A decimal with up to `scale` fraction digits as an integer of 10^-scale units
@@ -318,11 +499,20 @@ impl Store {
             finished_at_ms: None,
             errors: Vec::new(),
         };
-        let table = match format {
-            "csv" => read_csv(bytes),
-            "xlsx" => read_xlsx(bytes),
-            "json" => read_json(bytes),
-            other => Err(format!("unknown format {other:?}: use csv, xlsx or json")),
+        // Reading is CPU work: it runs on a blocking thread, not on the request threads.
+        let table = {
+            let (format, bytes) = (format.to_string(), bytes.to_vec());
+            tokio::task::spawn_blocking(move || {
+                let limits = ReadLimits::default();
+                match format.as_str() {
+                    "csv" => read_csv(&bytes, &limits),
+                    "xlsx" => read_xlsx(&bytes, &limits),
+                    "json" => read_json(&bytes, &limits),
+                    other => Err(format!("unknown format {other:?}: use csv, xlsx or json")),
+                }
+            })
+            .await
+            .unwrap_or_else(|_| Err("the file could not be read".into()))
         };
         let spec = KINDS.iter().find(|k| k.0 == kind);
         let outcome: std::result::Result<(i64, Refused), String> = match (table, spec) {
@@ -782,12 +972,140 @@ mod tests {
 
     #[test]
     fn csv_with_semicolons_a_bom_and_quotes_is_read() {
-        let t = read_csv("\u{feff}Code;Name\r\nA1;\"Shop; corner\"\r\n\r\nA2;Kiosk\r\n".as_bytes())
-            .unwrap();
+        let limits = ReadLimits::default();
+        let t = read_csv(
+            "\u{feff}Code;Name\r\nA1;\"Shop; corner\"\r\n\r\nA2;Kiosk\r\n".as_bytes(),
+            &limits,
+        )
+        .unwrap();
         assert_eq!(t.headers, vec!["code", "name"]);
         assert_eq!(t.rows.len(), 2);
         assert_eq!(t.rows[0].1[1], "Shop; corner");
         assert_eq!(t.rows[1].0, 4, "line numbers count the skipped empty line");
-        assert!(read_csv(&[0xff, 0xfe, 0x00]).is_err());
+        assert!(read_csv(&[0xff, 0xfe, 0x00], &limits).is_err());
+    }
+
+    fn workbook(cells: &[(u32, u16, &str)]) -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (r, c, v) in cells {
+            sheet.write_string(*r, *c, *v).unwrap();
+        }
+        book.save_to_buffer().unwrap()
+    }
+
+    #[test]
+    fn a_workbook_with_a_cell_in_the_last_row_and_column_is_refused_without_allocating_the_sheet() {
+        // The attack that killed the process: two cells, A1 and XFD1048576 (the sheet then
+        // claims 1,048,576 x 16,384 cells; calamine's dense range asked for 512 GiB).
+        let bytes = workbook(&[(0, 0, "code"), (1_048_575, 16_383, "x")]);
+        assert!(bytes.len() < 10_000);
+        let err = read_xlsx(&bytes, &ReadLimits::default()).unwrap_err();
+        assert_eq!(
+            err,
+            "a value sits in column 16384 (row 1048576); at most 256 columns are read"
+        );
+        // Far down but within the columns: refused by the row limit, not read.
+        let bytes = workbook(&[(0, 0, "code"), (0, 1, "name"), (1_048_575, 1, "x")]);
+        let limits = ReadLimits {
+            rows: 10,
+            ..ReadLimits::default()
+        };
+        let t = read_xlsx(&bytes, &limits).unwrap();
+        assert_eq!(t.rows, vec![(1_048_576, vec![String::new(), "x".into()])]);
+        let many: Vec<(u32, u16, &str)> = (0..20).map(|r| (r, 0, "v")).collect();
+        assert_eq!(
+            read_xlsx(&workbook(&many), &limits).unwrap_err(),
+            "the file has more than 10 rows; split it"
+        );
+    }
+
+    #[test]
+    fn a_workbook_is_read_sparsely_with_excel_line_numbers() {
+        let bytes = workbook(&[
+            (2, 1, "Code"),
+            (2, 2, "Name"),
+            (3, 1, "A1"),
+            (3, 2, "Shop"),
+            (6, 2, "Kiosk"),
+        ]);
+        let t = read_xlsx(&bytes, &ReadLimits::default()).unwrap();
+        assert_eq!(t.headers, vec!["", "code", "name"]);
+        assert_eq!(
+            t.rows,
+            vec![
+                (4, vec!["".into(), "A1".into(), "Shop".into()]),
+                (7, vec!["".into(), "".into(), "Kiosk".into()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_zip_bomb_is_refused_by_its_unpacked_size() {
+        use std::io::Write;
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("xl/sharedStrings.xml", options).unwrap();
+        let block = vec![b' '; 1 << 20];
+        for _ in 0..3 {
+            zip.write_all(&block).unwrap();
+        }
+        zip.finish().unwrap();
+        let bytes = buf.into_inner();
+        assert!(bytes.len() < 20_000, "{} bytes", bytes.len());
+        let limits = ReadLimits {
+            part_bytes: 2 << 20,
+            total_bytes: 4 << 20,
+            ..ReadLimits::default()
+        };
+        assert_eq!(
+            read_xlsx(&bytes, &limits).unwrap_err(),
+            "the workbook unpacks to more than 2 MiB; split it"
+        );
+    }
+
+    #[test]
+    fn json_rows_with_ever_new_keys_are_refused_at_the_column_limit() {
+        // The quadratic attack: every row a new key (111 KB took 4.2 s and 1.4 GB).
+        let rows: Vec<String> = (0..5_000).map(|i| format!("{{\"k{i}\": 1}}")).collect();
+        let body = format!("{{\"rows\": [{}]}}", rows.join(","));
+        assert_eq!(
+            read_json(body.as_bytes(), &ReadLimits::default()).unwrap_err(),
+            "the rows have more than 256 different keys"
+        );
+        let t = read_json(
+            br#"{"rows": [{"Code": "A", "name": "Shop"}, {"NAME": "Kiosk", "code": 7}]}"#,
+            &ReadLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(t.headers, vec!["code", "name"]);
+        assert_eq!(t.rows[1], (2, vec!["7".into(), "Kiosk".into()]));
+        assert!(
+            read_json(br#"{"rows": ["x"]}"#, &ReadLimits::default())
+                .unwrap_err()
+                .starts_with("expected {\"rows\"")
+        );
+    }
+
+    #[test]
+    fn csv_with_too_many_columns_or_rows_is_refused() {
+        let header = (0..300)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(
+            read_csv(header.as_bytes(), &ReadLimits::default()).unwrap_err(),
+            "the file has more than 256 columns"
+        );
+        let limits = ReadLimits {
+            rows: 2,
+            ..ReadLimits::default()
+        };
+        assert_eq!(
+            read_csv(b"code,name\na,b\nc,d\ne,f\n", &limits).unwrap_err(),
+            "the file has more than 2 rows; split it"
+        );
     }
 }

@@ -3,13 +3,26 @@
 use base64::Engine;
 use rand::RngCore;
 
-use super::devices::{hash_secret, hash_token, verify_secret};
+use super::devices::hash_token;
+use super::throttle::{Gate, Rule};
 use super::{Result, Store, StoreError};
 
 /// More than this many failed attempts in a row lock the login.
 pub const MAX_FAILED_ATTEMPTS: i64 = 3;
 /// How long a locked login stays locked after its last failed attempt.
 pub const LOCKOUT_MS: i64 = 15 * 60 * 1000;
+/// Attempts at a back-office password: the failure after [`MAX_FAILED_ATTEMPTS`] locks.
+pub const LOGIN_RULE: Rule = Rule {
+    kind: "login",
+    allowed: MAX_FAILED_ATTEMPTS + 1,
+    lock_ms: LOCKOUT_MS,
+};
+/// Attempts at the current password in the password-change form, per key user.
+pub const PASSWORD_CHANGE_RULE: Rule = Rule {
+    kind: "password_change",
+    allowed: MAX_FAILED_ATTEMPTS + 1,
+    lock_ms: LOCKOUT_MS,
+};
 /// How long a browser session lives.
 pub const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 
@@ -103,6 +116,17 @@ pub enum LoginOutcome {
     Locked { until_ms: i64 },
 }
 
+/// The result of a password change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChange {
+    Changed,
+    WrongCurrent,
+    /// Too many wrong current passwords: refused until this time.
+    Locked {
+        until_ms: i64,
+    },
+}
+
 /// Why a password is not acceptable.
 pub fn password_problem(password: &str) -> Option<&'static str> {
     if password.chars().count() < 8 {
@@ -159,7 +183,7 @@ impl Store {
                     .map_err(|_| StoreError::Invalid(format!("no distributor {code}")))?,
             );
         }
-        let hash = hash_secret(password.to_string()).await;
+        let hash = self.secrets().hash(password.to_string()).await?;
         let mut tx = self.begin_write().await?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO key_users (login, password_hash, role, created_at_ms) \
@@ -186,56 +210,42 @@ impl Store {
 
     /// Checks a login and password. More than [`MAX_FAILED_ATTEMPTS`] failures in a row lock
     /// the login until [`LOCKOUT_MS`] after the last failure; while locked the password is not
-    /// even checked.
+    /// even checked. Unknown logins are counted and locked the same way, and cost the same
+    /// hash, so neither the answer nor its timing tells which logins exist.
     pub async fn login(&self, login: &str, password: &str, now: i64) -> Result<LoginOutcome> {
-        let row: Option<(i64, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, password_hash, failed_attempts, last_failed_ms FROM key_users WHERE login = $1",
-        )
-        .bind(login.trim())
-        .fetch_optional(self.pool())
-        .await?;
-        let Some((id, hash, failed, last_failed)) = row else {
-            // Spend the same effort as for a real user so timing tells nothing.
-            let _ = hash_secret(password.to_string()).await;
-            return Ok(LoginOutcome::Wrong);
+        let login = login.trim();
+        let last = match self.claim_attempt(LOGIN_RULE, login, now).await? {
+            Gate::Locked { until_ms } => return Ok(LoginOutcome::Locked { until_ms }),
+            Gate::Check { last } => last,
         };
-        let last_failed = last_failed.unwrap_or(0);
-        let lock_ends = last_failed + LOCKOUT_MS;
-        if failed > MAX_FAILED_ATTEMPTS && now < lock_ends {
-            return Ok(LoginOutcome::Locked {
-                until_ms: lock_ends,
-            });
-        }
-        // After a lock has run out, counting starts again.
-        let failed = if now >= lock_ends { 0 } else { failed };
-        if verify_secret(password.to_string(), vec![hash])
-            .await
-            .is_none()
-        {
-            let failed = failed + 1;
-            sqlx::query(
-                "UPDATE key_users SET failed_attempts = $1, last_failed_ms = $2 WHERE id = $3",
-            )
-            .bind(failed)
-            .bind(now)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-            if failed > MAX_FAILED_ATTEMPTS {
-                return Ok(LoginOutcome::Locked {
-                    until_ms: now + LOCKOUT_MS,
-                });
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, password_hash FROM key_users WHERE login = $1")
+                .bind(login)
+                .fetch_optional(self.pool())
+                .await?;
+        let verified = match &row {
+            Some((_, hash)) => self
+                .secrets()
+                .verify(password.to_string(), vec![hash.clone()])
+                .await?
+                .is_some(),
+            None => {
+                self.secrets().burn(password.to_string()).await?;
+                false
             }
-            return Ok(LoginOutcome::Wrong);
-        }
+        };
+        let Some((id, _)) = row.filter(|_| verified) else {
+            return Ok(if last {
+                LoginOutcome::Locked {
+                    until_ms: now + LOCKOUT_MS,
+                }
+            } else {
+                LoginOutcome::Wrong
+            });
+        };
+        self.clear_attempts(LOGIN_RULE, login).await?;
         let token = random_token();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE key_users SET failed_attempts = 0, last_failed_ms = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         sqlx::query("DELETE FROM web_sessions WHERE key_user_id = $1 AND expires_at_ms < $2")
             .bind(id)
             .bind(now)
@@ -306,28 +316,48 @@ impl Store {
     }
 
     /// Changes a password after checking the current one; other sessions of the user end.
+    /// Wrong current passwords lock the form like the login form (`locked` with the minutes
+    /// left), so a stolen session cannot guess the password.
     pub async fn change_password(
         &self,
         user_id: i64,
         current: &str,
         new: &str,
         keep_token: &str,
-    ) -> Result<()> {
+        now: i64,
+    ) -> Result<PasswordChange> {
+        let subject = user_id.to_string();
+        let last = match self
+            .claim_attempt(PASSWORD_CHANGE_RULE, &subject, now)
+            .await?
+        {
+            Gate::Locked { until_ms } => return Ok(PasswordChange::Locked { until_ms }),
+            Gate::Check { last } => last,
+        };
         let (hash,): (String,) =
             sqlx::query_as("SELECT password_hash FROM key_users WHERE id = $1")
                 .bind(user_id)
                 .fetch_one(self.pool())
                 .await?;
-        if verify_secret(current.to_string(), vec![hash])
-            .await
+        if self
+            .secrets()
+            .verify(current.to_string(), vec![hash])
+            .await?
             .is_none()
         {
-            return Err(StoreError::Invalid("wrong_current_password".into()));
+            return Ok(if last {
+                PasswordChange::Locked {
+                    until_ms: now + LOCKOUT_MS,
+                }
+            } else {
+                PasswordChange::WrongCurrent
+            });
         }
+        self.clear_attempts(PASSWORD_CHANGE_RULE, &subject).await?;
         if let Some(problem) = password_problem(new) {
             return Err(StoreError::Invalid(problem.into()));
         }
-        let hash = hash_secret(new.to_string()).await;
+        let hash = self.secrets().hash(new.to_string()).await?;
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE key_users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
@@ -340,7 +370,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(PasswordChange::Changed)
     }
 
     /// Language and time zone of a key user.

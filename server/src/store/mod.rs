@@ -21,7 +21,9 @@ pub mod ingest;
 pub mod keyusers;
 pub mod migrate;
 pub mod pull;
+pub mod secrets;
 pub mod sessions;
+pub mod throttle;
 pub mod world;
 
 /// Which database is behind the store.
@@ -40,6 +42,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("invalid: {0}")]
     Invalid(String),
+    /// Too much expensive work at once (password hashing): refused, try again shortly.
+    #[error(transparent)]
+    Busy(#[from] secrets::Busy),
     #[error(transparent)]
     Other(sqlx::Error),
 }
@@ -71,6 +76,8 @@ pub struct Store {
     /// SQLite pushes waiting to be written together (see [`Store::push`]).
     ingest_queue: Arc<ingest::IngestQueue>,
     ingest_stats: Arc<ingest::IngestStats>,
+    /// Password and PIN hashing (bounded; see [`secrets::SecretPool`]).
+    secrets: Arc<secrets::SecretPool>,
 }
 
 /// A write transaction. On SQLite it also holds the store's write gate until it ends.
@@ -167,6 +174,7 @@ impl Store {
             write_gate: Arc::new(Semaphore::new(1)),
             ingest_queue: Arc::default(),
             ingest_stats: Arc::default(),
+            secrets: Arc::default(),
         };
         if backend == Backend::Sqlite {
             tokio::spawn(sqlite_checkpointer(store.clone()));
@@ -210,6 +218,18 @@ impl Store {
                 _gate: None,
             },
         })
+    }
+
+    /// The bounded pool that hashes and checks passwords and PINs.
+    pub fn secrets(&self) -> &secrets::SecretPool {
+        &self.secrets
+    }
+
+    /// The same store with its own hashing pool of `workers` workers and `max_waiting`
+    /// queued requests (a setting; tests make it small).
+    pub fn with_secret_pool(mut self, workers: usize, max_waiting: usize) -> Store {
+        self.secrets = Arc::new(secrets::SecretPool::new(workers, max_waiting));
+        self
     }
 
     /// How pushes were written so far (for `/metrics`).

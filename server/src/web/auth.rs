@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::{T, WebError, WebResult, WebUser, csrf_field, layout};
 use crate::AppState;
-use crate::store::keyusers::{LoginOutcome, new_form_token};
+use crate::store::StoreError;
+use crate::store::keyusers::{LoginOutcome, PasswordChange, new_form_token};
 
 pub const SESSION_COOKIE: &str = "fs_session";
 const LOGIN_CSRF_COOKIE: &str = "fs_login_csrf";
@@ -154,7 +155,17 @@ pub async fn login(
         return Ok(with_login_csrf(page, &fresh, StatusCode::FORBIDDEN));
     }
     let now = state.clock.now();
-    match state.store.login(&form.login, &form.password, now).await? {
+    let outcome = match state.store.login(&form.login, &form.password, now).await {
+        Err(StoreError::Busy(_)) => {
+            let page = login_page(&t, &fresh, &form.login, Some(t.s("error.busy")));
+            let mut resp = with_login_csrf(page, &fresh, StatusCode::SERVICE_UNAVAILABLE);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return Ok(resp);
+        }
+        other => other?,
+    };
+    match outcome {
         LoginOutcome::Ok { token } => {
             let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Lax", SESSION_COOKIE);
             Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
@@ -164,12 +175,16 @@ pub async fn login(
             Ok(with_login_csrf(page, &fresh, StatusCode::UNAUTHORIZED))
         }
         LoginOutcome::Locked { until_ms } => {
-            let minutes = ((until_ms - now).max(0) + 59_999) / 60_000;
-            let message = t.f("login.locked", &[("minutes", &minutes.to_string())]);
+            let message = t.f("login.locked", &[("minutes", &minutes_left(until_ms, now))]);
             let page = login_page(&t, &fresh, &form.login, Some(message));
             Ok(with_login_csrf(page, &fresh, StatusCode::TOO_MANY_REQUESTS))
         }
     }
+}
+
+/// Whole minutes until a lock ends, rounded up.
+fn minutes_left(until_ms: i64, now: i64) -> String {
+    (((until_ms - now).max(0) + 59_999) / 60_000).to_string()
 }
 
 #[derive(Deserialize)]
@@ -289,20 +304,33 @@ pub async fn change_password(
 ) -> WebResult<Response> {
     user.check_csrf(&form.csrf)?;
     let token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
+    let now = state.clock.now();
+    let t = user.t();
+    let refused = |status: StatusCode, message: String| {
+        Ok((status, settings_page(&user, Some((false, message)))).into_response())
+    };
     match state
         .store
-        .change_password(user.id, &form.current, &form.new, &token)
+        .change_password(user.id, &form.current, &form.new, &token, now)
         .await
     {
-        Ok(()) => Ok(
-            settings_page(&user, Some((true, user.t().s("settings.password_changed"))))
-                .into_response(),
-        ),
-        Err(crate::store::StoreError::Invalid(key)) => Ok((
-            StatusCode::BAD_REQUEST,
-            settings_page(&user, Some((false, user.t().s(&key)))),
+        Ok(PasswordChange::Changed) => Ok(settings_page(
+            &user,
+            Some((true, t.s("settings.password_changed"))),
         )
-            .into_response()),
+        .into_response()),
+        Ok(PasswordChange::WrongCurrent) => {
+            refused(StatusCode::BAD_REQUEST, t.s("wrong_current_password"))
+        }
+        Ok(PasswordChange::Locked { until_ms }) => refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            t.f(
+                "password_change_locked",
+                &[("minutes", &minutes_left(until_ms, now))],
+            ),
+        ),
+        Err(StoreError::Invalid(key)) => refused(StatusCode::BAD_REQUEST, t.s(&key)),
+        Err(StoreError::Busy(_)) => refused(StatusCode::SERVICE_UNAVAILABLE, t.s("error.busy")),
         Err(e) => Err(e.into()),
     }
 }

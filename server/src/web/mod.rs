@@ -162,6 +162,12 @@ impl From<StoreError> for WebError {
         if let StoreError::NotFound = e {
             return WebError::Page(StatusCode::NOT_FOUND, T::new("en").s("error.not_found"));
         }
+        if let StoreError::Busy(_) = e {
+            return WebError::Page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                T::new("en").s("error.busy"),
+            );
+        }
         tracing::error!(error = %e, "back office storage error");
         WebError::Internal
     }
