@@ -16,6 +16,18 @@ pub struct Settings {
     pub leaflet_url: Option<String>,
     /// Map tile layer URL (`{z}/{x}/{y}`).
     pub tile_url: Option<String>,
+    /// Mark the back office's cookies `Secure` (the server is reached over TLS).
+    pub secure_cookies: bool,
+    /// Let webhooks post to private, loopback and link-local addresses.
+    pub webhook_allow_private: bool,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Seconds a request head may take to arrive (and an idle connection stays open).
+    pub header_timeout_secs: u64,
+    /// Seconds reading a request body and answering may take.
+    pub request_timeout_secs: u64,
+    /// Seconds requests in flight may take to finish after SIGTERM.
+    pub drain_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -26,6 +38,12 @@ impl std::fmt::Debug for Settings {
             .field("leaflet_dir", &self.leaflet_dir)
             .field("leaflet_url", &self.leaflet_url)
             .field("tile_url", &self.tile_url)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("drain_timeout_secs", &self.drain_timeout_secs)
             .finish()
     }
 }
@@ -43,12 +61,19 @@ pub fn redact(url: &str) -> String {
 
 impl Default for Settings {
     fn default() -> Self {
+        let limits = crate::http::ServeLimits::default();
         Settings {
             database_url: "sqlite://fieldsync.db".into(),
             listen: "127.0.0.1:8080".into(),
             leaflet_dir: None,
             leaflet_url: None,
             tile_url: None,
+            secure_cookies: false,
+            webhook_allow_private: false,
+            max_connections: limits.max_connections,
+            header_timeout_secs: limits.header_timeout.as_secs(),
+            request_timeout_secs: limits.request_timeout.as_secs(),
+            drain_timeout_secs: limits.drain_timeout.as_secs(),
         }
     }
 }
@@ -61,6 +86,30 @@ struct FileSettings {
     leaflet_dir: Option<String>,
     leaflet_url: Option<String>,
     tile_url: Option<String>,
+    secure_cookies: Option<bool>,
+    webhook_allow_private: Option<bool>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    drain_timeout_secs: Option<u64>,
+}
+
+/// A boolean environment value: 1/true/yes or 0/false/no.
+fn flag(name: &str, v: &str) -> anyhow::Result<bool> {
+    match v.trim().to_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" | "" => Ok(false),
+        other => anyhow::bail!("{name}={other:?}: use 1 or 0"),
+    }
+}
+
+/// A positive number from the environment.
+fn number<N: std::str::FromStr + PartialOrd + Default>(name: &str, v: &str) -> anyhow::Result<N> {
+    v.trim()
+        .parse::<N>()
+        .ok()
+        .filter(|n| *n > N::default())
+        .ok_or_else(|| anyhow::anyhow!("{name}={v:?}: expected a positive number"))
 }
 
 /// Values given on the command line (highest precedence).
@@ -96,6 +145,12 @@ impl Settings {
             s.leaflet_dir = f.leaflet_dir.or(s.leaflet_dir);
             s.leaflet_url = f.leaflet_url.or(s.leaflet_url);
             s.tile_url = f.tile_url.or(s.tile_url);
+            s.secure_cookies = f.secure_cookies.unwrap_or(s.secure_cookies);
+            s.webhook_allow_private = f.webhook_allow_private.unwrap_or(s.webhook_allow_private);
+            s.max_connections = f.max_connections.unwrap_or(s.max_connections);
+            s.header_timeout_secs = f.header_timeout_secs.unwrap_or(s.header_timeout_secs);
+            s.request_timeout_secs = f.request_timeout_secs.unwrap_or(s.request_timeout_secs);
+            s.drain_timeout_secs = f.drain_timeout_secs.unwrap_or(s.drain_timeout_secs);
         }
         if let Some(v) = env("FIELDSYNC_DATABASE_URL") {
             s.database_url = v;
@@ -106,6 +161,24 @@ impl Settings {
         s.leaflet_dir = env("FIELDSYNC_LEAFLET_DIR").or(s.leaflet_dir);
         s.leaflet_url = env("FIELDSYNC_LEAFLET_URL").or(s.leaflet_url);
         s.tile_url = env("FIELDSYNC_TILE_URL").or(s.tile_url);
+        if let Some(v) = env("FIELDSYNC_SECURE_COOKIES") {
+            s.secure_cookies = flag("FIELDSYNC_SECURE_COOKIES", &v)?;
+        }
+        if let Some(v) = env("FIELDSYNC_WEBHOOK_ALLOW_PRIVATE") {
+            s.webhook_allow_private = flag("FIELDSYNC_WEBHOOK_ALLOW_PRIVATE", &v)?;
+        }
+        if let Some(v) = env("FIELDSYNC_MAX_CONNECTIONS") {
+            s.max_connections = number("FIELDSYNC_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = env("FIELDSYNC_HEADER_TIMEOUT_SECS") {
+            s.header_timeout_secs = number("FIELDSYNC_HEADER_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = env("FIELDSYNC_REQUEST_TIMEOUT_SECS") {
+            s.request_timeout_secs = number("FIELDSYNC_REQUEST_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = env("FIELDSYNC_DRAIN_TIMEOUT_SECS") {
+            s.drain_timeout_secs = number("FIELDSYNC_DRAIN_TIMEOUT_SECS", &v)?;
+        }
         if let Some(v) = &flags.database_url {
             s.database_url = v.clone();
         }
@@ -132,7 +205,19 @@ impl Settings {
         if let Some(u) = &self.tile_url {
             w.tile_url = u.clone();
         }
+        w.secure_cookies = self.secure_cookies;
         w
+    }
+
+    /// The listener's bounds.
+    pub fn limits(&self) -> crate::http::ServeLimits {
+        use std::time::Duration;
+        crate::http::ServeLimits {
+            max_connections: self.max_connections,
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod dates;
 pub mod error;
 pub mod exchange;
+pub mod http;
 pub mod metrics;
 pub mod seed;
 pub mod store;
@@ -31,6 +32,11 @@ pub struct AppState {
     /// The back office's clock (tests move it forward).
     pub clock: web::Clock,
     pub web: Arc<web::WebSettings>,
+    /// Bounds of connections and requests.
+    pub limits: http::ServeLimits,
+    pub connections: Arc<http::ConnectionStats>,
+    /// Which addresses webhooks may be set to.
+    pub webhook_targets: exchange::webhooks::Targets,
 }
 
 impl AppState {
@@ -40,6 +46,9 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             clock: web::Clock::default(),
             web: Arc::new(web::WebSettings::default()),
+            limits: http::ServeLimits::default(),
+            connections: Arc::default(),
+            webhook_targets: Default::default(),
         }
     }
 }
@@ -56,15 +65,52 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .layer(axum::middleware::from_fn({
+            let limit = state.limits.request_timeout;
+            move |req, next| http::request_timeout(limit, req, next)
+        }))
         .with_state(state)
 }
 
+/// Headers every answer carries: no framing (clickjacking), no content sniffing, a content
+/// security policy that allows no inline or foreign script (Leaflet's own origin when it is
+/// not served locally), and no referrer to other sites.
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    if let Ok(v) = HeaderValue::from_str(&state.web.content_security_policy()) {
+        h.insert("content-security-policy", v);
+    }
+    response
+}
+
+/// `{"status": "ok", "epoch": "..."}`, or 503 with `"database unavailable"`; a load balancer
+/// checks it, and servers behind one can be seen to share an epoch.
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    let epoch = state.store.epoch().to_string();
     match sqlx::query("SELECT 1").execute(state.store.pool()).await {
-        Ok(_) => (axum::http::StatusCode::OK, "ok"),
+        Ok(_) => (
+            axum::http::StatusCode::OK,
+            axum::Json(serde_json::json!({ "status": "ok", "epoch": epoch })),
+        ),
         Err(_) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "database unavailable",
+            axum::Json(serde_json::json!({ "status": "database unavailable", "epoch": epoch })),
         ),
     }
 }
@@ -76,22 +122,18 @@ async fn metrics_text(
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render()
             + &state.store.ingest_stats().render()
-            + &state.store.secrets().render(),
+            + &state.store.secrets().render()
+            + &state.connections.render(),
     )
 }
 
-/// Serves on an already bound listener until `shutdown` resolves.
+/// Serves on an already bound listener until `shutdown` resolves, then drains (see
+/// [`http::serve`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Small request/response exchanges: do not let Nagle's algorithm hold them back.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (limits, stats) = (state.limits, state.connections.clone());
+    http::serve(listener, app(state), limits, stats, shutdown).await
 }

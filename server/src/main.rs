@@ -228,14 +228,20 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("no distributor {code}"))?;
             match action {
                 WebhookAction::Set { url, .. } => {
-                    let secret =
-                        store
-                            .set_webhook(d, &url, now_ms())
-                            .await
-                            .map_err(|e| match e {
-                                StoreError::Invalid(m) => anyhow::anyhow!(m),
-                                other => other.into(),
-                            })?;
+                    let secret = store
+                        .set_webhook(
+                            d,
+                            &url,
+                            fieldsync_server::exchange::webhooks::Targets {
+                                allow_private: settings.webhook_allow_private,
+                            },
+                            now_ms(),
+                        )
+                        .await
+                        .map_err(|e| match e {
+                            StoreError::Invalid(m) => anyhow::anyhow!(m),
+                            other => other.into(),
+                        })?;
                     println!("{secret}");
                     eprintln!(
                         "New orders of {code} are posted to {url}, signed with this secret (shown only now)."
@@ -337,14 +343,32 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
     );
     let mut state = AppState::new(store.clone());
     state.web = std::sync::Arc::new(settings.web());
-    let webhooks = fieldsync_server::exchange::webhooks::spawn(store.clone());
-    fieldsync_server::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    state.limits = settings.limits();
+    state.webhook_targets.allow_private = settings.webhook_allow_private;
+    let webhooks = fieldsync_server::exchange::webhooks::spawn(
+        store.clone(),
+        fieldsync_server::exchange::webhooks::Targets {
+            allow_private: settings.webhook_allow_private,
+        },
+    );
+    let maintenance = fieldsync_server::store::maintenance::spawn(store.clone());
+    fieldsync_server::serve(listener, state, stop_signal()).await?;
+    tracing::info!("stopped accepting; requests in flight finished");
     webhooks.abort();
+    maintenance.abort();
     store.close().await;
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what a service manager or a rolling deploy sends).
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: draining requests in flight");
 }
 
 /// A random demo password that meets the password rules (letters and digits).

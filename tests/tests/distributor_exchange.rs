@@ -850,7 +850,11 @@ async fn start_receiver(
 }
 
 async fn webhook_push(db: &TestDb) {
-    use fieldsync_server::exchange::webhooks::deliver_due;
+    use fieldsync_server::exchange::webhooks::{Deliverer, Targets, deliver_due};
+    // The receiver listens on loopback: an operator's setting allows that.
+    let targets = Targets {
+        allow_private: true,
+    };
     let server = TestServer::start(db).await;
     let agents = seed(&server.store, &small_world("ACME", 1)).await;
     let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
@@ -876,12 +880,16 @@ async fn webhook_push(db: &TestDb) {
     assert!(
         server
             .store
-            .set_webhook(d, "ftp://nope", now_ms())
+            .set_webhook(d, "ftp://nope", targets, now_ms())
             .await
             .is_err()
     );
-    *secret.lock().unwrap() = server.store.set_webhook(d, &url, now_ms()).await.unwrap();
-    let http = reqwest::Client::new();
+    *secret.lock().unwrap() = server
+        .store
+        .set_webhook(d, &url, targets, now_ms())
+        .await
+        .unwrap();
+    let http = Deliverer::new(targets);
     let mut now = now_ms();
     // Two refusals: nothing handed over, the next attempt waits (and is not made early).
     assert_eq!(

@@ -348,3 +348,202 @@ on_both_backends!(
     the_password_change_form_locks_after_repeated_wrong_current_passwords,
     password_change_lock
 );
+
+/// An agent of ACME synced one visit with `orders` orders; returns the distributor's id.
+async fn orders_synced(server: &TestServer, orders: usize) -> i64 {
+    use fieldsync_protocol::ids;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
+    let session = ids::new_id();
+    let known = Known::from_changes(&device.pull_all(session).await);
+    let outlet = known.outlets[0].clone();
+    let mut b = MutationBuilder::new();
+    let visit = ids::new_id();
+    let mut batch = vec![b.start_visit(visit, &outlet)];
+    for _ in 0..orders {
+        batch.push(b.order(&known, visit, &outlet, 1).1);
+    }
+    batch.push(b.end_visit(visit, &outlet));
+    assert_eq!(device.push(session, batch).await.status, 200);
+    server.store.distributor_id("ACME").await.unwrap()
+}
+
+/// A webhook receiver on loopback that counts posts and answers `status` (with a
+/// `Location` when it redirects).
+async fn receiver(
+    status: u16,
+    location: Option<String>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let posts = std::sync::Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counted = posts.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let counted = counted.clone();
+            let location = location.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut resp = axum::response::Response::new(axum::body::Body::empty());
+                *resp.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                if let Some(l) = location {
+                    resp.headers_mut().insert("location", l.parse().unwrap());
+                }
+                resp
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://127.0.0.1:{port}/hook"), posts)
+}
+
+/// Private targets allowed: only to put a row in place that a test then changes.
+fn allowed_for_setup() -> fieldsync_server::exchange::webhooks::Targets {
+    fieldsync_server::exchange::webhooks::Targets {
+        allow_private: true,
+    }
+}
+
+async fn webhook_targets(db: &TestDb) {
+    use fieldsync_server::exchange::webhooks::{Deliverer, Targets, deliver_due};
+    use fieldsync_server::store::StoreError;
+    use std::sync::atomic::Ordering;
+    let server = TestServer::start(db).await;
+    let d = orders_synced(&server, 2).await;
+    let strict = Targets::default();
+    let (inside, posts) = receiver(200, None).await;
+
+    // Private, loopback and metadata addresses are refused when set.
+    for url in [
+        inside.as_str(),
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/hook",
+    ] {
+        match server.store.set_webhook(d, url, strict, now_ms()).await {
+            Err(StoreError::Invalid(m)) => assert!(m.contains("is not a public address"), "{m}"),
+            other => panic!("{url} accepted: {other:?}"),
+        }
+    }
+    // A host name is resolved when set...
+    let by_name = inside.replace("127.0.0.1", "localhost");
+    match server
+        .store
+        .set_webhook(d, &by_name, strict, now_ms())
+        .await
+    {
+        Err(StoreError::Invalid(m)) => {
+            assert_eq!(
+                m,
+                "localhost resolves to no public address; webhooks post to the internet only"
+            )
+        }
+        other => panic!("{by_name} accepted: {other:?}"),
+    }
+    // ...and again at every delivery: a name that resolved to a public address when it was
+    // set may point inside later (DNS rebinding). Nothing is posted, and the key user reads
+    // why, not a port scan.
+    server
+        .store
+        .set_webhook(d, "https://203.0.113.7/hook", allowed_for_setup(), now_ms())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhooks SET url = $1")
+        .bind(&by_name)
+        .execute(server.store.pool())
+        .await
+        .unwrap();
+    let deliverer = Deliverer::new(strict);
+    assert_eq!(
+        deliver_due(&server.store, &deliverer, now_ms(), 1_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(posts.load(Ordering::SeqCst), 0, "posted to loopback");
+    let hook = server.store.webhook(d).await.unwrap().unwrap();
+    assert_eq!(hook.last_error, "the host resolves to no public address");
+
+    // Redirects are not followed, even where private targets are allowed.
+    let allowed = Targets {
+        allow_private: true,
+    };
+    let (redirecting, redirected) = receiver(307, Some(inside.clone())).await;
+    server
+        .store
+        .set_webhook(d, &redirecting, allowed, now_ms())
+        .await
+        .unwrap();
+    let deliverer = Deliverer::new(allowed);
+    assert_eq!(
+        deliver_due(&server.store, &deliverer, now_ms(), 1_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(redirected.load(Ordering::SeqCst), 1);
+    assert_eq!(posts.load(Ordering::SeqCst), 0, "the redirect was followed");
+    let hook = server.store.webhook(d).await.unwrap().unwrap();
+    assert_eq!(hook.last_error, "HTTP 307");
+    server.stop().await;
+}
+on_both_backends!(
+    webhooks_post_only_to_public_addresses_checked_after_resolution_and_never_follow_redirects,
+    webhook_targets
+);
+
+async fn webhook_leases(db: &TestDb) {
+    use fieldsync_server::exchange::webhooks::{Deliverer, LEASE_MS, Targets, deliver_due};
+    use std::sync::atomic::Ordering;
+    let (a, b) = two_servers(db).await;
+    let d = orders_synced(&a, 3).await;
+    let allowed = Targets {
+        allow_private: true,
+    };
+    let (url, posts) = receiver(200, None).await;
+    a.store
+        .set_webhook(d, &url, allowed, now_ms())
+        .await
+        .unwrap();
+    // A server that claimed the delivery and died: nobody posts while its lease runs.
+    let now = now_ms();
+    sqlx::query("UPDATE webhooks SET lease_owner = 'dead-server', lease_until_ms = $1")
+        .bind(now + LEASE_MS)
+        .execute(a.store.pool())
+        .await
+        .unwrap();
+    let (da, db_) = (Deliverer::new(allowed), Deliverer::new(allowed));
+    assert_eq!(deliver_due(&b.store, &db_, now, 1_000).await.unwrap(), 0);
+    assert_eq!(posts.load(Ordering::SeqCst), 0);
+    // After the lease, both live servers try at the same moment: the batch is posted once.
+    let later = now + LEASE_MS + 1;
+    let (ha, hb) = tokio::join!(
+        deliver_due(&a.store, &da, later, 1_000),
+        deliver_due(&b.store, &db_, later, 1_000)
+    );
+    assert_eq!(
+        ha.unwrap() + hb.unwrap(),
+        3,
+        "three orders handed over once"
+    );
+    assert_eq!(posts.load(Ordering::SeqCst), 1, "one post");
+    let hook = a.store.webhook(d).await.unwrap().unwrap();
+    assert_eq!(hook.delivered, 3);
+    // Nothing is posted again by either.
+    assert_eq!(
+        deliver_due(&a.store, &da, later + 1, 1_000).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        deliver_due(&b.store, &db_, later + 1, 1_000).await.unwrap(),
+        0
+    );
+    assert_eq!(posts.load(Ordering::SeqCst), 1);
+    a.stop().await;
+    b.stop().await;
+}
+on_both_backends!(
+    a_webhook_delivery_is_leased_by_one_server_and_handed_on_when_its_server_dies,
+    webhook_leases
+);

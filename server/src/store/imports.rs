@@ -446,6 +446,12 @@ pub struct ImportJob {
     pub errors: Vec<(i64, String)>,
 }
 
+/// How long an import job's lease lasts; it is renewed every third of it while it runs.
+pub const IMPORT_LEASE_MS: i64 = 30_000;
+/// Imports a server runs at once, and how many more may wait for a turn.
+pub const IMPORTS_AT_ONCE: usize = 2;
+pub const IMPORTS_WAITING: usize = 6;
+
 /// Most refused rows a job log keeps.
 const MAX_LOGGED_ERRORS: usize = 1000;
 
@@ -459,7 +465,11 @@ fn cell<'a>(t: &Table, row: &'a [String], name: &str) -> &'a str {
 }
 
 impl Store {
-    /// Runs an import and records its job; returns the job with its log.
+    /// Runs an import and records its job; returns the job with its log. At most
+    /// [`IMPORTS_AT_ONCE`] run at once per server and [`IMPORTS_WAITING`] more wait; beyond
+    /// that the import is refused at once (`StoreError::Busy`, 503). While it runs the job
+    /// holds a lease that it renews; if the server dies, any server marks it failed once the
+    /// lease has run out (see [`Store::recover_import_jobs`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn run_import(
         &self,
@@ -471,9 +481,10 @@ impl Store {
         bytes: &[u8],
         now: i64,
     ) -> Result<ImportJob> {
+        let _slot = self.import_slot().await?;
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO import_jobs (distributor_id, kind, source, file_name, format, status, started_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, 'running', $6) RETURNING id",
+            "INSERT INTO import_jobs (distributor_id, kind, source, file_name, format, status, started_at_ms, lease_until_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'running', $6, $7) RETURNING id",
         )
         .bind(distributor_id)
         .bind(kind)
@@ -481,8 +492,67 @@ impl Store {
         .bind(file_name.chars().take(200).collect::<String>())
         .bind(format)
         .bind(now)
+        .bind(super::now_ms() + IMPORT_LEASE_MS)
         .fetch_one(self.pool())
         .await?;
+        let renewer = tokio::spawn({
+            let store = self.clone();
+            async move {
+                let period = std::time::Duration::from_millis(IMPORT_LEASE_MS as u64 / 3);
+                loop {
+                    tokio::time::sleep(period).await;
+                    let _ = sqlx::query(
+                        "UPDATE import_jobs SET lease_until_ms = $1 WHERE id = $2 AND status = 'running'",
+                    )
+                    .bind(super::now_ms() + IMPORT_LEASE_MS)
+                    .bind(id)
+                    .execute(store.pool())
+                    .await;
+                }
+            }
+        });
+        let result = self
+            .run_import_job(
+                id,
+                distributor_id,
+                kind,
+                source,
+                file_name,
+                format,
+                bytes,
+                now,
+            )
+            .await;
+        renewer.abort();
+        result
+    }
+
+    /// Marks failed the import jobs whose server stopped while running them (their lease ran
+    /// out). Returns how many.
+    pub async fn recover_import_jobs(&self, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE import_jobs SET status = 'failed', finished_at_ms = $1, \
+             message = 'the server running this import stopped before it finished; send the file again' \
+             WHERE status = 'running' AND lease_until_ms < $1",
+        )
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_import_job(
+        &self,
+        id: i64,
+        distributor_id: i64,
+        kind: &str,
+        source: &str,
+        file_name: &str,
+        format: &str,
+        bytes: &[u8],
+        now: i64,
+    ) -> Result<ImportJob> {
         let mut job = ImportJob {
             id,
             distributor_id,

@@ -19,6 +19,7 @@ pub mod exchange;
 pub mod imports;
 pub mod ingest;
 pub mod keyusers;
+pub mod maintenance;
 pub mod migrate;
 pub mod pull;
 pub mod secrets;
@@ -68,7 +69,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    epoch: Uuid,
+    /// Re-read from the database every [`EPOCH_REFRESH`], so that `rotate-epoch` run
+    /// anywhere reaches every server process within seconds.
+    epoch: Arc<std::sync::RwLock<Uuid>>,
     /// SQLite has one writer. Writers queue here, in FIFO order, and are woken the moment the
     /// previous one commits; left to SQLite's busy handler they would poll with sleeps of up to
     /// 100 ms (measured: p99 ~1 s at 10 pushing agents).
@@ -78,6 +81,9 @@ pub struct Store {
     ingest_stats: Arc<ingest::IngestStats>,
     /// Password and PIN hashing (bounded; see [`secrets::SecretPool`]).
     secrets: Arc<secrets::SecretPool>,
+    /// Imports admitted (running or waiting) and running, see [`Store::run_import`].
+    import_admitted: Arc<Semaphore>,
+    import_running: Arc<Semaphore>,
 }
 
 /// A write transaction. On SQLite it also holds the store's write gate until it ends.
@@ -170,15 +176,20 @@ impl Store {
         let store = Store {
             pool,
             backend,
-            epoch,
+            epoch: Arc::new(std::sync::RwLock::new(epoch)),
             write_gate: Arc::new(Semaphore::new(1)),
             ingest_queue: Arc::default(),
             ingest_stats: Arc::default(),
             secrets: Arc::default(),
+            import_admitted: Arc::new(Semaphore::new(
+                imports::IMPORTS_AT_ONCE + imports::IMPORTS_WAITING,
+            )),
+            import_running: Arc::new(Semaphore::new(imports::IMPORTS_AT_ONCE)),
         };
         if backend == Backend::Sqlite {
             tokio::spawn(sqlite_checkpointer(store.clone()));
         }
+        tokio::spawn(epoch_refresher(store.clone()));
         Ok(store)
     }
 
@@ -188,7 +199,19 @@ impl Store {
 
     /// Identity of this database; changes when it is replaced or restored (`epoch rotate`).
     pub fn epoch(&self) -> Uuid {
-        self.epoch
+        *self.epoch.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the epoch from the database again (the refresher does it every few seconds).
+    pub async fn refresh_epoch(&self) -> Result<Uuid> {
+        let (value,): (String,) =
+            sqlx::query_as("SELECT value FROM server_meta WHERE key = 'epoch'")
+                .fetch_one(&self.pool)
+                .await?;
+        let epoch = Uuid::parse_str(&value)
+            .map_err(|e| StoreError::Invalid(format!("stored epoch: {e}")))?;
+        *self.epoch.write().unwrap_or_else(|e| e.into_inner()) = epoch;
+        Ok(epoch)
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -232,6 +255,22 @@ impl Store {
         self
     }
 
+    /// A turn to run an import: refused at once when too many are waiting.
+    pub(crate) async fn import_slot(&self) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let admitted = self
+            .import_admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| StoreError::Busy(secrets::Busy))?;
+        let running = self
+            .import_running
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the import gate is never closed");
+        Ok((admitted, running))
+    }
+
     /// How pushes were written so far (for `/metrics`).
     pub fn ingest_stats(&self) -> &ingest::IngestStats {
         &self.ingest_stats
@@ -261,7 +300,7 @@ impl Store {
             .bind(epoch.to_string())
             .execute(&self.pool)
             .await?;
-        self.epoch = epoch;
+        *self.epoch.write().unwrap_or_else(|e| e.into_inner()) = epoch;
         Ok(epoch)
     }
 
@@ -304,6 +343,27 @@ async fn sqlite_checkpointer(store: Store) {
             Ok(_) => {}
             Err(_) if store.pool.is_closed() => return,
             Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed"),
+        }
+    }
+}
+
+/// How often a server re-reads the epoch.
+pub const EPOCH_REFRESH: Duration = Duration::from_secs(2);
+
+/// Keeps the store's epoch in step with the database's. Ends when the pool closes.
+async fn epoch_refresher(store: Store) {
+    let mut tick = tokio::time::interval(EPOCH_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if store.pool.is_closed() {
+            return;
+        }
+        match store.refresh_epoch().await {
+            Ok(_) => {}
+            Err(_) if store.pool.is_closed() => return,
+            Err(e) => tracing::warn!(error = %e, "reading the epoch failed"),
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 /// The pool is full: the request is refused rather than queued without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many password checks at once; try again in a moment")]
+#[error("the server is busy; try again in a moment")]
 pub struct Busy;
 
 /// What the pool did so far (for `/metrics` and tests).

@@ -149,7 +149,12 @@ async fn set_webhook(
     }
     let secret = state
         .store
-        .set_webhook(form.distributor_id, &form.url, state.clock.now())
+        .set_webhook(
+            form.distributor_id,
+            &form.url,
+            state.webhook_targets,
+            state.clock.now(),
+        )
         .await
         .map_err(|_| WebError::bad(&t, "webhooks.bad_url"))?;
     page(&state, &user, Some(secret)).await

@@ -121,15 +121,23 @@ fn login_page(t: &T, csrf: &str, login: &str, message: Option<String>) -> Markup
     }
 }
 
-fn with_login_csrf(body: Markup, csrf: &str, status: StatusCode) -> Response {
-    let cookie = format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict");
+fn with_login_csrf(state: &AppState, body: Markup, csrf: &str, status: StatusCode) -> Response {
+    let cookie = format!(
+        "{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict{}",
+        state.web.cookie_secure()
+    );
     (status, [(header::SET_COOKIE, cookie)], body).into_response()
 }
 
-pub async fn login_form(Query(q): Query<LoginQuery>) -> Response {
+pub async fn login_form(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
     let t = T::new(&q.lang);
     let csrf = new_form_token();
-    with_login_csrf(login_page(&t, &csrf, "", None), &csrf, StatusCode::OK)
+    with_login_csrf(
+        &state,
+        login_page(&t, &csrf, "", None),
+        &csrf,
+        StatusCode::OK,
+    )
 }
 
 #[derive(Deserialize)]
@@ -152,13 +160,13 @@ pub async fn login(
     let fresh = new_form_token();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         let page = login_page(&t, &fresh, &form.login, Some(t.s("login.expired")));
-        return Ok(with_login_csrf(page, &fresh, StatusCode::FORBIDDEN));
+        return Ok(with_login_csrf(&state, page, &fresh, StatusCode::FORBIDDEN));
     }
     let now = state.clock.now();
     let outcome = match state.store.login(&form.login, &form.password, now).await {
         Err(StoreError::Busy(_)) => {
             let page = login_page(&t, &fresh, &form.login, Some(t.s("error.busy")));
-            let mut resp = with_login_csrf(page, &fresh, StatusCode::SERVICE_UNAVAILABLE);
+            let mut resp = with_login_csrf(&state, page, &fresh, StatusCode::SERVICE_UNAVAILABLE);
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return Ok(resp);
@@ -167,17 +175,30 @@ pub async fn login(
     };
     match outcome {
         LoginOutcome::Ok { token } => {
-            let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Lax", SESSION_COOKIE);
+            let cookie = format!(
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{}",
+                state.web.cookie_secure()
+            );
             Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
         }
         LoginOutcome::Wrong => {
             let page = login_page(&t, &fresh, &form.login, Some(t.s("login.wrong")));
-            Ok(with_login_csrf(page, &fresh, StatusCode::UNAUTHORIZED))
+            Ok(with_login_csrf(
+                &state,
+                page,
+                &fresh,
+                StatusCode::UNAUTHORIZED,
+            ))
         }
         LoginOutcome::Locked { until_ms } => {
             let message = t.f("login.locked", &[("minutes", &minutes_left(until_ms, now))]);
             let page = login_page(&t, &fresh, &form.login, Some(message));
-            Ok(with_login_csrf(page, &fresh, StatusCode::TOO_MANY_REQUESTS))
+            Ok(with_login_csrf(
+                &state,
+                page,
+                &fresh,
+                StatusCode::TOO_MANY_REQUESTS,
+            ))
         }
     }
 }
@@ -203,7 +224,10 @@ pub async fn logout(
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.store.logout(&token).await?;
     }
-    let expire = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let expire = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        state.web.cookie_secure()
+    );
     Ok(([(header::SET_COOKIE, expire)], Redirect::to("/login")).into_response())
 }
 

@@ -25,12 +25,27 @@ pub fn router() -> Router<AppState> {
 async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
     let t = user.t();
     let ds = super::user_distributors(&state, &user).await?;
-    let jobs: Vec<(i64, i64, String, String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT id, distributor_id, kind, source, file_name, status, rows_read, rows_applied, rows_refused, started_at_ms \
-         FROM import_jobs ORDER BY id DESC LIMIT 500",
-    )
-    .fetch_all(state.store.pool())
-    .await?;
+    // Only the user's distributors, filtered before the limit: many jobs of another
+    // distributor must not push this one's out of the list.
+    let ids: Vec<i64> = ds.iter().map(|(id, _)| *id).collect();
+    let jobs = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, distributor_id, kind, source, file_name, status, rows_read, rows_applied, rows_refused, started_at_ms \
+             FROM import_jobs WHERE distributor_id IN ({}) ORDER BY id DESC LIMIT 500",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query_as::<
+            _,
+            (i64, i64, String, String, String, String, i64, i64, i64, i64),
+        >(sqlx::AssertSqlSafe(sql));
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(state.store.pool()).await?
+    };
     let code = |id: i64| ds.iter().find(|d| d.0 == id).map(|d| d.1.clone());
     let tz = &user.timezone;
     let body = html! {

@@ -183,6 +183,9 @@ pub struct ListQuery {
     pub cols: Vec<String>,
 }
 
+/// Most columns, and most filters, a list address may name.
+pub const MAX_QUERY_KEYS: usize = 64;
+
 impl ListQuery {
     pub fn parse(raw: Option<&str>) -> ListQuery {
         let mut q = ListQuery {
@@ -206,6 +209,15 @@ impl ListQuery {
             }
         }
         q
+    }
+
+    /// Refuses an address that asks for more than any list has: more columns or filters
+    /// than [`MAX_QUERY_KEYS`] (the list would otherwise build them all into its SQL).
+    pub fn check(&self, t: &T) -> WebResult<()> {
+        if self.cols.len() > MAX_QUERY_KEYS || self.params.len() > MAX_QUERY_KEYS {
+            return Err(WebError::bad(t, "list.too_long"));
+        }
+        Ok(())
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -278,7 +290,12 @@ impl ListSpec {
 
     /// The columns shown, in order.
     pub fn visible(&self, q: &ListQuery) -> Vec<&Col> {
-        let chosen: Vec<&Col> = q.cols.iter().filter_map(|k| self.col(k)).collect();
+        let mut chosen: Vec<&Col> = Vec::new();
+        for c in q.cols.iter().filter_map(|k| self.col(k)) {
+            if !chosen.iter().any(|seen| seen.key == c.key) {
+                chosen.push(c);
+            }
+        }
         if chosen.is_empty() {
             self.cols.iter().filter(|c| c.default).collect()
         } else {
@@ -704,6 +721,7 @@ async fn resolve_view(
     raw: Option<&str>,
 ) -> WebResult<ListQuery> {
     let q = ListQuery::parse(raw);
+    q.check(&user.t())?;
     let Some(id) = q.get("view").and_then(|v| v.parse::<i64>().ok()) else {
         return Ok(q);
     };
@@ -926,10 +944,12 @@ pub async fn export(
     }
 }
 
-/// A CSV field: quoted when needed; a leading `= + - @` is prefixed with `'` so that a
-/// spreadsheet never runs it as a formula.
+/// A CSV field: quoted when needed; a leading `= + - @`, TAB or CR is prefixed with `'` so
+/// that a spreadsheet never runs it as a formula (OWASP's CSV injection list).
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err()) {
+    let s = if s.starts_with(['=', '+', '@', '\t', '\r'])
+        || (s.starts_with('-') && s.parse::<f64>().is_err())
+    {
         format!("'{s}")
     } else {
         s.to_string()
@@ -1066,6 +1086,8 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(csv_field("-12.5"), "-12.5");
+        assert_eq!(csv_field("\t=1+2"), "'\t=1+2");
+        assert_eq!(csv_field("\r=1+2"), "\"'\r=1+2\"");
     }
 
     #[test]

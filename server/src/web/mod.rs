@@ -56,6 +56,8 @@ pub struct WebSettings {
     pub leaflet_url: String,
     /// The map tile layer, `{z}/{x}/{y}` style.
     pub tile_url: String,
+    /// Mark cookies `Secure` (set when the server is reached over TLS, behind a proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for WebSettings {
@@ -66,11 +68,35 @@ impl Default for WebSettings {
             leaflet_dir: local.join("leaflet.js").exists().then_some(local),
             leaflet_url: "https://unpkg.com/leaflet@1.9.4/dist".into(),
             tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
+            secure_cookies: false,
         }
     }
 }
 
 impl WebSettings {
+    /// The `Content-Security-Policy` of every answer: scripts and styles from this server
+    /// (and Leaflet's origin when it is loaded from elsewhere), no inline script, images
+    /// from anywhere (map tiles), no framing.
+    pub fn content_security_policy(&self) -> String {
+        let leaflet = if self.leaflet_dir.is_some() {
+            String::new()
+        } else {
+            origin(&self.leaflet_url)
+                .map(|o| format!(" {o}"))
+                .unwrap_or_default()
+        };
+        format!(
+            "default-src 'self'; script-src 'self'{leaflet}; style-src 'self' 'unsafe-inline'{leaflet}; \
+             img-src 'self' data: blob: https: http:; connect-src 'self'; object-src 'none'; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+    }
+
+    /// `; Secure` when cookies are to be sent over TLS only.
+    pub fn cookie_secure(&self) -> &'static str {
+        if self.secure_cookies { "; Secure" } else { "" }
+    }
+
     /// The base URL pages load Leaflet from.
     pub fn leaflet_base(&self) -> String {
         if self.leaflet_dir.is_some() {
@@ -82,6 +108,17 @@ impl WebSettings {
 }
 
 /// The back office's routes.
+/// `scheme://host[:port]` of a URL, for a content security policy.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    (!host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')))
+    .then(|| format!("{scheme}://{host}"))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))

@@ -94,11 +94,9 @@ async fn inbox(
     RawQuery(raw): RawQuery,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let q = ORDERS.with_defaults(
-        ListQuery::parse(raw.as_deref()),
-        state.clock.now(),
-        &user.timezone,
-    );
+    let parsed = ListQuery::parse(raw.as_deref());
+    parsed.check(&t)?;
+    let q = ORDERS.with_defaults(parsed, state.clock.now(), &user.timezone);
     let ids: Vec<i64> = super::user_distributors(&state, &user)
         .await?
         .into_iter()

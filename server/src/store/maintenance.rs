@@ -1,0 +1,36 @@
+//! Housekeeping every server process runs; safe with several servers on one database
+//! (every step is one statement whose outcome does not depend on who runs it).
+//! - Import jobs whose lease ran out (the server running them died) are marked failed.
+//! - Lockout counts whose run has ended are forgotten.
+use std::time::Duration;
+
+use super::{Result, Store, now_ms};
+
+/// How often the housekeeping runs.
+pub const PERIOD: Duration = Duration::from_secs(30);
+
+/// One round; returns (import jobs recovered, lockout counts forgotten).
+pub async fn run_once(store: &Store, now: i64) -> Result<(u64, u64)> {
+    let jobs = store.recover_import_jobs(now).await?;
+    let longest = super::keyusers::LOCKOUT_MS.max(super::devices::PIN_LOCK_MS);
+    let attempts = store.forget_old_attempts(now, longest).await?;
+    Ok((jobs, attempts))
+}
+
+/// Runs [`run_once`] at start and then every [`PERIOD`] until the process ends.
+pub fn spawn(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match run_once(&store, now_ms()).await {
+                Ok((0, _)) => {}
+                Ok((jobs, _)) => {
+                    tracing::warn!(jobs, "import jobs of a stopped server marked failed")
+                }
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    })
+}
