@@ -125,11 +125,20 @@ impl TestServer {
     }
 
     pub async fn start_with(store: Store) -> TestServer {
+        Self::start_configured(store, |_| {}).await
+    }
+
+    /// Starts a server whose state (limits, settings) `configure` adjusts first.
+    pub async fn start_configured(
+        store: Store,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(store.clone());
+        let mut state = AppState::new(store.clone());
+        configure(&mut state);
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn({
             let state = state.clone();

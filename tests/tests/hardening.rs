@@ -56,7 +56,7 @@ where
     statuses
 }
 
-fn count(statuses: &[u16], status: u16) -> usize {
+fn count_of(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
 
@@ -85,8 +85,8 @@ async fn concurrent_passwords(db: &TestDb) {
         async move { post_login(&http, &url, "kp", "wrong-password1").await }
     })
     .await;
-    assert_eq!(count(&statuses, 401), allowed - 1, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
+    assert_eq!(count_of(&statuses, 401), allowed - 1, "{statuses:?}");
+    assert_eq!(count_of(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
     let checked = metric(&a.url, "fieldsync_secret_verifications_total").await
         + metric(&b.url, "fieldsync_secret_verifications_total").await;
     assert_eq!(checked, allowed as u64);
@@ -105,8 +105,8 @@ async fn concurrent_passwords(db: &TestDb) {
         async move { post_login(&http, &url, "nobody-here", "wrong-password1").await }
     })
     .await;
-    assert_eq!(count(&statuses, 401), allowed - 1, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
+    assert_eq!(count_of(&statuses, 401), allowed - 1, "{statuses:?}");
+    assert_eq!(count_of(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
     a.stop().await;
     b.stop().await;
 }
@@ -133,8 +133,8 @@ async fn concurrent_pins(db: &TestDb) {
         }
     })
     .await;
-    assert_eq!(count(&statuses, 401), allowed - 1, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
+    assert_eq!(count_of(&statuses, 401), allowed - 1, "{statuses:?}");
+    assert_eq!(count_of(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
     let checked = metric(&a.url, "fieldsync_secret_verifications_total").await
         + metric(&b.url, "fieldsync_secret_verifications_total").await;
     assert_eq!(
@@ -157,8 +157,8 @@ async fn concurrent_pins(db: &TestDb) {
             .status
     })
     .await;
-    assert_eq!(count(&statuses, 401), allowed - 1, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
+    assert_eq!(count_of(&statuses, 401), allowed - 1, "{statuses:?}");
+    assert_eq!(count_of(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
 
     // A new PIN opens the login at once.
     let pin = a.store.generate_pin(&agent.login).await.unwrap();
@@ -196,7 +196,7 @@ async fn anonymous_flood(db: &TestDb) {
     .await;
     // Each is either checked (401, at the cost of a hash) or refused at once (503); none
     // fails otherwise, and never more than one hash ran at a time.
-    let (wrong, busy) = (count(&statuses, 401), count(&statuses, 503));
+    let (wrong, busy) = (count_of(&statuses, 401), count_of(&statuses, 503));
     assert_eq!(wrong + busy, 60, "{statuses:?}");
     assert!(busy > 0, "nothing was refused: {statuses:?}");
     assert!(wrong >= 5, "{statuses:?}");
@@ -546,4 +546,194 @@ async fn webhook_leases(db: &TestDb) {
 on_both_backends!(
     a_webhook_delivery_is_leased_by_one_server_and_handed_on_when_its_server_dies,
     webhook_leases
+);
+
+/// An XLSX workbook with text cells at (row, column), zero-based.
+fn workbook(cells: &[(u32, u16, &str)]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, c, v) in cells {
+        sheet.write_string(*r, *c, *v).unwrap();
+    }
+    book.save_to_buffer().unwrap()
+}
+
+async fn hostile_imports(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    seed(&server.store, &small_world("ACME", 1)).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    let (_, key) = server
+        .store
+        .create_api_key(d, "erp", now_ms())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let import = |body: Vec<u8>, format: &'static str| {
+        let (http, key, url) = (http.clone(), key.clone(), server.url.clone());
+        async move {
+            let r = http
+                .post(format!("{url}/api/v1/imports/outlets?format={format}"))
+                .bearer_auth(key)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let job: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            (status, job)
+        }
+    };
+    let outlets_before = count(&server.store, "outlets").await;
+    // The 1.6 KB workbook that took the process down (A1 and XFD1048576).
+    let bomb = workbook(&[(0, 0, "code"), (1_048_575, 16_383, "x")]);
+    assert!(bomb.len() < 10_000);
+    let (status, job) = import(bomb, "xlsx").await;
+    assert_eq!(status, 422, "{job}");
+    assert_eq!(job["status"], "failed");
+    assert_eq!(
+        job["message"],
+        "a value sits in column 16384 (row 1048576); at most 256 columns are read"
+    );
+    // Rows that each bring a new key.
+    let rows: Vec<String> = (0..5_000)
+        .map(|i| format!("{{\"code\": \"C{i}\", \"name\": \"N\", \"k{i}\": 1}}"))
+        .collect();
+    let (status, job) = import(
+        format!("{{\"rows\": [{}]}}", rows.join(",")).into_bytes(),
+        "json",
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(job["message"], "the rows have more than 256 different keys");
+    // Nothing was applied, the server is alive, and a good file still imports.
+    assert_eq!(count(&server.store, "outlets").await, outlets_before);
+    let good = workbook(&[
+        (0, 0, "code"),
+        (0, 1, "name"),
+        (1, 0, "N1"),
+        (1, 1, "New shop"),
+    ]);
+    let (status, job) = import(good, "xlsx").await;
+    assert_eq!(
+        (status, job["rows_applied"].as_i64()),
+        (200, Some(1)),
+        "{job}"
+    );
+    assert_eq!(count(&server.store, "outlets").await, outlets_before + 1);
+    server.stop().await;
+}
+on_both_backends!(
+    a_hostile_spreadsheet_or_json_import_is_one_failed_job_and_the_server_stays_up,
+    hostile_imports
+);
+
+async fn killed_import(db: &TestDb) {
+    use fieldsync_server::store::maintenance;
+    let server = TestServer::start(db).await;
+    seed(&server.store, &small_world("ACME", 1)).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    // A job left `running` by a server that was killed; its lease has run out. Another
+    // one's server is alive (its lease is in the future).
+    for (file, lease) in [("dead.csv", now_ms() - 1), ("alive.csv", now_ms() + 60_000)] {
+        sqlx::query(
+            "INSERT INTO import_jobs (distributor_id, kind, source, file_name, format, status, started_at_ms, lease_until_ms) \
+             VALUES ($1, 'outlets', 'api', $2, 'csv', 'running', $3, $4)",
+        )
+        .bind(d)
+        .bind(file)
+        .bind(now_ms() - 120_000)
+        .bind(lease)
+        .execute(server.store.pool())
+        .await
+        .unwrap();
+    }
+    let (recovered, _) = maintenance::run_once(&server.store, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(recovered, 1);
+    let jobs: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT file_name, status, message FROM import_jobs ORDER BY id")
+            .fetch_all(server.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(jobs[0].0, "dead.csv");
+    assert_eq!(jobs[0].1, "failed");
+    assert!(jobs[0].2.contains("stopped before it finished"));
+    assert_eq!(
+        (jobs[1].0.as_str(), jobs[1].1.as_str()),
+        ("alive.csv", "running")
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    an_import_left_running_by_a_killed_server_is_marked_failed_once_its_lease_runs_out,
+    killed_import
+);
+
+async fn scoped_lists(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    seed(&server.store, &small_world("ACME", 1)).await;
+    seed(&server.store, &small_world("OTHER", 1)).await;
+    let s = &server.store;
+    s.create_key_user("kp", PASSWORD, Role::KeyUser, &["ACME".into()], now_ms())
+        .await
+        .unwrap();
+    let (acme, other) = (
+        s.distributor_id("ACME").await.unwrap(),
+        s.distributor_id("OTHER").await.unwrap(),
+    );
+    s.run_import(
+        acme,
+        "warehouses",
+        "api",
+        "acme-own.csv",
+        "csv",
+        b"code,name\nW1,Main\n",
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    // Another distributor's 600 later jobs must not push ACME's out of ACME's list.
+    for i in 0..600 {
+        sqlx::query(
+            "INSERT INTO import_jobs (distributor_id, kind, source, file_name, format, status, started_at_ms) \
+             VALUES ($1, 'outlets', 'api', $2, 'csv', 'done', $3)",
+        )
+        .bind(other)
+        .bind(format!("other-{i}.csv"))
+        .bind(now_ms())
+        .execute(s.pool())
+        .await
+        .unwrap();
+    }
+    let http = reqwest::Client::new();
+    let (cookie, _) = session(&http, &server.url, "kp").await;
+    let get = |path: String| {
+        let (http, cookie) = (http.clone(), cookie.clone());
+        async move {
+            let r = http
+                .get(path)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, page) = get(format!("{}/imports", server.url)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("acme-own.csv"), "ACME's job is missing");
+    assert!(!page.contains("other-"), "another distributor's job shown");
+    // A list address naming a column 3,000 times is refused with a message, not a 500.
+    let cols = vec!["outlet"; 3_000].join(",");
+    let (status, page) = get(format!("{}/visits?cols={cols}", server.url)).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("too many columns or filters"));
+    let (status, _) = get(format!("{}/visits?cols=outlet,outlet", server.url)).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+on_both_backends!(
+    the_import_list_shows_the_users_own_jobs_whatever_others_import_and_list_addresses_are_bounded,
+    scoped_lists
 );
