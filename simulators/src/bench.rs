@@ -748,3 +748,223 @@ pub async fn app(
     );
     Ok(())
 }
+
+/// This process's resident memory now, in MiB (Linux `/proc/self/status`).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Samples RSS and `/healthz` latency until `stop` is set: (peak RSS MiB, healthz latencies ms).
+fn watch(
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(f64, Vec<f64>)> {
+    use std::sync::atomic::Ordering;
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut peak = rss_mib();
+        let mut health = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            let ok = http
+                .get(format!("{url}/healthz"))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                health.push(t.elapsed().as_secs_f64() * 1000.0);
+            } else {
+                health.push(f64::INFINITY);
+            }
+            peak = peak.max(rss_mib());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        health.sort_by(f64::total_cmp);
+        (peak, health)
+    })
+}
+
+/// `concurrency` anonymous logins (unknown logins, so no lockout) and as many activations with
+/// unknown logins, all at once, against a server in this process: the server's memory and
+/// `/healthz` latency while they run. RSS is this process's (server and load generator; the
+/// generator's part is a few MiB).
+pub async fn login_flood(postgres: Option<&str>, concurrency: usize) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    println!(
+        "| backend | what | requests at once | answered 401 | refused 503 | other | RSS before MiB | RSS peak MiB | /healthz p50 ms | p99 ms | max ms | seconds |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for what in ["login", "activate"] {
+        let before = rss_mib();
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = watch(server.url.clone(), stop.clone());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|i| {
+                let (http, url) = (http.clone(), server.url.clone());
+                tokio::spawn(async move {
+                    let login = format!("stranger-{i}-{}", Uuid::new_v4().simple());
+                    let resp = if what == "login" {
+                        http.post(format!("{url}/login"))
+                            .header("cookie", "fs_login_csrf=tok")
+                            .form(&[
+                                ("login", login.as_str()),
+                                ("password", "guess-12345"),
+                                ("csrf", "tok"),
+                            ])
+                            .send()
+                            .await
+                    } else {
+                        let req = v1::ActivateRequest {
+                            protocol_version: PROTOCOL_VERSION,
+                            login,
+                            pin: "12345678".into(),
+                            device_uid: ids::to_wire(ids::new_id()),
+                            device_model: "bench".into(),
+                            app_version: "bench".into(),
+                            device_time_ms: fieldsync_server::store::now_ms(),
+                        };
+                        http.post(format!("{url}{}", paths::ACTIVATE))
+                            .body(req.encode_to_vec())
+                            .send()
+                            .await
+                    };
+                    resp.map(|r| r.status().as_u16()).unwrap_or(0)
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await?);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (peak, health) = watcher.await?;
+        let n = |s: u16| statuses.iter().filter(|x| **x == s).count();
+        println!(
+            "| {} | {what} | {concurrency} | {} | {} | {} | {before:.0} | {peak:.0} | {:.1} | {:.1} | {:.1} | {seconds:.2} |",
+            db.label,
+            n(401),
+            n(503),
+            concurrency - n(401) - n(503),
+            percentile(&health, 0.5),
+            percentile(&health, 0.99),
+            health.last().copied().unwrap_or(0.0),
+        );
+    }
+    server.stop().await;
+    db.drop_db().await;
+    Ok(())
+}
+
+/// A `rows`-row outlet import through the API while `agents` phones push a visit every
+/// 100 ms: push latency while the import runs.
+pub async fn import_push(postgres: Option<&str>, rows: usize, agents: usize) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await?;
+    let spec = WorldSpec {
+        distributor_code: "BENCH".into(),
+        distributor_name: "Bench".into(),
+        agents,
+        outlets: agents * 30,
+        products: 500,
+        ..WorldSpec::demo()
+    };
+    let seeded = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let d = server.store.distributor_id("BENCH").await?;
+    let (_, key) = server
+        .store
+        .create_api_key(d, "bench", fieldsync_server::store::now_ms())
+        .await?;
+    let http = reqwest::Client::builder().build()?;
+    let mut devices = Vec::new();
+    for a in &seeded {
+        let mut dev = Device::activate(&http, &server.url, a).await?;
+        // Warm-up push: connections open, statements prepared.
+        let first = dev.visit(0, 5);
+        dev.push(first).await?;
+        devices.push(dev);
+    }
+    let mut csv = String::from("code,name,address,latitude,longitude\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "IMP{i:07},Shop {i},Street {i},{}.{:04},{}.{:04}\n",
+            50 + i % 2,
+            i % 10_000,
+            30 + i % 3,
+            (i * 7) % 10_000
+        ));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for mut dev in devices {
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut n = 1;
+            while !stop.load(Ordering::Relaxed) {
+                let batch = dev.visit(n, 5);
+                n += 1;
+                lat.push(dev.push(batch).await?.as_secs_f64() * 1000.0);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let resp = http
+        .post(format!(
+            "{}/api/v1/imports/outlets?format=csv&file_name=bench.csv",
+            server.url
+        ))
+        .bearer_auth(&key)
+        .body(csv)
+        .send()
+        .await?;
+    let status = resp.status();
+    let job: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+    let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    anyhow::ensure!(
+        status.is_success() && job["rows_applied"].as_u64() == Some(rows as u64),
+        "import failed: {status} {job}"
+    );
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "| backend | import rows | import s | phones | pushes during it | push p50 ms | p99 ms | max ms |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {rows} | {seconds:.1} | {agents} | {} | {:.1} | {:.1} | {:.1} |",
+        db.label,
+        lat.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(0.0)
+    );
+    server.stop().await;
+    db.drop_db().await;
+    Ok(())
+}

@@ -83,7 +83,9 @@ fn is_final(state: &str) -> bool {
 
 struct Client {
     http: reqwest::Client,
-    url: String,
+    /// Base URLs of the servers; requests go to them in turn.
+    urls: Vec<String>,
+    next: usize,
     key: String,
     requests: u64,
     latencies_ms: Vec<f64>,
@@ -96,7 +98,8 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
-        let url = format!("{}{path}", self.url);
+        let url = format!("{}{path}", self.urls[self.next % self.urls.len()]);
+        self.next += 1;
         let mut req = if post {
             self.http.post(url)
         } else {
@@ -127,7 +130,8 @@ pub async fn run_distributor(opts: &DistributorOptions) -> anyhow::Result<Value>
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?,
-        url: opts.server.trim_end_matches('/').to_string(),
+        urls: crate::field::server_list(&opts.server)?,
+        next: 0,
         key: opts.api_key.clone(),
         requests: 0,
         latencies_ms: Vec::new(),

@@ -234,9 +234,10 @@ async fn drive(
     let _ = std::fs::remove_file(&path);
     let open = || Engine::open_with_clock(&path, clock.clone() as Arc<dyn Clock>);
     let mut engine = open()?;
-    let http = HttpTransport::new(&opts.server);
+    let servers = server_list(&opts.server)?;
+    let http = Spread::new(&servers, index);
     let faulty = FaultTransport::new(
-        HttpTransport::new(&opts.server),
+        Spread::new(&servers, index),
         opts.faults,
         rng.random(),
         stats,
@@ -246,7 +247,7 @@ async fn drive(
     let mut delay = Duration::from_millis(200);
     loop {
         match engine
-            .activate(&http, &opts.server, login, pin, "fieldsync-sim", "sim")
+            .activate(&http, &servers[0], login, pin, "fieldsync-sim", "sim")
             .await
         {
             Ok(_) => break,
@@ -335,13 +336,52 @@ async fn drive(
     Ok(())
 }
 
+/// The base URLs of `--server a,b,c`.
+pub fn server_list(servers: &str) -> anyhow::Result<Vec<String>> {
+    let list: Vec<String> = servers
+        .split(',')
+        .map(|s| s.trim().trim_end_matches('/').to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    anyhow::ensure!(!list.is_empty(), "--server names no server");
+    Ok(list)
+}
+
+/// Several servers behind one address, as a load balancer spreads requests: each request
+/// goes to the next server in turn (agents start at different servers).
+pub struct Spread {
+    servers: Vec<HttpTransport>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Spread {
+    pub fn new(urls: &[String], start: usize) -> Spread {
+        Spread {
+            servers: urls.iter().map(|u| HttpTransport::new(u)).collect(),
+            next: std::sync::atomic::AtomicUsize::new(start),
+        }
+    }
+}
+
+impl Transport for Spread {
+    fn post<'a>(
+        &'a self,
+        path: &'a str,
+        body: Vec<u8>,
+        bearer: Option<&'a str>,
+    ) -> fieldsync_agent::sync::PostFuture<'a> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.servers.len();
+        self.servers[i].post(path, body, bearer)
+    }
+}
+
 /// One sync attempt during the day (may fail: the next one catches up), or the final one
 /// (retried until everything is in or the deadline passes). Handles injected kills by
 /// dropping the sync mid-flight and reopening the engine from its file.
 async fn sync(
     engine: &mut Engine,
     open: &(dyn Fn() -> Result<Engine, fieldsync_agent::EngineError> + Send + Sync),
-    faulty: &FaultTransport<HttpTransport>,
+    faulty: &FaultTransport<Spread>,
     deadline: Instant,
     final_sync: bool,
     out: &mut AgentOutcome,

@@ -21,7 +21,8 @@ struct Cli {
 enum Command {
     /// Run real agent engines through realistic days against a server.
     Field {
-        /// Server base URL, e.g. http://127.0.0.1:8080
+        /// Server base URL, e.g. http://127.0.0.1:8080; several, comma-separated, share the
+        /// requests in turn (servers on one database, as behind a load balancer).
         #[arg(long)]
         server: String,
         /// CSV file with `login,pin` lines (from `fieldsync-server seed --pins-out`).
@@ -49,7 +50,8 @@ enum Command {
     /// A distributor's system: polls the order feed, acknowledges, walks orders through
     /// their states, with faults; runs until the feed is drained (or the deadline).
     Distributor {
-        /// Server base URL, e.g. http://127.0.0.1:8080
+        /// Server base URL, e.g. http://127.0.0.1:8080; several, comma-separated, share the
+        /// requests in turn (servers on one database, as behind a load balancer).
         #[arg(long)]
         server: String,
         /// The distributor's API key (`fieldsync-server api-key add --distributor CODE`).
@@ -139,6 +141,22 @@ enum BenchCommand {
         postgres: Option<String>,
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
+    },
+    /// Anonymous logins and activations all at once: server memory and /healthz latency.
+    LoginFlood {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+    },
+    /// Push latency of phones while a big outlet import runs.
+    ImportPush {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 10)]
+        agents: usize,
     },
     /// The back office's visits list with filters and sorts at a million visits.
     VisitsList {
@@ -324,6 +342,15 @@ async fn main() -> anyhow::Result<()> {
                 visits,
                 requests,
             } => bench_web::visits_list(postgres.as_deref(), visits, requests).await,
+            BenchCommand::LoginFlood {
+                postgres,
+                concurrency,
+            } => bench::login_flood(postgres.as_deref(), concurrency).await,
+            BenchCommand::ImportPush {
+                postgres,
+                rows,
+                agents,
+            } => bench::import_push(postgres.as_deref(), rows, agents).await,
             BenchCommand::Wire => {
                 bench::wire();
                 Ok(())

@@ -142,6 +142,8 @@ impl Store {
         device: &DeviceInfo,
     ) -> Result<std::result::Result<Activated, ActivationError>> {
         let now = now_ms();
+        // A place in the hashing queue first: a refused request costs nothing more.
+        let ticket = self.secrets().admit()?;
         let last = match self.claim_attempt(PIN_RULE, login, now).await? {
             Gate::Locked { until_ms } => {
                 return Ok(Err(ActivationError::Locked {
@@ -169,11 +171,11 @@ impl Store {
         };
         let matched = if pins.is_empty() {
             // Same cost as a real check, so logins cannot be probed by timing.
-            self.secrets().burn(pin.to_string()).await?;
+            ticket.burn(pin.to_string()).await?;
             None
         } else {
             let hashes = pins.iter().map(|p| p.1.clone()).collect();
-            self.secrets().verify(pin.to_string(), hashes).await?
+            ticket.verify(pin.to_string(), hashes).await?
         };
         let (Some((user_id,)), Some(index)) = (user, matched) else {
             return Ok(Err(if last {

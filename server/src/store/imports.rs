@@ -452,6 +452,10 @@ pub const IMPORT_LEASE_MS: i64 = 30_000;
 pub const IMPORTS_AT_ONCE: usize = 2;
 pub const IMPORTS_WAITING: usize = 6;
 
+/// Rows of an independent import written per transaction (SQLite has one writer: between
+/// chunks, queued pushes get their turn).
+pub const WRITE_CHUNK: usize = 1_000;
+
 /// Most refused rows a job log keeps.
 const MAX_LOGGED_ERRORS: usize = 1000;
 
@@ -736,8 +740,10 @@ impl Store {
                     });
                 }
                 let n = ok.len() as i64;
-                if !ok.is_empty() {
-                    self.upsert_outlets(d, &ok).await?;
+                // In chunks, each its own transaction: a phone's push waits for one chunk at
+                // most, never for the whole file.
+                for chunk in ok.chunks(WRITE_CHUNK) {
+                    self.upsert_outlets(d, chunk).await?;
                 }
                 Ok(Ok((n, refused)))
             }
@@ -774,8 +780,8 @@ impl Store {
                     });
                 }
                 let n = ok.len() as i64;
-                if !ok.is_empty() {
-                    self.upsert_products(d, &ok).await?;
+                for chunk in ok.chunks(WRITE_CHUNK) {
+                    self.upsert_products(d, chunk).await?;
                 }
                 Ok(Ok((n, refused)))
             }
@@ -798,6 +804,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                     applied += 1;
+                    if applied % WRITE_CHUNK as i64 == 0 {
+                        tx.commit().await?;
+                        tx = self.begin_write().await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(Ok((applied, refused)))

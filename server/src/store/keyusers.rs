@@ -214,6 +214,8 @@ impl Store {
     /// hash, so neither the answer nor its timing tells which logins exist.
     pub async fn login(&self, login: &str, password: &str, now: i64) -> Result<LoginOutcome> {
         let login = login.trim();
+        // A place in the hashing queue first: a refused request costs nothing more.
+        let ticket = self.secrets().admit()?;
         let last = match self.claim_attempt(LOGIN_RULE, login, now).await? {
             Gate::Locked { until_ms } => return Ok(LoginOutcome::Locked { until_ms }),
             Gate::Check { last } => last,
@@ -224,13 +226,12 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?;
         let verified = match &row {
-            Some((_, hash)) => self
-                .secrets()
+            Some((_, hash)) => ticket
                 .verify(password.to_string(), vec![hash.clone()])
                 .await?
                 .is_some(),
             None => {
-                self.secrets().burn(password.to_string()).await?;
+                ticket.burn(password.to_string()).await?;
                 false
             }
         };
@@ -327,6 +328,7 @@ impl Store {
         now: i64,
     ) -> Result<PasswordChange> {
         let subject = user_id.to_string();
+        let ticket = self.secrets().admit()?;
         let last = match self
             .claim_attempt(PASSWORD_CHANGE_RULE, &subject, now)
             .await?
@@ -339,8 +341,7 @@ impl Store {
                 .bind(user_id)
                 .fetch_one(self.pool())
                 .await?;
-        if self
-            .secrets()
+        if ticket
             .verify(current.to_string(), vec![hash])
             .await?
             .is_none()
