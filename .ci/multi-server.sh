@@ -8,6 +8,7 @@
 #   .ci/multi-server.sh PG_ADMIN_URL [AGENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export FIELDSYNC_LOG="${FIELDSYNC_LOG:-warn}"
 admin="$1"
 agents="${2:-30}"
 bin=./target/release
@@ -28,7 +29,7 @@ psql "$admin" -qtAc "CREATE DATABASE $db" >/dev/null
 # Two distributors: FEED is read by the distributor simulator, HOOK is pushed to a webhook.
 $bin/fieldsync-server --database-url "$url" seed --distributor FEED --agents "$agents" --outlets $((agents * 30)) --products 300 --pins-out "$work/feed.csv" >/dev/null
 $bin/fieldsync-server --database-url "$url" seed --distributor HOOK --agents "$agents" --outlets $((agents * 30)) --products 300 --seed 2 --pins-out "$work/hook.csv" >/dev/null
-cat "$work/feed.csv" "$work/hook.csv" >"$work/pins.csv"
+{ cat "$work/feed.csv"; tail -n +2 "$work/hook.csv"; } >"$work/pins.csv"
 key=$($bin/fieldsync-server --database-url "$url" api-key add --distributor FEED 2>/dev/null)
 
 # The webhook receiver: counts every order id it is posted; answers 200.
@@ -57,7 +58,7 @@ FIELDSYNC_WEBHOOK_ALLOW_PRIVATE=1 $bin/fieldsync-server --database-url "$url" we
   --url "http://127.0.0.1:$(cat "$work/hook-port")/orders" >/dev/null 2>&1
 
 start_server() { # index port
-  FIELDSYNC_WEBHOOK_ALLOW_PRIVATE=1 FIELDSYNC_LOG=warn $bin/fieldsync-server --database-url "$url" \
+  FIELDSYNC_WEBHOOK_ALLOW_PRIVATE=1 $bin/fieldsync-server --database-url "$url" \
     --listen "127.0.0.1:$2" serve >>"$work/server-$1.log" 2>&1 &
   server_pid[$1]=$!
   pids+=($!)

@@ -130,6 +130,9 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("FIELDSYNC_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        // Logs on standard error: standard output carries what a command prints (a key, a
+        // PIN, a secret) for scripts to capture.
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let settings = Settings::load(

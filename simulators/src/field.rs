@@ -311,17 +311,29 @@ async fn drive(
     let token = engine
         .device_token()?
         .ok_or_else(|| anyhow::anyhow!("engine at {} is not activated", path.display()))?;
-    let (status, body) = http
-        .post(
-            paths::STATS,
-            v1::DeviceStatsRequest {
-                protocol_version: PROTOCOL_VERSION,
+    // What the server holds, asked until a server answers (one may be restarting).
+    let mut delay = Duration::from_millis(200);
+    let (status, body) = loop {
+        let answer = http
+            .post(
+                paths::STATS,
+                v1::DeviceStatsRequest {
+                    protocol_version: PROTOCOL_VERSION,
+                }
+                .encode_to_vec(),
+                Some(&token),
+            )
+            .await;
+        match answer {
+            Ok((status, body)) if status < 500 => break (status, body),
+            _ if Instant::now() + delay < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
-            .encode_to_vec(),
-            Some(&token),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("stats: {e}"))?;
+            Ok((status, _)) => anyhow::bail!("stats: HTTP {status}"),
+            Err(e) => anyhow::bail!("stats: {e}"),
+        }
+    };
     anyhow::ensure!(status == 200, "stats: HTTP {status}");
     let s = v1::DeviceStats::decode(body.as_ref())?;
     out.server = KindCounts {
