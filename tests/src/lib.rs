@@ -461,3 +461,19 @@ pub async fn count(store: &Store, table: &str) -> i64 {
         .expect("count");
     n
 }
+
+/// A counter or gauge from a server's `/metrics`.
+pub async fn metric(url: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no metric {name}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}

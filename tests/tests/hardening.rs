@@ -11,22 +11,6 @@ use fieldsync_tests::*;
 
 const PASSWORD: &str = "secret123";
 
-/// A counter or gauge from a server's `/metrics`.
-async fn metric(url: &str, name: &str) -> u64 {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no metric {name}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// Posts the login form (with a matching login-form CSRF cookie); returns the status.
 async fn post_login(http: &reqwest::Client, url: &str, login: &str, password: &str) -> u16 {
     http.post(format!("{url}/login"))

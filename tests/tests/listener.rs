@@ -42,21 +42,6 @@ async fn limited_server(db: &TestDb, max_connections: usize) -> TestServer {
     .await
 }
 
-async fn metric(url: &str, name: &str) -> u64 {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no metric {name}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 async fn slow_clients(db: &TestDb) {
     let server = limited_server(db, 40).await;
     let a = addr(&server.url);
