@@ -214,27 +214,39 @@ pub async fn run_distributor(opts: &DistributorOptions) -> anyhow::Result<Value>
                 1
             };
             for n in 0..times {
-                match c
-                    .call(
-                        true,
-                        "/api/v1/orders/ack",
-                        Some(json!({ "order_ids": ids })),
-                    )
-                    .await
-                {
-                    Ok((200, v)) => {
-                        if n == 0 {
-                            unknown_acks += v["results"]
-                                .as_array()
-                                .map(|r| {
-                                    r.iter().filter(|x| x["result"] == "unknown").count() as u64
-                                })
-                                .unwrap_or(0);
-                        } else {
-                            duplicate_acks += 1;
+                // An acknowledgement is repeated until a server answers it (one may be
+                // down): only an answered one hands the orders over.
+                loop {
+                    match c
+                        .call(
+                            true,
+                            "/api/v1/orders/ack",
+                            Some(json!({ "order_ids": ids })),
+                        )
+                        .await
+                    {
+                        Ok((200, v)) => {
+                            if n == 0 {
+                                unknown_acks += v["results"]
+                                    .as_array()
+                                    .map(|r| {
+                                        r.iter().filter(|x| x["result"] == "unknown").count() as u64
+                                    })
+                                    .unwrap_or(0);
+                            } else {
+                                duplicate_acks += 1;
+                            }
+                            break;
+                        }
+                        _ if started.elapsed() < opts.deadline => {
+                            errors += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        _ => {
+                            errors += 1;
+                            break;
                         }
                     }
-                    _ => errors += 1,
                 }
             }
             acked.extend(ids.iter().cloned());

@@ -446,6 +446,15 @@ pub struct ImportJob {
     pub errors: Vec<(i64, String)>,
 }
 
+/// A task that is aborted when this guard is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How long an import job's lease lasts; it is renewed every third of it while it runs.
 pub const IMPORT_LEASE_MS: i64 = 30_000;
 /// Imports a server runs at once, and how many more may wait for a turn.
@@ -499,7 +508,9 @@ impl Store {
         .bind(super::now_ms() + IMPORT_LEASE_MS)
         .fetch_one(self.pool())
         .await?;
-        let renewer = tokio::spawn({
+        // Aborted when this future ends or is dropped (a request cut off by its timeout): a
+        // job nobody runs any more must let its lease run out.
+        let _renewer = AbortOnDrop(tokio::spawn({
             let store = self.clone();
             async move {
                 let period = std::time::Duration::from_millis(IMPORT_LEASE_MS as u64 / 3);
@@ -514,21 +525,18 @@ impl Store {
                     .await;
                 }
             }
-        });
-        let result = self
-            .run_import_job(
-                id,
-                distributor_id,
-                kind,
-                source,
-                file_name,
-                format,
-                bytes,
-                now,
-            )
-            .await;
-        renewer.abort();
-        result
+        }));
+        self.run_import_job(
+            id,
+            distributor_id,
+            kind,
+            source,
+            file_name,
+            format,
+            bytes,
+            now,
+        )
+        .await
     }
 
     /// Marks failed the import jobs whose server stopped while running them (their lease ran
