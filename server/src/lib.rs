@@ -65,10 +65,11 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            security_headers,
-        ))
+        .layer(axum::middleware::from_fn({
+            // Built once: it depends on settings only, and every answer carries it.
+            let csp = axum::http::HeaderValue::from_str(&state.web.content_security_policy()).ok();
+            move |req, next| security_headers(csp.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn({
             let limit = state.limits.request_timeout;
             move |req, next| http::request_timeout(limit, req, next)
@@ -80,7 +81,7 @@ pub fn app(state: AppState) -> Router {
 /// security policy that allows no inline or foreign script (Leaflet's own origin when it is
 /// not served locally), and no referrer to other sites.
 async fn security_headers(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    csp: Option<axum::http::HeaderValue>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -93,7 +94,7 @@ async fn security_headers(
         HeaderValue::from_static("nosniff"),
     );
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    if let Ok(v) = HeaderValue::from_str(&state.web.content_security_policy()) {
+    if let Some(v) = csp {
         h.insert("content-security-policy", v);
     }
     response

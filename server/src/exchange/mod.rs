@@ -99,7 +99,7 @@ async fn import(
             "api",
             &q.file_name,
             &format,
-            &body,
+            body,
             state.clock.now(),
         )
         .await?;

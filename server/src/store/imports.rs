@@ -491,7 +491,7 @@ impl Store {
         source: &str,
         file_name: &str,
         format: &str,
-        bytes: &[u8],
+        bytes: bytes::Bytes,
         now: i64,
     ) -> Result<ImportJob> {
         let _slot = self.import_slot().await?;
@@ -562,7 +562,7 @@ impl Store {
         source: &str,
         file_name: &str,
         format: &str,
-        bytes: &[u8],
+        bytes: bytes::Bytes,
         now: i64,
     ) -> Result<ImportJob> {
         let mut job = ImportJob {
@@ -583,7 +583,7 @@ impl Store {
         };
         // Reading is CPU work: it runs on a blocking thread, not on the request threads.
         let table = {
-            let (format, bytes) = (format.to_string(), bytes.to_vec());
+            let format = format.to_string();
             tokio::task::spawn_blocking(move || {
                 let limits = ReadLimits::default();
                 match format.as_str() {

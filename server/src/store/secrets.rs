@@ -75,7 +75,7 @@ impl Ticket<'_> {
 /// A bounded pool of argon2 worker threads with a bounded queue in front of it.
 #[derive(Debug)]
 pub struct SecretPool {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
     admitted: Arc<Semaphore>,
     pub stats: Arc<SecretStats>,
 }
@@ -208,7 +208,7 @@ impl SecretPool {
                 .expect("spawn an argon2 worker thread");
         }
         SecretPool {
-            jobs: Mutex::new(tx),
+            jobs: tx,
             admitted: Arc::new(Semaphore::new(workers + max_waiting)),
             stats: Arc::default(),
         }
@@ -244,11 +244,7 @@ impl SecretPool {
             stats.running.fetch_sub(1, Ordering::SeqCst);
             let _ = done.send(out);
         });
-        self.jobs
-            .lock()
-            .map_err(|_| Busy)?
-            .send(job)
-            .map_err(|_| Busy)?;
+        self.jobs.send(job).map_err(|_| Busy)?;
         answer.await.map_err(|_| Busy)
     }
 

@@ -129,7 +129,7 @@ async fn upload(
 ) -> WebResult<Markup> {
     let t = user.t();
     let (mut csrf, mut distributor, mut kind) = (String::new(), 0i64, String::new());
-    let (mut file_name, mut bytes) = (String::new(), Vec::new());
+    let (mut file_name, mut bytes) = (String::new(), bytes::Bytes::new());
     while let Some(field) = form
         .next_field()
         .await
@@ -152,8 +152,7 @@ async fn upload(
                 bytes = field
                     .bytes()
                     .await
-                    .map_err(|_| WebError::bad(&t, "imports.bad_upload"))?
-                    .to_vec();
+                    .map_err(|_| WebError::bad(&t, "imports.bad_upload"))?;
             }
             _ => {}
         }
@@ -174,7 +173,7 @@ async fn upload(
             &format!("upload:{}", user.login),
             &file_name,
             format,
-            &bytes,
+            bytes,
             state.clock.now(),
         )
         .await?;
