@@ -1,9 +1,12 @@
 //! The fieldsync sync protocol, version 1.
 //!
 //! The `.proto` files under `proto/fieldsync/v1` are the single source of truth of the wire;
-//! this crate compiles them with `protox` + `prost` and adds the few rules that the phone and
-//! the server must compute identically: ids ([`ids`]), money ([`money`]) and the
-//! classification of a visit's distance from its outlet ([`location`]).
+//! this crate compiles them with `protox` + `prost` and holds every rule that the phone and
+//! the server must compute identically: ids ([`ids`]), money: line sums and order totals
+//! ([`money`]), the classification of a visit's distance from its outlet ([`location`]),
+//! calendar dates ([`dates`]), the order's states and moves ([`orders`]), what makes a filled
+//! questionnaire valid ([`questionnaire`]), the names of mutation kinds ([`v1::mutation::Kind::name`])
+//! and the translation catalogue format ([`i18n`]).
 //!
 //! One sync, step by step (see `docs/protocol.md` for the full walk-through):
 //!
@@ -26,9 +29,28 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/fieldsync.v1.rs"));
 }
 
+pub mod dates;
+pub mod i18n;
 pub mod ids;
 pub mod location;
 pub mod money;
+pub mod orders;
+pub mod questionnaire;
+
+impl v1::mutation::Kind {
+    /// The kind's name, as outboxes, refusals and sync results show it.
+    pub fn name(&self) -> &'static str {
+        use v1::mutation::Kind;
+        match self {
+            Kind::VisitStarted(_) => "visit_started",
+            Kind::VisitEnded(_) => "visit_ended",
+            Kind::OrderPlaced(_) => "order_placed",
+            Kind::OrderCancelled(_) => "order_cancelled",
+            Kind::QuestionnaireAnswered(_) => "questionnaire_answered",
+            Kind::DistributionChecked(_) => "distribution_checked",
+        }
+    }
+}
 
 /// The protocol version this crate speaks; sent in every request.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -12,7 +12,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 pub mod config;
-pub mod dates;
 pub mod error;
 pub mod exchange;
 pub mod http;

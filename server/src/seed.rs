@@ -9,11 +9,11 @@ use fieldsync_protocol::v1::EntityKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::dates;
 use crate::store::world::{
     ChangeRef, QuestionConditionInput, QuestionInput, Val, insert_rows, record_changes,
 };
 use crate::store::{Result, Store};
+use fieldsync_protocol::dates;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -172,7 +172,7 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
                 pick(&mut rng, FIRST),
                 pick(&mut rng, LAST),
                 true,
-                &crate::dates::today(),
+                &dates::format_day_number(dates::day_of_ms(crate::store::now_ms())),
             )
             .await?;
         let login = format!("{prefix}.agent{i:04}");
@@ -374,13 +374,18 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     );
 
     // Routes: a weekly cycle; each working day visits a fifth of the territory.
-    let today = dates::days_of_ms(crate::store::now_ms());
+    let today = dates::day_of_ms(crate::store::now_ms());
     let days: Vec<i64> = (today - spec.days_back..=today + spec.days_ahead).collect();
     let route_rows: Vec<Vec<Val>> = positions
         .iter()
         .flat_map(|(_, p)| {
-            days.iter()
-                .map(move |d| vec![Val::I(dist), Val::I(*p), Val::S(dates::format_days(*d))])
+            days.iter().map(move |d| {
+                vec![
+                    Val::I(dist),
+                    Val::I(*p),
+                    Val::S(dates::format_day_number(*d)),
+                ]
+            })
         })
         .collect();
     insert_rows(
@@ -407,7 +412,7 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
             .filter(|(_, t)| *t == territory)
             .map(|(id, _)| *id)
             .collect();
-        let day = dates::parse_date(date).unwrap_or(0);
+        let day = dates::parse_day_number(date).unwrap_or(0);
         let group = day.rem_euclid(5) as usize;
         for (n, o) in mine
             .iter()

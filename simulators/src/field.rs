@@ -584,5 +584,5 @@ fn answer_all(rng: &mut StdRng, q: &v1::Questionnaire) -> Vec<v1::Answer> {
 }
 
 fn format_date(days: i64) -> String {
-    fieldsync_server::dates::format_days(days)
+    fieldsync_protocol::dates::format_day_number(days)
 }

@@ -477,3 +477,9 @@ pub async fn metric(url: &str, name: &str) -> u64 {
         .parse()
         .expect("a number")
 }
+
+/// Today's date on the server's clock (UTC), as routes are dated.
+pub fn today() -> String {
+    use fieldsync_protocol::dates;
+    dates::format_day_number(dates::day_of_ms(fieldsync_server::store::now_ms()))
+}

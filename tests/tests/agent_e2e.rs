@@ -79,11 +79,11 @@ async fn agents_day(db: &TestDb) {
     .unwrap();
     let first = e.sync(&t).await.unwrap();
     assert_eq!(first.mode, v1::SyncMode::Initial as i32);
-    let route = e.route(&fieldsync_server::dates::today()).unwrap();
+    let route = e.route(&fieldsync_tests::today()).unwrap();
     assert!(!route.is_empty(), "today's route arrived");
     let (visit, order) = do_visit(&e, &route[0]);
     assert_eq!(
-        e.route(&fieldsync_server::dates::today()).unwrap()[0].state,
+        e.route(&fieldsync_tests::today()).unwrap()[0].state,
         fieldsync_agent::VisitState::Done
     );
     let report = e.sync(&t).await.unwrap();
@@ -138,7 +138,7 @@ async fn unbound_phone(db: &TestDb) {
     .await
     .unwrap();
     e.sync(&t).await.unwrap();
-    let route = e.route(&fieldsync_server::dates::today()).unwrap();
+    let route = e.route(&fieldsync_tests::today()).unwrap();
     do_visit(&e, &route[0]);
     e.sync(&t).await.unwrap();
     // Offline work, then the key user generates a new PIN for this mobile user.
@@ -194,7 +194,7 @@ async fn restored_server(db: &TestDb) {
     .await
     .unwrap();
     e.sync(&t).await.unwrap();
-    let route = e.route(&fieldsync_server::dates::today()).unwrap();
+    let route = e.route(&fieldsync_tests::today()).unwrap();
     do_visit(&e, &route[0]);
     e.sync(&t).await.unwrap();
     do_visit(&e, &route[1]);

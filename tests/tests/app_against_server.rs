@@ -181,7 +181,7 @@ async fn refused_and_unbound(db: &TestDb) {
         .unwrap();
     let v = phone.engine.start_visit(987_654_321, None, vec![]).unwrap();
     phone.engine.end_visit(v, vec![]).unwrap();
-    let today = fieldsync_server::dates::today();
+    let today = fieldsync_tests::today();
     let stop = phone.engine.route(&today).unwrap()[0].clone();
     phone
         .engine

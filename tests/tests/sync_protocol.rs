@@ -461,7 +461,7 @@ async fn pull_scope_and_order(db: &TestDb) {
             _ => None,
         })
         .expect("today's route on the first page");
-    assert_eq!(route.date, fieldsync_server::dates::today());
+    assert_eq!(route.date, fieldsync_tests::today());
     assert!(!route.stops.is_empty());
     let first_outlets: Vec<i64> = first
         .changes

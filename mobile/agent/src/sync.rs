@@ -741,7 +741,7 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
         }
         Some(Entity::OrderStatus(s)) => {
             if let Some(id) = ids::from_wire(&s.order_id) {
-                let state = s.state().as_str_name().to_lowercase();
+                let state = s.state().name();
                 tx.prepare_cached(
                     "UPDATE orders SET state = ?1, state_reason = ?2, document_number = ?3 WHERE id = ?4",
                 )?

@@ -1,7 +1,8 @@
 //! The agent's actions. Each one is a single local transaction that stores the fact for the
 //! screens and appends its mutation to the outbox with the next sequence number.
+use fieldsync_protocol::v1::OrderState;
 use fieldsync_protocol::v1::{self, mutation::Kind};
-use fieldsync_protocol::{ids, money};
+use fieldsync_protocol::{ids, money, questionnaire};
 use prost::Message;
 use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
@@ -31,7 +32,7 @@ pub enum WorkflowError {
     NotCancellable(Uuid, String),
     #[error("unknown questionnaire {0}")]
     UnknownQuestionnaire(i64),
-    #[error("question {question}: {problem}")]
+    #[error("{problem}")]
     InvalidAnswer { question: i64, problem: String },
     #[error("amount too large")]
     Overflow,
@@ -61,17 +62,6 @@ pub struct OrderDraft {
     pub draft_id: Option<Uuid>,
 }
 
-fn kind_name(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::VisitStarted(_) => "visit_started",
-        Kind::VisitEnded(_) => "visit_ended",
-        Kind::OrderPlaced(_) => "order_placed",
-        Kind::OrderCancelled(_) => "order_cancelled",
-        Kind::QuestionnaireAnswered(_) => "questionnaire_answered",
-        Kind::DistributionChecked(_) => "distribution_checked",
-    }
-}
-
 /// Appends a mutation to the outbox inside the caller's transaction.
 pub(crate) fn enqueue(tx: &Transaction<'_>, now: i64, kind: Kind) -> rusqlite::Result<u64> {
     let next: i64 = tx.query_row(
@@ -84,7 +74,7 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, now: i64, kind: Kind) -> rusqlite::R
         .unwrap_or(1);
     let seq = next.max(base);
     let id = ids::new_id();
-    let name = kind_name(&kind);
+    let name = kind.name();
     let m = v1::Mutation {
         seq: seq as u64,
         id: ids::to_wire(id),
@@ -243,7 +233,7 @@ impl Engine {
         tx.execute(
             "INSERT INTO orders (id, visit_id, outlet_id, price_list_id, warehouse_id, total_minor, comment,
                                  delivery_date, state, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'placed', ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 id.to_string(),
                 draft.visit_id.map(|v| v.to_string()),
@@ -253,6 +243,7 @@ impl Engine {
                 total,
                 draft.comment,
                 draft.delivery_date,
+                OrderState::Placed.name(),
                 now
             ],
         )?;
@@ -299,12 +290,12 @@ impl Engine {
             .optional()?;
         match state.as_deref() {
             None => return Err(WorkflowError::UnknownOrder(order_id)),
-            Some("placed" | "accepted") => {}
+            Some(s) if OrderState::from_name(s).is_some_and(OrderState::agent_may_cancel) => {}
             Some(other) => return Err(WorkflowError::NotCancellable(order_id, other.to_string())),
         }
         tx.execute(
-            "UPDATE orders SET state = 'cancelled', state_reason = ?1 WHERE id = ?2",
-            params![reason, order_id.to_string()],
+            "UPDATE orders SET state = ?1, state_reason = ?2 WHERE id = ?3",
+            params![OrderState::Cancelled.name(), reason, order_id.to_string()],
         )?;
         enqueue(
             &tx,
@@ -323,68 +314,22 @@ impl Engine {
         questionnaire: &v1::Questionnaire,
         answers: &[v1::Answer],
     ) -> Vec<v1::Question> {
-        questionnaire
-            .questions
-            .iter()
-            .filter(|q| condition_holds(q, answers))
+        questionnaire::visible(questionnaire, answers)
+            .into_iter()
             .cloned()
             .collect()
     }
 
-    /// Validates answers against a questionnaire: types, choices, required and conditional
-    /// questions. The same rules the server applies.
+    /// Validates a filled questionnaire by the rules the server applies on ingest
+    /// ([`fieldsync_protocol::questionnaire`]).
     pub fn validate_answers(
         questionnaire: &v1::Questionnaire,
         answers: &[v1::Answer],
     ) -> Result<(), WorkflowError> {
-        use v1::answer::Value;
-        for a in answers {
-            let Some(q) = questionnaire
-                .questions
-                .iter()
-                .find(|q| q.id == a.question_id)
-            else {
-                return Err(WorkflowError::InvalidAnswer {
-                    question: a.question_id,
-                    problem: "not in this questionnaire".into(),
-                });
-            };
-            let ok = match (q.r#type(), &a.value) {
-                (v1::QuestionType::YesNo, Some(Value::YesNo(_)))
-                | (v1::QuestionType::Text, Some(Value::Text(_))) => true,
-                (v1::QuestionType::Number, Some(Value::Number(n))) => n.is_finite(),
-                (v1::QuestionType::SingleChoice, Some(Value::SingleChoice(c))) => {
-                    q.choices.iter().any(|x| x.id == *c)
-                }
-                (v1::QuestionType::MultipleChoice, Some(Value::MultipleChoice(c))) => {
-                    !c.ids.is_empty()
-                        && c.ids.iter().all(|id| q.choices.iter().any(|x| x.id == *id))
-                }
-                (v1::QuestionType::Date, Some(Value::Date(d))) => valid_date(d),
-                _ => false,
-            };
-            if !ok {
-                return Err(WorkflowError::InvalidAnswer {
-                    question: q.id,
-                    problem: format!(
-                        "the answer does not fit a {} question",
-                        q.r#type().as_str_name()
-                    ),
-                });
-            }
-        }
-        for q in &questionnaire.questions {
-            if q.required
-                && condition_holds(q, answers)
-                && !answers.iter().any(|a| a.question_id == q.id)
-            {
-                return Err(WorkflowError::InvalidAnswer {
-                    question: q.id,
-                    problem: "required".into(),
-                });
-            }
-        }
-        Ok(())
+        questionnaire::validate(questionnaire, answers).map_err(|p| WorkflowError::InvalidAnswer {
+            question: p.question(),
+            problem: p.to_string(),
+        })
     }
 
     /// Stores a filled questionnaire for a visit.
@@ -398,12 +343,6 @@ impl Engine {
             .questionnaire(questionnaire_id)?
             .ok_or(WorkflowError::UnknownQuestionnaire(questionnaire_id))?;
         Self::validate_answers(&questionnaire, &answers)?;
-        if answers.is_empty() {
-            return Err(WorkflowError::InvalidAnswer {
-                question: 0,
-                problem: "no answers".into(),
-            });
-        }
         let now = self.now_ms();
         let mut db = self.db();
         let tx = db.transaction()?;
@@ -525,52 +464,6 @@ fn price(
         return Err(WorkflowError::EmptyOrder);
     }
     Ok((price_list_id, lines))
-}
-
-fn condition_holds(q: &v1::Question, answers: &[v1::Answer]) -> bool {
-    use v1::answer::Value;
-    let Some(c) = &q.condition else {
-        return true;
-    };
-    match answers
-        .iter()
-        .find(|a| a.question_id == c.question_id)
-        .and_then(|a| a.value.as_ref())
-    {
-        Some(Value::YesNo(v)) => *v == c.equals_yes && c.equals_choice_id == 0,
-        Some(Value::SingleChoice(id)) => c.equals_choice_id != 0 && *id == c.equals_choice_id,
-        _ => false,
-    }
-}
-
-fn valid_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let (Ok(y), Ok(m), Ok(d)) = (
-        s[0..4].parse::<u32>(),
-        s[5..7].parse::<u32>(),
-        s[8..10].parse::<u32>(),
-    ) else {
-        return false;
-    };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    (1..=12).contains(&m) && d >= 1 && d <= days[m as usize - 1]
 }
 
 #[cfg(test)]
@@ -771,7 +664,6 @@ mod tests {
         };
         e.answer_questionnaire(v, 5, vec![yes, ok]).unwrap();
         assert_eq!(e.counts().unwrap().created.questionnaire_answers, 3);
-        assert!(valid_date("2024-02-29") && !valid_date("2026-02-29") && !valid_date("2026-1-01"));
     }
 
     #[test]

@@ -1,92 +1,24 @@
 //! The translation catalogue: every string the agent reads, in English, Ukrainian and Russian.
 //! `catalogue.tsv` holds one key per line (key, English, Ukrainian, Russian); `{name}`
 //! placeholders are filled by [`T::f`].
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use fieldsync_agent::WorkflowError;
+pub use fieldsync_protocol::i18n::Lang;
+use fieldsync_protocol::i18n::{Catalogue, fill};
 use fieldsync_protocol::location::Band;
 use fieldsync_protocol::v1::ErrorCode;
 
 const CATALOGUE: &str = include_str!("catalogue.tsv");
 
-/// A language of the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Lang {
-    #[default]
-    En,
-    Uk,
-    Ru,
+fn table() -> &'static Catalogue {
+    static TABLE: OnceLock<Catalogue> = OnceLock::new();
+    TABLE.get_or_init(|| Catalogue::parse(CATALOGUE).0)
 }
 
-impl Lang {
-    pub const ALL: [Lang; 3] = [Lang::En, Lang::Uk, Lang::Ru];
-
-    /// BCP 47 code, stored in settings.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Uk => "uk",
-            Lang::Ru => "ru",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Lang> {
-        Lang::ALL.into_iter().find(|l| l.code() == s.trim())
-    }
-
-    /// The language's name in itself, for the language picker.
-    pub fn native_name(self) -> &'static str {
-        match self {
-            Lang::En => "English",
-            Lang::Uk => "Українська",
-            Lang::Ru => "Русский",
-        }
-    }
-
-    fn column(self) -> usize {
-        match self {
-            Lang::En => 0,
-            Lang::Uk => 1,
-            Lang::Ru => 2,
-        }
-    }
-}
-
-type Table = HashMap<&'static str, [&'static str; 3]>;
-
-/// Parses the catalogue; lines that are not `key<TAB>en<TAB>uk<TAB>ru` are reported.
-fn parse(text: &'static str) -> (Table, Vec<String>) {
-    let mut table = HashMap::new();
-    let mut problems = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let cols: Vec<&'static str> = line.split('\t').collect();
-        match cols.as_slice() {
-            [key, en, uk, ru] if !en.is_empty() && !uk.is_empty() && !ru.is_empty() => {
-                if table.insert(*key, [*en, *uk, *ru]).is_some() {
-                    problems.push(format!("line {}: duplicate key {key}", n + 1));
-                }
-            }
-            _ => problems.push(format!("line {}: expected 4 non-empty columns", n + 1)),
-        }
-    }
-    (table, problems)
-}
-
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| parse(CATALOGUE).0)
-}
-
-/// The string for `key` (English when a language lacks it, the key itself when unknown).
+/// The string for `key` (the key itself when unknown).
 pub fn tr(lang: Lang, key: &str) -> &str {
-    match table().get(key) {
-        Some(row) => row[lang.column()],
-        None => key,
-    }
+    table().get(key, lang).unwrap_or(key)
 }
 
 /// Translator handed to components: copyable, bound to the current language.
@@ -95,8 +27,8 @@ pub struct T(pub Lang);
 
 impl T {
     pub fn s(&self, key: &str) -> &'static str {
-        match table().get(key) {
-            Some(row) => row[self.0.column()],
+        match table().get(key, self.0) {
+            Some(s) => s,
             None => {
                 debug_assert!(false, "missing translation key {key}");
                 ""
@@ -106,17 +38,13 @@ impl T {
 
     /// The string for `key` with `{name}` placeholders filled.
     pub fn f(&self, key: &str, args: &[(&str, String)]) -> String {
-        let mut s = self.s(key).to_string();
-        for (name, value) in args {
-            s = s.replace(&format!("{{{name}}}"), value);
-        }
-        s
+        fill(self.s(key), args)
     }
 
     /// An order state as the distributor reported it ("placed", "confirmed", ...).
     pub fn order_state(&self, state: &str) -> String {
         let key = format!("order_state.{state}");
-        if table().contains_key(key.as_str()) {
+        if table().contains(key.as_str()) {
             self.s(&key).to_string()
         } else {
             state.to_string()
@@ -130,7 +58,7 @@ impl T {
     /// The kind of an outbox entry ("order_placed", ...).
     pub fn kind(&self, kind: &str) -> String {
         let key = format!("kind.{kind}");
-        if table().contains_key(key.as_str()) {
+        if table().contains(key.as_str()) {
             self.s(&key).to_string()
         } else {
             kind.to_string()
@@ -140,7 +68,7 @@ impl T {
     /// Why the server refused a mutation, by its error code name.
     pub fn refusal(&self, code: &str) -> &'static str {
         let key = format!("refusal.{code}");
-        if table().contains_key(key.as_str()) {
+        if table().contains(key.as_str()) {
             self.s(&key)
         } else {
             self.s("refusal.other")
@@ -184,26 +112,12 @@ impl T {
 mod tests {
     use super::*;
 
-    fn placeholders(s: &str) -> Vec<String> {
-        let mut out: Vec<String> = s
-            .split('{')
-            .skip(1)
-            .filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string()))
-            .collect();
-        out.sort();
-        out
-    }
-
     #[test]
     fn catalogue_is_complete_and_consistent() {
-        let (table, problems) = parse(CATALOGUE);
+        let (table, problems) = Catalogue::parse(CATALOGUE);
         assert!(problems.is_empty(), "{problems:?}");
-        for (key, [en, uk, ru]) in &table {
-            let p = placeholders(en);
-            assert_eq!(p, placeholders(uk), "{key}: Ukrainian placeholders");
-            assert_eq!(p, placeholders(ru), "{key}: Russian placeholders");
-            assert_ne!(en, uk, "{key}: Ukrainian not translated");
-        }
+        let inconsistent = table.inconsistencies();
+        assert!(inconsistent.is_empty(), "{inconsistent:?}");
     }
 
     #[test]
@@ -218,7 +132,7 @@ mod tests {
                 for part in text.split(call).skip(1) {
                     let key = part.split('"').next().unwrap();
                     used += 1;
-                    if !table().contains_key(key) {
+                    if !table().contains(key) {
                         missing.push(key.to_string());
                     }
                 }
@@ -234,7 +148,7 @@ mod tests {
             Band::NoFix,
             Band::NoReference,
         ] {
-            assert!(table().contains_key(format!("band.{}", b.as_str()).as_str()));
+            assert!(table().contains(format!("band.{}", b.as_str()).as_str()));
         }
     }
 

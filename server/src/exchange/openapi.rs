@@ -19,6 +19,8 @@ pub fn spec() -> Value {
     let unauthorized = error_response("No, an unknown or a revoked API key.");
     let not_found = error_response("No such order for this distributor.");
     let bad = error_response("Malformed or invalid request.");
+    let states = fieldsync_protocol::orders::NAMES;
+    let reportable = &states[1..];
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -135,7 +137,7 @@ pub fn spec() -> Value {
                 "Order": {"type": "object", "required": ["id", "number", "state", "outlet_id", "outlet_code", "outlet_name", "outlet_address", "agent_login", "price_list_id", "warehouse_code", "placed_at_ms", "received_at_ms", "total_minor", "comment", "delivery_date", "lines"], "properties": {
                     "id": {"type": "string", "format": "uuid"},
                     "number": {"type": "integer", "format": "int64", "description": "The server's order number, increasing."},
-                    "state": {"type": "string", "enum": ["placed", "accepted", "confirmed", "invoiced", "shipped", "delivered", "completed", "rejected", "cancelled"]},
+                    "state": {"type": "string", "enum": states},
                     "outlet_id": {"type": "integer", "format": "int64"},
                     "outlet_code": {"type": "string"},
                     "outlet_name": {"type": "string"},
@@ -170,7 +172,7 @@ pub fn spec() -> Value {
                     "quantity_milli": {"type": "integer", "format": "int64", "minimum": 0}
                 }},
                 "StatusUpdate": {"type": "object", "required": ["state"], "properties": {
-                    "state": {"type": "string", "enum": ["accepted", "confirmed", "invoiced", "shipped", "delivered", "completed", "rejected", "cancelled"]},
+                    "state": {"type": "string", "enum": reportable},
                     "reason": {"type": "string", "maxLength": 1000, "description": "Required for rejected and cancelled."},
                     "lines": {"type": "array", "items": {"$ref": "#/components/schemas/LineQuantity"}, "description": "Confirmed quantities (confirmed) or shipped quantities (invoiced, shipped, delivered)."},
                     "delivery_date": {"type": "string", "description": "YYYY-MM-DD"},

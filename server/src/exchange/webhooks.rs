@@ -25,6 +25,7 @@ use rand::{Rng, RngCore};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+pub use crate::store::webhooks::Webhook;
 use crate::store::{Result, Store, StoreError};
 
 /// Orders per webhook post.
@@ -217,20 +218,9 @@ pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
     (capped as f64 * jitter) as i64
 }
 
-/// A registered webhook.
-#[derive(Debug, Clone)]
-pub struct Webhook {
-    pub distributor_id: i64,
-    pub url: String,
-    pub secret: String,
-    pub last_number: i64,
-    pub attempts: i64,
-    pub delivered: i64,
-    pub last_error: String,
-}
-
 impl Store {
-    /// Registers (or replaces) a distributor's webhook; returns the new signing secret.
+    /// Registers (or replaces) a distributor's webhook after checking its target; returns
+    /// the new signing secret.
     pub async fn set_webhook(
         &self,
         distributor_id: i64,
@@ -248,56 +238,8 @@ impl Store {
             "whsec_{}",
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
         );
-        sqlx::query(
-            "INSERT INTO webhooks (distributor_id, url, secret, created_at_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (distributor_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
-             attempts = 0, next_attempt_ms = 0, last_error = '', lease_owner = '', lease_until_ms = 0",
-        )
-        .bind(distributor_id)
-        .bind(url)
-        .bind(&secret)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
+        self.save_webhook(distributor_id, url, &secret, now).await?;
         Ok(secret)
-    }
-
-    pub async fn remove_webhook(&self, distributor_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM webhooks WHERE distributor_id = $1")
-            .bind(distributor_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    pub async fn webhook(&self, distributor_id: i64) -> Result<Option<Webhook>> {
-        Ok(self
-            .webhooks("WHERE distributor_id = $1", distributor_id)
-            .await?
-            .pop())
-    }
-
-    async fn webhooks(&self, filter: &str, arg: i64) -> Result<Vec<Webhook>> {
-        let rows: Vec<(i64, String, String, i64, i64, i64, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT distributor_id, url, secret, last_number, attempts, delivered, last_error \
-                 FROM webhooks {filter} ORDER BY distributor_id"
-            )))
-            .bind(arg)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Webhook {
-                distributor_id: r.0,
-                url: r.1,
-                secret: r.2,
-                last_number: r.3,
-                attempts: r.4,
-                delivered: r.5,
-                last_error: r.6,
-            })
-            .collect())
     }
 }
 
@@ -310,25 +252,11 @@ pub async fn deliver_due(
     base_backoff_ms: i64,
 ) -> Result<usize> {
     let mut handed = 0;
-    let due = store
-        .webhooks("WHERE next_attempt_ms <= $1 AND lease_until_ms <= $1", now)
-        .await?;
-    for hook in due {
-        // The claim and its condition are one statement: of several servers, one wins.
-        let claimed = sqlx::query(
-            "UPDATE webhooks SET lease_owner = $1, lease_until_ms = $2 \
-             WHERE distributor_id = $3 AND next_attempt_ms <= $4 AND lease_until_ms <= $4 \
-               AND url = $5",
-        )
-        .bind(&deliverer.owner)
-        .bind(now + LEASE_MS)
-        .bind(hook.distributor_id)
-        .bind(now)
-        .bind(&hook.url)
-        .execute(store.pool())
-        .await?
-        .rows_affected();
-        if claimed != 1 {
+    for hook in store.due_webhooks(now).await? {
+        if !store
+            .claim_webhook(&hook, &deliverer.owner, now, now + LEASE_MS)
+            .await?
+        {
             continue;
         }
         handed += deliver_one(store, deliverer, &hook, now, base_backoff_ms).await?;
@@ -348,14 +276,9 @@ async fn deliver_one(
         .order_feed(hook.distributor_id, hook.last_number, BATCH)
         .await?;
     if page.orders.is_empty() {
-        sqlx::query(
-            "UPDATE webhooks SET lease_owner = '', lease_until_ms = 0 \
-             WHERE distributor_id = $1 AND lease_owner = $2",
-        )
-        .bind(hook.distributor_id)
-        .bind(&deliverer.owner)
-        .execute(store.pool())
-        .await?;
+        store
+            .release_webhook(hook.distributor_id, &deliverer.owner)
+            .await?;
         return Ok(0);
     }
     let error = match url_problem(&hook.url, deliverer.targets) {
@@ -385,32 +308,27 @@ async fn deliver_one(
             store
                 .acknowledge_orders(hook.distributor_id, &ids, now)
                 .await?;
-            sqlx::query(
-                "UPDATE webhooks SET last_number = $1, attempts = 0, next_attempt_ms = 0, \
-                 delivered = delivered + $2, last_error = '', lease_owner = '', lease_until_ms = 0 \
-                 WHERE distributor_id = $3 AND lease_owner = $4",
-            )
-            .bind(page.next_cursor)
-            .bind(ids.len() as i64)
-            .bind(hook.distributor_id)
-            .bind(&deliverer.owner)
-            .execute(store.pool())
-            .await?;
+            store
+                .webhook_delivered(
+                    hook.distributor_id,
+                    &deliverer.owner,
+                    page.next_cursor,
+                    ids.len(),
+                )
+                .await?;
             Ok(ids.len())
         }
         Some(e) => {
             let attempts = hook.attempts + 1;
-            sqlx::query(
-                "UPDATE webhooks SET attempts = $1, next_attempt_ms = $2, last_error = $3, \
-                 lease_owner = '', lease_until_ms = 0 WHERE distributor_id = $4 AND lease_owner = $5",
-            )
-            .bind(attempts)
-            .bind(now + backoff_ms(attempts, base_backoff_ms))
-            .bind(&e)
-            .bind(hook.distributor_id)
-            .bind(&deliverer.owner)
-            .execute(store.pool())
-            .await?;
+            store
+                .webhook_failed(
+                    hook.distributor_id,
+                    &deliverer.owner,
+                    attempts,
+                    now + backoff_ms(attempts, base_backoff_ms),
+                    &e,
+                )
+                .await?;
             tracing::warn!(distributor = hook.distributor_id, error = %e, attempts, "webhook delivery failed");
             Ok(0)
         }

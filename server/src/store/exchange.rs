@@ -8,48 +8,14 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use fieldsync_protocol::v1;
+use fieldsync_protocol::orders::{self, ReportedQuantity};
+use fieldsync_protocol::v1::{self, OrderState};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::devices::hash_token;
 use super::world::{ChangeRef, record_changes};
 use super::{Result, Store, StoreError};
-
-/// The states of an order after it was placed, in their usual sequence.
-pub const STATES: [&str; 9] = [
-    "placed",
-    "accepted",
-    "confirmed",
-    "invoiced",
-    "shipped",
-    "delivered",
-    "completed",
-    "rejected",
-    "cancelled",
-];
-
-/// Whether the distributor may move an order from `from` to `to`. Forward moves may skip
-/// steps (a system that only reports shipments goes placed → shipped); rejection and
-/// cancellation are possible until the goods left the warehouse; nothing leaves a final state.
-pub fn transition_allowed(from: &str, to: &str) -> bool {
-    let rank = |s: &str| match s {
-        "placed" => Some(0),
-        "accepted" => Some(1),
-        "confirmed" => Some(2),
-        "invoiced" => Some(3),
-        "shipped" => Some(4),
-        "delivered" => Some(5),
-        "completed" => Some(6),
-        _ => None,
-    };
-    match (from, to) {
-        ("completed" | "rejected" | "cancelled", _) => false,
-        ("placed" | "accepted" | "confirmed", "rejected" | "cancelled") => true,
-        (_, "rejected" | "cancelled") => false,
-        _ => matches!((rank(from), rank(to)), (Some(a), Some(b)) if b > a),
-    }
-}
 
 /// An API key as listed (never the key itself).
 #[derive(Debug, Clone, Serialize)]
@@ -161,7 +127,7 @@ fn random_key() -> String {
 }
 
 fn valid_date(s: &str) -> bool {
-    s.is_empty() || crate::dates::parse_date(s).is_some()
+    s.is_empty() || fieldsync_protocol::dates::is_date(s)
 }
 
 impl Store {
@@ -185,6 +151,16 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
         Ok((id, key))
+    }
+
+    /// The distributor an API key belongs to.
+    pub async fn api_key_distributor(&self, id: i64) -> Result<Option<i64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT distributor_id FROM api_keys WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|r| r.0))
     }
 
     pub async fn revoke_api_key(&self, distributor_id: i64, id: i64, now: i64) -> Result<()> {
@@ -451,10 +427,10 @@ impl Store {
         source: &str,
         now: i64,
     ) -> Result<std::result::Result<FeedOrder, StatusRefusal>> {
-        let to = update.state.trim();
-        if !STATES.contains(&to) || to == "placed" {
-            return Ok(Err(StatusRefusal::UnknownState(to.to_string())));
-        }
+        let to_name = update.state.trim();
+        let Some(to) = OrderState::from_name(to_name).filter(|s| *s != OrderState::Placed) else {
+            return Ok(Err(StatusRefusal::UnknownState(to_name.to_string())));
+        };
         if !valid_date(&update.delivery_date) || !valid_date(&update.document_date) {
             return Ok(Err(StatusRefusal::Invalid(
                 "dates are written YYYY-MM-DD".into(),
@@ -465,9 +441,10 @@ impl Store {
                 "reason (1000) or document number (100) too long".into(),
             )));
         }
-        if matches!(to, "rejected" | "cancelled") && update.reason.trim().is_empty() {
+        if to.is_refusal() && update.reason.trim().is_empty() {
             return Ok(Err(StatusRefusal::Invalid(format!(
-                "a {to} order needs a reason"
+                "a {} order needs a reason",
+                to.name()
             ))));
         }
         let mut tx = self.begin_write().await?;
@@ -483,10 +460,10 @@ impl Store {
         let Some((from, number, position_id)) = row else {
             return Ok(Err(StatusRefusal::UnknownOrder));
         };
-        if !transition_allowed(&from, to) {
+        if !orders::transition_allowed(&from, to.name()) {
             return Ok(Err(StatusRefusal::Illegal {
                 from,
-                to: to.to_string(),
+                to: to.name().to_string(),
             }));
         }
         let (line_count,): (i64,) =
@@ -502,11 +479,10 @@ impl Store {
                 ))));
             }
         }
-        let column = match to {
-            "confirmed" => Some("confirmed_quantity_milli"),
-            "invoiced" | "shipped" | "delivered" => Some("shipped_quantity_milli"),
-            _ => None,
-        };
+        let column = to.reported_quantity().map(|q| match q {
+            ReportedQuantity::Confirmed => "confirmed_quantity_milli",
+            ReportedQuantity::Shipped => "shipped_quantity_milli",
+        });
         if let Some(column) = column {
             for l in &update.lines {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -520,7 +496,8 @@ impl Store {
             }
         } else if !update.lines.is_empty() {
             return Ok(Err(StatusRefusal::Invalid(format!(
-                "line quantities go with confirmed, invoiced, shipped or delivered, not {to}"
+                "line quantities go with confirmed, invoiced, shipped or delivered, not {}",
+                to.name()
             ))));
         }
         sqlx::query(
@@ -531,7 +508,7 @@ impl Store {
              invoiced_total_minor = COALESCE($7, invoiced_total_minor), \
              handed_over_at_ms = COALESCE(handed_over_at_ms, $3) WHERE id = $8",
         )
-        .bind(to)
+        .bind(to.name())
         .bind(update.reason.trim())
         .bind(now)
         .bind(update.delivery_date.trim())
@@ -545,7 +522,7 @@ impl Store {
             "INSERT INTO order_status_history (order_id, state, reason, source, changed_at_ms) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(order_id)
-        .bind(to)
+        .bind(to.name())
         .bind(update.reason.trim())
         .bind(source)
         .bind(now)
@@ -581,24 +558,5 @@ impl Store {
         .bind(order_id)
         .fetch_all(self.pool())
         .await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_order_state_machine_moves_forward_and_stops_at_final_states() {
-        assert!(transition_allowed("placed", "accepted"));
-        assert!(transition_allowed("placed", "shipped"));
-        assert!(transition_allowed("confirmed", "invoiced"));
-        assert!(transition_allowed("accepted", "rejected"));
-        assert!(!transition_allowed("shipped", "rejected"));
-        assert!(!transition_allowed("confirmed", "accepted"));
-        assert!(!transition_allowed("completed", "delivered"));
-        assert!(!transition_allowed("cancelled", "accepted"));
-        assert!(!transition_allowed("placed", "placed"));
-        assert!(!transition_allowed("placed", "draft"));
     }
 }

@@ -244,7 +244,9 @@ pub fn read_xlsx(bytes: &[u8], limits: &ReadLimits) -> std::result::Result<Table
         Data::Int(i) => i.to_string(),
         Data::Bool(b) => (if b { "1" } else { "0" }).to_string(),
         // Excel's serial day 25569 is 1970-01-01.
-        Data::DateTime(dt) => crate::dates::format_days(dt.as_f64().floor() as i64 - 25_569),
+        Data::DateTime(dt) => {
+            fieldsync_protocol::dates::format_day_number(dt.as_f64().floor() as i64 - 25_569)
+        }
         Data::DateTimeIso(s) => s.chars().take(10).collect(),
         other => other.to_string(),
     };
@@ -879,7 +881,7 @@ impl Store {
                     let a = parse_decimal(cell(t, r, "amount"), 2);
                     let reason = if invoice.is_empty() {
                         Some("invoice_number is required".to_string())
-                    } else if crate::dates::parse_date(date).is_none() {
+                    } else if fieldsync_protocol::dates::parse_day_number(date).is_none() {
                         Some(format!("invoice_date {date:?} is not YYYY-MM-DD"))
                     } else if o.is_none() {
                         Some(format!("no outlet {:?}", cell(t, r, "outlet_code")))
@@ -972,7 +974,12 @@ impl Store {
                     let pos = positions.get(cell(t, r, "position_code"));
                     let outlet = outlets.get(cell(t, r, "outlet_code"));
                     let stop = cell(t, r, "stop").parse::<i64>().ok().filter(|s| *s > 0);
-                    match (crate::dates::parse_date(date), pos, outlet, stop) {
+                    match (
+                        fieldsync_protocol::dates::parse_day_number(date),
+                        pos,
+                        outlet,
+                        stop,
+                    ) {
                         (None, ..) => {
                             refused.push((*line, format!("date {date:?} is not YYYY-MM-DD")))
                         }
@@ -1005,6 +1012,64 @@ impl Store {
             }
             _ => Ok(Err("unknown import kind")),
         }
+    }
+
+    /// The newest `limit` jobs of these distributors (without their error lines), newest
+    /// first. Filtered before the limit: many jobs of another distributor never push these
+    /// out.
+    pub async fn import_jobs(&self, distributor_ids: &[i64], limit: i64) -> Result<Vec<ImportJob>> {
+        if distributor_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=distributor_ids.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        let sql = format!(
+            "SELECT id, distributor_id, kind, source, file_name, format, status, message, rows_read, rows_applied, \
+             rows_refused, started_at_ms, finished_at_ms \
+             FROM import_jobs WHERE distributor_id IN ({}) ORDER BY id DESC LIMIT ${}",
+            marks.join(", "),
+            distributor_ids.len() + 1
+        );
+        type Row = (
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+        );
+        let mut query = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
+        for id in distributor_ids {
+            query = query.bind(*id);
+        }
+        let rows = query.bind(limit).fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ImportJob {
+                id: r.0,
+                distributor_id: r.1,
+                kind: r.2,
+                source: r.3,
+                file_name: r.4,
+                format: r.5,
+                status: r.6,
+                message: r.7,
+                rows_read: r.8,
+                rows_applied: r.9,
+                rows_refused: r.10,
+                started_at_ms: r.11,
+                finished_at_ms: r.12,
+                errors: Vec::new(),
+            })
+            .collect())
     }
 
     /// A job with its logged errors, if it belongs to one of these distributors.

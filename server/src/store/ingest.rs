@@ -12,8 +12,9 @@
 use std::collections::{HashMap, HashSet};
 
 use fieldsync_protocol::location::{self, Bands, Fix};
+use fieldsync_protocol::v1::OrderState;
 use fieldsync_protocol::v1::{self, ErrorCode, MutationOutcome, MutationResult, mutation::Kind};
-use fieldsync_protocol::{ids, money};
+use fieldsync_protocol::{dates, ids, money, questionnaire};
 use prost::Message;
 use sqlx::AnyConnection;
 use uuid::Uuid;
@@ -53,15 +54,7 @@ fn refuse<T>(code: ErrorCode, reason: impl Into<String>) -> Checked<T> {
 
 /// Stable name of a mutation's kind, for logs and the refused list.
 pub fn kind_name(m: &v1::Mutation) -> &'static str {
-    match &m.kind {
-        Some(Kind::VisitStarted(_)) => "visit_started",
-        Some(Kind::VisitEnded(_)) => "visit_ended",
-        Some(Kind::OrderPlaced(_)) => "order_placed",
-        Some(Kind::OrderCancelled(_)) => "order_cancelled",
-        Some(Kind::QuestionnaireAnswered(_)) => "questionnaire_answered",
-        Some(Kind::DistributionChecked(_)) => "distribution_checked",
-        None => "empty",
-    }
+    m.kind.as_ref().map_or("empty", Kind::name)
 }
 
 fn provider_name(p: i32) -> &'static str {
@@ -124,15 +117,6 @@ fn to_fix(f: &v1::GpsFix) -> Fix {
     }
 }
 
-/// One question as validation needs it.
-struct QuestionDef {
-    id: i64,
-    kind: String,
-    required: bool,
-    condition: Option<(i64, bool, Option<i64>)>,
-    choices: HashSet<i64>,
-}
-
 /// A visit as the batch sees it.
 #[derive(Debug, Clone)]
 struct VisitState {
@@ -179,11 +163,11 @@ struct Picture {
     price_lists: HashSet<i64>,
     warehouses: HashSet<i64>,
     /// Orders by id: (owner, number, state).
-    orders: HashMap<Uuid, (i64, i64, String)>,
+    orders: HashMap<Uuid, (i64, i64, OrderState)>,
     /// Stored answer sets and distribution checks by id, with the mobile user who sent them.
     answer_sets: HashMap<Uuid, i64>,
     checks: HashMap<Uuid, i64>,
-    questionnaires: HashMap<i64, Vec<QuestionDef>>,
+    questionnaires: HashMap<i64, v1::Questionnaire>,
 }
 
 /// Rows to write.
@@ -423,10 +407,11 @@ impl Rows {
                 Val::S(o.delivery_date.clone()),
                 Val::S(
                     if order.cancel_reason.is_some() {
-                        "cancelled"
+                        OrderState::Cancelled
                     } else {
-                        "placed"
+                        OrderState::Placed
                     }
+                    .name()
                     .into(),
                 ),
                 Val::S(order.cancel_reason.clone().unwrap_or_default()),
@@ -1013,7 +998,14 @@ impl Store {
         );
         for (id, owner, number, state) in orders {
             if let Ok(id) = Uuid::parse_str(&id) {
-                pic.orders.insert(id, (owner, number, state));
+                pic.orders.insert(
+                    id,
+                    (
+                        owner,
+                        number,
+                        OrderState::from_name(&state).unwrap_or(OrderState::Unspecified),
+                    ),
+                );
             }
         }
         // With the visit's owner: an id another user already used is refused, not taken for
@@ -1273,7 +1265,7 @@ async fn load_questionnaire(
     conn: &mut AnyConnection,
     distributor_id: i64,
     id: i64,
-) -> Result<Option<Vec<QuestionDef>>> {
+) -> Result<Option<v1::Questionnaire>> {
     let found: Option<(i64,)> = sqlx::query_as(
         "SELECT id FROM questionnaires WHERE id = $1 AND distributor_id = $2 AND active = 1",
     )
@@ -1298,18 +1290,36 @@ async fn load_questionnaire(
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(Some(
-        questions
-            .into_iter()
-            .map(|(qid, kind, required, cq, cy, cc)| QuestionDef {
+    let questions = questions
+        .into_iter()
+        .map(|(qid, kind, required, cq, cy, cc)| {
+            let mut q = v1::Question {
                 id: qid,
-                kind,
                 required: required != 0,
-                condition: cq.map(|q| (q, cy != 0, cc)),
-                choices: choices.iter().filter(|c| c.0 == qid).map(|c| c.1).collect(),
-            })
-            .collect(),
-    ))
+                condition: cq.map(|question_id| v1::Condition {
+                    question_id,
+                    equals_yes: cy != 0,
+                    equals_choice_id: cc.unwrap_or(0),
+                }),
+                choices: choices
+                    .iter()
+                    .filter(|c| c.0 == qid)
+                    .map(|c| v1::Choice {
+                        id: c.1,
+                        label: String::new(),
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            q.set_type(questionnaire::type_from_name(&kind));
+            q
+        })
+        .collect();
+    Ok(Some(v1::Questionnaire {
+        id,
+        name: String::new(),
+        questions,
+    }))
 }
 
 /// Validates one mutation against the picture and records its effects. `Ok(true)` applied,
@@ -1509,13 +1519,13 @@ fn apply(
                     ),
                 );
             }
-            if !o.delivery_date.is_empty() && crate::dates::parse_date(&o.delivery_date).is_none() {
+            if !o.delivery_date.is_empty() && !dates::is_date(&o.delivery_date) {
                 return refuse(
                     ErrorCode::InvalidMutation,
                     "delivery_date must be YYYY-MM-DD",
                 );
             }
-            pic.orders.insert(order_id, (user, 0, "placed".into()));
+            pic.orders.insert(order_id, (user, 0, OrderState::Placed));
             w.orders.push(NewOrder {
                 id: order_id,
                 visit_id,
@@ -1539,19 +1549,19 @@ fn apply(
                     format!("order {order_id} is unknown"),
                 );
             }
-            match state.as_str() {
-                "cancelled" => return Ok(false),
-                "placed" | "accepted" => {}
-                other => {
-                    return refuse(
-                        ErrorCode::InvalidState,
-                        format!(
-                            "order {order_id} is {other} at the distributor and can no longer be cancelled"
-                        ),
-                    );
-                }
+            if *state == OrderState::Cancelled {
+                return Ok(false);
             }
-            *state = "cancelled".into();
+            if !state.agent_may_cancel() {
+                return refuse(
+                    ErrorCode::InvalidState,
+                    format!(
+                        "order {order_id} is {} at the distributor and can no longer be cancelled",
+                        state.name()
+                    ),
+                );
+            }
+            *state = OrderState::Cancelled;
             if *number == 0 {
                 // Placed in this very batch: it is written as cancelled.
                 if let Some(o) = w.orders.iter_mut().find(|o| o.id == order_id) {
@@ -1570,19 +1580,16 @@ fn apply(
                 return known.map_err(|()| taken("answers id", answers_id));
             }
             own_visit(pic, visit_id)?;
-            let Some(defs) = pic.questionnaires.get(&q.questionnaire_id) else {
+            let Some(form) = pic.questionnaires.get(&q.questionnaire_id) else {
                 return refuse(
                     ErrorCode::NotVisible,
                     format!("questionnaire {} is not available", q.questionnaire_id),
                 );
             };
-            if q.answers.is_empty() {
-                return refuse(
-                    ErrorCode::InvalidMutation,
-                    "a questionnaire needs at least one answer",
-                );
+            if let Err(problem) = questionnaire::validate(form, &q.answers) {
+                return refuse(ErrorCode::InvalidMutation, problem.to_string());
             }
-            let rows = validate_answers(defs, &q.answers)?;
+            let rows = answer_rows(&q.answers);
             w.answers
                 .extend(rows.into_iter().map(|(question_id, kind, text, number)| {
                     vec![
@@ -1657,74 +1664,13 @@ fn push_fixes(w: &mut Writes, visit_id: Uuid, phase: &str, fixes: &[v1::GpsFix],
     }));
 }
 
-/// Checks answers against the questionnaire: known questions, matching types, valid choices,
-/// required questions answered where their condition holds. Returns rows to store:
-/// (question id, value kind, text, integer value).
-fn validate_answers(
-    defs: &[QuestionDef],
-    answers: &[v1::Answer],
-) -> std::result::Result<Vec<(i64, &'static str, String, Option<f64>)>, Refusal> {
+/// The rows a validated questionnaire is stored as: (question id, value kind, text, number).
+fn answer_rows(answers: &[v1::Answer]) -> Vec<(i64, &'static str, String, Option<f64>)> {
     use v1::answer::Value;
-    let mut by_question: HashMap<i64, &Value> = HashMap::new();
-    for a in answers {
-        let Some(def) = defs.iter().find(|d| d.id == a.question_id) else {
-            return refuse(
-                ErrorCode::InvalidMutation,
-                format!("question {} is not in this questionnaire", a.question_id),
-            );
-        };
-        let Some(value) = &a.value else {
-            return refuse(
-                ErrorCode::InvalidMutation,
-                format!("question {} has an empty answer", def.id),
-            );
-        };
-        let ok = match (def.kind.as_str(), value) {
-            ("yes_no", Value::YesNo(_)) | ("text", Value::Text(_)) => true,
-            ("number", Value::Number(n)) => n.is_finite(),
-            ("single_choice", Value::SingleChoice(c)) => def.choices.contains(c),
-            ("multiple_choice", Value::MultipleChoice(c)) => {
-                !c.ids.is_empty() && c.ids.iter().all(|id| def.choices.contains(id))
-            }
-            ("date", Value::Date(d)) => crate::dates::parse_date(d).is_some(),
-            _ => false,
-        };
-        if !ok {
-            return refuse(
-                ErrorCode::InvalidMutation,
-                format!(
-                    "question {}: the answer does not fit a {} question",
-                    def.id, def.kind
-                ),
-            );
-        }
-        if by_question.insert(def.id, value).is_some() {
-            return refuse(
-                ErrorCode::InvalidMutation,
-                format!("question {} is answered twice", def.id),
-            );
-        }
-    }
-    for def in defs {
-        let shown = match def.condition {
-            None => true,
-            Some((qid, yes, choice)) => match (by_question.get(&qid), choice) {
-                (Some(Value::YesNo(v)), _) => *v == yes,
-                (Some(Value::SingleChoice(c)), Some(want)) => *c == want,
-                _ => false,
-            },
-        };
-        if def.required && shown && !by_question.contains_key(&def.id) {
-            return refuse(
-                ErrorCode::InvalidMutation,
-                format!("required question {} is not answered", def.id),
-            );
-        }
-    }
-    Ok(answers
+    answers
         .iter()
-        .map(|a| {
-            let (kind, text, number) = match a.value.as_ref().expect("checked") {
+        .filter_map(|a| {
+            let (kind, text, number) = match a.value.as_ref()? {
                 Value::YesNo(b) => (
                     "yes_no",
                     if *b { "yes" } else { "no" }.to_string(),
@@ -1744,9 +1690,9 @@ fn validate_answers(
                 ),
                 Value::Date(d) => ("date", d.clone(), None),
             };
-            (a.question_id, kind, text, number)
+            Some((a.question_id, kind, text, number))
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+pub mod backoffice;
 pub mod devices;
 pub mod exchange;
 pub mod imports;
@@ -21,10 +22,13 @@ pub mod ingest;
 pub mod keyusers;
 pub mod maintenance;
 pub mod migrate;
+pub mod orders;
 pub mod pull;
 pub mod secrets;
 pub mod sessions;
+pub mod staff;
 pub mod throttle;
+pub mod webhooks;
 pub mod world;
 
 /// Which database is behind the store.

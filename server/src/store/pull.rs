@@ -429,31 +429,11 @@ async fn load_chunk(
 }
 
 pub fn question_type(s: &str) -> v1::QuestionType {
-    match s {
-        "yes_no" => v1::QuestionType::YesNo,
-        "number" => v1::QuestionType::Number,
-        "text" => v1::QuestionType::Text,
-        "single_choice" => v1::QuestionType::SingleChoice,
-        "multiple_choice" => v1::QuestionType::MultipleChoice,
-        "date" => v1::QuestionType::Date,
-        _ => v1::QuestionType::Unspecified,
-    }
+    fieldsync_protocol::questionnaire::type_from_name(s)
 }
 
 pub fn order_state(s: &str) -> v1::OrderState {
-    use v1::OrderState::*;
-    match s {
-        "placed" => Placed,
-        "accepted" => Accepted,
-        "confirmed" => Confirmed,
-        "invoiced" => Invoiced,
-        "shipped" => Shipped,
-        "delivered" => Delivered,
-        "completed" => Completed,
-        "rejected" => Rejected,
-        "cancelled" => Cancelled,
-        _ => Unspecified,
-    }
+    v1::OrderState::from_name(s).unwrap_or(v1::OrderState::Unspecified)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use fieldsync_protocol::v1::{self, ErrorCode};
-use fieldsync_protocol::{MAX_BODY_BYTES, PROTOCOL_VERSION, paths};
+use fieldsync_protocol::{MAX_BODY_BYTES, PROTOCOL_VERSION, dates, paths};
 use prost::Message;
 
 use crate::AppState;
@@ -306,7 +306,7 @@ async fn pull_inner(
     let Proto { msg: req, len } = body?;
     check_version(req.protocol_version)?;
     let s = session(&req.session_id, req.mode, "", req.device_time_ms)?;
-    let today = crate::dates::today();
+    let today = dates::format_day_number(dates::day_of_ms(crate::store::now_ms()));
     let page = state
         .store
         .pull(

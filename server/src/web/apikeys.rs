@@ -168,11 +168,7 @@ async fn revoke(
 ) -> WebResult<Response> {
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
-    let row: Option<(i64,)> = sqlx::query_as("SELECT distributor_id FROM api_keys WHERE id = $1")
-        .bind(id)
-        .fetch_optional(state.store.pool())
-        .await?;
-    let Some((d,)) = row else {
+    let Some(d) = state.store.api_key_distributor(id).await? else {
         return Err(WebError::not_found(&user.t()));
     };
     user.check_distributor(d)?;

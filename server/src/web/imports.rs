@@ -28,24 +28,7 @@ async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup>
     // Only the user's distributors, filtered before the limit: many jobs of another
     // distributor must not push this one's out of the list.
     let ids: Vec<i64> = ds.iter().map(|(id, _)| *id).collect();
-    let jobs = if ids.is_empty() {
-        Vec::new()
-    } else {
-        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT id, distributor_id, kind, source, file_name, status, rows_read, rows_applied, rows_refused, started_at_ms \
-             FROM import_jobs WHERE distributor_id IN ({}) ORDER BY id DESC LIMIT 500",
-            marks.join(", ")
-        );
-        let mut query = sqlx::query_as::<
-            _,
-            (i64, i64, String, String, String, String, i64, i64, i64, i64),
-        >(sqlx::AssertSqlSafe(sql));
-        for id in &ids {
-            query = query.bind(*id);
-        }
-        query.fetch_all(state.store.pool()).await?
-    };
+    let jobs = state.store.import_jobs(&ids, 500).await?;
     let code = |id: i64| ds.iter().find(|d| d.0 == id).map(|d| d.1.clone());
     let tz = &user.timezone;
     let body = html! {
@@ -64,11 +47,11 @@ async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup>
                 th { (t.s("imports.file")) } th { (t.s("col.state")) } th { (t.s("imports.read")) } th { (t.s("imports.applied")) }
                 th { (t.s("imports.refused")) } th { (t.s("col.started")) } } }
             tbody {
-                @for (id, d, kind, source, file, status, read, applied, refused, started) in jobs.iter().filter(|j| code(j.1).is_some()) { tr {
-                    td { a href={"/imports/" (id)} { (id) } } td { (code(*d).unwrap_or_default()) }
-                    td { (t.value("import_kind", kind)) } td { (source) } td { (file) }
-                    td { span class={"job job-" (status)} { (t.value("import_status", status)) } }
-                    td { (read) } td { (applied) } td { (refused) } td { (fmt_time(*started, tz)) }
+                @for j in jobs.iter().filter(|j| code(j.distributor_id).is_some()) { tr {
+                    td { a href={"/imports/" (j.id)} { (j.id) } } td { (code(j.distributor_id).unwrap_or_default()) }
+                    td { (t.value("import_kind", &j.kind)) } td { (j.source) } td { (j.file_name) }
+                    td { span class={"job job-" (j.status)} { (t.value("import_status", &j.status)) } }
+                    td { (j.rows_read) } td { (j.rows_applied) } td { (j.rows_refused) } td { (fmt_time(j.started_at_ms, tz)) }
                 } }
             }
         }

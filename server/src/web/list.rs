@@ -311,7 +311,7 @@ impl ListSpec {
             let from = format!("f.{}.from", c.key);
             let to = format!("f.{}.to", c.key);
             if !q.params.iter().any(|(k, _)| *k == from || *k == to) {
-                let today: jiff::civil::Date = super::today(now, tz).parse().unwrap_or_default();
+                let today = fieldsync_protocol::dates::date_at(now, tz);
                 let start = today
                     .checked_sub(jiff::Span::new().days(days - 1))
                     .unwrap_or(today);
@@ -416,9 +416,7 @@ impl ListSpec {
                     }
                     if let Some(ms) = q
                         .get(&format!("{key}.to"))
-                        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
-                        .and_then(|d| d.tomorrow().ok())
-                        .and_then(|d| super::day_start_ms(&d.to_string(), tz))
+                        .and_then(|d| super::day_end_ms(d, tz))
                     {
                         let p = param(&mut args, Arg::I(ms));
                         conds.push(format!("{} < {p}", c.sql));

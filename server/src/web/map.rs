@@ -156,39 +156,24 @@ async fn day_map(
     } else {
         q.date.trim().to_string()
     };
-    let agents: Vec<(i64, i64, String)> =
-        sqlx::query_as("SELECT id, distributor_id, login FROM mobile_users ORDER BY login")
-            .fetch_all(state.store.pool())
-            .await?;
-    let agents: Vec<_> = agents
+    let agents: Vec<(i64, i64, String)> = state
+        .store
+        .agents()
+        .await?
         .into_iter()
-        .filter(|a| user.scope.allows(a.1))
+        .filter(|a| user.scope.allows(a.distributor_id))
+        .map(|a| (a.id, a.distributor_id, a.login))
         .collect();
     let chosen = agents.iter().find(|a| a.2 == q.agent.trim());
     let mut visits_json = Vec::new();
     let mut listed = Vec::new();
     if let (Some((agent_id, _, _)), Some(start)) = (chosen, super::day_start_ms(&date, tz)) {
-        let end = date
-            .parse::<jiff::civil::Date>()
-            .ok()
-            .and_then(|d| d.tomorrow().ok())
-            .and_then(|d| super::day_start_ms(&d.to_string(), tz))
-            .unwrap_or(start + 86_400_000);
-        let rows: Vec<(String, i64, String, String, Option<f64>, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT v.id, v.started_device_ms, v.location_band, o.name, v.distance_m, \
-             (SELECT f.lat_e7 FROM gps_fixes f WHERE f.visit_id = v.id ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.fix_no LIMIT 1), \
-             (SELECT f.lon_e7 FROM gps_fixes f WHERE f.visit_id = v.id ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.fix_no LIMIT 1) \
-             FROM visits v JOIN outlets o ON o.id = v.outlet_id \
-             WHERE v.mobile_user_id = $1 AND v.started_device_ms >= $2 AND v.started_device_ms < $3 \
-             ORDER BY v.started_device_ms",
-        )
-        .bind(*agent_id)
-        .bind(start)
-        .bind(end)
-        .fetch_all(state.store.pool())
-        .await?;
-        for (id, started, band, outlet, distance, lat, lon) in rows {
-            if let (Some(lat), Some(lon)) = (lat, lon) {
+        let end = super::day_end_ms(&date, tz).unwrap_or(start + 86_400_000);
+        let rows = state.store.agent_day(*agent_id, start, end).await?;
+        for v in rows {
+            let (id, started, band, outlet, distance) =
+                (v.id, v.started_device_ms, v.band, v.outlet, v.distance_m);
+            if let Some((lat, lon)) = v.first_fix_e7 {
                 visits_json.push(json!({
                     "lat": e7(lat), "lon": e7(lon), "color": band_color(&band), "band": band,
                     "href": format!("/visits/{id}"),

@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use fieldsync_protocol::dates;
+
 use crate::AppState;
 use crate::store::StoreError;
 pub use crate::store::keyusers::{Role, Scope, WebUser};
@@ -253,23 +255,24 @@ pub fn fmt_time(ms: i64, tz: &str) -> String {
     let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
         return String::new();
     };
-    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
-    ts.to_zoned(zone).strftime("%Y-%m-%d %H:%M").to_string()
+    ts.to_zoned(dates::zone(tz))
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// The start of a calendar day (`YYYY-MM-DD`) in a time zone, in ms since the epoch.
 pub fn day_start_ms(date: &str, tz: &str) -> Option<i64> {
-    let date: jiff::civil::Date = date.trim().parse().ok()?;
-    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
-    Some(date.to_zoned(zone).ok()?.timestamp().as_millisecond())
+    dates::day_start_ms(dates::parse(date.trim())?, tz)
+}
+
+/// The end of a calendar day (`YYYY-MM-DD`) in a time zone: the start of the next one.
+pub fn day_end_ms(date: &str, tz: &str) -> Option<i64> {
+    dates::day_start_ms(dates::parse(date.trim())?.tomorrow().ok()?, tz)
 }
 
 /// Today's date in a time zone.
 pub fn today(now_ms: i64, tz: &str) -> String {
-    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
-    jiff::Timestamp::from_millisecond(now_ms)
-        .map(|ts| ts.to_zoned(zone).date().to_string())
-        .unwrap_or_default()
+    dates::format(dates::date_at(now_ms, tz))
 }
 
 /// Whether a time zone name is known to the time zone database.
@@ -340,13 +343,13 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
 
 /// The distributors (id, code) a user may see, by code.
 pub async fn user_distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, code FROM distributors ORDER BY code")
-            .fetch_all(state.store.pool())
-            .await?;
-    Ok(rows
+    Ok(state
+        .store
+        .distributors()
+        .await?
         .into_iter()
-        .filter(|(id, _)| user.scope.allows(*id))
+        .filter(|d| user.scope.allows(d.id))
+        .map(|d| (d.id, d.code))
         .collect())
 }
 

@@ -11,9 +11,10 @@ use maud::{Markup, html};
 use super::list::{Col, Filter, Kind, ListQuery, ListSpec, list_page, serve_export};
 use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
 use crate::AppState;
-use crate::store::exchange::{
-    LineQuantity, STATES, StatusRefusal, StatusUpdate, transition_allowed,
-};
+use crate::store::exchange::{LineQuantity, StatusRefusal, StatusUpdate};
+use crate::store::orders::OrderCard;
+use fieldsync_protocol::orders::{NAMES as STATES, transition_allowed};
+use fieldsync_protocol::v1::OrderState;
 
 pub static ORDERS: ListSpec = ListSpec {
     key: "orders",
@@ -108,26 +109,9 @@ async fn inbox(
         .unwrap_or(0);
     let to = q
         .get("f.received.to")
-        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
-        .and_then(|d| d.tomorrow().ok())
-        .and_then(|d| super::day_start_ms(&d.to_string(), &user.timezone))
+        .and_then(|d| super::day_end_ms(d, &user.timezone))
         .unwrap_or(i64::MAX);
-    let mut counts: Vec<(String, i64)> = Vec::new();
-    if !ids.is_empty() {
-        let ps: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
-        let sql = format!(
-            "SELECT state, COUNT(*) FROM orders WHERE received_at_ms >= $1 AND received_at_ms < $2 \
-             AND distributor_id IN ({}) GROUP BY state",
-            ps.join(", ")
-        );
-        let mut qq = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
-            .bind(from)
-            .bind(to);
-        for id in &ids {
-            qq = qq.bind(*id);
-        }
-        counts = qq.fetch_all(state.store.pool()).await?;
-    }
+    let counts = state.store.order_counts_by_state(&ids, from, to).await?;
     let count = |s: &str| counts.iter().find(|c| c.0 == s).map(|c| c.1).unwrap_or(0);
     let current = q.get("f.state").unwrap_or("");
     let all: i64 = counts.iter().map(|c| c.1).sum();
@@ -148,76 +132,42 @@ async fn inbox(
     list_page(&state, &user, &ORDERS, raw.as_deref(), extra).await
 }
 
-type OrderRow = (
-    i64,
-    i64,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    String,
-);
-
 async fn order_card(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<OrderRow> = sqlx::query_as(
-        "SELECT ord.distributor_id, ord.number, ord.visit_id, o.name, pl.name, w.name, mu.login, \
-         ord.total_minor, ord.state, ord.placed_device_ms, ord.comment FROM orders ord \
-         JOIN outlets o ON o.id = ord.outlet_id JOIN price_lists pl ON pl.id = ord.price_list_id \
-         JOIN warehouses w ON w.id = ord.warehouse_id JOIN mobile_users mu ON mu.id = ord.mobile_user_id \
-         WHERE ord.id = $1",
-    )
-    .bind(&id)
-    .fetch_optional(state.store.pool())
-    .await?;
-    let Some((
-        distributor_id,
+    let Some(card) = state.store.order_card(&id).await? else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(card.distributor_id)?;
+    let OrderCard {
         number,
-        visit,
+        visit_id: visit,
         outlet,
         price_list,
         warehouse,
         agent,
-        total,
-        st,
-        placed,
+        total_minor: total,
+        state: st,
+        placed_device_ms: placed,
         comment,
-    )) = row
-    else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(distributor_id)?;
-    let (delivery, document, document_date, reason, handed): (String, String, String, String, Option<i64>) =
-        sqlx::query_as(
-            "SELECT delivery_date, document_number, document_date, state_reason, handed_over_at_ms FROM orders WHERE id = $1",
-        )
-        .bind(&id)
-        .fetch_one(state.store.pool())
-        .await?;
-    let lines: Vec<(i64, String, String, i64, i64, i64, Option<i64>, Option<i64>)> =
-        sqlx::query_as(
-            "SELECT l.line_no, p.code, p.name, l.quantity_milli, l.price_minor, l.sum_minor, \
-         l.confirmed_quantity_milli, l.shipped_quantity_milli FROM order_lines l \
-         JOIN products p ON p.id = l.product_id WHERE l.order_id = $1 ORDER BY l.line_no",
-        )
-        .bind(&id)
-        .fetch_all(state.store.pool())
-        .await?;
+        delivery_date: delivery,
+        document_number: document,
+        document_date,
+        state_reason: reason,
+        handed_over_at_ms: handed,
+        lines,
+        ..
+    } = card;
     let history = state.store.order_history(&id).await?;
     let tz = &user.timezone;
     let qty = |q: i64| format!("{}", q as f64 / 1000.0);
     let next: Vec<&str> = STATES
         .iter()
         .copied()
-        .filter(|to| *to != "placed" && transition_allowed(&st, to))
+        .filter(|to| *to != OrderState::Placed.name() && transition_allowed(&st, to))
         .collect();
     let body = html! {
         dl.facts {
@@ -238,10 +188,10 @@ async fn order_card(
         table.list #order-lines {
             thead { tr { th { "#" } th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.quantity")) }
                 th { (t.s("col.confirmed")) } th { (t.s("col.shipped")) } th { (t.s("col.price")) } th { (t.s("col.sum")) } } }
-            tbody { @for (no, code, name, q, price, sum, confirmed, shipped) in &lines { tr {
-                td { (no) } td { (code) } td { (name) } td { (qty(*q)) }
-                td.confirmed { (confirmed.map(qty).unwrap_or_default()) } td.shipped { (shipped.map(qty).unwrap_or_default()) }
-                td { (fmt_money(*price)) } td { (fmt_money(*sum)) }
+            tbody { @for l in &lines { tr {
+                td { (l.line_no) } td { (l.product_code) } td { (l.product_name) } td { (qty(l.quantity_milli)) }
+                td.confirmed { (l.confirmed_quantity_milli.map(qty).unwrap_or_default()) } td.shipped { (l.shipped_quantity_milli.map(qty).unwrap_or_default()) }
+                td { (fmt_money(l.price_minor)) } td { (fmt_money(l.sum_minor)) }
             } } }
         }
         @if user.can_write() && !next.is_empty() {
@@ -257,8 +207,8 @@ async fn order_card(
                 label { (t.s("orders.document_date")) input type="date" name="document_date"; }
                 p.hint { (t.s("orders.quantities_hint")) }
                 table {
-                    @for (no, code, _, q, _, _, confirmed, _) in &lines { tr {
-                        td { (no) ". " (code) } td { input.qty name={"qty." (no)} value=(qty(confirmed.unwrap_or(*q))); }
+                    @for l in &lines { tr {
+                        td { (l.line_no) ". " (l.product_code) } td { input.qty name={"qty." (l.line_no)} value=(qty(l.confirmed_quantity_milli.unwrap_or(l.quantity_milli))); }
                     } }
                 }
                 button #change-status type="submit" { (t.s("orders.apply_step")) }
@@ -304,20 +254,13 @@ async fn change_status(
     user.check_csrf(&field("csrf"))?;
     user.check_write()?;
     let t = user.t();
-    let row: Option<(i64,)> = sqlx::query_as("SELECT distributor_id FROM orders WHERE id = $1")
-        .bind(&id)
-        .fetch_optional(state.store.pool())
-        .await?;
-    let Some((d,)) = row else {
+    let Some(d) = state.store.order_distributor(&id).await? else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(d)?;
     let to = field("state");
     let mut lines = Vec::new();
-    if matches!(
-        to.as_str(),
-        "confirmed" | "invoiced" | "shipped" | "delivered"
-    ) {
+    if OrderState::from_name(&to).is_some_and(|s| s.reported_quantity().is_some()) {
         for (k, v) in &pairs {
             if let Some(no) = k.strip_prefix("qty.").and_then(|n| n.parse::<i64>().ok()) {
                 let Some(q) = parse_qty(v) else {

@@ -12,6 +12,7 @@ use super::list::list_page;
 use super::lists;
 use super::{WebError, WebResult, WebUser, csrf_field, layout};
 use crate::AppState;
+use crate::store::staff::Binding;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,20 +33,17 @@ pub fn latin_name(s: &str) -> bool {
 }
 
 fn valid_date(s: &str) -> bool {
-    s.trim().parse::<jiff::civil::Date>().is_ok()
+    fieldsync_protocol::dates::is_date(s.trim())
 }
 
 async fn positions(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String, String)>> {
-    let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
-        "SELECT p.id, p.distributor_id, p.name, d.code FROM org_units p JOIN distributors d ON d.id = p.distributor_id \
-         WHERE p.kind = 'position' ORDER BY d.code, p.name LIMIT 2000",
-    )
-    .fetch_all(state.store.pool())
-    .await?;
-    Ok(rows
+    Ok(state
+        .store
+        .positions()
+        .await?
         .into_iter()
-        .filter(|r| user.scope.allows(r.1))
-        .map(|(id, _, name, code)| (id, name, code))
+        .filter(|p| user.scope.allows(p.distributor_id))
+        .map(|p| (p.id, p.name, p.distributor_code))
         .collect())
 }
 
@@ -93,12 +91,7 @@ struct BindForm {
 }
 
 async fn position_distributor(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT distributor_id FROM org_units WHERE id = $1 AND kind = 'position'")
-            .bind(id)
-            .fetch_optional(state.store.pool())
-            .await?;
-    let Some((d,)) = row else {
+    let Some(d) = state.store.position_distributor(id).await? else {
         return Err(WebError::not_found(&user.t()));
     };
     user.check_distributor(d)?;
@@ -136,34 +129,12 @@ async fn bind_staff(
 
 /// A binding in the user's scope: (distributor, position id, position name, first, last,
 /// external code, main, from, to).
-async fn binding(
-    state: &AppState,
-    user: &WebUser,
-    id: i64,
-) -> WebResult<(
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-)> {
-    let row: Option<(i64, i64, String, String, String, String, i64, String, Option<String>)> =
-        sqlx::query_as(
-            "SELECT st.distributor_id, ps.position_id, p.name, st.first_name, st.last_name, st.external_code, \
-             ps.is_main, ps.valid_from, ps.valid_to FROM position_staff ps JOIN staff st ON st.id = ps.staff_id \
-             JOIN org_units p ON p.id = ps.position_id WHERE ps.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(state.store.pool())
-        .await?;
-    let Some(r) = row else {
+async fn binding(state: &AppState, user: &WebUser, id: i64) -> WebResult<Binding> {
+    let Some(b) = state.store.binding(id).await? else {
         return Err(WebError::not_found(&user.t()));
     };
-    user.check_distributor(r.0)?;
-    Ok((r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8))
+    user.check_distributor(b.distributor_id)?;
+    Ok(b)
 }
 
 async fn binding_card(
@@ -172,7 +143,17 @@ async fn binding_card(
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let (_, position, first, last, code, main, from, to) = binding(&state, &user, id).await?;
+    let Binding {
+        position,
+        first_name: first,
+        last_name: last,
+        external_code: code,
+        is_main,
+        valid_from: from,
+        valid_to: to,
+        ..
+    } = binding(&state, &user, id).await?;
+    let main = is_main as i64;
     let today = super::today(state.clock.now(), &user.timezone);
     let yes_no = |b: bool| {
         if b {
@@ -225,16 +206,12 @@ async fn end_binding(
 ) -> WebResult<Response> {
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
-    let (_, _, _, _, _, _, from, _) = binding(&state, &user, id).await?;
+    let from = binding(&state, &user, id).await?.valid_from;
     let to = form.valid_to.trim();
     if !valid_date(to) || to < from.as_str() {
         return Err(WebError::bad(&user.t(), "staff.bad_date"));
     }
-    sqlx::query("UPDATE position_staff SET valid_to = $1, is_main = 0 WHERE id = $2")
-        .bind(to)
-        .bind(id)
-        .execute(state.store.pool())
-        .await?;
+    state.store.end_binding(id, to).await?;
     Ok(Redirect::to(&format!("/staff/{id}")).into_response())
 }
 
@@ -246,19 +223,8 @@ async fn make_main(
 ) -> WebResult<Response> {
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
-    let (position_id, ..) = binding(&state, &user, id).await?;
-    let mut tx = state.store.begin_write().await?;
-    sqlx::query(
-        "UPDATE position_staff SET is_main = 0 WHERE position_id = $1 AND valid_to IS NULL",
-    )
-    .bind(position_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE position_staff SET is_main = 1 WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let position_id = binding(&state, &user, id).await?.position_id;
+    state.store.make_main_binding(id, position_id).await?;
     Ok(Redirect::to(&format!("/staff/{id}")).into_response())
 }
 

@@ -1,0 +1,150 @@
+//! Orders as the back office reads them: the card of one order and counts by state.
+use super::{Result, Store};
+
+/// One order with everything its card shows.
+#[derive(Debug, Clone)]
+pub struct OrderCard {
+    pub distributor_id: i64,
+    pub number: i64,
+    pub visit_id: Option<String>,
+    pub outlet: String,
+    pub price_list: String,
+    pub warehouse: String,
+    pub agent: String,
+    pub total_minor: i64,
+    pub state: String,
+    pub placed_device_ms: i64,
+    pub comment: String,
+    pub delivery_date: String,
+    pub document_number: String,
+    pub document_date: String,
+    pub state_reason: String,
+    pub handed_over_at_ms: Option<i64>,
+    pub lines: Vec<OrderCardLine>,
+}
+
+/// A line of an order's card.
+#[derive(Debug, Clone)]
+pub struct OrderCardLine {
+    pub line_no: i64,
+    pub product_code: String,
+    pub product_name: String,
+    pub quantity_milli: i64,
+    pub price_minor: i64,
+    pub sum_minor: i64,
+    pub confirmed_quantity_milli: Option<i64>,
+    pub shipped_quantity_milli: Option<i64>,
+}
+
+impl Store {
+    /// The card of an order (`None` for no such order).
+    pub async fn order_card(&self, id: &str) -> Result<Option<OrderCard>> {
+        type Head = (
+            i64,
+            i64,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            String,
+            i64,
+            String,
+        );
+        let head: Option<Head> = sqlx::query_as(
+            "SELECT ord.distributor_id, ord.number, ord.visit_id, o.name, pl.name, w.name, mu.login, \
+             ord.total_minor, ord.state, ord.placed_device_ms, ord.comment FROM orders ord \
+             JOIN outlets o ON o.id = ord.outlet_id JOIN price_lists pl ON pl.id = ord.price_list_id \
+             JOIN warehouses w ON w.id = ord.warehouse_id JOIN mobile_users mu ON mu.id = ord.mobile_user_id \
+             WHERE ord.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(h) = head else { return Ok(None) };
+        let extra: (String, String, String, String, Option<i64>) = sqlx::query_as(
+            "SELECT delivery_date, document_number, document_date, state_reason, handed_over_at_ms FROM orders WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        let lines: Vec<(i64, String, String, i64, i64, i64, Option<i64>, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT l.line_no, p.code, p.name, l.quantity_milli, l.price_minor, l.sum_minor, \
+                 l.confirmed_quantity_milli, l.shipped_quantity_milli FROM order_lines l \
+                 JOIN products p ON p.id = l.product_id WHERE l.order_id = $1 ORDER BY l.line_no",
+            )
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(Some(OrderCard {
+            distributor_id: h.0,
+            number: h.1,
+            visit_id: h.2,
+            outlet: h.3,
+            price_list: h.4,
+            warehouse: h.5,
+            agent: h.6,
+            total_minor: h.7,
+            state: h.8,
+            placed_device_ms: h.9,
+            comment: h.10,
+            delivery_date: extra.0,
+            document_number: extra.1,
+            document_date: extra.2,
+            state_reason: extra.3,
+            handed_over_at_ms: extra.4,
+            lines: lines
+                .into_iter()
+                .map(|l| OrderCardLine {
+                    line_no: l.0,
+                    product_code: l.1,
+                    product_name: l.2,
+                    quantity_milli: l.3,
+                    price_minor: l.4,
+                    sum_minor: l.5,
+                    confirmed_quantity_milli: l.6,
+                    shipped_quantity_milli: l.7,
+                })
+                .collect(),
+        }))
+    }
+
+    /// The distributor of an order (`None` for no such order).
+    pub async fn order_distributor(&self, id: &str) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT distributor_id FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// How many orders of these distributors received in `[from_ms, to_ms)` are in each
+    /// state.
+    pub async fn order_counts_by_state(
+        &self,
+        distributor_ids: &[i64],
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        if distributor_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ps: Vec<String> = (0..distributor_ids.len())
+            .map(|i| format!("${}", i + 3))
+            .collect();
+        let sql = format!(
+            "SELECT state, COUNT(*) FROM orders WHERE received_at_ms >= $1 AND received_at_ms < $2 \
+             AND distributor_id IN ({}) GROUP BY state",
+            ps.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(from_ms)
+            .bind(to_ms);
+        for id in distributor_ids {
+            q = q.bind(*id);
+        }
+        Ok(q.fetch_all(self.pool()).await?)
+    }
+}
