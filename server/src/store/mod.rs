@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 pub mod backoffice;
+pub mod cards;
 pub mod devices;
 pub mod exchange;
 pub mod imports;
@@ -28,6 +29,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod staff;
 pub mod throttle;
+pub mod views;
 pub mod webhooks;
 pub mod world;
 

@@ -340,10 +340,15 @@ impl ListSpec {
         let ids = match scope {
             Scope::Only(ids) => ids.clone(),
             Scope::All => {
-                let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM distributors ORDER BY id")
-                    .fetch_all(state.store.pool())
-                    .await?;
-                rows.into_iter().map(|(id,)| id).collect()
+                let mut ids: Vec<i64> = state
+                    .store
+                    .distributors()
+                    .await?
+                    .into_iter()
+                    .map(|d| d.id)
+                    .collect();
+                ids.sort_unstable();
+                ids
             }
         };
         if ids.is_empty() {
@@ -698,16 +703,15 @@ struct View {
 }
 
 async fn views(state: &AppState, user: &WebUser, list: &str) -> WebResult<Vec<View>> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, name FROM list_views WHERE key_user_id = $1 AND list_key = $2 ORDER BY name",
-    )
-    .bind(user.id)
-    .bind(list)
-    .fetch_all(state.store.pool())
-    .await?;
-    Ok(rows
+    Ok(state
+        .store
+        .list_views(user.id, list)
+        .await?
         .into_iter()
-        .map(|(id, name)| View { id, name })
+        .map(|v| View {
+            id: v.id,
+            name: v.name,
+        })
         .collect())
 }
 
@@ -723,14 +727,7 @@ async fn resolve_view(
     let Some(id) = q.get("view").and_then(|v| v.parse::<i64>().ok()) else {
         return Ok(q);
     };
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT columns, query FROM list_views WHERE id = $1 AND key_user_id = $2 AND list_key = $3",
-    )
-    .bind(id)
-    .bind(user.id)
-    .bind(spec.key)
-    .fetch_optional(state.store.pool())
-    .await?;
+    let row = state.store.list_view(id, user.id, spec.key).await?;
     let Some((columns, query)) = row else {
         return Err(WebError::not_found(&user.t()));
     };
@@ -1038,18 +1035,10 @@ pub async fn save_view(
     }
     chosen.sort();
     let columns: Vec<&str> = chosen.iter().map(|(_, _, k)| *k).collect();
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO list_views (key_user_id, list_key, name, columns, query) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (key_user_id, list_key, name) DO UPDATE SET columns = EXCLUDED.columns, query = EXCLUDED.query \
-         RETURNING id",
-    )
-    .bind(user.id)
-    .bind(spec.key)
-    .bind(name)
-    .bind(columns.join(","))
-    .bind(&form.query)
-    .fetch_one(state.store.pool())
-    .await?;
+    let id = state
+        .store
+        .save_list_view(user.id, spec.key, name, &columns.join(","), &form.query)
+        .await?;
     Ok(Redirect::to(&format!("{}?view={id}", spec.path)).into_response())
 }
 

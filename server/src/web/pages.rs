@@ -13,6 +13,7 @@ use super::list::list_page;
 use super::lists;
 use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
 use crate::AppState;
+use crate::store::cards::Mapped;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -49,14 +50,7 @@ fn text(s: impl Into<String>) -> Markup {
 
 /// Positions in the user's scope that have no mobile user yet.
 async fn free_positions(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String, String)>> {
-    let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
-        "SELECT p.id, p.distributor_id, p.name, d.code FROM org_units p \
-         JOIN distributors d ON d.id = p.distributor_id \
-         WHERE p.kind = 'position' AND NOT EXISTS (SELECT 1 FROM mobile_users mu WHERE mu.position_id = p.id) \
-         ORDER BY d.code, p.name LIMIT 500",
-    )
-    .fetch_all(state.store.pool())
-    .await?;
+    let rows: Vec<(i64, i64, String, String)> = state.store.positions_without_mobile_user().await?;
     Ok(rows
         .into_iter()
         .filter(|(_, d, _, _)| user.scope.allows(*d))
@@ -112,11 +106,7 @@ async fn create_mobile_user(
     if login.is_empty() || login.len() > 64 || login.chars().any(char::is_whitespace) {
         return Err(WebError::bad(&t, "mobile_users.bad_login"));
     }
-    let pos: Option<(i64, String)> =
-        sqlx::query_as("SELECT distributor_id, kind FROM org_units WHERE id = $1")
-            .bind(form.position_id)
-            .fetch_optional(state.store.pool())
-            .await?;
+    let pos: Option<(i64, String)> = state.store.org_unit_kind(form.position_id).await?;
     let Some((distributor_id, kind)) = pos else {
         return Err(WebError::not_found(&t));
     };
@@ -142,25 +132,13 @@ async fn mobile_user_view(
     new_pin: Option<String>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String, String, String, i64)> = sqlx::query_as(
-        "SELECT mu.distributor_id, mu.login, p.name, d.code, mu.created_at_ms FROM mobile_users mu \
-         JOIN org_units p ON p.id = mu.position_id JOIN distributors d ON d.id = mu.distributor_id \
-         WHERE mu.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(state.store.pool())
-    .await?;
+    let row: Option<(i64, String, String, String, i64)> = state.store.mobile_user_head(id).await?;
     let Some((distributor_id, login, position, distributor, created)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(distributor_id)?;
-    let device: Option<(String, String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT device_uid, model, app_version, activated_at_ms, last_sync_at_ms FROM devices \
-         WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL ORDER BY id DESC LIMIT 1",
-    )
-    .bind(id)
-    .fetch_optional(state.store.pool())
-    .await?;
+    let device: Option<(String, String, String, i64, Option<i64>)> =
+        state.store.mobile_user_device(id).await?;
     let tz = &user.timezone;
     let body = html! {
         @if let Some(pin) = &new_pin {
@@ -223,11 +201,7 @@ async fn generate_pin(
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
     let t = user.t();
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT distributor_id, login FROM mobile_users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(state.store.pool())
-            .await?;
+    let row: Option<(i64, String)> = state.store.mobile_user_login(id).await?;
     let Some((distributor_id, login)) = row else {
         return Err(WebError::not_found(&t));
     };
@@ -265,16 +239,19 @@ pub struct VisitRow {
 }
 
 pub async fn load_visit(state: &AppState, id: &str) -> WebResult<Option<VisitRow>> {
-    let row: Option<(i64, i64, String, String, String, String, i64, i64, Option<i64>, i64, String)> =
-        sqlx::query_as(
-            "SELECT v.distributor_id, v.outlet_id, o.code, o.name, o.address, mu.login, v.mobile_user_id, \
-             v.started_device_ms, v.ended_device_ms, v.started_received_ms, v.location_band \
-             FROM visits v JOIN outlets o ON o.id = v.outlet_id JOIN mobile_users mu ON mu.id = v.mobile_user_id \
-             WHERE v.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(state.store.pool())
-        .await?;
+    let row: Option<(
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        Option<i64>,
+        i64,
+        String,
+    )> = state.store.visit_head(id).await?;
     let Some(r) = row else { return Ok(None) };
     let (distance, accuracy, mock, lat, lon): (
         Option<f64>,
@@ -282,13 +259,7 @@ pub async fn load_visit(state: &AppState, id: &str) -> WebResult<Option<VisitRow
         i64,
         Option<i64>,
         Option<i64>,
-    ) = sqlx::query_as(
-        "SELECT v.distance_m, v.accuracy_m, v.mock_location, o.lat_e7, o.lon_e7 \
-             FROM visits v JOIN outlets o ON o.id = v.outlet_id WHERE v.id = $1",
-    )
-    .bind(id)
-    .fetch_one(state.store.pool())
-    .await?;
+    ) = state.store.visit_location(id).await?;
     Ok(Some(VisitRow {
         distributor_id: r.0,
         outlet_id: r.1,
@@ -314,13 +285,7 @@ pub async fn visit_fixes(
     state: &AppState,
     id: &str,
 ) -> WebResult<Vec<(String, i64, i64, i64, String, i64, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT phase, lat_e7, lon_e7, accuracy_dm, provider, mock, device_time_ms FROM gps_fixes \
-         WHERE visit_id = $1 ORDER BY device_time_ms, phase, fix_no",
-    )
-    .bind(id)
-    .fetch_all(state.store.pool())
-    .await?)
+    Ok(state.store.visit_fix_rows(id).await?)
 }
 
 async fn visit_card(
@@ -384,34 +349,11 @@ async fn visit_card(
         let fixes = visit_fixes(&state, &id).await?;
         html! { (tabs) (super::map::visit_map(&state, &t, &v, &fixes)) }
     } else {
-        let orders: Vec<(String, i64, i64, i64, String)> = sqlx::query_as(
-            "SELECT id, number, total_minor, line_count, state FROM orders WHERE visit_id = $1 ORDER BY number",
-        )
-        .bind(&id)
-        .fetch_all(state.store.pool())
-        .await?;
-        let checks: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT p.code, p.name, dc.present FROM distribution_checks dc JOIN products p ON p.id = dc.product_id \
-             WHERE dc.visit_id = $1 ORDER BY p.code",
-        )
-        .bind(&id)
-        .fetch_all(state.store.pool())
-        .await?;
-        let answers: Vec<(String, String, String, Option<String>, Option<f64>)> = sqlx::query_as(
-            "SELECT q.name, qu.text, a.value_kind, a.value_text, a.value_number FROM questionnaire_answers a \
-             JOIN questionnaires q ON q.id = a.questionnaire_id JOIN questions qu ON qu.id = a.question_id \
-             WHERE a.visit_id = $1 ORDER BY q.name, qu.position",
-        )
-        .bind(&id)
-        .fetch_all(state.store.pool())
-        .await?;
-        let labels: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT c.id, c.label FROM question_choices c WHERE c.question_id IN \
-             (SELECT a.question_id FROM questionnaire_answers a WHERE a.visit_id = $1)",
-        )
-        .bind(&id)
-        .fetch_all(state.store.pool())
-        .await?;
+        let orders: Vec<(String, i64, i64, i64, String)> = state.store.visit_orders(&id).await?;
+        let checks: Vec<(String, String, i64)> = state.store.visit_checks(&id).await?;
+        let answers: Vec<(String, String, String, Option<String>, Option<f64>)> =
+            state.store.visit_answers(&id).await?;
+        let labels: Vec<(i64, String)> = state.store.visit_choice_labels(&id).await?;
         let labels: std::collections::HashMap<String, String> = labels
             .into_iter()
             .map(|(cid, label)| (cid.to_string(), label))
@@ -491,33 +433,22 @@ async fn session_card(
     Path(id): Path<String>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String, String, String, String, i64, Option<i64>, i64)> = sqlx::query_as(
-        "SELECT s.distributor_id, s.mode, mu.login, dv.model, s.app_version, s.started_at_ms, s.finished_at_ms, s.last_request_at_ms \
-         FROM sync_sessions s JOIN mobile_users mu ON mu.id = s.mobile_user_id JOIN devices dv ON dv.id = s.device_id \
-         WHERE s.id = $1",
-    )
-    .bind(&id)
-    .fetch_optional(state.store.pool())
-    .await?;
+    let row: Option<(i64, String, String, String, String, i64, Option<i64>, i64)> =
+        state.store.sync_session_head(&id).await?;
     let Some((distributor_id, mode, agent, model, version, started, finished, last)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(distributor_id)?;
-    let counts: (i64, i64, i64, i64, i64, i64, i64, i64, Option<String>) = sqlx::query_as(
-        "SELECT requests, mutations_applied, mutations_duplicate, mutations_refused, changes_pulled, bytes_up, bytes_down, clock_skew_ms, error \
-         FROM sync_sessions WHERE id = $1",
-    )
-    .bind(&id)
-    .fetch_one(state.store.pool())
-    .await?;
-    let items: Vec<(String, Option<String>, Option<String>, Option<String>, Option<String>, Option<i64>)> =
-        sqlx::query_as(
-            "SELECT i.item_kind, i.visit_id, o.code, o.name, o.address, i.order_total_minor FROM sync_session_items i \
-             LEFT JOIN outlets o ON o.id = i.outlet_id WHERE i.session_id = $1 ORDER BY i.id",
-        )
-        .bind(&id)
-        .fetch_all(state.store.pool())
-        .await?;
+    let counts: (i64, i64, i64, i64, i64, i64, i64, i64, Option<String>) =
+        state.store.sync_session_counts(&id).await?;
+    let items: Vec<(
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    )> = state.store.sync_session_items(&id).await?;
     let tz = &user.timezone;
     let duration = (finished.unwrap_or(last) - started) / 1000;
     let body = html! {
@@ -558,10 +489,7 @@ async fn session_card(
 // --- Outlets ---------------------------------------------------------------------------------
 
 async fn outlet_distributor(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT distributor_id FROM outlets WHERE id = $1")
-        .bind(id)
-        .fetch_optional(state.store.pool())
-        .await?;
+    let row: Option<(i64,)> = state.store.outlet_distributor(id).await?;
     let Some((d,)) = row else {
         return Err(WebError::not_found(&user.t()));
     };
@@ -577,27 +505,20 @@ async fn outlet_card(
     let t = user.t();
     outlet_distributor(&state, &user, id).await?;
     let (code, name, address, contact, phone, channel, lat, lon, is_global, global_code): (
-        String, String, String, String, String, String, Option<i64>, Option<i64>, i64, Option<String>,
-    ) = sqlx::query_as(
-        "SELECT o.code, o.name, o.address, o.contact_name, o.phone, o.channel, o.lat_e7, o.lon_e7, o.is_global, g.code \
-         FROM outlets o LEFT JOIN outlets g ON g.id = o.global_outlet_id WHERE o.id = $1",
-    )
-    .bind(id)
-    .fetch_one(state.store.pool())
-    .await?;
-    let (distributor,): (String,) = sqlx::query_as(
-        "SELECT d.code FROM outlets o JOIN distributors d ON d.id = o.distributor_id WHERE o.id = $1",
-    )
-    .bind(id)
-    .fetch_one(state.store.pool())
-    .await?;
-    let visits: Vec<(String, i64, String, Option<f64>, String)> = sqlx::query_as(
-        "SELECT v.id, v.started_device_ms, v.location_band, v.distance_m, mu.login FROM visits v \
-         JOIN mobile_users mu ON mu.id = v.mobile_user_id WHERE v.outlet_id = $1 ORDER BY v.started_device_ms DESC LIMIT 10",
-    )
-    .bind(id)
-    .fetch_all(state.store.pool())
-    .await?;
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+        i64,
+        Option<String>,
+    ) = state.store.outlet_card_head(id).await?;
+    let (distributor,): (String,) = state.store.outlet_distributor_code(id).await?;
+    let visits: Vec<(String, i64, String, Option<f64>, String)> =
+        state.store.outlet_recent_visits(id).await?;
     let coord = |e7: Option<i64>| {
         e7.map(|v| format!("{:.7}", v as f64 / 1e7))
             .unwrap_or_default()
@@ -701,14 +622,7 @@ async fn adopt_fix(
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
     let d = outlet_distributor(&state, &user, id).await?;
-    let fix: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT f.lat_e7, f.lon_e7 FROM gps_fixes f JOIN visits v ON v.id = f.visit_id \
-         WHERE f.visit_id = $1 AND v.outlet_id = $2 ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.accuracy_dm LIMIT 1",
-    )
-    .bind(&form.visit_id)
-    .bind(id)
-    .fetch_optional(state.store.pool())
-    .await?;
+    let fix: Option<(i64, i64)> = state.store.visit_fix_for_outlet(&form.visit_id, id).await?;
     let Some((lat, lon)) = fix else {
         return Err(WebError::bad(&user.t(), "outlet.no_fix"));
     };
@@ -730,53 +644,30 @@ struct MappingForm {
 async fn set_mapping(
     state: &AppState,
     user: &WebUser,
-    table: &str,
+    kind: Mapped,
     id: i64,
     form: &MappingForm,
 ) -> WebResult<()> {
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
     let t = user.t();
-    let row: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT distributor_id, is_global FROM {table} WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(state.store.pool())
-    .await?;
-    let Some((d, is_global)) = row else {
+    let Some((d, is_global)) = state.store.mapping_subject(kind, id).await? else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(d)?;
-    if is_global != 0 {
+    if is_global {
         return Err(WebError::bad(&t, "mapping.global_itself"));
     }
     let code = form.global_code.trim();
     let global: Option<i64> = if code.is_empty() {
         None
     } else {
-        let g: Option<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM {table} WHERE code = $1 AND is_global = 1 AND deleted = 0 LIMIT 1"
-        )))
-        .bind(code)
-        .fetch_optional(state.store.pool())
-        .await?;
-        match g {
-            Some((g,)) => Some(g),
+        match state.store.global_by_code(kind, code).await? {
+            Some(g) => Some(g),
             None => return Err(WebError::bad(&t, "mapping.no_global")),
         }
     };
-    let column = if table == "outlets" {
-        "global_outlet_id"
-    } else {
-        "global_product_id"
-    };
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE {table} SET {column} = $1 WHERE id = $2"
-    )))
-    .bind(global)
-    .bind(id)
-    .execute(state.store.pool())
-    .await?;
+    state.store.set_global_mapping(kind, id, global).await?;
     Ok(())
 }
 
@@ -786,7 +677,7 @@ async fn map_outlet(
     Path(id): Path<i64>,
     Form(form): Form<MappingForm>,
 ) -> WebResult<Response> {
-    set_mapping(&state, &user, "outlets", id, &form).await?;
+    set_mapping(&state, &user, Mapped::Outlet, id, &form).await?;
     Ok(Redirect::to(&format!("/outlets/{id}")).into_response())
 }
 
@@ -798,13 +689,16 @@ async fn product_card(
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String, String, String, String, i64, i64, Option<String>)> = sqlx::query_as(
-        "SELECT p.distributor_id, p.code, p.name, p.unit, p.category, p.must_stock, p.is_global, g.code \
-         FROM products p LEFT JOIN products g ON g.id = p.global_product_id WHERE p.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(state.store.pool())
-    .await?;
+    let row: Option<(
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+    )> = state.store.product_card(id).await?;
     let Some((d, code, name, unit, category, must, is_global, global_code)) = row else {
         return Err(WebError::not_found(&t));
     };
@@ -839,7 +733,7 @@ async fn map_product(
     Path(id): Path<i64>,
     Form(form): Form<MappingForm>,
 ) -> WebResult<Response> {
-    set_mapping(&state, &user, "products", id, &form).await?;
+    set_mapping(&state, &user, Mapped::Product, id, &form).await?;
     Ok(Redirect::to(&format!("/products/{id}")).into_response())
 }
 
@@ -850,11 +744,7 @@ async fn warehouse_distributor(
     user: &WebUser,
     id: i64,
 ) -> WebResult<(i64, String)> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT distributor_id, name FROM warehouses WHERE id = $1")
-            .bind(id)
-            .fetch_optional(state.store.pool())
-            .await?;
+    let row: Option<(i64, String)> = state.store.warehouse_head(id).await?;
     let Some((d, name)) = row else {
         return Err(WebError::not_found(&user.t()));
     };
@@ -869,19 +759,8 @@ async fn warehouse_card(
 ) -> WebResult<Markup> {
     let t = user.t();
     let (d, name) = warehouse_distributor(&state, &user, id).await?;
-    let bound: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT p.id, p.name FROM warehouse_positions wp JOIN org_units p ON p.id = wp.position_id \
-         WHERE wp.warehouse_id = $1 AND wp.document_type = 'order' ORDER BY p.name",
-    )
-    .bind(id)
-    .fetch_all(state.store.pool())
-    .await?;
-    let positions: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, name FROM org_units WHERE distributor_id = $1 AND kind = 'position' ORDER BY name",
-    )
-    .bind(d)
-    .fetch_all(state.store.pool())
-    .await?;
+    let bound: Vec<(i64, String)> = state.store.warehouse_positions(id).await?;
+    let positions: Vec<(i64, String)> = state.store.distributor_positions(d).await?;
     let body = html! {
         h2 { (t.s("warehouse.bound_for_orders")) }
         table.list #warehouse-positions {
@@ -925,13 +804,10 @@ async fn bind_or_unbind(
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
     let (d, _) = warehouse_distributor(state, user, id).await?;
-    let pos: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM org_units WHERE id = $1 AND distributor_id = $2 AND kind = 'position'",
-    )
-    .bind(form.position_id)
-    .bind(d)
-    .fetch_optional(state.store.pool())
-    .await?;
+    let pos: Option<(i64,)> = state
+        .store
+        .distributor_position(form.position_id, d)
+        .await?;
     if pos.is_none() {
         return Err(WebError::not_found(&user.t()));
     }
@@ -972,23 +848,12 @@ async fn route_card(
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT r.distributor_id, r.route_date, p.name FROM routes r JOIN org_units p ON p.id = r.position_id WHERE r.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(state.store.pool())
-    .await?;
+    let row: Option<(i64, String, String)> = state.store.route_head(id).await?;
     let Some((d, date, position)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(d)?;
-    let stops: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
-        "SELECT rs.stop_order, o.id, o.code, o.name, o.address FROM route_stops rs JOIN outlets o ON o.id = rs.outlet_id \
-         WHERE rs.route_id = $1 ORDER BY rs.stop_order",
-    )
-    .bind(id)
-    .fetch_all(state.store.pool())
-    .await?;
+    let stops: Vec<(i64, i64, String, String, String)> = state.store.route_stops(id).await?;
     let body = html! {
         table.list #route-stops {
             thead { tr { th { "#" } th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.address")) } } }
@@ -1006,29 +871,14 @@ async fn questionnaire_card(
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT distributor_id, name FROM questionnaires WHERE id = $1")
-            .bind(id)
-            .fetch_optional(state.store.pool())
-            .await?;
+    let row: Option<(i64, String)> = state.store.questionnaire_head(id).await?;
     let Some((d, name)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(d)?;
-    let questions: Vec<(i64, i64, String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT id, position, text, question_type, required, condition_question_id FROM questions \
-         WHERE questionnaire_id = $1 ORDER BY position",
-    )
-    .bind(id)
-    .fetch_all(state.store.pool())
-    .await?;
-    let choices: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT c.question_id, c.label FROM question_choices c JOIN questions q ON q.id = c.question_id \
-         WHERE q.questionnaire_id = $1 ORDER BY c.question_id, c.position",
-    )
-    .bind(id)
-    .fetch_all(state.store.pool())
-    .await?;
+    let questions: Vec<(i64, i64, String, String, i64, Option<i64>)> =
+        state.store.questionnaire_questions(id).await?;
+    let choices: Vec<(i64, String)> = state.store.questionnaire_choices(id).await?;
     let position_of = |qid: i64| questions.iter().find(|q| q.0 == qid).map(|q| q.1);
     let body = html! {
         table.list #questions {
@@ -1046,17 +896,9 @@ async fn questionnaire_card(
 
 async fn org_units(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
     let t = user.t();
-    let rows: Vec<(i64, i64, Option<i64>, String, String, String)> = sqlx::query_as(
-        "SELECT u.id, u.distributor_id, u.parent_id, u.kind, u.code, u.name FROM org_units u ORDER BY u.distributor_id, u.code",
-    )
-    .fetch_all(state.store.pool())
-    .await?;
-    let staff: Vec<(i64, String, String, i64)> = sqlx::query_as(
-        "SELECT ps.position_id, st.first_name, st.last_name, ps.is_main FROM position_staff ps \
-         JOIN staff st ON st.id = ps.staff_id WHERE ps.valid_to IS NULL ORDER BY ps.is_main DESC, st.last_name",
-    )
-    .fetch_all(state.store.pool())
-    .await?;
+    let rows: Vec<(i64, i64, Option<i64>, String, String, String)> =
+        state.store.org_unit_rows().await?;
+    let staff: Vec<(i64, String, String, i64)> = state.store.org_staff_rows().await?;
     let rows: Vec<_> = rows
         .into_iter()
         .filter(|r| user.scope.allows(r.1))
