@@ -29,55 +29,54 @@ impl Mapped {
 
 impl Store {
     pub async fn positions_without_mobile_user(&self) -> Result<Vec<(i64, i64, String, String)>> {
-        Ok(sqlx::query_as("SELECT p.id, p.distributor_id, p.name, d.code FROM org_units p \
+        self.all(
+            "SELECT p.id, p.distributor_id, p.name, d.code FROM org_units p \
          JOIN distributors d ON d.id = p.distributor_id \
          WHERE p.kind = 'position' AND NOT EXISTS (SELECT 1 FROM mobile_users mu WHERE mu.position_id = p.id) \
-         ORDER BY d.code, p.name LIMIT 500")
-            .fetch_all(self.pool())
-            .await?)
+         ORDER BY d.code, p.name LIMIT 500",
+        )
+        .await
     }
 
     pub async fn org_unit_kind(&self, id: i64) -> Result<Option<(i64, String)>> {
-        Ok(
-            sqlx::query_as("SELECT distributor_id, kind FROM org_units WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?,
+        self.opt_by(
+            "SELECT distributor_id, kind FROM org_units WHERE id = $1",
+            id,
         )
+        .await
     }
 
     pub async fn mobile_user_head(
         &self,
         id: i64,
     ) -> Result<Option<(i64, String, String, String, i64)>> {
-        Ok(sqlx::query_as("SELECT mu.distributor_id, mu.login, p.name, d.code, mu.created_at_ms FROM mobile_users mu \
+        self.opt_by(
+            "SELECT mu.distributor_id, mu.login, p.name, d.code, mu.created_at_ms FROM mobile_users mu \
          JOIN org_units p ON p.id = mu.position_id JOIN distributors d ON d.id = mu.distributor_id \
-         WHERE mu.id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+         WHERE mu.id = $1",
+            id,
+        )
+        .await
     }
 
     pub async fn mobile_user_device(
         &self,
         id: i64,
     ) -> Result<Option<(String, String, String, i64, Option<i64>)>> {
-        Ok(sqlx::query_as(
+        self.opt_by(
             "SELECT device_uid, model, app_version, activated_at_ms, last_sync_at_ms FROM devices \
          WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL ORDER BY id DESC LIMIT 1",
+            id,
         )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?)
+        .await
     }
 
     pub async fn mobile_user_login(&self, id: i64) -> Result<Option<(i64, String)>> {
-        Ok(
-            sqlx::query_as("SELECT distributor_id, login FROM mobile_users WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?,
+        self.opt_by(
+            "SELECT distributor_id, login FROM mobile_users WHERE id = $1",
+            id,
         )
+        .await
     }
 
     pub async fn visit_head(
@@ -98,97 +97,102 @@ impl Store {
             String,
         )>,
     > {
-        Ok(sqlx::query_as("SELECT v.distributor_id, v.outlet_id, o.code, o.name, o.address, mu.login, v.mobile_user_id, \
+        self.opt_by(
+            "SELECT v.distributor_id, v.outlet_id, o.code, o.name, o.address, mu.login, v.mobile_user_id, \
              v.started_device_ms, v.ended_device_ms, v.started_received_ms, v.location_band \
              FROM visits v JOIN outlets o ON o.id = v.outlet_id JOIN mobile_users mu ON mu.id = v.mobile_user_id \
-             WHERE v.id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+             WHERE v.id = $1",
+            id,
+        )
+        .await
     }
 
     pub async fn visit_location(
         &self,
         id: &str,
     ) -> Result<(Option<f64>, Option<f64>, i64, Option<i64>, Option<i64>)> {
-        Ok(sqlx::query_as(
+        self.one_by(
             "SELECT v.distance_m, v.accuracy_m, v.mock_location, o.lat_e7, o.lon_e7 \
              FROM visits v JOIN outlets o ON o.id = v.outlet_id WHERE v.id = $1",
+            id,
         )
-        .bind(id)
-        .fetch_one(self.pool())
-        .await?)
+        .await
     }
 
     pub async fn visit_fix_rows(
         &self,
         id: &str,
     ) -> Result<Vec<(String, i64, i64, i64, String, i64, i64)>> {
-        Ok(sqlx::query_as("SELECT phase, lat_e7, lon_e7, accuracy_dm, provider, mock, device_time_ms FROM gps_fixes \
-         WHERE visit_id = $1 ORDER BY device_time_ms, phase, fix_no")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT phase, lat_e7, lon_e7, accuracy_dm, provider, mock, device_time_ms FROM gps_fixes \
+         WHERE visit_id = $1 ORDER BY device_time_ms, phase, fix_no",
+            id,
+        )
+        .await
     }
 
     pub async fn visit_orders(&self, id: &str) -> Result<Vec<(String, i64, i64, i64, String)>> {
-        Ok(sqlx::query_as("SELECT id, number, total_minor, line_count, state FROM orders WHERE visit_id = $1 ORDER BY number")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT id, number, total_minor, line_count, state FROM orders WHERE visit_id = $1 ORDER BY number",
+            id,
+        )
+        .await
     }
 
     pub async fn visit_checks(&self, id: &str) -> Result<Vec<(String, String, i64)>> {
-        Ok(sqlx::query_as("SELECT p.code, p.name, dc.present FROM distribution_checks dc JOIN products p ON p.id = dc.product_id \
-             WHERE dc.visit_id = $1 ORDER BY p.code")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT p.code, p.name, dc.present FROM distribution_checks dc JOIN products p ON p.id = dc.product_id \
+             WHERE dc.visit_id = $1 ORDER BY p.code",
+            id,
+        )
+        .await
     }
 
     pub async fn visit_answers(
         &self,
         id: &str,
     ) -> Result<Vec<(String, String, String, Option<String>, Option<f64>)>> {
-        Ok(sqlx::query_as("SELECT q.name, qu.text, a.value_kind, a.value_text, a.value_number FROM questionnaire_answers a \
+        self.all_by(
+            "SELECT q.name, qu.text, a.value_kind, a.value_text, a.value_number FROM questionnaire_answers a \
              JOIN questionnaires q ON q.id = a.questionnaire_id JOIN questions qu ON qu.id = a.question_id \
-             WHERE a.visit_id = $1 ORDER BY q.name, qu.position")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+             WHERE a.visit_id = $1 ORDER BY q.name, qu.position",
+            id,
+        )
+        .await
     }
 
     pub async fn visit_choice_labels(&self, id: &str) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(
+        self.all_by(
             "SELECT c.id, c.label FROM question_choices c WHERE c.question_id IN \
              (SELECT a.question_id FROM questionnaire_answers a WHERE a.visit_id = $1)",
+            id,
         )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?)
+        .await
     }
 
     pub async fn sync_session_head(
         &self,
         id: &str,
     ) -> Result<Option<(i64, String, String, String, String, i64, Option<i64>, i64)>> {
-        Ok(sqlx::query_as("SELECT s.distributor_id, s.mode, mu.login, dv.model, s.app_version, s.started_at_ms, s.finished_at_ms, s.last_request_at_ms \
+        self.opt_by(
+            "SELECT s.distributor_id, s.mode, mu.login, dv.model, s.app_version, s.started_at_ms, s.finished_at_ms, s.last_request_at_ms \
          FROM sync_sessions s JOIN mobile_users mu ON mu.id = s.mobile_user_id JOIN devices dv ON dv.id = s.device_id \
-         WHERE s.id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+         WHERE s.id = $1",
+            id,
+        )
+        .await
     }
 
     pub async fn sync_session_counts(
         &self,
         id: &str,
     ) -> Result<(i64, i64, i64, i64, i64, i64, i64, i64, Option<String>)> {
-        Ok(sqlx::query_as("SELECT requests, mutations_applied, mutations_duplicate, mutations_refused, changes_pulled, bytes_up, bytes_down, clock_skew_ms, error \
-         FROM sync_sessions WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.pool())
-            .await?)
+        self.one_by(
+            "SELECT requests, mutations_applied, mutations_duplicate, mutations_refused, changes_pulled, bytes_up, bytes_down, clock_skew_ms, error \
+         FROM sync_sessions WHERE id = $1",
+            id,
+        )
+        .await
     }
 
     pub async fn sync_session_items(
@@ -204,20 +208,17 @@ impl Store {
             Option<i64>,
         )>,
     > {
-        Ok(sqlx::query_as("SELECT i.item_kind, i.visit_id, o.code, o.name, o.address, i.order_total_minor FROM sync_session_items i \
-             LEFT JOIN outlets o ON o.id = i.outlet_id WHERE i.session_id = $1 ORDER BY i.id")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT i.item_kind, i.visit_id, o.code, o.name, o.address, i.order_total_minor FROM sync_session_items i \
+             LEFT JOIN outlets o ON o.id = i.outlet_id WHERE i.session_id = $1 ORDER BY i.id",
+            id,
+        )
+        .await
     }
 
     pub async fn outlet_distributor(&self, id: i64) -> Result<Option<(i64,)>> {
-        Ok(
-            sqlx::query_as("SELECT distributor_id FROM outlets WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?,
-        )
+        self.opt_by("SELECT distributor_id FROM outlets WHERE id = $1", id)
+            .await
     }
 
     pub async fn outlet_card_head(
@@ -235,29 +236,32 @@ impl Store {
         i64,
         Option<String>,
     )> {
-        Ok(sqlx::query_as("SELECT o.code, o.name, o.address, o.contact_name, o.phone, o.channel, o.lat_e7, o.lon_e7, o.is_global, g.code \
-         FROM outlets o LEFT JOIN outlets g ON g.id = o.global_outlet_id WHERE o.id = $1")
-            .bind(id)
-            .fetch_one(self.pool())
-            .await?)
+        self.one_by(
+            "SELECT o.code, o.name, o.address, o.contact_name, o.phone, o.channel, o.lat_e7, o.lon_e7, o.is_global, g.code \
+         FROM outlets o LEFT JOIN outlets g ON g.id = o.global_outlet_id WHERE o.id = $1",
+            id,
+        )
+        .await
     }
 
     pub async fn outlet_distributor_code(&self, id: i64) -> Result<(String,)> {
-        Ok(sqlx::query_as("SELECT d.code FROM outlets o JOIN distributors d ON d.id = o.distributor_id WHERE o.id = $1")
-            .bind(id)
-            .fetch_one(self.pool())
-            .await?)
+        self.one_by(
+            "SELECT d.code FROM outlets o JOIN distributors d ON d.id = o.distributor_id WHERE o.id = $1",
+            id,
+        )
+        .await
     }
 
     pub async fn outlet_recent_visits(
         &self,
         id: i64,
     ) -> Result<Vec<(String, i64, String, Option<f64>, String)>> {
-        Ok(sqlx::query_as("SELECT v.id, v.started_device_ms, v.location_band, v.distance_m, mu.login FROM visits v \
-         JOIN mobile_users mu ON mu.id = v.mobile_user_id WHERE v.outlet_id = $1 ORDER BY v.started_device_ms DESC LIMIT 10")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT v.id, v.started_device_ms, v.location_band, v.distance_m, mu.login FROM visits v \
+         JOIN mobile_users mu ON mu.id = v.mobile_user_id WHERE v.outlet_id = $1 ORDER BY v.started_device_ms DESC LIMIT 10",
+            id,
+        )
+        .await
     }
 
     pub async fn visit_fix_for_outlet(
@@ -288,35 +292,37 @@ impl Store {
             Option<String>,
         )>,
     > {
-        Ok(sqlx::query_as("SELECT p.distributor_id, p.code, p.name, p.unit, p.category, p.must_stock, p.is_global, g.code \
-         FROM products p LEFT JOIN products g ON g.id = p.global_product_id WHERE p.id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+        self.opt_by(
+            "SELECT p.distributor_id, p.code, p.name, p.unit, p.category, p.must_stock, p.is_global, g.code \
+         FROM products p LEFT JOIN products g ON g.id = p.global_product_id WHERE p.id = $1",
+            id,
+        )
+        .await
     }
 
     pub async fn warehouse_head(&self, id: i64) -> Result<Option<(i64, String)>> {
-        Ok(
-            sqlx::query_as("SELECT distributor_id, name FROM warehouses WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?,
+        self.opt_by(
+            "SELECT distributor_id, name FROM warehouses WHERE id = $1",
+            id,
         )
+        .await
     }
 
     pub async fn warehouse_positions(&self, id: i64) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as("SELECT p.id, p.name FROM warehouse_positions wp JOIN org_units p ON p.id = wp.position_id \
-         WHERE wp.warehouse_id = $1 AND wp.document_type = 'order' ORDER BY p.name")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT p.id, p.name FROM warehouse_positions wp JOIN org_units p ON p.id = wp.position_id \
+         WHERE wp.warehouse_id = $1 AND wp.document_type = 'order' ORDER BY p.name",
+            id,
+        )
+        .await
     }
 
     pub async fn distributor_positions(&self, id: i64) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as("SELECT id, name FROM org_units WHERE distributor_id = $1 AND kind = 'position' ORDER BY name")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT id, name FROM org_units WHERE distributor_id = $1 AND kind = 'position' ORDER BY name",
+            id,
+        )
+        .await
     }
 
     pub async fn distributor_position(
@@ -334,61 +340,66 @@ impl Store {
     }
 
     pub async fn route_head(&self, id: i64) -> Result<Option<(i64, String, String)>> {
-        Ok(sqlx::query_as("SELECT r.distributor_id, r.route_date, p.name FROM routes r JOIN org_units p ON p.id = r.position_id WHERE r.id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+        self.opt_by(
+            "SELECT r.distributor_id, r.route_date, p.name FROM routes r JOIN org_units p ON p.id = r.position_id WHERE r.id = $1",
+            id,
+        )
+        .await
     }
 
     pub async fn route_stops(&self, id: i64) -> Result<Vec<(i64, i64, String, String, String)>> {
-        Ok(sqlx::query_as("SELECT rs.stop_order, o.id, o.code, o.name, o.address FROM route_stops rs JOIN outlets o ON o.id = rs.outlet_id \
-         WHERE rs.route_id = $1 ORDER BY rs.stop_order")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT rs.stop_order, o.id, o.code, o.name, o.address FROM route_stops rs JOIN outlets o ON o.id = rs.outlet_id \
+         WHERE rs.route_id = $1 ORDER BY rs.stop_order",
+            id,
+        )
+        .await
     }
 
     pub async fn questionnaire_head(&self, id: i64) -> Result<Option<(i64, String)>> {
-        Ok(
-            sqlx::query_as("SELECT distributor_id, name FROM questionnaires WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?,
+        self.opt_by(
+            "SELECT distributor_id, name FROM questionnaires WHERE id = $1",
+            id,
         )
+        .await
     }
 
     pub async fn questionnaire_questions(
         &self,
         id: i64,
     ) -> Result<Vec<(i64, i64, String, String, i64, Option<i64>)>> {
-        Ok(sqlx::query_as("SELECT id, position, text, question_type, required, condition_question_id FROM questions \
-         WHERE questionnaire_id = $1 ORDER BY position")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT id, position, text, question_type, required, condition_question_id FROM questions \
+         WHERE questionnaire_id = $1 ORDER BY position",
+            id,
+        )
+        .await
     }
 
     pub async fn questionnaire_choices(&self, id: i64) -> Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as("SELECT c.question_id, c.label FROM question_choices c JOIN questions q ON q.id = c.question_id \
-         WHERE q.questionnaire_id = $1 ORDER BY c.question_id, c.position")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?)
+        self.all_by(
+            "SELECT c.question_id, c.label FROM question_choices c JOIN questions q ON q.id = c.question_id \
+         WHERE q.questionnaire_id = $1 ORDER BY c.question_id, c.position",
+            id,
+        )
+        .await
     }
 
     pub async fn org_unit_rows(
         &self,
     ) -> Result<Vec<(i64, i64, Option<i64>, String, String, String)>> {
-        Ok(sqlx::query_as("SELECT u.id, u.distributor_id, u.parent_id, u.kind, u.code, u.name FROM org_units u ORDER BY u.distributor_id, u.code")
-            .fetch_all(self.pool())
-            .await?)
+        self.all(
+            "SELECT u.id, u.distributor_id, u.parent_id, u.kind, u.code, u.name FROM org_units u ORDER BY u.distributor_id, u.code",
+        )
+        .await
     }
 
     pub async fn org_staff_rows(&self) -> Result<Vec<(i64, String, String, i64)>> {
-        Ok(sqlx::query_as("SELECT ps.position_id, st.first_name, st.last_name, ps.is_main FROM position_staff ps \
-         JOIN staff st ON st.id = ps.staff_id WHERE ps.valid_to IS NULL ORDER BY ps.is_main DESC, st.last_name")
-            .fetch_all(self.pool())
-            .await?)
+        self.all(
+            "SELECT ps.position_id, st.first_name, st.last_name, ps.is_main FROM position_staff ps \
+         JOIN staff st ON st.id = ps.staff_id WHERE ps.valid_to IS NULL ORDER BY ps.is_main DESC, st.last_name",
+        )
+        .await
     }
 
     /// The distributor of a local outlet or product and whether it is itself global.

@@ -27,6 +27,7 @@ pub mod orders;
 pub mod pull;
 pub mod secrets;
 pub mod sessions;
+pub mod sql;
 pub mod staff;
 pub mod throttle;
 pub mod views;
@@ -288,14 +289,6 @@ impl Store {
             tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
             _gate: None,
         })
-    }
-
-    /// `FOR UPDATE` where the backend has row locks; SQLite's write lock already serialises.
-    pub(crate) fn for_update(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
-        }
     }
 
     /// Gives the database a new epoch: devices re-pull everything and re-push what the

@@ -64,10 +64,7 @@ pub struct PullPage {
 }
 
 fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    super::sql::placeholders(from, n, false)
 }
 
 impl Store {

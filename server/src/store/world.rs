@@ -1,160 +1,8 @@
 //! Master data: writes that devices will pull, recorded in the change log.
-use std::fmt::Write as _;
-
 use fieldsync_protocol::v1::EntityKind;
-use sqlx::AnyConnection;
 
+pub use super::sql::{Val, insert_rows};
 use super::{Result, Store, now_ms};
-
-/// A value of a bulk-inserted row.
-#[derive(Debug, Clone)]
-pub enum Val {
-    I(i64),
-    N(Option<i64>),
-    F(Option<f64>),
-    O(Option<String>),
-    B(Vec<u8>),
-    S(String),
-}
-
-/// Inserts rows in bulk: multi-row `VALUES` on SQLite, `unnest` of arrays on PostgreSQL.
-pub async fn insert_rows(
-    conn: &mut AnyConnection,
-    table: &str,
-    columns: &[&str],
-    rows: &[Vec<Val>],
-) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    if conn.backend_name() != "SQLite" {
-        return insert_unnest(conn, table, columns, rows).await;
-    }
-    // SQLite allows 32766 parameters per statement; stay well below. It looks numbered
-    // parameters (`$n`) up by name, linearly: with thousands of them per statement that
-    // lookup dominated ingest (measured with perf). Anonymous `?` bind by position instead.
-    let chunk_rows = (8000 / columns.len().max(1)).max(1);
-    let row_marks = format!("({})", vec!["?"; columns.len()].join(", "));
-    for chunk in rows.chunks(chunk_rows) {
-        // Only placeholders are interpolated; table and column names are constants of ours.
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES {}",
-            columns.join(", "),
-            vec![row_marks.as_str(); chunk.len()].join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in chunk {
-            for v in row {
-                q = match v {
-                    Val::I(i) => q.bind(*i),
-                    Val::N(o) => q.bind(*o),
-                    Val::F(f) => q.bind(*f),
-                    Val::O(o) => q.bind(o.as_deref()),
-                    Val::B(b) => q.bind(b.as_slice()),
-                    Val::S(s) => q.bind(s.as_str()),
-                };
-            }
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// PostgreSQL: one `INSERT ... SELECT FROM unnest(...)` with one array per column, sent as
-/// array literals in text parameters (the Any driver binds no arrays). The statement text is
-/// the same whatever the row count, so it is prepared once per connection, and PostgreSQL
-/// neither parses nor plans one expression per value as it does for a `VALUES` list with
-/// thousands of parameters.
-async fn insert_unnest(
-    conn: &mut AnyConnection,
-    table: &str,
-    columns: &[&str],
-    rows: &[Vec<Val>],
-) -> Result<()> {
-    let mut arrays: Vec<String> = vec![String::from("{"); columns.len()];
-    let mut types: Vec<&str> = vec!["text"; columns.len()];
-    for (r, row) in rows.iter().enumerate() {
-        debug_assert_eq!(row.len(), columns.len(), "row width of {table}");
-        for (c, v) in row.iter().enumerate() {
-            let out = &mut arrays[c];
-            if r > 0 {
-                out.push(',');
-            }
-            // Writing to a String cannot fail.
-            let ty = match v {
-                Val::I(i) | Val::N(Some(i)) => {
-                    let _ = write!(out, "{i}");
-                    "int8"
-                }
-                Val::N(None) => {
-                    out.push_str("NULL");
-                    "int8"
-                }
-                Val::F(Some(f)) => {
-                    // Rust prints the shortest text that reads back as the same f64.
-                    let _ = write!(out, "{f}");
-                    "float8"
-                }
-                Val::F(None) => {
-                    out.push_str("NULL");
-                    "float8"
-                }
-                Val::O(None) => {
-                    out.push_str("NULL");
-                    "text"
-                }
-                Val::O(Some(s)) | Val::S(s) => {
-                    push_quoted(out, s);
-                    "text"
-                }
-                Val::B(b) => {
-                    // bytea's hex form, its backslash escaped for the array literal.
-                    out.push_str("\"\\\\x");
-                    for byte in b {
-                        let _ = write!(out, "{byte:02x}");
-                    }
-                    out.push('"');
-                    "bytea"
-                }
-            };
-            if r == 0 {
-                types[c] = ty;
-            }
-            debug_assert_eq!(types[c], ty, "{table}.{} mixes value kinds", columns[c]);
-        }
-    }
-    let args = types
-        .iter()
-        .enumerate()
-        .map(|(i, ty)| format!("${}::text::{ty}[]", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // Only placeholders and type names are interpolated; table and column names are
-    // constants of ours.
-    let sql = format!(
-        "INSERT INTO {table} ({}) SELECT * FROM unnest({args})",
-        columns.join(", ")
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for mut a in arrays {
-        a.push('}');
-        q = q.bind(a);
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
-}
-
-/// Appends `s` as a double-quoted element of a PostgreSQL array literal.
-fn push_quoted(out: &mut String, s: &str) {
-    out.push('"');
-    for ch in s.chars() {
-        if ch == '"' || ch == '\\' {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('"');
-}
 
 /// One entry for the change log: an entity as seen by a scope (0 = the whole distributor).
 #[derive(Debug, Clone, Copy)]
@@ -616,27 +464,8 @@ impl Store {
         warehouse_id: i64,
         position_id: i64,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO warehouse_positions (warehouse_id, position_id, document_type) VALUES ($1, $2, 'order')
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(warehouse_id)
-        .bind(position_id)
-        .execute(&mut *tx)
-        .await?;
-        record_changes(
-            &mut tx,
-            distributor_id,
-            &[ChangeRef::upsert(
-                EntityKind::Warehouse,
-                warehouse_id,
-                position_id,
-            )],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.set_warehouse_binding(distributor_id, warehouse_id, position_id, true)
+            .await
     }
 
     pub async fn unbind_warehouse(
@@ -645,24 +474,37 @@ impl Store {
         warehouse_id: i64,
         position_id: i64,
     ) -> Result<()> {
+        self.set_warehouse_binding(distributor_id, warehouse_id, position_id, false)
+            .await
+    }
+
+    /// Binds or unbinds a warehouse for orders of a position; the position's phone gets the
+    /// warehouse (or its removal) with its next pull.
+    async fn set_warehouse_binding(
+        &self,
+        distributor_id: i64,
+        warehouse_id: i64,
+        position_id: i64,
+        bound: bool,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "DELETE FROM warehouse_positions WHERE warehouse_id = $1 AND position_id = $2 AND document_type = 'order'",
-        )
-        .bind(warehouse_id)
-        .bind(position_id)
-        .execute(&mut *tx)
-        .await?;
-        record_changes(
-            &mut tx,
-            distributor_id,
-            &[ChangeRef::delete(
-                EntityKind::Warehouse,
-                warehouse_id,
-                position_id,
-            )],
-        )
-        .await?;
+        let sql = if bound {
+            "INSERT INTO warehouse_positions (warehouse_id, position_id, document_type) VALUES ($1, $2, 'order')
+             ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM warehouse_positions WHERE warehouse_id = $1 AND position_id = $2 AND document_type = 'order'"
+        };
+        sqlx::query(sql)
+            .bind(warehouse_id)
+            .bind(position_id)
+            .execute(&mut *tx)
+            .await?;
+        let change = if bound {
+            ChangeRef::upsert(EntityKind::Warehouse, warehouse_id, position_id)
+        } else {
+            ChangeRef::delete(EntityKind::Warehouse, warehouse_id, position_id)
+        };
+        record_changes(&mut tx, distributor_id, &[change]).await?;
         tx.commit().await?;
         Ok(())
     }

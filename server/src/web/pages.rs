@@ -50,7 +50,7 @@ fn text(s: impl Into<String>) -> Markup {
 
 /// Positions in the user's scope that have no mobile user yet.
 async fn free_positions(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String, String)>> {
-    let rows: Vec<(i64, i64, String, String)> = state.store.positions_without_mobile_user().await?;
+    let rows = state.store.positions_without_mobile_user().await?;
     Ok(rows
         .into_iter()
         .filter(|(_, d, _, _)| user.scope.allows(*d))
@@ -106,7 +106,7 @@ async fn create_mobile_user(
     if login.is_empty() || login.len() > 64 || login.chars().any(char::is_whitespace) {
         return Err(WebError::bad(&t, "mobile_users.bad_login"));
     }
-    let pos: Option<(i64, String)> = state.store.org_unit_kind(form.position_id).await?;
+    let pos = state.store.org_unit_kind(form.position_id).await?;
     let Some((distributor_id, kind)) = pos else {
         return Err(WebError::not_found(&t));
     };
@@ -132,13 +132,12 @@ async fn mobile_user_view(
     new_pin: Option<String>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String, String, String, i64)> = state.store.mobile_user_head(id).await?;
+    let row = state.store.mobile_user_head(id).await?;
     let Some((distributor_id, login, position, distributor, created)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(distributor_id)?;
-    let device: Option<(String, String, String, i64, Option<i64>)> =
-        state.store.mobile_user_device(id).await?;
+    let device = state.store.mobile_user_device(id).await?;
     let tz = &user.timezone;
     let body = html! {
         @if let Some(pin) = &new_pin {
@@ -201,7 +200,7 @@ async fn generate_pin(
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
     let t = user.t();
-    let row: Option<(i64, String)> = state.store.mobile_user_login(id).await?;
+    let row = state.store.mobile_user_login(id).await?;
     let Some((distributor_id, login)) = row else {
         return Err(WebError::not_found(&t));
     };
@@ -239,27 +238,9 @@ pub struct VisitRow {
 }
 
 pub async fn load_visit(state: &AppState, id: &str) -> WebResult<Option<VisitRow>> {
-    let row: Option<(
-        i64,
-        i64,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        Option<i64>,
-        i64,
-        String,
-    )> = state.store.visit_head(id).await?;
+    let row = state.store.visit_head(id).await?;
     let Some(r) = row else { return Ok(None) };
-    let (distance, accuracy, mock, lat, lon): (
-        Option<f64>,
-        Option<f64>,
-        i64,
-        Option<i64>,
-        Option<i64>,
-    ) = state.store.visit_location(id).await?;
+    let (distance, accuracy, mock, lat, lon) = state.store.visit_location(id).await?;
     Ok(Some(VisitRow {
         distributor_id: r.0,
         outlet_id: r.1,
@@ -349,11 +330,10 @@ async fn visit_card(
         let fixes = visit_fixes(&state, &id).await?;
         html! { (tabs) (super::map::visit_map(&state, &t, &v, &fixes)) }
     } else {
-        let orders: Vec<(String, i64, i64, i64, String)> = state.store.visit_orders(&id).await?;
-        let checks: Vec<(String, String, i64)> = state.store.visit_checks(&id).await?;
-        let answers: Vec<(String, String, String, Option<String>, Option<f64>)> =
-            state.store.visit_answers(&id).await?;
-        let labels: Vec<(i64, String)> = state.store.visit_choice_labels(&id).await?;
+        let orders = state.store.visit_orders(&id).await?;
+        let checks = state.store.visit_checks(&id).await?;
+        let answers = state.store.visit_answers(&id).await?;
+        let labels = state.store.visit_choice_labels(&id).await?;
         let labels: std::collections::HashMap<String, String> = labels
             .into_iter()
             .map(|(cid, label)| (cid.to_string(), label))
@@ -433,22 +413,13 @@ async fn session_card(
     Path(id): Path<String>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String, String, String, String, i64, Option<i64>, i64)> =
-        state.store.sync_session_head(&id).await?;
+    let row = state.store.sync_session_head(&id).await?;
     let Some((distributor_id, mode, agent, model, version, started, finished, last)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(distributor_id)?;
-    let counts: (i64, i64, i64, i64, i64, i64, i64, i64, Option<String>) =
-        state.store.sync_session_counts(&id).await?;
-    let items: Vec<(
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-    )> = state.store.sync_session_items(&id).await?;
+    let counts = state.store.sync_session_counts(&id).await?;
+    let items = state.store.sync_session_items(&id).await?;
     let tz = &user.timezone;
     let duration = (finished.unwrap_or(last) - started) / 1000;
     let body = html! {
@@ -489,7 +460,7 @@ async fn session_card(
 // --- Outlets ---------------------------------------------------------------------------------
 
 async fn outlet_distributor(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
-    let row: Option<(i64,)> = state.store.outlet_distributor(id).await?;
+    let row = state.store.outlet_distributor(id).await?;
     let Some((d,)) = row else {
         return Err(WebError::not_found(&user.t()));
     };
@@ -504,21 +475,10 @@ async fn outlet_card(
 ) -> WebResult<Markup> {
     let t = user.t();
     outlet_distributor(&state, &user, id).await?;
-    let (code, name, address, contact, phone, channel, lat, lon, is_global, global_code): (
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<i64>,
-        Option<i64>,
-        i64,
-        Option<String>,
-    ) = state.store.outlet_card_head(id).await?;
-    let (distributor,): (String,) = state.store.outlet_distributor_code(id).await?;
-    let visits: Vec<(String, i64, String, Option<f64>, String)> =
-        state.store.outlet_recent_visits(id).await?;
+    let (code, name, address, contact, phone, channel, lat, lon, is_global, global_code) =
+        state.store.outlet_card_head(id).await?;
+    let (distributor,) = state.store.outlet_distributor_code(id).await?;
+    let visits = state.store.outlet_recent_visits(id).await?;
     let coord = |e7: Option<i64>| {
         e7.map(|v| format!("{:.7}", v as f64 / 1e7))
             .unwrap_or_default()
@@ -622,7 +582,7 @@ async fn adopt_fix(
     user.check_csrf(&form.csrf)?;
     user.check_write()?;
     let d = outlet_distributor(&state, &user, id).await?;
-    let fix: Option<(i64, i64)> = state.store.visit_fix_for_outlet(&form.visit_id, id).await?;
+    let fix = state.store.visit_fix_for_outlet(&form.visit_id, id).await?;
     let Some((lat, lon)) = fix else {
         return Err(WebError::bad(&user.t(), "outlet.no_fix"));
     };
@@ -689,16 +649,7 @@ async fn product_card(
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(
-        i64,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        Option<String>,
-    )> = state.store.product_card(id).await?;
+    let row = state.store.product_card(id).await?;
     let Some((d, code, name, unit, category, must, is_global, global_code)) = row else {
         return Err(WebError::not_found(&t));
     };
@@ -744,7 +695,7 @@ async fn warehouse_distributor(
     user: &WebUser,
     id: i64,
 ) -> WebResult<(i64, String)> {
-    let row: Option<(i64, String)> = state.store.warehouse_head(id).await?;
+    let row = state.store.warehouse_head(id).await?;
     let Some((d, name)) = row else {
         return Err(WebError::not_found(&user.t()));
     };
@@ -759,8 +710,8 @@ async fn warehouse_card(
 ) -> WebResult<Markup> {
     let t = user.t();
     let (d, name) = warehouse_distributor(&state, &user, id).await?;
-    let bound: Vec<(i64, String)> = state.store.warehouse_positions(id).await?;
-    let positions: Vec<(i64, String)> = state.store.distributor_positions(d).await?;
+    let bound = state.store.warehouse_positions(id).await?;
+    let positions = state.store.distributor_positions(d).await?;
     let body = html! {
         h2 { (t.s("warehouse.bound_for_orders")) }
         table.list #warehouse-positions {
@@ -848,12 +799,12 @@ async fn route_card(
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String, String)> = state.store.route_head(id).await?;
+    let row = state.store.route_head(id).await?;
     let Some((d, date, position)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(d)?;
-    let stops: Vec<(i64, i64, String, String, String)> = state.store.route_stops(id).await?;
+    let stops = state.store.route_stops(id).await?;
     let body = html! {
         table.list #route-stops {
             thead { tr { th { "#" } th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.address")) } } }
@@ -871,14 +822,13 @@ async fn questionnaire_card(
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let row: Option<(i64, String)> = state.store.questionnaire_head(id).await?;
+    let row = state.store.questionnaire_head(id).await?;
     let Some((d, name)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(d)?;
-    let questions: Vec<(i64, i64, String, String, i64, Option<i64>)> =
-        state.store.questionnaire_questions(id).await?;
-    let choices: Vec<(i64, String)> = state.store.questionnaire_choices(id).await?;
+    let questions = state.store.questionnaire_questions(id).await?;
+    let choices = state.store.questionnaire_choices(id).await?;
     let position_of = |qid: i64| questions.iter().find(|q| q.0 == qid).map(|q| q.1);
     let body = html! {
         table.list #questions {
@@ -896,9 +846,8 @@ async fn questionnaire_card(
 
 async fn org_units(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
     let t = user.t();
-    let rows: Vec<(i64, i64, Option<i64>, String, String, String)> =
-        state.store.org_unit_rows().await?;
-    let staff: Vec<(i64, String, String, i64)> = state.store.org_staff_rows().await?;
+    let rows = state.store.org_unit_rows().await?;
+    let staff = state.store.org_staff_rows().await?;
     let rows: Vec<_> = rows
         .into_iter()
         .filter(|r| user.scope.allows(r.1))
