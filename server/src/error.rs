@@ -41,26 +41,46 @@ impl AppError {
     }
 }
 
+/// The one mapping from a store error to an HTTP status, whatever surface answers (protobuf
+/// for phones, JSON for distributors, HTML for key users): a refusal the sender can act on
+/// is 400, a missing thing 404, a clash with what is stored 409, too much work at once or a
+/// database that failed 503 (try again; the detail goes to the log, never to the client).
+pub fn status_of(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::Refused(_) => StatusCode::BAD_REQUEST,
+        StoreError::NotFound => StatusCode::NOT_FOUND,
+        StoreError::Conflict(_) => StatusCode::CONFLICT,
+        StoreError::Busy(_) | StoreError::Invalid(_) | StoreError::Other(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
+/// What a client is told of a store error: the refusal, or that it may try again.
+pub fn public_message(e: &StoreError) -> String {
+    match e {
+        StoreError::Refused(p) => p.to_string(),
+        StoreError::NotFound => "not found".into(),
+        StoreError::Conflict(_) => "this conflicts with what is stored".into(),
+        StoreError::Busy(busy) => busy.to_string(),
+        StoreError::Invalid(_) | StoreError::Other(_) => {
+            tracing::error!(error = %e, "storage error");
+            "the server could not complete the request; try again".into()
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        if let StoreError::Invalid(message) = e {
-            return AppError::malformed(message);
-        }
-        if let StoreError::Busy(busy) = e {
-            let mut err = AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Unavailable,
-                busy.to_string(),
-            );
+        let code = match &e {
+            StoreError::Refused(_) => ErrorCode::MalformedRequest,
+            _ => ErrorCode::Unavailable,
+        };
+        let mut err = AppError::new(status_of(&e), code, public_message(&e));
+        if let StoreError::Busy(_) = e {
             err.retry_after_ms = 1_000;
-            return err;
         }
-        tracing::error!(error = %e, "storage error");
-        AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "the server could not complete the request; try again",
-        )
+        err
     }
 }
 

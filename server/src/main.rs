@@ -242,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
                         )
                         .await
                         .map_err(|e| match e {
-                            StoreError::Invalid(m) => anyhow::anyhow!(m),
+                            StoreError::Refused(p) => anyhow::anyhow!(p.to_string()),
                             other => other.into(),
                         })?;
                     println!("{secret}");
@@ -282,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
                 .create_key_user(&login, password, role, &distributor, now_ms())
                 .await
                 .map_err(|e| match e {
-                    StoreError::Invalid(m) => anyhow::anyhow!(explain(&m)),
+                    StoreError::Refused(p) => anyhow::anyhow!(p.to_string()),
                     StoreError::Conflict(_) => anyhow::anyhow!("login {login} exists already"),
                     other => other.into(),
                 })?;
@@ -293,20 +293,13 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The English text of a password rule (the catalogue key the store returns).
-fn explain(key: &str) -> String {
-    fieldsync_server::web::T::new("en").s(key)
-}
-
 async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     if demo {
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM distributors")
-            .fetch_one(store.pool())
-            .await?;
-        if count == 0 {
+        if store.distributors().await?.is_empty() {
             let agents = seed::seed_world(&store, &WorldSpec::demo()).await?;
             println!(
                 "Demo world loaded: distributor DEMO, {} outlets around Kyiv.",

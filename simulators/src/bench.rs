@@ -9,97 +9,13 @@ use std::time::{Duration, Instant};
 use fieldsync_protocol::v1::{self, mutation::Kind};
 use fieldsync_protocol::{PROTOCOL_VERSION, ids, money, paths};
 use fieldsync_server::seed::{SeededAgent, WorldSpec};
-use fieldsync_server::{AppState, Store};
 use prost::Message;
 use rand::Rng;
-use sqlx::Executor;
 use uuid::Uuid;
 
-/// A database for one benchmark run, removed afterwards.
-pub struct BenchDb {
-    pub url: String,
-    pub label: &'static str,
-    _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
-}
-
-impl BenchDb {
-    /// `None`: a temp SQLite file. `Some(postgres://.../db)`: a fresh database next to it.
-    pub async fn create(postgres_admin_url: Option<&str>) -> anyhow::Result<BenchDb> {
-        match postgres_admin_url {
-            None => {
-                let dir = tempfile::tempdir()?;
-                Ok(BenchDb {
-                    url: format!("sqlite://{}", dir.path().join("bench.db").display()),
-                    label: "sqlite",
-                    _dir: Some(dir),
-                    pg: None,
-                })
-            }
-            Some(admin) => {
-                sqlx::any::install_default_drivers();
-                let name = format!("fieldsync_bench_{}", Uuid::new_v4().simple());
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await?;
-                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await?;
-                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-                Ok(BenchDb {
-                    url: format!("{base}/{name}"),
-                    label: "postgres",
-                    _dir: None,
-                    pg: Some((admin.to_string(), name)),
-                })
-            }
-        }
-    }
-
-    pub async fn drop_db(self) {
-        if let Some((admin, name)) = &self.pg
-            && let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await
-        {
-            let _ = conn
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .await;
-        }
-    }
-}
-
-/// A server on a port-0 socket in this process.
-pub struct LocalServer {
-    pub url: String,
-    pub store: Store,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl LocalServer {
-    pub async fn start(db: &BenchDb) -> anyhow::Result<LocalServer> {
-        let store = Store::connect(&db.url).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(store.clone());
-        tokio::spawn(async move {
-            let _ = fieldsync_server::serve(listener, state, async {
-                let _ = rx.await;
-            })
-            .await;
-        });
-        Ok(LocalServer {
-            url,
-            store,
-            stop: Some(tx),
-        })
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.store.close().await;
-    }
-}
+/// A database for one benchmark run (removed afterwards) and a server in this process on a
+/// port-0 socket: the test kit's.
+pub use fieldsync_testkit::{TestDb as BenchDb, TestServer as LocalServer};
 
 /// A protocol-level device for load generation (no local database: the point is the server).
 struct Device {
@@ -363,7 +279,7 @@ pub async fn push(
     varied: bool,
 ) -> anyhow::Result<Vec<PushRow>> {
     let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await?;
+    let server = LocalServer::start(&db).await;
     let agents_needed = levels.iter().copied().max().unwrap_or(1);
     let spec = WorldSpec {
         distributor_code: "BENCH".into(),
@@ -447,7 +363,7 @@ pub async fn push(
         let seconds = started.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
         rows.push(PushRow {
-            backend: db.label,
+            backend: db.label(),
             agents: level,
             mutations: total,
             seconds,
@@ -456,7 +372,7 @@ pub async fn push(
         });
     }
     server.stop().await;
-    db.drop_db().await;
+    db.cleanup().await;
     Ok(rows)
 }
 
@@ -569,7 +485,7 @@ pub fn wire() {
 /// `products` products into a real agent engine over loopback.
 pub async fn pull(postgres: Option<&str>, outlets: usize, products: usize) -> anyhow::Result<()> {
     let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await?;
+    let server = LocalServer::start(&db).await;
     let spec = WorldSpec {
         distributor_code: "PULL".into(),
         distributor_name: "Pull bench".into(),
@@ -608,7 +524,7 @@ pub async fn pull(postgres: Option<&str>, outlets: usize, products: usize) -> an
         let secs = started.elapsed().as_secs_f64();
         println!(
             "| {} | {outlets} | {products} | {} | {} | {:.3} | {:.0} | {} | {:.1} |",
-            db.label,
+            db.label(),
             report.pulled,
             report.requests,
             secs,
@@ -618,7 +534,7 @@ pub async fn pull(postgres: Option<&str>, outlets: usize, products: usize) -> an
         );
     }
     server.stop().await;
-    db.drop_db().await;
+    db.cleanup().await;
     Ok(())
 }
 
@@ -635,7 +551,7 @@ pub async fn app(
     use fieldsync_app::ui::ShellProps;
 
     let db = BenchDb::create(None).await?;
-    let server = LocalServer::start(&db).await?;
+    let server = LocalServer::start(&db).await;
     let spec = WorldSpec {
         distributor_code: "APP".into(),
         distributor_name: "App bench".into(),
@@ -669,7 +585,7 @@ pub async fn app(
         (route.len(), territory, catalogue, price_list)
     };
     server.stop().await;
-    db.drop_db().await;
+    db.cleanup().await;
     anyhow::ensure!(route_len > 0, "the territory has no route for today");
 
     // Cold start, in a fresh thread each time (no warm statement caches survive).
@@ -800,7 +716,7 @@ pub async fn login_flood(postgres: Option<&str>, concurrency: usize) -> anyhow::
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
     let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await?;
+    let server = LocalServer::start(&db).await;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
@@ -858,7 +774,7 @@ pub async fn login_flood(postgres: Option<&str>, concurrency: usize) -> anyhow::
         let n = |s: u16| statuses.iter().filter(|x| **x == s).count();
         println!(
             "| {} | {what} | {concurrency} | {} | {} | {} | {before:.0} | {peak:.0} | {:.1} | {:.1} | {:.1} | {seconds:.2} |",
-            db.label,
+            db.label(),
             n(401),
             n(503),
             concurrency - n(401) - n(503),
@@ -868,7 +784,7 @@ pub async fn login_flood(postgres: Option<&str>, concurrency: usize) -> anyhow::
         );
     }
     server.stop().await;
-    db.drop_db().await;
+    db.cleanup().await;
     Ok(())
 }
 
@@ -878,7 +794,7 @@ pub async fn import_push(postgres: Option<&str>, rows: usize, agents: usize) -> 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await?;
+    let server = LocalServer::start(&db).await;
     let spec = WorldSpec {
         distributor_code: "BENCH".into(),
         distributor_name: "Bench".into(),
@@ -958,13 +874,13 @@ pub async fn import_push(postgres: Option<&str>, rows: usize, agents: usize) -> 
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     println!(
         "| {} | {rows} | {seconds:.1} | {agents} | {} | {:.1} | {:.1} | {:.1} |",
-        db.label,
+        db.label(),
         lat.len(),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or(0.0)
     );
     server.stop().await;
-    db.drop_db().await;
+    db.cleanup().await;
     Ok(())
 }

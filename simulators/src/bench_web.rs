@@ -16,7 +16,7 @@ use crate::bench::{BenchDb, LocalServer, percentile};
 /// One device per mobile user of the world, written straight into the database; returns the
 /// number of agents.
 async fn bench_devices(server: &LocalServer) -> anyhow::Result<i64> {
-    let pool = server.store.pool();
+    let pool = server.store.test_pool();
     sqlx::query(
         "INSERT INTO devices (mobile_user_id, device_uid, token_hash, model, app_version, activated_at_ms) \
          SELECT id, 'bench-' || CAST(id AS TEXT), 'bench-token-' || CAST(id AS TEXT), 'bench phone', '1.0', 0 FROM mobile_users",
@@ -48,7 +48,7 @@ fn series(server: &LocalServer, n: usize, tag: &str) -> (String, String) {
 
 /// Writes `n` synthetic visits for the world's agents (one device each) over the last year.
 async fn fill_visits(server: &LocalServer, n: usize) -> anyhow::Result<()> {
-    let pool = server.store.pool();
+    let pool = server.store.test_pool();
     let agents = bench_devices(server).await?;
     let (min_outlet, outlets): (i64, i64) = sqlx::query_as("SELECT MIN(id), COUNT(*) FROM outlets")
         .fetch_one(pool)
@@ -161,7 +161,7 @@ pub async fn visits_list(
     requests: usize,
 ) -> anyhow::Result<()> {
     let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await?;
+    let server = LocalServer::start(&db).await;
     let spec = WorldSpec {
         distributor_code: "BENCH".into(),
         distributor_name: "Bench distribution".into(),
@@ -175,7 +175,7 @@ pub async fn visits_list(
     fill_visits(&server, visits).await?;
     eprintln!(
         "{}: seeded {visits} visits in {:.1}s",
-        db.label,
+        db.label(),
         t.elapsed().as_secs_f64()
     );
     let password = "bench1234";
@@ -244,7 +244,7 @@ pub async fn visits_list(
         total_ms.sort_by(f64::total_cmp);
         println!(
             "| {} | {visits} | {label} | {count} | {requests} | {:.1} | {:.1} | {:.1} | {:.1} |",
-            db.label,
+            db.label(),
             percentile(&server_ms, 0.5),
             percentile(&server_ms, 0.99),
             percentile(&total_ms, 0.5),
@@ -252,13 +252,13 @@ pub async fn visits_list(
         );
     }
     server.stop().await;
-    db.drop_db().await;
+    db.cleanup().await;
     Ok(())
 }
 
 /// Writes `n` placed orders of 5 lines each for the world's agents straight into the database.
 async fn fill_orders(server: &LocalServer, n: usize) -> anyhow::Result<()> {
-    let pool = server.store.pool();
+    let pool = server.store.test_pool();
     let agents = bench_devices(server).await?;
     let (min_outlet, outlets): (i64, i64) = sqlx::query_as("SELECT MIN(id), COUNT(*) FROM outlets")
         .fetch_one(pool)
@@ -303,7 +303,7 @@ async fn fill_orders(server: &LocalServer, n: usize) -> anyhow::Result<()> {
 /// acknowledged until the feed is empty, then every order confirmed.
 pub async fn handoff(postgres: Option<&str>, orders: usize, page: i64) -> anyhow::Result<()> {
     let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await?;
+    let server = LocalServer::start(&db).await;
     let spec = WorldSpec {
         distributor_code: "BENCH".into(),
         distributor_name: "Bench distribution".into(),
@@ -393,7 +393,7 @@ pub async fn handoff(postgres: Option<&str>, orders: usize, page: i64) -> anyhow
     println!("|---|---:|---:|---|---:|---:|---:|");
     println!(
         "| {} | {orders} | {page} | handed over (feed + ack) | {:.0} | {:.1} / {:.1} | {:.1} / {:.1} |",
-        db.label,
+        db.label(),
         orders as f64 / handoff_s,
         percentile(&feed_ms, 0.5),
         percentile(&ack_ms, 0.5),
@@ -402,13 +402,13 @@ pub async fn handoff(postgres: Option<&str>, orders: usize, page: i64) -> anyhow
     );
     println!(
         "| {} | {sample} | 1 | status updates (confirmed with a line quantity), one at a time | {:.0} | {:.1} | {:.1} |",
-        db.label,
+        db.label(),
         sample as f64 / status_s,
         percentile(&status_ms, 0.5),
         percentile(&status_ms, 0.99),
     );
     server.stop().await;
-    db.drop_db().await;
+    db.cleanup().await;
     Ok(())
 }
 
@@ -416,7 +416,7 @@ pub async fn handoff(postgres: Option<&str>, orders: usize, page: i64) -> anyhow
 /// import API, timed end to end; then the same as XLSX.
 pub async fn import(postgres: Option<&str>, rows: usize) -> anyhow::Result<()> {
     let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await?;
+    let server = LocalServer::start(&db).await;
     let spec = WorldSpec {
         distributor_code: "BENCH".into(),
         distributor_name: "Bench distribution".into(),
@@ -507,12 +507,12 @@ pub async fn import(postgres: Option<&str>, rows: usize) -> anyhow::Result<()> {
         );
         println!(
             "| {} | {format} | {rows} | {len} | {s:.2} | {:.0} | {} |",
-            db.label,
+            db.label(),
             rows as f64 / s,
             job["status"].as_str().unwrap_or("")
         );
     }
     server.stop().await;
-    db.drop_db().await;
+    db.cleanup().await;
     Ok(())
 }

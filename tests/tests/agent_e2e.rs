@@ -97,13 +97,13 @@ async fn agents_day(db: &TestDb) {
     let (band, outlet): (String, i64) =
         sqlx::query_as("SELECT location_band, outlet_id FROM visits WHERE id = $1")
             .bind(visit.to_string())
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
     assert_eq!((band.as_str(), outlet), ("within", route[0].outlet.id));
     let (lines,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM order_lines WHERE order_id = $1")
         .bind(order.to_string())
-        .fetch_one(server.store.pool())
+        .fetch_one(server.store.test_pool())
         .await
         .unwrap();
     assert_eq!(lines, 4);
@@ -213,13 +213,13 @@ async fn restored_server(db: &TestDb) {
         "DELETE FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits)",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(store.pool())
+            .execute(store.test_pool())
             .await
             .unwrap();
     }
     sqlx::query("UPDATE devices SET last_seq = $1")
         .bind(second_visit_seq - 1)
-        .execute(store.pool())
+        .execute(store.test_pool())
         .await
         .unwrap();
     let mut store = store;

@@ -286,7 +286,7 @@ async fn isolation(db: &TestDb) {
     let (other_visit, other_outlet, other_device) = push_visit(&w.server, &w.other[0], 0).await;
     let (other_user,): (i64,) = sqlx::query_as("SELECT id FROM mobile_users WHERE login = $1")
         .bind(&w.other[0].login)
-        .fetch_one(w.server.store.pool())
+        .fetch_one(w.server.store.test_pool())
         .await
         .unwrap();
     let b = logged_in(url, "acme-kp").await;
@@ -370,13 +370,13 @@ async fn escaping(db: &TestDb) {
         "SELECT o.id, o.code FROM outlets o JOIN distributors d ON d.id = o.distributor_id \
              WHERE d.code = 'ACME' ORDER BY o.id LIMIT 1",
     )
-    .fetch_one(w.server.store.pool())
+    .fetch_one(w.server.store.test_pool())
     .await
     .unwrap();
     sqlx::query("UPDATE outlets SET name = $1, address = $1 WHERE id = $2")
         .bind(evil)
         .bind(id)
-        .execute(w.server.store.pool())
+        .execute(w.server.store.test_pool())
         .await
         .unwrap();
     let b = logged_in(url, "acme-kp").await;
@@ -511,7 +511,7 @@ async fn read_only_and_staff(db: &TestDb) {
            (SELECT position_id FROM position_staff WHERE id = $1)",
     )
     .bind(binding)
-    .fetch_one(w.server.store.pool())
+    .fetch_one(w.server.store.test_pool())
     .await
     .unwrap();
     assert_eq!(mains, 1, "one main person per position");
@@ -664,7 +664,7 @@ async fn upload(db: &TestDb) {
     );
     let (n,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM products WHERE code = 'UP-1' AND must_stock = 1")
-            .fetch_one(w.server.store.pool())
+            .fetch_one(w.server.store.test_pool())
             .await
             .unwrap();
     assert_eq!(n, 1);
@@ -700,7 +700,7 @@ async fn unmapped(b: &Browser, url: &str) -> String {
 async fn master_data_actions(db: &TestDb) {
     let w = world(db).await;
     let url = &w.server.url;
-    let pool = w.server.store.pool();
+    let pool = w.server.store.test_pool();
     // A visit about 111 m north of its outlet, and a global outlet to map to.
     let (visit, outlet, _) = push_visit(&w.server, &w.acme[0], 10_000).await;
     let other = w.server.store.distributor_id("OTHER").await.unwrap();

@@ -535,7 +535,7 @@ fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
 
 async fn count(server: &TestServer, sql: &str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(server.store.pool())
+        .fetch_one(server.store.test_pool())
         .await
         .unwrap();
     n
@@ -552,7 +552,7 @@ async fn imports(db: &TestDb) {
         "UPDATE outlets SET name = 'Edited here' WHERE code = 'O000001' AND distributor_id = $1",
     )
     .bind(acme)
-    .execute(server.store.pool())
+    .execute(server.store.test_pool())
     .await
     .unwrap();
 
@@ -716,7 +716,7 @@ async fn imports(db: &TestDb) {
          JOIN org_units p ON p.id = r.position_id \
          WHERE r.route_date = '2026-12-01' AND p.code = 'ACME-P0001' ORDER BY rs.stop_order LIMIT 1",
     )
-    .fetch_one(server.store.pool())
+    .fetch_one(server.store.test_pool())
     .await
     .unwrap();
     assert_eq!(first, "N-1");

@@ -437,7 +437,7 @@ async fn webhook_targets(db: &TestDb) {
         .unwrap();
     sqlx::query("UPDATE webhooks SET url = $1")
         .bind(&by_name)
-        .execute(server.store.pool())
+        .execute(server.store.test_pool())
         .await
         .unwrap();
     let deliverer = Deliverer::new(strict);
@@ -496,7 +496,7 @@ async fn webhook_leases(db: &TestDb) {
     let now = now_ms();
     sqlx::query("UPDATE webhooks SET lease_owner = 'dead-server', lease_until_ms = $1")
         .bind(now + LEASE_MS)
-        .execute(a.store.pool())
+        .execute(a.store.test_pool())
         .await
         .unwrap();
     let (da, db_) = (Deliverer::new(allowed), Deliverer::new(allowed));
@@ -629,7 +629,7 @@ async fn killed_import(db: &TestDb) {
         .bind(file)
         .bind(now_ms() - 120_000)
         .bind(lease)
-        .execute(server.store.pool())
+        .execute(server.store.test_pool())
         .await
         .unwrap();
     }
@@ -639,7 +639,7 @@ async fn killed_import(db: &TestDb) {
     assert_eq!(recovered, 1);
     let jobs: Vec<(String, String, String)> =
         sqlx::query_as("SELECT file_name, status, message FROM import_jobs ORDER BY id")
-            .fetch_all(server.store.pool())
+            .fetch_all(server.store.test_pool())
             .await
             .unwrap();
     assert_eq!(jobs[0].0, "dead.csv");
@@ -688,7 +688,7 @@ async fn scoped_lists(db: &TestDb) {
         .bind(other)
         .bind(format!("other-{i}.csv"))
         .bind(now_ms())
-        .execute(s.pool())
+        .execute(s.test_pool())
         .await
         .unwrap();
     }

@@ -21,7 +21,7 @@ async fn migrations(db: &TestDb) {
     assert_eq!(store.epoch(), rotated);
     // A landed migration that was edited afterwards stops the server.
     sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
-        .execute(store.pool())
+        .execute(store.test_pool())
         .await
         .unwrap();
     store.close().await;
@@ -94,7 +94,7 @@ async fn bulk_insert_values(db: &TestDb) {
             ]
         })
         .collect();
-    let mut conn = store.pool().acquire().await.unwrap();
+    let mut conn = store.test_pool().acquire().await.unwrap();
     insert_rows(
         &mut conn,
         "questionnaire_answers",
@@ -238,7 +238,7 @@ async fn concurrent_changes(db: &TestDb) {
     for id in outlets {
         let (lat,): (i64,) = sqlx::query_as("SELECT lat_e7 FROM outlets WHERE id = $1")
             .bind(id)
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
         assert_eq!(seen.get(&id).copied(), Some(lat as i32), "outlet {id}");
@@ -262,7 +262,7 @@ async fn concurrent_activation(db: &TestDb) {
     assert_eq!(statuses, [200, 401], "one PIN binds exactly one device");
     let (active,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM devices WHERE revoked_at_ms IS NULL")
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
     assert_eq!(active, 1);
@@ -307,7 +307,7 @@ async fn order_numbers(db: &TestDb) {
     }
     let (n, distinct, max): (i64, i64, i64) =
         sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT number), MAX(number) FROM orders")
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
     assert_eq!((n, distinct), (60, 60));
@@ -315,7 +315,7 @@ async fn order_numbers(db: &TestDb) {
     // Every visit was started and ended exactly once.
     let (open,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM visits WHERE ended_received_ms IS NULL")
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
     assert_eq!((count(&server.store, "visits").await, open), (60, 0));
@@ -377,7 +377,7 @@ async fn sqlite_log_is_checkpointed_in_the_background() {
     let path = db.url.trim_start_matches("sqlite://").to_string();
     let store = Store::connect(&db.url).await.unwrap();
     let (autocheckpoint,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
-        .fetch_one(store.pool())
+        .fetch_one(store.test_pool())
         .await
         .unwrap();
     assert_eq!(autocheckpoint, 0);
@@ -385,12 +385,12 @@ async fn sqlite_log_is_checkpointed_in_the_background() {
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let before = std::fs::metadata(&path).unwrap().len();
     sqlx::query("CREATE TABLE bulk (b BLOB)")
-        .execute(store.pool())
+        .execute(store.test_pool())
         .await
         .unwrap();
     for _ in 0..500 {
         sqlx::query("INSERT INTO bulk (b) VALUES (zeroblob(4096))")
-            .execute(store.pool())
+            .execute(store.test_pool())
             .await
             .unwrap();
     }

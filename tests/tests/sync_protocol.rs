@@ -103,7 +103,7 @@ async fn lockout(db: &TestDb) {
     // Once the lock period has passed, the right PIN works.
     sqlx::query("UPDATE auth_attempts SET last_attempt_ms = last_attempt_ms - $1")
         .bind(fieldsync_server::store::devices::PIN_LOCK_MS + 1000)
-        .execute(server.store.pool())
+        .execute(server.store.test_pool())
         .await
         .unwrap();
     assert_eq!(c.activate(&a.login, &new_pin).await.status, 200);
@@ -161,7 +161,7 @@ async fn exactly_once(db: &TestDb) {
     let (total, state): (i64, String) =
         sqlx::query_as("SELECT total_minor, state FROM orders WHERE id = $1")
             .bind(order.to_string())
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
     let expected: i64 = match &batch[1].kind {
@@ -172,7 +172,7 @@ async fn exactly_once(db: &TestDb) {
     let (band, ended): (String, Option<i64>) =
         sqlx::query_as("SELECT location_band, ended_received_ms FROM visits WHERE id = $1")
             .bind(visit.to_string())
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
     assert_eq!(band, "within");
@@ -198,7 +198,7 @@ async fn exactly_once(db: &TestDb) {
     let (items,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM sync_session_items WHERE session_id = $1")
             .bind(session.to_string())
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
     assert_eq!(items, 2);
@@ -377,7 +377,7 @@ async fn refusals_do_not_block(db: &TestDb) {
     let refused: Vec<(i64, String, String, Vec<u8>)> = sqlx::query_as(
         "SELECT seq, error_code, reason, payload FROM refused_mutations ORDER BY seq",
     )
-    .fetch_all(server.store.pool())
+    .fetch_all(server.store.test_pool())
     .await
     .unwrap();
     assert_eq!(
@@ -411,7 +411,7 @@ async fn refusals_do_not_block(db: &TestDb) {
     );
     let (orders,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE id = $1")
         .bind(good_order.to_string())
-        .fetch_one(server.store.pool())
+        .fetch_one(server.store.test_pool())
         .await
         .unwrap();
     assert_eq!((orders, count(&server.store, "orders").await), (1, 1));
@@ -500,7 +500,7 @@ async fn pull_scope_and_order(db: &TestDb) {
          JOIN mobile_users m ON m.position_id = p.id WHERE m.login = $1",
     )
     .bind(&acme[0].login)
-    .fetch_one(server.store.pool())
+    .fetch_one(server.store.test_pool())
     .await
     .unwrap();
     assert_eq!(known.outlets.len() as i64, own);
@@ -522,7 +522,7 @@ async fn pull_scope_and_order(db: &TestDb) {
 
     // Changes and deletions arrive next, as upserts and tombstones.
     let (dist,): (i64,) = sqlx::query_as("SELECT id FROM distributors WHERE code = 'ACME'")
-        .fetch_one(server.store.pool())
+        .fetch_one(server.store.test_pool())
         .await
         .unwrap();
     server
@@ -636,7 +636,7 @@ async fn null_and_real_distances(db: &TestDb) {
     let no_location = known.outlets[0].clone();
     sqlx::query("UPDATE outlets SET lat_e7 = NULL, lon_e7 = NULL WHERE id = $1")
         .bind(no_location.id)
-        .execute(server.store.pool())
+        .execute(server.store.test_pool())
         .await
         .unwrap();
     for outlet in [
@@ -653,7 +653,7 @@ async fn null_and_real_distances(db: &TestDb) {
     let bands: Vec<(String, Option<f64>)> = sqlx::query_as(
         "SELECT location_band, distance_m FROM visits ORDER BY started_received_ms, id",
     )
-    .fetch_all(server.store.pool())
+    .fetch_all(server.store.test_pool())
     .await
     .unwrap();
     assert_eq!(bands.len(), 4);
@@ -768,12 +768,12 @@ async fn many_devices_at_once(db: &TestDb) {
     );
     // Order numbers stay unique, and every phone's sequence moved exactly as far as it sent.
     let (distinct,): (i64,) = sqlx::query_as("SELECT COUNT(DISTINCT number) FROM orders")
-        .fetch_one(server.store.pool())
+        .fetch_one(server.store.test_pool())
         .await
         .unwrap();
     assert_eq!(distinct, orders);
     let seqs: Vec<(i64,)> = sqlx::query_as("SELECT last_seq FROM devices")
-        .fetch_all(server.store.pool())
+        .fetch_all(server.store.test_pool())
         .await
         .unwrap();
     assert_eq!(seqs.len(), PHONES);
@@ -813,7 +813,7 @@ async fn many_devices_at_once(db: &TestDb) {
     let (rows,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM distribution_checks WHERE check_id = $1")
             .bind(check.to_string())
-            .fetch_one(server.store.pool())
+            .fetch_one(server.store.test_pool())
             .await
             .unwrap();
     assert_eq!(rows, 1);

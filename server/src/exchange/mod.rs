@@ -148,23 +148,18 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such order")
-            }
-            StoreError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
-            StoreError::Busy(busy) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", busy.to_string())
-            }
-            other => {
-                tracing::error!(error = %other, "exchange storage error");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the server could not complete the request; try again",
-                )
-            }
-        }
+        let code = match &e {
+            StoreError::Refused(p) => p.code(),
+            StoreError::NotFound => "not_found",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::Busy(_) => "busy",
+            StoreError::Invalid(_) | StoreError::Other(_) => "unavailable",
+        };
+        let message = match &e {
+            StoreError::NotFound => "no such order".to_string(),
+            other => crate::error::public_message(other),
+        };
+        ApiError::new(crate::error::status_of(&e), code, message)
     }
 }
 

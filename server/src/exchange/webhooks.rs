@@ -26,7 +26,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 pub use crate::store::webhooks::Webhook;
-use crate::store::{Result, Store, StoreError};
+use crate::store::{Problem, Result, Store, StoreError};
 
 /// Orders per webhook post.
 const BATCH: i64 = 100;
@@ -230,7 +230,7 @@ impl Store {
     ) -> Result<String> {
         let url = url.trim();
         if let Some(problem) = target_problem(url, targets).await {
-            return Err(StoreError::Invalid(problem));
+            return Err(StoreError::Refused(Problem::WebhookTarget(problem)));
         }
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);

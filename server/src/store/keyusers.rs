@@ -5,7 +5,7 @@ use rand::RngCore;
 
 use super::devices::hash_token;
 use super::throttle::{Gate, Rule};
-use super::{Result, Store, StoreError};
+use super::{Problem, Result, Store, StoreError};
 
 /// More than this many failed attempts in a row lock the login.
 pub const MAX_FAILED_ATTEMPTS: i64 = 3;
@@ -77,7 +77,7 @@ impl Scope {
 
 /// A logged-in key user, as a session yields it.
 #[derive(Debug, Clone)]
-pub struct WebUser {
+pub struct SessionUser {
     pub id: i64,
     pub login: String,
     pub role: Role,
@@ -85,24 +85,6 @@ pub struct WebUser {
     pub timezone: String,
     pub scope: Scope,
     pub csrf_token: String,
-}
-
-impl WebUser {
-    pub fn can_write(&self) -> bool {
-        self.role != Role::ReadOnly
-    }
-
-    /// Whether the user may open a page at this path: a distributor's portal login reaches
-    /// its orders, imports and own settings only.
-    pub fn may_open(&self, path: &str) -> bool {
-        if self.role != Role::Distributor {
-            return true;
-        }
-        ["/orders", "/imports", "/settings", "/logout", "/assets"]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-            || path == "/"
-    }
 }
 
 /// The result of a login attempt.
@@ -128,13 +110,13 @@ pub enum PasswordChange {
 }
 
 /// Why a password is not acceptable.
-pub fn password_problem(password: &str) -> Option<&'static str> {
+pub fn password_problem(password: &str) -> Option<Problem> {
     if password.chars().count() < 8 {
-        Some("password_too_short")
+        Some(Problem::PasswordTooShort)
     } else if !password.chars().any(|c| c.is_alphabetic()) {
-        Some("password_needs_letter")
+        Some(Problem::PasswordNeedsLetter)
     } else if !password.chars().any(|c| c.is_ascii_digit()) {
-        Some("password_needs_digit")
+        Some(Problem::PasswordNeedsDigit)
     } else {
         None
     }
@@ -163,24 +145,20 @@ impl Store {
     ) -> Result<i64> {
         let login = login.trim();
         if login.is_empty() || login.len() > 64 || login.chars().any(char::is_whitespace) {
-            return Err(StoreError::Invalid(
-                "a login is 1 to 64 characters without spaces".into(),
-            ));
+            return Err(StoreError::Refused(Problem::BadLogin));
         }
         if let Some(problem) = password_problem(password) {
-            return Err(StoreError::Invalid(problem.into()));
+            return Err(StoreError::Refused(problem));
         }
         if matches!(role, Role::KeyUser | Role::Distributor) && distributor_codes.is_empty() {
-            return Err(StoreError::Invalid(
-                "this role needs at least one distributor (--distributor CODE)".into(),
-            ));
+            return Err(StoreError::Refused(Problem::RoleNeedsDistributor));
         }
         let mut ids = Vec::new();
         for code in distributor_codes {
             ids.push(
                 self.distributor_id(code)
                     .await
-                    .map_err(|_| StoreError::Invalid(format!("no distributor {code}")))?,
+                    .map_err(|_| StoreError::Refused(Problem::UnknownDistributor(code.clone())))?,
             );
         }
         let hash = self.secrets().hash(password.to_string()).await?;
@@ -268,7 +246,7 @@ impl Store {
     }
 
     /// The key user behind a session cookie, if the session is alive.
-    pub async fn web_session(&self, token: &str, now: i64) -> Result<Option<WebUser>> {
+    pub async fn web_session(&self, token: &str, now: i64) -> Result<Option<SessionUser>> {
         let row: Option<(i64, String, String, String, String, String)> = sqlx::query_as(
             "SELECT u.id, u.login, u.role, u.lang, u.timezone, s.csrf_token \
              FROM web_sessions s JOIN key_users u ON u.id = s.key_user_id \
@@ -297,7 +275,7 @@ impl Store {
                 Scope::Only(ids.into_iter().map(|(d,)| d).collect())
             }
         };
-        Ok(Some(WebUser {
+        Ok(Some(SessionUser {
             id,
             login,
             role,
@@ -356,7 +334,7 @@ impl Store {
         }
         self.clear_attempts(PASSWORD_CHANGE_RULE, &subject).await?;
         if let Some(problem) = password_problem(new) {
-            return Err(StoreError::Invalid(problem.into()));
+            return Err(StoreError::Refused(problem));
         }
         let hash = self.secrets().hash(new.to_string()).await?;
         let mut tx = self.begin_write().await?;

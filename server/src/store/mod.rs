@@ -21,6 +21,7 @@ pub mod exchange;
 pub mod imports;
 pub mod ingest;
 pub mod keyusers;
+pub mod list;
 pub mod maintenance;
 pub mod migrate;
 pub mod orders;
@@ -41,13 +42,58 @@ pub enum Backend {
     Postgres,
 }
 
-/// Errors of domain operations. Database errors map here once.
+/// Why a store operation refused what it was asked, as each surface tells it: the back office
+/// translates [`Problem::code`] through its catalogue, the APIs send the code and this
+/// English text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("a login is 1 to 64 characters without spaces")]
+    BadLogin,
+    #[error("a password needs at least 8 characters")]
+    PasswordTooShort,
+    #[error("a password needs at least one letter")]
+    PasswordNeedsLetter,
+    #[error("a password needs at least one digit")]
+    PasswordNeedsDigit,
+    #[error("this role needs at least one distributor")]
+    RoleNeedsDistributor,
+    #[error("no distributor {0}")]
+    UnknownDistributor(String),
+    #[error("this session id belongs to another device")]
+    ForeignSession,
+    /// A webhook URL that may not be posted to, and why.
+    #[error("{0}")]
+    WebhookTarget(String),
+}
+
+impl Problem {
+    /// A stable code; the back office's catalogue key of the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::BadLogin => "bad_login",
+            Problem::PasswordTooShort => "password_too_short",
+            Problem::PasswordNeedsLetter => "password_needs_letter",
+            Problem::PasswordNeedsDigit => "password_needs_digit",
+            Problem::RoleNeedsDistributor => "role_needs_distributor",
+            Problem::UnknownDistributor(_) => "unknown_distributor",
+            Problem::ForeignSession => "foreign_session",
+            Problem::WebhookTarget(_) => "webhook_target",
+        }
+    }
+}
+
+/// Errors of domain operations. Database errors map here once; how each becomes an HTTP
+/// answer is decided once too (`crate::error::status_of`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The request was refused for a reason its sender can act on.
+    #[error("{0}")]
+    Refused(Problem),
+    /// The server's own configuration or stored state is not usable (an operator's matter).
     #[error("invalid: {0}")]
     Invalid(String),
     /// Too much expensive work at once (password hashing): refused, try again shortly.
@@ -221,8 +267,21 @@ impl Store {
         Ok(epoch)
     }
 
-    pub fn pool(&self) -> &AnyPool {
+    /// The connection pool, for the store's own modules (nothing outside `store/` runs SQL).
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The connection pool for tests that check stored rows directly (the `test-access`
+    /// feature, which only the test kit turns on).
+    #[cfg(feature = "test-access")]
+    pub fn test_pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Whether the database answers a trivial query (for `/healthz`).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
     /// Starts a transaction that will write. On SQLite it first waits for the store's write

@@ -77,9 +77,7 @@ impl Store {
             .fetch_one(&mut **tx)
             .await?;
         if owner != auth.device_id {
-            return Err(StoreError::Invalid(
-                "this session id belongs to another device".into(),
-            ));
+            return Err(StoreError::Refused(super::Problem::ForeignSession));
         }
         Ok(())
     }

@@ -7,10 +7,10 @@ use axum::{Form, extract::Query};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use super::{T, WebError, WebResult, WebUser, csrf_field, layout};
+use super::{T, WebError, WebResult, csrf_field, layout};
 use crate::AppState;
 use crate::store::StoreError;
-use crate::store::keyusers::{LoginOutcome, PasswordChange, new_form_token};
+use crate::store::keyusers::{LoginOutcome, PasswordChange, Role, SessionUser, new_form_token};
 
 pub const SESSION_COOKIE: &str = "fs_session";
 const LOGIN_CSRF_COOKIE: &str = "fs_login_csrf";
@@ -27,6 +27,24 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// A logged-in key user of the back office: the session's user and what the pages may do
+/// with it.
+#[derive(Debug, Clone)]
+pub struct WebUser(pub SessionUser);
+
+impl std::ops::Deref for WebUser {
+    type Target = SessionUser;
+    fn deref(&self) -> &SessionUser {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WebUser {
+    fn deref_mut(&mut self) -> &mut SessionUser {
+        &mut self.0
+    }
+}
+
 impl FromRequestParts<AppState> for WebUser {
     type Rejection = WebError;
 
@@ -34,11 +52,13 @@ impl FromRequestParts<AppState> for WebUser {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(WebError::Login);
         };
-        let user = state
-            .store
-            .web_session(&token, state.clock.now())
-            .await?
-            .ok_or(WebError::Login)?;
+        let user = WebUser(
+            state
+                .store
+                .web_session(&token, state.clock.now())
+                .await?
+                .ok_or(WebError::Login)?,
+        );
         if !user.may_open(parts.uri.path()) {
             return Err(WebError::forbidden(&user.t()));
         }
@@ -47,6 +67,22 @@ impl FromRequestParts<AppState> for WebUser {
 }
 
 impl WebUser {
+    pub fn can_write(&self) -> bool {
+        self.role != Role::ReadOnly
+    }
+
+    /// Whether the user may open a page at this path: a distributor's portal login reaches
+    /// its orders, imports and own settings only.
+    pub fn may_open(&self, path: &str) -> bool {
+        if self.role != Role::Distributor {
+            return true;
+        }
+        ["/orders", "/imports", "/settings", "/logout", "/assets"]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+            || path == "/"
+    }
+
     /// The translator in the user's language.
     pub fn t(&self) -> T {
         T::new(&self.lang)
@@ -353,8 +389,10 @@ pub async fn change_password(
                 &[("minutes", &minutes_left(until_ms, now))],
             ),
         ),
-        Err(StoreError::Invalid(key)) => refused(StatusCode::BAD_REQUEST, t.s(&key)),
-        Err(StoreError::Busy(_)) => refused(StatusCode::SERVICE_UNAVAILABLE, t.s("error.busy")),
+        Err(e @ (StoreError::Refused(_) | StoreError::Busy(_))) => match WebError::store(&t, e) {
+            WebError::Page(status, message) => refused(status, message),
+            other => Err(other),
+        },
         Err(e) => Err(e.into()),
     }
 }

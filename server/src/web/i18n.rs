@@ -66,7 +66,10 @@ mod tests {
         let sources = [
             include_str!("mod.rs"),
             include_str!("auth.rs"),
-            include_str!("list.rs"),
+            include_str!("list/mod.rs"),
+            include_str!("list/export.rs"),
+            include_str!("list/views.rs"),
+            include_str!("../store/list/specs.rs"),
             include_str!("lists.rs"),
             include_str!("pages.rs"),
             include_str!("map.rs"),

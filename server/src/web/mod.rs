@@ -19,7 +19,8 @@ use fieldsync_protocol::dates;
 
 use crate::AppState;
 use crate::store::StoreError;
-pub use crate::store::keyusers::{Role, Scope, WebUser};
+pub use crate::store::keyusers::{Role, Scope};
+pub use auth::WebUser;
 
 pub mod apikeys;
 pub mod auth;
@@ -184,37 +185,30 @@ impl WebError {
     pub fn bad(t: &T, key: &str) -> WebError {
         WebError::Page(StatusCode::BAD_REQUEST, t.s(key))
     }
-    /// A store error: `Invalid` carries a catalogue key or a message for the user.
+    /// A store error as the user reads it, in their language.
     pub fn store(t: &T, e: StoreError) -> WebError {
-        match e {
-            StoreError::NotFound => WebError::not_found(t),
-            StoreError::Invalid(m) | StoreError::Conflict(m) => {
-                WebError::Page(StatusCode::BAD_REQUEST, t.s(&m))
+        let status = crate::error::status_of(&e);
+        let message = match &e {
+            StoreError::NotFound => return WebError::not_found(t),
+            // The catalogue has the problem's code as key; the English text otherwise.
+            StoreError::Refused(p) => match t.s(p.code()) {
+                s if s == p.code() => p.to_string(),
+                s => s,
+            },
+            StoreError::Conflict(_) => t.s("error.conflict"),
+            StoreError::Busy(_) => t.s("error.busy"),
+            StoreError::Invalid(_) | StoreError::Other(_) => {
+                tracing::error!(error = %e, "back office storage error");
+                t.s("error.internal")
             }
-            other => other.into(),
-        }
+        };
+        WebError::Page(status, message)
     }
 }
 
 impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
-        if let StoreError::NotFound = e {
-            return WebError::Page(StatusCode::NOT_FOUND, T::new("en").s("error.not_found"));
-        }
-        if let StoreError::Busy(_) = e {
-            return WebError::Page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                T::new("en").s("error.busy"),
-            );
-        }
-        tracing::error!(error = %e, "back office storage error");
-        WebError::Internal
-    }
-}
-
-impl From<sqlx::Error> for WebError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::from(e).into()
+        WebError::store(&T::new("en"), e)
     }
 }
 

@@ -8,74 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
 
-use super::list::{Col, Filter, Kind, ListQuery, ListSpec, list_page, serve_export};
+use super::list::{ListQuery, list_page, serve_export};
 use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
 use crate::AppState;
 use crate::store::exchange::{LineQuantity, StatusRefusal, StatusUpdate};
+use crate::store::list::specs::ORDERS;
 use crate::store::orders::OrderCard;
 use fieldsync_protocol::orders::{NAMES as STATES, transition_allowed};
 use fieldsync_protocol::v1::OrderState;
-
-pub static ORDERS: ListSpec = ListSpec {
-    key: "orders",
-    title: "nav.orders",
-    path: "/orders",
-    from: "orders ord JOIN outlets o ON o.id = ord.outlet_id \
-           JOIN mobile_users mu ON mu.id = ord.mobile_user_id \
-           JOIN warehouses w ON w.id = ord.warehouse_id \
-           JOIN distributors d ON d.id = ord.distributor_id",
-    scope: "ord.distributor_id",
-    base_where: "1 = 1",
-    cols: &[
-        Col::new("number", "col.order_number", "ord.number", Kind::Int)
-            .filter(Filter::Equals)
-            .link("/orders/", "ord.id"),
-        Col::new("received", "col.received", "ord.received_at_ms", Kind::Time)
-            .filter(Filter::DateRange),
-        Col::new("state", "col.state", "ord.state", Kind::Enum("order_state"))
-            .filter(Filter::Choice(&STATES)),
-        Col::new("outlet", "col.outlet", "o.name", Kind::Text)
-            .filter(Filter::Contains)
-            .lookup("ord.outlet_id", "outlets", "name", "distributor_id"),
-        Col::new("address", "col.address", "o.address", Kind::Text).hidden(),
-        Col::new("agent", "col.agent", "mu.login", Kind::Text)
-            .filter(Filter::Contains)
-            .lookup(
-                "ord.mobile_user_id",
-                "mobile_users",
-                "login",
-                "distributor_id",
-            ),
-        Col::new("warehouse", "col.warehouse", "w.name", Kind::Text),
-        Col::new("lines", "col.lines", "ord.line_count", Kind::Int),
-        Col::new("total", "col.total", "ord.total_minor", Kind::Money),
-        Col::new(
-            "delivery_date",
-            "col.delivery_date",
-            "ord.delivery_date",
-            Kind::Text,
-        ),
-        Col::new(
-            "document",
-            "col.document_number",
-            "ord.document_number",
-            Kind::Text,
-        )
-        .filter(Filter::Contains),
-        Col::new(
-            "handed_over",
-            "col.handed_over",
-            "ord.handed_over_at_ms",
-            Kind::Time,
-        )
-        .hidden(),
-        Col::new("distributor", "col.distributor", "d.code", Kind::Text).hidden(),
-    ],
-    sort: "received",
-    desc: true,
-    tiebreak: "ord.number",
-    default_days: Some(30),
-};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -96,7 +36,7 @@ async fn inbox(
 ) -> WebResult<Markup> {
     let t = user.t();
     let parsed = ListQuery::parse(raw.as_deref());
-    parsed.check(&t)?;
+    super::list::check_query(&parsed, &t)?;
     let q = ORDERS.with_defaults(parsed, state.clock.now(), &user.timezone);
     let ids: Vec<i64> = super::user_distributors(&state, &user)
         .await?

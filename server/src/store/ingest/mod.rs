@@ -386,9 +386,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
     use crate::seed::{WorldSpec, seed_world};
     use crate::store::devices::DeviceInfo;
+    use uuid::Uuid;
 
     /// A store on a fresh SQLite file with a small seeded world of `agents` agents.
     async fn sqlite_world(

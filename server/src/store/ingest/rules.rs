@@ -592,7 +592,10 @@ mod tests {
         let (mut pic, mut w) = (picture(), Writes::default());
         let first = ids::new_id();
         // About 22 m north of the reference with 8 m accuracy: within.
-        assert_eq!(run(&mut pic, &mut w, 1, &start(first, vec![fix(2_000, 80)])), Ok(true));
+        assert_eq!(
+            run(&mut pic, &mut w, 1, &start(first, vec![fix(2_000, 80)])),
+            Ok(true)
+        );
         assert_eq!(w.new_visits.len(), 1);
         assert_eq!(w.new_visits[0].band, "within");
         assert_eq!(w.fixes.len(), 1);
@@ -621,7 +624,10 @@ mod tests {
         if let Some(Kind::VisitStarted(v)) = &mut m.kind {
             v.outlet_id = 99;
         }
-        assert_eq!(run(&mut pic, &mut w, 1, &m).unwrap_err().0, ErrorCode::NotVisible);
+        assert_eq!(
+            run(&mut pic, &mut w, 1, &m).unwrap_err().0,
+            ErrorCode::NotVisible
+        );
         let mut bad = start(ids::new_id(), vec![]);
         bad.id = vec![1, 2, 3];
         assert_eq!(
