@@ -17,6 +17,30 @@ use uuid::Uuid;
 /// port-0 socket: the test kit's.
 pub use fieldsync_testkit::{TestDb as BenchDb, TestServer as LocalServer};
 
+/// What most benchmarks start from: a fresh database (`None`: SQLite), a server in this
+/// process, and a seeded world of distributor `code` with `agents` agents, `outlets` outlets
+/// and `products` products.
+pub async fn bench_world(
+    postgres: Option<&str>,
+    code: &str,
+    agents: usize,
+    outlets: usize,
+    products: usize,
+) -> anyhow::Result<(BenchDb, LocalServer, Vec<SeededAgent>)> {
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await;
+    let spec = WorldSpec {
+        distributor_code: code.into(),
+        distributor_name: format!("{code} bench"),
+        agents,
+        outlets,
+        products,
+        ..WorldSpec::demo()
+    };
+    let seeded = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    Ok((db, server, seeded))
+}
+
 /// A protocol-level device for load generation (no local database: the point is the server).
 struct Device {
     http: reqwest::Client,
@@ -278,18 +302,9 @@ pub async fn push(
     batch_visits: usize,
     varied: bool,
 ) -> anyhow::Result<Vec<PushRow>> {
-    let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await;
     let agents_needed = levels.iter().copied().max().unwrap_or(1);
-    let spec = WorldSpec {
-        distributor_code: "BENCH".into(),
-        distributor_name: "Bench".into(),
-        agents: agents_needed,
-        outlets: agents_needed * 30,
-        products: 2000,
-        ..WorldSpec::demo()
-    };
-    let agents = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let (db, server, agents) =
+        bench_world(postgres, "BENCH", agents_needed, agents_needed * 30, 2000).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
@@ -484,17 +499,7 @@ pub fn wire() {
 /// A first pull of a world of `outlets` outlets (all in one agent's territory) and
 /// `products` products into a real agent engine over loopback.
 pub async fn pull(postgres: Option<&str>, outlets: usize, products: usize) -> anyhow::Result<()> {
-    let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await;
-    let spec = WorldSpec {
-        distributor_code: "PULL".into(),
-        distributor_name: "Pull bench".into(),
-        agents: 1,
-        outlets,
-        products,
-        ..WorldSpec::demo()
-    };
-    let agents = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let (db, server, agents) = bench_world(postgres, "PULL", 1, outlets, products).await?;
     println!(
         "| backend | outlets | products | rows pulled | requests | seconds | rows/s | bytes down | bytes/row |"
     );
@@ -550,17 +555,7 @@ pub async fn app(
     use dioxus::prelude::*;
     use fieldsync_app::ui::ShellProps;
 
-    let db = BenchDb::create(None).await?;
-    let server = LocalServer::start(&db).await;
-    let spec = WorldSpec {
-        distributor_code: "APP".into(),
-        distributor_name: "App bench".into(),
-        agents: 1,
-        outlets,
-        products,
-        ..WorldSpec::demo()
-    };
-    let agents = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let (db, server, agents) = bench_world(None, "APP", 1, outlets, products).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("agent.db");
     let (route_len, territory, catalogue, price_list) = {
@@ -793,17 +788,7 @@ pub async fn login_flood(postgres: Option<&str>, concurrency: usize) -> anyhow::
 pub async fn import_push(postgres: Option<&str>, rows: usize, agents: usize) -> anyhow::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await;
-    let spec = WorldSpec {
-        distributor_code: "BENCH".into(),
-        distributor_name: "Bench".into(),
-        agents,
-        outlets: agents * 30,
-        products: 500,
-        ..WorldSpec::demo()
-    };
-    let seeded = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let (db, server, seeded) = bench_world(postgres, "BENCH", agents, agents * 30, 500).await?;
     let d = server.store.distributor_id("BENCH").await?;
     let (_, key) = server
         .store

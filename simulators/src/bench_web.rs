@@ -7,11 +7,10 @@
 //! the time on the loopback socket, p50 and p99.
 use std::time::Instant;
 
-use fieldsync_server::seed::WorldSpec;
 use fieldsync_server::store::Backend;
 use fieldsync_server::store::keyusers::Role;
 
-use crate::bench::{BenchDb, LocalServer, percentile};
+use crate::bench::{LocalServer, bench_world, percentile};
 
 /// One device per mobile user of the world, written straight into the database; returns the
 /// number of agents.
@@ -160,18 +159,8 @@ pub async fn visits_list(
     visits: usize,
     requests: usize,
 ) -> anyhow::Result<()> {
-    let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await;
-    let spec = WorldSpec {
-        distributor_code: "BENCH".into(),
-        distributor_name: "Bench distribution".into(),
-        agents: 100,
-        outlets: 5_000,
-        products: 200,
-        ..WorldSpec::demo()
-    };
+    let (db, server, _agents) = bench_world(postgres, "BENCH", 100, 5_000, 200).await?;
     let t = Instant::now();
-    fieldsync_server::seed::seed_world(&server.store, &spec).await?;
     fill_visits(&server, visits).await?;
     eprintln!(
         "{}: seeded {visits} visits in {:.1}s",
@@ -302,17 +291,7 @@ async fn fill_orders(server: &LocalServer, n: usize) -> anyhow::Result<()> {
 /// Orders handed over per second through the feed: pages of `page` orders read and
 /// acknowledged until the feed is empty, then every order confirmed.
 pub async fn handoff(postgres: Option<&str>, orders: usize, page: i64) -> anyhow::Result<()> {
-    let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await;
-    let spec = WorldSpec {
-        distributor_code: "BENCH".into(),
-        distributor_name: "Bench distribution".into(),
-        agents: 50,
-        outlets: 3_000,
-        products: 2_000,
-        ..WorldSpec::demo()
-    };
-    fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let (db, server, _agents) = bench_world(postgres, "BENCH", 50, 3_000, 2_000).await?;
     fill_orders(&server, orders).await?;
     let d = server.store.distributor_id("BENCH").await?;
     let (_, key) = server
@@ -415,17 +394,7 @@ pub async fn handoff(postgres: Option<&str>, orders: usize, page: i64) -> anyhow
 /// Import throughput: an actual-sales CSV of `rows` lines (invoices of 5 lines) posted to the
 /// import API, timed end to end; then the same as XLSX.
 pub async fn import(postgres: Option<&str>, rows: usize) -> anyhow::Result<()> {
-    let db = BenchDb::create(postgres).await?;
-    let server = LocalServer::start(&db).await;
-    let spec = WorldSpec {
-        distributor_code: "BENCH".into(),
-        distributor_name: "Bench distribution".into(),
-        agents: 10,
-        outlets: 5_000,
-        products: 2_000,
-        ..WorldSpec::demo()
-    };
-    fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    let (db, server, _agents) = bench_world(postgres, "BENCH", 10, 5_000, 2_000).await?;
     let d = server.store.distributor_id("BENCH").await?;
     let (_, key) = server
         .store

@@ -5,7 +5,7 @@
 
 use fieldsync_protocol::v1::ErrorCode;
 use fieldsync_server::store::keyusers::Role;
-use fieldsync_server::store::now_ms;
+use fieldsync_server::store::{Problem, StoreError, now_ms};
 use fieldsync_server::store::{Store, devices::PIN_MAX_FAILURES, keyusers::MAX_FAILED_ATTEMPTS};
 use fieldsync_tests::*;
 
@@ -394,7 +394,6 @@ fn allowed_for_setup() -> fieldsync_server::exchange::webhooks::Targets {
 
 async fn webhook_targets(db: &TestDb) {
     use fieldsync_server::exchange::webhooks::{Deliverer, Targets, deliver_due};
-    use fieldsync_server::store::StoreError;
     use std::sync::atomic::Ordering;
     let server = TestServer::start(db).await;
     let d = orders_synced(&server, 2).await;
@@ -408,7 +407,9 @@ async fn webhook_targets(db: &TestDb) {
         "http://[::1]:8080/hook",
     ] {
         match server.store.set_webhook(d, url, strict, now_ms()).await {
-            Err(StoreError::Invalid(m)) => assert!(m.contains("is not a public address"), "{m}"),
+            Err(StoreError::Refused(Problem::WebhookTarget(m))) => {
+                assert!(m.contains("is not a public address"), "{m}")
+            }
             other => panic!("{url} accepted: {other:?}"),
         }
     }
@@ -419,7 +420,7 @@ async fn webhook_targets(db: &TestDb) {
         .set_webhook(d, &by_name, strict, now_ms())
         .await
     {
-        Err(StoreError::Invalid(m)) => {
+        Err(StoreError::Refused(Problem::WebhookTarget(m))) => {
             assert_eq!(
                 m,
                 "localhost resolves to no public address; webhooks post to the internet only"

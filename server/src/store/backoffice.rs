@@ -1,5 +1,6 @@
 //! Reads the back office shows that belong to no other domain module: the distributors a
 //! user picks from, the agents of the map and an agent's day on it.
+use super::sql::IntoVal;
 use super::{Result, Store};
 
 /// A distributor as pickers show it.
@@ -31,10 +32,9 @@ pub struct DayVisit {
 impl Store {
     /// Every distributor, by code.
     pub async fn distributors(&self) -> Result<Vec<DistributorRef>> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, code FROM distributors ORDER BY code")
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<(i64, String)> = self
+            .rows("SELECT id, code FROM distributors ORDER BY code", &[])
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(id, code)| DistributorRef { id, code })
@@ -43,10 +43,12 @@ impl Store {
 
     /// Every mobile user, by login.
     pub async fn agents(&self) -> Result<Vec<AgentRef>> {
-        let rows: Vec<(i64, i64, String)> =
-            sqlx::query_as("SELECT id, distributor_id, login FROM mobile_users ORDER BY login")
-                .fetch_all(self.pool())
-                .await?;
+        let rows: Vec<(i64, i64, String)> = self
+            .rows(
+                "SELECT id, distributor_id, login FROM mobile_users ORDER BY login",
+                &[],
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(id, distributor_id, login)| AgentRef {
@@ -64,18 +66,15 @@ impl Store {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<DayVisit>> {
-        let rows: Vec<(String, i64, String, String, Option<f64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<(String, i64, String, String, Option<f64>, Option<i64>, Option<i64>)> = self.rows(
             "SELECT v.id, v.started_device_ms, v.location_band, o.name, v.distance_m, \
              (SELECT f.lat_e7 FROM gps_fixes f WHERE f.visit_id = v.id ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.fix_no LIMIT 1), \
              (SELECT f.lon_e7 FROM gps_fixes f WHERE f.visit_id = v.id ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.fix_no LIMIT 1) \
              FROM visits v JOIN outlets o ON o.id = v.outlet_id \
              WHERE v.mobile_user_id = $1 AND v.started_device_ms >= $2 AND v.started_device_ms < $3 \
              ORDER BY v.started_device_ms",
+            &[mobile_user_id.into_val(), start_ms.into_val(), end_ms.into_val()],
         )
-        .bind(mobile_user_id)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.pool())
         .await?;
         Ok(rows
             .into_iter()

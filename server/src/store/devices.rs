@@ -3,6 +3,7 @@ use base64::Engine as _;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 
+use super::sql::IntoVal;
 use super::throttle::{Gate, Rule};
 use super::{Result, Store, StoreError, now_ms};
 
@@ -152,19 +153,19 @@ impl Store {
             }
             Gate::Check { last } => last,
         };
-        let user: Option<(i64,)> = sqlx::query_as("SELECT id FROM mobile_users WHERE login = $1")
-            .bind(login)
-            .fetch_optional(self.pool())
+        let user: Option<(i64,)> = self
+            .opt(
+                "SELECT id FROM mobile_users WHERE login = $1",
+                &[login.into_val()],
+            )
             .await?;
         let pins: Vec<(i64, String, Option<i64>, Option<i64>)> = match user {
             Some((user_id,)) => {
-                sqlx::query_as(
+                self.rows(
                     "SELECT id, pin_hash, used_at_ms, revoked_at_ms FROM mobile_user_pins
                      WHERE mobile_user_id = $1 ORDER BY id DESC LIMIT $2",
+                    &[user_id.into_val(), PIN_HISTORY.into_val()],
                 )
-                .bind(user_id)
-                .bind(PIN_HISTORY)
-                .fetch_all(self.pool())
                 .await?
             }
             None => Vec::new(),
@@ -247,15 +248,14 @@ impl Store {
         &self,
         token: &str,
     ) -> Result<std::result::Result<DeviceAuth, AuthError>> {
-        let row: Option<(i64, i64, Option<i64>, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+        let row: Option<(i64, i64, Option<i64>, i64, i64, i64, Option<i64>)> = self.opt(
             "SELECT d.id, d.mobile_user_id, d.revoked_at_ms, d.last_seq, m.distributor_id, m.position_id, p.parent_id
              FROM devices d
              JOIN mobile_users m ON m.id = d.mobile_user_id
              JOIN org_units p ON p.id = m.position_id
              WHERE d.token_hash = $1",
+            &[(hash_token(token)).into_val()],
         )
-        .bind(hash_token(token))
-        .fetch_optional(self.pool())
         .await?;
         Ok(match row {
             None => Err(AuthError::Unknown),
@@ -293,21 +293,18 @@ impl Store {
         use fieldsync_protocol::v1;
         let (login, pos_name, pos_kind, parent, d_code, d_name, currency, near, mid, far): (
             String, String, String, Option<i64>, String, String, String, i64, i64, i64,
-        ) = sqlx::query_as(
-            "SELECT m.login, p.name, p.kind, p.parent_id, d.code, d.name, d.currency,
+        ) = self.one("SELECT m.login, p.name, p.kind, p.parent_id, d.code, d.name, d.currency,
                     d.band_near_m, d.band_mid_m, d.band_far_m
              FROM mobile_users m JOIN org_units p ON p.id = m.position_id JOIN distributors d ON d.id = m.distributor_id
              WHERE m.id = $1",
+            &[auth.mobile_user_id.into_val()],
         )
-        .bind(auth.mobile_user_id)
-        .fetch_one(self.pool())
         .await?;
-        let staff: Option<(String, String)> = sqlx::query_as(
+        let staff: Option<(String, String)> = self.opt(
             "SELECT s.first_name, s.last_name FROM position_staff ps JOIN staff s ON s.id = ps.staff_id
              WHERE ps.position_id = $1 AND ps.is_main = 1 AND ps.valid_to IS NULL ORDER BY ps.id DESC LIMIT 1",
+            &[auth.position_id.into_val()],
         )
-        .bind(auth.position_id)
-        .fetch_optional(self.pool())
         .await?;
         Ok(DeviceProfile {
             mobile_user: v1::MobileUser {

@@ -14,6 +14,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::devices::hash_token;
+use super::sql::IntoVal;
 use super::world::{ChangeRef, record_changes};
 use super::{Result, Store, StoreError};
 
@@ -139,51 +140,50 @@ impl Store {
         now: i64,
     ) -> Result<(i64, String)> {
         let key = random_key();
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO api_keys (distributor_id, label, key_prefix, key_hash, created_at_ms) \
+        let (id,): (i64,) = self
+            .one(
+                "INSERT INTO api_keys (distributor_id, label, key_prefix, key_hash, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(distributor_id)
-        .bind(label.trim())
-        .bind(&key[..10])
-        .bind(hash_token(&key))
-        .bind(now)
-        .fetch_one(self.pool())
-        .await?;
+                &[
+                    distributor_id.into_val(),
+                    (label.trim()).into_val(),
+                    (&key[..10]).into_val(),
+                    (hash_token(&key)).into_val(),
+                    now.into_val(),
+                ],
+            )
+            .await?;
         Ok((id, key))
     }
 
     /// The distributor an API key belongs to.
     pub async fn api_key_distributor(&self, id: i64) -> Result<Option<i64>> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT distributor_id FROM api_keys WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<(i64,)> = self
+            .opt(
+                "SELECT distributor_id FROM api_keys WHERE id = $1",
+                &[id.into_val()],
+            )
+            .await?;
         Ok(row.map(|r| r.0))
     }
 
     pub async fn revoke_api_key(&self, distributor_id: i64, id: i64, now: i64) -> Result<()> {
-        let done = sqlx::query(
+        let done = self.exec(
             "UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2 AND distributor_id = $3 AND revoked_at_ms IS NULL",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(distributor_id)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
+            &[now.into_val(), id.into_val(), distributor_id.into_val()],
+        ).await?;
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
     }
 
     pub async fn api_keys(&self, distributor_ids: &[i64]) -> Result<Vec<ApiKeyInfo>> {
-        let rows: Vec<(i64, i64, String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, String, String, i64, Option<i64>, Option<i64>)> = self.rows(
             "SELECT id, distributor_id, label, key_prefix, created_at_ms, revoked_at_ms, last_used_ms \
              FROM api_keys ORDER BY id",
+             &[],
         )
-        .fetch_all(self.pool())
         .await?;
         Ok(rows
             .into_iter()
@@ -202,22 +202,20 @@ impl Store {
 
     /// The distributor of a live key.
     pub async fn authenticate_api_key(&self, key: &str, now: i64) -> Result<Option<i64>> {
-        let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+        let row: Option<(i64, i64, Option<i64>)> = self.opt(
             "SELECT id, distributor_id, last_used_ms FROM api_keys WHERE key_hash = $1 AND revoked_at_ms IS NULL",
-        )
-        .bind(hash_token(key))
-        .fetch_optional(self.pool())
-        .await?;
+            &[(hash_token(key)).into_val()],
+        ).await?;
         let Some((id, distributor, last_used)) = row else {
             return Ok(None);
         };
         // Remember the last use, at most once a minute (no write per request).
         if last_used.is_none_or(|t| now - t > 60_000) {
-            sqlx::query("UPDATE api_keys SET last_used_ms = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(self.pool())
-                .await?;
+            self.exec(
+                "UPDATE api_keys SET last_used_ms = $1 WHERE id = $2",
+                &[now.into_val(), id.into_val()],
+            )
+            .await?;
         }
         Ok(Some(distributor))
     }
@@ -230,15 +228,17 @@ impl Store {
         limit: i64,
     ) -> Result<FeedPage> {
         let limit = limit.clamp(1, 500);
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM orders WHERE distributor_id = $1 AND state = 'placed' \
+        let rows: Vec<(String,)> = self
+            .rows(
+                "SELECT id FROM orders WHERE distributor_id = $1 AND state = 'placed' \
              AND handed_over_at_ms IS NULL AND number > $2 ORDER BY number LIMIT $3",
-        )
-        .bind(distributor_id)
-        .bind(after)
-        .bind(limit + 1)
-        .fetch_all(self.pool())
-        .await?;
+                &[
+                    distributor_id.into_val(),
+                    after.into_val(),
+                    (limit + 1).into_val(),
+                ],
+            )
+            .await?;
         let has_more = rows.len() as i64 > limit;
         let ids: Vec<String> = rows.into_iter().take(limit as usize).map(|r| r.0).collect();
         let orders = self.orders_by_id(distributor_id, &ids).await?;
@@ -552,11 +552,9 @@ impl Store {
         &self,
         order_id: &str,
     ) -> Result<Vec<(String, String, String, i64)>> {
-        Ok(sqlx::query_as(
+        self.rows(
             "SELECT state, reason, source, changed_at_ms FROM order_status_history WHERE order_id = $1 ORDER BY id",
-        )
-        .bind(order_id)
-        .fetch_all(self.pool())
-        .await?)
+            &[order_id.into_val()],
+        ).await
     }
 }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::sql::IntoVal;
 use super::world::{OutletInput, ProductInput, Val, insert_rows};
 use super::{Result, Store};
 
@@ -497,18 +498,11 @@ impl Store {
         now: i64,
     ) -> Result<ImportJob> {
         let _slot = self.import_slot().await?;
-        let (id,): (i64,) = sqlx::query_as(
+        let (id,): (i64,) = self.one(
             "INSERT INTO import_jobs (distributor_id, kind, source, file_name, format, status, started_at_ms, lease_until_ms) \
              VALUES ($1, $2, $3, $4, $5, 'running', $6, $7) RETURNING id",
+            &[distributor_id.into_val(), kind.into_val(), source.into_val(), (file_name.chars().take(200).collect::<String>()).into_val(), format.into_val(), now.into_val(), (super::now_ms() + IMPORT_LEASE_MS).into_val()],
         )
-        .bind(distributor_id)
-        .bind(kind)
-        .bind(source)
-        .bind(file_name.chars().take(200).collect::<String>())
-        .bind(format)
-        .bind(now)
-        .bind(super::now_ms() + IMPORT_LEASE_MS)
-        .fetch_one(self.pool())
         .await?;
         // Aborted when this future ends or is dropped (a request cut off by its timeout): a
         // job nobody runs any more must let its lease run out.
@@ -544,15 +538,9 @@ impl Store {
     /// Marks failed the import jobs whose server stopped while running them (their lease ran
     /// out). Returns how many.
     pub async fn recover_import_jobs(&self, now: i64) -> Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE import_jobs SET status = 'failed', finished_at_ms = $1, \
+        self.exec("UPDATE import_jobs SET status = 'failed', finished_at_ms = $1, \
              message = 'the server running this import stopped before it finished; send the file again' \
-             WHERE status = 'running' AND lease_until_ms < $1",
-        )
-        .bind(now)
-        .execute(self.pool())
-        .await?
-        .rows_affected())
+             WHERE status = 'running' AND lease_until_ms < $1", &[now.into_val()]).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -958,9 +946,7 @@ impl Store {
                 // statistics PostgreSQL plans the next file's replace step as a full scan per
                 // chunk (measured: 40 s instead of 1 s for the second 100,000-line file).
                 if rows.len() >= 10_000 && self.backend() == super::Backend::Postgres {
-                    sqlx::query("ANALYZE actual_sales")
-                        .execute(self.pool())
-                        .await?;
+                    self.exec("ANALYZE actual_sales", &[]).await?;
                 }
                 Ok(Ok((rows.len() as i64, refused)))
             }
@@ -1075,20 +1061,19 @@ impl Store {
     /// A job with its logged errors, if it belongs to one of these distributors.
     pub async fn import_job(&self, id: i64) -> Result<Option<ImportJob>> {
         let row: Option<(i64, String, String, String, String, String, String, i64, i64, i64, i64, Option<i64>)> =
-            sqlx::query_as(
+            self.opt(
                 "SELECT distributor_id, kind, source, file_name, format, status, message, rows_read, rows_applied, \
                  rows_refused, started_at_ms, finished_at_ms FROM import_jobs WHERE id = $1",
+                &[id.into_val()],
             )
-            .bind(id)
-            .fetch_optional(self.pool())
             .await?;
         let Some(r) = row else { return Ok(None) };
-        let errors: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT line_no, reason FROM import_errors WHERE job_id = $1 ORDER BY line_no",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?;
+        let errors: Vec<(i64, String)> = self
+            .rows(
+                "SELECT line_no, reason FROM import_errors WHERE job_id = $1 ORDER BY line_no",
+                &[id.into_val()],
+            )
+            .await?;
         Ok(Some(ImportJob {
             id,
             distributor_id: r.0,

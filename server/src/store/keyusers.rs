@@ -4,6 +4,7 @@ use base64::Engine;
 use rand::RngCore;
 
 use super::devices::hash_token;
+use super::sql::IntoVal;
 use super::throttle::{Gate, Rule};
 use super::{Problem, Result, Store, StoreError};
 
@@ -198,11 +199,12 @@ impl Store {
             Gate::Locked { until_ms } => return Ok(LoginOutcome::Locked { until_ms }),
             Gate::Check { last } => last,
         };
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, password_hash FROM key_users WHERE login = $1")
-                .bind(login)
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<(i64, String)> = self
+            .opt(
+                "SELECT id, password_hash FROM key_users WHERE login = $1",
+                &[login.into_val()],
+            )
+            .await?;
         let verified = match &row {
             Some((_, hash)) => ticket
                 .verify(password.to_string(), vec![hash.clone()])
@@ -247,15 +249,14 @@ impl Store {
 
     /// The key user behind a session cookie, if the session is alive.
     pub async fn web_session(&self, token: &str, now: i64) -> Result<Option<SessionUser>> {
-        let row: Option<(i64, String, String, String, String, String)> = sqlx::query_as(
-            "SELECT u.id, u.login, u.role, u.lang, u.timezone, s.csrf_token \
+        let row: Option<(i64, String, String, String, String, String)> = self
+            .opt(
+                "SELECT u.id, u.login, u.role, u.lang, u.timezone, s.csrf_token \
              FROM web_sessions s JOIN key_users u ON u.id = s.key_user_id \
              WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
-        )
-        .bind(hash_token(token))
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?;
+                &[(hash_token(token)).into_val(), now.into_val()],
+            )
+            .await?;
         let Some((id, login, role, lang, timezone, csrf_token)) = row else {
             return Ok(None);
         };
@@ -263,12 +264,10 @@ impl Store {
         let scope = if role == Role::HeadOffice {
             Scope::All
         } else {
-            let ids: Vec<(i64,)> = sqlx::query_as(
+            let ids: Vec<(i64,)> = self.rows(
                 "SELECT distributor_id FROM key_user_sync_points WHERE key_user_id = $1 ORDER BY distributor_id",
-            )
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?;
+                &[id.into_val()],
+            ).await?;
             if ids.is_empty() && role == Role::ReadOnly {
                 Scope::All
             } else {
@@ -287,10 +286,11 @@ impl Store {
     }
 
     pub async fn logout(&self, token: &str) -> Result<()> {
-        sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
-            .bind(hash_token(token))
-            .execute(self.pool())
-            .await?;
+        self.exec(
+            "DELETE FROM web_sessions WHERE token_hash = $1",
+            &[(hash_token(token)).into_val()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -314,11 +314,12 @@ impl Store {
             Gate::Locked { until_ms } => return Ok(PasswordChange::Locked { until_ms }),
             Gate::Check { last } => last,
         };
-        let (hash,): (String,) =
-            sqlx::query_as("SELECT password_hash FROM key_users WHERE id = $1")
-                .bind(user_id)
-                .fetch_one(self.pool())
-                .await?;
+        let (hash,): (String,) = self
+            .one(
+                "SELECT password_hash FROM key_users WHERE id = $1",
+                &[user_id.into_val()],
+            )
+            .await?;
         if ticket
             .verify(current.to_string(), vec![hash])
             .await?
@@ -354,12 +355,11 @@ impl Store {
 
     /// Language and time zone of a key user.
     pub async fn set_key_user_preferences(&self, user_id: i64, lang: &str, tz: &str) -> Result<()> {
-        sqlx::query("UPDATE key_users SET lang = $1, timezone = $2 WHERE id = $3")
-            .bind(lang)
-            .bind(tz)
-            .bind(user_id)
-            .execute(self.pool())
-            .await?;
+        self.exec(
+            "UPDATE key_users SET lang = $1, timezone = $2 WHERE id = $3",
+            &[lang.into_val(), tz.into_val(), user_id.into_val()],
+        )
+        .await?;
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
 //! Orders as the back office reads them: the card of one order and counts by state.
+use super::sql::IntoVal;
 use super::{Result, Store};
 
 /// One order with everything its card shows.
@@ -52,31 +53,27 @@ impl Store {
             i64,
             String,
         );
-        let head: Option<Head> = sqlx::query_as(
+        let head: Option<Head> = self.opt(
             "SELECT ord.distributor_id, ord.number, ord.visit_id, o.name, pl.name, w.name, mu.login, \
              ord.total_minor, ord.state, ord.placed_device_ms, ord.comment FROM orders ord \
              JOIN outlets o ON o.id = ord.outlet_id JOIN price_lists pl ON pl.id = ord.price_list_id \
              JOIN warehouses w ON w.id = ord.warehouse_id JOIN mobile_users mu ON mu.id = ord.mobile_user_id \
              WHERE ord.id = $1",
+            &[id.into_val()],
         )
-        .bind(id)
-        .fetch_optional(self.pool())
         .await?;
         let Some(h) = head else { return Ok(None) };
-        let extra: (String, String, String, String, Option<i64>) = sqlx::query_as(
+        let extra: (String, String, String, String, Option<i64>) = self.one(
             "SELECT delivery_date, document_number, document_date, state_reason, handed_over_at_ms FROM orders WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(self.pool())
-        .await?;
-        let lines: Vec<(i64, String, String, i64, i64, i64, Option<i64>, Option<i64>)> =
-            sqlx::query_as(
+            &[id.into_val()],
+        ).await?;
+        let lines: Vec<(i64, String, String, i64, i64, i64, Option<i64>, Option<i64>)> = self
+            .rows(
                 "SELECT l.line_no, p.code, p.name, l.quantity_milli, l.price_minor, l.sum_minor, \
                  l.confirmed_quantity_milli, l.shipped_quantity_milli FROM order_lines l \
                  JOIN products p ON p.id = l.product_id WHERE l.order_id = $1 ORDER BY l.line_no",
+                &[id.into_val()],
             )
-            .bind(id)
-            .fetch_all(self.pool())
             .await?;
         Ok(Some(OrderCard {
             distributor_id: h.0,
@@ -113,9 +110,11 @@ impl Store {
 
     /// The distributor of an order (`None` for no such order).
     pub async fn order_distributor(&self, id: &str) -> Result<Option<i64>> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT distributor_id FROM orders WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row: Option<(i64,)> = self
+            .opt(
+                "SELECT distributor_id FROM orders WHERE id = $1",
+                &[id.into_val()],
+            )
             .await?;
         Ok(row.map(|r| r.0))
     }

@@ -10,6 +10,7 @@ use sqlx::AnyPool;
 use uuid::Uuid;
 
 use super::devices::DeviceAuth;
+use super::sql::IntoVal;
 use super::{Result, Store};
 
 const CURSOR_VERSION: u8 = 1;
@@ -92,18 +93,20 @@ impl Store {
                 restarted,
             }));
         }
-        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT seq, entity_kind, entity_id, deleted FROM change_log
+        let rows: Vec<(i64, i64, i64, i64)> = self
+            .rows(
+                "SELECT seq, entity_kind, entity_id, deleted FROM change_log
              WHERE distributor_id = $1 AND seq > $2 AND scope_id IN (0, $3, $4)
              ORDER BY seq LIMIT $5",
-        )
-        .bind(auth.distributor_id)
-        .bind(cursor.seq)
-        .bind(auth.position_id)
-        .bind(auth.territory_id)
-        .bind(max + 1)
-        .fetch_all(self.pool())
-        .await?;
+                &[
+                    auth.distributor_id.into_val(),
+                    cursor.seq.into_val(),
+                    auth.position_id.into_val(),
+                    auth.territory_id.into_val(),
+                    (max + 1).into_val(),
+                ],
+            )
+            .await?;
         let has_more = rows.len() as i64 > max;
         let rows = &rows[..rows.len().min(max as usize)];
         let last_seq = rows.last().map(|r| r.0).unwrap_or(cursor.seq);
@@ -148,23 +151,22 @@ impl Store {
     /// Today's route of the position and its outlets, so the agent can start working before
     /// the rest of a first pull arrives.
     async fn priority_page(&self, auth: &DeviceAuth, today: &str) -> Result<Vec<v1::Change>> {
-        let route: Option<(i64,)> =
-            sqlx::query_as("SELECT id FROM routes WHERE position_id = $1 AND route_date = $2")
-                .bind(auth.position_id)
-                .bind(today)
-                .fetch_optional(self.pool())
-                .await?;
+        let route: Option<(i64,)> = self
+            .opt(
+                "SELECT id FROM routes WHERE position_id = $1 AND route_date = $2",
+                &[auth.position_id.into_val(), today.into_val()],
+            )
+            .await?;
         let Some((route_id,)) = route else {
             return Ok(Vec::new());
         };
-        let outlet_ids: Vec<(i64,)> = sqlx::query_as(
-            "SELECT s.outlet_id FROM route_stops s JOIN outlets o ON o.id = s.outlet_id
+        let outlet_ids: Vec<(i64,)> = self
+            .rows(
+                "SELECT s.outlet_id FROM route_stops s JOIN outlets o ON o.id = s.outlet_id
              WHERE s.route_id = $1 AND o.territory_id = $2 AND o.deleted = 0 ORDER BY s.stop_order",
-        )
-        .bind(route_id)
-        .bind(auth.territory_id)
-        .fetch_all(self.pool())
-        .await?;
+                &[route_id.into_val(), auth.territory_id.into_val()],
+            )
+            .await?;
         let ids: Vec<i64> = outlet_ids.into_iter().map(|r| r.0).collect();
         let mut loaded = load_entities(self.pool(), EntityKind::Outlet as i64, &ids).await?;
         // In route order, so a client that shows them as they arrive shows the route.

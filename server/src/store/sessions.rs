@@ -3,6 +3,7 @@ use fieldsync_protocol::v1;
 use uuid::Uuid;
 
 use super::devices::DeviceAuth;
+use super::sql::IntoVal;
 use super::{Result, Store, StoreError, now_ms};
 
 /// What every request of a session says about itself.
@@ -141,26 +142,23 @@ impl Store {
         device_id: i64,
         id: Uuid,
     ) -> Result<Option<v1::SyncSessionSummary>> {
-        let row: Option<(String, i64, Option<i64>, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        let row: Option<(String, i64, Option<i64>, i64, i64, i64, i64, i64, i64, i64)> = self.opt(
             "SELECT mode, started_at_ms, finished_at_ms, mutations_applied, mutations_duplicate, mutations_refused,
                     changes_pulled, bytes_up, bytes_down, clock_skew_ms
              FROM sync_sessions WHERE id = $1 AND device_id = $2",
+            &[id.to_string().into_val(), device_id.into_val()],
         )
-        .bind(id.to_string())
-        .bind(device_id)
-        .fetch_optional(self.pool())
         .await?;
         let Some((mode, started, finished, applied, dup, refused, pulled, up, down, skew)) = row
         else {
             return Ok(None);
         };
-        let (visits, orders, total): (i64, i64, Option<i64>) = sqlx::query_as(
+        let (visits, orders, total): (i64, i64, Option<i64>) = self.one(
             "SELECT CAST(COALESCE(SUM(CASE WHEN item_kind = 'visit' THEN 1 ELSE 0 END), 0) AS BIGINT), COUNT(order_id),
                     CAST(SUM(order_total_minor) AS BIGINT)
              FROM sync_session_items WHERE session_id = $1",
+            &[id.to_string().into_val()],
         )
-        .bind(id.to_string())
-        .fetch_one(self.pool())
         .await?;
         Ok(Some(v1::SyncSessionSummary {
             meta: None,

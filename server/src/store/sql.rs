@@ -296,3 +296,201 @@ fn push_quoted(out: &mut String, s: &str) {
     }
     out.push('"');
 }
+
+/// A value that can stand in a bulk-inserted row.
+pub trait IntoVal {
+    fn into_val(self) -> Val;
+}
+
+impl IntoVal for i64 {
+    fn into_val(self) -> Val {
+        Val::I(self)
+    }
+}
+
+impl IntoVal for Option<i64> {
+    fn into_val(self) -> Val {
+        Val::N(self)
+    }
+}
+
+impl IntoVal for Option<f64> {
+    fn into_val(self) -> Val {
+        Val::F(self)
+    }
+}
+
+impl IntoVal for String {
+    fn into_val(self) -> Val {
+        Val::S(self)
+    }
+}
+
+impl IntoVal for Option<String> {
+    fn into_val(self) -> Val {
+        Val::O(self)
+    }
+}
+
+impl IntoVal for Vec<u8> {
+    fn into_val(self) -> Val {
+        Val::B(self)
+    }
+}
+
+impl IntoVal for bool {
+    fn into_val(self) -> Val {
+        Val::I(self as i64)
+    }
+}
+
+impl IntoVal for &str {
+    fn into_val(self) -> Val {
+        Val::S(self.to_string())
+    }
+}
+
+impl IntoVal for &String {
+    fn into_val(self) -> Val {
+        Val::S(self.clone())
+    }
+}
+
+impl IntoVal for Option<&str> {
+    fn into_val(self) -> Val {
+        Val::O(self.map(str::to_string))
+    }
+}
+
+impl IntoVal for i32 {
+    fn into_val(self) -> Val {
+        Val::I(self as i64)
+    }
+}
+
+impl IntoVal for f64 {
+    fn into_val(self) -> Val {
+        Val::F(Some(self))
+    }
+}
+
+/// A row of a table, its columns and their values declared together (see [`table_row!`]).
+pub trait TableRow {
+    const TABLE: &'static str;
+    const COLUMNS: &'static [&'static str];
+    fn into_vals(self) -> Vec<Val>;
+}
+
+/// Declares a struct whose fields are the columns of a table, in order, and how it is
+/// inserted: `table_row! { /// docs \n pub VisitRow => "visits" { id: String, ... } }`.
+macro_rules! table_row {
+    ($(#[$meta:meta])* $vis:vis $name:ident => $table:literal { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($(#[$fmeta])* pub $field: $ty),*
+        }
+
+        impl $crate::store::sql::TableRow for $name {
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
+            fn into_vals(self) -> Vec<$crate::store::sql::Val> {
+                use $crate::store::sql::IntoVal;
+                vec![$(self.$field.into_val()),*]
+            }
+        }
+    };
+}
+pub(crate) use table_row;
+
+/// Inserts typed rows in bulk (see [`insert_rows`]).
+pub async fn insert<R: TableRow>(conn: &mut AnyConnection, rows: Vec<R>) -> Result<()> {
+    let rows: Vec<Vec<Val>> = rows.into_iter().map(TableRow::into_vals).collect();
+    insert_rows(conn, R::TABLE, R::COLUMNS, &rows).await
+}
+
+/// Binds `$vals` to a query or query_as in order.
+macro_rules! bind_each {
+    ($q:expr, $vals:expr) => {{
+        let mut q = $q;
+        for v in $vals {
+            q = match v {
+                Val::I(i) => q.bind(*i),
+                Val::N(o) => q.bind(*o),
+                // A NULL float goes as f32: sqlx's Any driver sends an untyped NULL double
+                // that PostgreSQL cannot place.
+                Val::F(Some(f)) => q.bind(*f),
+                Val::F(None) => q.bind(None::<f32>),
+                Val::O(o) => q.bind(o.as_deref()),
+                Val::B(b) => q.bind(b.as_slice()),
+                Val::S(s) => q.bind(s.as_str()),
+            };
+        }
+        q
+    }};
+}
+
+fn bind_vals<'q>(
+    q: sqlx::query::Query<'q, Any, AnyArguments>,
+    vals: &'q [Val],
+) -> sqlx::query::Query<'q, Any, AnyArguments> {
+    bind_each!(q, vals)
+}
+
+fn bind_vals_as<'q, T: FromRow>(
+    q: sqlx::query::QueryAs<'q, Any, T, AnyArguments>,
+    vals: &'q [Val],
+) -> sqlx::query::QueryAs<'q, Any, T, AnyArguments> {
+    bind_each!(q, vals)
+}
+
+/// Runs a statement with its values bound in order (`$1`, `$2`, ...) on a connection or
+/// transaction; returns the rows it changed.
+pub async fn exec_on(conn: &mut AnyConnection, sql: &'static str, vals: &[Val]) -> Result<u64> {
+    Ok(bind_vals(sqlx::query(sql), vals)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// The row a statement returns, with its values bound in order, on a connection or
+/// transaction.
+pub async fn one_on<T: FromRow>(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    vals: &[Val],
+) -> Result<T> {
+    Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
+        .fetch_one(conn)
+        .await?)
+}
+
+impl Store {
+    /// Runs a statement with its values bound in order; returns the rows it changed.
+    pub async fn exec(&self, sql: &'static str, vals: &[Val]) -> Result<u64> {
+        Ok(bind_vals(sqlx::query(sql), vals)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+
+    /// The row a statement finds with its values bound in order (`NotFound` without one).
+    pub async fn one<T: FromRow>(&self, sql: &'static str, vals: &[Val]) -> Result<T> {
+        Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// The row a statement finds with its values bound in order, if any.
+    pub async fn opt<T: FromRow>(&self, sql: &'static str, vals: &[Val]) -> Result<Option<T>> {
+        Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// Every row a statement finds with its values bound in order.
+    pub async fn rows<T: FromRow>(&self, sql: &'static str, vals: &[Val]) -> Result<Vec<T>> {
+        Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
+            .fetch_all(self.pool())
+            .await?)
+    }
+}

@@ -1,5 +1,6 @@
 //! Positions and the staff bound to them, as the back office edits them (the binding itself
 //! is made by `Store::bind_staff` in `world`).
+use super::sql::IntoVal;
 use super::{Result, Store};
 
 /// A position as pickers show it.
@@ -28,11 +29,11 @@ pub struct Binding {
 impl Store {
     /// Positions of every distributor (at most 2,000), by distributor code and name.
     pub async fn positions(&self) -> Result<Vec<PositionRef>> {
-        let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, String, String)> = self.rows(
             "SELECT p.id, p.distributor_id, p.name, d.code FROM org_units p JOIN distributors d ON d.id = p.distributor_id \
              WHERE p.kind = 'position' ORDER BY d.code, p.name LIMIT 2000",
+             &[],
         )
-        .fetch_all(self.pool())
         .await?;
         Ok(rows
             .into_iter()
@@ -47,24 +48,23 @@ impl Store {
 
     /// The distributor of a position (`None` for no such position).
     pub async fn position_distributor(&self, id: i64) -> Result<Option<i64>> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT distributor_id FROM org_units WHERE id = $1 AND kind = 'position'",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<(i64,)> = self
+            .opt(
+                "SELECT distributor_id FROM org_units WHERE id = $1 AND kind = 'position'",
+                &[id.into_val()],
+            )
+            .await?;
         Ok(row.map(|r| r.0))
     }
 
     pub async fn binding(&self, id: i64) -> Result<Option<Binding>> {
         let row: Option<(i64, i64, String, String, String, String, i64, String, Option<String>)> =
-            sqlx::query_as(
+            self.opt(
                 "SELECT st.distributor_id, ps.position_id, p.name, st.first_name, st.last_name, st.external_code, \
                  ps.is_main, ps.valid_from, ps.valid_to FROM position_staff ps JOIN staff st ON st.id = ps.staff_id \
                  JOIN org_units p ON p.id = ps.position_id WHERE ps.id = $1",
+                &[id.into_val()],
             )
-            .bind(id)
-            .fetch_optional(self.pool())
             .await?;
         Ok(row.map(|r| Binding {
             distributor_id: r.0,
@@ -81,11 +81,11 @@ impl Store {
 
     /// Ends a binding on a date (it is no longer the main one).
     pub async fn end_binding(&self, id: i64, valid_to: &str) -> Result<()> {
-        sqlx::query("UPDATE position_staff SET valid_to = $1, is_main = 0 WHERE id = $2")
-            .bind(valid_to)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        self.exec(
+            "UPDATE position_staff SET valid_to = $1, is_main = 0 WHERE id = $2",
+            &[valid_to.into_val(), id.into_val()],
+        )
+        .await?;
         Ok(())
     }
 

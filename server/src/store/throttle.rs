@@ -7,6 +7,7 @@
 //! exactly `allowed` times. Subjects are counted whether or not they exist (an unknown login
 //! locks like a real one), so a lockout tells nothing about which logins exist. A success
 //! clears the subject's count.
+use super::sql::IntoVal;
 use super::{Result, Store};
 
 /// How many times a secret may be tried, and how long a lock lasts.
@@ -70,11 +71,11 @@ impl Store {
     /// Forgets the attempts of a subject (after a success, or a new PIN).
     pub async fn clear_attempts(&self, rule: Rule, subject: &str) -> Result<()> {
         let subject: String = subject.chars().take(MAX_SUBJECT).collect();
-        sqlx::query("DELETE FROM auth_attempts WHERE kind = $1 AND subject = $2")
-            .bind(rule.kind)
-            .bind(subject)
-            .execute(self.pool())
-            .await?;
+        self.exec(
+            "DELETE FROM auth_attempts WHERE kind = $1 AND subject = $2",
+            &[rule.kind.into_val(), subject.into_val()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -99,12 +100,10 @@ impl Store {
     /// Drops counts whose run has ended (they would start again at 1 anyway); keeps the
     /// table as small as the attempts of the last lock period.
     pub async fn forget_old_attempts(&self, now: i64, longest_lock_ms: i64) -> Result<u64> {
-        Ok(
-            sqlx::query("DELETE FROM auth_attempts WHERE last_attempt_ms <= $1")
-                .bind(now - longest_lock_ms)
-                .execute(self.pool())
-                .await?
-                .rows_affected(),
+        self.exec(
+            "DELETE FROM auth_attempts WHERE last_attempt_ms <= $1",
+            &[(now - longest_lock_ms).into_val()],
         )
+        .await
     }
 }

@@ -1,6 +1,8 @@
 //! The webhook registrations and their delivery state. What is posted, where it may go and
 //! how it is signed is the exchange's business (`crate::exchange::webhooks`); here is what
 //! the database records and the atomic claims several servers rely on.
+use super::sql::IntoVal;
+use super::sql::Val;
 use super::{Result, Store};
 
 /// A registered webhook.
@@ -25,25 +27,22 @@ impl Store {
         secret: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
+        self.exec(
             "INSERT INTO webhooks (distributor_id, url, secret, created_at_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (distributor_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
              attempts = 0, next_attempt_ms = 0, last_error = '', lease_owner = '', lease_until_ms = 0",
+            &[Val::I(distributor_id), Val::S(url.to_string()), Val::S(secret.to_string()), Val::I(now)],
         )
-        .bind(distributor_id)
-        .bind(url)
-        .bind(secret)
-        .bind(now)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
 
     pub async fn remove_webhook(&self, distributor_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM webhooks WHERE distributor_id = $1")
-            .bind(distributor_id)
-            .execute(self.pool())
-            .await?;
+        self.exec(
+            "DELETE FROM webhooks WHERE distributor_id = $1",
+            &[Val::I(distributor_id)],
+        )
+        .await?;
         Ok(())
     }
 
@@ -93,31 +92,30 @@ impl Store {
         now: i64,
         until_ms: i64,
     ) -> Result<bool> {
-        let claimed = sqlx::query(
-            "UPDATE webhooks SET lease_owner = $1, lease_until_ms = $2 \
+        let claimed = self
+            .exec(
+                "UPDATE webhooks SET lease_owner = $1, lease_until_ms = $2 \
              WHERE distributor_id = $3 AND next_attempt_ms <= $4 AND lease_until_ms <= $4 \
                AND url = $5",
-        )
-        .bind(owner)
-        .bind(until_ms)
-        .bind(hook.distributor_id)
-        .bind(now)
-        .bind(&hook.url)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
+                &[
+                    owner.into_val(),
+                    until_ms.into_val(),
+                    hook.distributor_id.into_val(),
+                    now.into_val(),
+                    (&hook.url).into_val(),
+                ],
+            )
+            .await?;
         Ok(claimed == 1)
     }
 
     /// Gives a claimed delivery back with nothing done (nothing was due).
     pub async fn release_webhook(&self, distributor_id: i64, owner: &str) -> Result<()> {
-        sqlx::query(
+        self.exec(
             "UPDATE webhooks SET lease_owner = '', lease_until_ms = 0 \
              WHERE distributor_id = $1 AND lease_owner = $2",
+            &[Val::I(distributor_id), Val::S(owner.to_string())],
         )
-        .bind(distributor_id)
-        .bind(owner)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -130,16 +128,17 @@ impl Store {
         last_number: i64,
         orders: usize,
     ) -> Result<()> {
-        sqlx::query(
+        self.exec(
             "UPDATE webhooks SET last_number = $1, attempts = 0, next_attempt_ms = 0, \
              delivered = delivered + $2, last_error = '', lease_owner = '', lease_until_ms = 0 \
              WHERE distributor_id = $3 AND lease_owner = $4",
+            &[
+                Val::I(last_number),
+                Val::I(orders as i64),
+                Val::I(distributor_id),
+                Val::S(owner.to_string()),
+            ],
         )
-        .bind(last_number)
-        .bind(orders as i64)
-        .bind(distributor_id)
-        .bind(owner)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -153,16 +152,17 @@ impl Store {
         next_attempt_ms: i64,
         error: &str,
     ) -> Result<()> {
-        sqlx::query(
+        self.exec(
             "UPDATE webhooks SET attempts = $1, next_attempt_ms = $2, last_error = $3, \
              lease_owner = '', lease_until_ms = 0 WHERE distributor_id = $4 AND lease_owner = $5",
+            &[
+                Val::I(attempts),
+                Val::I(next_attempt_ms),
+                Val::S(error.to_string()),
+                Val::I(distributor_id),
+                Val::S(owner.to_string()),
+            ],
         )
-        .bind(attempts)
-        .bind(next_attempt_ms)
-        .bind(error)
-        .bind(distributor_id)
-        .bind(owner)
-        .execute(self.pool())
         .await?;
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Master data: writes that devices will pull, recorded in the change log.
 use fieldsync_protocol::v1::EntityKind;
 
+use super::sql::IntoVal;
+use super::sql::one_on;
 pub use super::sql::{Val, insert_rows};
 use super::{Result, Store, now_ms};
 
@@ -134,14 +136,12 @@ pub enum QuestionConditionInput {
 
 impl Store {
     pub async fn create_distributor(&self, code: &str, name: &str, currency: &str) -> Result<i64> {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO distributors (code, name, currency) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(code)
-        .bind(name)
-        .bind(currency)
-        .fetch_one(self.pool())
-        .await?;
+        let (id,): (i64,) = self
+            .one(
+                "INSERT INTO distributors (code, name, currency) VALUES ($1, $2, $3) RETURNING id",
+                &[code.into_val(), name.into_val(), currency.into_val()],
+            )
+            .await?;
         Ok(id)
     }
 
@@ -153,17 +153,19 @@ impl Store {
         code: &str,
         name: &str,
     ) -> Result<i64> {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO org_units (distributor_id, parent_id, kind, code, name)
+        let (id,): (i64,) = self
+            .one(
+                "INSERT INTO org_units (distributor_id, parent_id, kind, code, name)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(distributor_id)
-        .bind(parent_id)
-        .bind(kind)
-        .bind(code)
-        .bind(name)
-        .fetch_one(self.pool())
-        .await?;
+                &[
+                    distributor_id.into_val(),
+                    parent_id.into_val(),
+                    kind.into_val(),
+                    code.into_val(),
+                    name.into_val(),
+                ],
+            )
+            .await?;
         Ok(id)
     }
 
@@ -218,16 +220,18 @@ impl Store {
         position_id: i64,
         login: &str,
     ) -> Result<i64> {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO mobile_users (distributor_id, position_id, login, created_at_ms)
+        let (id,): (i64,) = self
+            .one(
+                "INSERT INTO mobile_users (distributor_id, position_id, login, created_at_ms)
              VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(distributor_id)
-        .bind(position_id)
-        .bind(login)
-        .bind(now_ms())
-        .fetch_one(self.pool())
-        .await?;
+                &[
+                    distributor_id.into_val(),
+                    position_id.into_val(),
+                    login.into_val(),
+                    (now_ms()).into_val(),
+                ],
+            )
+            .await?;
         Ok(id)
     }
 
@@ -304,26 +308,14 @@ impl Store {
 
     /// Marks an outlet deleted; devices receive a tombstone.
     pub async fn delete_outlet(&self, distributor_id: i64, outlet_id: i64) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let (territory,): (Option<i64>,) = sqlx::query_as(
-            "UPDATE outlets SET deleted = 1 WHERE id = $1 AND distributor_id = $2 RETURNING territory_id",
-        )
-        .bind(outlet_id)
-        .bind(distributor_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        record_changes(
-            &mut tx,
+        self.change_outlet(
             distributor_id,
-            &[ChangeRef::delete(
-                EntityKind::Outlet,
-                outlet_id,
-                territory.unwrap_or(-1),
-            )],
+            outlet_id,
+            "UPDATE outlets SET deleted = 1 WHERE id = $1 AND distributor_id = $2 RETURNING territory_id",
+            &[],
+            true,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 
     /// Sets an outlet's reference location (e.g. adopted from a visit's fix).
@@ -334,28 +326,39 @@ impl Store {
         lat_e7: i32,
         lon_e7: i32,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let (territory,): (Option<i64>,) = sqlx::query_as(
-            "UPDATE outlets SET lat_e7 = $1, lon_e7 = $2 WHERE id = $3 AND distributor_id = $4 RETURNING territory_id",
-        )
-        .bind(lat_e7 as i64)
-        .bind(lon_e7 as i64)
-        .bind(outlet_id)
-        .bind(distributor_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        record_changes(
-            &mut tx,
+        self.change_outlet(
             distributor_id,
-            &[ChangeRef::upsert(
-                EntityKind::Outlet,
-                outlet_id,
-                territory.unwrap_or(-1),
-            )],
+            outlet_id,
+            "UPDATE outlets SET lat_e7 = $3, lon_e7 = $4 WHERE id = $1 AND distributor_id = $2 RETURNING territory_id",
+            &[Val::I(lat_e7 as i64), Val::I(lon_e7 as i64)],
+            false,
         )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await
+    }
+
+    /// Runs an update of one outlet (`$1` its id, `$2` its distributor, then `more`) that
+    /// returns its territory, and records the change (a tombstone when `deleted`) for the
+    /// devices of that territory.
+    async fn change_outlet(
+        &self,
+        distributor_id: i64,
+        outlet_id: i64,
+        sql: &'static str,
+        more: &[Val],
+        deleted: bool,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let mut vals = vec![Val::I(outlet_id), Val::I(distributor_id)];
+        vals.extend_from_slice(more);
+        let (territory,): (Option<i64>,) = one_on(&mut tx, sql, &vals).await?;
+        let territory = territory.unwrap_or(-1);
+        let change = if deleted {
+            ChangeRef::delete(EntityKind::Outlet, outlet_id, territory)
+        } else {
+            ChangeRef::upsert(EntityKind::Outlet, outlet_id, territory)
+        };
+        record_changes(&mut tx, distributor_id, &[change]).await?;
+        tx.commit().await
     }
 
     /// Inserts or updates products by code; returns their ids in input order.
@@ -446,14 +449,10 @@ impl Store {
         code: &str,
         name: &str,
     ) -> Result<i64> {
-        let (id,): (i64,) = sqlx::query_as(
+        let (id,): (i64,) = self.one(
             "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(distributor_id)
-        .bind(code)
-        .bind(name)
-        .fetch_one(self.pool())
-        .await?;
+            &[distributor_id.into_val(), code.into_val(), name.into_val()],
+        ).await?;
         Ok(id)
     }
 
@@ -623,9 +622,11 @@ impl Store {
 
     /// Looks a distributor up by code.
     pub async fn distributor_id(&self, code: &str) -> Result<i64> {
-        let (id,): (i64,) = sqlx::query_as("SELECT id FROM distributors WHERE code = $1")
-            .bind(code)
-            .fetch_one(self.pool())
+        let (id,): (i64,) = self
+            .one(
+                "SELECT id FROM distributors WHERE code = $1",
+                &[code.into_val()],
+            )
             .await?;
         Ok(id)
     }

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::store::devices::{ActivationError, AuthError, DeviceAuth, DeviceInfo};
-use crate::store::ingest::BatchRefusal;
+use crate::store::ingest::{BatchRefusal, PushOutcome};
 use crate::store::now_ms;
 use crate::store::sessions::{RequestTally, SessionCtx};
 
@@ -222,24 +222,29 @@ async fn activate_inner(
     Ok(proto_response(state, &resp).0)
 }
 
-async fn push(
-    State(state): State<AppState>,
-    device: Result<Device, AppError>,
-    body: Result<Proto<v1::PushRequest>, AppError>,
-) -> Response {
-    match push_inner(&state, device, body).await {
-        Ok(r) => r,
-        Err(e) => with_epoch(&state, e).into_response(),
-    }
+/// A device endpoint: its body parsed, the device authenticated, and any error answered
+/// with the server's epoch.
+macro_rules! device_handler {
+    ($name:ident, $inner:ident, $request:ty) => {
+        async fn $name(
+            State(state): State<AppState>,
+            device: Result<Device, AppError>,
+            body: Result<Proto<$request>, AppError>,
+        ) -> Response {
+            let answer = async { $inner(&state, device?.0, body?).await }.await;
+            answer.unwrap_or_else(|e| with_epoch(&state, e).into_response())
+        }
+    };
 }
+
+device_handler!(push, push_inner, v1::PushRequest);
+device_handler!(pull, pull_inner, v1::PullRequest);
 
 async fn push_inner(
     state: &AppState,
-    device: Result<Device, AppError>,
-    body: Result<Proto<v1::PushRequest>, AppError>,
+    auth: DeviceAuth,
+    Proto { msg: req, len }: Proto<v1::PushRequest>,
 ) -> Result<Response, AppError> {
-    let Device(auth) = device?;
-    let Proto { msg: req, len } = body?;
     check_version(req.protocol_version)?;
     let s = session(
         &req.session_id,
@@ -249,7 +254,7 @@ async fn push_inner(
     )?;
     let outcome = match state
         .store
-        .push(&auth, &s, req.mutations, len as u64)
+        .push(&auth, &s, req.mutations, len as u64, push_response_len)
         .await?
     {
         Ok(o) => o,
@@ -277,33 +282,34 @@ async fn push_inner(
     Metrics::add(&state.metrics.mutations_applied, outcome.applied as u64);
     Metrics::add(&state.metrics.mutations_duplicate, outcome.duplicate as u64);
     Metrics::add(&state.metrics.mutations_refused, outcome.refused as u64);
-    let resp = v1::PushResponse {
-        meta: meta(state),
-        acked_seq: outcome.acked_seq,
-        results: outcome.results,
-    };
-    let (response, _) = proto_response(state, &resp);
+    let (response, _) = proto_response(state, &push_response(meta(state), outcome));
     Ok(response)
 }
 
-async fn pull(
-    State(state): State<AppState>,
-    device: Result<Device, AppError>,
-    body: Result<Proto<v1::PullRequest>, AppError>,
-) -> Response {
-    match pull_inner(&state, device, body).await {
-        Ok(r) => r,
-        Err(e) => with_epoch(&state, e).into_response(),
+/// The answer to a push.
+fn push_response(meta: Option<v1::ResponseMeta>, outcome: PushOutcome) -> v1::PushResponse {
+    v1::PushResponse {
+        meta,
+        acked_seq: outcome.acked_seq,
+        results: outcome.results,
     }
+}
+
+/// How long the answer to a push outcome is on the wire (the epoch is always 16 bytes and the
+/// time's encoding is as long as now's), recorded with the push in its session's counters.
+fn push_response_len(outcome: &PushOutcome) -> u64 {
+    let meta = v1::ResponseMeta {
+        server_time_ms: crate::store::now_ms(),
+        server_epoch: vec![0; 16],
+    };
+    push_response(Some(meta), outcome.clone()).encoded_len() as u64
 }
 
 async fn pull_inner(
     state: &AppState,
-    device: Result<Device, AppError>,
-    body: Result<Proto<v1::PullRequest>, AppError>,
+    auth: DeviceAuth,
+    Proto { msg: req, len }: Proto<v1::PullRequest>,
 ) -> Result<Response, AppError> {
-    let Device(auth) = device?;
-    let Proto { msg: req, len } = body?;
     check_version(req.protocol_version)?;
     let s = session(&req.session_id, req.mode, "", req.device_time_ms)?;
     let today = dates::format_day_number(dates::day_of_ms(crate::store::now_ms()));
@@ -354,52 +360,44 @@ async fn pull_inner(
     Ok(response)
 }
 
-async fn finish(
-    State(state): State<AppState>,
-    device: Result<Device, AppError>,
-    body: Result<Proto<v1::FinishRequest>, AppError>,
-) -> Response {
-    let result: Result<Response, AppError> = async {
-        let Device(auth) = device?;
-        let Proto { msg: req, len } = body?;
-        check_version(req.protocol_version)?;
-        let s = session(&req.session_id, 0, "", req.device_time_ms)?;
-        state
-            .store
-            .tally_request(
-                &auth,
-                &s,
-                RequestTally {
-                    bytes_up: len as u64,
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let client_error: String = req.client_error.chars().take(1000).collect();
-        let mut summary = state
-            .store
-            .finish_session(&auth, &s, &client_error)
-            .await?
-            .ok_or_else(|| AppError::malformed("this session belongs to another device"))?;
-        summary.meta = meta(&state);
-        Ok(proto_response(&state, &summary).0)
-    }
-    .await;
-    result.unwrap_or_else(|e| with_epoch(&state, e).into_response())
+device_handler!(finish, finish_inner, v1::FinishRequest);
+device_handler!(stats, stats_inner, v1::DeviceStatsRequest);
+
+async fn finish_inner(
+    state: &AppState,
+    auth: DeviceAuth,
+    Proto { msg: req, len }: Proto<v1::FinishRequest>,
+) -> Result<Response, AppError> {
+    check_version(req.protocol_version)?;
+    let s = session(&req.session_id, 0, "", req.device_time_ms)?;
+    state
+        .store
+        .tally_request(
+            &auth,
+            &s,
+            RequestTally {
+                bytes_up: len as u64,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let client_error: String = req.client_error.chars().take(1000).collect();
+    let mut summary = state
+        .store
+        .finish_session(&auth, &s, &client_error)
+        .await?
+        .ok_or_else(|| AppError::malformed("this session belongs to another device"))?;
+    summary.meta = meta(state);
+    Ok(proto_response(state, &summary).0)
 }
 
-async fn stats(
-    State(state): State<AppState>,
-    device: Result<Device, AppError>,
-    body: Result<Proto<v1::DeviceStatsRequest>, AppError>,
-) -> Response {
-    let result: Result<Response, AppError> = async {
-        let Device(auth) = device?;
-        check_version(body?.msg.protocol_version)?;
-        let mut stats = state.store.device_stats(auth.device_id).await?;
-        stats.meta = meta(&state);
-        Ok(proto_response(&state, &stats).0)
-    }
-    .await;
-    result.unwrap_or_else(|e| with_epoch(&state, e).into_response())
+async fn stats_inner(
+    state: &AppState,
+    auth: DeviceAuth,
+    body: Proto<v1::DeviceStatsRequest>,
+) -> Result<Response, AppError> {
+    check_version(body.msg.protocol_version)?;
+    let mut stats = state.store.device_stats(auth.device_id).await?;
+    stats.meta = meta(state);
+    Ok(proto_response(state, &stats).0)
 }

@@ -23,12 +23,11 @@ mod rules;
 
 pub use metrics::IngestStats;
 pub(crate) use queue::IngestQueue;
-use rows::Rows;
+use rows::{RefusedRow, Rows};
 use rules::{Picture, Writes, apply};
 
 use super::devices::DeviceAuth;
 use super::sessions::SessionCtx;
-use super::world::Val;
 use super::{Backend, Result, Store, now_ms};
 use fieldsync_protocol::ids;
 use fieldsync_protocol::location::Bands;
@@ -68,12 +67,18 @@ pub(crate) struct PushJob {
     session: SessionCtx,
     mutations: Vec<v1::Mutation>,
     bytes_up: u64,
+    /// How many bytes the answer to this push will take on the wire (the sync layer's
+    /// measure of what it sends), for the session's counters.
+    response_len: ResponseLen,
     now: i64,
     /// The device's `last_seq` when `early` was read.
     seen_seq: u64,
     /// What the fresh mutations refer to, read before taking the write lock.
     early: Option<Picture>,
 }
+
+/// The length in bytes of the answer the sync layer sends for a push outcome.
+pub type ResponseLen = fn(&PushOutcome) -> u64;
 
 pub type PushResult = Result<std::result::Result<PushOutcome, BatchRefusal>>;
 
@@ -92,6 +97,7 @@ impl Store {
         session: &SessionCtx,
         mutations: Vec<v1::Mutation>,
         bytes_up: u64,
+        response_len: ResponseLen,
     ) -> PushResult {
         if mutations.first().is_some_and(|m| m.seq == 0) {
             return Ok(Err(BatchRefusal::NotConsecutive));
@@ -125,6 +131,7 @@ impl Store {
             session: session.clone(),
             mutations,
             bytes_up,
+            response_len,
             now,
             seen_seq,
             early,
@@ -306,20 +313,20 @@ impl Store {
                     let mutation_id = ids::from_wire(&m.id)
                         .map(|u| u.to_string())
                         .unwrap_or_else(|| format!("invalid:{}", m.seq));
-                    w.refused.push(vec![
-                        Val::I(auth.device_id),
-                        Val::I(auth.mobile_user_id),
-                        Val::I(auth.distributor_id),
-                        Val::S(session.id.to_string()),
-                        Val::I(m.seq as i64),
-                        Val::S(mutation_id),
-                        Val::S(kind_name(m).into()),
-                        Val::S(code.as_str_name().into()),
-                        Val::S(reason.clone()),
-                        Val::B(m.encode_to_vec()),
-                        Val::I(m.device_time_ms),
-                        Val::I(now),
-                    ]);
+                    w.refused.push(RefusedRow {
+                        device_id: auth.device_id,
+                        mobile_user_id: auth.mobile_user_id,
+                        distributor_id: auth.distributor_id,
+                        session_id: session.id.to_string(),
+                        seq: m.seq as i64,
+                        mutation_id,
+                        mutation_kind: kind_name(m).into(),
+                        error_code: code.as_str_name().into(),
+                        reason: reason.clone(),
+                        payload: m.encode_to_vec(),
+                        device_time_ms: m.device_time_ms,
+                        received_at_ms: now,
+                    });
                     (MutationOutcome::Refused, code, reason)
                 }
             };
@@ -342,15 +349,7 @@ impl Store {
         out: &PushOutcome,
     ) -> Result<()> {
         let (auth, session, now) = (&job.auth, &job.session, job.now);
-        let bytes_down = v1::PushResponse {
-            meta: Some(v1::ResponseMeta {
-                server_time_ms: now,
-                server_epoch: self.epoch().as_bytes().to_vec(),
-            }),
-            acked_seq: out.acked_seq,
-            results: out.results.clone(),
-        }
-        .encoded_len() as i64;
+        let bytes_down = (job.response_len)(out) as i64;
         sqlx::query(
             "UPDATE devices SET last_seq = $1, last_sync_at_ms = $2,
                 app_version = CASE WHEN $3 = '' THEN app_version ELSE $3 END WHERE id = $4",
@@ -478,7 +477,7 @@ mod tests {
         batch: Vec<v1::Mutation>,
     ) {
         let again = store
-            .push(auth, &session(), batch, 100)
+            .push(auth, &session(), batch, 100, |_| 0)
             .await
             .unwrap()
             .expect("the retry is accepted");
@@ -504,11 +503,11 @@ mod tests {
         let writer = store.write_gate.clone().acquire_owned().await.unwrap();
         let push_a = tokio::spawn({
             let (store, a, batch) = (store.clone(), a.clone(), batch_a.clone());
-            async move { store.push(&a, &session(), batch, 100).await }
+            async move { store.push(&a, &session(), batch, 100, |_| 0).await }
         });
         let push_b = tokio::spawn({
             let (store, b, batch) = (store.clone(), b.clone(), batch_b.clone());
-            async move { store.push(&b, &session(), batch, 100).await }
+            async move { store.push(&b, &session(), batch, 100, |_| 0).await }
         });
         let queued = || store.ingest_queue.lock().unwrap().len();
         for _ in 0..500 {
@@ -552,7 +551,7 @@ mod tests {
         let writer = store.write_gate.clone().acquire_owned().await.unwrap();
         let push = tokio::spawn({
             let (store, a, batch) = (store.clone(), a.clone(), batch.clone());
-            async move { store.push(&a, &session(), batch, 100).await }
+            async move { store.push(&a, &session(), batch, 100, |_| 0).await }
         });
         let mut taken = Vec::new();
         for _ in 0..500 {

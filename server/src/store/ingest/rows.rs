@@ -1,29 +1,158 @@
-//! The rows a batch writes, and the multi-row statements that write them.
+//! The rows a batch writes, each a struct that declares its table's columns and values
+//! together, and the multi-row statements that write them.
 use super::rules::Writes;
 use crate::store::devices::DeviceAuth;
 use crate::store::sessions::SessionCtx;
-use crate::store::world::{ChangeRef, Val, insert_rows, record_changes};
+use crate::store::sql::{insert, table_row};
+use crate::store::world::{ChangeRef, record_changes};
 use crate::store::{Backend, Result, Store};
-use fieldsync_protocol::v1::OrderState;
-use fieldsync_protocol::v1::{self};
+use fieldsync_protocol::v1::{self, OrderState};
 use uuid::Uuid;
+
+table_row! {
+    /// A visit started in a batch.
+    pub(super) VisitRow => "visits" {
+        id: String,
+        distributor_id: i64,
+        device_id: i64,
+        mobile_user_id: i64,
+        position_id: i64,
+        outlet_id: i64,
+        route_id: Option<i64>,
+        session_id: String,
+        started_device_ms: i64,
+        started_received_ms: i64,
+        ended_device_ms: Option<i64>,
+        ended_received_ms: Option<i64>,
+        location_band: String,
+        distance_m: Option<f64>,
+        accuracy_m: Option<f64>,
+        mock_location: bool,
+    }
+}
+
+table_row! {
+    /// A GPS fix of a visit's start or end.
+    pub(super) FixRow => "gps_fixes" {
+        visit_id: String,
+        phase: String,
+        fix_no: i64,
+        lat_e7: i64,
+        lon_e7: i64,
+        accuracy_dm: i64,
+        provider: String,
+        mock: bool,
+        device_time_ms: i64,
+        received_at_ms: i64,
+    }
+}
+
+table_row! {
+    /// An order placed in a batch; its number is handed out when the rows are written.
+    pub(super) OrderRow => "orders" {
+        id: String,
+        number: i64,
+        distributor_id: i64,
+        device_id: i64,
+        mobile_user_id: i64,
+        position_id: i64,
+        visit_id: Option<String>,
+        outlet_id: i64,
+        price_list_id: i64,
+        warehouse_id: i64,
+        total_minor: i64,
+        line_count: i64,
+        comment: String,
+        delivery_date: String,
+        state: String,
+        state_reason: String,
+        placed_device_ms: i64,
+        received_at_ms: i64,
+        state_changed_ms: i64,
+        session_id: String,
+    }
+}
+
+table_row! {
+    pub(super) LineRow => "order_lines" {
+        order_id: String,
+        line_no: i64,
+        product_id: i64,
+        quantity_milli: i64,
+        price_minor: i64,
+        sum_minor: i64,
+        comment: String,
+    }
+}
+
+table_row! {
+    /// One answered question of a filled questionnaire.
+    pub(super) AnswerRow => "questionnaire_answers" {
+        answers_id: String,
+        visit_id: String,
+        questionnaire_id: i64,
+        question_id: i64,
+        value_kind: String,
+        value_text: String,
+        value_number: Option<f64>,
+    }
+}
+
+table_row! {
+    /// One product of a distribution check.
+    pub(super) CheckRow => "distribution_checks" {
+        check_id: String,
+        visit_id: String,
+        product_id: i64,
+        present: bool,
+    }
+}
+
+table_row! {
+    /// What a sync session brought, for its result page.
+    pub(super) ItemRow => "sync_session_items" {
+        session_id: String,
+        item_kind: String,
+        visit_id: Option<String>,
+        outlet_id: Option<i64>,
+        order_id: Option<String>,
+        order_total_minor: Option<i64>,
+    }
+}
+
+table_row! {
+    /// A refused mutation with its reason, kept for the agent and the key user.
+    pub(super) RefusedRow => "refused_mutations" {
+        device_id: i64,
+        mobile_user_id: i64,
+        distributor_id: i64,
+        session_id: String,
+        seq: i64,
+        mutation_id: String,
+        mutation_kind: String,
+        error_code: String,
+        reason: String,
+        payload: Vec<u8>,
+        device_time_ms: i64,
+        received_at_ms: i64,
+    }
+}
 
 /// Rows produced by one or more pushes, ready to be written together.
 #[derive(Default)]
 pub(super) struct Rows {
-    pub(super) visits: Vec<Vec<Val>>,
+    pub(super) visits: Vec<VisitRow>,
     /// Visits stored earlier and ended now: (id, ended device time, band, distance, mock, now).
     pub(super) ended_stored: Vec<(Uuid, Option<i64>, &'static str, Option<f64>, bool, i64)>,
-    pub(super) fixes: Vec<Vec<Val>>,
-    /// Column 1 (the order number) is handed out when the rows are written.
-    pub(super) orders: Vec<Vec<Val>>,
-    pub(super) lines: Vec<Vec<Val>>,
+    pub(super) fixes: Vec<FixRow>,
+    pub(super) orders: Vec<OrderRow>,
+    pub(super) lines: Vec<LineRow>,
     /// Orders stored earlier and cancelled now: (id, number, reason, now, distributor, position).
     pub(super) cancels: Vec<(Uuid, i64, String, i64, i64, i64)>,
-    pub(super) answers: Vec<Vec<Val>>,
-    pub(super) checks: Vec<Vec<Val>>,
-    pub(super) items: Vec<Vec<Val>>,
-    pub(super) refused: Vec<Vec<Val>>,
+    pub(super) answers: Vec<AnswerRow>,
+    pub(super) checks: Vec<CheckRow>,
+    pub(super) items: Vec<ItemRow>,
+    pub(super) refused: Vec<RefusedRow>,
 }
 
 impl Rows {
@@ -56,36 +185,34 @@ impl Rows {
             ..Rows::default()
         };
         for v in &w.new_visits {
-            r.items.push(vec![
-                Val::S(sid.clone()),
-                Val::S("visit".into()),
-                Val::S(v.id.to_string()),
-                Val::N(Some(v.outlet_id)),
-                Val::O(None),
-                Val::N(None),
-            ]);
-            r.visits.push(vec![
-                Val::S(v.id.to_string()),
-                Val::I(auth.distributor_id),
-                Val::I(auth.device_id),
-                Val::I(auth.mobile_user_id),
-                Val::I(auth.position_id),
-                Val::I(v.outlet_id),
-                Val::N(v.route_id),
-                Val::S(sid.clone()),
-                Val::I(v.started_device_ms),
-                Val::I(now),
-                Val::N(if v.ended {
-                    Some(v.ended_device_ms.unwrap_or(v.started_device_ms))
-                } else {
-                    None
-                }),
-                Val::N(v.ended.then_some(now)),
-                Val::S(v.band.into()),
-                Val::F(v.distance_m),
-                Val::F(v.accuracy_m),
-                Val::I(v.mock as i64),
-            ]);
+            r.items.push(ItemRow {
+                session_id: sid.clone(),
+                item_kind: "visit".into(),
+                visit_id: Some(v.id.to_string()),
+                outlet_id: Some(v.outlet_id),
+                order_id: None,
+                order_total_minor: None,
+            });
+            r.visits.push(VisitRow {
+                id: v.id.to_string(),
+                distributor_id: auth.distributor_id,
+                device_id: auth.device_id,
+                mobile_user_id: auth.mobile_user_id,
+                position_id: auth.position_id,
+                outlet_id: v.outlet_id,
+                route_id: v.route_id,
+                session_id: sid.clone(),
+                started_device_ms: v.started_device_ms,
+                started_received_ms: now,
+                ended_device_ms: v
+                    .ended
+                    .then(|| v.ended_device_ms.unwrap_or(v.started_device_ms)),
+                ended_received_ms: v.ended.then_some(now),
+                location_band: v.band.into(),
+                distance_m: v.distance_m,
+                accuracy_m: v.accuracy_m,
+                mock_location: v.mock,
+            });
         }
         r.ended_stored = w
             .ended_stored
@@ -95,55 +222,52 @@ impl Rows {
         for order in &w.orders {
             let o = &order.o;
             let id = order.id.to_string();
-            r.orders.push(vec![
-                Val::S(id.clone()),
-                Val::I(0),
-                Val::I(auth.distributor_id),
-                Val::I(auth.device_id),
-                Val::I(auth.mobile_user_id),
-                Val::I(auth.position_id),
-                Val::O(order.visit_id.map(|v| v.to_string())),
-                Val::I(o.outlet_id),
-                Val::I(o.price_list_id),
-                Val::I(o.warehouse_id),
-                Val::I(o.total_minor),
-                Val::I(o.lines.len() as i64),
-                Val::S(o.comment.clone()),
-                Val::S(o.delivery_date.clone()),
-                Val::S(
-                    if order.cancel_reason.is_some() {
-                        OrderState::Cancelled
-                    } else {
-                        OrderState::Placed
-                    }
-                    .name()
-                    .into(),
-                ),
-                Val::S(order.cancel_reason.clone().unwrap_or_default()),
-                Val::I(order.placed_device_ms),
-                Val::I(now),
-                Val::I(now),
-                Val::S(sid.clone()),
-            ]);
+            let state = if order.cancel_reason.is_some() {
+                OrderState::Cancelled
+            } else {
+                OrderState::Placed
+            };
+            r.orders.push(OrderRow {
+                id: id.clone(),
+                number: 0,
+                distributor_id: auth.distributor_id,
+                device_id: auth.device_id,
+                mobile_user_id: auth.mobile_user_id,
+                position_id: auth.position_id,
+                visit_id: order.visit_id.map(|v| v.to_string()),
+                outlet_id: o.outlet_id,
+                price_list_id: o.price_list_id,
+                warehouse_id: o.warehouse_id,
+                total_minor: o.total_minor,
+                line_count: o.lines.len() as i64,
+                comment: o.comment.clone(),
+                delivery_date: o.delivery_date.clone(),
+                state: state.name().into(),
+                state_reason: order.cancel_reason.clone().unwrap_or_default(),
+                placed_device_ms: order.placed_device_ms,
+                received_at_ms: now,
+                state_changed_ms: now,
+                session_id: sid.clone(),
+            });
             for (i, l) in o.lines.iter().enumerate() {
-                r.lines.push(vec![
-                    Val::S(id.clone()),
-                    Val::I(i as i64 + 1),
-                    Val::I(l.product_id),
-                    Val::I(l.quantity_milli),
-                    Val::I(l.price_minor),
-                    Val::I(l.sum_minor),
-                    Val::S(l.comment.clone()),
-                ]);
+                r.lines.push(LineRow {
+                    order_id: id.clone(),
+                    line_no: i as i64 + 1,
+                    product_id: l.product_id,
+                    quantity_milli: l.quantity_milli,
+                    price_minor: l.price_minor,
+                    sum_minor: l.sum_minor,
+                    comment: l.comment.clone(),
+                });
             }
-            r.items.push(vec![
-                Val::S(sid.clone()),
-                Val::S("order".into()),
-                Val::O(order.visit_id.map(|v| v.to_string())),
-                Val::N(Some(o.outlet_id)),
-                Val::S(id),
-                Val::N(Some(o.total_minor)),
-            ]);
+            r.items.push(ItemRow {
+                session_id: sid.clone(),
+                item_kind: "order".into(),
+                visit_id: order.visit_id.map(|v| v.to_string()),
+                outlet_id: Some(o.outlet_id),
+                order_id: Some(id),
+                order_total_minor: Some(o.total_minor),
+            });
         }
         r.cancels = w
             .cancels
@@ -170,30 +294,7 @@ impl Store {
         tx: &mut crate::store::WriteTx,
         mut r: Rows,
     ) -> Result<()> {
-        insert_rows(
-            tx,
-            "visits",
-            &[
-                "id",
-                "distributor_id",
-                "device_id",
-                "mobile_user_id",
-                "position_id",
-                "outlet_id",
-                "route_id",
-                "session_id",
-                "started_device_ms",
-                "started_received_ms",
-                "ended_device_ms",
-                "ended_received_ms",
-                "location_band",
-                "distance_m",
-                "accuracy_m",
-                "mock_location",
-            ],
-            &r.visits,
-        )
-        .await?;
+        insert(tx, r.visits).await?;
         for (id, ended_device, band, distance, mock, now) in &r.ended_stored {
             let q = sqlx::query(
                 "UPDATE visits SET ended_device_ms = COALESCE($1, started_device_ms), ended_received_ms = $2,
@@ -213,80 +314,21 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
         }
-        insert_rows(
-            tx,
-            "gps_fixes",
-            &[
-                "visit_id",
-                "phase",
-                "fix_no",
-                "lat_e7",
-                "lon_e7",
-                "accuracy_dm",
-                "provider",
-                "mock",
-                "device_time_ms",
-                "received_at_ms",
-            ],
-            &r.fixes,
-        )
-        .await?;
+        insert(tx, r.fixes).await?;
         let numbers = self.order_numbers(tx, r.orders.len()).await?;
         for (row, number) in r.orders.iter_mut().zip(numbers) {
-            row[1] = Val::I(number);
+            row.number = number;
         }
-        insert_rows(
-            tx,
-            "orders",
-            &[
-                "id",
-                "number",
-                "distributor_id",
-                "device_id",
-                "mobile_user_id",
-                "position_id",
-                "visit_id",
-                "outlet_id",
-                "price_list_id",
-                "warehouse_id",
-                "total_minor",
-                "line_count",
-                "comment",
-                "delivery_date",
-                "state",
-                "state_reason",
-                "placed_device_ms",
-                "received_at_ms",
-                "state_changed_ms",
-                "session_id",
-            ],
-            &r.orders,
-        )
-        .await?;
-        insert_rows(
-            tx,
-            "order_lines",
-            &[
-                "order_id",
-                "line_no",
-                "product_id",
-                "quantity_milli",
-                "price_minor",
-                "sum_minor",
-                "comment",
-            ],
-            &r.lines,
-        )
-        .await?;
+        insert(tx, r.orders).await?;
+        insert(tx, r.lines).await?;
         for (id, number, reason, now, distributor_id, position_id) in &r.cancels {
-            sqlx::query(
-                "UPDATE orders SET state = 'cancelled', state_reason = $1, state_changed_ms = $2 WHERE id = $3",
-            )
-            .bind(reason)
-            .bind(*now)
-            .bind(id.to_string())
-            .execute(&mut **tx)
-            .await?;
+            sqlx::query("UPDATE orders SET state = $1, state_reason = $2, state_changed_ms = $3 WHERE id = $4")
+                .bind(OrderState::Cancelled.name())
+                .bind(reason)
+                .bind(*now)
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
             record_changes(
                 tx,
                 *distributor_id,
@@ -298,62 +340,10 @@ impl Store {
             )
             .await?;
         }
-        insert_rows(
-            tx,
-            "questionnaire_answers",
-            &[
-                "answers_id",
-                "visit_id",
-                "questionnaire_id",
-                "question_id",
-                "value_kind",
-                "value_text",
-                "value_number",
-            ],
-            &r.answers,
-        )
-        .await?;
-        insert_rows(
-            tx,
-            "distribution_checks",
-            &["check_id", "visit_id", "product_id", "present"],
-            &r.checks,
-        )
-        .await?;
-        insert_rows(
-            tx,
-            "sync_session_items",
-            &[
-                "session_id",
-                "item_kind",
-                "visit_id",
-                "outlet_id",
-                "order_id",
-                "order_total_minor",
-            ],
-            &r.items,
-        )
-        .await?;
-        insert_rows(
-            tx,
-            "refused_mutations",
-            &[
-                "device_id",
-                "mobile_user_id",
-                "distributor_id",
-                "session_id",
-                "seq",
-                "mutation_id",
-                "mutation_kind",
-                "error_code",
-                "reason",
-                "payload",
-                "device_time_ms",
-                "received_at_ms",
-            ],
-            &r.refused,
-        )
-        .await?;
+        insert(tx, r.answers).await?;
+        insert(tx, r.checks).await?;
+        insert(tx, r.items).await?;
+        insert(tx, r.refused).await?;
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! The rules of ingest, with no database: each mutation is decided against the picture of
 //! what the batch refers to (read up front by `picture.rs`), and its effects are recorded as
 //! writes. A refusal changes nothing.
+use super::rows::{AnswerRow, CheckRow, FixRow, RefusedRow};
 use crate::store::Result;
 use crate::store::devices::DeviceAuth;
-use crate::store::world::Val;
 use fieldsync_protocol::location::{self, Bands, Fix};
 use fieldsync_protocol::v1::OrderState;
 use fieldsync_protocol::v1::{self, ErrorCode, mutation::Kind};
@@ -137,12 +137,12 @@ pub(super) struct Picture {
 pub(super) struct Writes {
     pub(super) new_visits: Vec<NewVisit>,
     pub(super) ended_stored: Vec<(Uuid, Option<i64>, &'static str, Option<f64>, bool)>,
-    pub(super) fixes: Vec<Vec<Val>>,
+    pub(super) fixes: Vec<FixRow>,
     pub(super) orders: Vec<NewOrder>,
     pub(super) cancels: Vec<(Uuid, i64, String)>,
-    pub(super) answers: Vec<Vec<Val>>,
-    pub(super) checks: Vec<Vec<Val>>,
-    pub(super) refused: Vec<Vec<Val>>,
+    pub(super) answers: Vec<AnswerRow>,
+    pub(super) checks: Vec<CheckRow>,
+    pub(super) refused: Vec<RefusedRow>,
 }
 
 /// Validates one mutation against the picture and records its effects. `Ok(true)` applied,
@@ -413,18 +413,18 @@ pub(super) fn apply(
                 return refuse(ErrorCode::InvalidMutation, problem.to_string());
             }
             let rows = answer_rows(&q.answers);
-            w.answers
-                .extend(rows.into_iter().map(|(question_id, kind, text, number)| {
-                    vec![
-                        Val::S(answers_id.to_string()),
-                        Val::S(visit_id.to_string()),
-                        Val::I(q.questionnaire_id),
-                        Val::I(question_id),
-                        Val::S(kind.to_string()),
-                        Val::S(text),
-                        Val::F(number),
-                    ]
-                }));
+            w.answers.extend(
+                rows.into_iter()
+                    .map(|(question_id, kind, text, number)| AnswerRow {
+                        answers_id: answers_id.to_string(),
+                        visit_id: visit_id.to_string(),
+                        questionnaire_id: q.questionnaire_id,
+                        question_id,
+                        value_kind: kind.to_string(),
+                        value_text: text,
+                        value_number: number,
+                    }),
+            );
             pic.answer_sets.insert(answers_id, user);
             Ok(true)
         }
@@ -456,13 +456,11 @@ pub(super) fn apply(
                     );
                 }
             }
-            w.checks.extend(d.items.iter().map(|i| {
-                vec![
-                    Val::S(check_id.to_string()),
-                    Val::S(visit_id.to_string()),
-                    Val::I(i.product_id),
-                    Val::I(i.present as i64),
-                ]
+            w.checks.extend(d.items.iter().map(|i| CheckRow {
+                check_id: check_id.to_string(),
+                visit_id: visit_id.to_string(),
+                product_id: i.product_id,
+                present: i.present,
             }));
             pic.checks.insert(check_id, user);
             Ok(true)
@@ -477,20 +475,19 @@ pub(super) fn push_fixes(
     fixes: &[v1::GpsFix],
     now: i64,
 ) {
-    w.fixes.extend(fixes.iter().enumerate().map(|(i, f)| {
-        vec![
-            Val::S(visit_id.to_string()),
-            Val::S(phase.to_string()),
-            Val::I(i as i64),
-            Val::I(f.lat_e7 as i64),
-            Val::I(f.lon_e7 as i64),
-            Val::I(f.accuracy_dm as i64),
-            Val::S(provider_name(f.provider).to_string()),
-            Val::I(f.mock as i64),
-            Val::I(f.device_time_ms),
-            Val::I(now),
-        ]
-    }));
+    w.fixes
+        .extend(fixes.iter().enumerate().map(|(i, f)| FixRow {
+            visit_id: visit_id.to_string(),
+            phase: phase.to_string(),
+            fix_no: i as i64,
+            lat_e7: f.lat_e7 as i64,
+            lon_e7: f.lon_e7 as i64,
+            accuracy_dm: f.accuracy_dm as i64,
+            provider: provider_name(f.provider).to_string(),
+            mock: f.mock,
+            device_time_ms: f.device_time_ms,
+            received_at_ms: now,
+        }));
 }
 
 /// The rows a validated questionnaire is stored as: (question id, value kind, text, number).
