@@ -322,7 +322,15 @@ impl RawClient {
 
     /// Pulls every page; returns all changes.
     pub async fn pull_all(&self, session: Uuid) -> Vec<v1::Change> {
-        let mut cursor = Vec::new();
+        self.pull_from(session, Vec::new()).await.0
+    }
+
+    /// Pulls every page after `cursor`; returns the changes and the cursor to go on from.
+    pub async fn pull_from(
+        &self,
+        session: Uuid,
+        mut cursor: Vec<u8>,
+    ) -> (Vec<v1::Change>, Vec<u8>) {
         let mut all = Vec::new();
         loop {
             let r = self.pull(session, cursor, 1000).await;
@@ -331,7 +339,7 @@ impl RawClient {
             all.extend(page.changes);
             cursor = page.next_cursor;
             if !page.has_more {
-                return all;
+                return (all, cursor);
             }
         }
     }

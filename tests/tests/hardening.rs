@@ -677,6 +677,7 @@ async fn scoped_lists(db: &TestDb) {
         "csv",
         axum::body::Bytes::from_static(b"code,name\nW1,Main\n"),
         now_ms(),
+        false,
     )
     .await
     .unwrap();

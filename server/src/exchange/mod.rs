@@ -61,6 +61,9 @@ struct ImportQuery {
     format: String,
     #[serde(default)]
     file_name: String,
+    /// `dry_run=1` (or `true`): report what would change, write nothing.
+    #[serde(default)]
+    dry_run: String,
 }
 
 /// The format of an import body: `?format=` or else the content type.
@@ -101,6 +104,7 @@ async fn import(
             &format,
             body,
             state.clock.now(),
+            matches!(q.dry_run.as_str(), "1" | "true" | "yes"),
         )
         .await?;
     let status = if job.status == "failed" {

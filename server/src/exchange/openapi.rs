@@ -76,11 +76,12 @@ pub fn spec() -> Value {
             "/api/v1/imports/{kind}": {"post": {
                 "operationId": "importRows",
                 "summary": "Import local outlets, local products, warehouses, stock, actual sales or routes.",
-                "description": "The body is a CSV file (UTF-8, comma or semicolon, header line), an XLSX workbook (first sheet, header row) or JSON {\"rows\": [{...}]}; the format comes from ?format= or the content type. Columns (required first): outlets code, name, address, contact, phone, channel, latitude, longitude, territory_code; products code, name, unit, category, must_stock; warehouses code, name; stock warehouse_code, product_code, quantity; sales invoice_number, invoice_date, outlet_code, product_code, quantity, amount; routes date, position_code, stop, outlet_code. Outlets, products and warehouses apply their valid rows and log the others; stock, sales and routes apply all rows or none. An import overwrites back-office edits of local outlets and products.",
+                "description": "The body is a CSV file (UTF-8, comma or semicolon, header line), an XLSX workbook (first sheet, header row) or JSON {\"rows\": [{...}]}; the format comes from ?format= or the content type. Columns (required first): outlets code, name, address, contact, phone, channel, latitude, longitude, territory_code, price_list (a price list's name); products code, name, unit, category, must_stock; warehouses code, name; stock warehouse_code, product_code, quantity; sales invoice_number, invoice_date, outlet_code, product_code, quantity, amount; routes date, position_code, stop, outlet_code. Outlets, products and warehouses apply their valid rows and log the others; stock, sales and routes apply all rows or none. A column absent from the file never changes what is stored; an empty cell in a present optional column clears it; a row with an empty required cell is refused with its line number. New outlets get the distributor's first price list unless the file names one. With dry_run=1 (outlets so far) the job reports what would be created and changed, with before and after of the first changes, and nothing is written (status checked).",
                 "parameters": [
                     {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": ["outlets", "products", "warehouses", "stock", "sales", "routes"]}},
                     {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["csv", "xlsx", "json"]}},
-                    {"name": "file_name", "in": "query", "required": false, "schema": {"type": "string"}}
+                    {"name": "file_name", "in": "query", "required": false, "schema": {"type": "string"}},
+                    {"name": "dry_run", "in": "query", "required": false, "description": "1: report what would change, write nothing.", "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}}
                 ],
                 "requestBody": {"required": true, "content": {
                     "text/csv": {"schema": {"type": "string"}},
@@ -187,7 +188,7 @@ pub fn spec() -> Value {
                     "source": {"type": "string"},
                     "file_name": {"type": "string"},
                     "format": {"type": "string"},
-                    "status": {"type": "string", "enum": ["done", "partial", "failed"]},
+                    "status": {"type": "string", "enum": ["running", "done", "partial", "failed", "checked"]},
                     "message": {"type": "string"},
                     "rows_read": {"type": "integer"},
                     "rows_applied": {"type": "integer"},

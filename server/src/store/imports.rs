@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::sql::IntoVal;
-use super::world::{OutletInput, ProductInput, Val, insert_rows};
+use super::world::{OutletPatch, PatchReport, ProductInput, Val, insert_rows};
 use super::{Result, Store};
 
 /// The kinds of import, with their columns (required ones first) and whether rows are
@@ -31,6 +31,7 @@ pub const KINDS: [(&str, &[&str], &[&str], bool); 6] = [
             "latitude",
             "longitude",
             "territory_code",
+            "price_list",
         ],
         true,
     ),
@@ -496,6 +497,7 @@ impl Store {
         format: &str,
         bytes: bytes::Bytes,
         now: i64,
+        dry_run: bool,
     ) -> Result<ImportJob> {
         let _slot = self.import_slot().await?;
         let (id,): (i64,) = self.one(
@@ -531,6 +533,7 @@ impl Store {
             format,
             bytes,
             now,
+            dry_run,
         )
         .await
     }
@@ -554,7 +557,9 @@ impl Store {
         format: &str,
         bytes: bytes::Bytes,
         now: i64,
+        dry_run: bool,
     ) -> Result<ImportJob> {
+        let mut report = PatchReport::default();
         let mut job = ImportJob {
             id,
             distributor_id,
@@ -601,10 +606,20 @@ impl Store {
                     .collect();
                 if !missing.is_empty() {
                     Err(format!("required columns missing: {}", missing.join(", ")))
+                } else if dry_run && kind != "outlets" {
+                    Err("a dry run is available for outlet imports so far".to_string())
                 } else {
-                    self.apply_import(distributor_id, kind, &t, *independent, id)
-                        .await?
-                        .map_err(|e| e.to_string())
+                    self.apply_import(
+                        distributor_id,
+                        kind,
+                        &t,
+                        *independent,
+                        id,
+                        &mut report,
+                        dry_run,
+                    )
+                    .await?
+                    .map_err(|e| e.to_string())
                 }
             }
         };
@@ -627,6 +642,13 @@ impl Store {
                 if applied == 0 && !refused.is_empty() && spec.is_some_and(|s| !s.3) {
                     job.message =
                         "nothing was applied: the file is applied whole or not at all".into();
+                }
+                if kind == "outlets" {
+                    job.message = report.summary();
+                }
+                if dry_run {
+                    job.status = "checked".into();
+                    job.message = format!("dry run, nothing was written: {}", job.message);
                 }
                 job.errors = refused;
             }
@@ -666,6 +688,7 @@ impl Store {
 
     /// Validates and applies the rows. Independent kinds apply their valid rows; the others
     /// apply nothing when a row is refused.
+    #[allow(clippy::too_many_arguments)]
     async fn apply_import(
         &self,
         d: i64,
@@ -673,8 +696,19 @@ impl Store {
         t: &Table,
         independent: bool,
         job_id: i64,
+        report: &mut PatchReport,
+        dry_run: bool,
     ) -> Result<std::result::Result<(i64, Refused), &'static str>> {
         let mut refused: Refused = Vec::new();
+        let names = |table: &'static str| async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT name, id FROM {table} WHERE distributor_id = $1 ORDER BY id DESC"
+            )))
+            .bind(d)
+            .fetch_all(self.pool())
+            .await?;
+            Ok::<HashMap<String, i64>, super::StoreError>(rows.into_iter().collect())
+        };
         let codes = |table: &'static str, extra: &'static str| async move {
             let rows: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT code, id FROM {table} WHERE distributor_id = $1{extra}"
@@ -687,6 +721,9 @@ impl Store {
         match kind {
             "outlets" => {
                 let territories = codes("org_units", "").await?;
+                let price_lists = names("price_lists").await?;
+                let has = |c: &str| t.col(c).is_some();
+                let text = |r: &[String], c: &str| has(c).then(|| cell(t, r, c).to_string());
                 let mut ok = Vec::new();
                 for (line, r) in &t.rows {
                     let (code, name) = (cell(t, r, "code"), cell(t, r, "name"));
@@ -697,51 +734,69 @@ impl Store {
                         ));
                         continue;
                     }
-                    let (lat, lon) = (cell(t, r, "latitude"), cell(t, r, "longitude"));
-                    let location = match (parse_decimal(lat, 7), parse_decimal(lon, 7)) {
-                        _ if lat.is_empty() && lon.is_empty() => None,
-                        (Some(a), Some(b))
-                            if a.abs() <= 900_000_000 && b.abs() <= 1_800_000_000 =>
-                        {
-                            Some((a as i32, b as i32))
-                        }
-                        _ => {
-                            refused.push((
-                                *line,
-                                format!(
-                                    "coordinates {lat:?}, {lon:?} are not a place on the globe"
-                                ),
-                            ));
-                            continue;
+                    // Coordinates go together: both columns absent keep the stored place, both
+                    // cells empty clear it.
+                    let location = if !has("latitude") && !has("longitude") {
+                        None
+                    } else {
+                        let (lat, lon) = (cell(t, r, "latitude"), cell(t, r, "longitude"));
+                        match (parse_decimal(lat, 7), parse_decimal(lon, 7)) {
+                            _ if lat.is_empty() && lon.is_empty() => Some(None),
+                            (Some(a), Some(b))
+                                if a.abs() <= 900_000_000 && b.abs() <= 1_800_000_000 =>
+                            {
+                                Some(Some((a as i32, b as i32)))
+                            }
+                            _ => {
+                                refused.push((
+                                    *line,
+                                    format!(
+                                        "coordinates {lat:?}, {lon:?} are not a place on the globe"
+                                    ),
+                                ));
+                                continue;
+                            }
                         }
                     };
-                    let territory = match cell(t, r, "territory_code") {
-                        "" => None,
-                        c => match territories.get(c) {
-                            Some(id) => Some(*id),
+                    let territory = match (has("territory_code"), cell(t, r, "territory_code")) {
+                        (false, _) => None,
+                        (true, "") => Some(None),
+                        (true, c) => match territories.get(c) {
+                            Some(id) => Some(Some(*id)),
                             None => {
                                 refused.push((*line, format!("no territory {c:?}")));
                                 continue;
                             }
                         },
                     };
-                    ok.push(OutletInput {
+                    let price_list = match (has("price_list"), cell(t, r, "price_list")) {
+                        (false, _) => None,
+                        (true, "") => Some(None),
+                        (true, n) => match price_lists.get(n) {
+                            Some(id) => Some(Some(*id)),
+                            None => {
+                                refused.push((*line, format!("no price list {n:?}")));
+                                continue;
+                            }
+                        },
+                    };
+                    ok.push(OutletPatch {
                         code: code.into(),
                         name: name.into(),
-                        address: cell(t, r, "address").into(),
-                        contact_name: cell(t, r, "contact").into(),
-                        phone: cell(t, r, "phone").into(),
-                        channel: cell(t, r, "channel").into(),
+                        address: text(r, "address"),
+                        contact_name: text(r, "contact"),
+                        phone: text(r, "phone"),
+                        channel: text(r, "channel"),
                         territory_id: territory,
                         location,
-                        price_list_id: None,
+                        price_list_id: price_list,
                     });
                 }
                 let n = ok.len() as i64;
                 // In chunks, each its own transaction: a phone's push waits for one chunk at
                 // most, never for the whole file.
                 for chunk in ok.chunks(WRITE_CHUNK) {
-                    self.upsert_outlets(d, chunk).await?;
+                    report.add(self.upsert_outlets(d, chunk, dry_run).await?);
                 }
                 Ok(Ok((n, refused)))
             }

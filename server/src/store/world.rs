@@ -2,8 +2,10 @@
 use fieldsync_protocol::v1::EntityKind;
 
 use super::sql::IntoVal;
-use super::sql::one_on;
+use std::collections::HashMap;
+
 pub use super::sql::{Val, insert_rows};
+use super::sql::{exec_on, one_on, select_in};
 use super::{Result, Store, now_ms};
 
 /// One entry for the change log: an entity as seen by a scope (0 = the whole distributor).
@@ -92,10 +94,9 @@ pub async fn record_changes(
     Ok(())
 }
 
-/// Fields of an outlet as a key user or an import writes them.
-#[derive(Debug, Clone, Default)]
-pub struct OutletInput {
-    pub code: String,
+/// An outlet's fields that an import or an editor may set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutletFields {
     pub name: String,
     pub address: String,
     pub contact_name: String,
@@ -104,6 +105,157 @@ pub struct OutletInput {
     pub territory_id: Option<i64>,
     pub location: Option<(i32, i32)>,
     pub price_list_id: Option<i64>,
+}
+
+impl OutletFields {
+    /// `$1` (an id), then the fields in the order the outlet statements bind them.
+    fn vals(&self, first: i64) -> Vec<Val> {
+        vec![
+            Val::I(first),
+            Val::S(self.name.clone()),
+            Val::S(self.address.clone()),
+            Val::S(self.contact_name.clone()),
+            Val::S(self.phone.clone()),
+            Val::S(self.channel.clone()),
+            Val::N(self.territory_id),
+            Val::N(self.location.map(|l| l.0 as i64)),
+            Val::N(self.location.map(|l| l.1 as i64)),
+            Val::N(self.price_list_id),
+        ]
+    }
+
+    /// (field, before, after) of every field that differs.
+    fn diff(&self, after: &OutletFields) -> Vec<(&'static str, String, String)> {
+        let text = |o: Option<i64>| o.map(|v| v.to_string()).unwrap_or_default();
+        let place = |l: Option<(i32, i32)>| {
+            l.map(|(a, b)| format!("{:.7}, {:.7}", a as f64 / 1e7, b as f64 / 1e7))
+                .unwrap_or_default()
+        };
+        [
+            ("name", self.name.clone(), after.name.clone()),
+            ("address", self.address.clone(), after.address.clone()),
+            (
+                "contact",
+                self.contact_name.clone(),
+                after.contact_name.clone(),
+            ),
+            ("phone", self.phone.clone(), after.phone.clone()),
+            ("channel", self.channel.clone(), after.channel.clone()),
+            (
+                "territory",
+                text(self.territory_id),
+                text(after.territory_id),
+            ),
+            ("location", place(self.location), place(after.location)),
+            (
+                "price_list",
+                text(self.price_list_id),
+                text(after.price_list_id),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .collect()
+    }
+}
+
+/// An outlet as an import gives it: a field that is `None` was not in the file and keeps what
+/// is stored; `Some` sets it (an empty cell clears it).
+#[derive(Debug, Clone, Default)]
+pub struct OutletPatch {
+    pub code: String,
+    pub name: String,
+    pub address: Option<String>,
+    pub contact_name: Option<String>,
+    pub phone: Option<String>,
+    pub channel: Option<String>,
+    pub territory_id: Option<Option<i64>>,
+    pub location: Option<Option<(i32, i32)>>,
+    pub price_list_id: Option<Option<i64>>,
+}
+
+impl OutletPatch {
+    /// The fields after this patch.
+    fn apply(&self, mut f: OutletFields) -> OutletFields {
+        f.name = self.name.clone();
+        let set = |v: &Option<String>, old: &mut String| {
+            if let Some(v) = v {
+                *old = v.clone();
+            }
+        };
+        set(&self.address, &mut f.address);
+        set(&self.contact_name, &mut f.contact_name);
+        set(&self.phone, &mut f.phone);
+        set(&self.channel, &mut f.channel);
+        if let Some(t) = self.territory_id {
+            f.territory_id = t;
+        }
+        if let Some(l) = self.location {
+            f.location = l;
+        }
+        if let Some(p) = self.price_list_id {
+            f.price_list_id = p;
+        }
+        f
+    }
+}
+
+#[derive(Debug, Clone)]
+struct StoredOutlet {
+    id: i64,
+    fields: OutletFields,
+    deleted: bool,
+}
+
+/// What an import did, or in a dry run would do, to stored rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatchReport {
+    pub created: i64,
+    pub changed: i64,
+    pub unchanged: i64,
+    /// The first changes: (code, field, before, after).
+    pub diffs: Vec<(String, String, String, String)>,
+}
+
+/// How many field changes a report keeps.
+const REPORTED_DIFFS: usize = 20;
+
+impl PatchReport {
+    fn note_changes(&mut self, code: &str, diffs: &[(&'static str, String, String)]) {
+        for (field, before, after) in diffs {
+            if self.diffs.len() < REPORTED_DIFFS {
+                self.diffs.push((
+                    code.into(),
+                    field.to_string(),
+                    before.clone(),
+                    after.clone(),
+                ));
+            }
+        }
+    }
+
+    pub fn add(&mut self, other: PatchReport) {
+        self.created += other.created;
+        self.changed += other.changed;
+        self.unchanged += other.unchanged;
+        for d in other.diffs {
+            if self.diffs.len() < REPORTED_DIFFS {
+                self.diffs.push(d);
+            }
+        }
+    }
+
+    /// "3 created, 5 changed, 40 unchanged; O1 name: A → B; ..."
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} created, {} changed, {} unchanged",
+            self.created, self.changed, self.unchanged
+        );
+        for (code, field, before, after) in &self.diffs {
+            s.push_str(&format!("; {code} {field}: {before:?} → {after:?}"));
+        }
+        s
+    }
 }
 
 /// Fields of a product.
@@ -261,49 +413,143 @@ impl Store {
     }
 
     /// Inserts or updates outlets by code; returns their ids in input order.
+    /// Applies outlets as an import gives them: a new code is created (with the distributor's
+    /// first price list when the file names none), a known one is changed only in what the
+    /// file has a column for. An outlet that moves to another territory leaves a tombstone in
+    /// the old one, so its phones drop it. With `dry_run` nothing is written and the report
+    /// says what would have been.
     pub async fn upsert_outlets(
         &self,
         distributor_id: i64,
-        outlets: &[OutletInput],
-    ) -> Result<Vec<i64>> {
+        outlets: &[OutletPatch],
+        dry_run: bool,
+    ) -> Result<PatchReport> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            i64,
+        );
         let mut tx = self.begin_write().await?;
-        let mut ids = Vec::with_capacity(outlets.len());
-        let mut changes = Vec::with_capacity(outlets.len());
+        let codes: Vec<String> = outlets.iter().map(|o| o.code.clone()).collect();
+        let stored: Vec<Row> = select_in!(
+            tx,
+            Row,
+            "SELECT id, code, name, address, contact_name, phone, channel, territory_id, lat_e7, lon_e7, \
+             price_list_id, deleted FROM outlets WHERE distributor_id = $1 AND code IN ({})",
+            [distributor_id],
+            codes
+        );
+        let mut stored: HashMap<String, StoredOutlet> = stored
+            .into_iter()
+            .map(|r| {
+                (
+                    r.1.clone(),
+                    StoredOutlet {
+                        id: r.0,
+                        fields: OutletFields {
+                            name: r.2,
+                            address: r.3,
+                            contact_name: r.4,
+                            phone: r.5,
+                            channel: r.6,
+                            territory_id: r.7,
+                            location: r.8.zip(r.9).map(|(a, b)| (a as i32, b as i32)),
+                            price_list_id: r.10,
+                        },
+                        deleted: r.11 != 0,
+                    },
+                )
+            })
+            .collect();
+        let (default_price_list,): (Option<i64>,) = one_on(
+            &mut tx,
+            "SELECT MIN(id) FROM price_lists WHERE distributor_id = $1",
+            &[Val::I(distributor_id)],
+        )
+        .await?;
+        let mut report = PatchReport::default();
+        let mut changes = Vec::new();
         for o in outlets {
-            let (id, territory): (i64, Option<i64>) = sqlx::query_as(
-                "INSERT INTO outlets (distributor_id, territory_id, code, name, address, contact_name, phone,
-                                      channel, lat_e7, lon_e7, price_list_id, deleted)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)
-                 ON CONFLICT (distributor_id, code) DO UPDATE SET
-                    territory_id = excluded.territory_id, name = excluded.name, address = excluded.address,
-                    contact_name = excluded.contact_name, phone = excluded.phone, channel = excluded.channel,
-                    lat_e7 = excluded.lat_e7, lon_e7 = excluded.lon_e7,
-                    price_list_id = excluded.price_list_id, deleted = 0
-                 RETURNING id, territory_id",
-            )
-            .bind(distributor_id)
-            .bind(o.territory_id)
-            .bind(&o.code)
-            .bind(&o.name)
-            .bind(&o.address)
-            .bind(&o.contact_name)
-            .bind(&o.phone)
-            .bind(&o.channel)
-            .bind(o.location.map(|l| l.0 as i64))
-            .bind(o.location.map(|l| l.1 as i64))
-            .bind(o.price_list_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            ids.push(id);
+            let known = stored.get(&o.code).cloned();
+            let before = known.as_ref().map(|k| k.fields.clone());
+            let after = o.apply(before.clone().unwrap_or(OutletFields {
+                price_list_id: default_price_list,
+                ..OutletFields::default()
+            }));
+            let id = match &known {
+                Some(k) if !k.deleted && before.as_ref() == Some(&after) => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                Some(k) => {
+                    report.note_changes(&o.code, &k.fields.diff(&after));
+                    report.changed += 1;
+                    if !dry_run {
+                        exec_on(
+                            &mut tx,
+                            "UPDATE outlets SET name = $2, address = $3, contact_name = $4, phone = $5, \
+                             channel = $6, territory_id = $7, lat_e7 = $8, lon_e7 = $9, price_list_id = $10, \
+                             deleted = 0 WHERE id = $1",
+                            &after.vals(k.id),
+                        )
+                        .await?;
+                    }
+                    if k.fields.territory_id != after.territory_id {
+                        changes.push(ChangeRef::delete(
+                            EntityKind::Outlet,
+                            k.id,
+                            k.fields.territory_id.unwrap_or(-1),
+                        ));
+                    }
+                    k.id
+                }
+                None => {
+                    report.created += 1;
+                    if dry_run {
+                        continue;
+                    }
+                    let mut vals = after.vals(distributor_id);
+                    vals.push(Val::S(o.code.clone()));
+                    let (id,): (i64,) = one_on(
+                        &mut tx,
+                        "INSERT INTO outlets (distributor_id, name, address, contact_name, phone, channel, \
+                         territory_id, lat_e7, lon_e7, price_list_id, code, deleted) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0) RETURNING id",
+                        &vals,
+                    )
+                    .await?;
+                    id
+                }
+            };
             changes.push(ChangeRef::upsert(
                 EntityKind::Outlet,
                 id,
-                territory.unwrap_or(-1),
+                after.territory_id.unwrap_or(-1),
             ));
+            stored.insert(
+                o.code.clone(),
+                StoredOutlet {
+                    id,
+                    fields: after,
+                    deleted: false,
+                },
+            );
+        }
+        if dry_run {
+            return Ok(report);
         }
         record_changes(&mut tx, distributor_id, &changes).await?;
         tx.commit().await?;
-        Ok(ids)
+        Ok(report)
     }
 
     /// Marks an outlet deleted; devices receive a tombstone.

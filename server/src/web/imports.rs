@@ -38,6 +38,7 @@ async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup>
                 label { (t.s("col.distributor")) select name="distributor_id" { @for (id, c) in &ds { option value=(id) { (c) } } } }
                 label { (t.s("imports.kind")) select #import-kind name="kind" { @for k in KINDS { option value=(k.0) { (t.value("import_kind", k.0)) } } } }
                 label { (t.s("imports.file")) input #import-file type="file" name="file" accept=".csv,.xlsx" required; }
+                label { input #import-dry-run type="checkbox" name="dry_run" value="1"; " " (t.s("imports.dry_run")) }
                 button #upload-submit type="submit" { (t.s("imports.upload")) }
             }
             p.hint { (t.s("imports.formats")) " " a href="/api/v1/openapi.json" { "OpenAPI" } }
@@ -113,6 +114,7 @@ async fn upload(
     let t = user.t();
     let (mut csrf, mut distributor, mut kind) = (String::new(), 0i64, String::new());
     let (mut file_name, mut bytes) = (String::new(), bytes::Bytes::new());
+    let mut dry_run = false;
     while let Some(field) = form
         .next_field()
         .await
@@ -130,6 +132,7 @@ async fn upload(
                     .unwrap_or(0)
             }
             "kind" => kind = field.text().await.unwrap_or_default(),
+            "dry_run" => dry_run = field.text().await.unwrap_or_default() == "1",
             "file" => {
                 file_name = field.file_name().unwrap_or_default().to_string();
                 bytes = field
@@ -158,6 +161,7 @@ async fn upload(
             format,
             bytes,
             state.clock.now(),
+            dry_run,
         )
         .await?;
     job_view(&state, &user, job.id).await

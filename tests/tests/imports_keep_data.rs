@@ -1,0 +1,195 @@
+//! Imports change only what they are given: a column absent from the file never changes
+//! what is stored, an empty cell of a present optional column clears it, a row with an empty
+//! required cell is refused with its line number, a dry run writes nothing, and an outlet
+//! moved to another territory leaves its old territory's phones.
+
+use fieldsync_protocol::v1;
+use fieldsync_server::store::now_ms;
+use fieldsync_tests::*;
+use serde_json::Value;
+
+/// What is stored of an outlet: name, address, phone, territory, location, price list.
+type OutletRow = (
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+async fn stored(server: &TestServer, code: &str) -> Option<OutletRow> {
+    sqlx::query_as(
+        "SELECT name, address, phone, territory_id, lat_e7, lon_e7, price_list_id FROM outlets WHERE code = $1",
+    )
+    .bind(code)
+    .fetch_optional(server.store.test_pool())
+    .await
+    .unwrap()
+}
+
+async fn import(server: &TestServer, key: &str, query: &str, csv: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/imports/outlets?format=csv{query}",
+            server.url
+        ))
+        .bearer_auth(key)
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
+    )
+}
+
+async fn partial_imports(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 2)).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    let (_, key) = server
+        .store
+        .create_api_key(d, "test", now_ms())
+        .await
+        .unwrap();
+
+    // The phone of the first agent knows its territory's outlets.
+    let (phone, _) = RawClient::activated(&server.url, &agents[0]).await;
+    let session = uuid::Uuid::new_v4();
+    let (first, cursor) = phone.pull_from(session, Vec::new()).await;
+    let outlet = first
+        .iter()
+        .find_map(|c| match &c.entity {
+            Some(v1::change::Entity::Outlet(o)) => Some(o.clone()),
+            _ => None,
+        })
+        .expect("the phone has outlets");
+    let code = outlet.code.clone();
+    let before = stored(&server, &code).await.unwrap();
+    assert!(
+        before.3.is_some() && before.4.is_some() && before.6.is_some(),
+        "{before:?}"
+    );
+
+    // Just code and name: only the name changes; price list, territory, location, address stay.
+    let (status, job) = import(
+        &server,
+        &key,
+        "",
+        &format!("code,name\n{code},Renamed shop\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    assert!(
+        job["message"].as_str().unwrap().contains("1 changed"),
+        "{job}"
+    );
+    let after = stored(&server, &code).await.unwrap();
+    assert_eq!(after.0, "Renamed shop");
+    assert_eq!(
+        (&after.1, &after.2, after.3, after.4, after.5, after.6),
+        (&before.1, &before.2, before.3, before.4, before.5, before.6)
+    );
+
+    // The same file again changes nothing.
+    let (_, job) = import(
+        &server,
+        &key,
+        "",
+        &format!("code,name\n{code},Renamed shop\n"),
+    )
+    .await;
+    assert!(
+        job["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 created, 0 changed, 1 unchanged"),
+        "{job}"
+    );
+
+    // An empty cell of a present optional column clears it; the rest stays.
+    let (_, job) = import(
+        &server,
+        &key,
+        "",
+        &format!("code,name,address\n{code},Renamed shop,\n"),
+    )
+    .await;
+    assert_eq!(job["status"], "done", "{job}");
+    let cleared = stored(&server, &code).await.unwrap();
+    assert_eq!(cleared.1, "");
+    assert_eq!(
+        (cleared.3, cleared.4, cleared.6),
+        (before.3, before.4, before.6)
+    );
+
+    // An empty required cell refuses its row with the line number; the valid row is applied,
+    // and a new outlet gets the distributor's first price list.
+    let (status, job) = import(
+        &server,
+        &key,
+        "",
+        "code,name\n,Nameless\nNEW-1,Brand new shop\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["rows_refused"], 1);
+    assert_eq!(job["errors"][0][0], 2, "{job}");
+    let (first_list,): (i64,) =
+        sqlx::query_as("SELECT MIN(id) FROM price_lists WHERE distributor_id = $1")
+            .bind(d)
+            .fetch_one(server.store.test_pool())
+            .await
+            .unwrap();
+    assert_eq!(stored(&server, "NEW-1").await.unwrap().6, Some(first_list));
+
+    // A dry run reports before and after and writes nothing.
+    let (status, job) = import(
+        &server,
+        &key,
+        "&dry_run=1",
+        &format!("code,name,phone\n{code},Dry name,+380 44 000\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["status"], "checked", "{job}");
+    let message = job["message"].as_str().unwrap();
+    assert!(
+        message.contains("1 changed") && message.contains("\"Renamed shop\" → \"Dry name\""),
+        "{message}"
+    );
+    assert_eq!(stored(&server, &code).await.unwrap(), cleared);
+
+    // Moved to the second agent's territory: the first agent's phone gets a tombstone.
+    let (status, job) = import(
+        &server,
+        &key,
+        "",
+        &format!("code,name,territory_code\n{code},Renamed shop,ACME-TR0002\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    let (changes, _) = phone.pull_from(session, cursor).await;
+    assert!(
+        changes.iter().any(
+            |c| matches!(&c.entity, Some(v1::change::Entity::Deleted(t)) if t.id == outlet.id)
+        ),
+        "the old territory's phone was not told: {changes:?}"
+    );
+    let (other, _) = RawClient::activated(&server.url, &agents[1]).await;
+    let theirs = other.pull_all(uuid::Uuid::new_v4()).await;
+    assert!(
+        theirs
+            .iter()
+            .any(|c| matches!(&c.entity, Some(v1::change::Entity::Outlet(o)) if o.id == outlet.id))
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    an_import_changes_only_the_columns_it_has_and_a_dry_run_writes_nothing,
+    partial_imports
+);
