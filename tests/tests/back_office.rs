@@ -680,8 +680,37 @@ async fn upload(db: &TestDb) {
             .await
             .contains("not an XLSX workbook")
     );
+    // A dry run of an outlet file: the job says what would change, nothing is written.
+    let (code, name): (String, String) = sqlx::query_as(
+        "SELECT o.code, o.name FROM outlets o JOIN distributors d ON d.id = o.distributor_id \
+         WHERE d.code = 'ACME' ORDER BY o.id LIMIT 1",
+    )
+    .fetch_one(w.server.store.test_pool())
+    .await
+    .unwrap();
+    let renames = dir.path().join("renames.csv");
+    std::fs::write(&renames, format!("code,name\n{code},Dry-run name\n")).unwrap();
     b.goto(&format!("{url}/imports")).await;
-    assert_eq!(b.count("#import-jobs tbody tr").await, 2);
+    b.run("document.getElementById('import-kind').value = 'outlets'")
+        .await;
+    b.fill("#import-file", renames.to_str().unwrap()).await;
+    b.run("document.getElementById('import-dry-run').checked = true")
+        .await;
+    b.click("#upload-submit").await;
+    assert_eq!(b.text("#job-status").await, "dry run: nothing written");
+    let message = b.text("#job-message").await;
+    assert!(
+        message.contains("1 changed") && message.contains("Dry-run name"),
+        "{message}"
+    );
+    let (still,): (String,) = sqlx::query_as("SELECT name FROM outlets WHERE code = $1")
+        .bind(&code)
+        .fetch_one(w.server.store.test_pool())
+        .await
+        .unwrap();
+    assert_eq!(still, name);
+    b.goto(&format!("{url}/imports")).await;
+    assert_eq!(b.count("#import-jobs tbody tr").await, 3);
     b.close().await;
     w.server.stop().await;
 }
