@@ -193,3 +193,80 @@ on_both_backends!(
     an_import_changes_only_the_columns_it_has_and_a_dry_run_writes_nothing,
     partial_imports
 );
+
+async fn product_imports(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    seed(&server.store, &small_world("ACME", 1)).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    let (_, key) = server
+        .store
+        .create_api_key(d, "test", now_ms())
+        .await
+        .unwrap();
+    let product = |code: String| {
+        let pool = server.store.test_pool().clone();
+        async move {
+            let row: (String, String, String, i64) = sqlx::query_as(
+                "SELECT name, unit, category, must_stock FROM products WHERE code = $1",
+            )
+            .bind(code)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            row
+        }
+    };
+    let (code,): (String,) = sqlx::query_as(
+        "SELECT code FROM products WHERE distributor_id = $1 AND must_stock = 1 AND category <> '' ORDER BY id LIMIT 1",
+    )
+    .bind(d)
+    .fetch_one(server.store.test_pool())
+    .await
+    .unwrap();
+    let before = product(code.clone()).await;
+    let post = |query: &'static str, csv: String| {
+        let (url, key) = (server.url.clone(), key.clone());
+        async move {
+            let resp = reqwest::Client::new()
+                .post(format!("{url}/api/v1/imports/products?format=csv{query}"))
+                .bearer_auth(key)
+                .body(csv)
+                .send()
+                .await
+                .unwrap();
+            let job: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+            job
+        }
+    };
+    // A dry run changes nothing; the real run changes only the name.
+    let job = post("&dry_run=1", format!("code,name\n{code},Renamed tea\n")).await;
+    assert_eq!(job["status"], "checked", "{job}");
+    assert_eq!(product(code.clone()).await, before);
+    let job = post("", format!("code,name\n{code},Renamed tea\n")).await;
+    assert!(
+        job["message"].as_str().unwrap().contains("1 changed"),
+        "{job}"
+    );
+    let after = product(code.clone()).await;
+    assert_eq!(after.0, "Renamed tea");
+    assert_eq!(
+        (&after.1, &after.2, after.3),
+        (&before.1, &before.2, before.3)
+    );
+    // Present but empty optional cells: the unit falls back to pcs, the category clears.
+    post(
+        "",
+        format!("code,name,unit,category\n{code},Renamed tea,,\n"),
+    )
+    .await;
+    let cleared = product(code).await;
+    assert_eq!(
+        (cleared.1.as_str(), cleared.2.as_str(), cleared.3),
+        ("pcs", "", before.3)
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    a_product_import_changes_only_the_columns_it_has,
+    product_imports
+);

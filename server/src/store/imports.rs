@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::sql::IntoVal;
-use super::world::{OutletPatch, PatchReport, ProductInput, Val, insert_rows};
+use super::world::{OutletPatch, PatchReport, ProductPatch, Val, insert_rows};
 use super::{Result, Store};
 
 /// The kinds of import, with their columns (required ones first) and whether rows are
@@ -606,8 +606,8 @@ impl Store {
                     .collect();
                 if !missing.is_empty() {
                     Err(format!("required columns missing: {}", missing.join(", ")))
-                } else if dry_run && kind != "outlets" {
-                    Err("a dry run is available for outlet imports so far".to_string())
+                } else if dry_run && !matches!(kind, "outlets" | "products") {
+                    Err("a dry run is available for outlet and product imports so far".to_string())
                 } else {
                     self.apply_import(
                         distributor_id,
@@ -643,7 +643,7 @@ impl Store {
                     job.message =
                         "nothing was applied: the file is applied whole or not at all".into();
                 }
-                if kind == "outlets" {
+                if matches!(kind, "outlets" | "products") {
                     job.message = report.summary();
                 }
                 if dry_run {
@@ -811,30 +811,27 @@ impl Store {
                         ));
                         continue;
                     }
+                    let has = |c: &str| t.col(c).is_some();
                     let must = match cell(t, r, "must_stock").to_lowercase().as_str() {
-                        "" | "0" | "no" | "false" => false,
-                        "1" | "yes" | "true" => true,
+                        _ if !has("must_stock") => None,
+                        "" | "0" | "no" | "false" => Some(false),
+                        "1" | "yes" | "true" => Some(true),
                         other => {
                             refused.push((*line, format!("must_stock {other:?} is not yes/no")));
                             continue;
                         }
                     };
-                    let unit = cell(t, r, "unit");
-                    ok.push(ProductInput {
+                    ok.push(ProductPatch {
                         code: code.into(),
                         name: name.into(),
-                        unit: if unit.is_empty() {
-                            "pcs".into()
-                        } else {
-                            unit.into()
-                        },
-                        category: cell(t, r, "category").into(),
+                        unit: has("unit").then(|| cell(t, r, "unit").to_string()),
+                        category: has("category").then(|| cell(t, r, "category").to_string()),
                         must_stock: must,
                     });
                 }
                 let n = ok.len() as i64;
                 for chunk in ok.chunks(WRITE_CHUNK) {
-                    self.upsert_products(d, chunk).await?;
+                    report.add(self.upsert_products(d, chunk, dry_run).await?);
                 }
                 Ok(Ok((n, refused)))
             }

@@ -258,14 +258,42 @@ impl PatchReport {
     }
 }
 
-/// Fields of a product.
-#[derive(Debug, Clone, Default)]
-pub struct ProductInput {
-    pub code: String,
+/// A product's fields that an import or an editor may set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductFields {
     pub name: String,
     pub unit: String,
     pub category: String,
     pub must_stock: bool,
+}
+
+impl ProductFields {
+    fn diff(&self, after: &ProductFields) -> Vec<(&'static str, String, String)> {
+        [
+            ("name", self.name.clone(), after.name.clone()),
+            ("unit", self.unit.clone(), after.unit.clone()),
+            ("category", self.category.clone(), after.category.clone()),
+            (
+                "must_stock",
+                self.must_stock.to_string(),
+                after.must_stock.to_string(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .collect()
+    }
+}
+
+/// A product as an import gives it: `None` fields were not in the file and keep what is
+/// stored.
+#[derive(Debug, Clone, Default)]
+pub struct ProductPatch {
+    pub code: String,
+    pub name: String,
+    pub unit: Option<String>,
+    pub category: Option<String>,
+    pub must_stock: Option<bool>,
 }
 
 /// A question of a questionnaire being created.
@@ -607,40 +635,117 @@ impl Store {
         tx.commit().await
     }
 
-    /// Inserts or updates products by code; returns their ids in input order.
+    /// Applies products as an import gives them: a new code is created (unit `pcs` unless
+    /// given), a known one changes only in what the file has a column for. With `dry_run`
+    /// nothing is written and the report says what would have been.
     pub async fn upsert_products(
         &self,
         distributor_id: i64,
-        products: &[ProductInput],
-    ) -> Result<Vec<i64>> {
+        products: &[ProductPatch],
+        dry_run: bool,
+    ) -> Result<PatchReport> {
+        type Row = (i64, String, String, String, String, i64, i64);
         let mut tx = self.begin_write().await?;
-        let mut ids = Vec::with_capacity(products.len());
-        for p in products {
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO products (distributor_id, code, name, unit, category, must_stock, deleted)
-                 VALUES ($1, $2, $3, $4, $5, $6, 0)
-                 ON CONFLICT (distributor_id, code) DO UPDATE SET
-                    name = excluded.name, unit = excluded.unit, category = excluded.category,
-                    must_stock = excluded.must_stock, deleted = 0
-                 RETURNING id",
-            )
-            .bind(distributor_id)
-            .bind(&p.code)
-            .bind(&p.name)
-            .bind(&p.unit)
-            .bind(&p.category)
-            .bind(p.must_stock as i64)
-            .fetch_one(&mut *tx)
-            .await?;
-            ids.push(id);
-        }
-        let changes: Vec<_> = ids
-            .iter()
-            .map(|id| ChangeRef::upsert(EntityKind::Product, *id, 0))
+        let codes: Vec<String> = products.iter().map(|p| p.code.clone()).collect();
+        let rows: Vec<Row> = select_in!(
+            tx,
+            Row,
+            "SELECT id, code, name, unit, category, must_stock, deleted FROM products \
+             WHERE distributor_id = $1 AND code IN ({})",
+            [distributor_id],
+            codes
+        );
+        let mut stored: HashMap<String, (i64, ProductFields, bool)> = rows
+            .into_iter()
+            .map(|r| {
+                let fields = ProductFields {
+                    name: r.2,
+                    unit: r.3,
+                    category: r.4,
+                    must_stock: r.5 != 0,
+                };
+                (r.1, (r.0, fields, r.6 != 0))
+            })
             .collect();
+        let mut report = PatchReport::default();
+        let mut changes = Vec::new();
+        for p in products {
+            let known = stored.get(&p.code).cloned();
+            let mut after = known
+                .as_ref()
+                .map(|k| k.1.clone())
+                .unwrap_or(ProductFields {
+                    unit: "pcs".into(),
+                    ..ProductFields::default()
+                });
+            after.name = p.name.clone();
+            if let Some(u) = &p.unit {
+                after.unit = if u.is_empty() {
+                    "pcs".into()
+                } else {
+                    u.clone()
+                };
+            }
+            if let Some(c) = &p.category {
+                after.category = c.clone();
+            }
+            if let Some(m) = p.must_stock {
+                after.must_stock = m;
+            }
+            let vals = |first: i64| {
+                vec![
+                    Val::I(first),
+                    Val::S(after.name.clone()),
+                    Val::S(after.unit.clone()),
+                    Val::S(after.category.clone()),
+                    Val::I(after.must_stock as i64),
+                ]
+            };
+            let id = match &known {
+                Some((_, before, deleted)) if !deleted && *before == after => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                Some((id, before, _)) => {
+                    report.note_changes(&p.code, &before.diff(&after));
+                    report.changed += 1;
+                    if !dry_run {
+                        exec_on(
+                            &mut tx,
+                            "UPDATE products SET name = $2, unit = $3, category = $4, must_stock = $5, \
+                             deleted = 0 WHERE id = $1",
+                            &vals(*id),
+                        )
+                        .await?;
+                    }
+                    *id
+                }
+                None => {
+                    report.created += 1;
+                    if dry_run {
+                        continue;
+                    }
+                    let mut v = vals(distributor_id);
+                    v.push(Val::S(p.code.clone()));
+                    let (id,): (i64,) = one_on(
+                        &mut tx,
+                        "INSERT INTO products (distributor_id, name, unit, category, must_stock, code, deleted) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 0) RETURNING id",
+                        &v,
+                    )
+                    .await?;
+                    id
+                }
+            };
+            changes.push(ChangeRef::upsert(EntityKind::Product, id, 0));
+            stored.insert(p.code.clone(), (id, after, false));
+        }
+        if dry_run {
+            return Ok(report);
+        }
         record_changes(&mut tx, distributor_id, &changes).await?;
         tx.commit().await?;
-        Ok(ids)
+        Ok(report)
     }
 
     pub async fn delete_product(&self, distributor_id: i64, product_id: i64) -> Result<()> {
