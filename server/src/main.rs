@@ -121,6 +121,14 @@ enum KeyUserAction {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a new password (its sessions end); read from standard input.
+    ResetPassword {
+        login: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a login: it can no longer log in and its sessions end at once.
+    Disable { login: String },
 }
 
 #[tokio::main]
@@ -255,6 +263,44 @@ async fn main() -> anyhow::Result<()> {
                     println!("webhook of {code} removed");
                 }
             }
+            Ok(())
+        }
+        Command::KeyUser {
+            action:
+                KeyUserAction::ResetPassword {
+                    login,
+                    password_stdin,
+                },
+        } => {
+            anyhow::ensure!(
+                password_stdin,
+                "give the password on standard input with --password-stdin"
+            );
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            store
+                .reset_key_user_password(&login, password)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Refused(p) => anyhow::anyhow!(p.to_string()),
+                    StoreError::NotFound => anyhow::anyhow!("no login {login}"),
+                    other => other.into(),
+                })?;
+            println!("password of {login} set; its sessions ended");
+            Ok(())
+        }
+        Command::KeyUser {
+            action: KeyUserAction::Disable { login },
+        } => {
+            store
+                .disable_key_user(&login, now_ms())
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => anyhow::anyhow!("no login {login}"),
+                    other => other.into(),
+                })?;
+            println!("{login} disabled; its sessions ended");
             Ok(())
         }
         Command::KeyUser {

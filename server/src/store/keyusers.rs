@@ -201,7 +201,7 @@ impl Store {
         };
         let row: Option<(i64, String)> = self
             .opt(
-                "SELECT id, password_hash FROM key_users WHERE login = $1",
+                "SELECT id, password_hash FROM key_users WHERE login = $1 AND disabled_at_ms IS NULL",
                 &[login.into_val()],
             )
             .await?;
@@ -247,13 +247,57 @@ impl Store {
         Ok(LoginOutcome::Ok { token })
     }
 
+    /// Disables a key user: the login is refused like a wrong password from now on and every
+    /// session of it ends at once. `NotFound` for an unknown login.
+    pub async fn disable_key_user(&self, login: &str, now: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let (id,): (i64,) = super::sql::one_on(
+            &mut tx,
+            "UPDATE key_users SET disabled_at_ms = $2 WHERE login = $1 RETURNING id",
+            &[login.trim().into_val(), now.into_val()],
+        )
+        .await?;
+        super::sql::exec_on(
+            &mut tx,
+            "DELETE FROM web_sessions WHERE key_user_id = $1",
+            &[id.into_val()],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Sets a key user's password (an operator's or a head office's reset): its sessions end,
+    /// its failed-login count is forgotten, and a disabled login stays disabled.
+    pub async fn reset_key_user_password(&self, login: &str, password: &str) -> Result<()> {
+        if let Some(problem) = password_problem(password) {
+            return Err(StoreError::Refused(problem));
+        }
+        let login = login.trim();
+        let hash = self.secrets().hash(password.to_string()).await?;
+        let mut tx = self.begin_write().await?;
+        let (id,): (i64,) = super::sql::one_on(
+            &mut tx,
+            "UPDATE key_users SET password_hash = $2 WHERE login = $1 RETURNING id",
+            &[login.into_val(), hash.into_val()],
+        )
+        .await?;
+        super::sql::exec_on(
+            &mut tx,
+            "DELETE FROM web_sessions WHERE key_user_id = $1",
+            &[id.into_val()],
+        )
+        .await?;
+        tx.commit().await?;
+        self.clear_attempts(LOGIN_RULE, login).await
+    }
+
     /// The key user behind a session cookie, if the session is alive.
     pub async fn web_session(&self, token: &str, now: i64) -> Result<Option<SessionUser>> {
         let row: Option<(i64, String, String, String, String, String)> = self
             .opt(
                 "SELECT u.id, u.login, u.role, u.lang, u.timezone, s.csrf_token \
              FROM web_sessions s JOIN key_users u ON u.id = s.key_user_id \
-             WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
+             WHERE s.token_hash = $1 AND s.expires_at_ms > $2 AND u.disabled_at_ms IS NULL",
                 &[(hash_token(token)).into_val(), now.into_val()],
             )
             .await?;
