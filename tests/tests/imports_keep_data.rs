@@ -270,3 +270,62 @@ on_both_backends!(
     a_product_import_changes_only_the_columns_it_has,
     product_imports
 );
+
+async fn price_imports(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    let (_, key) = server
+        .store
+        .create_api_key(d, "test", now_ms())
+        .await
+        .unwrap();
+    let (phone, _) = RawClient::activated(&server.url, &agents[0]).await;
+    let session = uuid::Uuid::new_v4();
+    let (_, cursor) = phone.pull_from(session, Vec::new()).await;
+    let (list, list_id, code, product_id): (String, i64, String, i64) = sqlx::query_as(
+        "SELECT pl.name, pl.id, p.code, p.id FROM prices pr JOIN price_lists pl ON pl.id = pr.price_list_id \
+         JOIN products p ON p.id = pr.product_id WHERE pl.distributor_id = $1 ORDER BY pr.id LIMIT 1",
+    )
+    .bind(d)
+    .fetch_one(server.store.test_pool())
+    .await
+    .unwrap();
+    let csv = format!(
+        "price_list,product_code,price\n{list},{code},\"12,50\"\n{list},NO-SUCH,1\n{list},{code},cheap\n"
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/imports/prices?format=csv", server.url))
+        .bearer_auth(&key)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let job: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(job["status"], "partial", "{job}");
+    assert_eq!(
+        (job["rows_applied"].as_i64(), job["rows_refused"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(job["errors"][0][0], 3, "{job}");
+    assert_eq!(job["errors"][1][0], 4, "{job}");
+    let (price,): (i64,) = sqlx::query_as(
+        "SELECT price_minor FROM prices WHERE price_list_id = $1 AND product_id = $2",
+    )
+    .bind(list_id)
+    .bind(product_id)
+    .fetch_one(server.store.test_pool())
+    .await
+    .unwrap();
+    assert_eq!(price, 1250);
+    // The phone gets the new price with its next pull.
+    let (changes, _) = phone.pull_from(session, cursor).await;
+    assert!(changes.iter().any(|c| matches!(&c.entity,
+        Some(v1::change::Entity::Price(p)) if p.product_id == product_id && p.price_list_id == list_id && p.price_minor == 1250)),
+        "{changes:?}");
+    server.stop().await;
+}
+on_both_backends!(
+    a_price_import_reaches_the_phones_and_refuses_bad_rows_by_line,
+    price_imports
+);

@@ -19,7 +19,7 @@ use super::{Result, Store};
 
 /// The kinds of import, with their columns (required ones first) and whether rows are
 /// independent.
-pub const KINDS: [(&str, &[&str], &[&str], bool); 6] = [
+pub const KINDS: [(&str, &[&str], &[&str], bool); 7] = [
     (
         "outlets",
         &["code", "name"],
@@ -42,6 +42,12 @@ pub const KINDS: [(&str, &[&str], &[&str], bool); 6] = [
         true,
     ),
     ("warehouses", &["code", "name"], &[], true),
+    (
+        "prices",
+        &["price_list", "product_code", "price"],
+        &[],
+        true,
+    ),
     (
         "stock",
         &["warehouse_code", "product_code", "quantity"],
@@ -595,7 +601,7 @@ impl Store {
         let outcome: std::result::Result<(i64, Refused), String> = match (table, spec) {
             (Err(e), _) => Err(e),
             (_, None) => Err(format!(
-                "unknown import {kind:?}: use outlets, products, warehouses, stock, sales or routes"
+                "unknown import {kind:?}: use outlets, products, warehouses, prices, stock, sales or routes"
             )),
             (Ok(t), Some((_, required, _, independent))) => {
                 job.rows_read = t.rows.len() as i64;
@@ -832,6 +838,43 @@ impl Store {
                 let n = ok.len() as i64;
                 for chunk in ok.chunks(WRITE_CHUNK) {
                     report.add(self.upsert_products(d, chunk, dry_run).await?);
+                }
+                Ok(Ok((n, refused)))
+            }
+            "prices" => {
+                let price_lists = names("price_lists").await?;
+                let products = codes("products", " AND deleted = 0").await?;
+                let mut by_list: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+                let mut n = 0;
+                for (line, r) in &t.rows {
+                    let list = cell(t, r, "price_list");
+                    let Some(list_id) = price_lists.get(list) else {
+                        refused.push((*line, format!("no price list {list:?}")));
+                        continue;
+                    };
+                    let product = cell(t, r, "product_code");
+                    let Some(product_id) = products.get(product) else {
+                        refused.push((*line, format!("no product {product:?}")));
+                        continue;
+                    };
+                    let price = cell(t, r, "price");
+                    let Some(minor) = parse_decimal(price, 2).filter(|m| *m >= 0) else {
+                        refused.push((
+                            *line,
+                            format!("price {price:?} is not an amount like 12.50"),
+                        ));
+                        continue;
+                    };
+                    by_list
+                        .entry(*list_id)
+                        .or_default()
+                        .push((*product_id, minor));
+                    n += 1;
+                }
+                for (list_id, prices) in &by_list {
+                    for chunk in prices.chunks(WRITE_CHUNK) {
+                        self.set_prices(d, *list_id, chunk).await?;
+                    }
                 }
                 Ok(Ok((n, refused)))
             }
