@@ -122,16 +122,19 @@ fi
 # Evaluations whose answer the webview lost (the steps retry them), for the log.
 grep -h "without an answer" "$work/app.log" >&2 || true
 
-# The server must hold the visit (ended) and the order of this agent.
+# The server must hold the visit (ended) and the order this app made (the demo's past week,
+# made by the demo's own phones, is left out).
 python3 - "$work/server.db" "$login" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 login = sys.argv[2]
 visits = db.execute(
-    "SELECT v.id, v.ended_received_ms FROM visits v JOIN mobile_users m ON m.id = v.mobile_user_id WHERE m.login = ?",
+    "SELECT v.id, v.ended_received_ms FROM visits v JOIN mobile_users m ON m.id = v.mobile_user_id "
+    "JOIN devices d ON d.id = v.device_id WHERE m.login = ? AND d.device_uid NOT LIKE 'demo-%'",
     (login,)).fetchall()
 orders = db.execute(
-    "SELECT o.id, o.total_minor, o.visit_id FROM orders o JOIN mobile_users m ON m.id = o.mobile_user_id WHERE m.login = ?",
+    "SELECT o.id, o.total_minor, o.visit_id FROM orders o JOIN mobile_users m ON m.id = o.mobile_user_id "
+    "JOIN devices d ON d.id = o.device_id WHERE m.login = ? AND d.device_uid NOT LIKE 'demo-%'",
     (login,)).fetchall()
 answers = db.execute("SELECT COUNT(*) FROM questionnaire_answers").fetchone()[0]
 checks = db.execute("SELECT COUNT(*) FROM distribution_checks").fetchone()[0]

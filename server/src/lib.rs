@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod exchange;
 pub mod http;

@@ -346,9 +346,16 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
     let addr = listener.local_addr()?;
     if demo {
         if store.distributors().await?.is_empty() {
-            let agents = seed::seed_world(&store, &WorldSpec::demo()).await?;
+            // Routes for the past week too: the demo's agents have worked it.
+            let spec = WorldSpec {
+                days_back: 7,
+                ..WorldSpec::demo()
+            };
+            let seeded = seed::seed_world(&store, &spec).await?;
+            let agents = fieldsync_server::demo::load_past_week(&store, &seeded, 7).await?;
             println!(
-                "Demo world loaded: distributor DEMO, {} outlets around Kyiv.",
+                "Demo world loaded: distributor DEMO, {} outlets around Kyiv, and a past week of \
+                 visits, orders and syncs of its agents.",
                 WorldSpec::demo().outlets
             );
             println!("Activate an agent app against http://{addr} with one of these:");

@@ -146,6 +146,14 @@ impl Browser {
         self.cmd(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// Logs in to the back office at `url`.
+    pub async fn log_in(&self, url: &str, login: &str, password: &str) {
+        self.goto(&format!("{url}/login")).await;
+        self.fill("#login", login).await;
+        self.fill("#password", password).await;
+        self.click("#submit").await;
+    }
+
     pub async fn goto(&self, url: &str) {
         self.post("/url", json!({ "url": url })).await;
     }

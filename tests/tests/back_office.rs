@@ -64,10 +64,7 @@ async fn shot(b: &Browser, db: &TestDb, name: &str) {
 }
 
 async fn login(b: &Browser, url: &str, login: &str, password: &str) {
-    b.goto(&format!("{url}/login")).await;
-    b.fill("#login", login).await;
-    b.fill("#password", password).await;
-    b.click("#submit").await;
+    b.log_in(url, login, password).await;
 }
 
 async fn logged_in(url: &str, who: &str) -> Browser {
