@@ -95,3 +95,73 @@ on_both_backends!(
     a_disabled_key_user_is_refused_at_once_and_a_reset_password_replaces_the_old,
     accounts
 );
+
+async fn mobile_user_disabled(db: &TestDb) {
+    use fieldsync_protocol::v1::ErrorCode;
+    use fieldsync_tests::browser::Browser;
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let agent = &agents[0];
+    server
+        .store
+        .create_key_user("olena", PASSWORD, Role::KeyUser, &["ACME".into()], now_ms())
+        .await
+        .unwrap();
+    let (phone, _) = RawClient::activated(&server.url, agent).await;
+    let session = uuid::Uuid::new_v4();
+    let known = Known::from_changes(&phone.pull_all(session).await);
+    let mut b = MutationBuilder::new();
+    let first = b.start_visit(uuid::Uuid::new_v4(), &known.outlets[0]);
+    assert_eq!(phone.push(session, vec![first]).await.status, 200);
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM mobile_users WHERE login = $1")
+        .bind(&agent.login)
+        .fetch_one(server.store.test_pool())
+        .await
+        .unwrap();
+
+    // The key user disables the agent: the phone is refused at its very next request.
+    let browser = Browser::start().await;
+    browser.log_in(&server.url, "olena", PASSWORD).await;
+    browser
+        .goto(&format!("{}/mobile-users/{id}", server.url))
+        .await;
+    assert_eq!(browser.text("#user-state").await, "active");
+    browser.click("#disable-user").await;
+    assert!(
+        browser
+            .text("#user-state")
+            .await
+            .starts_with("disabled since")
+    );
+    let refused = phone
+        .push(
+            session,
+            vec![b.end_visit(uuid::Uuid::new_v4(), &known.outlets[0])],
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.error().code(), ErrorCode::DeviceRevoked);
+    assert!(matches!(
+        server.store.generate_pin(&agent.login).await,
+        Err(StoreError::Refused(Problem::MobileUserDisabled))
+    ));
+    let again = RawClient::new(&server.url)
+        .activate(&agent.login, &agent.pin)
+        .await;
+    assert_eq!(again.status, 401);
+
+    // Enabled again, it works with a new PIN.
+    browser.click("#enable-user").await;
+    assert_eq!(browser.text("#user-state").await, "active");
+    let pin = server.store.generate_pin(&agent.login).await.unwrap();
+    let fresh = RawClient::new(&server.url)
+        .activate(&agent.login, &pin)
+        .await;
+    assert_eq!(fresh.status, 200);
+    browser.close().await;
+    server.stop().await;
+}
+on_both_backends!(
+    a_disabled_mobile_user_is_refused_at_once_and_works_again_once_enabled,
+    mobile_user_disabled
+);

@@ -49,9 +49,9 @@ impl Store {
     pub async fn mobile_user_head(
         &self,
         id: i64,
-    ) -> Result<Option<(i64, String, String, String, i64)>> {
+    ) -> Result<Option<(i64, String, String, String, i64, Option<i64>)>> {
         self.opt_by(
-            "SELECT mu.distributor_id, mu.login, p.name, d.code, mu.created_at_ms FROM mobile_users mu \
+            "SELECT mu.distributor_id, mu.login, p.name, d.code, mu.created_at_ms, mu.disabled_at_ms FROM mobile_users mu \
          JOIN org_units p ON p.id = mu.position_id JOIN distributors d ON d.id = mu.distributor_id \
          WHERE mu.id = $1",
             id,

@@ -90,10 +90,48 @@ impl Store {
     /// Generates a new PIN for a mobile user: earlier PINs are revoked and the bound device
     /// is unbound (its next sync is refused). Returns the PIN to dictate.
     pub async fn generate_pin(&self, login: &str) -> Result<String> {
+        let disabled: Option<(Option<i64>,)> = self
+            .opt_by(
+                "SELECT disabled_at_ms FROM mobile_users WHERE login = $1",
+                login,
+            )
+            .await?;
+        if let Some((Some(_),)) = disabled {
+            return Err(StoreError::Refused(super::Problem::MobileUserDisabled));
+        }
         let pin = new_pin();
         let hash = self.secrets().hash(pin.clone()).await?;
         self.store_pin_hash(login, &hash).await?;
         Ok(pin)
+    }
+
+    /// Disables a mobile user (`enabled: false`): its PINs and devices are revoked, so its
+    /// phone is refused at its next request and no PIN activates it; or enables it again (it
+    /// then needs a new PIN). `NotFound` for no such mobile user of this distributor.
+    pub async fn set_mobile_user_enabled(
+        &self,
+        distributor_id: i64,
+        id: i64,
+        enabled: bool,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let disabled_at = (!enabled).then_some(now);
+        let (user_id,): (i64,) = super::sql::one_on(
+            &mut tx,
+            "UPDATE mobile_users SET disabled_at_ms = $3 WHERE id = $1 AND distributor_id = $2 RETURNING id",
+            &[id.into_val(), distributor_id.into_val(), disabled_at.into_val()],
+        )
+        .await?;
+        if !enabled {
+            for sql in [
+                "UPDATE mobile_user_pins SET revoked_at_ms = $2 WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL",
+                "UPDATE devices SET revoked_at_ms = $2 WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL",
+            ] {
+                super::sql::exec_on(&mut tx, sql, &[user_id.into_val(), now.into_val()]).await?;
+            }
+        }
+        tx.commit().await
     }
 
     /// Stores an already hashed PIN (used by seeding, which hashes in parallel).

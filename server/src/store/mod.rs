@@ -61,6 +61,8 @@ pub enum Problem {
     UnknownDistributor(String),
     #[error("this session id belongs to another device")]
     ForeignSession,
+    #[error("this mobile user is disabled; enable it first")]
+    MobileUserDisabled,
     /// A webhook URL that may not be posted to, and why.
     #[error("{0}")]
     WebhookTarget(String),
@@ -77,6 +79,7 @@ impl Problem {
             Problem::RoleNeedsDistributor => "role_needs_distributor",
             Problem::UnknownDistributor(_) => "unknown_distributor",
             Problem::ForeignSession => "foreign_session",
+            Problem::MobileUserDisabled => "mobile_users.disabled_refusal",
             Problem::WebhookTarget(_) => "webhook_target",
         }
     }

@@ -20,6 +20,14 @@ pub fn router() -> Router<AppState> {
         .route("/mobile-users", get(mobile_users).post(create_mobile_user))
         .route("/mobile-users/{id}", get(mobile_user_card))
         .route("/mobile-users/{id}/pin", post(generate_pin))
+        .route(
+            "/mobile-users/{id}/disable",
+            post(|s, u, p, f| set_enabled(s, u, p, f, false)),
+        )
+        .route(
+            "/mobile-users/{id}/enable",
+            post(|s, u, p, f| set_enabled(s, u, p, f, true)),
+        )
         .route("/visits/{id}", get(visit_card))
         .route("/sync-sessions/{id}", get(session_card))
         .route("/outlets/{id}", get(outlet_card))
@@ -133,7 +141,7 @@ async fn mobile_user_view(
 ) -> WebResult<Markup> {
     let t = user.t();
     let row = state.store.mobile_user_head(id).await?;
-    let Some((distributor_id, login, position, distributor, created)) = row else {
+    let Some((distributor_id, login, position, distributor, created, disabled)) = row else {
         return Err(WebError::not_found(&t));
     };
     user.check_distributor(distributor_id)?;
@@ -151,6 +159,10 @@ async fn mobile_user_view(
             (t.s("col.position"), text(position)),
             (t.s("col.distributor"), text(distributor)),
             (t.s("col.created"), text(fmt_time(created, tz))),
+            (t.s("col.state"), html! { span #user-state { (match disabled {
+                Some(at) => t.f("mobile_users.disabled_since", &[("time", &fmt_time(at, tz))]),
+                None => t.s("mobile_users.enabled"),
+            }) } }),
         ]))
         h2 { (t.s("mobile_users.device")) }
         @match &device {
@@ -165,11 +177,22 @@ async fn mobile_user_view(
             }
             None => { p #no-device { (t.s("mobile_users.no_device")) } }
         }
-        @if user.can_write() {
+        @if user.can_write() && disabled.is_none() {
             form method="post" action={"/mobile-users/" (id) "/pin"} {
                 (csrf_field(user))
                 p.hint { (t.s("mobile_users.pin_hint")) }
                 button #generate-pin type="submit" { (t.s("mobile_users.generate_pin")) }
+            }
+            form method="post" action={"/mobile-users/" (id) "/disable"} {
+                (csrf_field(user))
+                p.hint { (t.s("mobile_users.disable_hint")) }
+                button #disable-user type="submit" { (t.s("mobile_users.disable")) }
+            }
+        }
+        @if user.can_write() && disabled.is_some() {
+            form method="post" action={"/mobile-users/" (id) "/enable"} {
+                (csrf_field(user))
+                button #enable-user type="submit" { (t.s("mobile_users.enable")) }
             }
         }
         p { a href={"/sync-sessions?f.agent=" (login)} { (t.s("mobile_users.sessions")) } " · "
@@ -207,6 +230,28 @@ async fn generate_pin(
     user.check_distributor(distributor_id)?;
     let pin = state.store.generate_pin(&login).await?;
     mobile_user_view(&state, &user, id, Some(pin)).await
+}
+
+async fn set_enabled(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<super::auth::CsrfForm>,
+    enabled: bool,
+) -> WebResult<Markup> {
+    user.check_csrf(&form.csrf)?;
+    user.check_write()?;
+    let t = user.t();
+    let Some((distributor_id, _)) = state.store.mobile_user_login(id).await? else {
+        return Err(WebError::not_found(&t));
+    };
+    user.check_distributor(distributor_id)?;
+    state
+        .store
+        .set_mobile_user_enabled(distributor_id, id, enabled, state.clock.now())
+        .await
+        .map_err(|e| WebError::store(&t, e))?;
+    mobile_user_view(&state, &user, id, None).await
 }
 
 // --- Visits and orders ---------------------------------------------------------------------
