@@ -199,3 +199,118 @@ fn the_order_state_names_are_the_protocol_ones() {
         );
     }
 }
+
+/// Whether an agent may still cancel an order, for every state the distributor can put it in:
+/// the phone's engine and the server's ingest give the protocol's verdict
+/// (`OrderState::agent_may_cancel`). The server acknowledges a cancellation of an order that
+/// is cancelled already as a duplicate; the phone does not offer it.
+async fn cancel_table(db: &TestDb) {
+    use fieldsync_agent::OrderDraft;
+    use fieldsync_server::store::exchange::StatusUpdate;
+    use fieldsync_server::store::now_ms;
+    let server = TestServer::start(db).await;
+    let agents = seed(&server.store, &small_world("ACME", 2)).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    let move_to = |order: String, state: v1::OrderState| {
+        let store = server.store.clone();
+        async move {
+            let update = StatusUpdate {
+                state: state.name().into(),
+                reason: if state.is_refusal() {
+                    "test".into()
+                } else {
+                    String::new()
+                },
+                lines: Vec::new(),
+                delivery_date: String::new(),
+                document_number: String::new(),
+                document_date: String::new(),
+                total_minor: None,
+            };
+            store
+                .set_order_status(d, &order, &update, "test", now_ms())
+                .await
+                .unwrap()
+                .expect("the distributor may make this move from placed");
+        }
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(dir.path().join("agent.db")).unwrap();
+    let t = HttpTransport::new(&server.url);
+    e.activate(
+        &t,
+        &server.url,
+        &agents[0].login,
+        &agents[0].pin,
+        "phone",
+        "1.0",
+    )
+    .await
+    .unwrap();
+    e.sync(&t).await.unwrap();
+    let (raw, _) = RawClient::activated(&server.url, &agents[1]).await;
+    let session = uuid::Uuid::new_v4();
+    let known = Known::from_changes(&raw.pull_all(session).await);
+    let mut b = MutationBuilder::new();
+
+    for state in orders::ALL {
+        if state == v1::OrderState::Placed {
+            continue;
+        }
+        // The phone: an order placed in a visit and synced, moved on by the distributor, and
+        // the status pulled.
+        let outlet = e.search_outlets("", 1).unwrap().remove(0);
+        let visit = e
+            .start_visit(outlet.id, None, vec![fix_at(504_501_000, 305_234_000, 60)])
+            .unwrap();
+        let products = e.search_products("", outlet.price_list_id, 3).unwrap();
+        let order = e
+            .place_order(OrderDraft {
+                visit_id: Some(visit),
+                outlet_id: outlet.id,
+                warehouse_id: e.warehouses().unwrap()[0].id,
+                lines: products.iter().map(|p| (p.id, 1000)).collect(),
+                ..Default::default()
+            })
+            .unwrap();
+        e.end_visit(visit, vec![]).unwrap();
+        e.sync(&t).await.unwrap();
+        move_to(order.to_string(), state).await;
+        e.sync(&t).await.unwrap();
+        let phone = e.cancel_order(order, "changed my mind").is_ok();
+        assert_eq!(phone, state.agent_may_cancel(), "phone, {}", state.name());
+
+        // The server: the same through raw pushes.
+        let visit = ids::new_id();
+        let started = b.start_visit(visit, &known.outlets[0]);
+        let (order, placed) = b.order(&known, visit, &known.outlets[0], 2);
+        let ended = b.end_visit(visit, &known.outlets[0]);
+        let batch = vec![started, placed, ended];
+        assert_eq!(raw.push(session, batch).await.status, 200);
+        move_to(order.to_string(), state).await;
+        let cancel = b.wrap(v1::mutation::Kind::OrderCancelled(v1::OrderCancelled {
+            order_id: ids::to_wire(order),
+            reason: "changed my mind".into(),
+        }));
+        let resp: v1::PushResponse = raw.push(session, vec![cancel]).await.decode();
+        let expected = if state.agent_may_cancel() {
+            MutationOutcome::Applied
+        } else if state == v1::OrderState::Cancelled {
+            MutationOutcome::Duplicate
+        } else {
+            MutationOutcome::Refused
+        };
+        assert_eq!(
+            resp.results[0].outcome(),
+            expected,
+            "server, {}",
+            state.name()
+        );
+    }
+    server.stop().await;
+}
+on_both_backends!(
+    order_cancellation_gets_the_same_verdict_on_the_phone_and_the_server,
+    cancel_table
+);
