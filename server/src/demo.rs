@@ -63,6 +63,8 @@ pub async fn load_past_week(
     let today = dates::day_of_ms(now_ms());
     let mut fresh = Vec::new();
     let mut placed: Vec<(String, i64)> = Vec::new();
+    // A price list's first products, read once.
+    let mut prices_of: std::collections::HashMap<i64, Vec<(i64, i64)>> = Default::default();
     for agent in agents {
         let device = DeviceInfo {
             device_uid: format!("demo-{}", agent.login),
@@ -126,13 +128,19 @@ pub async fn load_past_week(
                         fixes: fixes.clone(),
                     }),
                 ));
-                let prices: Vec<(i64, i64)> = store
-                    .rows(
-                        "SELECT product_id, price_minor FROM prices WHERE price_list_id = $1 \
-                         ORDER BY product_id LIMIT 40",
-                        &[crate::store::sql::Val::I(price_list)],
-                    )
-                    .await?;
+                if let std::collections::hash_map::Entry::Vacant(slot) = prices_of.entry(price_list)
+                {
+                    slot.insert(
+                        store
+                            .all_by(
+                                "SELECT product_id, price_minor FROM prices WHERE price_list_id = $1 \
+                                 ORDER BY product_id LIMIT 40",
+                                price_list,
+                            )
+                            .await?,
+                    );
+                }
+                let prices = &prices_of[&price_list];
                 let lines: Vec<v1::OrderLine> = prices
                     .iter()
                     .skip(turn * 3 % prices.len().max(1))

@@ -29,10 +29,22 @@ async fn stored(server: &TestServer, code: &str) -> Option<OutletRow> {
     .unwrap()
 }
 
+/// An outlet file through the API.
 async fn import(server: &TestServer, key: &str, query: &str, csv: &str) -> (u16, Value) {
+    import_kind(server, key, "outlets", query, csv).await
+}
+
+/// A CSV file of `kind` through the API: the answer's status and job.
+async fn import_kind(
+    server: &TestServer,
+    key: &str,
+    kind: &str,
+    query: &str,
+    csv: &str,
+) -> (u16, Value) {
     let resp = reqwest::Client::new()
         .post(format!(
-            "{}/api/v1/imports/outlets?format=csv{query}",
+            "{}/api/v1/imports/{kind}?format=csv{query}",
             server.url
         ))
         .bearer_auth(key)
@@ -225,18 +237,8 @@ async fn product_imports(db: &TestDb) {
     .unwrap();
     let before = product(code.clone()).await;
     let post = |query: &'static str, csv: String| {
-        let (url, key) = (server.url.clone(), key.clone());
-        async move {
-            let resp = reqwest::Client::new()
-                .post(format!("{url}/api/v1/imports/products?format=csv{query}"))
-                .bearer_auth(key)
-                .body(csv)
-                .send()
-                .await
-                .unwrap();
-            let job: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
-            job
-        }
+        let (server, key) = (&server, key.clone());
+        async move { import_kind(server, &key, "products", query, &csv).await.1 }
     };
     // A dry run changes nothing; the real run changes only the name.
     let job = post("&dry_run=1", format!("code,name\n{code},Renamed tea\n")).await;
@@ -294,14 +296,7 @@ async fn price_imports(db: &TestDb) {
     let csv = format!(
         "price_list,product_code,price\n{list},{code},\"12,50\"\n{list},NO-SUCH,1\n{list},{code},cheap\n"
     );
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1/imports/prices?format=csv", server.url))
-        .bearer_auth(&key)
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    let job: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    let (_, job) = import_kind(&server, &key, "prices", "", &csv).await;
     assert_eq!(job["status"], "partial", "{job}");
     assert_eq!(
         (job["rows_applied"].as_i64(), job["rows_refused"].as_i64()),
@@ -328,4 +323,50 @@ async fn price_imports(db: &TestDb) {
 on_both_backends!(
     a_price_import_reaches_the_phones_and_refuses_bad_rows_by_line,
     price_imports
+);
+
+/// Two servers (or two requests) importing the same new outlets at once: both jobs finish and
+/// every outlet exists once; a concurrent edit of a column the files do not name survives.
+async fn concurrent_imports(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    seed(&server.store, &small_world("ACME", 1)).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    let mut csv = String::from("code,name\n");
+    for i in 0..300 {
+        csv.push_str(&format!("RACE-{i:04},Shop {i}\n"));
+    }
+    let run = |csv: String| {
+        let store = server.store.clone();
+        async move {
+            store
+                .run_import(
+                    d,
+                    "outlets",
+                    "api",
+                    "race.csv",
+                    "csv",
+                    csv.into(),
+                    now_ms(),
+                    false,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(run(csv.clone()), run(csv));
+    assert_eq!(
+        (a.status.as_str(), b.status.as_str()),
+        ("done", "done"),
+        "{a:?} {b:?}"
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outlets WHERE code LIKE 'RACE-%'")
+        .fetch_one(server.store.test_pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 300);
+    server.stop().await;
+}
+on_both_backends!(
+    concurrent_imports_of_the_same_outlets_both_finish_and_create_each_once,
+    concurrent_imports
 );

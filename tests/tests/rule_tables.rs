@@ -98,6 +98,21 @@ impl Ids {
     }
 }
 
+/// The real agent engine, activated for `agent` and synced once.
+async fn synced_phone(
+    server: &TestServer,
+    agent: &fieldsync_server::seed::SeededAgent,
+    dir: &tempfile::TempDir,
+) -> (Engine, HttpTransport) {
+    let e = Engine::open(dir.path().join("agent.db")).unwrap();
+    let t = HttpTransport::new(&server.url);
+    e.activate(&t, &server.url, &agent.login, &agent.pin, "phone", "1.0")
+        .await
+        .unwrap();
+    e.sync(&t).await.unwrap();
+    (e, t)
+}
+
 async fn questionnaire_table(db: &TestDb) {
     let server = TestServer::start(db).await;
     let agents = seed(&server.store, &small_world("ACME", 2)).await;
@@ -111,19 +126,7 @@ async fn questionnaire_table(db: &TestDb) {
 
     // The phone: pulls the questionnaire and fills it in an open visit.
     let dir = tempfile::tempdir().unwrap();
-    let e = Engine::open(dir.path().join("agent.db")).unwrap();
-    let t = HttpTransport::new(&server.url);
-    e.activate(
-        &t,
-        &server.url,
-        &agents[0].login,
-        &agents[0].pin,
-        "phone",
-        "1.0",
-    )
-    .await
-    .unwrap();
-    e.sync(&t).await.unwrap();
+    let (e, _) = synced_phone(&server, &agents[0], &dir).await;
     let stored = e
         .questionnaires()
         .unwrap()
@@ -236,19 +239,7 @@ async fn cancel_table(db: &TestDb) {
     };
 
     let dir = tempfile::tempdir().unwrap();
-    let e = Engine::open(dir.path().join("agent.db")).unwrap();
-    let t = HttpTransport::new(&server.url);
-    e.activate(
-        &t,
-        &server.url,
-        &agents[0].login,
-        &agents[0].pin,
-        "phone",
-        "1.0",
-    )
-    .await
-    .unwrap();
-    e.sync(&t).await.unwrap();
+    let (e, t) = synced_phone(&server, &agents[0], &dir).await;
     let (raw, _) = RawClient::activated(&server.url, &agents[1]).await;
     let session = uuid::Uuid::new_v4();
     let known = Known::from_changes(&raw.pull_all(session).await);

@@ -90,15 +90,6 @@ impl Store {
     /// Generates a new PIN for a mobile user: earlier PINs are revoked and the bound device
     /// is unbound (its next sync is refused). Returns the PIN to dictate.
     pub async fn generate_pin(&self, login: &str) -> Result<String> {
-        let disabled: Option<(Option<i64>,)> = self
-            .opt_by(
-                "SELECT disabled_at_ms FROM mobile_users WHERE login = $1",
-                login,
-            )
-            .await?;
-        if let Some((Some(_),)) = disabled {
-            return Err(StoreError::Refused(super::Problem::MobileUserDisabled));
-        }
         let pin = new_pin();
         let hash = self.secrets().hash(pin.clone()).await?;
         self.store_pin_hash(login, &hash).await?;
@@ -138,11 +129,19 @@ impl Store {
     pub async fn store_pin_hash(&self, login: &str, pin_hash: &str) -> Result<()> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let (user_id,): (i64,) = sqlx::query_as("SELECT id FROM mobile_users WHERE login = $1")
+        // Read under the row's lock: a user disabled meanwhile gets no PIN.
+        let sql = format!(
+            "SELECT id, disabled_at_ms FROM mobile_users WHERE login = $1{}",
+            self.for_update()
+        );
+        let (user_id, disabled): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(login)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
+        if disabled.is_some() {
+            return Err(StoreError::Refused(super::Problem::MobileUserDisabled));
+        }
         sqlx::query(
             "UPDATE mobile_user_pins SET revoked_at_ms = $1 WHERE mobile_user_id = $2 AND revoked_at_ms IS NULL",
         )

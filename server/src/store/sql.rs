@@ -137,6 +137,26 @@ impl Store {
         Ok(sqlx::query_as::<_, T>(sql).fetch_all(self.pool()).await?)
     }
 
+    /// Makes writers of one distributor's master data that read before they write (imports
+    /// that merge a file with what is stored) take turns, until `tx` ends: on PostgreSQL one
+    /// statement locks the distributor's row (`FOR NO KEY UPDATE`: inserts elsewhere that only
+    /// reference it are not held up); SQLite's single writer already serialises them.
+    pub(crate) async fn serialise_distributor(
+        &self,
+        tx: &mut super::WriteTx,
+        distributor_id: i64,
+    ) -> Result<()> {
+        if self.backend() == Backend::Postgres {
+            exec_on(
+                tx,
+                "SELECT id FROM distributors WHERE id = $1 FOR NO KEY UPDATE",
+                &[Val::I(distributor_id)],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// ` FOR UPDATE` where the backend has row locks (PostgreSQL); SQLite's single writer
     /// already excludes others.
     pub(crate) fn for_update(&self) -> &'static str {

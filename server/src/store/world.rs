@@ -467,6 +467,8 @@ impl Store {
             i64,
         );
         let mut tx = self.begin_write().await?;
+        // Read, merge, write: concurrent imports of this distributor take turns.
+        self.serialise_distributor(&mut tx, distributor_id).await?;
         let codes: Vec<String> = outlets.iter().map(|o| o.code.clone()).collect();
         let stored: Vec<Row> = select_in!(
             tx,
@@ -622,6 +624,8 @@ impl Store {
         deleted: bool,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        // An import merging a file with this outlet's row must not overwrite this change.
+        self.serialise_distributor(&mut tx, distributor_id).await?;
         let mut vals = vec![Val::I(outlet_id), Val::I(distributor_id)];
         vals.extend_from_slice(more);
         let (territory,): (Option<i64>,) = one_on(&mut tx, sql, &vals).await?;
@@ -646,6 +650,8 @@ impl Store {
     ) -> Result<PatchReport> {
         type Row = (i64, String, String, String, String, i64, i64);
         let mut tx = self.begin_write().await?;
+        // Read, merge, write: concurrent imports of this distributor take turns.
+        self.serialise_distributor(&mut tx, distributor_id).await?;
         let codes: Vec<String> = products.iter().map(|p| p.code.clone()).collect();
         let rows: Vec<Row> = select_in!(
             tx,

@@ -297,12 +297,18 @@ fn push_response(meta: Option<v1::ResponseMeta>, outcome: PushOutcome) -> v1::Pu
 
 /// How long the answer to a push outcome is on the wire (the epoch is always 16 bytes and the
 /// time's encoding is as long as now's), recorded with the push in its session's counters.
+/// Measured without copying the results: the message's head plus its repeated field.
 fn push_response_len(outcome: &PushOutcome) -> u64 {
-    let meta = v1::ResponseMeta {
-        server_time_ms: crate::store::now_ms(),
-        server_epoch: vec![0; 16],
+    let head = v1::PushResponse {
+        meta: Some(v1::ResponseMeta {
+            server_time_ms: crate::store::now_ms(),
+            server_epoch: vec![0; 16],
+        }),
+        acked_seq: outcome.acked_seq,
+        results: Vec::new(),
     };
-    push_response(Some(meta), outcome.clone()).encoded_len() as u64
+    (head.encoded_len() + prost::encoding::message::encoded_len_repeated(3, &outcome.results))
+        as u64
 }
 
 async fn pull_inner(
@@ -400,4 +406,33 @@ async fn stats_inner(
     let mut stats = state.store.device_stats(auth.device_id).await?;
     stats.meta = meta(state);
     Ok(proto_response(state, &stats).0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_measured_push_answer_is_as_long_as_the_one_sent() {
+        let outcome = PushOutcome {
+            acked_seq: 41,
+            results: (1..=41)
+                .map(|seq| v1::MutationResult {
+                    seq,
+                    outcome: v1::MutationOutcome::Refused as i32,
+                    code: ErrorCode::NotVisible as i32,
+                    reason: "outlet 7 is not in this device's territory".into(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let sent = push_response(
+            Some(v1::ResponseMeta {
+                server_time_ms: crate::store::now_ms(),
+                server_epoch: uuid::Uuid::new_v4().as_bytes().to_vec(),
+            }),
+            outcome.clone(),
+        );
+        assert_eq!(push_response_len(&outcome), sent.encoded_len() as u64);
+    }
 }
