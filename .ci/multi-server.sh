@@ -9,23 +9,9 @@
 #   .ci/multi-server.sh PG_ADMIN_URL [AGENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export FIELDSYNC_LOG="${FIELDSYNC_LOG:-warn}"
-admin="$1"
+. deploy/lib.sh
 agents="${2:-30}"
-bin=./target/release
-db="fieldsync_ci_multi_$$"
-base="${admin%/*}"
-url="$base/$db"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  psql "$admin" -qtAc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-psql "$admin" -qtAc "CREATE DATABASE $db" >/dev/null
+fresh_database "$1" fieldsync_ci_multi
 
 # Two distributors: FEED is read by the distributor simulator, HOOK is pushed to a webhook.
 $bin/fieldsync-server --database-url "$url" seed --distributor FEED --agents "$agents" --outlets $((agents * 30)) --products 300 --pins-out "$work/feed.csv" >/dev/null

@@ -8,22 +8,9 @@
 #   deploy/try-haproxy.sh postgres://postgres@127.0.0.1:5432/postgres [AGENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export FIELDSYNC_LOG="${FIELDSYNC_LOG:-warn}"
-admin="$1"
+. deploy/lib.sh
 agents="${2:-50}"
-bin=./target/release
-db="fieldsync_try_haproxy_$$"
-url="${admin%/*}/$db"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  psql "$admin" -qtAc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-psql "$admin" -qtAc "CREATE DATABASE $db" >/dev/null
+fresh_database "$1" fieldsync_try_haproxy
 $bin/fieldsync-server --database-url "$url" seed --agents "$agents" --outlets $((agents * 30)) --products 500 --pins-out "$work/pins.csv" >/dev/null
 key=$($bin/fieldsync-server --database-url "$url" api-key add --distributor SIM 2>/dev/null)
 declare -a app
