@@ -81,6 +81,15 @@ impl Catalogue {
         (Catalogue { table }, problems)
     }
 
+    /// Everything wrong with a catalogue text: the lines [`Catalogue::parse`] reports, then
+    /// the [`Catalogue::inconsistencies`] of what it parsed. Empty when the text is sound; the
+    /// app's and the back office's tests check their own catalogue with it.
+    pub fn problems(text: &'static str) -> Vec<String> {
+        let (catalogue, mut problems) = Catalogue::parse(text);
+        problems.extend(catalogue.inconsistencies());
+        problems
+    }
+
     /// The string for `key` in `lang`, if the catalogue has the key.
     pub fn get(&self, key: &str, lang: Lang) -> Option<&'static str> {
         self.table.get(key).map(|row| row[lang.column()])
@@ -160,6 +169,10 @@ mod tests {
                 "k: Ukrainian not translated"
             ]
         );
+        // Broken lines first, then the inconsistencies of the lines that parsed.
+        let problems = Catalogue::problems("k\tHello {who}\tHello {who}\tПривет {whom}\nbroken\n");
+        assert_eq!(problems[0], "line 2: expected 4 non-empty columns");
+        assert_eq!(problems[1..], bad.inconsistencies());
         assert_eq!(Lang::parse(" uk "), Some(Lang::Uk));
         assert_eq!(Lang::parse("de"), None);
     }

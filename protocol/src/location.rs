@@ -23,6 +23,16 @@ pub enum Band {
 }
 
 impl Band {
+    /// Every band, nearest first, then the two without a distance.
+    pub const ALL: [Band; 6] = [
+        Band::Within,
+        Band::Near,
+        Band::Beyond,
+        Band::FarBeyond,
+        Band::NoFix,
+        Band::NoReference,
+    ];
+
     /// Stable name, stored in the database and used in URLs and reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,16 +47,7 @@ impl Band {
 
     /// Parses [`Band::as_str`].
     pub fn parse(s: &str) -> Option<Band> {
-        [
-            Band::Within,
-            Band::Near,
-            Band::Beyond,
-            Band::FarBeyond,
-            Band::NoFix,
-            Band::NoReference,
-        ]
-        .into_iter()
-        .find(|b| b.as_str() == s)
+        Band::ALL.into_iter().find(|b| b.as_str() == s)
     }
 }
 

@@ -14,6 +14,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use fieldsync_protocol::v1;
 use rusqlite::Connection;
 
+/// `From<rusqlite::Error>` for an error enum whose `$variant` wraps an [`EngineError`], so
+/// `?` works on local database calls in the workflows and the sync client alike.
+macro_rules! from_db_error {
+    ($error:ident :: $variant:ident) => {
+        impl From<rusqlite::Error> for $error {
+            fn from(e: rusqlite::Error) -> Self {
+                $error::$variant(crate::EngineError::Db(e))
+            }
+        }
+    };
+}
+
 mod drafts;
 mod queries;
 mod store;
@@ -75,7 +87,7 @@ impl std::fmt::Debug for Engine {
 }
 
 /// Who the device is bound to, as the server said at activation and on pulls.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Profile {
     pub server_url: String,
     pub login: String,

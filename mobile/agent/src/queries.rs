@@ -159,6 +159,18 @@ fn outlet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutletView> {
     })
 }
 
+/// A product row: id, code, name, unit, must_stock, then its price (NULL: none).
+fn product_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductView> {
+    Ok(ProductView {
+        id: r.get(0)?,
+        code: r.get(1)?,
+        name: r.get(2)?,
+        unit: r.get(3)?,
+        must_stock: r.get::<_, i64>(4)? != 0,
+        price_minor: r.get(5)?,
+    })
+}
+
 const OUTLET_COLUMNS: &str =
     "o.id, o.code, o.name, o.address, o.contact_name, o.phone, o.lat_e7, o.lon_e7, o.price_list_id";
 
@@ -223,16 +235,6 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<ProductView>, EngineError> {
         let db = self.db();
-        let row = |r: &rusqlite::Row<'_>| {
-            Ok(ProductView {
-                id: r.get(0)?,
-                code: r.get(1)?,
-                name: r.get(2)?,
-                unit: r.get(3)?,
-                must_stock: r.get::<_, i64>(4)? != 0,
-                price_minor: r.get(5)?,
-            })
-        };
         let code = query.trim();
         let mut out: Vec<ProductView> = if code.is_empty() {
             Vec::new()
@@ -243,7 +245,7 @@ impl Engine {
                  WHERE p.code = ?1 COLLATE NOCASE",
             )?;
             exact
-                .query_map(params![code, price_list_id], row)?
+                .query_map(params![code, price_list_id], product_from_row)?
                 .collect::<Result<_, _>>()?
         };
         let mut stmt = db.prepare_cached(
@@ -254,7 +256,7 @@ impl Engine {
         )?;
         let rest = stmt.query_map(
             params![like(query), price_list_id, (limit + out.len()) as i64],
-            row,
+            product_from_row,
         )?;
         for p in rest {
             let p = p?;
@@ -277,16 +279,7 @@ impl Engine {
                  FROM products p LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
                  WHERE p.id = ?1",
                 params![id, price_list_id],
-                |r| {
-                    Ok(ProductView {
-                        id: r.get(0)?,
-                        code: r.get(1)?,
-                        name: r.get(2)?,
-                        unit: r.get(3)?,
-                        must_stock: r.get::<_, i64>(4)? != 0,
-                        price_minor: r.get(5)?,
-                    })
-                },
+                product_from_row,
             )
             .optional()?)
     }
@@ -295,18 +288,9 @@ impl Engine {
     pub fn must_stock(&self) -> Result<Vec<ProductView>, EngineError> {
         let db = self.db();
         let mut stmt = db.prepare_cached(
-            "SELECT id, code, name, unit, must_stock FROM products WHERE must_stock = 1 ORDER BY name",
+            "SELECT id, code, name, unit, must_stock, NULL FROM products WHERE must_stock = 1 ORDER BY name",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ProductView {
-                id: r.get(0)?,
-                code: r.get(1)?,
-                name: r.get(2)?,
-                unit: r.get(3)?,
-                must_stock: true,
-                price_minor: None,
-            })
-        })?;
+        let rows = stmt.query_map([], product_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

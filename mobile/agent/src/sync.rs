@@ -119,11 +119,7 @@ pub enum SyncError {
     Local(#[from] EngineError),
 }
 
-impl From<rusqlite::Error> for SyncError {
-    fn from(e: rusqlite::Error) -> Self {
-        SyncError::Local(EngineError::Db(e))
-    }
-}
+from_db_error!(SyncError::Local);
 
 impl SyncError {
     /// Worth trying again later without anyone doing anything.
@@ -200,10 +196,11 @@ impl Engine {
         &self,
         transport: &dyn Transport,
         path: &str,
-        body: Vec<u8>,
+        request: &impl Message,
         bearer: Option<&str>,
         report: &mut SyncReport,
     ) -> Result<T, SyncError> {
+        let body = request.encode_to_vec();
         report.requests += 1;
         report.bytes_up += body.len() as u64;
         let (status, bytes) = transport
@@ -217,9 +214,7 @@ impl Engine {
         }
         match v1::Error::decode(bytes.as_ref()) {
             Ok(e) if e.code != 0 => {
-                if let Some(meta) = &e.meta {
-                    self.note_epoch(meta)?;
-                }
+                self.note_epoch(e.meta.as_ref())?;
                 Err(SyncError::Server {
                     status,
                     code: e.code(),
@@ -234,12 +229,12 @@ impl Engine {
         }
     }
 
-    /// Remembers the server's epoch; a new one means the database was replaced or restored,
-    /// so the next pull starts over. Returns true when it changed.
-    fn note_epoch(&self, meta: &v1::ResponseMeta) -> Result<bool, SyncError> {
-        if meta.server_epoch.is_empty() {
+    /// Remembers the server's epoch an answer carries (if any); a new one means the database
+    /// was replaced or restored, so the next pull starts over. Returns true when it changed.
+    fn note_epoch(&self, meta: Option<&v1::ResponseMeta>) -> Result<bool, SyncError> {
+        let Some(meta) = meta.filter(|m| !m.server_epoch.is_empty()) else {
             return Ok(false);
-        }
+        };
         let db = self.db();
         let known = store::get_meta(&db, "epoch")?;
         if known.as_deref() == Some(meta.server_epoch.as_slice()) {
@@ -279,31 +274,15 @@ impl Engine {
         };
         let mut report = SyncReport::default();
         let resp: v1::ActivateResponse = self
-            .call(
-                transport,
-                paths::ACTIVATE,
-                req.encode_to_vec(),
-                None,
-                &mut report,
-            )
+            .call(transport, paths::ACTIVATE, &req, None, &mut report)
             .await?;
-        if let Some(meta) = &resp.meta {
-            self.note_epoch(meta)?;
-        }
+        self.note_epoch(resp.meta.as_ref())?;
         let mut db = self.db();
         let tx = db.transaction()?;
         store::set_meta(&tx, "token", resp.device_token.as_bytes())?;
         store::set_meta(&tx, "login", login.trim().as_bytes())?;
         store::set_meta(&tx, "server_url", server_url.as_bytes())?;
-        if let Some(p) = &resp.mobile_user {
-            store::set_meta(&tx, "mobile_user", &p.encode_to_vec())?;
-        }
-        if let Some(p) = &resp.position {
-            store::set_meta(&tx, "position", &p.encode_to_vec())?;
-        }
-        if let Some(p) = &resp.distributor {
-            store::set_meta(&tx, "distributor", &p.encode_to_vec())?;
-        }
+        store_profile(&tx, &resp)?;
         // A new binding numbers from the server's next_seq: renumber what is still pending and
         // keep what an earlier binding sent as history (negative seq).
         tx.execute(
@@ -395,7 +374,7 @@ impl Engine {
                 .call::<v1::SyncSessionSummary>(
                     transport,
                     paths::FINISH,
-                    req.encode_to_vec(),
+                    &req,
                     Some(&token),
                     &mut report,
                 )
@@ -471,13 +450,7 @@ impl Engine {
             };
             report.pushed += batch.len() as u64;
             let resp = match self
-                .call::<v1::PushResponse>(
-                    transport,
-                    paths::PUSH,
-                    req.encode_to_vec(),
-                    Some(token),
-                    report,
-                )
+                .call::<v1::PushResponse>(transport, paths::PUSH, &req, Some(token), report)
                 .await
             {
                 Ok(r) => r,
@@ -490,9 +463,7 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(meta) = &resp.meta {
-                self.note_epoch(meta)?;
-            }
+            self.note_epoch(resp.meta.as_ref())?;
             let now = self.now_ms();
             let mut db = self.db();
             let tx = db.transaction()?;
@@ -538,17 +509,9 @@ impl Engine {
             protocol_version: PROTOCOL_VERSION,
         };
         let stats: v1::DeviceStats = self
-            .call(
-                transport,
-                paths::STATS,
-                req.encode_to_vec(),
-                Some(token),
-                report,
-            )
+            .call(transport, paths::STATS, &req, Some(token), report)
             .await?;
-        if let Some(meta) = &stats.meta {
-            self.note_epoch(meta)?;
-        }
+        self.note_epoch(stats.meta.as_ref())?;
         let expected = stats.last_seq as i64 + 1;
         let db = self.db();
         let (lowest, highest_sent): (Option<i64>, Option<i64>) = db.query_row(
@@ -605,18 +568,9 @@ impl Engine {
                 device_time_ms: self.now_ms(),
             };
             let page: v1::PullResponse = self
-                .call(
-                    transport,
-                    paths::PULL,
-                    req.encode_to_vec(),
-                    Some(token),
-                    report,
-                )
+                .call(transport, paths::PULL, &req, Some(token), report)
                 .await?;
-            if let Some(meta) = &page.meta
-                && self.note_epoch(meta)?
-                && !cursor.is_empty()
-            {
+            if self.note_epoch(page.meta.as_ref())? && !cursor.is_empty() {
                 // A new database answered: this page continues nothing we have. Start over.
                 mode = v1::SyncMode::FullResync;
                 continue;
@@ -635,15 +589,7 @@ impl Engine {
     pub fn store_page(&self, page: &v1::PullResponse) -> Result<(), SyncError> {
         let mut db = self.db();
         let tx = db.transaction()?;
-        if let Some(p) = &page.mobile_user {
-            store::set_meta(&tx, "mobile_user", &p.encode_to_vec())?;
-        }
-        if let Some(p) = &page.position {
-            store::set_meta(&tx, "position", &p.encode_to_vec())?;
-        }
-        if let Some(p) = &page.distributor {
-            store::set_meta(&tx, "distributor", &p.encode_to_vec())?;
-        }
+        store_profile(&tx, page)?;
         for change in &page.changes {
             apply_change(&tx, change)?;
         }
@@ -673,6 +619,41 @@ impl Engine {
             }
         }
     }
+}
+
+/// An answer that tells who the device is bound to (activation and every pull page do).
+trait CarriesProfile {
+    /// The parts it carries, by the meta key [`Engine::profile`] reads them from.
+    fn profile_parts(&self) -> [(&'static str, Option<Vec<u8>>); 3];
+}
+
+macro_rules! carries_profile {
+    ($($answer:ty),*) => {$(
+        impl CarriesProfile for $answer {
+            fn profile_parts(&self) -> [(&'static str, Option<Vec<u8>>); 3] {
+                [
+                    ("mobile_user", self.mobile_user.as_ref().map(Message::encode_to_vec)),
+                    ("position", self.position.as_ref().map(Message::encode_to_vec)),
+                    ("distributor", self.distributor.as_ref().map(Message::encode_to_vec)),
+                ]
+            }
+        }
+    )*};
+}
+
+carries_profile!(v1::ActivateResponse, v1::PullResponse);
+
+/// Stores the profile parts an answer carries; a part it leaves out keeps its stored value.
+fn store_profile(
+    tx: &rusqlite::Transaction<'_>,
+    answer: &impl CarriesProfile,
+) -> rusqlite::Result<()> {
+    for (key, body) in answer.profile_parts() {
+        if let Some(body) = body {
+            store::set_meta(tx, key, &body)?;
+        }
+    }
+    Ok(())
 }
 
 fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite::Result<()> {

@@ -40,11 +40,7 @@ pub enum WorkflowError {
     Engine(#[from] EngineError),
 }
 
-impl From<rusqlite::Error> for WorkflowError {
-    fn from(e: rusqlite::Error) -> Self {
-        WorkflowError::Engine(EngineError::Db(e))
-    }
-}
+from_db_error!(WorkflowError::Engine);
 
 /// An order as the agent composes it: prices come from the price list.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -102,6 +98,22 @@ impl Engine {
         Ok(row.and_then(|(id, o)| Uuid::parse_str(&id).ok().map(|id| (id, o))))
     }
 
+    /// Runs one action in one local transaction: `store` checks and stores the fact (given the
+    /// time now) and returns what the caller gets with the mutation to send, which is appended
+    /// to the outbox before everything commits together. An error stores nothing.
+    fn act<T>(
+        &self,
+        store: impl FnOnce(&Transaction<'_>, i64) -> Result<(T, Kind), WorkflowError>,
+    ) -> Result<T, WorkflowError> {
+        let now = self.now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        let (out, kind) = store(&tx, now)?;
+        enqueue(&tx, now, kind)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Starts a visit at an outlet with the fixes taken now (possibly none). One at a time.
     pub fn start_visit(
         &self,
@@ -112,79 +124,51 @@ impl Engine {
         if let Some((open, _)) = self.open_visit()? {
             return Err(WorkflowError::VisitInProgress(open));
         }
-        let now = self.now_ms();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        let exists: Option<i64> = tx
-            .query_row("SELECT id FROM outlets WHERE id = ?1", [outlet_id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if exists.is_none() {
-            return Err(WorkflowError::UnknownOutlet(outlet_id));
-        }
-        let id = ids::new_id();
-        // The most accurate fix is the one the screens show.
-        let best = fixes.iter().min_by_key(|f| f.accuracy_dm);
-        tx.execute(
-            "INSERT INTO visits (id, outlet_id, route_id, started_ms, fixes, lat_e7, lon_e7, accuracy_dm)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                id.to_string(),
-                outlet_id,
-                route_id,
-                now,
-                fixes.len() as i64,
-                best.map(|f| f.lat_e7),
-                best.map(|f| f.lon_e7),
-                best.map(|f| f.accuracy_dm)
-            ],
-        )?;
-        enqueue(
-            &tx,
-            now,
-            Kind::VisitStarted(v1::VisitStarted {
+        self.act(|tx, now| {
+            if !exists(tx, "SELECT id FROM outlets WHERE id = ?1", outlet_id)? {
+                return Err(WorkflowError::UnknownOutlet(outlet_id));
+            }
+            let id = ids::new_id();
+            // The most accurate fix is the one the screens show.
+            let best = fixes.iter().min_by_key(|f| f.accuracy_dm);
+            tx.execute(
+                "INSERT INTO visits (id, outlet_id, route_id, started_ms, fixes, lat_e7, lon_e7, accuracy_dm)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    id.to_string(),
+                    outlet_id,
+                    route_id,
+                    now,
+                    fixes.len() as i64,
+                    best.map(|f| f.lat_e7),
+                    best.map(|f| f.lon_e7),
+                    best.map(|f| f.accuracy_dm)
+                ],
+            )?;
+            let started = v1::VisitStarted {
                 visit_id: ids::to_wire(id),
                 outlet_id,
                 route_id: route_id.unwrap_or(0),
                 fixes,
-            }),
-        )?;
-        tx.commit()?;
-        Ok(id)
+            };
+            Ok((id, Kind::VisitStarted(started)))
+        })
     }
 
     /// Ends a visit with the fixes taken now.
     pub fn end_visit(&self, visit_id: Uuid, fixes: Vec<v1::GpsFix>) -> Result<(), WorkflowError> {
-        let now = self.now_ms();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        let ended: Option<Option<i64>> = tx
-            .query_row(
-                "SELECT ended_ms FROM visits WHERE id = ?1",
-                [visit_id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match ended {
-            None => return Err(WorkflowError::UnknownVisit(visit_id)),
-            Some(Some(_)) => return Err(WorkflowError::VisitEnded(visit_id)),
-            Some(None) => {}
-        }
-        tx.execute(
-            "UPDATE visits SET ended_ms = ?1, fixes = fixes + ?2 WHERE id = ?3",
-            params![now, fixes.len() as i64, visit_id.to_string()],
-        )?;
-        enqueue(
-            &tx,
-            now,
-            Kind::VisitEnded(v1::VisitEnded {
+        self.act(|tx, now| {
+            open_visit_check(tx, visit_id)?;
+            tx.execute(
+                "UPDATE visits SET ended_ms = ?1, fixes = fixes + ?2 WHERE id = ?3",
+                params![now, fixes.len() as i64, visit_id.to_string()],
+            )?;
+            let ended = v1::VisitEnded {
                 visit_id: ids::to_wire(visit_id),
                 fixes,
-            }),
-        )?;
-        tx.commit()?;
-        Ok(())
+            };
+            Ok(((), Kind::VisitEnded(ended)))
+        })
     }
 
     /// Prices an order draft from the local price list: the price list used and the lines as
@@ -199,68 +183,45 @@ impl Engine {
 
     /// Places an order (prices from the price list, sums computed here). Returns its id.
     pub fn place_order(&self, draft: OrderDraft) -> Result<Uuid, WorkflowError> {
-        let now = self.now_ms();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        if let Some(visit) = draft.visit_id {
-            let ended: Option<Option<i64>> = tx
-                .query_row(
-                    "SELECT ended_ms FROM visits WHERE id = ?1",
-                    [visit.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match ended {
-                None => return Err(WorkflowError::UnknownVisit(visit)),
-                Some(Some(_)) => return Err(WorkflowError::VisitEnded(visit)),
-                Some(None) => {}
+        self.act(|tx, now| {
+            if let Some(visit) = draft.visit_id {
+                open_visit_check(tx, visit)?;
             }
-        }
-        let (price_list_id, lines) = price(&tx, &draft)?;
-        let known: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM warehouses WHERE id = ?1",
-                [draft.warehouse_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if known.is_none() {
-            return Err(WorkflowError::UnknownWarehouse(draft.warehouse_id));
-        }
-        let total =
-            money::order_total(lines.iter().map(|l| l.sum_minor)).ok_or(WorkflowError::Overflow)?;
-        let id = ids::new_id();
-        tx.execute(
-            "INSERT INTO orders (id, visit_id, outlet_id, price_list_id, warehouse_id, total_minor, comment,
-                                 delivery_date, state, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                id.to_string(),
-                draft.visit_id.map(|v| v.to_string()),
-                draft.outlet_id,
-                price_list_id,
-                draft.warehouse_id,
-                total,
-                draft.comment,
-                draft.delivery_date,
-                OrderState::Placed.name(),
-                now
-            ],
-        )?;
-        for (i, l) in lines.iter().enumerate() {
+            let (price_list_id, lines) = price(tx, &draft)?;
+            if !exists(tx, "SELECT id FROM warehouses WHERE id = ?1", draft.warehouse_id)? {
+                return Err(WorkflowError::UnknownWarehouse(draft.warehouse_id));
+            }
+            let total = money::order_total(lines.iter().map(|l| l.sum_minor))
+                .ok_or(WorkflowError::Overflow)?;
+            let id = ids::new_id();
             tx.execute(
-                "INSERT INTO order_lines (order_id, line_no, product_id, quantity_milli, price_minor, sum_minor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id.to_string(), i as i64 + 1, l.product_id, l.quantity_milli, l.price_minor, l.sum_minor],
+                "INSERT INTO orders (id, visit_id, outlet_id, price_list_id, warehouse_id, total_minor, comment,
+                                     delivery_date, state, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    id.to_string(),
+                    draft.visit_id.map(|v| v.to_string()),
+                    draft.outlet_id,
+                    price_list_id,
+                    draft.warehouse_id,
+                    total,
+                    draft.comment,
+                    draft.delivery_date,
+                    OrderState::Placed.name(),
+                    now
+                ],
             )?;
-        }
-        if let Some(draft_id) = draft.draft_id {
-            crate::drafts::delete(&tx, draft_id)?;
-        }
-        enqueue(
-            &tx,
-            now,
-            Kind::OrderPlaced(v1::OrderPlaced {
+            for (i, l) in lines.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO order_lines (order_id, line_no, product_id, quantity_milli, price_minor, sum_minor)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id.to_string(), i as i64 + 1, l.product_id, l.quantity_milli, l.price_minor, l.sum_minor],
+                )?;
+            }
+            if let Some(draft_id) = draft.draft_id {
+                crate::drafts::delete(tx, draft_id)?;
+            }
+            let placed = v1::OrderPlaced {
                 order_id: ids::to_wire(id),
                 visit_id: draft.visit_id.map(ids::to_wire).unwrap_or_default(),
                 outlet_id: draft.outlet_id,
@@ -270,43 +231,38 @@ impl Engine {
                 total_minor: total,
                 comment: draft.comment,
                 delivery_date: draft.delivery_date,
-            }),
-        )?;
-        tx.commit()?;
-        Ok(id)
+            };
+            Ok((id, Kind::OrderPlaced(placed)))
+        })
     }
 
     /// Cancels an order that the distributor has not confirmed yet.
     pub fn cancel_order(&self, order_id: Uuid, reason: &str) -> Result<(), WorkflowError> {
-        let now = self.now_ms();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        let state: Option<String> = tx
-            .query_row(
-                "SELECT state FROM orders WHERE id = ?1",
-                [order_id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match state.as_deref() {
-            None => return Err(WorkflowError::UnknownOrder(order_id)),
-            Some(s) if OrderState::from_name(s).is_some_and(OrderState::agent_may_cancel) => {}
-            Some(other) => return Err(WorkflowError::NotCancellable(order_id, other.to_string())),
-        }
-        tx.execute(
-            "UPDATE orders SET state = ?1, state_reason = ?2 WHERE id = ?3",
-            params![OrderState::Cancelled.name(), reason, order_id.to_string()],
-        )?;
-        enqueue(
-            &tx,
-            now,
-            Kind::OrderCancelled(v1::OrderCancelled {
+        self.act(|tx, _| {
+            let state: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM orders WHERE id = ?1",
+                    [order_id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match state.as_deref() {
+                None => return Err(WorkflowError::UnknownOrder(order_id)),
+                Some(s) if OrderState::from_name(s).is_some_and(OrderState::agent_may_cancel) => {}
+                Some(other) => {
+                    return Err(WorkflowError::NotCancellable(order_id, other.to_string()));
+                }
+            }
+            tx.execute(
+                "UPDATE orders SET state = ?1, state_reason = ?2 WHERE id = ?3",
+                params![OrderState::Cancelled.name(), reason, order_id.to_string()],
+            )?;
+            let cancelled = v1::OrderCancelled {
                 order_id: ids::to_wire(order_id),
                 reason: reason.to_string(),
-            }),
-        )?;
-        tx.commit()?;
-        Ok(())
+            };
+            Ok(((), Kind::OrderCancelled(cancelled)))
+        })
     }
 
     /// The questions of a questionnaire that are shown given the answers so far.
@@ -343,27 +299,21 @@ impl Engine {
             .questionnaire(questionnaire_id)?
             .ok_or(WorkflowError::UnknownQuestionnaire(questionnaire_id))?;
         Self::validate_answers(&questionnaire, &answers)?;
-        let now = self.now_ms();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        open_visit_check(&tx, visit_id)?;
-        let id = ids::new_id();
-        tx.execute(
-            "INSERT INTO answer_sets (id, visit_id, questionnaire_id, answers) VALUES (?1, ?2, ?3, ?4)",
-            params![id.to_string(), visit_id.to_string(), questionnaire_id, answers.len() as i64],
-        )?;
-        enqueue(
-            &tx,
-            now,
-            Kind::QuestionnaireAnswered(v1::QuestionnaireAnswered {
+        self.act(|tx, _| {
+            open_visit_check(tx, visit_id)?;
+            let id = ids::new_id();
+            tx.execute(
+                "INSERT INTO answer_sets (id, visit_id, questionnaire_id, answers) VALUES (?1, ?2, ?3, ?4)",
+                params![id.to_string(), visit_id.to_string(), questionnaire_id, answers.len() as i64],
+            )?;
+            let answered = v1::QuestionnaireAnswered {
                 answers_id: ids::to_wire(id),
                 visit_id: ids::to_wire(visit_id),
                 questionnaire_id,
                 answers,
-            }),
-        )?;
-        tx.commit()?;
-        Ok(id)
+            };
+            Ok((id, Kind::QuestionnaireAnswered(answered)))
+        })
     }
 
     /// Records which must-stock products are on the shelf.
@@ -375,24 +325,19 @@ impl Engine {
         if items.is_empty() {
             return Err(WorkflowError::EmptyOrder);
         }
-        let now = self.now_ms();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        open_visit_check(&tx, visit_id)?;
-        let id = ids::new_id();
-        tx.execute(
-            "INSERT INTO distribution_checks (id, visit_id, items, present) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                id.to_string(),
-                visit_id.to_string(),
-                items.len() as i64,
-                items.iter().filter(|i| i.1).count() as i64
-            ],
-        )?;
-        enqueue(
-            &tx,
-            now,
-            Kind::DistributionChecked(v1::DistributionChecked {
+        self.act(|tx, _| {
+            open_visit_check(tx, visit_id)?;
+            let id = ids::new_id();
+            tx.execute(
+                "INSERT INTO distribution_checks (id, visit_id, items, present) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    id.to_string(),
+                    visit_id.to_string(),
+                    items.len() as i64,
+                    items.iter().filter(|i| i.1).count() as i64
+                ],
+            )?;
+            let checked = v1::DistributionChecked {
                 check_id: ids::to_wire(id),
                 visit_id: ids::to_wire(visit_id),
                 items: items
@@ -402,13 +347,19 @@ impl Engine {
                         present,
                     })
                     .collect(),
-            }),
-        )?;
-        tx.commit()?;
-        Ok(id)
+            };
+            Ok((id, Kind::DistributionChecked(checked)))
+        })
     }
 }
 
+/// True when the row `sql` selects by `id` is there.
+fn exists(tx: &Transaction<'_>, sql: &str, id: i64) -> rusqlite::Result<bool> {
+    let found: Option<i64> = tx.query_row(sql, [id], |r| r.get(0)).optional()?;
+    Ok(found.is_some())
+}
+
+/// The visit is known and has not ended.
 fn open_visit_check(tx: &Transaction<'_>, visit_id: Uuid) -> Result<(), WorkflowError> {
     let ended: Option<Option<i64>> = tx
         .query_row(
