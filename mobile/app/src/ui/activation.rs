@@ -2,29 +2,18 @@
 use dioxus::prelude::*;
 
 use super::sync::failure_text;
-use super::{Nav, Revision, Screen, use_ctx, use_t};
+use super::{Screen, use_screen};
 
 #[component]
 pub fn ActivationScreen() -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     let engine = ctx.engine.clone();
-    let saved_server = engine
-        .profile()
-        .ok()
-        .flatten()
-        .map(|p| p.server_url)
+    let profile = engine.profile().ok().flatten().unwrap_or_default();
+    let saved_server = Some(profile.server_url)
         .filter(|s| !s.is_empty())
         .or_else(|| engine.preference("server").ok().flatten())
         .unwrap_or_else(|| ctx.info.default_server.clone());
-    let saved_login = engine
-        .profile()
-        .ok()
-        .flatten()
-        .map(|p| p.login)
-        .unwrap_or_default();
+    let saved_login = profile.login;
     let mut server = use_signal(move || saved_server);
     let mut login = use_signal(move || saved_login);
     let mut pin = use_signal(String::new);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use dioxus::prelude::*;
-use fieldsync_agent::Engine;
+use fieldsync_agent::{Engine, EngineError};
 use uuid::Uuid;
 
 use crate::i18n::{Lang, T};
@@ -127,6 +127,32 @@ pub fn use_ctx() -> AppCtx {
     use_context()
 }
 
+/// What a screen takes from the context: the app, the translator, the navigation and the
+/// revision (screens that show stored data call [`Revision::watch`] on it).
+pub fn use_screen() -> (AppCtx, T, Nav, Revision) {
+    (use_ctx(), use_t(), use_context(), use_context())
+}
+
+/// The record a screen is about, or the line to show instead: `unknown` when there is no such
+/// record, the error when the local store failed.
+pub fn found<V>(record: Result<Option<V>, EngineError>, unknown: &str) -> Result<V, Element> {
+    match record {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(rsx! { ErrorLine { message: unknown.to_string() } }),
+        Err(e) => Err(rsx! { ErrorLine { message: e.to_string() } }),
+    }
+}
+
+/// The currency of the distributor the phone works for ("" before the first pull).
+pub fn currency(engine: &Engine) -> String {
+    engine
+        .distributor()
+        .ok()
+        .flatten()
+        .map(|d| d.currency)
+        .unwrap_or_default()
+}
+
 /// The root of the real app: activation first, then today's route.
 #[component]
 pub fn App() -> Element {
@@ -234,6 +260,23 @@ pub fn use_net_status() -> Signal<NetStatus> {
 #[component]
 pub fn ErrorLine(message: String) -> Element {
     rsx! { p { class: "error", role: "alert", "{message}" } }
+}
+
+/// A titled list; `empty`, when given, is said under the title instead of items.
+#[component]
+pub fn TitledList(
+    title: &'static str,
+    id: &'static str,
+    empty: Option<&'static str>,
+    children: Element,
+) -> Element {
+    rsx! {
+        h3 { "{title}" }
+        if let Some(empty) = empty {
+            p { class: "muted", "{empty}" }
+        }
+        ul { class: "list", id, {children} }
+    }
 }
 
 /// Mobile-first styles: big touch targets, readable in sunlight.

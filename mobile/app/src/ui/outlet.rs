@@ -3,30 +3,21 @@
 use dioxus::prelude::*;
 use fieldsync_protocol::location::e7_to_deg;
 
-use super::{ErrorLine, Nav, Revision, Screen, VisitTab, use_ctx, use_t};
+use super::{ErrorLine, Screen, TitledList, VisitTab, currency, found, use_screen};
 use crate::fmt;
 use crate::location::distance_to;
 
 #[component]
 pub fn OutletScreen(id: i64) -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     revision.watch();
     let mut message = use_signal(|| None::<String>);
     let engine = ctx.engine.clone();
-    let outlet = match engine.outlet(id) {
-        Ok(Some(o)) => o,
-        Ok(None) => return rsx! { ErrorLine { message: t.s("outlet.unknown").to_string() } },
-        Err(e) => return rsx! { ErrorLine { message: e.to_string() } },
+    let outlet = match found(engine.outlet(id), t.s("outlet.unknown")) {
+        Ok(o) => o,
+        Err(line) => return line,
     };
-    let currency = engine
-        .distributor()
-        .ok()
-        .flatten()
-        .map(|d| d.currency)
-        .unwrap_or_default();
+    let currency = currency(&engine);
     let open = engine.open_visit().ok().flatten();
     let here = ctx.location.last_known();
     let visits = engine.outlet_visits(id, 10).unwrap_or_default();
@@ -102,8 +93,7 @@ pub fn OutletScreen(id: i64) -> Element {
             {action}
             if let Some(m) = message() { ErrorLine { message: m } }
             if !drafts.is_empty() {
-                h3 { "{t.s(\"outlet.drafts\")}" }
-                ul { class: "list", id: "outlet-drafts",
+                TitledList { title: t.s("outlet.drafts"), id: "outlet-drafts",
                     for d in drafts {
                         li { key: "{d.id}",
                             div { class: "grow",
@@ -120,11 +110,7 @@ pub fn OutletScreen(id: i64) -> Element {
                     }
                 }
             }
-            h3 { "{t.s(\"outlet.orders\")}" }
-            if orders.is_empty() {
-                p { class: "muted", "{t.s(\"outlet.no_orders\")}" }
-            }
-            ul { class: "list", id: "outlet-orders",
+            TitledList { title: t.s("outlet.orders"), id: "outlet-orders", empty: orders.is_empty().then(|| t.s("outlet.no_orders")),
                 for (order, total, state, created) in orders {
                     li { key: "{order}",
                         div { class: "grow",
@@ -139,11 +125,7 @@ pub fn OutletScreen(id: i64) -> Element {
                     }
                 }
             }
-            h3 { "{t.s(\"outlet.visits\")}" }
-            if visits.is_empty() {
-                p { class: "muted", "{t.s(\"outlet.no_visits\")}" }
-            }
-            ul { class: "list", id: "outlet-visits",
+            TitledList { title: t.s("outlet.visits"), id: "outlet-visits", empty: visits.is_empty().then(|| t.s("outlet.no_visits")),
                 for v in visits {
                     li { key: "{v.id}",
                         div { class: "grow",

@@ -5,14 +5,11 @@ use fieldsync_agent::{Engine, WorkflowError};
 use fieldsync_protocol::v1::{self, QuestionType, answer::Value};
 use uuid::Uuid;
 
-use super::{ErrorLine, Nav, Revision, Screen, VisitTab, use_ctx, use_t};
+use super::{ErrorLine, Screen, VisitTab, use_screen};
 
 #[component]
 pub fn QuestionnaireTab(visit: Uuid, id: Option<i64>, validate: bool) -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     revision.watch();
     if let Some(id) = id {
         return rsx! { QuestionnaireForm { key: "{id}", visit, id, validate } };
@@ -84,10 +81,7 @@ fn problems(
 
 #[component]
 fn QuestionnaireForm(visit: Uuid, id: i64, validate: bool) -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     let answers = use_signal(Vec::<v1::Answer>::new);
     let unparsed = use_signal(Vec::<i64>::new);
     let mut attempted = use_signal(|| validate);
@@ -263,10 +257,7 @@ fn question_input(
 
 #[component]
 pub fn DistributionTab(visit: Uuid) -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     let mut marks = use_signal(Vec::<(i64, bool)>::new);
     let mut message = use_signal(|| None::<String>);
     let products = ctx.engine.must_stock().unwrap_or_default();

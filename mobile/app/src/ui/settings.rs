@@ -1,44 +1,26 @@
 //! Settings: language, server, device id, app version, and who the phone is bound to.
 use dioxus::prelude::*;
 
-use super::{Nav, Screen, use_ctx, use_t};
+use super::{Screen, use_screen};
 use crate::i18n::Lang;
 
 #[component]
 pub fn SettingsScreen() -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
+    let (ctx, t, nav, _) = use_screen();
     let mut lang: Signal<Lang> = use_context();
     let engine = ctx.engine.clone();
-    let profile = engine.profile().ok().flatten();
+    let profile = engine.profile().ok().flatten().unwrap_or_default();
     let device = engine
         .device_uid()
         .map(|u| u.to_string())
         .unwrap_or_default();
-    let server = profile
-        .as_ref()
-        .map(|p| p.server_url.clone())
-        .unwrap_or_default();
-    let login = profile
-        .as_ref()
-        .map(|p| p.login.clone())
-        .unwrap_or_default();
+    let (server, login) = (profile.server_url, profile.login);
     let agent = profile
-        .as_ref()
-        .and_then(|p| p.mobile_user.as_ref())
-        .map(|m| m.staff_name.clone())
+        .mobile_user
+        .map(|m| m.staff_name)
         .unwrap_or_default();
-    let position = profile
-        .as_ref()
-        .and_then(|p| p.position.as_ref())
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
-    let distributor = profile
-        .as_ref()
-        .and_then(|p| p.distributor.as_ref())
-        .map(|d| d.name.clone())
-        .unwrap_or_default();
+    let position = profile.position.map(|p| p.name).unwrap_or_default();
+    let distributor = profile.distributor.map(|d| d.name).unwrap_or_default();
     let set_lang = move |e: FormEvent| {
         if let Some(l) = Lang::parse(&e.value()) {
             let _ = engine.set_preference("language", l.code());

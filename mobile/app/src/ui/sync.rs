@@ -3,7 +3,7 @@
 use dioxus::prelude::*;
 use fieldsync_agent::SyncPhase;
 
-use super::{Nav, Revision, Screen, use_ctx, use_net_status, use_t};
+use super::{Screen, TitledList, use_net_status, use_screen};
 use crate::fmt;
 use crate::i18n::T;
 use crate::net::{Failure, NetStatus};
@@ -41,10 +41,7 @@ pub(crate) fn failure_text(t: T, f: &Failure) -> String {
 
 #[component]
 pub fn SyncBanner() -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     revision.watch();
     let status = use_net_status();
     let s = status.read().clone();
@@ -79,10 +76,7 @@ pub fn SyncBanner() -> Element {
 
 #[component]
 pub fn SyncScreen() -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     revision.watch();
     let status = use_net_status();
     let s = status.read().clone();
@@ -126,8 +120,7 @@ pub fn SyncScreen() -> Element {
                 }
             }
             if !outbox.refused.is_empty() {
-                h3 { "{t.s(\"sync.refused_title\")}" }
-                ul { class: "list", id: "refused-items",
+                TitledList { title: t.s("sync.refused_title"), id: "refused-items",
                     for r in outbox.refused.clone() {
                         li { key: "r{r.seq}",
                             div { class: "grow",
@@ -140,11 +133,7 @@ pub fn SyncScreen() -> Element {
                     }
                 }
             }
-            h3 { "{t.s(\"sync.items\")}" }
-            if items.is_empty() {
-                p { class: "muted", "{t.s(\"sync.no_items\")}" }
-            }
-            ul { class: "list", id: "outbox-items",
+            TitledList { title: t.s("sync.items"), id: "outbox-items", empty: items.is_empty().then(|| t.s("sync.no_items")),
                 for i in items {
                     li { key: "{i.seq}",
                         div { class: "grow",

@@ -2,16 +2,13 @@
 use dioxus::prelude::*;
 use fieldsync_agent::{OutletView, VisitState};
 
-use super::{ErrorLine, Nav, Revision, Screen, use_ctx, use_t};
+use super::{ErrorLine, Screen, use_screen};
 use crate::fmt;
 use crate::location::distance_to;
 
 #[component]
 pub fn TodayScreen() -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     revision.watch();
     let mut query = use_signal(String::new);
     let here = ctx.location.last_known();

@@ -6,23 +6,19 @@ use fieldsync_protocol::location::Band;
 use uuid::Uuid;
 
 use super::{
-    DistributionTab, ErrorLine, Nav, QuestionnaireTab, Revision, Screen, VisitTab, use_ctx, use_t,
+    DistributionTab, ErrorLine, QuestionnaireTab, Screen, VisitTab, currency, found, use_screen,
 };
 use crate::fmt;
 use crate::location::{bands_of, check_fix};
 
 #[component]
 pub fn VisitScreen(visit: Uuid, tab: VisitTab) -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     revision.watch();
     let engine = ctx.engine.clone();
-    let v = match engine.visit(visit) {
-        Ok(Some(v)) => v,
-        Ok(None) => return rsx! { ErrorLine { message: t.s("visit.unknown").to_string() } },
-        Err(e) => return rsx! { ErrorLine { message: e.to_string() } },
+    let v = match found(engine.visit(visit), t.s("visit.unknown")) {
+        Ok(v) => v,
+        Err(line) => return line,
     };
     let outlet = engine.outlet(v.outlet_id).ok().flatten();
     let outlet_name = outlet.as_ref().map(|o| o.name.clone()).unwrap_or_default();
@@ -82,10 +78,7 @@ pub(crate) fn missing_questionnaires(ctx: &super::AppCtx, visit: Uuid) -> Vec<(i
 
 #[component]
 fn VisitSummary(visit: Uuid) -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     revision.watch();
     let mut message = use_signal(|| None::<String>);
     let engine = ctx.engine.clone();
@@ -213,10 +206,7 @@ struct CartLine {
 
 #[component]
 pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
-    let ctx = use_ctx();
-    let t = use_t();
-    let nav: Nav = use_context();
-    let revision: Revision = use_context();
+    let (ctx, t, nav, revision) = use_screen();
     let engine = ctx.engine.clone();
     let Ok(Some(v)) = engine.visit(visit) else {
         return rsx! { ErrorLine { message: t.s("visit.unknown").to_string() } };
@@ -270,12 +260,7 @@ pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
             .search_products(&query(), price_list, 30)
             .unwrap_or_default()
     });
-    let currency = engine
-        .distributor()
-        .ok()
-        .flatten()
-        .map(|d| d.currency)
-        .unwrap_or_default();
+    let currency = currency(&engine);
     let build = move || OrderDraft {
         visit_id: Some(visit),
         outlet_id: v.outlet_id,
