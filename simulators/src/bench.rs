@@ -13,6 +13,7 @@ use prost::Message;
 use rand::Rng;
 use uuid::Uuid;
 
+use fieldsync_testkit::MutationBuilder;
 /// A database for one benchmark run (removed afterwards) and a server in this process on a
 /// port-0 socket: the test kit's.
 pub use fieldsync_testkit::{TestDb as BenchDb, TestServer as LocalServer};
@@ -30,12 +31,10 @@ pub async fn bench_world(
     let db = BenchDb::create(postgres).await?;
     let server = LocalServer::start(&db).await;
     let spec = WorldSpec {
-        distributor_code: code.into(),
         distributor_name: format!("{code} bench"),
-        agents,
         outlets,
         products,
-        ..WorldSpec::demo()
+        ..fieldsync_testkit::small_world(code, agents)
     };
     let seeded = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
     Ok((db, server, seeded))
@@ -46,7 +45,8 @@ struct Device {
     http: reqwest::Client,
     url: String,
     token: String,
-    next_seq: u64,
+    /// Numbers this device's mutations.
+    mutations: MutationBuilder,
     outlets: Vec<v1::Outlet>,
     products: Vec<v1::Product>,
     prices: std::collections::HashMap<(i64, i64), i64>,
@@ -98,7 +98,9 @@ impl Device {
             http: http.clone(),
             url: url.to_string(),
             token: resp.device_token,
-            next_seq: resp.next_seq,
+            mutations: MutationBuilder {
+                next_seq: resp.next_seq,
+            },
             outlets: vec![],
             products: vec![],
             prices: Default::default(),
@@ -140,24 +142,13 @@ impl Device {
         Ok(d)
     }
 
-    fn wrap(&mut self, kind: Kind) -> v1::Mutation {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        v1::Mutation {
-            seq,
-            id: ids::to_wire(ids::new_id()),
-            device_time_ms: fieldsync_server::store::now_ms(),
-            kind: Some(kind),
-        }
-    }
-
     /// A handle that can only push (for a spawned task).
     fn clone_for_push(&self) -> Device {
         Device {
             http: self.http.clone(),
             url: self.url.clone(),
             token: self.token.clone(),
-            next_seq: 0,
+            mutations: MutationBuilder { next_seq: 0 },
             outlets: vec![],
             products: vec![],
             prices: Default::default(),
@@ -210,13 +201,13 @@ impl Device {
         let (outlet_id, price_list_id, warehouse_id) =
             (outlet.id, outlet.price_list_id, self.warehouse);
         vec![
-            self.wrap(Kind::VisitStarted(v1::VisitStarted {
+            self.mutations.wrap(Kind::VisitStarted(v1::VisitStarted {
                 visit_id: ids::to_wire(visit),
                 outlet_id,
                 route_id: 0,
                 fixes: vec![fix],
             })),
-            self.wrap(Kind::OrderPlaced(v1::OrderPlaced {
+            self.mutations.wrap(Kind::OrderPlaced(v1::OrderPlaced {
                 order_id: ids::to_wire(ids::new_id()),
                 visit_id: ids::to_wire(visit),
                 outlet_id,
@@ -227,12 +218,13 @@ impl Device {
                 comment: String::new(),
                 delivery_date: String::new(),
             })),
-            self.wrap(Kind::DistributionChecked(v1::DistributionChecked {
-                check_id: ids::to_wire(ids::new_id()),
-                visit_id: ids::to_wire(visit),
-                items,
-            })),
-            self.wrap(Kind::VisitEnded(v1::VisitEnded {
+            self.mutations
+                .wrap(Kind::DistributionChecked(v1::DistributionChecked {
+                    check_id: ids::to_wire(ids::new_id()),
+                    visit_id: ids::to_wire(visit),
+                    items,
+                })),
+            self.mutations.wrap(Kind::VisitEnded(v1::VisitEnded {
                 visit_id: ids::to_wire(visit),
                 fixes: vec![fix],
             })),
@@ -460,7 +452,7 @@ pub fn wire() {
         http: reqwest::Client::new(),
         url: String::new(),
         token: String::new(),
-        next_seq: 1000,
+        mutations: MutationBuilder { next_seq: 1000 },
         outlets: vec![v1::Outlet {
             id: 40_123,
             lat_e7: 504_501_234,
@@ -783,6 +775,34 @@ pub async fn login_flood(postgres: Option<&str>, concurrency: usize) -> anyhow::
     Ok(())
 }
 
+/// Posts a file to the JSON API's imports (`what`: the kind and the query string, as in
+/// `outlets?format=csv`) with its `content_type` if given; returns the job, and fails unless
+/// all `rows` rows were applied.
+pub(crate) async fn import_file(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    what: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+    rows: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let mut req = http
+        .post(format!("{url}/api/v1/imports/{what}"))
+        .bearer_auth(key);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let resp = req.body(body).send().await?;
+    let status = resp.status();
+    let job: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+    anyhow::ensure!(
+        status.is_success() && job["rows_applied"].as_u64() == Some(rows as u64),
+        "import failed: {status} {job}"
+    );
+    Ok(job)
+}
+
 /// A `rows`-row outlet import through the API while `agents` phones push a visit every
 /// 100 ms: push latency while the import runs.
 pub async fn import_push(postgres: Option<&str>, rows: usize, agents: usize) -> anyhow::Result<()> {
@@ -831,23 +851,19 @@ pub async fn import_push(postgres: Option<&str>, rows: usize, agents: usize) -> 
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
-    let resp = http
-        .post(format!(
-            "{}/api/v1/imports/outlets?format=csv&file_name=bench.csv",
-            server.url
-        ))
-        .bearer_auth(&key)
-        .body(csv)
-        .send()
-        .await?;
-    let status = resp.status();
-    let job: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+    let imported = import_file(
+        &http,
+        &server.url,
+        &key,
+        "outlets?format=csv&file_name=bench.csv",
+        None,
+        csv.into_bytes(),
+        rows,
+    )
+    .await;
     let seconds = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    anyhow::ensure!(
-        status.is_success() && job["rows_applied"].as_u64() == Some(rows as u64),
-        "import failed: {status} {job}"
-    );
+    imported?;
     let mut lat = Vec::new();
     for t in tasks {
         lat.extend(t.await??);

@@ -25,22 +25,16 @@ impl DistributorFaults {
     /// Parses `crash=0.2,dupack=0.3,illegal=0.1` (any subset).
     pub fn parse(spec: &str) -> Result<DistributorFaults, String> {
         let mut f = DistributorFaults::default();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("{part:?}: expected NAME=PROBABILITY"))?;
-            let p: f64 = v
-                .parse()
-                .ok()
-                .filter(|p: &f64| (0.0..=1.0).contains(p))
-                .ok_or_else(|| format!("{part:?}: a probability is 0 to 1"))?;
+        crate::faults::parse_list(spec, |k, v| {
+            let p = crate::faults::probability(k, v)?;
             match k {
                 "crash" => f.crash = p,
                 "dupack" => f.dupack = p,
                 "illegal" => f.illegal = p,
                 _ => return Err(format!("unknown fault {k:?}: use crash, dupack, illegal")),
             }
-        }
+            Ok(())
+        })?;
         Ok(f)
     }
 }

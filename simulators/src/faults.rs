@@ -25,25 +25,12 @@ impl FaultSpec {
     /// Parses `drop=0.2,dup=0.2,skew=72h,offline=0.3,restart=0.05` (any subset).
     pub fn parse(spec: &str) -> Result<FaultSpec, String> {
         let mut f = FaultSpec::default();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("{part:?}: expected key=value"))?;
-            let prob = || -> Result<f64, String> {
-                let p: f64 = v
-                    .parse()
-                    .map_err(|_| format!("{k}: {v:?} is not a number"))?;
-                if (0.0..=1.0).contains(&p) {
-                    Ok(p)
-                } else {
-                    Err(format!("{k}: {p} is not a probability between 0 and 1"))
-                }
-            };
+        parse_list(spec, |k, v| {
             match k {
-                "drop" => f.drop = prob()?,
-                "dup" => f.dup = prob()?,
-                "offline" => f.offline = prob()?,
-                "restart" => f.restart = prob()?,
+                "drop" => f.drop = probability(k, v)?,
+                "dup" => f.dup = probability(k, v)?,
+                "offline" => f.offline = probability(k, v)?,
+                "restart" => f.restart = probability(k, v)?,
                 "skew" => f.skew_ms = parse_duration_ms(v)?,
                 other => {
                     return Err(format!(
@@ -51,8 +38,36 @@ impl FaultSpec {
                     ));
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(f)
+    }
+}
+
+/// Splits a `name=value,name=value` list (blank entries skipped) and hands each pair to `set`,
+/// as the simulators' `--faults` options are written.
+pub fn parse_list(
+    spec: &str,
+    mut set: impl FnMut(&str, &str) -> Result<(), String>,
+) -> Result<(), String> {
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: expected name=value"))?;
+        set(k, v)?;
+    }
+    Ok(())
+}
+
+/// The value `v` of `k` as a probability, 0 to 1.
+pub fn probability(k: &str, v: &str) -> Result<f64, String> {
+    let p: f64 = v
+        .parse()
+        .map_err(|_| format!("{k}: {v:?} is not a number"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{k}: {p} is not a probability between 0 and 1"))
     }
 }
 

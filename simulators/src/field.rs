@@ -120,7 +120,12 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
         let limit = limit.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await.expect("semaphore");
-            run_agent(&opts, i, &login, &pin, stats, deadline).await
+            // An agent whose day failed still reports what it got through.
+            let mut out = AgentOutcome::default();
+            if let Err(e) = drive(&opts, i, &login, &pin, stats, deadline, &mut out).await {
+                out.error = Some(format!("{login}: {e}"));
+            }
+            out
         }));
     }
     let mut created = KindCounts::default();
@@ -190,22 +195,6 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
 }
 
 const DAY_MS: i64 = 86_400_000;
-
-async fn run_agent(
-    opts: &FieldOptions,
-    index: usize,
-    login: &str,
-    pin: &str,
-    stats: Arc<NetStats>,
-    deadline: Instant,
-) -> AgentOutcome {
-    let mut out = AgentOutcome::default();
-    match drive(opts, index, login, pin, stats, deadline, &mut out).await {
-        Ok(()) => {}
-        Err(e) => out.error = Some(format!("{login}: {e}")),
-    }
-    out
-}
 
 #[allow(clippy::too_many_arguments)]
 async fn drive(
