@@ -14,7 +14,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::devices::hash_token;
-use super::sql::IntoVal;
+use super::sql::{IntoVal, keyed_reads};
 use super::world::{ChangeRef, record_changes};
 use super::{Result, Store, StoreError};
 
@@ -131,6 +131,13 @@ fn valid_date(s: &str) -> bool {
     s.is_empty() || fieldsync_protocol::dates::is_date(s)
 }
 
+keyed_reads! {
+    /// The distributor an API key belongs to.
+    api_key_distributor(id: i64) -> Option<i64> = opt_col_by(
+        "SELECT distributor_id FROM api_keys WHERE id = $1"
+    );
+}
+
 impl Store {
     /// Creates an API key for a distributor; returns (id, the key to hand over once).
     pub async fn create_api_key(
@@ -154,17 +161,6 @@ impl Store {
             )
             .await?;
         Ok((id, key))
-    }
-
-    /// The distributor an API key belongs to.
-    pub async fn api_key_distributor(&self, id: i64) -> Result<Option<i64>> {
-        let row: Option<(i64,)> = self
-            .opt(
-                "SELECT distributor_id FROM api_keys WHERE id = $1",
-                &[id.into_val()],
-            )
-            .await?;
-        Ok(row.map(|r| r.0))
     }
 
     pub async fn revoke_api_key(&self, distributor_id: i64, id: i64, now: i64) -> Result<()> {

@@ -1,5 +1,5 @@
 //! Orders as the back office reads them: the card of one order and counts by state.
-use super::sql::IntoVal;
+use super::sql::{IntoVal, keyed_reads};
 use super::{Result, Store};
 
 /// One order with everything its card shows.
@@ -35,6 +35,13 @@ pub struct OrderCardLine {
     pub sum_minor: i64,
     pub confirmed_quantity_milli: Option<i64>,
     pub shipped_quantity_milli: Option<i64>,
+}
+
+keyed_reads! {
+    /// The distributor of an order (`None` for no such order).
+    order_distributor(id: &str) -> Option<i64> = opt_col_by(
+        "SELECT distributor_id FROM orders WHERE id = $1"
+    );
 }
 
 impl Store {
@@ -106,17 +113,6 @@ impl Store {
                 })
                 .collect(),
         }))
-    }
-
-    /// The distributor of an order (`None` for no such order).
-    pub async fn order_distributor(&self, id: &str) -> Result<Option<i64>> {
-        let row: Option<(i64,)> = self
-            .opt(
-                "SELECT distributor_id FROM orders WHERE id = $1",
-                &[id.into_val()],
-            )
-            .await?;
-        Ok(row.map(|r| r.0))
     }
 
     /// How many orders of these distributors received in `[from_ms, to_ms)` are in each

@@ -104,32 +104,58 @@ fn keyed<T: FromRow>(
     }
 }
 
-impl Store {
+/// Declares the store's reads by fetch: each is one statement, `$1` bound to a key (`..._by`)
+/// or its values bound in order, fetched as one row, an optional row or every row.
+macro_rules! fetches {
+    ($($(#[$km:meta])* $by:ident, $(#[$vm:meta])* $vals:ident -> $out:ty = $fetch:ident;)*) => {
+        impl Store {
+            $(
+                $(#[$km])*
+                pub async fn $by<'k, T: FromRow>(
+                    &self,
+                    sql: &'static str,
+                    key: impl Into<Key<'k>>,
+                ) -> Result<$out> {
+                    Ok(keyed(sql, key.into()).$fetch(self.pool()).await?)
+                }
+
+                $(#[$vm])*
+                pub async fn $vals<T: FromRow>(&self, sql: &'static str, vals: &[Val]) -> Result<$out> {
+                    Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
+                        .$fetch(self.pool())
+                        .await?)
+                }
+            )*
+        }
+    };
+}
+
+fetches! {
     /// The row `sql` finds for `key` (`$1`); `StoreError::NotFound` when there is none.
-    pub async fn one_by<'k, T: FromRow>(
-        &self,
-        sql: &'static str,
-        key: impl Into<Key<'k>>,
-    ) -> Result<T> {
-        Ok(keyed(sql, key.into()).fetch_one(self.pool()).await?)
-    }
-
+    one_by,
+    /// The row a statement finds with its values bound in order (`NotFound` without one).
+    one -> T = fetch_one;
     /// The row `sql` finds for `key` (`$1`), if any.
-    pub async fn opt_by<'k, T: FromRow>(
-        &self,
-        sql: &'static str,
-        key: impl Into<Key<'k>>,
-    ) -> Result<Option<T>> {
-        Ok(keyed(sql, key.into()).fetch_optional(self.pool()).await?)
-    }
-
+    opt_by,
+    /// The row a statement finds with its values bound in order, if any.
+    opt -> Option<T> = fetch_optional;
     /// Every row `sql` finds for `key` (`$1`).
-    pub async fn all_by<'k, T: FromRow>(
+    all_by,
+    /// Every row a statement finds with its values bound in order.
+    rows -> Vec<T> = fetch_all;
+}
+
+impl Store {
+    /// The one column of the row `sql` finds for `key` (`$1`), if any (an owner's id, ...).
+    pub async fn opt_col_by<'k, C>(
         &self,
         sql: &'static str,
         key: impl Into<Key<'k>>,
-    ) -> Result<Vec<T>> {
-        Ok(keyed(sql, key.into()).fetch_all(self.pool()).await?)
+    ) -> Result<Option<C>>
+    where
+        (C,): FromRow,
+    {
+        Ok(self.opt_by::<(C,)>(sql, key).await?.map(|(c,)| c))
     }
 
     /// Every row of a statement without arguments.
@@ -322,76 +348,33 @@ pub trait IntoVal {
     fn into_val(self) -> Val;
 }
 
-impl IntoVal for i64 {
-    fn into_val(self) -> Val {
-        Val::I(self)
-    }
+/// `impl IntoVal` for each type, by the [`Val`] its value `v` becomes.
+macro_rules! into_vals {
+    ($($ty:ty => |$v:ident| $val:expr;)*) => {
+        $(
+            impl IntoVal for $ty {
+                fn into_val(self) -> Val {
+                    let $v = self;
+                    $val
+                }
+            }
+        )*
+    };
 }
 
-impl IntoVal for Option<i64> {
-    fn into_val(self) -> Val {
-        Val::N(self)
-    }
-}
-
-impl IntoVal for Option<f64> {
-    fn into_val(self) -> Val {
-        Val::F(self)
-    }
-}
-
-impl IntoVal for String {
-    fn into_val(self) -> Val {
-        Val::S(self)
-    }
-}
-
-impl IntoVal for Option<String> {
-    fn into_val(self) -> Val {
-        Val::O(self)
-    }
-}
-
-impl IntoVal for Vec<u8> {
-    fn into_val(self) -> Val {
-        Val::B(self)
-    }
-}
-
-impl IntoVal for bool {
-    fn into_val(self) -> Val {
-        Val::I(self as i64)
-    }
-}
-
-impl IntoVal for &str {
-    fn into_val(self) -> Val {
-        Val::S(self.to_string())
-    }
-}
-
-impl IntoVal for &String {
-    fn into_val(self) -> Val {
-        Val::S(self.clone())
-    }
-}
-
-impl IntoVal for Option<&str> {
-    fn into_val(self) -> Val {
-        Val::O(self.map(str::to_string))
-    }
-}
-
-impl IntoVal for i32 {
-    fn into_val(self) -> Val {
-        Val::I(self as i64)
-    }
-}
-
-impl IntoVal for f64 {
-    fn into_val(self) -> Val {
-        Val::F(Some(self))
-    }
+into_vals! {
+    i64 => |v| Val::I(v);
+    i32 => |v| Val::I(v as i64);
+    bool => |v| Val::I(v as i64);
+    Option<i64> => |v| Val::N(v);
+    f64 => |v| Val::F(Some(v));
+    Option<f64> => |v| Val::F(v);
+    String => |v| Val::S(v);
+    &str => |v| Val::S(v.to_string());
+    &String => |v| Val::S(v.clone());
+    Option<String> => |v| Val::O(v);
+    Option<&str> => |v| Val::O(v.map(str::to_string));
+    Vec<u8> => |v| Val::B(v);
 }
 
 /// A row of a table, its columns and their values declared together (see [`table_row!`]).
@@ -484,6 +467,13 @@ pub async fn one_on<T: FromRow>(
         .await?)
 }
 
+/// The id a statement returns (`INSERT ... RETURNING id`, `UPDATE ... RETURNING id`), its
+/// values bound in order, on a connection or transaction.
+pub async fn id_on(conn: &mut AnyConnection, sql: &'static str, vals: &[Val]) -> Result<i64> {
+    let (id,): (i64,) = one_on(conn, sql, vals).await?;
+    Ok(id)
+}
+
 impl Store {
     /// Runs a statement with its values bound in order; returns the rows it changed.
     pub async fn exec(&self, sql: &'static str, vals: &[Val]) -> Result<u64> {
@@ -493,24 +483,26 @@ impl Store {
             .rows_affected())
     }
 
-    /// The row a statement finds with its values bound in order (`NotFound` without one).
-    pub async fn one<T: FromRow>(&self, sql: &'static str, vals: &[Val]) -> Result<T> {
-        Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
-            .fetch_one(self.pool())
-            .await?)
-    }
-
-    /// The row a statement finds with its values bound in order, if any.
-    pub async fn opt<T: FromRow>(&self, sql: &'static str, vals: &[Val]) -> Result<Option<T>> {
-        Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
-            .fetch_optional(self.pool())
-            .await?)
-    }
-
-    /// Every row a statement finds with its values bound in order.
-    pub async fn rows<T: FromRow>(&self, sql: &'static str, vals: &[Val]) -> Result<Vec<T>> {
-        Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
-            .fetch_all(self.pool())
-            .await?)
+    /// The id a statement returns (`INSERT ... RETURNING id`), its values bound in order.
+    pub async fn one_id(&self, sql: &'static str, vals: &[Val]) -> Result<i64> {
+        let (id,): (i64,) = self.one(sql, vals).await?;
+        Ok(id)
     }
 }
+
+/// Declares reads of one statement each, one entry a read: its name and key (bound to `$1`,
+/// or none), what it returns, and the read that runs the statement (`one_by`, `opt_by`,
+/// `all_by`, `opt_col_by`, or `all` without a key).
+macro_rules! keyed_reads {
+    ($($(#[$m:meta])* $name:ident($($arg:ident: $key:ty)?) -> $out:ty = $read:ident($sql:expr);)*) => {
+        impl $crate::store::Store {
+            $(
+                $(#[$m])*
+                pub async fn $name(&self $(, $arg: $key)?) -> $crate::store::Result<$out> {
+                    self.$read($sql $(, $arg)?).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use keyed_reads;

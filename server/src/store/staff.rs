@@ -1,6 +1,6 @@
 //! Positions and the staff bound to them, as the back office edits them (the binding itself
 //! is made by `Store::bind_staff` in `world`).
-use super::sql::IntoVal;
+use super::sql::{IntoVal, keyed_reads};
 use super::{Result, Store};
 
 /// A position as pickers show it.
@@ -26,6 +26,13 @@ pub struct Binding {
     pub valid_to: Option<String>,
 }
 
+keyed_reads! {
+    /// The distributor of a position (`None` for no such position).
+    position_distributor(id: i64) -> Option<i64> = opt_col_by(
+        "SELECT distributor_id FROM org_units WHERE id = $1 AND kind = 'position'"
+    );
+}
+
 impl Store {
     /// Positions of every distributor (at most 2,000), by distributor code and name.
     pub async fn positions(&self) -> Result<Vec<PositionRef>> {
@@ -44,17 +51,6 @@ impl Store {
                 distributor_code,
             })
             .collect())
-    }
-
-    /// The distributor of a position (`None` for no such position).
-    pub async fn position_distributor(&self, id: i64) -> Result<Option<i64>> {
-        let row: Option<(i64,)> = self
-            .opt(
-                "SELECT distributor_id FROM org_units WHERE id = $1 AND kind = 'position'",
-                &[id.into_val()],
-            )
-            .await?;
-        Ok(row.map(|r| r.0))
     }
 
     pub async fn binding(&self, id: i64) -> Result<Option<Binding>> {
