@@ -279,6 +279,17 @@ pub fn TitledList(
     }
 }
 
+/// The text of a list item: its line, and a muted line under it.
+#[component]
+pub fn ItemText(line: String, under: String) -> Element {
+    rsx! {
+        div { class: "grow",
+            div { "{line}" }
+            div { class: "muted", "{under}" }
+        }
+    }
+}
+
 /// Mobile-first styles: big touch targets, readable in sunlight.
 const CSS: &str = r#"
 * { box-sizing: border-box; }

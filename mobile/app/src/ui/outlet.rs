@@ -3,7 +3,7 @@
 use dioxus::prelude::*;
 use fieldsync_protocol::location::e7_to_deg;
 
-use super::{ErrorLine, Screen, TitledList, VisitTab, currency, found, use_screen};
+use super::{ErrorLine, ItemText, Screen, TitledList, VisitTab, currency, found, use_screen};
 use crate::fmt;
 use crate::location::distance_to;
 
@@ -128,13 +128,10 @@ pub fn OutletScreen(id: i64) -> Element {
             TitledList { title: t.s("outlet.visits"), id: "outlet-visits", empty: visits.is_empty().then(|| t.s("outlet.no_visits")),
                 for v in visits {
                     li { key: "{v.id}",
-                        div { class: "grow",
-                            div { "{fmt::date_time(v.started_ms)}" }
-                            div { class: "muted",
-                                match v.ended_ms {
-                                    Some(end) => t.f("outlet.visit_minutes", &[("minutes", fmt::minutes(v.started_ms, end).to_string())]),
-                                    None => t.s("state.in_progress").to_string(),
-                                }
+                        ItemText { line: fmt::date_time(v.started_ms),
+                            under: match v.ended_ms {
+                                Some(end) => t.f("outlet.visit_minutes", &[("minutes", fmt::minutes(v.started_ms, end).to_string())]),
+                                None => t.s("state.in_progress").to_string(),
                             }
                         }
                         span { class: "muted",

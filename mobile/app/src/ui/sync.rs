@@ -1,9 +1,9 @@
 //! The sync banner on every screen and the sync screen: manual sync, progress, what became of
 //! each item, refused items with their reason.
 use dioxus::prelude::*;
-use fieldsync_agent::SyncPhase;
+use fieldsync_agent::{OutboxStatus, SyncPhase};
 
-use super::{Screen, TitledList, use_net_status, use_screen};
+use super::{AppCtx, ItemText, Nav, Screen, TitledList, use_net_status, use_screen};
 use crate::fmt;
 use crate::i18n::T;
 use crate::net::{Failure, NetStatus};
@@ -39,13 +39,19 @@ pub(crate) fn failure_text(t: T, f: &Failure) -> String {
     }
 }
 
-#[component]
-pub fn SyncBanner() -> Element {
+/// What the banner and the sync screen both start from: the context, the worker's status
+/// and the outbox, read again after every local write and every sync.
+fn use_sync_view() -> (AppCtx, T, Nav, NetStatus, OutboxStatus) {
     let (ctx, t, nav, revision) = use_screen();
     revision.watch();
-    let status = use_net_status();
-    let s = status.read().clone();
+    let s = use_net_status().read().clone();
     let outbox = ctx.engine.outbox_status().unwrap_or_default();
+    (ctx, t, nav, s, outbox)
+}
+
+#[component]
+pub fn SyncBanner() -> Element {
+    let (_, t, nav, s, outbox) = use_sync_view();
     let last = outbox
         .last_sync_ms
         .map(fmt::date_time)
@@ -76,12 +82,8 @@ pub fn SyncBanner() -> Element {
 
 #[component]
 pub fn SyncScreen() -> Element {
-    let (ctx, t, nav, revision) = use_screen();
-    revision.watch();
-    let status = use_net_status();
-    let s = status.read().clone();
+    let (ctx, t, nav, s, outbox) = use_sync_view();
     let items = ctx.engine.outbox_items(200).unwrap_or_default();
-    let outbox = ctx.engine.outbox_status().unwrap_or_default();
     let net = ctx.net.clone();
     let (done, total) = match s.progress.map(|p| p.phase) {
         Some(SyncPhase::Pushing { done, total }) if total > 0 => (done, total),
@@ -136,10 +138,7 @@ pub fn SyncScreen() -> Element {
             TitledList { title: t.s("sync.items"), id: "outbox-items", empty: items.is_empty().then(|| t.s("sync.no_items")),
                 for i in items {
                     li { key: "{i.seq}",
-                        div { class: "grow",
-                            div { "{t.kind(&i.kind)}" }
-                            div { class: "muted", "{fmt::date_time(i.created_ms)}" }
-                        }
+                        ItemText { line: t.kind(&i.kind), under: fmt::date_time(i.created_ms) }
                         match i.state.as_str() {
                             "acked" => rsx! { span { class: "badge done", "{t.s(\"item.sent\")}" } },
                             "refused" => rsx! { span { class: "badge refused", title: "{i.reason}", "{t.s(\"item.refused\")}" } },

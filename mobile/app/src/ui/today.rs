@@ -2,7 +2,7 @@
 use dioxus::prelude::*;
 use fieldsync_agent::{OutletView, VisitState};
 
-use super::{ErrorLine, Screen, use_screen};
+use super::{ErrorLine, ItemText, Screen, use_screen};
 use crate::fmt;
 use crate::location::distance_to;
 
@@ -41,10 +41,7 @@ pub fn TodayScreen() -> Element {
                 ul { class: "list", id: "outlet-results",
                     for o in found {
                         li { key: "{o.id}", class: "clickable", onclick: move |_| nav.go(Screen::Outlet(o.id)),
-                            div { class: "grow",
-                                div { "{o.name}" }
-                                div { class: "muted", "{o.code} · {o.address}" }
-                            }
+                            ItemText { line: o.name.clone(), under: format!("{} · {}", o.code, o.address) }
                             span { class: "muted", "{distance(&o)}" }
                         }
                     }
@@ -70,10 +67,7 @@ pub fn TodayScreen() -> Element {
                             li { key: "{s.route_id}-{s.position}", id: "route-stop-{i}", class: "clickable",
                                 onclick: move |_| nav.go(Screen::Outlet(s.outlet.id)),
                                 span { class: "muted", "{s.position}." }
-                                div { class: "grow",
-                                    div { "{s.outlet.name}" }
-                                    div { class: "muted", "{s.outlet.address}" }
-                                }
+                                ItemText { line: s.outlet.name.clone(), under: s.outlet.address.clone() }
                                 span { class: "muted", "{distance(&s.outlet)}" }
                                 {state_badge(t, s.state)}
                             }

@@ -6,7 +6,8 @@ use fieldsync_protocol::location::Band;
 use uuid::Uuid;
 
 use super::{
-    DistributionTab, ErrorLine, QuestionnaireTab, Screen, VisitTab, currency, found, use_screen,
+    DistributionTab, ErrorLine, ItemText, QuestionnaireTab, Screen, VisitTab, currency, found,
+    use_screen,
 };
 use crate::fmt;
 use crate::location::{bands_of, check_fix};
@@ -334,10 +335,7 @@ pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
             ul { class: "list", id: "catalogue",
                 for p in results() {
                     li { key: "{p.id}",
-                        div { class: "grow",
-                            div { "{p.name}" }
-                            div { class: "muted", "{p.code} · {p.unit}" }
-                        }
+                        ItemText { line: p.name.clone(), under: format!("{} · {}", p.code, p.unit) }
                         match p.price_minor {
                             Some(price) => rsx! { span { "{fmt::money(price, &currency)}" } },
                             None => rsx! { span { class: "muted", "{t.s(\"order.no_price\")}" } },
