@@ -423,23 +423,7 @@ impl Engine {
 
     /// The newest outbox entries with their state, for the sync screen.
     pub fn outbox_items(&self, limit: usize) -> Result<Vec<OutboxItem>, EngineError> {
-        let db = self.db();
-        let mut stmt = db.prepare_cached(
-            "SELECT seq, kind, state, COALESCE(code, ''), COALESCE(reason, ''), created_ms, acked_ms
-             FROM outbox WHERE seq > 0 ORDER BY seq DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([limit as i64], |r| {
-            Ok(OutboxItem {
-                seq: r.get(0)?,
-                kind: r.get(1)?,
-                state: r.get(2)?,
-                code: r.get(3)?,
-                reason: r.get(4)?,
-                created_ms: r.get(5)?,
-                acked_ms: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(outbox_rows(&self.db(), "seq > 0", limit)?)
     }
 
     /// Pending count, refused items and the last successful sync, for the sync banner.
@@ -450,21 +434,16 @@ impl Engine {
             [],
             |r| r.get(0),
         )?;
-        let mut stmt = db.prepare_cached(
-            "SELECT seq, kind, COALESCE(code, ''), COALESCE(reason, ''), created_ms FROM outbox
-             WHERE state = 'refused' ORDER BY seq DESC LIMIT 100",
-        )?;
-        let refused = stmt
-            .query_map([], |r| {
-                Ok(RefusedItem {
-                    seq: r.get(0)?,
-                    kind: r.get(1)?,
-                    code: r.get(2)?,
-                    reason: r.get(3)?,
-                    created_ms: r.get(4)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
+        let refused = outbox_rows(&db, "state = 'refused'", 100)?
+            .into_iter()
+            .map(|i| RefusedItem {
+                seq: i.seq,
+                kind: i.kind,
+                code: i.code,
+                reason: i.reason,
+                created_ms: i.created_ms,
+            })
+            .collect();
         let last_sync_ms = store::get_meta_str(&db, "last_sync_ms")?.and_then(|s| s.parse().ok());
         Ok(OutboxStatus {
             pending: pending as u64,
@@ -498,6 +477,30 @@ impl Engine {
         }
         Ok(c)
     }
+}
+
+/// The newest outbox entries that match `filter` (SQL over the outbox's columns), at most `limit`.
+fn outbox_rows(
+    db: &rusqlite::Connection,
+    filter: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<OutboxItem>> {
+    let mut stmt = db.prepare_cached(&format!(
+        "SELECT seq, kind, state, COALESCE(code, ''), COALESCE(reason, ''), created_ms, acked_ms
+         FROM outbox WHERE {filter} ORDER BY seq DESC LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(OutboxItem {
+            seq: r.get(0)?,
+            kind: r.get(1)?,
+            state: r.get(2)?,
+            code: r.get(3)?,
+            reason: r.get(4)?,
+            created_ms: r.get(5)?,
+            acked_ms: r.get(6)?,
+        })
+    })?;
+    rows.collect()
 }
 
 fn visit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<VisitView>> {

@@ -351,10 +351,15 @@ impl Engine {
             self.reconcile(transport, &token, &mut report).await?;
             let mode = self.sync_mode()?;
             report.mode = mode as i32;
-            self.push_all(transport, &token, &session, mode, &mut report, observe)
-                .await?;
-            self.pull_all(transport, &token, &session, mode, &mut report, observe)
-                .await
+            let leg = Leg {
+                transport,
+                token: &token,
+                session: &session,
+                mode,
+                observe,
+            };
+            self.push_all(leg, &mut report).await?;
+            self.pull_all(leg, &mut report).await
         }
         .await;
         observe(progress(SyncPhase::Finishing, &report));
@@ -402,15 +407,7 @@ impl Engine {
         result.map(|()| report)
     }
 
-    async fn push_all(
-        &self,
-        transport: &dyn Transport,
-        token: &str,
-        session: &[u8],
-        mode: v1::SyncMode,
-        report: &mut SyncReport,
-        observe: ProgressFn<'_>,
-    ) -> Result<(), SyncError> {
+    async fn push_all(&self, leg: Leg<'_>, report: &mut SyncReport) -> Result<(), SyncError> {
         let total: i64 = self.db().query_row(
             "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND seq > 0",
             [],
@@ -418,7 +415,7 @@ impl Engine {
         )?;
         let mut done = 0u64;
         loop {
-            observe(progress(
+            (leg.observe)(progress(
                 SyncPhase::Pushing {
                     done,
                     total: (total as u64).max(done),
@@ -442,15 +439,15 @@ impl Engine {
                 .collect();
             let req = v1::PushRequest {
                 protocol_version: PROTOCOL_VERSION,
-                session_id: session.to_vec(),
-                mode: mode as i32,
+                session_id: leg.session.to_vec(),
+                mode: leg.mode as i32,
                 device_time_ms: self.now_ms(),
                 app_version: env!("CARGO_PKG_VERSION").to_string(),
                 mutations,
             };
             report.pushed += batch.len() as u64;
             let resp = match self
-                .call::<v1::PushResponse>(transport, paths::PUSH, &req, Some(token), report)
+                .call::<v1::PushResponse>(leg.transport, paths::PUSH, &req, Some(leg.token), report)
                 .await
             {
                 Ok(r) => r,
@@ -458,7 +455,7 @@ impl Engine {
                     code: ErrorCode::SequenceGap,
                     ..
                 }) => {
-                    self.reconcile(transport, token, report).await?;
+                    self.reconcile(leg.transport, leg.token, report).await?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -539,19 +536,11 @@ impl Engine {
         Ok(())
     }
 
-    async fn pull_all(
-        &self,
-        transport: &dyn Transport,
-        token: &str,
-        session: &[u8],
-        mode: v1::SyncMode,
-        report: &mut SyncReport,
-        observe: ProgressFn<'_>,
-    ) -> Result<(), SyncError> {
-        let mut mode = mode;
+    async fn pull_all(&self, leg: Leg<'_>, report: &mut SyncReport) -> Result<(), SyncError> {
+        let mut mode = leg.mode;
         let mut pages = 0u64;
         loop {
-            observe(progress(
+            (leg.observe)(progress(
                 SyncPhase::Pulling {
                     pages,
                     changes: report.pulled,
@@ -561,14 +550,14 @@ impl Engine {
             let cursor = store::get_meta(&self.db(), "cursor")?.unwrap_or_default();
             let req = v1::PullRequest {
                 protocol_version: PROTOCOL_VERSION,
-                session_id: session.to_vec(),
+                session_id: leg.session.to_vec(),
                 mode: mode as i32,
                 cursor: cursor.clone(),
                 max_changes: PULL_PAGE,
                 device_time_ms: self.now_ms(),
             };
             let page: v1::PullResponse = self
-                .call(transport, paths::PULL, &req, Some(token), report)
+                .call(leg.transport, paths::PULL, &req, Some(leg.token), report)
                 .await?;
             if self.note_epoch(page.meta.as_ref())? && !cursor.is_empty() {
                 // A new database answered: this page continues nothing we have. Start over.
@@ -619,6 +608,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// What the push and the pull of one sync send with every request, and where they report.
+#[derive(Clone, Copy)]
+struct Leg<'a> {
+    transport: &'a dyn Transport,
+    token: &'a str,
+    session: &'a [u8],
+    mode: v1::SyncMode,
+    observe: ProgressFn<'a>,
 }
 
 /// An answer that tells who the device is bound to (activation and every pull page do).
