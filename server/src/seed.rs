@@ -9,11 +9,68 @@ use fieldsync_protocol::v1::EntityKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::store::sql::{id_on, insert, rows_on, table_row};
 use crate::store::world::{
-    ChangeRef, QuestionConditionInput, QuestionInput, Val, insert_rows, record_changes,
+    ChangeRef, QuestionConditionInput, QuestionInput, RouteStopRow, Val, commit_changes,
 };
 use crate::store::{Result, Store};
 use fieldsync_protocol::dates;
+
+table_row! {
+    /// A generated product.
+    ProductRow => "products" {
+        distributor_id: i64,
+        code: String,
+        name: String,
+        unit: String,
+        category: String,
+        must_stock: bool,
+    }
+}
+
+table_row! {
+    /// A product's price in a price list.
+    PriceRow => "prices" {
+        price_list_id: i64,
+        product_id: i64,
+        price_minor: i64,
+    }
+}
+
+table_row! {
+    /// A warehouse bound to a position for a document type.
+    WarehousePositionRow => "warehouse_positions" {
+        warehouse_id: i64,
+        position_id: i64,
+        document_type: String,
+    }
+}
+
+table_row! {
+    /// A generated outlet, with its place when it has one.
+    OutletRow => "outlets" {
+        distributor_id: i64,
+        territory_id: i64,
+        code: String,
+        name: String,
+        address: String,
+        contact_name: String,
+        phone: String,
+        channel: String,
+        lat_e7: Option<i64>,
+        lon_e7: Option<i64>,
+        price_list_id: i64,
+    }
+}
+
+table_row! {
+    /// A position's route for a day.
+    RouteRow => "routes" {
+        distributor_id: i64,
+        position_id: i64,
+        route_date: String,
+    }
+}
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -191,43 +248,32 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
         price_lists.push(store.create_price_list(dist, name, form).await?);
     }
     let mut tx = store.begin_write().await?;
-    let product_rows: Vec<Vec<Val>> = (1..=spec.products)
+    let product_rows: Vec<ProductRow> = (1..=spec.products)
         .map(|i| {
             let (good, category) = GOODS[rng.random_range(0..GOODS.len())];
-            vec![
-                Val::I(dist),
-                Val::S(format!("P{i:05}")),
-                Val::S(format!(
+            ProductRow {
+                distributor_id: dist,
+                code: format!("P{i:05}"),
+                name: format!(
                     "{} {} {}",
                     pick(&mut rng, BRANDS),
                     good,
                     pick(&mut rng, SIZES)
-                )),
-                Val::S("pcs".into()),
-                Val::S(category.into()),
-                Val::I((i <= 20) as i64),
-            ]
+                ),
+                unit: "pcs".into(),
+                category: category.into(),
+                must_stock: i <= 20,
+            }
         })
         .collect();
-    insert_rows(
+    insert(&mut tx, product_rows).await?;
+    let of_distributor = [Val::I(dist)];
+    let product_ids: Vec<(i64,)> = rows_on(
         &mut tx,
-        "products",
-        &[
-            "distributor_id",
-            "code",
-            "name",
-            "unit",
-            "category",
-            "must_stock",
-        ],
-        &product_rows,
+        "SELECT id FROM products WHERE distributor_id = $1 ORDER BY id",
+        &of_distributor,
     )
     .await?;
-    let product_ids: Vec<(i64,)> =
-        sqlx::query_as("SELECT id FROM products WHERE distributor_id = $1 ORDER BY id")
-            .bind(dist)
-            .fetch_all(&mut *tx)
-            .await?;
     let product_ids: Vec<i64> = product_ids.into_iter().map(|r| r.0).collect();
     let mut changes: Vec<ChangeRef> = product_ids
         .iter()
@@ -240,25 +286,19 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
         .collect();
     for (n, pl) in price_lists.iter().enumerate() {
         for (p, base) in product_ids.iter().zip(&base_prices) {
-            price_rows.push(vec![
-                Val::I(*pl),
-                Val::I(*p),
-                Val::I(base + base * n as i64 / 20),
-            ]);
+            price_rows.push(PriceRow {
+                price_list_id: *pl,
+                product_id: *p,
+                price_minor: base + base * n as i64 / 20,
+            });
         }
     }
-    insert_rows(
+    insert(&mut tx, price_rows).await?;
+    let price_ids: Vec<(i64,)> = rows_on(
         &mut tx,
-        "prices",
-        &["price_list_id", "product_id", "price_minor"],
-        &price_rows,
-    )
-    .await?;
-    let price_ids: Vec<(i64,)> = sqlx::query_as(
         "SELECT p.id FROM prices p JOIN price_lists l ON l.id = p.price_list_id WHERE l.distributor_id = $1",
+        &of_distributor,
     )
-    .bind(dist)
-    .fetch_all(&mut *tx)
     .await?;
     changes.extend(
         price_ids
@@ -269,31 +309,31 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     // Warehouses bound to every position for orders.
     let mut warehouses = Vec::new();
     for (wcode, name) in [("W1", "Main warehouse"), ("W2", "Left bank warehouse")] {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(dist)
-        .bind(format!("{code}-{wcode}"))
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
-        warehouses.push(id);
+        let warehouse = [
+            Val::I(dist),
+            Val::S(format!("{code}-{wcode}")),
+            Val::S(name.into()),
+        ];
+        warehouses.push(
+            id_on(
+                &mut tx,
+                "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) RETURNING id",
+                &warehouse,
+            )
+            .await?,
+        );
     }
-    let binding_rows: Vec<Vec<Val>> = warehouses
+    let binding_rows: Vec<WarehousePositionRow> = warehouses
         .iter()
         .flat_map(|w| {
-            positions
-                .iter()
-                .map(move |(_, p)| vec![Val::I(*w), Val::I(*p), Val::S("order".into())])
+            positions.iter().map(move |(_, p)| WarehousePositionRow {
+                warehouse_id: *w,
+                position_id: *p,
+                document_type: "order".into(),
+            })
         })
         .collect();
-    insert_rows(
-        &mut tx,
-        "warehouse_positions",
-        &["warehouse_id", "position_id", "document_type"],
-        &binding_rows,
-    )
-    .await?;
+    insert(&mut tx, binding_rows).await?;
     for w in &warehouses {
         changes.extend(
             positions
@@ -303,7 +343,7 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     }
 
     // Outlets scattered around the centre, shared out among the territories.
-    let outlet_rows: Vec<Vec<Val>> = (1..=spec.outlets)
+    let outlet_rows: Vec<OutletRow> = (1..=spec.outlets)
         .map(|i| {
             let territory = positions[(i - 1) % positions.len().max(1)].0;
             let r = spec.radius_m * rng.random::<f64>().sqrt();
@@ -311,61 +351,39 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
             let lat = spec.center.0 + r * a.cos() / 111_195.0;
             let lon = spec.center.1 + r * a.sin() / (111_195.0 * spec.center.0.to_radians().cos());
             let has_location = rng.random_bool(0.97);
-            vec![
-                Val::I(dist),
-                Val::I(territory),
-                Val::S(format!("O{i:06}")),
-                Val::S(format!(
+            OutletRow {
+                distributor_id: dist,
+                territory_id: territory,
+                code: format!("O{i:06}"),
+                name: format!(
                     "{} {} #{i}",
                     pick(&mut rng, SHOPS),
                     pick(&mut rng, SHOP_NAMES)
-                )),
-                Val::S(format!(
+                ),
+                address: format!(
                     "{} St, {}, Kyiv",
                     pick(&mut rng, STREETS),
                     rng.random_range(1..200)
-                )),
-                Val::S(format!(
-                    "{} {}",
-                    pick(&mut rng, FIRST),
-                    pick(&mut rng, LAST)
-                )),
-                Val::S(format!(
+                ),
+                contact_name: format!("{} {}", pick(&mut rng, FIRST), pick(&mut rng, LAST)),
+                phone: format!(
                     "+380 44 {:03} {:04}",
                     rng.random_range(100..999),
                     rng.random_range(0..9999)
-                )),
-                Val::S(pick(&mut rng, CHANNELS).into()),
-                Val::N(has_location.then(|| deg_to_e7(lat) as i64)),
-                Val::N(has_location.then(|| deg_to_e7(lon) as i64)),
-                Val::I(price_lists[rng.random_range(0..price_lists.len())]),
-            ]
+                ),
+                channel: pick(&mut rng, CHANNELS).into(),
+                lat_e7: has_location.then(|| deg_to_e7(lat) as i64),
+                lon_e7: has_location.then(|| deg_to_e7(lon) as i64),
+                price_list_id: price_lists[rng.random_range(0..price_lists.len())],
+            }
         })
         .collect();
-    insert_rows(
+    insert(&mut tx, outlet_rows).await?;
+    let outlets: Vec<(i64, i64)> = rows_on(
         &mut tx,
-        "outlets",
-        &[
-            "distributor_id",
-            "territory_id",
-            "code",
-            "name",
-            "address",
-            "contact_name",
-            "phone",
-            "channel",
-            "lat_e7",
-            "lon_e7",
-            "price_list_id",
-        ],
-        &outlet_rows,
-    )
-    .await?;
-    let outlets: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT id, territory_id FROM outlets WHERE distributor_id = $1 ORDER BY id",
+        &of_distributor,
     )
-    .bind(dist)
-    .fetch_all(&mut *tx)
     .await?;
     changes.extend(
         outlets
@@ -376,30 +394,23 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     // Routes: a weekly cycle; each working day visits a fifth of the territory.
     let today = dates::day_of_ms(crate::store::now_ms());
     let days: Vec<i64> = (today - spec.days_back..=today + spec.days_ahead).collect();
-    let route_rows: Vec<Vec<Val>> = positions
+    let route_rows: Vec<RouteRow> = positions
         .iter()
         .flat_map(|(_, p)| {
-            days.iter().map(move |d| {
-                vec![
-                    Val::I(dist),
-                    Val::I(*p),
-                    Val::S(dates::format_day_number(*d)),
-                ]
+            days.iter().map(move |d| RouteRow {
+                distributor_id: dist,
+                position_id: *p,
+                route_date: dates::format_day_number(*d),
             })
         })
         .collect();
-    insert_rows(
+    insert(&mut tx, route_rows).await?;
+    let routes: Vec<(i64, i64, String)> = rows_on(
         &mut tx,
-        "routes",
-        &["distributor_id", "position_id", "route_date"],
-        &route_rows,
+        "SELECT id, position_id, route_date FROM routes WHERE distributor_id = $1",
+        &of_distributor,
     )
     .await?;
-    let routes: Vec<(i64, i64, String)> =
-        sqlx::query_as("SELECT id, position_id, route_date FROM routes WHERE distributor_id = $1")
-            .bind(dist)
-            .fetch_all(&mut *tx)
-            .await?;
     let mut stop_rows = Vec::new();
     for (route_id, position, date) in &routes {
         let territory = positions
@@ -414,26 +425,16 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
             .collect();
         let day = dates::parse_day_number(date).unwrap_or(0);
         let group = day.rem_euclid(5) as usize;
-        for (n, o) in mine
+        let stops_of_day = mine
             .iter()
             .enumerate()
             .filter(|(n, _)| n % 5 == group)
-            .map(|(_, o)| o)
-            .enumerate()
-        {
-            stop_rows.push(vec![Val::I(*route_id), Val::I(n as i64 + 1), Val::I(*o)]);
-        }
+            .map(|(_, o)| *o);
+        stop_rows.extend(RouteStopRow::route(*route_id, stops_of_day));
         changes.push(ChangeRef::upsert(EntityKind::Route, *route_id, *position));
     }
-    insert_rows(
-        &mut tx,
-        "route_stops",
-        &["route_id", "stop_order", "outlet_id"],
-        &stop_rows,
-    )
-    .await?;
-    record_changes(&mut tx, dist, &changes).await?;
-    tx.commit().await?;
+    insert(&mut tx, stop_rows).await?;
+    commit_changes(tx, dist, &changes).await?;
 
     for (name, questions) in questionnaires() {
         store.create_questionnaire(dist, name, &questions).await?;

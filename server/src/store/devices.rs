@@ -3,7 +3,7 @@ use base64::Engine as _;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 
-use super::sql::IntoVal;
+use super::sql::{IntoVal, Val, exec_on};
 use super::throttle::{Gate, Rule};
 use super::{Result, Store, StoreError, now_ms};
 
@@ -19,6 +19,12 @@ pub const PIN_RULE: Rule = Rule {
 };
 /// Older PINs checked to tell "used" and "revoked" apart from "wrong".
 const PIN_HISTORY: i64 = 5;
+
+/// Revokes the open PINs of a mobile user (`$1`) at `$2`.
+const REVOKE_PINS: &str = "UPDATE mobile_user_pins SET revoked_at_ms = $2 WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL";
+/// Unbinds the devices of a mobile user (`$1`) at `$2`: their next request is refused.
+const REVOKE_DEVICES: &str =
+    "UPDATE devices SET revoked_at_ms = $2 WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL";
 
 /// The device behind a bearer token, with what it may see.
 #[derive(Debug, Clone)]
@@ -108,18 +114,15 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let disabled_at = (!enabled).then_some(now);
-        let (user_id,): (i64,) = super::sql::one_on(
+        let user_id = super::sql::id_on(
             &mut tx,
             "UPDATE mobile_users SET disabled_at_ms = $3 WHERE id = $1 AND distributor_id = $2 RETURNING id",
             &[id.into_val(), distributor_id.into_val(), disabled_at.into_val()],
         )
         .await?;
         if !enabled {
-            for sql in [
-                "UPDATE mobile_user_pins SET revoked_at_ms = $2 WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL",
-                "UPDATE devices SET revoked_at_ms = $2 WHERE mobile_user_id = $1 AND revoked_at_ms IS NULL",
-            ] {
-                super::sql::exec_on(&mut tx, sql, &[user_id.into_val(), now.into_val()]).await?;
+            for sql in [REVOKE_PINS, REVOKE_DEVICES] {
+                exec_on(&mut tx, sql, &[Val::I(user_id), Val::I(now)]).await?;
             }
         }
         tx.commit().await
@@ -142,27 +145,15 @@ impl Store {
         if disabled.is_some() {
             return Err(StoreError::Refused(super::Problem::MobileUserDisabled));
         }
-        sqlx::query(
-            "UPDATE mobile_user_pins SET revoked_at_ms = $1 WHERE mobile_user_id = $2 AND revoked_at_ms IS NULL",
-        )
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE devices SET revoked_at_ms = $1 WHERE mobile_user_id = $2 AND revoked_at_ms IS NULL",
-        )
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+        let user = [Val::I(user_id), Val::I(now)];
+        for sql in [REVOKE_PINS, REVOKE_DEVICES] {
+            exec_on(&mut tx, sql, &user).await?;
+        }
+        exec_on(
+            &mut tx,
             "INSERT INTO mobile_user_pins (mobile_user_id, pin_hash, created_at_ms) VALUES ($1, $2, $3)",
+            &[Val::I(user_id), pin_hash.into_val(), Val::I(now)],
         )
-        .bind(user_id)
-        .bind(pin_hash)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         // A new PIN opens a login that wrong PINs had locked.
@@ -236,36 +227,31 @@ impl Store {
         }
         let token = new_token();
         let mut tx = self.begin_write().await?;
-        let claimed = sqlx::query(
+        let claimed = exec_on(
+            &mut tx,
             "UPDATE mobile_user_pins SET used_at_ms = $1
              WHERE id = $2 AND used_at_ms IS NULL AND revoked_at_ms IS NULL",
+            &[Val::I(now), Val::I(*pin_id)],
         )
-        .bind(now)
-        .bind(pin_id)
-        .execute(&mut *tx)
         .await?;
-        if claimed.rows_affected() != 1 {
+        if claimed != 1 {
             return Ok(Err(ActivationError::Used));
         }
         // One phone per mobile user: a new activation unbinds any other.
-        sqlx::query(
-            "UPDATE devices SET revoked_at_ms = $1 WHERE mobile_user_id = $2 AND revoked_at_ms IS NULL",
-        )
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+        exec_on(&mut tx, REVOKE_DEVICES, &[Val::I(user_id), Val::I(now)]).await?;
+        exec_on(
+            &mut tx,
             "INSERT INTO devices (mobile_user_id, device_uid, token_hash, model, app_version, activated_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                Val::I(user_id),
+                (&device.device_uid).into_val(),
+                hash_token(&token).into_val(),
+                (&device.model).into_val(),
+                (&device.app_version).into_val(),
+                Val::I(now),
+            ],
         )
-        .bind(user_id)
-        .bind(&device.device_uid)
-        .bind(hash_token(&token))
-        .bind(&device.model)
-        .bind(&device.app_version)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         self.clear_attempts(PIN_RULE, login).await?;

@@ -4,7 +4,7 @@ use base64::Engine;
 use rand::RngCore;
 
 use super::devices::hash_token;
-use super::sql::IntoVal;
+use super::sql::{IntoVal, Val, exec_on, id_on};
 use super::throttle::{Gate, Rule};
 use super::{Problem, Result, Store, StoreError};
 
@@ -164,23 +164,24 @@ impl Store {
         }
         let hash = self.secrets().hash(password.to_string()).await?;
         let mut tx = self.begin_write().await?;
-        let (id,): (i64,) = sqlx::query_as(
+        let id = id_on(
+            &mut tx,
             "INSERT INTO key_users (login, password_hash, role, created_at_ms) \
              VALUES ($1, $2, $3, $4) RETURNING id",
+            &[
+                login.into_val(),
+                hash.into_val(),
+                role.as_str().into_val(),
+                Val::I(now),
+            ],
         )
-        .bind(login)
-        .bind(&hash)
-        .bind(role.as_str())
-        .bind(now)
-        .fetch_one(&mut *tx)
         .await?;
         for d in ids {
-            sqlx::query(
+            exec_on(
+                &mut tx,
                 "INSERT INTO key_user_sync_points (key_user_id, distributor_id) VALUES ($1, $2)",
+                &[Val::I(id), Val::I(d)],
             )
-            .bind(id)
-            .bind(d)
-            .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
@@ -227,21 +228,24 @@ impl Store {
         self.clear_attempts(LOGIN_RULE, login).await?;
         let token = random_token();
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM web_sessions WHERE key_user_id = $1 AND expires_at_ms < $2")
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        exec_on(
+            &mut tx,
+            "DELETE FROM web_sessions WHERE key_user_id = $1 AND expires_at_ms < $2",
+            &[Val::I(id), Val::I(now)],
+        )
+        .await?;
+        exec_on(
+            &mut tx,
             "INSERT INTO web_sessions (token_hash, key_user_id, csrf_token, created_at_ms, expires_at_ms) \
              VALUES ($1, $2, $3, $4, $5)",
+            &[
+                hash_token(&token).into_val(),
+                Val::I(id),
+                random_token().into_val(),
+                Val::I(now),
+                Val::I(now + SESSION_MS),
+            ],
         )
-        .bind(hash_token(&token))
-        .bind(id)
-        .bind(random_token())
-        .bind(now)
-        .bind(now + SESSION_MS)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(LoginOutcome::Ok { token })
@@ -250,20 +254,11 @@ impl Store {
     /// Disables a key user: the login is refused like a wrong password from now on and every
     /// session of it ends at once. `NotFound` for an unknown login.
     pub async fn disable_key_user(&self, login: &str, now: i64) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let (id,): (i64,) = super::sql::one_on(
-            &mut tx,
+        self.update_key_user_ending_sessions(
             "UPDATE key_users SET disabled_at_ms = $2 WHERE login = $1 RETURNING id",
-            &[login.trim().into_val(), now.into_val()],
+            &[login.trim().into_val(), Val::I(now)],
         )
-        .await?;
-        super::sql::exec_on(
-            &mut tx,
-            "DELETE FROM web_sessions WHERE key_user_id = $1",
-            &[id.into_val()],
-        )
-        .await?;
-        tx.commit().await
+        .await
     }
 
     /// Sets a key user's password (an operator's or a head office's reset): its sessions end,
@@ -274,21 +269,26 @@ impl Store {
         }
         let login = login.trim();
         let hash = self.secrets().hash(password.to_string()).await?;
-        let mut tx = self.begin_write().await?;
-        let (id,): (i64,) = super::sql::one_on(
-            &mut tx,
+        self.update_key_user_ending_sessions(
             "UPDATE key_users SET password_hash = $2 WHERE login = $1 RETURNING id",
             &[login.into_val(), hash.into_val()],
         )
         .await?;
-        super::sql::exec_on(
+        self.clear_attempts(LOGIN_RULE, login).await
+    }
+
+    /// Runs an update of one key user that returns its id (`NotFound` when it matches none)
+    /// and ends every session of that user, in one transaction.
+    async fn update_key_user_ending_sessions(&self, sql: &'static str, vals: &[Val]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let id = id_on(&mut tx, sql, vals).await?;
+        exec_on(
             &mut tx,
             "DELETE FROM web_sessions WHERE key_user_id = $1",
-            &[id.into_val()],
+            &[Val::I(id)],
         )
         .await?;
-        tx.commit().await?;
-        self.clear_attempts(LOGIN_RULE, login).await
+        tx.commit().await
     }
 
     /// The key user behind a session cookie, if the session is alive.
@@ -383,16 +383,18 @@ impl Store {
         }
         let hash = self.secrets().hash(new.to_string()).await?;
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE key_users SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM web_sessions WHERE key_user_id = $1 AND token_hash <> $2")
-            .bind(user_id)
-            .bind(hash_token(keep_token))
-            .execute(&mut *tx)
-            .await?;
+        exec_on(
+            &mut tx,
+            "UPDATE key_users SET password_hash = $1 WHERE id = $2",
+            &[Val::S(hash), Val::I(user_id)],
+        )
+        .await?;
+        exec_on(
+            &mut tx,
+            "DELETE FROM web_sessions WHERE key_user_id = $1 AND token_hash <> $2",
+            &[Val::I(user_id), hash_token(keep_token).into_val()],
+        )
+        .await?;
         tx.commit().await?;
         Ok(PasswordChange::Changed)
     }

@@ -467,6 +467,18 @@ pub async fn one_on<T: FromRow>(
         .await?)
 }
 
+/// Every row a statement returns, with its values bound in order, on a connection or
+/// transaction.
+pub async fn rows_on<T: FromRow>(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    vals: &[Val],
+) -> Result<Vec<T>> {
+    Ok(bind_vals_as(sqlx::query_as::<_, T>(sql), vals)
+        .fetch_all(conn)
+        .await?)
+}
+
 /// The id a statement returns (`INSERT ... RETURNING id`, `UPDATE ... RETURNING id`), its
 /// values bound in order, on a connection or transaction.
 pub async fn id_on(conn: &mut AnyConnection, sql: &'static str, vals: &[Val]) -> Result<i64> {

@@ -1,6 +1,7 @@
 //! Positions and the staff bound to them, as the back office edits them (the binding itself
 //! is made by `Store::bind_staff` in `world`).
-use super::sql::{IntoVal, keyed_reads};
+use super::sql::{IntoVal, exec_on, keyed_reads};
+use super::world::UNSET_MAIN_BINDINGS;
 use super::{Result, Store};
 
 /// A position as pickers show it.
@@ -89,17 +90,13 @@ impl Store {
     /// main), in one transaction.
     pub async fn make_main_binding(&self, id: i64, position_id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE position_staff SET is_main = 0 WHERE position_id = $1 AND valid_to IS NULL",
+        exec_on(&mut tx, UNSET_MAIN_BINDINGS, &[position_id.into_val()]).await?;
+        exec_on(
+            &mut tx,
+            "UPDATE position_staff SET is_main = 1 WHERE id = $1",
+            &[id.into_val()],
         )
-        .bind(position_id)
-        .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE position_staff SET is_main = 1 WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 }

@@ -5,7 +5,7 @@ use super::sql::IntoVal;
 use std::collections::HashMap;
 
 pub use super::sql::{Val, insert_rows};
-use super::sql::{exec_on, one_on, select_in};
+use super::sql::{exec_on, id_on, insert, one_on, select_in, table_row};
 use super::{Result, Store, now_ms};
 
 /// One entry for the change log: an entity as seen by a scope (0 = the whole distributor).
@@ -92,6 +92,45 @@ pub async fn record_changes(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Records the changes (see [`record_changes`]) and commits: the end of every master-data
+/// write.
+pub async fn commit_changes(
+    mut tx: super::WriteTx,
+    distributor_id: i64,
+    changes: &[ChangeRef],
+) -> Result<()> {
+    record_changes(&mut tx, distributor_id, changes).await?;
+    tx.commit().await
+}
+
+/// Makes no open binding of a position (`$1`) its main one.
+pub(crate) const UNSET_MAIN_BINDINGS: &str =
+    "UPDATE position_staff SET is_main = 0 WHERE position_id = $1 AND valid_to IS NULL";
+
+table_row! {
+    /// A stop of a route: its outlets are visited by `stop_order`, from 1.
+    pub RouteStopRow => "route_stops" {
+        route_id: i64,
+        stop_order: i64,
+        outlet_id: i64,
+    }
+}
+
+impl RouteStopRow {
+    /// The stops of a route that visits these outlets in this order.
+    pub fn route(route_id: i64, outlet_ids: impl IntoIterator<Item = i64>) -> Vec<RouteStopRow> {
+        outlet_ids
+            .into_iter()
+            .zip(1..)
+            .map(|(outlet_id, stop_order)| RouteStopRow {
+                route_id,
+                stop_order,
+                outlet_id,
+            })
+            .collect()
+    }
 }
 
 /// An outlet's fields that an import or an editor may set.
@@ -316,13 +355,11 @@ pub enum QuestionConditionInput {
 
 impl Store {
     pub async fn create_distributor(&self, code: &str, name: &str, currency: &str) -> Result<i64> {
-        let (id,): (i64,) = self
-            .one(
-                "INSERT INTO distributors (code, name, currency) VALUES ($1, $2, $3) RETURNING id",
-                &[code.into_val(), name.into_val(), currency.into_val()],
-            )
-            .await?;
-        Ok(id)
+        self.one_id(
+            "INSERT INTO distributors (code, name, currency) VALUES ($1, $2, $3) RETURNING id",
+            &[code.into_val(), name.into_val(), currency.into_val()],
+        )
+        .await
     }
 
     pub async fn create_org_unit(
@@ -333,20 +370,18 @@ impl Store {
         code: &str,
         name: &str,
     ) -> Result<i64> {
-        let (id,): (i64,) = self
-            .one(
-                "INSERT INTO org_units (distributor_id, parent_id, kind, code, name)
+        self.one_id(
+            "INSERT INTO org_units (distributor_id, parent_id, kind, code, name)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                &[
-                    distributor_id.into_val(),
-                    parent_id.into_val(),
-                    kind.into_val(),
-                    code.into_val(),
-                    name.into_val(),
-                ],
-            )
-            .await?;
-        Ok(id)
+            &[
+                Val::I(distributor_id),
+                Val::N(parent_id),
+                kind.into_val(),
+                code.into_val(),
+                name.into_val(),
+            ],
+        )
+        .await
     }
 
     /// Creates a staff member bound to a position from `valid_from` (YYYY-MM-DD). A main
@@ -363,32 +398,31 @@ impl Store {
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let code = format!("ST-{}", uuid::Uuid::now_v7().simple());
-        let (id,): (i64,) = sqlx::query_as(
+        let id = id_on(
+            &mut tx,
             "INSERT INTO staff (distributor_id, first_name, last_name, external_code)
              VALUES ($1, $2, $3, $4) RETURNING id",
+            &[
+                Val::I(distributor_id),
+                first_name.into_val(),
+                last_name.into_val(),
+                Val::S(code),
+            ],
         )
-        .bind(distributor_id)
-        .bind(first_name)
-        .bind(last_name)
-        .bind(code)
-        .fetch_one(&mut *tx)
         .await?;
         if is_main {
-            sqlx::query(
-                "UPDATE position_staff SET is_main = 0 WHERE position_id = $1 AND valid_to IS NULL",
-            )
-            .bind(position_id)
-            .execute(&mut *tx)
-            .await?;
+            exec_on(&mut tx, UNSET_MAIN_BINDINGS, &[Val::I(position_id)]).await?;
         }
-        let (binding,): (i64,) = sqlx::query_as(
+        let binding = id_on(
+            &mut tx,
             "INSERT INTO position_staff (position_id, staff_id, is_main, valid_from) VALUES ($1, $2, $3, $4) RETURNING id",
+            &[
+                Val::I(position_id),
+                Val::I(id),
+                is_main.into_val(),
+                valid_from.into_val(),
+            ],
         )
-        .bind(position_id)
-        .bind(id)
-        .bind(is_main as i64)
-        .bind(valid_from)
-        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(binding)
@@ -400,19 +434,17 @@ impl Store {
         position_id: i64,
         login: &str,
     ) -> Result<i64> {
-        let (id,): (i64,) = self
-            .one(
-                "INSERT INTO mobile_users (distributor_id, position_id, login, created_at_ms)
+        self.one_id(
+            "INSERT INTO mobile_users (distributor_id, position_id, login, created_at_ms)
              VALUES ($1, $2, $3, $4) RETURNING id",
-                &[
-                    distributor_id.into_val(),
-                    position_id.into_val(),
-                    login.into_val(),
-                    (now_ms()).into_val(),
-                ],
-            )
-            .await?;
-        Ok(id)
+            &[
+                Val::I(distributor_id),
+                Val::I(position_id),
+                login.into_val(),
+                Val::I(now_ms()),
+            ],
+        )
+        .await
     }
 
     pub async fn create_price_list(
@@ -422,21 +454,14 @@ impl Store {
         payment_form: &str,
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO price_lists (distributor_id, name, payment_form) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(distributor_id)
-        .bind(name)
-        .bind(payment_form)
-        .fetch_one(&mut *tx)
-        .await?;
-        record_changes(
+        let id = id_on(
             &mut tx,
-            distributor_id,
-            &[ChangeRef::upsert(EntityKind::PriceList, id, 0)],
+            "INSERT INTO price_lists (distributor_id, name, payment_form) VALUES ($1, $2, $3) RETURNING id",
+            &[Val::I(distributor_id), name.into_val(), payment_form.into_val()],
         )
         .await?;
-        tx.commit().await?;
+        let change = ChangeRef::upsert(EntityKind::PriceList, id, 0);
+        commit_changes(tx, distributor_id, &[change]).await?;
         Ok(id)
     }
 
@@ -574,11 +599,9 @@ impl Store {
                 },
             );
         }
-        if dry_run {
-            return Ok(report);
+        if !dry_run {
+            commit_changes(tx, distributor_id, &changes).await?;
         }
-        record_changes(&mut tx, distributor_id, &changes).await?;
-        tx.commit().await?;
         Ok(report)
     }
 
@@ -635,8 +658,7 @@ impl Store {
         } else {
             ChangeRef::upsert(EntityKind::Outlet, outlet_id, territory)
         };
-        record_changes(&mut tx, distributor_id, &[change]).await?;
-        tx.commit().await
+        commit_changes(tx, distributor_id, &[change]).await
     }
 
     /// Applies products as an import gives them: a new code is created (unit `pcs` unless
@@ -746,31 +768,22 @@ impl Store {
             changes.push(ChangeRef::upsert(EntityKind::Product, id, 0));
             stored.insert(p.code.clone(), (id, after, false));
         }
-        if dry_run {
-            return Ok(report);
+        if !dry_run {
+            commit_changes(tx, distributor_id, &changes).await?;
         }
-        record_changes(&mut tx, distributor_id, &changes).await?;
-        tx.commit().await?;
         Ok(report)
     }
 
     pub async fn delete_product(&self, distributor_id: i64, product_id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE products SET deleted = 1 WHERE id = $1 AND distributor_id = $2 RETURNING id",
-        )
-        .bind(product_id)
-        .bind(distributor_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        record_changes(
+        id_on(
             &mut tx,
-            distributor_id,
-            &[ChangeRef::delete(EntityKind::Product, product_id, 0)],
+            "UPDATE products SET deleted = 1 WHERE id = $1 AND distributor_id = $2 RETURNING id",
+            &[Val::I(product_id), Val::I(distributor_id)],
         )
         .await?;
-        tx.commit().await?;
-        Ok(())
+        let change = ChangeRef::delete(EntityKind::Product, product_id, 0);
+        commit_changes(tx, distributor_id, &[change]).await
     }
 
     /// Sets prices (product id, minor units) of a price list.
@@ -783,21 +796,17 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut changes = Vec::with_capacity(prices.len());
         for (product_id, price) in prices {
-            let (id,): (i64,) = sqlx::query_as(
+            let id = id_on(
+                &mut tx,
                 "INSERT INTO prices (price_list_id, product_id, price_minor) VALUES ($1, $2, $3)
                  ON CONFLICT (price_list_id, product_id) DO UPDATE SET price_minor = excluded.price_minor
                  RETURNING id",
+                &[Val::I(price_list_id), Val::I(*product_id), Val::I(*price)],
             )
-            .bind(price_list_id)
-            .bind(product_id)
-            .bind(price)
-            .fetch_one(&mut *tx)
             .await?;
             changes.push(ChangeRef::upsert(EntityKind::Price, id, 0));
         }
-        record_changes(&mut tx, distributor_id, &changes).await?;
-        tx.commit().await?;
-        Ok(())
+        commit_changes(tx, distributor_id, &changes).await
     }
 
     pub async fn create_warehouse(
@@ -806,11 +815,11 @@ impl Store {
         code: &str,
         name: &str,
     ) -> Result<i64> {
-        let (id,): (i64,) = self.one(
+        self.one_id(
             "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) RETURNING id",
-            &[distributor_id.into_val(), code.into_val(), name.into_val()],
-        ).await?;
-        Ok(id)
+            &[Val::I(distributor_id), code.into_val(), name.into_val()],
+        )
+        .await
     }
 
     /// Binds a warehouse to a position for the document type "order".
@@ -820,8 +829,13 @@ impl Store {
         warehouse_id: i64,
         position_id: i64,
     ) -> Result<()> {
-        self.set_warehouse_binding(distributor_id, warehouse_id, position_id, true)
-            .await
+        self.change_warehouse_binding(
+            distributor_id,
+            "INSERT INTO warehouse_positions (warehouse_id, position_id, document_type) VALUES ($1, $2, 'order')
+             ON CONFLICT DO NOTHING",
+            ChangeRef::upsert(EntityKind::Warehouse, warehouse_id, position_id),
+        )
+        .await
     }
 
     pub async fn unbind_warehouse(
@@ -830,39 +844,27 @@ impl Store {
         warehouse_id: i64,
         position_id: i64,
     ) -> Result<()> {
-        self.set_warehouse_binding(distributor_id, warehouse_id, position_id, false)
-            .await
+        self.change_warehouse_binding(
+            distributor_id,
+            "DELETE FROM warehouse_positions WHERE warehouse_id = $1 AND position_id = $2 AND document_type = 'order'",
+            ChangeRef::delete(EntityKind::Warehouse, warehouse_id, position_id),
+        )
+        .await
     }
 
-    /// Binds or unbinds a warehouse for orders of a position; the position's phone gets the
-    /// warehouse (or its removal) with its next pull.
-    async fn set_warehouse_binding(
+    /// Binds or unbinds a warehouse for orders of a position (`sql`: `$1` the warehouse, `$2`
+    /// the position, both as in `change`); the position's phone gets the warehouse (or its
+    /// removal) with its next pull.
+    async fn change_warehouse_binding(
         &self,
         distributor_id: i64,
-        warehouse_id: i64,
-        position_id: i64,
-        bound: bool,
+        sql: &'static str,
+        change: ChangeRef,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let sql = if bound {
-            "INSERT INTO warehouse_positions (warehouse_id, position_id, document_type) VALUES ($1, $2, 'order')
-             ON CONFLICT DO NOTHING"
-        } else {
-            "DELETE FROM warehouse_positions WHERE warehouse_id = $1 AND position_id = $2 AND document_type = 'order'"
-        };
-        sqlx::query(sql)
-            .bind(warehouse_id)
-            .bind(position_id)
-            .execute(&mut *tx)
-            .await?;
-        let change = if bound {
-            ChangeRef::upsert(EntityKind::Warehouse, warehouse_id, position_id)
-        } else {
-            ChangeRef::delete(EntityKind::Warehouse, warehouse_id, position_id)
-        };
-        record_changes(&mut tx, distributor_id, &[change]).await?;
-        tx.commit().await?;
-        Ok(())
+        let binding = [Val::I(change.entity_id), Val::I(change.scope_id)];
+        exec_on(&mut tx, sql, &binding).await?;
+        commit_changes(tx, distributor_id, &[change]).await
     }
 
     /// Sets a position's route for a date (replacing any earlier one); returns the route id.
@@ -874,39 +876,23 @@ impl Store {
         outlet_ids: &[i64],
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let (id,): (i64,) = sqlx::query_as(
+        let id = id_on(
+            &mut tx,
             "INSERT INTO routes (distributor_id, position_id, route_date) VALUES ($1, $2, $3)
              ON CONFLICT (position_id, route_date) DO UPDATE SET route_date = excluded.route_date
              RETURNING id",
+            &[Val::I(distributor_id), Val::I(position_id), date.into_val()],
         )
-        .bind(distributor_id)
-        .bind(position_id)
-        .bind(date)
-        .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM route_stops WHERE route_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let rows: Vec<Vec<Val>> = outlet_ids
-            .iter()
-            .enumerate()
-            .map(|(i, o)| vec![Val::I(id), Val::I(i as i64 + 1), Val::I(*o)])
-            .collect();
-        insert_rows(
+        exec_on(
             &mut tx,
-            "route_stops",
-            &["route_id", "stop_order", "outlet_id"],
-            &rows,
+            "DELETE FROM route_stops WHERE route_id = $1",
+            &[Val::I(id)],
         )
         .await?;
-        record_changes(
-            &mut tx,
-            distributor_id,
-            &[ChangeRef::upsert(EntityKind::Route, id, position_id)],
-        )
-        .await?;
-        tx.commit().await?;
+        insert(&mut tx, RouteStopRow::route(id, outlet_ids.iter().copied())).await?;
+        let change = ChangeRef::upsert(EntityKind::Route, id, position_id);
+        commit_changes(tx, distributor_id, &[change]).await?;
         Ok(id)
     }
 
@@ -918,12 +904,11 @@ impl Store {
         questions: &[QuestionInput],
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let (qid,): (i64,) = sqlx::query_as(
+        let qid = id_on(
+            &mut tx,
             "INSERT INTO questionnaires (distributor_id, name, active) VALUES ($1, $2, 1) RETURNING id",
+            &[Val::I(distributor_id), name.into_val()],
         )
-        .bind(distributor_id)
-        .bind(name)
-        .fetch_one(&mut *tx)
         .await?;
         let mut question_ids: Vec<i64> = Vec::new();
         let mut choice_ids: Vec<Vec<i64>> = Vec::new();
@@ -937,54 +922,49 @@ impl Store {
                     (Some(question_ids[idx]), 1, Some(choice_ids[idx][c]))
                 }
             };
-            let (id,): (i64,) = sqlx::query_as(
+            let id = id_on(
+                &mut tx,
                 "INSERT INTO questions (questionnaire_id, position, text, question_type, required,
                                         condition_question_id, condition_yes, condition_choice_id)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[
+                    Val::I(qid),
+                    Val::I(pos as i64 + 1),
+                    Val::S(q.text.clone()),
+                    Val::S(q.question_type.clone()),
+                    q.required.into_val(),
+                    Val::N(cond_q),
+                    Val::I(cond_yes),
+                    Val::N(cond_choice),
+                ],
             )
-            .bind(qid)
-            .bind(pos as i64 + 1)
-            .bind(&q.text)
-            .bind(&q.question_type)
-            .bind(q.required as i64)
-            .bind(cond_q)
-            .bind(cond_yes)
-            .bind(cond_choice)
-            .fetch_one(&mut *tx)
             .await?;
             let mut ids = Vec::new();
             for (cpos, label) in q.choices.iter().enumerate() {
-                let (cid,): (i64,) = sqlx::query_as(
-                    "INSERT INTO question_choices (question_id, position, label) VALUES ($1, $2, $3) RETURNING id",
-                )
-                .bind(id)
-                .bind(cpos as i64 + 1)
-                .bind(label)
-                .fetch_one(&mut *tx)
-                .await?;
-                ids.push(cid);
+                let choice = [Val::I(id), Val::I(cpos as i64 + 1), label.into_val()];
+                ids.push(
+                    id_on(
+                        &mut tx,
+                        "INSERT INTO question_choices (question_id, position, label) VALUES ($1, $2, $3) RETURNING id",
+                        &choice,
+                    )
+                    .await?,
+                );
             }
             question_ids.push(id);
             choice_ids.push(ids);
         }
-        record_changes(
-            &mut tx,
-            distributor_id,
-            &[ChangeRef::upsert(EntityKind::Questionnaire, qid, 0)],
-        )
-        .await?;
-        tx.commit().await?;
+        let change = ChangeRef::upsert(EntityKind::Questionnaire, qid, 0);
+        commit_changes(tx, distributor_id, &[change]).await?;
         Ok(qid)
     }
 
     /// Looks a distributor up by code.
     pub async fn distributor_id(&self, code: &str) -> Result<i64> {
-        let (id,): (i64,) = self
-            .one(
-                "SELECT id FROM distributors WHERE code = $1",
-                &[code.into_val()],
-            )
-            .await?;
-        Ok(id)
+        self.one_id(
+            "SELECT id FROM distributors WHERE code = $1",
+            &[code.into_val()],
+        )
+        .await
     }
 }
