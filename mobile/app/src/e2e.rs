@@ -139,6 +139,13 @@ async fn until(what: &str, script: String) -> Result<(), String> {
     }
 }
 
+/// Waits until `body` returns true, run with `el` bound to the element `sel` selects (null
+/// while there is none).
+async fn until_on(what: &str, sel: &str, body: &str) -> Result<(), String> {
+    let script = format!("const el = document.querySelector({}); {body}", js(sel));
+    until(what, script).await
+}
+
 /// What the screen shows (its text, shortened), for the report of a failed step.
 async fn screen_text() -> String {
     let text = document::eval(
@@ -154,50 +161,33 @@ async fn screen_text() -> String {
 /// Runs the step on script line `line`.
 async fn run_step(script: &Script, line: usize, step: &Step) -> Result<(), String> {
     match step {
-        Step::Wait(sel) => {
-            until(&format!("wait {sel}"), format!("return document.querySelector({}) !== null;", js(sel))).await
-        }
+        Step::Wait(sel) => until_on(&format!("wait {sel}"), sel, "return el !== null;").await,
         Step::Click(sel) => {
-            until(
-                &format!("click {sel}"),
-                format!(
-                    // A click happens once: if the answer to the evaluation that clicked is
-                    // lost, the next attempt finds the step marked done instead of clicking
-                    // again (or failing on an element the click took away). The click itself
-                    // runs after the evaluation returns, since its handler reaches the app
-                    // through a synchronous request of its own.
-                    "window.__e2eClicked = window.__e2eClicked || {{}};
-                     if (window.__e2eClicked[{line}]) return true;
-                     const el = document.querySelector({}); if (!el || el.disabled) return false;
-                     window.__e2eClicked[{line}] = true; setTimeout(() => el.click(), 0); return true;",
-                    js(sel)
-                ),
-            )
-            .await
+            // A click happens once: if the answer to the evaluation that clicked is lost, the
+            // next attempt finds the step marked done instead of clicking again (or failing on
+            // an element the click took away). The click itself runs after the evaluation
+            // returns, since its handler reaches the app through a synchronous request of its
+            // own.
+            let body = format!(
+                "window.__e2eClicked = window.__e2eClicked || {{}};
+                 if (window.__e2eClicked[{line}]) return true;
+                 if (!el || el.disabled) return false;
+                 window.__e2eClicked[{line}] = true; setTimeout(() => el.click(), 0); return true;"
+            );
+            until_on(&format!("click {sel}"), sel, &body).await
         }
         Step::Fill(sel, text) => {
-            until(
-                &format!("fill {sel}"),
-                format!(
-                    "const el = document.querySelector({}); if (!el) return false; el.focus(); el.value = {};
-                     el.dispatchEvent(new Event('input', {{ bubbles: true }}));
-                     el.dispatchEvent(new Event('change', {{ bubbles: true }})); return true;",
-                    js(sel),
-                    js(text)
-                ),
-            )
-            .await
+            let body = format!(
+                "if (!el) return false; el.focus(); el.value = {};
+                 el.dispatchEvent(new Event('input', {{ bubbles: true }}));
+                 el.dispatchEvent(new Event('change', {{ bubbles: true }})); return true;",
+                js(text)
+            );
+            until_on(&format!("fill {sel}"), sel, &body).await
         }
         Step::Expect(sel, text) => {
-            until(
-                &format!("expect {sel} to contain {text:?}"),
-                format!(
-                    "const el = document.querySelector({}); return !!el && el.textContent.includes({});",
-                    js(sel),
-                    js(text)
-                ),
-            )
-            .await
+            let body = format!("return !!el && el.textContent.includes({});", js(text));
+            until_on(&format!("expect {sel} to contain {text:?}"), sel, &body).await
         }
         Step::Shot(name) => {
             // Let the webview paint the last change first.
@@ -206,7 +196,12 @@ async fn run_step(script: &Script, line: usize, step: &Step) -> Result<(), Strin
             let (tx, rx) = tokio::sync::oneshot::channel();
             let run = cmd.clone();
             std::thread::spawn(move || {
-                let _ = tx.send(std::process::Command::new("sh").arg("-c").arg(&run).status());
+                let _ = tx.send(
+                    std::process::Command::new("sh")
+                        .arg("-c")
+                        .arg(&run)
+                        .status(),
+                );
             });
             let status = rx
                 .await
