@@ -1,5 +1,4 @@
 //! API keys of the distributors' systems: a key user creates one (shown once) and revokes it.
-use axum::Form;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -7,7 +6,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{WebError, WebResult, WebUser, csrf_field, fmt_time, layout};
+use super::{Change, WebError, WebResult, WebUser, csrf_field, fmt_time, layout};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -101,8 +100,6 @@ async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup>
 
 #[derive(Deserialize)]
 struct CreateForm {
-    #[serde(default)]
-    csrf: String,
     distributor_id: i64,
     #[serde(default)]
     label: String,
@@ -110,11 +107,8 @@ struct CreateForm {
 
 async fn create(
     State(state): State<AppState>,
-    user: WebUser,
-    Form(form): Form<CreateForm>,
+    Change(user, form): Change<CreateForm>,
 ) -> WebResult<Markup> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     user.check_distributor(form.distributor_id)?;
     let label: String = form.label.trim().chars().take(100).collect();
     let (_, key) = state
@@ -126,8 +120,6 @@ async fn create(
 
 #[derive(Deserialize)]
 struct WebhookForm {
-    #[serde(default)]
-    csrf: String,
     distributor_id: i64,
     #[serde(default)]
     url: String,
@@ -136,11 +128,8 @@ struct WebhookForm {
 /// Sets a distributor's webhook (the secret is shown once), or removes it when the URL is empty.
 async fn set_webhook(
     State(state): State<AppState>,
-    user: WebUser,
-    Form(form): Form<WebhookForm>,
+    Change(user, form): Change<WebhookForm>,
 ) -> WebResult<Markup> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     user.check_distributor(form.distributor_id)?;
     let t = user.t();
     if form.url.trim().is_empty() {
@@ -162,16 +151,10 @@ async fn set_webhook(
 
 async fn revoke(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<super::auth::CsrfForm>,
+    Change(user, _): Change,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
-    let Some(d) = state.store.api_key_distributor(id).await? else {
-        return Err(WebError::not_found(&user.t()));
-    };
-    user.check_distributor(d)?;
+    let d = user.found(state.store.api_key_distributor(id).await?, |d| *d)?;
     state
         .store
         .revoke_api_key(d, id, state.clock.now())

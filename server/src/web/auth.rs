@@ -1,11 +1,13 @@
 //! Logging in and out, the session extractor, CSRF checks, the user's own settings.
-use axum::extract::{FromRequestParts, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, RawForm, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, extract::Query};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::{T, WebError, WebResult, csrf_field, layout};
 use crate::AppState;
@@ -117,6 +119,76 @@ impl WebUser {
         } else {
             Err(WebError::not_found(&self.t()))
         }
+    }
+
+    /// What a lookup found, when the distributor it belongs to (`distributor` reads it) is
+    /// in the user's scope; "not found" for nothing and for another distributor's row alike.
+    pub fn found<R>(&self, row: Option<R>, distributor: impl FnOnce(&R) -> i64) -> WebResult<R> {
+        let row = row.ok_or_else(|| WebError::not_found(&self.t()))?;
+        self.check_distributor(distributor(&row))?;
+        Ok(row)
+    }
+
+    /// The rows of distributors in the user's scope (`distributor` reads a row's).
+    pub fn visible<R>(
+        &self,
+        rows: Vec<R>,
+        distributor: impl Fn(&R) -> i64,
+    ) -> impl Iterator<Item = R> {
+        rows.into_iter()
+            .filter(move |r| self.scope.allows(distributor(r)))
+    }
+}
+
+/// A form posted by a logged-in user: its `csrf` field is checked against the session's
+/// token before the handler runs; `F` is what else the form holds (the token is not in it).
+pub struct Posted<F>(pub WebUser, pub F);
+
+/// A posted form that changes what others see: a read-only user is refused as well.
+/// `Change` alone is a button whose form has no other fields.
+pub struct Change<F = IgnoredAny>(pub WebUser, pub F);
+
+/// The CSRF token of a posted form.
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+fn refuse(e: impl IntoResponse) -> Response {
+    e.into_response()
+}
+
+impl<F: DeserializeOwned + Send> FromRequest<AppState> for Posted<F> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let user = WebUser::from_request_parts(&mut parts, state)
+            .await
+            .map_err(refuse)?;
+        let RawForm(bytes) = RawForm::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(refuse)?;
+        let again = |bytes: Bytes| Request::from_parts(parts.clone(), Body::from(bytes));
+        let Form(token) = Form::<CsrfForm>::from_request(again(bytes.clone()), state)
+            .await
+            .map_err(refuse)?;
+        let Form(fields) = Form::<F>::from_request(again(bytes), state)
+            .await
+            .map_err(refuse)?;
+        user.check_csrf(&token.csrf).map_err(refuse)?;
+        Ok(Posted(user, fields))
+    }
+}
+
+impl<F: DeserializeOwned + Send> FromRequest<AppState> for Change<F> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let Posted(user, fields) = Posted::from_request(req, state).await?;
+        user.check_write().map_err(refuse)?;
+        Ok(Change(user, fields))
     }
 }
 
@@ -244,19 +316,11 @@ fn minutes_left(until_ms: i64, now: i64) -> String {
     (((until_ms - now).max(0) + 59_999) / 60_000).to_string()
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
-
 pub async fn logout(
     State(state): State<AppState>,
-    user: WebUser,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Posted(_, _): Posted<IgnoredAny>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.store.logout(&token).await?;
     }
@@ -320,18 +384,14 @@ pub async fn settings_form(user: WebUser) -> Markup {
 
 #[derive(Deserialize)]
 pub struct SettingsForm {
-    #[serde(default)]
-    csrf: String,
     lang: String,
     timezone: String,
 }
 
 pub async fn save_settings(
     State(state): State<AppState>,
-    mut user: WebUser,
-    Form(form): Form<SettingsForm>,
+    Posted(mut user, form): Posted<SettingsForm>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
     if !super::i18n::LANGS.iter().any(|(c, _)| *c == form.lang) {
         return Err(WebError::bad(&user.t(), "settings.bad_language"));
     }
@@ -350,19 +410,15 @@ pub async fn save_settings(
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
     current: String,
     new: String,
 }
 
 pub async fn change_password(
     State(state): State<AppState>,
-    user: WebUser,
     headers: HeaderMap,
-    Form(form): Form<PasswordForm>,
+    Posted(user, form): Posted<PasswordForm>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
     let token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     let now = state.clock.now();
     let t = user.t();

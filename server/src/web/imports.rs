@@ -60,12 +60,13 @@ async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup>
     Ok(layout(&t, &user, &t.s("nav.imports"), body))
 }
 
-async fn job_view(state: &AppState, user: &WebUser, id: i64) -> WebResult<Markup> {
+async fn job_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+) -> WebResult<Markup> {
+    let job = user.found(state.store.import_job(id).await?, |j| j.distributor_id)?;
     let t = user.t();
-    let Some(job) = state.store.import_job(id).await? else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(job.distributor_id)?;
     let tz = &user.timezone;
     let body = html! {
         dl.facts {
@@ -90,18 +91,10 @@ async fn job_view(state: &AppState, user: &WebUser, id: i64) -> WebResult<Markup
     };
     Ok(layout(
         &t,
-        user,
+        &user,
         &t.f("imports.job", &[("id", &id.to_string())]),
         body,
     ))
-}
-
-async fn job_card(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-) -> WebResult<Markup> {
-    job_view(&state, &user, id).await
 }
 
 /// A file uploaded from the form: the CSRF token, distributor, kind and file are fields of
@@ -164,5 +157,5 @@ async fn upload(
             dry_run,
         )
         .await?;
-    job_view(&state, &user, job.id).await
+    job_card(State(state), user, Path(job.id)).await
 }

@@ -1,8 +1,9 @@
 //! Every list of the back office, as a [`ListSpec`] for the one list engine.
 use axum::Router;
 use axum::routing::get;
+use maud::html;
 
-use super::list::{serve_export, serve_list};
+use super::list::{list_page, serve_export};
 use crate::AppState;
 pub use crate::store::list::specs::*;
 
@@ -11,7 +12,7 @@ macro_rules! list_routes {
         let mut r = $router;
         $(
             r = r
-                .route($spec.path, get(|s, u, q| serve_list(s, u, q, &$spec)))
+                .route($spec.path, get(|s, u, q| list_page(s, u, q, &$spec, html! {})))
                 .route(
                     &format!("{}/export", $spec.path),
                     get(|s, u, q| serve_export(s, u, q, &$spec)),

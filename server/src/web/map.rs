@@ -156,12 +156,8 @@ async fn day_map(
     } else {
         q.date.trim().to_string()
     };
-    let agents: Vec<(i64, i64, String)> = state
-        .store
-        .agents()
-        .await?
-        .into_iter()
-        .filter(|a| user.scope.allows(a.distributor_id))
+    let agents: Vec<(i64, i64, String)> = user
+        .visible(state.store.agents().await?, |a| a.distributor_id)
         .map(|a| (a.id, a.distributor_id, a.login))
         .collect();
     let chosen = agents.iter().find(|a| a.2 == q.agent.trim());

@@ -4,7 +4,7 @@
 //!
 //! Access: every handler takes a [`WebUser`] (the session extractor), every list and card is
 //! limited to the user's [`Scope`], and every form that changes something carries the
-//! session's CSRF token, checked by [`WebUser::check_csrf`].
+//! session's CSRF token, checked by the [`Posted`] and [`Change`] extractors.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,7 +20,7 @@ use fieldsync_protocol::dates;
 use crate::AppState;
 use crate::store::StoreError;
 pub use crate::store::keyusers::{Role, Scope};
-pub use auth::WebUser;
+pub use auth::{Change, Posted, WebUser};
 
 pub mod apikeys;
 pub mod auth;
@@ -337,14 +337,27 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
 
 /// The distributors (id, code) a user may see, by code.
 pub async fn user_distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {
-    Ok(state
-        .store
-        .distributors()
-        .await?
-        .into_iter()
-        .filter(|d| user.scope.allows(d.id))
+    let all = state.store.distributors().await?;
+    Ok(user
+        .visible(all, |d| d.id)
         .map(|d| (d.id, d.code))
         .collect())
+}
+
+/// A form's fields in the order sent (a name that is repeated stands several times).
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    /// The first value of a field; empty when the form lacks it.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
 }
 
 /// The hidden CSRF field every state-changing form carries.

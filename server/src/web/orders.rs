@@ -1,7 +1,6 @@
 //! The distributor portal's order inbox: tabs by state with their counts, a date filter, the
 //! order card with lines ordered vs confirmed vs shipped and its history, and the actions of
 //! the status flow (the same state machine as the JSON API).
-use axum::Form;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,7 +8,9 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 
 use super::list::{ListQuery, list_page, serve_export};
-use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
+use super::{
+    Change, Fields, WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout,
+};
 use crate::AppState;
 use crate::store::exchange::{LineQuantity, StatusRefusal, StatusUpdate};
 use crate::store::list::specs::ORDERS;
@@ -69,7 +70,7 @@ async fn inbox(
             }
         }
     };
-    list_page(&state, &user, &ORDERS, raw.as_deref(), extra).await
+    list_page(State(state), user, RawQuery(raw), &ORDERS, extra).await
 }
 
 async fn order_card(
@@ -77,11 +78,8 @@ async fn order_card(
     user: WebUser,
     Path(id): Path<String>,
 ) -> WebResult<Markup> {
+    let card = user.found(state.store.order_card(&id).await?, |c| c.distributor_id)?;
     let t = user.t();
-    let Some(card) = state.store.order_card(&id).await? else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(card.distributor_id)?;
     let OrderCard {
         number,
         visit_id: visit,
@@ -180,28 +178,16 @@ fn parse_qty(s: &str) -> Option<i64> {
 
 async fn change_status(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<String>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Change(user, form): Change<Fields>,
 ) -> WebResult<Response> {
-    let field = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    user.check_csrf(&field("csrf"))?;
-    user.check_write()?;
+    let field = |k: &str| form.get(k).trim().to_string();
     let t = user.t();
-    let Some(d) = state.store.order_distributor(&id).await? else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(d)?;
+    let d = user.found(state.store.order_distributor(&id).await?, |d| *d)?;
     let to = field("state");
     let mut lines = Vec::new();
     if OrderState::from_name(&to).is_some_and(|s| s.reported_quantity().is_some()) {
-        for (k, v) in &pairs {
+        for (k, v) in &form.0 {
             if let Some(no) = k.strip_prefix("qty.").and_then(|n| n.parse::<i64>().ok()) {
                 let Some(q) = parse_qty(v) else {
                     return Err(WebError::bad(&t, "orders.bad_quantity"));

@@ -1,7 +1,6 @@
 //! Cards and actions of the back office: mobile users and PINs, visits and orders, sync
 //! sessions, outlets (reference location, mapping), products (mapping), warehouses (position
 //! bindings), routes, questionnaires and the org structure tree.
-use axum::Form;
 use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,34 +10,49 @@ use serde::Deserialize;
 
 use super::list::list_page;
 use super::lists;
-use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
+use super::{Change, WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
 use crate::AppState;
 use crate::store::cards::Mapped;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/mobile-users", get(mobile_users).post(create_mobile_user))
-        .route("/mobile-users/{id}", get(mobile_user_card))
+        .route(
+            "/mobile-users/{id}",
+            get(|s, u, p| mobile_user_card(s, u, p, None)),
+        )
         .route("/mobile-users/{id}/pin", post(generate_pin))
         .route(
             "/mobile-users/{id}/disable",
-            post(|s, u, p, f| set_enabled(s, u, p, f, false)),
+            post(|s, p, c| set_enabled(s, p, c, false)),
         )
         .route(
             "/mobile-users/{id}/enable",
-            post(|s, u, p, f| set_enabled(s, u, p, f, true)),
+            post(|s, p, c| set_enabled(s, p, c, true)),
         )
         .route("/visits/{id}", get(visit_card))
         .route("/sync-sessions/{id}", get(session_card))
         .route("/outlets/{id}", get(outlet_card))
         .route("/outlets/{id}/location", post(set_outlet_location))
         .route("/outlets/{id}/adopt", post(adopt_fix))
-        .route("/outlets/{id}/mapping", post(map_outlet))
+        .route(
+            "/outlets/{id}/mapping",
+            post(|s, p, c| set_mapping(s, p, c, Mapped::Outlet)),
+        )
         .route("/products/{id}", get(product_card))
-        .route("/products/{id}/mapping", post(map_product))
+        .route(
+            "/products/{id}/mapping",
+            post(|s, p, c| set_mapping(s, p, c, Mapped::Product)),
+        )
         .route("/warehouses/{id}", get(warehouse_card))
-        .route("/warehouses/{id}/bind", post(bind_warehouse))
-        .route("/warehouses/{id}/unbind", post(unbind_warehouse))
+        .route(
+            "/warehouses/{id}/bind",
+            post(|s, p, c| bind_or_unbind(s, p, c, true)),
+        )
+        .route(
+            "/warehouses/{id}/unbind",
+            post(|s, p, c| bind_or_unbind(s, p, c, false)),
+        )
         .route("/routes/{id}", get(route_card))
         .route("/questionnaires/{id}", get(questionnaire_card))
         .route("/org-units", get(org_units))
@@ -59,9 +73,8 @@ fn text(s: impl Into<String>) -> Markup {
 /// Positions in the user's scope that have no mobile user yet.
 async fn free_positions(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String, String)>> {
     let rows = state.store.positions_without_mobile_user().await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(_, d, _, _)| user.scope.allows(*d))
+    Ok(user
+        .visible(rows, |r| r.1)
         .map(|(id, _, name, code)| (id, name, code))
         .collect())
 }
@@ -91,34 +104,33 @@ async fn mobile_users(
             }
         }
     };
-    list_page(&state, &user, &lists::MOBILE_USERS, raw.as_deref(), extra).await
+    list_page(
+        State(state),
+        user,
+        RawQuery(raw),
+        &lists::MOBILE_USERS,
+        extra,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
 struct CreateMobileUser {
-    #[serde(default)]
-    csrf: String,
     position_id: i64,
     login: String,
 }
 
 async fn create_mobile_user(
     State(state): State<AppState>,
-    user: WebUser,
-    Form(form): Form<CreateMobileUser>,
+    Change(user, form): Change<CreateMobileUser>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     let t = user.t();
     let login = form.login.trim();
     if login.is_empty() || login.len() > 64 || login.chars().any(char::is_whitespace) {
         return Err(WebError::bad(&t, "mobile_users.bad_login"));
     }
     let pos = state.store.org_unit_kind(form.position_id).await?;
-    let Some((distributor_id, kind)) = pos else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(distributor_id)?;
+    let (distributor_id, kind) = user.found(pos, |p| p.0)?;
     if kind != "position" {
         return Err(WebError::bad(&t, "mobile_users.not_a_position"));
     }
@@ -133,18 +145,16 @@ async fn create_mobile_user(
     }
 }
 
-async fn mobile_user_view(
-    state: &AppState,
-    user: &WebUser,
-    id: i64,
+/// A mobile user's card, with the PIN just generated when there is one.
+async fn mobile_user_card(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
     new_pin: Option<String>,
 ) -> WebResult<Markup> {
     let t = user.t();
     let row = state.store.mobile_user_head(id).await?;
-    let Some((distributor_id, login, position, distributor, created, disabled)) = row else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(distributor_id)?;
+    let (_, login, position, distributor, created, disabled) = user.found(row, |r| r.0)?;
     let device = state.store.mobile_user_device(id).await?;
     let tz = &user.timezone;
     let body = html! {
@@ -179,19 +189,19 @@ async fn mobile_user_view(
         }
         @if user.can_write() && disabled.is_none() {
             form method="post" action={"/mobile-users/" (id) "/pin"} {
-                (csrf_field(user))
+                (csrf_field(&user))
                 p.hint { (t.s("mobile_users.pin_hint")) }
                 button #generate-pin type="submit" { (t.s("mobile_users.generate_pin")) }
             }
             form method="post" action={"/mobile-users/" (id) "/disable"} {
-                (csrf_field(user))
+                (csrf_field(&user))
                 p.hint { (t.s("mobile_users.disable_hint")) }
                 button #disable-user type="submit" { (t.s("mobile_users.disable")) }
             }
         }
         @if user.can_write() && disabled.is_some() {
             form method="post" action={"/mobile-users/" (id) "/enable"} {
-                (csrf_field(user))
+                (csrf_field(&user))
                 button #enable-user type="submit" { (t.s("mobile_users.enable")) }
             }
         }
@@ -200,58 +210,35 @@ async fn mobile_user_view(
     };
     Ok(layout(
         &t,
-        user,
+        &user,
         &t.f("mobile_users.card", &[("login", &login)]),
         body,
     ))
 }
 
-async fn mobile_user_card(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-) -> WebResult<Markup> {
-    mobile_user_view(&state, &user, id, None).await
-}
-
 async fn generate_pin(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<super::auth::CsrfForm>,
+    Change(user, _): Change,
 ) -> WebResult<Markup> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
-    let t = user.t();
-    let row = state.store.mobile_user_login(id).await?;
-    let Some((distributor_id, login)) = row else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(distributor_id)?;
+    let (_, login) = user.found(state.store.mobile_user_login(id).await?, |r| r.0)?;
     let pin = state.store.generate_pin(&login).await?;
-    mobile_user_view(&state, &user, id, Some(pin)).await
+    mobile_user_card(State(state), user, Path(id), Some(pin)).await
 }
 
 async fn set_enabled(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<super::auth::CsrfForm>,
+    Change(user, _): Change,
     enabled: bool,
 ) -> WebResult<Markup> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
-    let t = user.t();
-    let Some((distributor_id, _)) = state.store.mobile_user_login(id).await? else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(distributor_id)?;
+    let (distributor_id, _) = user.found(state.store.mobile_user_login(id).await?, |r| r.0)?;
     state
         .store
         .set_mobile_user_enabled(distributor_id, id, enabled, state.clock.now())
         .await
-        .map_err(|e| WebError::store(&t, e))?;
-    mobile_user_view(&state, &user, id, None).await
+        .map_err(|e| WebError::store(&user.t(), e))?;
+    mobile_user_card(State(state), user, Path(id), None).await
 }
 
 // --- Visits and orders ---------------------------------------------------------------------
@@ -320,11 +307,8 @@ async fn visit_card(
     Path(id): Path<String>,
     Query(q): Query<TabQuery>,
 ) -> WebResult<Markup> {
+    let v = user.found(load_visit(&state, &id).await?, |v| v.distributor_id)?;
     let t = user.t();
-    let Some(v) = load_visit(&state, &id).await? else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(v.distributor_id)?;
     let tz = &user.timezone;
     let map_tab = q.tab == "map";
     let tabs = html! {
@@ -457,12 +441,9 @@ async fn session_card(
     user: WebUser,
     Path(id): Path<String>,
 ) -> WebResult<Markup> {
-    let t = user.t();
     let row = state.store.sync_session_head(&id).await?;
-    let Some((distributor_id, mode, agent, model, version, started, finished, last)) = row else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(distributor_id)?;
+    let (_, mode, agent, model, version, started, finished, last) = user.found(row, |r| r.0)?;
+    let t = user.t();
     let counts = state.store.sync_session_counts(&id).await?;
     let items = state.store.sync_session_items(&id).await?;
     let tz = &user.timezone;
@@ -505,11 +486,7 @@ async fn session_card(
 // --- Outlets ---------------------------------------------------------------------------------
 
 async fn outlet_distributor(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
-    let row = state.store.outlet_distributor(id).await?;
-    let Some((d,)) = row else {
-        return Err(WebError::not_found(&user.t()));
-    };
-    user.check_distributor(d)?;
+    let (d,) = user.found(state.store.outlet_distributor(id).await?, |r| r.0)?;
     Ok(d)
 }
 
@@ -581,8 +558,6 @@ async fn outlet_card(
 
 #[derive(Deserialize)]
 struct LocationForm {
-    #[serde(default)]
-    csrf: String,
     lat: String,
     lon: String,
 }
@@ -594,12 +569,9 @@ fn parse_coord(s: &str, limit: f64) -> Option<i32> {
 
 async fn set_outlet_location(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<LocationForm>,
+    Change(user, form): Change<LocationForm>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     let d = outlet_distributor(&state, &user, id).await?;
     let (Some(lat), Some(lon)) = (parse_coord(&form.lat, 90.0), parse_coord(&form.lon, 180.0))
     else {
@@ -611,8 +583,6 @@ async fn set_outlet_location(
 
 #[derive(Deserialize)]
 struct AdoptForm {
-    #[serde(default)]
-    csrf: String,
     visit_id: String,
 }
 
@@ -620,12 +590,9 @@ struct AdoptForm {
 /// outlet's reference location.
 async fn adopt_fix(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<AdoptForm>,
+    Change(user, form): Change<AdoptForm>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     let d = outlet_distributor(&state, &user, id).await?;
     let fix = state.store.visit_fix_for_outlet(&form.visit_id, id).await?;
     let Some((lat, lon)) = fix else {
@@ -640,26 +607,19 @@ async fn adopt_fix(
 
 #[derive(Deserialize)]
 struct MappingForm {
-    #[serde(default)]
-    csrf: String,
     global_code: String,
 }
 
-/// Maps a local outlet or product to a global one by the global one's code (empty: unmap).
+/// Maps a local outlet or product to a global one by the global one's code (empty: unmap),
+/// back to its card.
 async fn set_mapping(
-    state: &AppState,
-    user: &WebUser,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Change(user, form): Change<MappingForm>,
     kind: Mapped,
-    id: i64,
-    form: &MappingForm,
-) -> WebResult<()> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
+) -> WebResult<Response> {
     let t = user.t();
-    let Some((d, is_global)) = state.store.mapping_subject(kind, id).await? else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(d)?;
+    let (_, is_global) = user.found(state.store.mapping_subject(kind, id).await?, |r| r.0)?;
     if is_global {
         return Err(WebError::bad(&t, "mapping.global_itself"));
     }
@@ -673,17 +633,11 @@ async fn set_mapping(
         }
     };
     state.store.set_global_mapping(kind, id, global).await?;
-    Ok(())
-}
-
-async fn map_outlet(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-    Form(form): Form<MappingForm>,
-) -> WebResult<Response> {
-    set_mapping(&state, &user, Mapped::Outlet, id, &form).await?;
-    Ok(Redirect::to(&format!("/outlets/{id}")).into_response())
+    let card = match kind {
+        Mapped::Outlet => "outlets",
+        Mapped::Product => "products",
+    };
+    Ok(Redirect::to(&format!("/{card}/{id}")).into_response())
 }
 
 // --- Products --------------------------------------------------------------------------------
@@ -693,12 +647,9 @@ async fn product_card(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
-    let t = user.t();
     let row = state.store.product_card(id).await?;
-    let Some((d, code, name, unit, category, must, is_global, global_code)) = row else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(d)?;
+    let (_, code, name, unit, category, must, is_global, global_code) = user.found(row, |r| r.0)?;
+    let t = user.t();
     let body = html! {
         (facts(&[
             (t.s("col.code"), text(code)),
@@ -723,16 +674,6 @@ async fn product_card(
     Ok(layout(&t, &user, &name, body))
 }
 
-async fn map_product(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-    Form(form): Form<MappingForm>,
-) -> WebResult<Response> {
-    set_mapping(&state, &user, Mapped::Product, id, &form).await?;
-    Ok(Redirect::to(&format!("/products/{id}")).into_response())
-}
-
 // --- Warehouses ------------------------------------------------------------------------------
 
 async fn warehouse_distributor(
@@ -740,12 +681,7 @@ async fn warehouse_distributor(
     user: &WebUser,
     id: i64,
 ) -> WebResult<(i64, String)> {
-    let row = state.store.warehouse_head(id).await?;
-    let Some((d, name)) = row else {
-        return Err(WebError::not_found(&user.t()));
-    };
-    user.check_distributor(d)?;
-    Ok((d, name))
+    user.found(state.store.warehouse_head(id).await?, |r| r.0)
 }
 
 async fn warehouse_card(
@@ -785,21 +721,16 @@ async fn warehouse_card(
 
 #[derive(Deserialize)]
 struct PositionForm {
-    #[serde(default)]
-    csrf: String,
     position_id: i64,
 }
 
 async fn bind_or_unbind(
-    state: &AppState,
-    user: &WebUser,
-    id: i64,
-    form: &PositionForm,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Change(user, form): Change<PositionForm>,
     bind: bool,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
-    let (d, _) = warehouse_distributor(state, user, id).await?;
+    let (d, _) = warehouse_distributor(&state, &user, id).await?;
     let pos: Option<(i64,)> = state
         .store
         .distributor_position(form.position_id, d)
@@ -818,24 +749,6 @@ async fn bind_or_unbind(
     Ok(Redirect::to(&format!("/warehouses/{id}")).into_response())
 }
 
-async fn bind_warehouse(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-    Form(form): Form<PositionForm>,
-) -> WebResult<Response> {
-    bind_or_unbind(&state, &user, id, &form, true).await
-}
-
-async fn unbind_warehouse(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-    Form(form): Form<PositionForm>,
-) -> WebResult<Response> {
-    bind_or_unbind(&state, &user, id, &form, false).await
-}
-
 // --- Routes, questionnaires, org structure -----------------------------------------------------
 
 async fn route_card(
@@ -843,12 +756,8 @@ async fn route_card(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
+    let (_, date, position) = user.found(state.store.route_head(id).await?, |r| r.0)?;
     let t = user.t();
-    let row = state.store.route_head(id).await?;
-    let Some((d, date, position)) = row else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(d)?;
     let stops = state.store.route_stops(id).await?;
     let body = html! {
         table.list #route-stops {
@@ -866,12 +775,8 @@ async fn questionnaire_card(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
+    let (_, name) = user.found(state.store.questionnaire_head(id).await?, |r| r.0)?;
     let t = user.t();
-    let row = state.store.questionnaire_head(id).await?;
-    let Some((d, name)) = row else {
-        return Err(WebError::not_found(&t));
-    };
-    user.check_distributor(d)?;
     let questions = state.store.questionnaire_questions(id).await?;
     let choices = state.store.questionnaire_choices(id).await?;
     let position_of = |qid: i64| questions.iter().find(|q| q.0 == qid).map(|q| q.1);
@@ -893,10 +798,7 @@ async fn org_units(State(state): State<AppState>, user: WebUser) -> WebResult<Ma
     let t = user.t();
     let rows = state.store.org_unit_rows().await?;
     let staff = state.store.org_staff_rows().await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|r| user.scope.allows(r.1))
-        .collect();
+    let rows: Vec<_> = user.visible(rows, |r| r.1).collect();
     fn node(
         t: &super::T,
         rows: &[(i64, i64, Option<i64>, String, String, String)],

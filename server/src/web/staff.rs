@@ -1,6 +1,5 @@
 //! Staff and their binding to positions: who holds a position, whether as its main person,
 //! from and to which dates. Names are in Latin letters; external codes are generated.
-use axum::Form;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,7 +9,7 @@ use serde::Deserialize;
 
 use super::list::list_page;
 use super::lists;
-use super::{WebError, WebResult, WebUser, csrf_field, layout};
+use super::{Change, WebError, WebResult, WebUser, csrf_field, layout};
 use crate::AppState;
 use crate::store::staff::Binding;
 
@@ -37,12 +36,9 @@ fn valid_date(s: &str) -> bool {
 }
 
 async fn positions(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String, String)>> {
-    Ok(state
-        .store
-        .positions()
-        .await?
-        .into_iter()
-        .filter(|p| user.scope.allows(p.distributor_id))
+    let all = state.store.positions().await?;
+    Ok(user
+        .visible(all, |p| p.distributor_id)
         .map(|p| (p.id, p.name, p.distributor_code))
         .collect())
 }
@@ -75,13 +71,11 @@ async fn staff_list(
             }
         }
     };
-    list_page(&state, &user, &lists::STAFF, raw.as_deref(), extra).await
+    list_page(State(state), user, RawQuery(raw), &lists::STAFF, extra).await
 }
 
 #[derive(Deserialize)]
 struct BindForm {
-    #[serde(default)]
-    csrf: String,
     first_name: String,
     last_name: String,
     position_id: i64,
@@ -91,20 +85,13 @@ struct BindForm {
 }
 
 async fn position_distributor(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
-    let Some(d) = state.store.position_distributor(id).await? else {
-        return Err(WebError::not_found(&user.t()));
-    };
-    user.check_distributor(d)?;
-    Ok(d)
+    user.found(state.store.position_distributor(id).await?, |d| *d)
 }
 
 async fn bind_staff(
     State(state): State<AppState>,
-    user: WebUser,
-    Form(form): Form<BindForm>,
+    Change(user, form): Change<BindForm>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     let t = user.t();
     if !latin_name(&form.first_name) || !latin_name(&form.last_name) {
         return Err(WebError::bad(&t, "staff.latin_hint"));
@@ -130,11 +117,7 @@ async fn bind_staff(
 /// A binding in the user's scope: (distributor, position id, position name, first, last,
 /// external code, main, from, to).
 async fn binding(state: &AppState, user: &WebUser, id: i64) -> WebResult<Binding> {
-    let Some(b) = state.store.binding(id).await? else {
-        return Err(WebError::not_found(&user.t()));
-    };
-    user.check_distributor(b.distributor_id)?;
-    Ok(b)
+    user.found(state.store.binding(id).await?, |b| b.distributor_id)
 }
 
 async fn binding_card(
@@ -193,19 +176,14 @@ async fn binding_card(
 
 #[derive(Deserialize)]
 struct EndForm {
-    #[serde(default)]
-    csrf: String,
     valid_to: String,
 }
 
 async fn end_binding(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<EndForm>,
+    Change(user, form): Change<EndForm>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     let from = binding(&state, &user, id).await?.valid_from;
     let to = form.valid_to.trim();
     if !valid_date(to) || to < from.as_str() {
@@ -217,12 +195,9 @@ async fn end_binding(
 
 async fn make_main(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    Form(form): Form<super::auth::CsrfForm>,
+    Change(user, _): Change,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     let position_id = binding(&state, &user, id).await?.position_id;
     state.store.make_main_binding(id, position_id).await?;
     Ok(Redirect::to(&format!("/staff/{id}")).into_response())

@@ -8,16 +8,17 @@ use super::{Cell, Col, EXPORT_CAP, Kind, ListSpec};
 use crate::AppState;
 use crate::web::{WebError, WebResult, WebUser};
 
-/// `PATH/export?format=csv|xlsx&...`: the visible columns and every matching row, up to
-/// [`EXPORT_CAP`]; beyond it a clear refusal that asks to narrow the filter.
-pub async fn export(
-    state: &AppState,
-    user: &WebUser,
-    spec: &ListSpec,
-    raw: Option<&str>,
+/// `PATH/export?format=csv|xlsx&...` (every export route): the visible columns and every
+/// matching row, up to [`EXPORT_CAP`]; beyond it a clear refusal that asks to narrow the
+/// filter.
+pub async fn serve_export(
+    State(state): State<AppState>,
+    user: WebUser,
+    RawQuery(raw): RawQuery,
+    spec: &'static ListSpec,
 ) -> WebResult<Response> {
     let t = user.t();
-    let q = super::views::resolve_view(state, user, spec, raw).await?;
+    let q = super::views::resolve_view(&state, &user, spec, raw.as_deref()).await?;
     let q = spec.with_defaults(q, state.clock.now(), &user.timezone);
     let b = state
         .store
@@ -122,16 +123,6 @@ fn xlsx(
         }
     }
     book.save_to_buffer()
-}
-
-/// Handler body shared by every export route.
-pub async fn serve_export(
-    State(state): State<AppState>,
-    user: WebUser,
-    RawQuery(raw): RawQuery,
-    spec: &'static ListSpec,
-) -> WebResult<Response> {
-    export(&state, &user, spec, raw.as_deref()).await
 }
 
 #[cfg(test)]

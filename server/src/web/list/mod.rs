@@ -70,16 +70,17 @@ fn cells(cols: &[&Col], rows: &[Vec<RawCell>], t: &T, tz: &str) -> Vec<Vec<Cell>
         .collect()
 }
 
-/// The list page: filters, the table, paging, views, export links.
+/// The list page (every list route): `extra` (what stands above the list: a create form,
+/// tabs), the filters, the table, paging, views, export links.
 pub async fn list_page(
-    state: &AppState,
-    user: &WebUser,
-    spec: &ListSpec,
-    raw: Option<&str>,
+    State(state): State<AppState>,
+    user: WebUser,
+    RawQuery(raw): RawQuery,
+    spec: &'static ListSpec,
     extra: Markup,
 ) -> WebResult<Markup> {
     let t = user.t();
-    let q = views::resolve_view(state, user, spec, raw).await?;
+    let q = views::resolve_view(&state, &user, spec, raw.as_deref()).await?;
     let q = spec.with_defaults(q, state.clock.now(), &user.timezone);
     let cols = spec.visible(&q);
     let selection = state
@@ -97,7 +98,7 @@ pub async fn list_page(
         )
         .await?;
     let rows = cells(&cols, &raw_rows, &t, &user.timezone);
-    let saved = views::views(state, user, spec.key).await?;
+    let saved = views::views(&state, &user, spec.key).await?;
     let current_sort = q.sort.clone().unwrap_or_else(|| spec.sort.to_string());
     let current_desc = q.desc.unwrap_or(q.sort.is_none() && spec.desc);
     let first = (q.page - 1) * PAGE_SIZE;
@@ -190,7 +191,7 @@ pub async fn list_page(
         details.columns {
             summary { (t.s("list.columns")) }
             form method="post" action="/views" {
-                (csrf_field(user))
+                (csrf_field(&user))
                 input type="hidden" name="list" value=(spec.key);
                 input type="hidden" name="query" value=(q.with(&[("page", None), ("cols", None), ("sort", None), ("dir", None)]));
                 table {
@@ -208,15 +209,5 @@ pub async fn list_page(
             }
         }
     };
-    Ok(layout(&t, user, &t.s(spec.title), body))
-}
-
-/// Handler body shared by every list route.
-pub async fn serve_list(
-    State(state): State<AppState>,
-    user: WebUser,
-    RawQuery(raw): RawQuery,
-    spec: &'static ListSpec,
-) -> WebResult<Markup> {
-    list_page(&state, &user, spec, raw.as_deref(), html! {}).await
+    Ok(layout(&t, &user, &t.s(spec.title), body))
 }

@@ -1,12 +1,10 @@
 //! Saved views: a key user's named choice of columns and filter for a list.
-use axum::Form;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
 
 use super::{ListQuery, ListSpec};
 use crate::AppState;
-use crate::web::{WebError, WebResult, WebUser};
+use crate::web::{Fields, Posted, WebError, WebResult, WebUser};
 
 /// A saved view of a list.
 pub(super) struct View {
@@ -53,51 +51,29 @@ pub(super) async fn resolve_view(
     Ok(v)
 }
 
-#[derive(Deserialize)]
-pub struct ViewForm {
-    #[serde(default)]
-    csrf: String,
-    list: String,
-    name: String,
-    #[serde(default)]
-    query: String,
-}
-
-/// Saves a view: the checked columns ordered by their position numbers, and the filter.
+/// Saves a view (the form's `list`, `name` and `query`): the checked columns (`col`) ordered
+/// by their position numbers (`pos.KEY`), and the filter.
 pub async fn save_view(
     State(state): State<AppState>,
-    user: WebUser,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Posted(user, form): Posted<Fields>,
 ) -> WebResult<Response> {
-    let field = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let form = ViewForm {
-        csrf: field("csrf"),
-        list: field("list"),
-        name: field("name"),
-        query: field("query"),
-    };
-    user.check_csrf(&form.csrf)?;
     let t = user.t();
-    let Some(spec) = crate::store::list::specs::spec(&form.list) else {
+    let Some(spec) = crate::store::list::specs::spec(form.get("list")) else {
         return Err(WebError::not_found(&t));
     };
-    let name = form.name.trim();
+    let name = form.get("name").trim();
     if name.is_empty() || name.chars().count() > 60 {
         return Err(WebError::bad(&t, "list.view_name_needed"));
     }
-    let mut chosen: Vec<(i64, usize, &str)> = pairs
+    let mut chosen: Vec<(i64, usize, &str)> = form
+        .0
         .iter()
         .filter(|(k, _)| k == "col")
         .filter_map(|(_, v)| spec.cols.iter().position(|c| c.key == v))
         .map(|i| {
             let key = spec.cols[i].key;
-            let pos = field(&format!("pos.{key}"))
+            let pos = form
+                .get(&format!("pos.{key}"))
                 .trim()
                 .parse::<i64>()
                 .unwrap_or(i64::MAX);
@@ -111,7 +87,13 @@ pub async fn save_view(
     let columns: Vec<&str> = chosen.iter().map(|(_, _, k)| *k).collect();
     let id = state
         .store
-        .save_list_view(user.id, spec.key, name, &columns.join(","), &form.query)
+        .save_list_view(
+            user.id,
+            spec.key,
+            name,
+            &columns.join(","),
+            form.get("query"),
+        )
         .await?;
     Ok(Redirect::to(&format!("{}?view={id}", spec.path)).into_response())
 }
