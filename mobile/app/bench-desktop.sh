@@ -12,10 +12,7 @@ outlets=${1:-300}
 products=${2:-10000}
 runs=${3:-10}
 cd "$(dirname "$0")/../.."
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source mobile/app/lib.sh
 
 cargo build -q --release -p fieldsync-server -p fieldsync-app --features fieldsync-app/desktop
 server_bin=target/release/fieldsync-server
@@ -24,25 +21,11 @@ app_bin=target/release/fieldsync-app
 "$server_bin" --database-url "sqlite://$work/server.db" seed --agents 1 --outlets "$outlets" \
   --products "$products" --pins-out "$work/pins.csv" >/dev/null
 IFS=, read -r login pin < <(sed -n 2p "$work/pins.csv")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-url="http://127.0.0.1:$port"
-"$server_bin" --database-url "sqlite://$work/server.db" --listen "127.0.0.1:$port" serve >"$work/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.2; done
-
-display=":$((90 + RANDOM % 100))"
-Xvfb "$display" -screen 0 480x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
-export DISPLAY=$display
-export WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 NO_AT_BRIDGE=1
+serve "$server_bin" "sqlite://$work/server.db"
+start_xvfb
 
 # Activation and the first (full) sync.
-cat >"$work/activate" <<SCRIPT
-wait #server
-fill #server = $url
-fill #login = $login
-fill #pin = $pin
+{ activation_steps; cat <<SCRIPT; } >"$work/activate"
 click #activate
 wait #route
 expect #banner-last = Last sync: 2

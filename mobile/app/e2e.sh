@@ -11,40 +11,22 @@
 set -euo pipefail
 out=$(realpath -m "${1:?usage: e2e.sh OUT_DIR}")
 cd "$(dirname "$0")/../.."
+source mobile/app/lib.sh
 mkdir -p "$out"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
 cargo build -q -p fieldsync-server -p fieldsync-app --features fieldsync-app/desktop
 server_bin=target/debug/fieldsync-server
 app_bin=target/debug/fieldsync-app
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-url="http://127.0.0.1:$port"
-"$server_bin" --database-url "sqlite://$work/server.db" --listen "127.0.0.1:$port" serve --demo >"$work/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.2; done
-curl -sf "$url/healthz" >/dev/null || { cat "$work/server.log"; echo "server did not start" >&2; exit 1; }
+serve "$server_bin" "sqlite://$work/server.db" --demo
 # The first demo agent's login and PIN, as the server printed them.
 read -r login pin < <(awk '/login +PIN/ { getline; print $1, $2; exit }' "$work/server.log")
 [ -n "${pin:-}" ] || { cat "$work/server.log"; echo "no demo PIN printed" >&2; exit 1; }
 echo "e2e: server $url, agent $login"
 
-display=":$((90 + RANDOM % 100))"
-Xvfb "$display" -screen 0 480x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do xdpyinfo -display "$display" >/dev/null 2>&1 && break; sleep 0.1; done
-export DISPLAY=$display
-# Software rendering: Xvfb has no GPU.
-export WEBKIT_DISABLE_COMPOSITING_MODE=1 LIBGL_ALWAYS_SOFTWARE=1 NO_AT_BRIDGE=1
+start_xvfb
 
-cat >"$work/script" <<SCRIPT
-wait #server
-fill #server = $url
-fill #login = $login
-fill #pin = $pin
+{ activation_steps; cat <<SCRIPT; } >"$work/script"
 shot 01-activation
 click #activate
 wait #route

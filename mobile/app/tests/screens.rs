@@ -42,6 +42,7 @@ fn outlet(id: i64, name: &str, loc: bool) -> Entity {
 }
 
 fn questionnaire() -> v1::Questionnaire {
+    use v1::QuestionType::{Date, MultipleChoice, Number, SingleChoice, Text, YesNo};
     let q = |id, text: &str, t: v1::QuestionType, required, condition| v1::Question {
         id,
         text: text.into(),
@@ -64,17 +65,11 @@ fn questionnaire() -> v1::Questionnaire {
         id: 5,
         name: "Shelf audit".into(),
         questions: vec![
-            q(
-                1,
-                "Is the fridge branded?",
-                v1::QuestionType::YesNo,
-                true,
-                None,
-            ),
+            q(1, "Is the fridge branded?", YesNo, true, None),
             q(
                 2,
                 "How many facings?",
-                v1::QuestionType::Number,
+                Number,
                 true,
                 Some(v1::Condition {
                     question_id: 1,
@@ -82,22 +77,10 @@ fn questionnaire() -> v1::Questionnaire {
                     equals_choice_id: 0,
                 }),
             ),
-            q(3, "Comment", v1::QuestionType::Text, false, None),
-            q(
-                4,
-                "Where is the shelf?",
-                v1::QuestionType::SingleChoice,
-                false,
-                None,
-            ),
-            q(
-                5,
-                "Which promos?",
-                v1::QuestionType::MultipleChoice,
-                false,
-                None,
-            ),
-            q(6, "Next delivery", v1::QuestionType::Date, false, None),
+            q(3, "Comment", Text, false, None),
+            q(4, "Where is the shelf?", SingleChoice, false, None),
+            q(5, "Which promos?", MultipleChoice, false, None),
+            q(6, "Next delivery", Date, false, None),
         ],
     }
 }
@@ -196,6 +179,11 @@ fn fix(lat_e7: i32, lon_e7: i32, accuracy_m: u32) -> v1::GpsFix {
     }
 }
 
+/// Starts a visit at the route's first stop (outlet 1) with `fixes`.
+fn visit_at_first_stop(f: &Fixture, fixes: Vec<v1::GpsFix>) -> uuid::Uuid {
+    f.engine.start_visit(1, Some(100), fixes).unwrap()
+}
+
 fn render(engine: &Engine, screen: Screen) -> String {
     let here = Position {
         lat: 50.4501,
@@ -212,6 +200,11 @@ fn render(engine: &Engine, screen: Screen) -> String {
         VirtualDom::new_with_props(Shell, ShellProps { initial: screen }).with_root_context(ctx);
     dom.rebuild_in_place();
     dioxus_ssr::render(&dom)
+}
+
+/// A visit's screen on `tab`.
+fn render_visit(engine: &Engine, visit: uuid::Uuid, tab: VisitTab) -> String {
+    render(engine, Screen::Visit { visit, tab })
 }
 
 /// The text of the element with `id` (naive: up to its first closing tag).
@@ -255,10 +248,7 @@ fn today_lists_the_route_in_order_with_states_and_distances() {
 #[test]
 fn visit_in_progress_shows_on_today_and_blocks_ending_until_required_answers() {
     let f = fixture(true);
-    let visit = f
-        .engine
-        .start_visit(1, Some(100), vec![fix(SHOP_LAT + 1000, SHOP_LON, 8)])
-        .unwrap();
+    let visit = visit_at_first_stop(&f, vec![fix(SHOP_LAT + 1000, SHOP_LON, 8)]);
     let today = render(&f.engine, Screen::Today);
     assert!(
         today.contains("Visit in progress at Kvitka grocery."),
@@ -267,13 +257,7 @@ fn visit_in_progress_shows_on_today_and_blocks_ending_until_required_answers() {
     assert!(today.contains("In progress"));
     assert!(today.contains("1 waiting"));
 
-    let html = render(
-        &f.engine,
-        Screen::Visit {
-            visit,
-            tab: VisitTab::Summary,
-        },
-    );
+    let html = render_visit(&f.engine, visit, VisitTab::Summary);
     assert!(html.contains("At the outlet"), "{html}");
     assert!(!html.contains("id=\"warn-far\""));
     let blockers = html.find("id=\"end-blockers\"").expect("end blockers");
@@ -292,13 +276,7 @@ fn visit_in_progress_shows_on_today_and_blocks_ending_until_required_answers() {
             }],
         )
         .unwrap();
-    let html = render(
-        &f.engine,
-        Screen::Visit {
-            visit,
-            tab: VisitTab::Summary,
-        },
-    );
+    let html = render_visit(&f.engine, visit, VisitTab::Summary);
     assert!(!html.contains("id=\"end-blockers\""), "{html}");
     let end = &html[html.find("id=\"end-visit\"").unwrap()..];
     assert!(!end[..end.find('>').unwrap()].contains("disabled"));
@@ -308,21 +286,8 @@ fn visit_in_progress_shows_on_today_and_blocks_ending_until_required_answers() {
 fn far_and_inaccurate_fixes_warn_without_blocking() {
     let f = fixture(true);
     // About 3.3 km north, with a 250 m accuracy circle.
-    let visit = f
-        .engine
-        .start_visit(
-            1,
-            Some(100),
-            vec![fix(SHOP_LAT + 1000 + 300_000, SHOP_LON, 250)],
-        )
-        .unwrap();
-    let html = render(
-        &f.engine,
-        Screen::Visit {
-            visit,
-            tab: VisitTab::Summary,
-        },
-    );
+    let visit = visit_at_first_stop(&f, vec![fix(SHOP_LAT + 1000 + 300_000, SHOP_LON, 250)]);
+    let html = render_visit(&f.engine, visit, VisitTab::Summary);
     let far = text_of(&html, "warn-far");
     assert!(far.contains("You are 3.3 km from the outlet"), "{far}");
     assert!(text_of(&html, "warn-inaccurate").contains("250 m"));
@@ -333,30 +298,19 @@ fn far_and_inaccurate_fixes_warn_without_blocking() {
     // No fix at all: still started, and said so.
     f.engine.end_visit(visit, vec![]).unwrap();
     let visit = f.engine.start_visit(2, Some(100), vec![]).unwrap();
-    let html = render(
-        &f.engine,
-        Screen::Visit {
-            visit,
-            tab: VisitTab::Summary,
-        },
-    );
+    let html = render_visit(&f.engine, visit, VisitTab::Summary);
     assert!(html.contains("id=\"warn-no-fix\""), "{html}");
 }
 
 #[test]
 fn questionnaire_shows_every_type_and_validation_messages() {
     let f = fixture(true);
-    let visit = f.engine.start_visit(1, Some(100), vec![]).unwrap();
-    let html = render(
-        &f.engine,
-        Screen::Visit {
-            visit,
-            tab: VisitTab::Questionnaire {
-                id: Some(5),
-                validate: true,
-            },
-        },
-    );
+    let visit = visit_at_first_stop(&f, vec![]);
+    let questionnaire = VisitTab::Questionnaire {
+        id: Some(5),
+        validate: true,
+    };
+    let html = render_visit(&f.engine, visit, questionnaire);
     assert!(html.contains("id=\"answer-1-yes\""), "yes/no: {html}");
     assert!(html.contains("id=\"answer-3\""), "text");
     assert!(html.contains("id=\"answer-4-2\""), "single choice");
@@ -375,23 +329,18 @@ fn questionnaire_shows_every_type_and_validation_messages() {
         "only the required one"
     );
 
-    let list = render(
-        &f.engine,
-        Screen::Visit {
-            visit,
-            tab: VisitTab::Questionnaire {
-                id: None,
-                validate: false,
-            },
-        },
-    );
+    let list_tab = VisitTab::Questionnaire {
+        id: None,
+        validate: false,
+    };
+    let list = render_visit(&f.engine, visit, list_tab);
     assert!(list.contains("Shelf audit") && list.contains("Required"));
 }
 
 #[test]
 fn order_editor_prices_a_draft_from_the_price_list() {
     let f = fixture(true);
-    let visit = f.engine.start_visit(1, Some(100), vec![]).unwrap();
+    let visit = visit_at_first_stop(&f, vec![]);
     let draft = f
         .engine
         .save_order_draft(&OrderDraft {
@@ -402,13 +351,7 @@ fn order_editor_prices_a_draft_from_the_price_list() {
             ..Default::default()
         })
         .unwrap();
-    let html = render(
-        &f.engine,
-        Screen::Visit {
-            visit,
-            tab: VisitTab::Order { draft: Some(draft) },
-        },
-    );
+    let html = render_visit(&f.engine, visit, VisitTab::Order { draft: Some(draft) });
     // 2 x 18.50 + 1.5 x 61.99 = 37.00 + 92.985 -> 92.98 (half-even) = 129.98
     assert!(
         text_of(&html, "order-total").contains("129.98 UAH"),
@@ -423,10 +366,7 @@ fn order_editor_prices_a_draft_from_the_price_list() {
 #[test]
 fn outlet_card_shows_orders_with_the_distributors_status() {
     let f = fixture(true);
-    let visit = f
-        .engine
-        .start_visit(1, Some(100), vec![fix(SHOP_LAT + 1000, SHOP_LON, 8)])
-        .unwrap();
+    let visit = visit_at_first_stop(&f, vec![fix(SHOP_LAT + 1000, SHOP_LON, 8)]);
     let order = f
         .engine
         .place_order(OrderDraft {
@@ -490,7 +430,7 @@ fn settings_and_language() {
 #[test]
 fn sync_screen_lists_items_and_activation_has_its_fields() {
     let f = fixture(true);
-    let visit = f.engine.start_visit(1, Some(100), vec![]).unwrap();
+    let visit = visit_at_first_stop(&f, vec![]);
     f.engine.end_visit(visit, vec![]).unwrap();
     let html = render(&f.engine, Screen::Sync);
     assert!(
