@@ -183,7 +183,9 @@ pub fn cases() -> Vec<(&'static str, Vec<Answer>, Result<(), Problem>)> {
     // 1 yes/no "stocked?" required; 2 number "facings" required when 1 is yes;
     // 3 single choice {31, 32} required; 4 text, shown when 3 is 32, required;
     // 5 multiple choice {51, 52}; 6 date; 7 number optional.
-    let base = || vec![a(1, Value::YesNo(false)), a(3, Value::SingleChoice(31))];
+    let stocked = |yes: bool| a(1, Value::YesNo(yes));
+    let shelf = |choice: i64| a(3, Value::SingleChoice(choice));
+    let base = || vec![stocked(false), shelf(31)];
     let with = |extra: Vec<Answer>| {
         let mut v = base();
         v.extend(extra);
@@ -194,33 +196,29 @@ pub fn cases() -> Vec<(&'static str, Vec<Answer>, Result<(), Problem>)> {
         ("no answers", vec![], Err(Problem::NoAnswers)),
         (
             "a required question missing",
-            vec![a(3, Value::SingleChoice(31))],
+            vec![shelf(31)],
             Err(Problem::RequiredMissing(1)),
         ),
         (
             "a yes/no condition that holds makes its question required",
-            vec![a(1, Value::YesNo(true)), a(3, Value::SingleChoice(31))],
+            vec![stocked(true), shelf(31)],
             Err(Problem::RequiredMissing(2)),
         ),
         (
             "the conditional question answered",
-            vec![
-                a(1, Value::YesNo(true)),
-                a(2, Value::Number(4.0)),
-                a(3, Value::SingleChoice(31)),
-            ],
+            vec![stocked(true), a(2, Value::Number(4.0)), shelf(31)],
             Ok(()),
         ),
         (
             "a choice condition that holds makes its question required",
-            vec![a(1, Value::YesNo(false)), a(3, Value::SingleChoice(32))],
+            vec![stocked(false), shelf(32)],
             Err(Problem::RequiredMissing(4)),
         ),
         (
             "the choice-conditional question answered",
             vec![
-                a(1, Value::YesNo(false)),
-                a(3, Value::SingleChoice(32)),
+                stocked(false),
+                shelf(32),
                 a(4, Value::Text("back door".into())),
             ],
             Ok(()),
@@ -255,7 +253,7 @@ pub fn cases() -> Vec<(&'static str, Vec<Answer>, Result<(), Problem>)> {
         ),
         (
             "a choice the question does not have",
-            vec![a(1, Value::YesNo(false)), a(3, Value::SingleChoice(51))],
+            vec![stocked(false), shelf(51)],
             Err(Problem::WrongType(3, QuestionType::SingleChoice)),
         ),
         (
@@ -288,7 +286,7 @@ pub fn cases() -> Vec<(&'static str, Vec<Answer>, Result<(), Problem>)> {
         ),
         (
             "a yes/no answer for a choice question",
-            vec![a(1, Value::YesNo(false)), a(3, Value::YesNo(true))],
+            vec![stocked(false), a(3, Value::YesNo(true))],
             Err(Problem::WrongType(3, QuestionType::SingleChoice)),
         ),
     ]
