@@ -30,7 +30,7 @@ pub struct ApiKeyInfo {
     pub last_used_ms: Option<i64>,
 }
 
-/// One line of an order in the feed.
+/// One line of an order, as the feed and the order's card show it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FeedLine {
     pub line_no: i64,
@@ -289,6 +289,43 @@ impl Store {
             q = q.bind(id);
         }
         let rows = q.fetch_all(self.pool()).await?;
+        let mut lines = self.order_lines(ids).await?;
+        let mut by_id: HashMap<String, FeedOrder> = rows
+            .into_iter()
+            .map(|r| {
+                let order = FeedOrder {
+                    lines: lines.remove(&r.0).unwrap_or_default(),
+                    id: r.0.clone(),
+                    number: r.1,
+                    state: r.2,
+                    outlet_id: r.3,
+                    outlet_code: r.4,
+                    outlet_name: r.5,
+                    outlet_address: r.6,
+                    agent_login: r.7,
+                    price_list_id: r.8,
+                    warehouse_code: r.9,
+                    visit_id: r.10,
+                    placed_at_ms: r.11,
+                    received_at_ms: r.12,
+                    total_minor: r.13,
+                    comment: r.14,
+                    delivery_date: r.15,
+                };
+                (r.0, order)
+            })
+            .collect();
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    /// The lines of these orders by order id, in line order.
+    pub(crate) async fn order_lines(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Vec<FeedLine>>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let sql = format!(
             "SELECT l.order_id, l.line_no, l.product_id, p.code, p.name, l.quantity_milli, l.price_minor, \
              l.sum_minor, l.comment, l.confirmed_quantity_milli, l.shipped_quantity_milli \
@@ -333,32 +370,7 @@ impl Store {
                 shipped_quantity_milli: l.10,
             });
         }
-        let mut by_id: HashMap<String, FeedOrder> = rows
-            .into_iter()
-            .map(|r| {
-                let order = FeedOrder {
-                    lines: lines.remove(&r.0).unwrap_or_default(),
-                    id: r.0.clone(),
-                    number: r.1,
-                    state: r.2,
-                    outlet_id: r.3,
-                    outlet_code: r.4,
-                    outlet_name: r.5,
-                    outlet_address: r.6,
-                    agent_login: r.7,
-                    price_list_id: r.8,
-                    warehouse_code: r.9,
-                    visit_id: r.10,
-                    placed_at_ms: r.11,
-                    received_at_ms: r.12,
-                    total_minor: r.13,
-                    comment: r.14,
-                    delivery_date: r.15,
-                };
-                (r.0, order)
-            })
-            .collect();
-        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+        Ok(lines)
     }
 
     /// Acknowledges orders: they leave the feed for good. Two statements per call whatever

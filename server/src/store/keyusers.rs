@@ -227,27 +227,25 @@ impl Store {
         };
         self.clear_attempts(LOGIN_RULE, login).await?;
         let token = random_token();
-        let mut tx = self.begin_write().await?;
-        exec_on(
-            &mut tx,
-            "DELETE FROM web_sessions WHERE key_user_id = $1 AND expires_at_ms < $2",
-            &[Val::I(id), Val::I(now)],
-        )
+        let session = [
+            hash_token(&token).into_val(),
+            Val::I(id),
+            random_token().into_val(),
+            Val::I(now),
+            Val::I(now + SESSION_MS),
+        ];
+        self.exec_each(&[
+            (
+                "DELETE FROM web_sessions WHERE key_user_id = $1 AND expires_at_ms < $2",
+                &[Val::I(id), Val::I(now)],
+            ),
+            (
+                "INSERT INTO web_sessions (token_hash, key_user_id, csrf_token, created_at_ms, expires_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &session,
+            ),
+        ])
         .await?;
-        exec_on(
-            &mut tx,
-            "INSERT INTO web_sessions (token_hash, key_user_id, csrf_token, created_at_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                hash_token(&token).into_val(),
-                Val::I(id),
-                random_token().into_val(),
-                Val::I(now),
-                Val::I(now + SESSION_MS),
-            ],
-        )
-        .await?;
-        tx.commit().await?;
         Ok(LoginOutcome::Ok { token })
     }
 
@@ -382,20 +380,18 @@ impl Store {
             return Err(StoreError::Refused(problem));
         }
         let hash = self.secrets().hash(new.to_string()).await?;
-        let mut tx = self.begin_write().await?;
-        exec_on(
-            &mut tx,
-            "UPDATE key_users SET password_hash = $1 WHERE id = $2",
-            &[Val::S(hash), Val::I(user_id)],
-        )
+        // Other sessions end: whoever else knew the old password is logged out.
+        self.exec_each(&[
+            (
+                "UPDATE key_users SET password_hash = $1 WHERE id = $2",
+                &[Val::S(hash), Val::I(user_id)],
+            ),
+            (
+                "DELETE FROM web_sessions WHERE key_user_id = $1 AND token_hash <> $2",
+                &[Val::I(user_id), hash_token(keep_token).into_val()],
+            ),
+        ])
         .await?;
-        exec_on(
-            &mut tx,
-            "DELETE FROM web_sessions WHERE key_user_id = $1 AND token_hash <> $2",
-            &[Val::I(user_id), hash_token(keep_token).into_val()],
-        )
-        .await?;
-        tx.commit().await?;
         Ok(PasswordChange::Changed)
     }
 

@@ -1,4 +1,5 @@
 //! Orders as the back office reads them: the card of one order and counts by state.
+use super::exchange::FeedLine;
 use super::sql::{IntoVal, keyed_reads};
 use super::{Result, Store};
 
@@ -21,20 +22,7 @@ pub struct OrderCard {
     pub document_date: String,
     pub state_reason: String,
     pub handed_over_at_ms: Option<i64>,
-    pub lines: Vec<OrderCardLine>,
-}
-
-/// A line of an order's card.
-#[derive(Debug, Clone)]
-pub struct OrderCardLine {
-    pub line_no: i64,
-    pub product_code: String,
-    pub product_name: String,
-    pub quantity_milli: i64,
-    pub price_minor: i64,
-    pub sum_minor: i64,
-    pub confirmed_quantity_milli: Option<i64>,
-    pub shipped_quantity_milli: Option<i64>,
+    pub lines: Vec<FeedLine>,
 }
 
 keyed_reads! {
@@ -74,14 +62,11 @@ impl Store {
             "SELECT delivery_date, document_number, document_date, state_reason, handed_over_at_ms FROM orders WHERE id = $1",
             &[id.into_val()],
         ).await?;
-        let lines: Vec<(i64, String, String, i64, i64, i64, Option<i64>, Option<i64>)> = self
-            .rows(
-                "SELECT l.line_no, p.code, p.name, l.quantity_milli, l.price_minor, l.sum_minor, \
-                 l.confirmed_quantity_milli, l.shipped_quantity_milli FROM order_lines l \
-                 JOIN products p ON p.id = l.product_id WHERE l.order_id = $1 ORDER BY l.line_no",
-                &[id.into_val()],
-            )
-            .await?;
+        let id = id.to_string();
+        let lines = self
+            .order_lines(std::slice::from_ref(&id))
+            .await?
+            .remove(&id);
         Ok(Some(OrderCard {
             distributor_id: h.0,
             number: h.1,
@@ -99,19 +84,7 @@ impl Store {
             document_date: extra.2,
             state_reason: extra.3,
             handed_over_at_ms: extra.4,
-            lines: lines
-                .into_iter()
-                .map(|l| OrderCardLine {
-                    line_no: l.0,
-                    product_code: l.1,
-                    product_name: l.2,
-                    quantity_milli: l.3,
-                    price_minor: l.4,
-                    sum_minor: l.5,
-                    confirmed_quantity_milli: l.6,
-                    shipped_quantity_milli: l.7,
-                })
-                .collect(),
+            lines: lines.unwrap_or_default(),
         }))
     }
 

@@ -214,107 +214,101 @@ async fn load_chunk(
     let Ok(kind) = EntityKind::try_from(kind as i32) else {
         return Ok(());
     };
+    // Reads the entities `$sql` finds: `row` names and types its columns and makes each row
+    // its key (the change log's entity id) and message.
+    macro_rules! read_entities {
+        ($kind:ident, $sql:expr, |$($col:ident: $ty:ty),*| $row:expr) => {{
+            let rows: Vec<($($ty,)*)> = query_in!(pool, $sql, ids);
+            out.extend(rows.into_iter().map(|($($col,)*)| {
+                let (key, message) = $row;
+                (key, Entity::$kind(message))
+            }));
+        }};
+    }
     match kind {
-        EntityKind::Outlet => {
-            let rows: Vec<(i64, String, String, String, String, String, Option<i64>, Option<i64>, Option<i64>, String)> = query_in!(
-                pool,
-                "SELECT id, code, name, address, contact_name, phone, lat_e7, lon_e7, price_list_id, channel
-                 FROM outlets WHERE id IN ({}) AND deleted = 0",
-                ids
-            );
-            for r in rows {
-                out.push((
-                    r.0,
-                    Entity::Outlet(v1::Outlet {
-                        id: r.0,
-                        code: r.1,
-                        name: r.2,
-                        address: r.3,
-                        contact_name: r.4,
-                        phone: r.5,
-                        has_location: r.6.is_some() && r.7.is_some(),
-                        lat_e7: r.6.unwrap_or(0) as i32,
-                        lon_e7: r.7.unwrap_or(0) as i32,
-                        price_list_id: r.8.unwrap_or(0),
-                        channel: r.9,
-                    }),
-                ));
-            }
-        }
-        EntityKind::Product => {
-            let rows: Vec<(i64, String, String, String, String, i64, i64)> = query_in!(
-                pool,
-                "SELECT id, code, name, unit, category, must_stock, quantity_step_milli
-                 FROM products WHERE id IN ({}) AND deleted = 0",
-                ids
-            );
-            for r in rows {
-                out.push((
-                    r.0,
-                    Entity::Product(v1::Product {
-                        id: r.0,
-                        code: r.1,
-                        name: r.2,
-                        unit: r.3,
-                        category: r.4,
-                        must_stock: r.5 != 0,
-                        quantity_step_milli: r.6,
-                    }),
-                ));
-            }
-        }
-        EntityKind::PriceList => {
-            let rows: Vec<(i64, String, String)> = query_in!(
-                pool,
-                "SELECT id, name, payment_form FROM price_lists WHERE id IN ({})",
-                ids
-            );
-            for r in rows {
-                out.push((
-                    r.0,
-                    Entity::PriceList(v1::PriceList {
-                        id: r.0,
-                        name: r.1,
-                        payment_form: r.2,
-                    }),
-                ));
-            }
-        }
-        EntityKind::Price => {
-            let rows: Vec<(i64, i64, i64, i64)> = query_in!(
-                pool,
-                "SELECT id, price_list_id, product_id, price_minor FROM prices WHERE id IN ({})",
-                ids
-            );
-            for r in rows {
-                out.push((
-                    r.0,
-                    Entity::Price(v1::Price {
-                        id: r.0,
-                        price_list_id: r.1,
-                        product_id: r.2,
-                        price_minor: r.3,
-                    }),
-                ));
-            }
-        }
-        EntityKind::Warehouse => {
-            let rows: Vec<(i64, String, String)> = query_in!(
-                pool,
-                "SELECT id, code, name FROM warehouses WHERE id IN ({})",
-                ids
-            );
-            for r in rows {
-                out.push((
-                    r.0,
-                    Entity::Warehouse(v1::Warehouse {
-                        id: r.0,
-                        code: r.1,
-                        name: r.2,
-                    }),
-                ));
-            }
-        }
+        EntityKind::Outlet => read_entities!(
+            Outlet,
+            "SELECT id, code, name, address, contact_name, phone, lat_e7, lon_e7, price_list_id, channel
+             FROM outlets WHERE id IN ({}) AND deleted = 0",
+            |id: i64,
+             code: String,
+             name: String,
+             address: String,
+             contact_name: String,
+             phone: String,
+             lat: Option<i64>,
+             lon: Option<i64>,
+             price_list_id: Option<i64>,
+             channel: String| (
+                id,
+                v1::Outlet {
+                    id,
+                    code,
+                    name,
+                    address,
+                    contact_name,
+                    phone,
+                    has_location: lat.is_some() && lon.is_some(),
+                    lat_e7: lat.unwrap_or(0) as i32,
+                    lon_e7: lon.unwrap_or(0) as i32,
+                    price_list_id: price_list_id.unwrap_or(0),
+                    channel,
+                }
+            )
+        ),
+        EntityKind::Product => read_entities!(
+            Product,
+            "SELECT id, code, name, unit, category, must_stock, quantity_step_milli
+             FROM products WHERE id IN ({}) AND deleted = 0",
+            |id: i64,
+             code: String,
+             name: String,
+             unit: String,
+             category: String,
+             must_stock: i64,
+             quantity_step_milli: i64| (
+                id,
+                v1::Product {
+                    id,
+                    code,
+                    name,
+                    unit,
+                    category,
+                    must_stock: must_stock != 0,
+                    quantity_step_milli,
+                }
+            )
+        ),
+        EntityKind::PriceList => read_entities!(
+            PriceList,
+            "SELECT id, name, payment_form FROM price_lists WHERE id IN ({})",
+            |id: i64, name: String, payment_form: String| (
+                id,
+                v1::PriceList {
+                    id,
+                    name,
+                    payment_form,
+                }
+            )
+        ),
+        EntityKind::Price => read_entities!(
+            Price,
+            "SELECT id, price_list_id, product_id, price_minor FROM prices WHERE id IN ({})",
+            |id: i64, price_list_id: i64, product_id: i64, price_minor: i64| (
+                id,
+                v1::Price {
+                    id,
+                    price_list_id,
+                    product_id,
+                    price_minor,
+                }
+            )
+        ),
+        EntityKind::Warehouse => read_entities!(
+            Warehouse,
+            "SELECT id, code, name FROM warehouses WHERE id IN ({})",
+            |id: i64, code: String, name: String| (id, v1::Warehouse { id, code, name })
+        ),
         EntityKind::Route => {
             let routes: Vec<(i64, String)> = query_in!(
                 pool,
@@ -398,30 +392,30 @@ async fn load_chunk(
                 ));
             }
         }
-        EntityKind::OrderStatus => {
-            let rows: Vec<(i64, String, String, String, String, String, i64)> = query_in!(
-                pool,
-                "SELECT number, id, state, state_reason, document_number, delivery_date, state_changed_ms
-                 FROM orders WHERE number IN ({})",
-                ids
-            );
-            for r in rows {
-                let order_id = Uuid::parse_str(&r.1)
-                    .map(|u| u.as_bytes().to_vec())
-                    .unwrap_or_default();
-                out.push((
-                    r.0,
-                    Entity::OrderStatus(v1::OrderStatus {
-                        order_id,
-                        state: order_state(&r.2) as i32,
-                        reason: r.3,
-                        document_number: r.4,
-                        delivery_date: r.5,
-                        changed_at_ms: r.6,
-                    }),
-                ));
-            }
-        }
+        EntityKind::OrderStatus => read_entities!(
+            OrderStatus,
+            "SELECT number, id, state, state_reason, document_number, delivery_date, state_changed_ms
+             FROM orders WHERE number IN ({})",
+            |number: i64,
+             id: String,
+             state: String,
+             reason: String,
+             document_number: String,
+             delivery_date: String,
+             changed_at_ms: i64| (
+                number,
+                v1::OrderStatus {
+                    order_id: Uuid::parse_str(&id)
+                        .map(|u| u.as_bytes().to_vec())
+                        .unwrap_or_default(),
+                    state: order_state(&state) as i32,
+                    reason,
+                    document_number,
+                    delivery_date,
+                    changed_at_ms,
+                }
+            )
+        ),
         EntityKind::Unspecified => {}
     }
     Ok(())

@@ -495,6 +495,15 @@ impl Store {
             .rows_affected())
     }
 
+    /// Runs statements, each with its values bound in order, in one write transaction.
+    pub async fn exec_each(&self, statements: &[(&'static str, &[Val])]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for (sql, vals) in statements {
+            exec_on(&mut tx, sql, vals).await?;
+        }
+        tx.commit().await
+    }
+
     /// The id a statement returns (`INSERT ... RETURNING id`), its values bound in order.
     pub async fn one_id(&self, sql: &'static str, vals: &[Val]) -> Result<i64> {
         let (id,): (i64,) = self.one(sql, vals).await?;

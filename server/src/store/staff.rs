@@ -1,6 +1,6 @@
 //! Positions and the staff bound to them, as the back office edits them (the binding itself
 //! is made by `Store::bind_staff` in `world`).
-use super::sql::{IntoVal, exec_on, keyed_reads};
+use super::sql::{IntoVal, Val, keyed_reads};
 use super::world::UNSET_MAIN_BINDINGS;
 use super::{Result, Store};
 
@@ -89,14 +89,13 @@ impl Store {
     /// Makes a binding the main one of its position (the others of that position stop being
     /// main), in one transaction.
     pub async fn make_main_binding(&self, id: i64, position_id: i64) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        exec_on(&mut tx, UNSET_MAIN_BINDINGS, &[position_id.into_val()]).await?;
-        exec_on(
-            &mut tx,
-            "UPDATE position_staff SET is_main = 1 WHERE id = $1",
-            &[id.into_val()],
-        )
-        .await?;
-        tx.commit().await
+        self.exec_each(&[
+            (UNSET_MAIN_BINDINGS, &[Val::I(position_id)]),
+            (
+                "UPDATE position_staff SET is_main = 1 WHERE id = $1",
+                &[Val::I(id)],
+            ),
+        ])
+        .await
     }
 }

@@ -11,6 +11,23 @@ use sqlx::AnyConnection;
 use std::collections::HashSet;
 use uuid::Uuid;
 
+/// The facts stored under these ids (answer sets, distribution checks) with the mobile user
+/// each belongs to: `$sql` reads (id, owner) for an `IN ({})` list of ids.
+macro_rules! owners {
+    ($conn:expr, $sql:expr, $ids:expr) => {
+        select_in!(
+            $conn,
+            (String, i64),
+            $sql,
+            [],
+            $ids.iter().map(|u| u.to_string()).collect()
+        )
+        .iter()
+        .filter_map(|r| Some((Uuid::parse_str(&r.0).ok()?, r.1)))
+        .collect()
+    };
+}
+
 impl Store {
     /// Reads everything the fresh mutations refer to, one query per kind.
     pub(super) async fn picture(
@@ -173,32 +190,20 @@ impl Store {
         // With the visit's owner: an id another user already used is refused, not taken for
         // a duplicate of one's own. The owner is a correlated lookup by primary key: written
         // as a join it cost PostgreSQL a third of its ingest throughput (measured).
-        let answers = select_in!(
+        pic.answer_sets = owners!(
             conn,
-            (String, i64),
             "SELECT DISTINCT a.answers_id,
                 (SELECT v.mobile_user_id FROM visits v WHERE v.id = a.visit_id)
              FROM questionnaire_answers a WHERE a.answers_id IN ({})",
-            [],
-            answer_ids.iter().map(|u| u.to_string()).collect()
+            answer_ids
         );
-        pic.answer_sets = answers
-            .iter()
-            .filter_map(|r| Some((Uuid::parse_str(&r.0).ok()?, r.1)))
-            .collect();
-        let checks = select_in!(
+        pic.checks = owners!(
             conn,
-            (String, i64),
             "SELECT DISTINCT d.check_id,
                 (SELECT v.mobile_user_id FROM visits v WHERE v.id = d.visit_id)
              FROM distribution_checks d WHERE d.check_id IN ({})",
-            [],
-            check_ids.iter().map(|u| u.to_string()).collect()
+            check_ids
         );
-        pic.checks = checks
-            .iter()
-            .filter_map(|r| Some((Uuid::parse_str(&r.0).ok()?, r.1)))
-            .collect();
         for qid in questionnaire_ids {
             if let Some(defs) = load_questionnaire(conn, auth.distributor_id, qid).await? {
                 pic.questionnaires.insert(qid, defs);

@@ -62,6 +62,49 @@ pub(super) fn taken(what: &str, id: Uuid) -> Refusal {
     )
 }
 
+/// Refused unless `id` is among what the device may see (`what` names it in the reason).
+fn visible(known: &HashSet<i64>, what: &str, id: i64) -> Checked<()> {
+    if known.contains(&id) {
+        return Ok(());
+    }
+    refuse(
+        ErrorCode::NotVisible,
+        format!("{what} {id} is not available"),
+    )
+}
+
+/// A fact recorded in a visit (a set of answers, a distribution check): its id (`field` on
+/// the wire) must be new, or this user's (`None`: a duplicate), and the visit this user's.
+fn visit_fact(
+    pic: &Picture,
+    stored: &HashMap<Uuid, i64>,
+    user: i64,
+    (id, field): (&[u8], &str),
+    visit_id: &[u8],
+) -> Checked<Option<(Uuid, Uuid)>> {
+    let fact_id = parse_id(id, field)?;
+    let visit_id = parse_id(visit_id, "visit_id")?;
+    if let Some(known) = stored_id(stored.get(&fact_id).copied(), user) {
+        return match known {
+            Ok(_) => Ok(None),
+            Err(()) => Err(taken(&field.replace('_', " "), fact_id)),
+        };
+    }
+    own_visit(pic, user, visit_id)?;
+    Ok(Some((fact_id, visit_id)))
+}
+
+/// Refused unless the visit was started by this mobile user.
+fn own_visit(pic: &Picture, user: i64, id: Uuid) -> Checked<()> {
+    match pic.visits.get(&id) {
+        Some(v) if v.owner == user => Ok(()),
+        _ => refuse(
+            ErrorCode::UnknownReference,
+            format!("visit {id} was never started by this mobile user"),
+        ),
+    }
+}
+
 pub(super) fn parse_id(bytes: &[u8], what: &str) -> Checked<Uuid> {
     ids::from_wire(bytes).ok_or_else(|| {
         (
@@ -162,15 +205,6 @@ pub(super) fn apply(
         );
     }
     let user = auth.mobile_user_id;
-    let own_visit = |pic: &Picture, id: Uuid| -> Checked<()> {
-        match pic.visits.get(&id) {
-            Some(v) if v.owner == user => Ok(()),
-            _ => refuse(
-                ErrorCode::UnknownReference,
-                format!("visit {id} was never started by this mobile user"),
-            ),
-        }
-    };
     match &m.kind {
         None => refuse(ErrorCode::InvalidMutation, "the mutation carries no action"),
         Some(Kind::VisitStarted(v)) => {
@@ -226,7 +260,7 @@ pub(super) fn apply(
         Some(Kind::VisitEnded(v)) => {
             let visit_id = parse_id(&v.visit_id, "visit_id")?;
             check_fixes(&v.fixes)?;
-            own_visit(pic, visit_id)?;
+            own_visit(pic, user, visit_id)?;
             let state = pic.visits.get_mut(&visit_id).expect("checked");
             if state.ended {
                 return Ok(false);
@@ -267,7 +301,7 @@ pub(super) fn apply(
                 None
             } else {
                 let id = parse_id(&o.visit_id, "visit_id")?;
-                own_visit(pic, id)?;
+                own_visit(pic, user, id)?;
                 Some(id)
             };
             if !pic.outlets.contains_key(&o.outlet_id) {
@@ -288,12 +322,7 @@ pub(super) fn apply(
                     "an order has at most 1000 lines",
                 );
             }
-            if !pic.price_lists.contains(&o.price_list_id) {
-                return refuse(
-                    ErrorCode::NotVisible,
-                    format!("price list {} is not available", o.price_list_id),
-                );
-            }
+            visible(&pic.price_lists, "price list", o.price_list_id)?;
             if !pic.warehouses.contains(&o.warehouse_id) {
                 return refuse(
                     ErrorCode::NotVisible,
@@ -397,12 +426,12 @@ pub(super) fn apply(
             Ok(true)
         }
         Some(Kind::QuestionnaireAnswered(q)) => {
-            let answers_id = parse_id(&q.answers_id, "answers_id")?;
-            let visit_id = parse_id(&q.visit_id, "visit_id")?;
-            if let Some(known) = stored_id(pic.answer_sets.get(&answers_id).copied(), user) {
-                return known.map_err(|()| taken("answers id", answers_id));
-            }
-            own_visit(pic, visit_id)?;
+            let fact = (q.answers_id.as_slice(), "answers_id");
+            let Some((answers_id, visit_id)) =
+                visit_fact(pic, &pic.answer_sets, user, fact, &q.visit_id)?
+            else {
+                return Ok(false);
+            };
             let Some(form) = pic.questionnaires.get(&q.questionnaire_id) else {
                 return refuse(
                     ErrorCode::NotVisible,
@@ -429,12 +458,11 @@ pub(super) fn apply(
             Ok(true)
         }
         Some(Kind::DistributionChecked(d)) => {
-            let check_id = parse_id(&d.check_id, "check_id")?;
-            let visit_id = parse_id(&d.visit_id, "visit_id")?;
-            if let Some(known) = stored_id(pic.checks.get(&check_id).copied(), user) {
-                return known.map_err(|()| taken("check id", check_id));
-            }
-            own_visit(pic, visit_id)?;
+            let fact = (d.check_id.as_slice(), "check_id");
+            let Some((check_id, visit_id)) = visit_fact(pic, &pic.checks, user, fact, &d.visit_id)?
+            else {
+                return Ok(false);
+            };
             if d.items.is_empty() {
                 return refuse(
                     ErrorCode::InvalidMutation,
@@ -449,12 +477,7 @@ pub(super) fn apply(
                         format!("product {} is checked twice", item.product_id),
                     );
                 }
-                if !pic.products.contains(&item.product_id) {
-                    return refuse(
-                        ErrorCode::NotVisible,
-                        format!("product {} is not available", item.product_id),
-                    );
-                }
+                visible(&pic.products, "product", item.product_id)?;
             }
             w.checks.extend(d.items.iter().map(|i| CheckRow {
                 check_id: check_id.to_string(),
