@@ -360,6 +360,38 @@ impl Fields {
     }
 }
 
+/// A definition list of label / value pairs, as cards show their facts.
+pub fn facts(rows: &[(String, Markup)]) -> Markup {
+    html! { dl.facts { @for (k, v) in rows { dt { (k) } dd { (v) } } } }
+}
+
+/// Plain text as a fact's value.
+pub fn text(s: impl Into<String>) -> Markup {
+    let s: String = s.into();
+    html! { (s) }
+}
+
+/// A folded block under a list that creates a row, shown to users who may write: `id` names
+/// it, `summary` is its title's catalogue key, `content` its form.
+pub fn create_block(t: &T, user: &WebUser, id: &str, summary: &str, content: Markup) -> Markup {
+    html! {
+        @if user.can_write() {
+            details.create id=(id) {
+                summary { (t.s(summary)) }
+                (content)
+            }
+        }
+    }
+}
+
+/// The `position_id` select of a form: positions (id, name, distributor code) as
+/// `CODE · name`.
+pub fn position_select(positions: &[(i64, String, String)]) -> Markup {
+    html! {
+        select name="position_id" { @for (id, name, code) in positions { option value=(id) { (code) " · " (name) } } }
+    }
+}
+
 /// The hidden CSRF field every state-changing form carries.
 pub fn csrf_field(user: &WebUser) -> Markup {
     html! { input type="hidden" name="csrf" value=(user.csrf_token); }

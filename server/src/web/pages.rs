@@ -10,7 +10,10 @@ use serde::Deserialize;
 
 use super::list::list_page;
 use super::lists;
-use super::{Change, WebError, WebResult, WebUser, csrf_field, fmt_money, fmt_time, layout};
+use super::{
+    Change, WebError, WebResult, WebUser, create_block, csrf_field, facts, fmt_money, fmt_time,
+    layout, position_select, text,
+};
 use crate::AppState;
 use crate::store::cards::Mapped;
 
@@ -58,16 +61,6 @@ pub fn router() -> Router<AppState> {
         .route("/org-units", get(org_units))
 }
 
-/// A definition list of label / value pairs.
-fn facts(rows: &[(String, Markup)]) -> Markup {
-    html! { dl.facts { @for (k, v) in rows { dt { (k) } dd { (v) } } } }
-}
-
-fn text(s: impl Into<String>) -> Markup {
-    let s: String = s.into();
-    html! { (s) }
-}
-
 // --- Mobile users -------------------------------------------------------------------------
 
 /// Positions in the user's scope that have no mobile user yet.
@@ -84,26 +77,20 @@ async fn mobile_users(
     user: WebUser,
     RawQuery(raw): RawQuery,
 ) -> WebResult<Markup> {
-    let t = user.t();
     let positions = free_positions(&state, &user).await?;
-    let extra = html! {
-        @if user.can_write() {
-            details.create #create-mobile-user {
-                summary { (t.s("mobile_users.create")) }
-                @if positions.is_empty() { p { (t.s("mobile_users.no_free_positions")) } }
-                @else {
-                    form method="post" action="/mobile-users" {
-                        (csrf_field(&user))
-                        label { (t.s("col.position"))
-                            select name="position_id" { @for (id, name, code) in &positions { option value=(id) { (code) " · " (name) } } }
-                        }
-                        label { (t.s("col.login")) input name="login" required; }
-                        button #create-user type="submit" { (t.s("common.create")) }
-                    }
-                }
+    let t = user.t();
+    let form = html! {
+        @if positions.is_empty() { p { (t.s("mobile_users.no_free_positions")) } }
+        @else {
+            form method="post" action="/mobile-users" {
+                (csrf_field(&user))
+                label { (t.s("col.position")) (position_select(&positions)) }
+                label { (t.s("col.login")) input name="login" required; }
+                button #create-user type="submit" { (t.s("common.create")) }
             }
         }
     };
+    let extra = create_block(&t, &user, "create-mobile-user", "mobile_users.create", form);
     list_page(
         State(state),
         user,
@@ -495,8 +482,8 @@ async fn outlet_card(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
-    let t = user.t();
     outlet_distributor(&state, &user, id).await?;
+    let t = user.t();
     let (code, name, address, contact, phone, channel, lat, lon, is_global, global_code) =
         state.store.outlet_card_head(id).await?;
     let (distributor,) = state.store.outlet_distributor_code(id).await?;
@@ -689,8 +676,8 @@ async fn warehouse_card(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
-    let t = user.t();
     let (d, name) = warehouse_distributor(&state, &user, id).await?;
+    let t = user.t();
     let bound = state.store.warehouse_positions(id).await?;
     let positions = state.store.distributor_positions(d).await?;
     let body = html! {

@@ -9,7 +9,10 @@ use serde::Deserialize;
 
 use super::list::list_page;
 use super::lists;
-use super::{Change, WebError, WebResult, WebUser, csrf_field, layout};
+use super::{
+    Change, WebError, WebResult, WebUser, create_block, csrf_field, facts, layout, position_select,
+    text,
+};
 use crate::AppState;
 use crate::store::staff::Binding;
 
@@ -48,28 +51,24 @@ async fn staff_list(
     user: WebUser,
     RawQuery(raw): RawQuery,
 ) -> WebResult<Markup> {
-    let t = user.t();
     let positions = positions(&state, &user).await?;
+    let t = user.t();
     let today = super::today(state.clock.now(), &user.timezone);
+    let form = html! {
+        form method="post" action="/staff" {
+            (csrf_field(&user))
+            label { (t.s("col.first_name")) input name="first_name" required pattern="[A-Za-z][A-Za-z' \\-]*"; }
+            label { (t.s("col.last_name")) input name="last_name" required pattern="[A-Za-z][A-Za-z' \\-]*"; }
+            label { (t.s("col.position")) (position_select(&positions)) }
+            label { (t.s("col.main")) input type="checkbox" name="main" value="1" checked; }
+            label { (t.s("col.valid_from")) input type="date" name="valid_from" value=(today); }
+            p.hint { (t.s("staff.latin_hint")) }
+            button #bind-staff-submit type="submit" { (t.s("common.create")) }
+        }
+    };
     let extra = html! {
         p { a href="/org-units" { (t.s("nav.org_units")) } }
-        @if user.can_write() {
-            details.create #bind-staff {
-                summary { (t.s("staff.bind")) }
-                form method="post" action="/staff" {
-                    (csrf_field(&user))
-                    label { (t.s("col.first_name")) input name="first_name" required pattern="[A-Za-z][A-Za-z' \\-]*"; }
-                    label { (t.s("col.last_name")) input name="last_name" required pattern="[A-Za-z][A-Za-z' \\-]*"; }
-                    label { (t.s("col.position"))
-                        select name="position_id" { @for (id, name, code) in &positions { option value=(id) { (code) " · " (name) } } }
-                    }
-                    label { (t.s("col.main")) input type="checkbox" name="main" value="1" checked; }
-                    label { (t.s("col.valid_from")) input type="date" name="valid_from" value=(today); }
-                    p.hint { (t.s("staff.latin_hint")) }
-                    button #bind-staff-submit type="submit" { (t.s("common.create")) }
-                }
-            }
-        }
+        (create_block(&t, &user, "bind-staff", "staff.bind", form))
     };
     list_page(State(state), user, RawQuery(raw), &lists::STAFF, extra).await
 }
@@ -125,7 +124,6 @@ async fn binding_card(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
-    let t = user.t();
     let Binding {
         position,
         first_name: first,
@@ -136,6 +134,7 @@ async fn binding_card(
         valid_to: to,
         ..
     } = binding(&state, &user, id).await?;
+    let t = user.t();
     let main = is_main as i64;
     let today = super::today(state.clock.now(), &user.timezone);
     let yes_no = |b: bool| {
@@ -146,15 +145,15 @@ async fn binding_card(
         }
     };
     let body = html! {
-        dl.facts {
-            dt { (t.s("col.first_name")) } dd { (first) }
-            dt { (t.s("col.last_name")) } dd { (last) }
-            dt { (t.s("col.external_code")) } dd { (code) }
-            dt { (t.s("col.position")) } dd { (position) }
-            dt { (t.s("col.main")) } dd #binding-main { (yes_no(main != 0)) }
-            dt { (t.s("col.valid_from")) } dd { (from) }
-            dt { (t.s("col.valid_to")) } dd #binding-to { (to.clone().unwrap_or_default()) }
-        }
+        (facts(&[
+            (t.s("col.first_name"), text(first.clone())),
+            (t.s("col.last_name"), text(last.clone())),
+            (t.s("col.external_code"), text(code)),
+            (t.s("col.position"), text(position)),
+            (t.s("col.main"), html! { span #binding-main { (yes_no(main != 0)) } }),
+            (t.s("col.valid_from"), text(from)),
+            (t.s("col.valid_to"), html! { span #binding-to { (to.clone().unwrap_or_default()) } }),
+        ]))
         @if user.can_write() && to.is_none() {
             @if main == 0 {
                 form.inline method="post" action={"/staff/" (id) "/main"} {
