@@ -3,49 +3,146 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-/// Server settings.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// sqlx URL: `sqlite://PATH` or `postgres://...`.
-    pub database_url: String,
-    /// Address to listen on.
-    pub listen: String,
-    /// Directory of Leaflet's npm `dist` files, served to the back office's maps.
-    pub leaflet_dir: Option<String>,
-    /// URL Leaflet is loaded from when no directory is set.
-    pub leaflet_url: Option<String>,
-    /// Map tile layer URL (`{z}/{x}/{y}`).
-    pub tile_url: Option<String>,
-    /// Mark the back office's cookies `Secure` (the server is reached over TLS).
-    pub secure_cookies: bool,
-    /// Let webhooks post to private, loopback and link-local addresses.
-    pub webhook_allow_private: bool,
-    /// Open connections at most.
-    pub max_connections: usize,
-    /// Seconds a request head may take to arrive (and an idle connection stays open).
-    pub header_timeout_secs: u64,
-    /// Seconds reading a request body and answering may take.
-    pub request_timeout_secs: u64,
-    /// Seconds requests in flight may take to finish after SIGTERM.
-    pub drain_timeout_secs: u64,
+/// How a setting's value is read from the environment (the TOML file gives it typed).
+trait FromEnv: Sized {
+    fn from_env(name: &str, v: String) -> anyhow::Result<Self>;
 }
 
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("database_url", &redact(&self.database_url))
-            .field("listen", &self.listen)
-            .field("leaflet_dir", &self.leaflet_dir)
-            .field("leaflet_url", &self.leaflet_url)
-            .field("tile_url", &self.tile_url)
-            .field("secure_cookies", &self.secure_cookies)
-            .field("webhook_allow_private", &self.webhook_allow_private)
-            .field("max_connections", &self.max_connections)
-            .field("header_timeout_secs", &self.header_timeout_secs)
-            .field("request_timeout_secs", &self.request_timeout_secs)
-            .field("drain_timeout_secs", &self.drain_timeout_secs)
-            .finish()
+impl FromEnv for String {
+    fn from_env(_: &str, v: String) -> anyhow::Result<Self> {
+        Ok(v)
     }
+}
+
+impl FromEnv for Option<String> {
+    fn from_env(_: &str, v: String) -> anyhow::Result<Self> {
+        Ok(Some(v))
+    }
+}
+
+/// A boolean environment value: 1/true/yes or 0/false/no.
+impl FromEnv for bool {
+    fn from_env(name: &str, v: String) -> anyhow::Result<Self> {
+        match v.trim().to_lowercase().as_str() {
+            "1" | "true" | "yes" => Ok(true),
+            "0" | "false" | "no" | "" => Ok(false),
+            other => anyhow::bail!("{name}={other:?}: use 1 or 0"),
+        }
+    }
+}
+
+/// A positive number from the environment.
+fn number<N: std::str::FromStr + PartialOrd + Default>(name: &str, v: &str) -> anyhow::Result<N> {
+    v.trim()
+        .parse::<N>()
+        .ok()
+        .filter(|n| *n > N::default())
+        .ok_or_else(|| anyhow::anyhow!("{name}={v:?}: expected a positive number"))
+}
+
+impl FromEnv for usize {
+    fn from_env(name: &str, v: String) -> anyhow::Result<Self> {
+        number(name, &v)
+    }
+}
+
+impl FromEnv for u64 {
+    fn from_env(name: &str, v: String) -> anyhow::Result<Self> {
+        number(name, &v)
+    }
+}
+
+/// A setting's value as `Debug` shows it: as it is, or through a function that hides a part.
+macro_rules! shown {
+    ($v:expr) => {
+        &$v
+    };
+    ($v:expr, $hide:path) => {
+        &$hide(&$v)
+    };
+}
+
+/// Every setting once: its field (the TOML file's key too), type, default and environment
+/// variable, and what hides it in `Debug` output. Generates [`Settings`], its `Debug` and
+/// `Default`, the file's shape and how the file and the environment override it.
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident: $ty:ty = $default:expr, $env:literal $(, shown $hide:path)?;
+    )*) => {
+        /// Server settings.
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct Settings {
+            $($(#[doc = $doc])* pub $name: $ty,)*
+        }
+
+        impl std::fmt::Debug for Settings {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("Settings")
+                    $(.field(stringify!($name), shown!(self.$name $(, $hide)?)))*
+                    .finish()
+            }
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings { $($name: $default,)* }
+            }
+        }
+
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct FileSettings {
+            $($name: Option<$ty>,)*
+        }
+
+        impl Settings {
+            /// What the file sets replaces the value before.
+            fn apply_file(&mut self, f: FileSettings) {
+                $(if let Some(v) = f.$name {
+                    self.$name = v;
+                })*
+            }
+
+            /// What the environment sets replaces the value before.
+            fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+                $(if let Some(v) = env($env) {
+                    self.$name = FromEnv::from_env($env, v)?;
+                })*
+                Ok(())
+            }
+        }
+    };
+}
+
+settings! {
+    /// sqlx URL: `sqlite://PATH` or `postgres://...`.
+    database_url: String = "sqlite://fieldsync.db".into(), "FIELDSYNC_DATABASE_URL", shown redact;
+    /// Address to listen on.
+    listen: String = "127.0.0.1:8080".into(), "FIELDSYNC_LISTEN";
+    /// Directory of Leaflet's npm `dist` files, served to the back office's maps.
+    leaflet_dir: Option<String> = None, "FIELDSYNC_LEAFLET_DIR";
+    /// URL Leaflet is loaded from when no directory is set.
+    leaflet_url: Option<String> = None, "FIELDSYNC_LEAFLET_URL";
+    /// Map tile layer URL (`{z}/{x}/{y}`).
+    tile_url: Option<String> = None, "FIELDSYNC_TILE_URL";
+    /// Mark the back office's cookies `Secure` (the server is reached over TLS).
+    secure_cookies: bool = false, "FIELDSYNC_SECURE_COOKIES";
+    /// Let webhooks post to private, loopback and link-local addresses.
+    webhook_allow_private: bool = false, "FIELDSYNC_WEBHOOK_ALLOW_PRIVATE";
+    /// Open connections at most.
+    max_connections: usize = default_limits().max_connections, "FIELDSYNC_MAX_CONNECTIONS";
+    /// Seconds a request head may take to arrive (and an idle connection stays open).
+    header_timeout_secs: u64 = default_limits().header_timeout.as_secs(), "FIELDSYNC_HEADER_TIMEOUT_SECS";
+    /// Seconds reading a request body and answering may take.
+    request_timeout_secs: u64 = default_limits().request_timeout.as_secs(), "FIELDSYNC_REQUEST_TIMEOUT_SECS";
+    /// Seconds requests in flight may take to finish after SIGTERM.
+    drain_timeout_secs: u64 = default_limits().drain_timeout.as_secs(), "FIELDSYNC_DRAIN_TIMEOUT_SECS";
+}
+
+/// The listener's bounds when nothing is configured.
+fn default_limits() -> crate::http::ServeLimits {
+    crate::http::ServeLimits::default()
 }
 
 /// Hides a password in a URL (`postgres://user:secret@host` -> `postgres://user:***@host`).
@@ -57,59 +154,6 @@ pub fn redact(url: &str) -> String {
         return format!("{scheme}://{user}:***@{host}");
     }
     url.to_string()
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        let limits = crate::http::ServeLimits::default();
-        Settings {
-            database_url: "sqlite://fieldsync.db".into(),
-            listen: "127.0.0.1:8080".into(),
-            leaflet_dir: None,
-            leaflet_url: None,
-            tile_url: None,
-            secure_cookies: false,
-            webhook_allow_private: false,
-            max_connections: limits.max_connections,
-            header_timeout_secs: limits.header_timeout.as_secs(),
-            request_timeout_secs: limits.request_timeout.as_secs(),
-            drain_timeout_secs: limits.drain_timeout.as_secs(),
-        }
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    database_url: Option<String>,
-    listen: Option<String>,
-    leaflet_dir: Option<String>,
-    leaflet_url: Option<String>,
-    tile_url: Option<String>,
-    secure_cookies: Option<bool>,
-    webhook_allow_private: Option<bool>,
-    max_connections: Option<usize>,
-    header_timeout_secs: Option<u64>,
-    request_timeout_secs: Option<u64>,
-    drain_timeout_secs: Option<u64>,
-}
-
-/// A boolean environment value: 1/true/yes or 0/false/no.
-fn flag(name: &str, v: &str) -> anyhow::Result<bool> {
-    match v.trim().to_lowercase().as_str() {
-        "1" | "true" | "yes" => Ok(true),
-        "0" | "false" | "no" | "" => Ok(false),
-        other => anyhow::bail!("{name}={other:?}: use 1 or 0"),
-    }
-}
-
-/// A positive number from the environment.
-fn number<N: std::str::FromStr + PartialOrd + Default>(name: &str, v: &str) -> anyhow::Result<N> {
-    v.trim()
-        .parse::<N>()
-        .ok()
-        .filter(|n| *n > N::default())
-        .ok_or_else(|| anyhow::anyhow!("{name}={v:?}: expected a positive number"))
 }
 
 /// Values given on the command line (highest precedence).
@@ -136,49 +180,9 @@ impl Settings {
                 .map_err(|e| anyhow::anyhow!("cannot read config file {path}: {e}"))?;
             let f: FileSettings =
                 toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
-            if let Some(v) = f.database_url {
-                s.database_url = v;
-            }
-            if let Some(v) = f.listen {
-                s.listen = v;
-            }
-            s.leaflet_dir = f.leaflet_dir.or(s.leaflet_dir);
-            s.leaflet_url = f.leaflet_url.or(s.leaflet_url);
-            s.tile_url = f.tile_url.or(s.tile_url);
-            s.secure_cookies = f.secure_cookies.unwrap_or(s.secure_cookies);
-            s.webhook_allow_private = f.webhook_allow_private.unwrap_or(s.webhook_allow_private);
-            s.max_connections = f.max_connections.unwrap_or(s.max_connections);
-            s.header_timeout_secs = f.header_timeout_secs.unwrap_or(s.header_timeout_secs);
-            s.request_timeout_secs = f.request_timeout_secs.unwrap_or(s.request_timeout_secs);
-            s.drain_timeout_secs = f.drain_timeout_secs.unwrap_or(s.drain_timeout_secs);
+            s.apply_file(f);
         }
-        if let Some(v) = env("FIELDSYNC_DATABASE_URL") {
-            s.database_url = v;
-        }
-        if let Some(v) = env("FIELDSYNC_LISTEN") {
-            s.listen = v;
-        }
-        s.leaflet_dir = env("FIELDSYNC_LEAFLET_DIR").or(s.leaflet_dir);
-        s.leaflet_url = env("FIELDSYNC_LEAFLET_URL").or(s.leaflet_url);
-        s.tile_url = env("FIELDSYNC_TILE_URL").or(s.tile_url);
-        if let Some(v) = env("FIELDSYNC_SECURE_COOKIES") {
-            s.secure_cookies = flag("FIELDSYNC_SECURE_COOKIES", &v)?;
-        }
-        if let Some(v) = env("FIELDSYNC_WEBHOOK_ALLOW_PRIVATE") {
-            s.webhook_allow_private = flag("FIELDSYNC_WEBHOOK_ALLOW_PRIVATE", &v)?;
-        }
-        if let Some(v) = env("FIELDSYNC_MAX_CONNECTIONS") {
-            s.max_connections = number("FIELDSYNC_MAX_CONNECTIONS", &v)?;
-        }
-        if let Some(v) = env("FIELDSYNC_HEADER_TIMEOUT_SECS") {
-            s.header_timeout_secs = number("FIELDSYNC_HEADER_TIMEOUT_SECS", &v)?;
-        }
-        if let Some(v) = env("FIELDSYNC_REQUEST_TIMEOUT_SECS") {
-            s.request_timeout_secs = number("FIELDSYNC_REQUEST_TIMEOUT_SECS", &v)?;
-        }
-        if let Some(v) = env("FIELDSYNC_DRAIN_TIMEOUT_SECS") {
-            s.drain_timeout_secs = number("FIELDSYNC_DRAIN_TIMEOUT_SECS", &v)?;
-        }
+        s.apply_env(&env)?;
         if let Some(v) = &flags.database_url {
             s.database_url = v.clone();
         }
@@ -225,19 +229,23 @@ impl Settings {
 mod tests {
     use super::*;
 
-    #[test]
-    fn flags_beat_environment_which_beats_the_file() {
+    /// Overrides that name a config file holding `text`; the file lives as long as the
+    /// directory returned with them.
+    fn config_file(text: &str) -> (tempfile::TempDir, Overrides) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fieldsync.toml");
-        std::fs::write(
-            &path,
-            "database_url = \"sqlite://from-file.db\"\nlisten = \"0.0.0.0:1\"\n",
-        )
-        .unwrap();
+        std::fs::write(&path, text).unwrap();
         let flags = Overrides {
             config_file: Some(path.display().to_string()),
             ..Default::default()
         };
+        (dir, flags)
+    }
+
+    #[test]
+    fn flags_beat_environment_which_beats_the_file() {
+        let (_dir, flags) =
+            config_file("database_url = \"sqlite://from-file.db\"\nlisten = \"0.0.0.0:1\"\n");
         let env = |k: &str| (k == "FIELDSYNC_LISTEN").then(|| "127.0.0.1:2".to_string());
         let s = Settings::load(&flags, env).unwrap();
         assert_eq!(s.database_url, "sqlite://from-file.db");
@@ -255,13 +263,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_in_the_file_are_an_error_and_passwords_are_redacted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "databse_url = \"x\"\n").unwrap();
-        let flags = Overrides {
-            config_file: Some(path.display().to_string()),
-            ..Default::default()
-        };
+        let (_dir, flags) = config_file("databse_url = \"x\"\n");
         assert!(Settings::load(&flags, |_| None).is_err());
         let s = Settings {
             database_url: "postgres://u:hunter2@db/x".into(),
