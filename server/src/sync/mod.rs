@@ -128,6 +128,29 @@ fn proto_response(state: &AppState, msg: &impl Message) -> (Response, usize) {
     (resp, len)
 }
 
+/// A device request: each names the protocol version it speaks.
+trait Versioned {
+    fn protocol_version(&self) -> u32;
+}
+
+macro_rules! versioned {
+    ($($request:ty),*) => {
+        $(impl Versioned for $request {
+            fn protocol_version(&self) -> u32 {
+                self.protocol_version
+            }
+        })*
+    };
+}
+
+versioned!(
+    v1::ActivateRequest,
+    v1::PushRequest,
+    v1::PullRequest,
+    v1::FinishRequest,
+    v1::DeviceStatsRequest
+);
+
 fn check_version(v: u32) -> Result<(), AppError> {
     if v == PROTOCOL_VERSION {
         Ok(())
@@ -180,7 +203,7 @@ async fn activate_inner(
     body: Result<Proto<v1::ActivateRequest>, AppError>,
 ) -> Result<Response, AppError> {
     let req = body?.msg;
-    check_version(req.protocol_version)?;
+    check_version(req.protocol_version())?;
     if req.login.is_empty() || req.pin.is_empty() || req.login.len() > 128 || req.pin.len() > 64 {
         return Err(AppError::malformed("login and pin are required"));
     }
@@ -222,8 +245,8 @@ async fn activate_inner(
     Ok(proto_response(state, &resp).0)
 }
 
-/// A device endpoint: its body parsed, the device authenticated, and any error answered
-/// with the server's epoch.
+/// A device endpoint: its body parsed, the device authenticated, the protocol version
+/// checked, and any error answered with the server's epoch.
 macro_rules! device_handler {
     ($name:ident, $inner:ident, $request:ty) => {
         async fn $name(
@@ -231,21 +254,44 @@ macro_rules! device_handler {
             device: Result<Device, AppError>,
             body: Result<Proto<$request>, AppError>,
         ) -> Response {
-            let answer = async { $inner(&state, device?.0, body?).await }.await;
-            answer.unwrap_or_else(|e| with_epoch(&state, e).into_response())
+            let answer = async {
+                let (auth, body) = (device?.0, body?);
+                check_version(body.msg.protocol_version())?;
+                $inner(&state, auth, body).await
+            };
+            answer
+                .await
+                .unwrap_or_else(|e| with_epoch(&state, e).into_response())
         }
     };
 }
 
 device_handler!(push, push_inner, v1::PushRequest);
 device_handler!(pull, pull_inner, v1::PullRequest);
+device_handler!(finish, finish_inner, v1::FinishRequest);
+device_handler!(stats, stats_inner, v1::DeviceStatsRequest);
+
+/// Adds a request to its sync session's counters: `len` bytes up, `down` bytes down and the
+/// changes it pulled.
+async fn tally(
+    state: &AppState,
+    auth: &DeviceAuth,
+    s: &SessionCtx,
+    (len, down, pulled): (usize, usize, u64),
+) -> Result<(), AppError> {
+    let tally = RequestTally {
+        bytes_up: len as u64,
+        bytes_down: down as u64,
+        changes_pulled: pulled,
+    };
+    Ok(state.store.tally_request(auth, s, tally).await?)
+}
 
 async fn push_inner(
     state: &AppState,
     auth: DeviceAuth,
     Proto { msg: req, len }: Proto<v1::PushRequest>,
 ) -> Result<Response, AppError> {
-    check_version(req.protocol_version)?;
     let s = session(
         &req.session_id,
         req.mode,
@@ -316,7 +362,6 @@ async fn pull_inner(
     auth: DeviceAuth,
     Proto { msg: req, len }: Proto<v1::PullRequest>,
 ) -> Result<Response, AppError> {
-    check_version(req.protocol_version)?;
     let s = session(&req.session_id, req.mode, "", req.device_time_ms)?;
     let today = dates::format_day_number(dates::day_of_ms(crate::store::now_ms()));
     let page = state
@@ -351,42 +396,17 @@ async fn pull_inner(
         distributor: profile.map(|p| p.distributor),
     };
     let (response, down) = proto_response(state, &resp);
-    state
-        .store
-        .tally_request(
-            &auth,
-            &s,
-            RequestTally {
-                bytes_up: len as u64,
-                bytes_down: down as u64,
-                changes_pulled: pulled,
-            },
-        )
-        .await?;
+    tally(state, &auth, &s, (len, down, pulled)).await?;
     Ok(response)
 }
-
-device_handler!(finish, finish_inner, v1::FinishRequest);
-device_handler!(stats, stats_inner, v1::DeviceStatsRequest);
 
 async fn finish_inner(
     state: &AppState,
     auth: DeviceAuth,
     Proto { msg: req, len }: Proto<v1::FinishRequest>,
 ) -> Result<Response, AppError> {
-    check_version(req.protocol_version)?;
     let s = session(&req.session_id, 0, "", req.device_time_ms)?;
-    state
-        .store
-        .tally_request(
-            &auth,
-            &s,
-            RequestTally {
-                bytes_up: len as u64,
-                ..Default::default()
-            },
-        )
-        .await?;
+    tally(state, &auth, &s, (len, 0, 0)).await?;
     let client_error: String = req.client_error.chars().take(1000).collect();
     let mut summary = state
         .store
@@ -400,9 +420,8 @@ async fn finish_inner(
 async fn stats_inner(
     state: &AppState,
     auth: DeviceAuth,
-    body: Proto<v1::DeviceStatsRequest>,
+    _: Proto<v1::DeviceStatsRequest>,
 ) -> Result<Response, AppError> {
-    check_version(body.msg.protocol_version)?;
     let mut stats = state.store.device_stats(auth.device_id).await?;
     stats.meta = meta(state);
     Ok(proto_response(state, &stats).0)
