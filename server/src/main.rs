@@ -201,30 +201,24 @@ async fn main() -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::ApiKey {
-            action: ApiKeyAction::Add { distributor, label },
-        } => {
-            let d = store
-                .distributor_id(&distributor)
-                .await
-                .with_context(|| format!("no distributor {distributor}"))?;
-            let (id, key) = store.create_api_key(d, &label, now_ms()).await?;
-            println!("{key}");
-            eprintln!("API key {id} for {distributor}; it is shown only now.");
-            Ok(())
-        }
-        Command::ApiKey {
-            action: ApiKeyAction::Revoke { distributor, id },
-        } => {
-            let d = store
-                .distributor_id(&distributor)
-                .await
-                .with_context(|| format!("no distributor {distributor}"))?;
-            store
-                .revoke_api_key(d, id, now_ms())
-                .await
-                .with_context(|| format!("no live API key {id} of {distributor}"))?;
-            println!("API key {id} revoked");
+        Command::ApiKey { action } => {
+            let (ApiKeyAction::Add { distributor, .. } | ApiKeyAction::Revoke { distributor, .. }) =
+                &action;
+            let d = distributor_id(&store, distributor).await?;
+            match action {
+                ApiKeyAction::Add { distributor, label } => {
+                    let (id, key) = store.create_api_key(d, &label, now_ms()).await?;
+                    println!("{key}");
+                    eprintln!("API key {id} for {distributor}; it is shown only now.");
+                }
+                ApiKeyAction::Revoke { distributor, id } => {
+                    store
+                        .revoke_api_key(d, id, now_ms())
+                        .await
+                        .with_context(|| format!("no live API key {id} of {distributor}"))?;
+                    println!("API key {id} revoked");
+                }
+            }
             Ok(())
         }
         Command::Webhook { action } => {
@@ -233,10 +227,7 @@ async fn main() -> anyhow::Result<()> {
                     distributor.clone()
                 }
             };
-            let d = store
-                .distributor_id(&code)
-                .await
-                .with_context(|| format!("no distributor {code}"))?;
+            let d = distributor_id(&store, &code).await?;
             match action {
                 WebhookAction::Set { url, .. } => {
                     let secret = store
@@ -249,10 +240,7 @@ async fn main() -> anyhow::Result<()> {
                             now_ms(),
                         )
                         .await
-                        .map_err(|e| match e {
-                            StoreError::Refused(p) => anyhow::anyhow!(p.to_string()),
-                            other => other.into(),
-                        })?;
+                        .map_err(|e| said(e, None, None))?;
                     println!("{secret}");
                     eprintln!(
                         "New orders of {code} are posted to {url}, signed with this secret (shown only now)."
@@ -272,21 +260,11 @@ async fn main() -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => {
-            anyhow::ensure!(
-                password_stdin,
-                "give the password on standard input with --password-stdin"
-            );
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
+            let password = password_from_stdin(password_stdin)?;
             store
-                .reset_key_user_password(&login, password)
+                .reset_key_user_password(&login, &password)
                 .await
-                .map_err(|e| match e {
-                    StoreError::Refused(p) => anyhow::anyhow!(p.to_string()),
-                    StoreError::NotFound => anyhow::anyhow!("no login {login}"),
-                    other => other.into(),
-                })?;
+                .map_err(|e| said(e, Some(&format!("no login {login}")), None))?;
             println!("password of {login} set; its sessions ended");
             Ok(())
         }
@@ -296,10 +274,7 @@ async fn main() -> anyhow::Result<()> {
             store
                 .disable_key_user(&login, now_ms())
                 .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => anyhow::anyhow!("no login {login}"),
-                    other => other.into(),
-                })?;
+                .map_err(|e| said(e, Some(&format!("no login {login}")), None))?;
             println!("{login} disabled; its sessions ended");
             Ok(())
         }
@@ -317,28 +292,48 @@ async fn main() -> anyhow::Result<()> {
                     "unknown role {role:?}: use head_office, key_user, read_only or distributor"
                 )
             })?;
-            anyhow::ensure!(
-                password_stdin,
-                "give the password on standard input with --password-stdin"
-            );
-            let mut password = String::new();
-            std::io::stdin().read_line(&mut password)?;
-            let password = password.trim_end_matches(['\r', '\n']);
+            let password = password_from_stdin(password_stdin)?;
             store
-                .create_key_user(&login, password, role, &distributor, now_ms())
+                .create_key_user(&login, &password, role, &distributor, now_ms())
                 .await
-                .map_err(|e| match e {
-                    StoreError::Refused(p) => anyhow::anyhow!(p.to_string()),
-                    StoreError::Conflict(_) => anyhow::anyhow!("login {login} exists already"),
-                    other => other.into(),
-                })?;
+                .map_err(|e| said(e, None, Some(&format!("login {login} exists already"))))?;
             println!("key user {login} created ({})", role.as_str());
             Ok(())
         }
     }
 }
 
-/// The English text of a password rule (the catalogue key the store returns).
+/// A distributor's id by its code.
+async fn distributor_id(store: &Store, code: &str) -> anyhow::Result<i64> {
+    store
+        .distributor_id(code)
+        .await
+        .with_context(|| format!("no distributor {code}"))
+}
+
+/// The password given on standard input (its first line), which `--password-stdin` must ask for.
+fn password_from_stdin(password_stdin: bool) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        password_stdin,
+        "give the password on standard input with --password-stdin"
+    );
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// A store error as a command says it: a refusal in its own words, `missing` for what is
+/// not there and `taken` for a clash (when the command names them), anything else as it is.
+fn said(e: StoreError, missing: Option<&str>, taken: Option<&str>) -> anyhow::Error {
+    match (e, missing, taken) {
+        (StoreError::NotFound, Some(m), _) | (StoreError::Conflict(_), _, Some(m)) => {
+            anyhow::anyhow!("{m}")
+        }
+        (StoreError::Refused(p), _, _) => anyhow::anyhow!(p.to_string()),
+        (other, _, _) => other.into(),
+    }
+}
+
 async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
