@@ -2,11 +2,23 @@
 use axum::Json;
 use serde_json::{Value, json};
 
+/// The JSON content of a request or an answer: one of the document's schemas.
+fn json_content(schema: &str) -> Value {
+    json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}})
+}
+
+/// An answer whose body is one of the document's schemas.
+fn json_response(description: &str, schema: &str) -> Value {
+    json!({"description": description, "content": json_content(schema)})
+}
+
+/// A required JSON request body of one of the document's schemas.
+fn json_request(schema: &str) -> Value {
+    json!({"required": true, "content": json_content(schema)})
+}
+
 fn error_response(description: &str) -> Value {
-    json!({
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    })
+    json_response(description, "Error")
 }
 
 fn order_id_param() -> Value {
@@ -39,16 +51,16 @@ pub fn spec() -> Value {
                     {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
                 ],
                 "responses": {
-                    "200": {"description": "A page of the feed.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedPage"}}}},
+                    "200": json_response("A page of the feed.", "FeedPage"),
                     "400": bad, "401": unauthorized
                 }
             }},
             "/api/v1/orders/ack": {"post": {
                 "operationId": "acknowledgeOrders",
                 "summary": "Acknowledge received orders; they leave the feed for good. Idempotent.",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}}},
+                "requestBody": json_request("AckRequest"),
                 "responses": {
-                    "200": {"description": "What happened to each id.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckResponse"}}}},
+                    "200": json_response("What happened to each id.", "AckResponse"),
                     "400": bad, "401": unauthorized
                 }
             }},
@@ -57,7 +69,7 @@ pub fn spec() -> Value {
                 "summary": "One order with its lines and current state.",
                 "parameters": [order_id_param()],
                 "responses": {
-                    "200": {"description": "The order.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}},
+                    "200": json_response("The order.", "Order"),
                     "401": unauthorized, "404": not_found
                 }
             }},
@@ -66,9 +78,9 @@ pub fn spec() -> Value {
                 "summary": "Move an order to a new state.",
                 "description": "Forward moves may skip steps (placed → accepted → confirmed → invoiced → shipped → delivered → completed). Rejected and cancelled need a reason and are possible until the order is invoiced. Nothing leaves completed, rejected or cancelled.",
                 "parameters": [order_id_param()],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StatusUpdate"}}}},
+                "requestBody": json_request("StatusUpdate"),
                 "responses": {
-                    "200": {"description": "The order as it now is.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}}},
+                    "200": json_response("The order as it now is.", "Order"),
                     "400": bad, "401": unauthorized, "404": not_found,
                     "409": error_response("The move is not allowed from the order's current state (given as current_state).")
                 }
@@ -89,10 +101,10 @@ pub fn spec() -> Value {
                     "application/json": {"schema": {"type": "object"}}
                 }},
                 "responses": {
-                    "200": {"description": "The job: done, or partial with the refused rows.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportJob"}}}},
+                    "200": json_response("The job: done, or partial with the refused rows.", "ImportJob"),
                     "401": unauthorized,
                     "413": {"description": "The body is larger than 64 MB."},
-                    "422": {"description": "The job failed and nothing was applied (unreadable file, missing columns, or a refused row of an all-or-nothing kind).", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportJob"}}}}
+                    "422": json_response("The job failed and nothing was applied (unreadable file, missing columns, or a refused row of an all-or-nothing kind).", "ImportJob")
                 }
             }},
             "/api/v1/import-jobs/{id}": {"get": {
@@ -100,7 +112,7 @@ pub fn spec() -> Value {
                 "summary": "An import job with its log.",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
                 "responses": {
-                    "200": {"description": "The job.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportJob"}}}},
+                    "200": json_response("The job.", "ImportJob"),
                     "401": unauthorized,
                     "404": error_response("No such import job for this distributor.")
                 }
@@ -110,7 +122,7 @@ pub fn spec() -> Value {
                 "summary": "Every state the order went through.",
                 "parameters": [order_id_param()],
                 "responses": {
-                    "200": {"description": "The history, oldest first.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/History"}}}},
+                    "200": json_response("The history, oldest first.", "History"),
                     "401": unauthorized, "404": not_found
                 }
             }}

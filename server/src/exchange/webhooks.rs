@@ -251,6 +251,12 @@ pub async fn deliver_due(
     now: i64,
     base_backoff_ms: i64,
 ) -> Result<usize> {
+    let pass = Pass {
+        store,
+        deliverer,
+        now,
+        base_backoff_ms,
+    };
     let mut handed = 0;
     for hook in store.due_webhooks(now).await? {
         if !store
@@ -259,78 +265,91 @@ pub async fn deliver_due(
         {
             continue;
         }
-        handed += deliver_one(store, deliverer, &hook, now, base_backoff_ms).await?;
+        handed += pass.deliver(&hook).await?;
     }
     Ok(handed)
 }
 
-/// Posts one batch of a claimed webhook and records the outcome (if the lease is still ours).
-async fn deliver_one(
-    store: &Store,
-    deliverer: &Deliverer,
-    hook: &Webhook,
+/// One pass over the due webhooks: the store, the server that posts, the pass's time and the
+/// first wait after a failure.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    store: &'a Store,
+    deliverer: &'a Deliverer,
     now: i64,
     base_backoff_ms: i64,
-) -> Result<usize> {
-    let page = store
-        .order_feed(hook.distributor_id, hook.last_number, BATCH)
-        .await?;
-    if page.orders.is_empty() {
-        store
-            .release_webhook(hook.distributor_id, &deliverer.owner)
+}
+
+impl Pass<'_> {
+    /// Posts one batch of a claimed webhook and records the outcome (if the lease is still
+    /// ours).
+    async fn deliver(self, hook: &Webhook) -> Result<usize> {
+        let Pass {
+            store,
+            deliverer,
+            now,
+            base_backoff_ms,
+        } = self;
+        let page = store
+            .order_feed(hook.distributor_id, hook.last_number, BATCH)
             .await?;
-        return Ok(0);
-    }
-    let error = match url_problem(&hook.url, deliverer.targets) {
-        // Set before the rules were stricter, or the setting changed since.
-        Some(problem) => Some(problem),
-        None => {
-            let body = json!({ "orders": page.orders }).to_string();
-            let sig = signature(&hook.secret, now / 1000, body.as_bytes());
-            let result = deliverer
-                .http
-                .post(&hook.url)
-                .header("content-type", "application/json")
-                .header("x-fieldsync-signature", sig)
-                .body(body)
-                .send()
-                .await;
-            match result {
-                Ok(resp) if resp.status().is_success() => None,
-                Ok(resp) => Some(format!("HTTP {}", resp.status().as_u16())),
-                Err(e) => Some(describe(&e)),
+        if page.orders.is_empty() {
+            store
+                .release_webhook(hook.distributor_id, &deliverer.owner)
+                .await?;
+            return Ok(0);
+        }
+        let error = match url_problem(&hook.url, deliverer.targets) {
+            // Set before the rules were stricter, or the setting changed since.
+            Some(problem) => Some(problem),
+            None => {
+                let body = json!({ "orders": page.orders }).to_string();
+                let sig = signature(&hook.secret, now / 1000, body.as_bytes());
+                let result = deliverer
+                    .http
+                    .post(&hook.url)
+                    .header("content-type", "application/json")
+                    .header("x-fieldsync-signature", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match result {
+                    Ok(resp) if resp.status().is_success() => None,
+                    Ok(resp) => Some(format!("HTTP {}", resp.status().as_u16())),
+                    Err(e) => Some(describe(&e)),
+                }
             }
-        }
-    };
-    match error {
-        None => {
-            let ids: Vec<String> = page.orders.iter().map(|o| o.id.clone()).collect();
-            store
-                .acknowledge_orders(hook.distributor_id, &ids, now)
-                .await?;
-            store
-                .webhook_delivered(
-                    hook.distributor_id,
-                    &deliverer.owner,
-                    page.next_cursor,
-                    ids.len(),
-                )
-                .await?;
-            Ok(ids.len())
-        }
-        Some(e) => {
-            let attempts = hook.attempts + 1;
-            store
-                .webhook_failed(
-                    hook.distributor_id,
-                    &deliverer.owner,
-                    attempts,
-                    now + backoff_ms(attempts, base_backoff_ms),
-                    &e,
-                )
-                .await?;
-            tracing::warn!(distributor = hook.distributor_id, error = %e, attempts, "webhook delivery failed");
-            Ok(0)
+        };
+        match error {
+            None => {
+                let ids: Vec<String> = page.orders.iter().map(|o| o.id.clone()).collect();
+                store
+                    .acknowledge_orders(hook.distributor_id, &ids, now)
+                    .await?;
+                store
+                    .webhook_delivered(
+                        hook.distributor_id,
+                        &deliverer.owner,
+                        page.next_cursor,
+                        ids.len(),
+                    )
+                    .await?;
+                Ok(ids.len())
+            }
+            Some(e) => {
+                let attempts = hook.attempts + 1;
+                store
+                    .webhook_failed(
+                        hook.distributor_id,
+                        &deliverer.owner,
+                        attempts,
+                        now + backoff_ms(attempts, base_backoff_ms),
+                        &e,
+                    )
+                    .await?;
+                tracing::warn!(distributor = hook.distributor_id, error = %e, attempts, "webhook delivery failed");
+                Ok(0)
+            }
         }
     }
 }
