@@ -551,18 +551,9 @@ pub async fn app(
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("agent.db");
     let (route_len, territory, catalogue, price_list) = {
-        let engine = fieldsync_agent::Engine::open(&path)?;
-        let transport = fieldsync_agent::HttpTransport::new(&server.url);
-        engine
-            .activate(
-                &transport,
-                &server.url,
-                &agents[0].login,
-                &agents[0].pin,
-                "bench",
-                "bench",
-            )
-            .await?;
+        let (engine, transport) =
+            fieldsync_testkit::activated_engine(&server.url, &agents[0], &path, "bench", "bench")
+                .await?;
         engine.sync(&transport).await?;
         let today = fieldsync_app::fmt::date(engine.now_ms());
         let route = engine.route(&today)?;

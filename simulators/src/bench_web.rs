@@ -144,10 +144,7 @@ impl WebClient {
             .unwrap_or(0.0);
         let body = resp.text().await?;
         let total = started.elapsed().as_secs_f64() * 1000.0;
-        let count = body
-            .split("id=\"row-count\">")
-            .nth(1)
-            .and_then(|s| s.split('<').next())
+        let count = fieldsync_testkit::text_between(&body, "id=\"row-count\">", '<')
             .unwrap_or("")
             .to_string();
         Ok((server_ms, total, count))

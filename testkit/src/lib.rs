@@ -207,6 +207,90 @@ pub async fn seed(store: &Store, spec: &WorldSpec) -> Vec<SeededAgent> {
         .expect("seed")
 }
 
+/// A `v1` push or pull request of an incremental sync in `session`, sent now, with the request's
+/// own fields given after it.
+macro_rules! incremental {
+    ($request:ident, $session:expr, { $($field:ident $(: $value:expr)?),* $(,)? }) => {
+        v1::$request {
+            protocol_version: PROTOCOL_VERSION,
+            session_id: ids::to_wire($session),
+            mode: v1::SyncMode::Incremental as i32,
+            device_time_ms: fieldsync_server::store::now_ms(),
+            $($field $(: $value)?),*
+        }
+    };
+}
+
+/// A real server on the test database with one distributor, ACME, of `agents` agents seeded;
+/// returns the agents too.
+pub async fn acme_server(db: &TestDb, agents: usize) -> (TestServer, Vec<SeededAgent>) {
+    let server = TestServer::start(db).await;
+    let seeded = seed(&server.store, &small_world("ACME", agents)).await;
+    (server, seeded)
+}
+
+/// A distributor's system on the JSON API, with an API key of its own.
+pub struct ApiClient {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub key: String,
+    /// The distributor's id.
+    pub distributor: i64,
+}
+
+impl ApiClient {
+    /// Creates an API key named `name` for the distributor with code `distributor`.
+    pub async fn new(server: &TestServer, distributor: &str, name: &str) -> ApiClient {
+        let d = server.store.distributor_id(distributor).await.unwrap();
+        let (_, key) = server
+            .store
+            .create_api_key(d, name, fieldsync_server::store::now_ms())
+            .await
+            .unwrap();
+        ApiClient {
+            http: reqwest::Client::new(),
+            url: server.url.clone(),
+            key,
+            distributor: d,
+        }
+    }
+
+    /// Posts an import file; `what` is the kind and the query string, as in
+    /// `outlets?format=csv`. Returns the answer's status and job.
+    pub async fn import(
+        &self,
+        what: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, serde_json::Value) {
+        let (status, text) = self.import_raw(what, None, body).await;
+        (status, serde_json::from_str(&text).unwrap())
+    }
+
+    /// [`ApiClient::import`] with the file's `content_type` if given, and the answer's text.
+    pub async fn import_raw(
+        &self,
+        what: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/imports/{what}", self.url))
+            .bearer_auth(&self.key);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.body(body).send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+}
+
+/// The JSON document a GET of `url` answers.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    serde_json::from_str(&reqwest::get(url).await.unwrap().text().await.unwrap()).unwrap()
+}
+
 /// A protocol-level client: sends exactly the bytes a test wants.
 #[derive(Clone)]
 pub struct RawClient {
@@ -291,33 +375,19 @@ impl RawClient {
     }
 
     pub async fn push(&self, session: Uuid, mutations: Vec<v1::Mutation>) -> RawResponse {
-        self.post(
-            fieldsync_protocol::paths::PUSH,
-            &v1::PushRequest {
-                protocol_version: PROTOCOL_VERSION,
-                session_id: ids::to_wire(session),
-                mode: v1::SyncMode::Incremental as i32,
-                device_time_ms: fieldsync_server::store::now_ms(),
-                app_version: "test".into(),
-                mutations,
-            },
-        )
-        .await
+        let request = incremental!(PushRequest, session, {
+            app_version: "test".into(),
+            mutations,
+        });
+        self.post(fieldsync_protocol::paths::PUSH, &request).await
     }
 
     pub async fn pull(&self, session: Uuid, cursor: Vec<u8>, max: u32) -> RawResponse {
-        self.post(
-            fieldsync_protocol::paths::PULL,
-            &v1::PullRequest {
-                protocol_version: PROTOCOL_VERSION,
-                session_id: ids::to_wire(session),
-                mode: v1::SyncMode::Incremental as i32,
-                cursor,
-                max_changes: max,
-                device_time_ms: fieldsync_server::store::now_ms(),
-            },
-        )
-        .await
+        let request = incremental!(PullRequest, session, {
+            cursor,
+            max_changes: max,
+        });
+        self.post(fieldsync_protocol::paths::PULL, &request).await
     }
 
     /// Pulls every page; returns all changes.
@@ -343,6 +413,94 @@ impl RawClient {
             }
         }
     }
+}
+
+/// A device that activated as an agent and pulled everything in one sync session: its
+/// client, the session, what it learned, and a builder numbering its mutations from 1.
+pub struct SyncedDevice {
+    pub client: RawClient,
+    pub session: Uuid,
+    pub known: Known,
+    pub builder: MutationBuilder,
+}
+
+impl SyncedDevice {
+    /// Activates as `agent` (panics if refused) and pulls every page.
+    pub async fn new(url: &str, agent: &SeededAgent) -> SyncedDevice {
+        let (client, session, known) = synced_device(url, agent).await;
+        SyncedDevice {
+            client,
+            session,
+            known,
+            builder: MutationBuilder::new(),
+        }
+    }
+
+    /// The first outlet it knows.
+    pub fn outlet(&self) -> v1::Outlet {
+        self.known.outlets[0].clone()
+    }
+
+    /// One whole visit to the first outlet, not pushed yet: its start, then one order per entry
+    /// of `orders` with that many lines, then its end. Returns the visit, the orders and the batch.
+    pub fn visit_with_orders(&mut self, orders: &[usize]) -> (Uuid, Vec<Uuid>, Vec<v1::Mutation>) {
+        let outlet = self.outlet();
+        let visit = ids::new_id();
+        let mut batch = vec![self.builder.start_visit(visit, &outlet)];
+        let mut ids = Vec::new();
+        for &lines in orders {
+            let (id, m) = self.builder.order(&self.known, visit, &outlet, lines);
+            ids.push(id);
+            batch.push(m);
+        }
+        batch.push(self.builder.end_visit(visit, &outlet));
+        (visit, ids, batch)
+    }
+
+    /// Pushes `mutations` in its session.
+    pub async fn push(&self, mutations: Vec<v1::Mutation>) -> RawResponse {
+        self.client.push(self.session, mutations).await
+    }
+}
+
+/// The parts of a [`SyncedDevice`]: its client, its sync session and what it learned.
+pub async fn synced_device(url: &str, agent: &SeededAgent) -> (RawClient, Uuid, Known) {
+    let (client, _) = RawClient::activated(url, agent).await;
+    let session = ids::new_id();
+    let known = Known::from_changes(&client.pull_all(session).await);
+    (client, session, known)
+}
+
+/// A real agent engine with its database at `path`, activated as `agent` against `url` over
+/// HTTP (nothing synced yet), and the transport it uses.
+pub async fn activated_engine(
+    url: &str,
+    agent: &SeededAgent,
+    path: &std::path::Path,
+    device_model: &str,
+    app_version: &str,
+) -> anyhow::Result<(fieldsync_agent::Engine, fieldsync_agent::HttpTransport)> {
+    let engine = fieldsync_agent::Engine::open(path)?;
+    let transport = fieldsync_agent::HttpTransport::new(url);
+    engine
+        .activate(
+            &transport,
+            url,
+            &agent.login,
+            &agent.pin,
+            device_model,
+            app_version,
+        )
+        .await?;
+    Ok((engine, transport))
+}
+
+/// The text in `page` between the first `after` and the next `until` (a form field's value,
+/// a cell's text).
+pub fn text_between<'a>(page: &'a str, after: &str, until: char) -> Option<&'a str> {
+    page.split(after)
+        .nth(1)
+        .and_then(|rest| rest.split(until).next())
 }
 
 /// What a device learned from a full pull, for building valid mutations.
@@ -486,6 +644,17 @@ pub async fn count(store: &Store, table: &str) -> i64 {
         .fetch_one(store.test_pool())
         .await
         .expect("count");
+    n
+}
+
+/// The number a `SELECT COUNT(...) ...` query answers, with `binds` bound to its placeholders
+/// in order.
+pub async fn count_where(store: &Store, sql: &str, binds: &[&str]) -> i64 {
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()));
+    for b in binds {
+        query = query.bind(*b);
+    }
+    let (n,): (i64,) = query.fetch_one(store.test_pool()).await.expect("count");
     n
 }
 

@@ -9,8 +9,44 @@ use fieldsync_sim::field::{FieldOptions, run_field};
 use fieldsync_tests::*;
 use proptest::prelude::*;
 
-fn engine(dir: &tempfile::TempDir) -> Engine {
-    Engine::open(dir.path().join("agent.db")).unwrap()
+/// A real engine in a fresh temp directory (`agent.db`, kept while the directory lives),
+/// activated as `agent` on a phone named `model` (app version 1.0), and its HTTP transport.
+async fn activated(
+    server: &TestServer,
+    agent: &fieldsync_server::seed::SeededAgent,
+    model: &str,
+) -> (tempfile::TempDir, Engine, HttpTransport) {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, t) = activated_engine(
+        &server.url,
+        agent,
+        &dir.path().join("agent.db"),
+        model,
+        "1.0",
+    )
+    .await
+    .unwrap();
+    (dir, e, t)
+}
+
+/// [`activated`], then synced, the first stop of today's route visited and synced again;
+/// returns today's route too.
+async fn first_visit_synced(
+    server: &TestServer,
+    agent: &fieldsync_server::seed::SeededAgent,
+    model: &str,
+) -> (
+    tempfile::TempDir,
+    Engine,
+    HttpTransport,
+    Vec<fieldsync_agent::RouteStopView>,
+) {
+    let (dir, e, t) = activated(server, agent, model).await;
+    e.sync(&t).await.unwrap();
+    let route = e.route(&fieldsync_tests::today()).unwrap();
+    do_visit(&e, &route[0]);
+    e.sync(&t).await.unwrap();
+    (dir, e, t, route)
 }
 
 fn fix(o: &fieldsync_agent::OutletView) -> v1::GpsFix {
@@ -62,21 +98,8 @@ fn do_visit(e: &Engine, stop: &fieldsync_agent::RouteStopView) -> (uuid::Uuid, u
 }
 
 async fn agents_day(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let e = engine(&dir);
-    let t = HttpTransport::new(&server.url);
-    e.activate(
-        &t,
-        &server.url,
-        &agents[0].login,
-        &agents[0].pin,
-        "test phone",
-        "1.0",
-    )
-    .await
-    .unwrap();
+    let (server, agents) = acme_server(db, 1).await;
+    let (_dir, e, t) = activated(&server, &agents[0], "test phone").await;
     let first = e.sync(&t).await.unwrap();
     assert_eq!(first.mode, v1::SyncMode::Initial as i32);
     let route = e.route(&fieldsync_tests::today()).unwrap();
@@ -101,11 +124,12 @@ async fn agents_day(db: &TestDb) {
             .await
             .unwrap();
     assert_eq!((band.as_str(), outlet), ("within", route[0].outlet.id));
-    let (lines,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM order_lines WHERE order_id = $1")
-        .bind(order.to_string())
-        .fetch_one(server.store.test_pool())
-        .await
-        .unwrap();
+    let lines = count_where(
+        &server.store,
+        "SELECT COUNT(*) FROM order_lines WHERE order_id = $1",
+        &[&order.to_string()],
+    )
+    .await;
     assert_eq!(lines, 4);
     let counts = e.counts().unwrap();
     assert_eq!(counts.created, counts.acknowledged);
@@ -122,25 +146,8 @@ on_both_backends!(
 );
 
 async fn unbound_phone(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let e = engine(&dir);
-    let t = HttpTransport::new(&server.url);
-    e.activate(
-        &t,
-        &server.url,
-        &agents[0].login,
-        &agents[0].pin,
-        "old phone",
-        "1.0",
-    )
-    .await
-    .unwrap();
-    e.sync(&t).await.unwrap();
-    let route = e.route(&fieldsync_tests::today()).unwrap();
-    do_visit(&e, &route[0]);
-    e.sync(&t).await.unwrap();
+    let (server, agents) = acme_server(db, 1).await;
+    let (_dir, e, t, route) = first_visit_synced(&server, &agents[0], "old phone").await;
     // Offline work, then the key user generates a new PIN for this mobile user.
     do_visit(&e, &route[1]);
     let pin = server.store.generate_pin(&agents[0].login).await.unwrap();
@@ -180,23 +187,7 @@ async fn restored_server(db: &TestDb) {
     let store = fieldsync_server::Store::connect(&db.url).await.unwrap();
     let agents = seed(&store, &small_world("ACME", 1)).await;
     let server = TestServer::start_with(store.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let e = engine(&dir);
-    let t = HttpTransport::new(&server.url);
-    e.activate(
-        &t,
-        &server.url,
-        &agents[0].login,
-        &agents[0].pin,
-        "phone",
-        "1.0",
-    )
-    .await
-    .unwrap();
-    e.sync(&t).await.unwrap();
-    let route = e.route(&fieldsync_tests::today()).unwrap();
-    do_visit(&e, &route[0]);
-    e.sync(&t).await.unwrap();
+    let (_dir, e, t, route) = first_visit_synced(&server, &agents[0], "phone").await;
     do_visit(&e, &route[1]);
     e.sync(&t).await.unwrap();
     assert_eq!(count(&store, "visits").await, 2);

@@ -17,6 +17,22 @@ fn app(dir: &tempfile::TempDir, name: &str) -> AppCtx {
     fieldsync_app::start(engine, Arc::new(SimulatedLocation::off()), "", None)
 }
 
+/// Activates the app's phone through its network worker, as the agent does on the screen.
+async fn activate(phone: &AppCtx, server: &str, login: &str, pin: &str) -> Result<(), Failure> {
+    phone
+        .net
+        .activate(server.to_string(), login.to_string(), pin.to_string())
+        .await
+}
+
+/// The protocol's code of a refused PIN.
+fn pin_code(f: &Failure) -> Option<ErrorCode> {
+    match f {
+        Failure::Pin { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
 fn render(ctx: &AppCtx, screen: Screen) -> String {
     let mut dom = VirtualDom::new_with_props(Shell, ShellProps { initial: screen })
         .with_root_context(ctx.clone());
@@ -44,30 +60,21 @@ async fn sync(ctx: &AppCtx) -> Result<fieldsync_agent::SyncReport, Failure> {
 
 on_both_backends!(activation_failures_are_explained, activation_failures);
 async fn activation_failures(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 2)).await;
+    let (server, agents) = acme_server(db, 2).await;
     let dir = tempfile::tempdir().unwrap();
     let t = fieldsync_app::i18n::T(fieldsync_app::i18n::Lang::En);
 
     // No server at this address: "no connection", nothing stored.
     let phone = app(&dir, "a.db");
     let dead = "http://127.0.0.1:9".to_string();
-    let f = phone
-        .net
-        .activate(dead, agents[0].login.clone(), agents[0].pin.clone())
+    let f = activate(&phone, &dead, &agents[0].login, &agents[0].pin)
         .await
         .unwrap_err();
     assert!(matches!(f, Failure::Offline(_)), "{f:?}");
     assert!(!phone.engine.is_activated().unwrap());
 
     // Wrong PIN.
-    let f = phone
-        .net
-        .activate(
-            server.url.clone(),
-            agents[0].login.clone(),
-            "00000000".into(),
-        )
+    let f = activate(&phone, &server.url, &agents[0].login, "00000000")
         .await
         .unwrap_err();
     assert_eq!(
@@ -83,55 +90,23 @@ async fn activation_failures(db: &TestDb) {
     );
 
     // The right PIN binds the phone; a second phone with the same PIN is told it was used.
-    phone
-        .net
-        .activate(
-            server.url.clone(),
-            agents[0].login.clone(),
-            agents[0].pin.clone(),
-        )
+    activate(&phone, &server.url, &agents[0].login, &agents[0].pin)
         .await
         .unwrap();
     assert!(phone.engine.is_activated().unwrap());
     let other = app(&dir, "b.db");
-    let f = other
-        .net
-        .activate(
-            server.url.clone(),
-            agents[0].login.clone(),
-            agents[0].pin.clone(),
-        )
+    let f = activate(&other, &server.url, &agents[0].login, &agents[0].pin)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            f,
-            Failure::Pin {
-                code: ErrorCode::PinUsed,
-                ..
-            }
-        ),
-        "{f:?}"
-    );
+    assert_eq!(pin_code(&f), Some(ErrorCode::PinUsed), "{f:?}");
 
     // A PIN replaced by a newer one is "revoked".
     let old = agents[1].pin.clone();
     server.store.generate_pin(&agents[1].login).await.unwrap();
-    let f = other
-        .net
-        .activate(server.url.clone(), agents[1].login.clone(), old)
+    let f = activate(&other, &server.url, &agents[1].login, &old)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            f,
-            Failure::Pin {
-                code: ErrorCode::PinRevoked,
-                ..
-            }
-        ),
-        "{f:?}"
-    );
+    assert_eq!(pin_code(&f), Some(ErrorCode::PinRevoked), "{f:?}");
     assert!(
         t.pin_error(ErrorCode::PinRevoked, 0)
             .contains("replaced by a newer one")
@@ -144,17 +119,10 @@ on_both_backends!(
     refused_and_unbound
 );
 async fn refused_and_unbound(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, agents) = acme_server(db, 1).await;
     let dir = tempfile::tempdir().unwrap();
     let phone = app(&dir, "a.db");
-    phone
-        .net
-        .activate(
-            server.url.clone(),
-            agents[0].login.clone(),
-            agents[0].pin.clone(),
-        )
+    activate(&phone, &server.url, &agents[0].login, &agents[0].pin)
         .await
         .unwrap();
     let report = sync(&phone).await.unwrap();

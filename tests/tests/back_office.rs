@@ -22,8 +22,7 @@ struct World {
 /// `other-kp` (key users of one distributor each).
 async fn world(db: &TestDb) -> World {
     ensure_leaflet();
-    let server = TestServer::start(db).await;
-    let acme = seed(&server.store, &small_world("ACME", 2)).await;
+    let (server, acme) = acme_server(db, 2).await;
     let other = seed(&server.store, &small_world("OTHER", 1)).await;
     let s = &server.store;
     s.create_key_user("head", PASSWORD, Role::HeadOffice, &[], now_ms())
@@ -86,9 +85,7 @@ async fn push_visit(
     agent: &SeededAgent,
     offset_e7: i32,
 ) -> (String, i64, RawClient) {
-    let (device, _) = RawClient::activated(&server.url, agent).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
+    let (device, session, known) = synced_device(&server.url, agent).await;
     let mut outlet = known.outlets[0].clone();
     let mut b = MutationBuilder::new();
     let visit = ids::new_id();
@@ -549,17 +546,10 @@ async fn portal(db: &TestDb) {
     .await
     .unwrap();
     // An agent places two orders.
-    let (device, _) = RawClient::activated(url, &w.acme[0]).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
-    let outlet = known.outlets[0].clone();
-    let mut mb = MutationBuilder::new();
-    let visit = ids::new_id();
-    let start = mb.start_visit(visit, &outlet);
-    let (first, m1) = mb.order(&known, visit, &outlet, 3);
-    let (_, m2) = mb.order(&known, visit, &outlet, 1);
-    let batch = vec![start, m1, m2, mb.end_visit(visit, &outlet)];
-    assert_eq!(device.push(session, batch).await.status, 200);
+    let mut device = SyncedDevice::new(url, &w.acme[0]).await;
+    let (_, orders, batch) = device.visit_with_orders(&[3, 1]);
+    let first = orders[0];
+    assert_eq!(device.push(batch).await.status, 200);
 
     let b = logged_in(url, "acme-portal").await;
     assert!(
@@ -659,11 +649,12 @@ async fn upload(db: &TestDb) {
             .await
             .contains("3 code and name are required")
     );
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM products WHERE code = 'UP-1' AND must_stock = 1")
-            .fetch_one(w.server.store.test_pool())
-            .await
-            .unwrap();
+    let n = count_where(
+        &w.server.store,
+        "SELECT COUNT(*) FROM products WHERE code = 'UP-1' AND must_stock = 1",
+        &[],
+    )
+    .await;
     assert_eq!(n, 1);
     // A broken workbook is refused whole, with its reason on the job page.
     let broken = dir.path().join("outlets.xlsx");

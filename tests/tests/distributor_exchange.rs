@@ -13,34 +13,20 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 /// A distributor's system talking JSON.
-struct Api {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
+struct Api(ApiClient);
 
 impl Api {
     async fn new(server: &TestServer, distributor: &str) -> Api {
-        let d = server.store.distributor_id(distributor).await.unwrap();
-        let (_, key) = server
-            .store
-            .create_api_key(d, "test", now_ms())
-            .await
-            .unwrap();
-        Api {
-            http: reqwest::Client::new(),
-            url: server.url.clone(),
-            key,
-        }
+        Api(ApiClient::new(server, distributor, "test").await)
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}{path}", self.url);
+        let url = format!("{}{path}", self.0.url);
         let mut req = match method {
-            "GET" => self.http.get(url),
-            _ => self.http.post(url),
+            "GET" => self.0.http.get(url),
+            _ => self.0.http.post(url),
         }
-        .bearer_auth(&self.key);
+        .bearer_auth(&self.0.key);
         if let Some(b) = body {
             req = req
                 .header("content-type", "application/json")
@@ -148,8 +134,7 @@ async fn engine_with_order(
 }
 
 async fn handoff_and_status(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, agents) = acme_server(db, 1).await;
     let dir = tempfile::tempdir().unwrap();
     let (engine, order) = engine_with_order(&server, &agents[0], &dir).await;
     let api = Api::new(&server, "ACME").await;
@@ -243,8 +228,7 @@ on_both_backends!(
 );
 
 async fn isolation_and_refusals(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, agents) = acme_server(db, 1).await;
     seed(&server.store, &small_world("OTHER", 1)).await;
     let dir = tempfile::tempdir().unwrap();
     let (_engine, order) = engine_with_order(&server, &agents[0], &dir).await;
@@ -271,10 +255,10 @@ async fn isolation_and_refusals(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let wrong = Api {
+    let wrong = Api(ApiClient {
         key: "fsk_wrong".into(),
-        ..Api::new(&server, "ACME").await
-    };
+        ..Api::new(&server, "ACME").await.0
+    });
     assert_eq!(wrong.call("GET", "/api/v1/orders/feed", None).await.0, 401);
     let d = server.store.distributor_id("OTHER").await.unwrap();
     let keys = server.store.api_keys(&[d]).await.unwrap();
@@ -291,7 +275,7 @@ async fn isolation_and_refusals(db: &TestDb) {
     assert_eq!((s, v["code"].as_str()), (400, Some("malformed")), "{v}");
     let r = http
         .post(format!("{}/api/v1/orders/{order}/status", server.url))
-        .bearer_auth(&acme.key)
+        .bearer_auth(&acme.0.key)
         .header("content-type", "application/json")
         .body("{\"state\": ")
         .send()
@@ -321,17 +305,7 @@ on_both_backends!(
 async fn openapi(db: &TestDb) {
     let server = TestServer::start(db).await;
     let http = reqwest::Client::new();
-    let doc: Value = serde_json::from_str(
-        &http
-            .get(format!("{}/api/v1/openapi.json", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let doc = get_json(&format!("{}/api/v1/openapi.json", server.url)).await;
     assert_eq!(doc["openapi"], "3.0.3");
     // Every documented operation is a route and every route is documented.
     let mut documented = HashSet::new();
@@ -408,11 +382,8 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 }
 
 async fn exactly_once(db: &TestDb, steps: Vec<Step>) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
-    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
+    let (server, agents) = acme_server(db, 1).await;
+    let (device, session, known) = synced_device(&server.url, &agents[0]).await;
     let outlet = known.outlets[0].clone();
     let mut b = MutationBuilder::new();
     let api = Api::new(&server, "ACME").await;
@@ -499,21 +470,17 @@ proptest! {
 }
 
 impl Api {
-    async fn import(&self, kind: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/imports/{kind}?file_name=test", self.url))
-            .bearer_auth(&self.key)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (
-            status,
-            serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null),
-        )
+    async fn import(
+        &self,
+        kind: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
+        let (status, text) = self
+            .0
+            .import_raw(&format!("{kind}?file_name=test"), Some(content_type), body)
+            .await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }
 
@@ -534,16 +501,11 @@ fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
 }
 
 async fn count(server: &TestServer, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
-        .fetch_one(server.store.test_pool())
-        .await
-        .unwrap();
-    n
+    count_where(&server.store, sql, &[]).await
 }
 
 async fn imports(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, _) = acme_server(db, 1).await;
     seed(&server.store, &small_world("OTHER", 1)).await;
     let api = Api::new(&server, "ACME").await;
     let acme = server.store.distributor_id("ACME").await.unwrap();
@@ -561,9 +523,7 @@ async fn imports(db: &TestDb) {
                O000001;Market Sonyachnyi;Khreshchatyk 1;50.4501;30.5234;ACME-TR0001\n\
                N-1;New kiosk;Podil 2;50.46;30.51;\n\
                N-2;Far away;;95.0;30.5;\n";
-    let (s, job) = api
-        .import("outlets", "text/csv", csv.as_bytes().to_vec())
-        .await;
+    let (s, job) = api.import("outlets", "text/csv", csv).await;
     assert_eq!(s, 200, "{job}");
     assert_eq!(job["status"], "partial");
     assert_eq!(
@@ -630,9 +590,7 @@ async fn imports(db: &TestDb) {
 
     // Stock is all or nothing: one unknown product refuses the whole file.
     let bad = "warehouse_code,product_code,quantity\nW-NEW,LP-1,12\nW-NEW,NOPE,3\n";
-    let (s, job) = api
-        .import("stock", "text/csv", bad.as_bytes().to_vec())
-        .await;
+    let (s, job) = api.import("stock", "text/csv", bad).await;
     assert_eq!(
         (s, job["status"].as_str(), job["rows_applied"].as_i64()),
         (422, Some("failed"), Some(0)),
@@ -645,9 +603,7 @@ async fn imports(db: &TestDb) {
         "nothing half-applied"
     );
     let good = "warehouse_code,product_code,quantity\nW-NEW,LP-1,12.5\nW-NEW,LP-2,3\n";
-    let (s, _) = api
-        .import("stock", "text/csv", good.as_bytes().to_vec())
-        .await;
+    let (s, _) = api.import("stock", "text/csv", good).await;
     assert_eq!(s, 200);
     assert_eq!(
         count(
@@ -662,9 +618,7 @@ async fn imports(db: &TestDb) {
     let sales = "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\n\
                  INV-1,2026-11-20,O000001,LP-1,2,120.50\nINV-1,2026-11-20,O000001,LP-2,1,80\n\
                  INV-2,2026-11-21,N-1,LP-1,5,300\n";
-    let (s, job) = api
-        .import("sales", "text/csv", sales.as_bytes().to_vec())
-        .await;
+    let (s, job) = api.import("sales", "text/csv", sales).await;
     assert_eq!((s, job["rows_applied"].as_i64()), (200, Some(3)), "{job}");
     assert_eq!(
         count(
@@ -675,9 +629,7 @@ async fn imports(db: &TestDb) {
         1
     );
     let resent = "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\nINV-1,2026-11-20,O000001,LP-1,3,180\n";
-    let (s, _) = api
-        .import("sales", "text/csv", resent.as_bytes().to_vec())
-        .await;
+    let (s, _) = api.import("sales", "text/csv", resent).await;
     assert_eq!(s, 200);
     assert_eq!(
         count(
@@ -688,9 +640,7 @@ async fn imports(db: &TestDb) {
         1
     );
     let broken = "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\nINV-3,2026-11-22,N-1,LP-1,1,10\nINV-3,22.11.2026,N-1,LP-1,1,10\n";
-    let (s, job) = api
-        .import("sales", "text/csv", broken.as_bytes().to_vec())
-        .await;
+    let (s, job) = api.import("sales", "text/csv", broken).await;
     assert_eq!((s, job["errors"][0][0].as_i64()), (422, Some(3)), "{job}");
     assert_eq!(
         count(&server, "SELECT COUNT(*) FROM actual_sales").await,
@@ -855,24 +805,11 @@ async fn webhook_push(db: &TestDb) {
     let targets = Targets {
         allow_private: true,
     };
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
-    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
-    let outlet = known.outlets[0].clone();
-    let mut b = MutationBuilder::new();
-    let visit = ids::new_id();
-    let start = b.start_visit(visit, &outlet);
-    let (o1, m1) = b.order(&known, visit, &outlet, 2);
-    let (o2, m2) = b.order(&known, visit, &outlet, 1);
-    assert_eq!(
-        device
-            .push(session, vec![start, m1, m2, b.end_visit(visit, &outlet)])
-            .await
-            .status,
-        200
-    );
+    let (server, agents) = acme_server(db, 1).await;
+    let mut device = SyncedDevice::new(&server.url, &agents[0]).await;
+    let (_, orders, batch) = device.visit_with_orders(&[2, 1]);
+    let (o1, o2) = (orders[0], orders[1]);
+    assert_eq!(device.push(batch).await.status, 200);
 
     let secret = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let (url, recv) = start_receiver(secret.clone(), 2).await;

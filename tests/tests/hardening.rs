@@ -44,11 +44,30 @@ fn count_of(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
 
+/// Of 50 attempts sent at once, `allowed` were checked: all but the last of them were refused
+/// (401), the last locked, and every other attempt was refused as locked (429).
+fn assert_locked_after(statuses: &[u16], allowed: usize) {
+    assert_eq!(count_of(statuses, 401), allowed - 1, "{statuses:?}");
+    assert_eq!(count_of(statuses, 429), 50 - (allowed - 1), "{statuses:?}");
+}
+
+/// How many passwords and PINs the two servers checked.
+async fn secrets_checked(a: &TestServer, b: &TestServer) -> u64 {
+    metric(&a.url, "fieldsync_secret_verifications_total").await
+        + metric(&b.url, "fieldsync_secret_verifications_total").await
+}
+
 /// Two servers on one database, as behind a load balancer.
 async fn two_servers(db: &TestDb) -> (TestServer, TestServer) {
     let a = TestServer::start(db).await;
     let b = TestServer::start_with(Store::connect(&db.url).await.unwrap()).await;
     (a, b)
+}
+
+/// Stops both [`two_servers`].
+async fn stop_both(a: TestServer, b: TestServer) {
+    a.stop().await;
+    b.stop().await;
 }
 
 async fn concurrent_passwords(db: &TestDb) {
@@ -69,19 +88,13 @@ async fn concurrent_passwords(db: &TestDb) {
         async move { post_login(&http, &url, "kp", "wrong-password1").await }
     })
     .await;
-    assert_eq!(count_of(&statuses, 401), allowed - 1, "{statuses:?}");
-    assert_eq!(count_of(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
-    let checked = metric(&a.url, "fieldsync_secret_verifications_total").await
-        + metric(&b.url, "fieldsync_secret_verifications_total").await;
+    assert_locked_after(&statuses, allowed);
+    let checked = secrets_checked(&a, &b).await;
     assert_eq!(checked, allowed as u64);
     // Locked: the right password is refused too, on either server, and not checked.
     assert_eq!(post_login(&http, &a.url, "kp", PASSWORD).await, 429);
     assert_eq!(post_login(&http, &b.url, "kp", PASSWORD).await, 429);
-    assert_eq!(
-        metric(&a.url, "fieldsync_secret_verifications_total").await
-            + metric(&b.url, "fieldsync_secret_verifications_total").await,
-        allowed as u64
-    );
+    assert_eq!(secrets_checked(&a, &b).await, allowed as u64);
 
     // A login that does not exist answers exactly the same way: the lockout tells nothing.
     let statuses = at_once(50, &urls, |url| {
@@ -89,10 +102,8 @@ async fn concurrent_passwords(db: &TestDb) {
         async move { post_login(&http, &url, "nobody-here", "wrong-password1").await }
     })
     .await;
-    assert_eq!(count_of(&statuses, 401), allowed - 1, "{statuses:?}");
-    assert_eq!(count_of(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
-    a.stop().await;
-    b.stop().await;
+    assert_locked_after(&statuses, allowed);
+    stop_both(a, b).await;
 }
 on_both_backends!(
     wrong_passwords_sent_at_once_to_two_servers_are_checked_only_up_to_the_lockout_limit,
@@ -117,10 +128,8 @@ async fn concurrent_pins(db: &TestDb) {
         }
     })
     .await;
-    assert_eq!(count_of(&statuses, 401), allowed - 1, "{statuses:?}");
-    assert_eq!(count_of(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
-    let checked = metric(&a.url, "fieldsync_secret_verifications_total").await
-        + metric(&b.url, "fieldsync_secret_verifications_total").await;
+    assert_locked_after(&statuses, allowed);
+    let checked = secrets_checked(&a, &b).await;
     assert_eq!(
         checked, allowed as u64,
         "one stored PIN, checked {checked} times"
@@ -141,8 +150,7 @@ async fn concurrent_pins(db: &TestDb) {
             .status
     })
     .await;
-    assert_eq!(count_of(&statuses, 401), allowed - 1, "{statuses:?}");
-    assert_eq!(count_of(&statuses, 429), 50 - (allowed - 1), "{statuses:?}");
+    assert_locked_after(&statuses, allowed);
 
     // A new PIN opens the login at once.
     let pin = a.store.generate_pin(&agent.login).await.unwrap();
@@ -153,8 +161,7 @@ async fn concurrent_pins(db: &TestDb) {
             .status,
         200
     );
-    a.stop().await;
-    b.stop().await;
+    stop_both(a, b).await;
 }
 on_both_backends!(
     wrong_pins_sent_at_once_to_two_servers_are_checked_only_up_to_the_lockout_limit,
@@ -270,18 +277,14 @@ async fn session(http: &reqwest::Client, url: &str, login: &str) -> (String, Str
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
+    let csrf = text_between(&page, "name=\"csrf\" value=\"", '"')
         .expect("csrf field")
         .to_string();
     (cookie, csrf)
 }
 
 async fn password_change_lock(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, _) = acme_server(db, 1).await;
     server
         .store
         .create_key_user("kp", PASSWORD, Role::KeyUser, &["ACME".into()], now_ms())
@@ -337,20 +340,10 @@ on_both_backends!(
 
 /// An agent of ACME synced one visit with `orders` orders; returns the distributor's id.
 async fn orders_synced(server: &TestServer, orders: usize) -> i64 {
-    use fieldsync_protocol::ids;
     let agents = seed(&server.store, &small_world("ACME", 1)).await;
-    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
-    let outlet = known.outlets[0].clone();
-    let mut b = MutationBuilder::new();
-    let visit = ids::new_id();
-    let mut batch = vec![b.start_visit(visit, &outlet)];
-    for _ in 0..orders {
-        batch.push(b.order(&known, visit, &outlet, 1).1);
-    }
-    batch.push(b.end_visit(visit, &outlet));
-    assert_eq!(device.push(session, batch).await.status, 200);
+    let mut device = SyncedDevice::new(&server.url, &agents[0]).await;
+    let (_, _, batch) = device.visit_with_orders(&vec![1; orders]);
+    assert_eq!(device.push(batch).await.status, 200);
     server.store.distributor_id("ACME").await.unwrap()
 }
 
@@ -399,6 +392,15 @@ async fn webhook_targets(db: &TestDb) {
     let d = orders_synced(&server, 2).await;
     let strict = Targets::default();
     let (inside, posts) = receiver(200, None).await;
+    // One delivery round now, as a server set to `targets` makes it: how many were handed over.
+    let deliver_now = |targets: Targets| {
+        let store = server.store.clone();
+        async move {
+            deliver_due(&store, &Deliverer::new(targets), now_ms(), 1_000)
+                .await
+                .unwrap()
+        }
+    };
 
     // Private, loopback and metadata addresses are refused when set.
     for url in [
@@ -441,13 +443,7 @@ async fn webhook_targets(db: &TestDb) {
         .execute(server.store.test_pool())
         .await
         .unwrap();
-    let deliverer = Deliverer::new(strict);
-    assert_eq!(
-        deliver_due(&server.store, &deliverer, now_ms(), 1_000)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(deliver_now(strict).await, 0);
     assert_eq!(posts.load(Ordering::SeqCst), 0, "posted to loopback");
     let hook = server.store.webhook(d).await.unwrap().unwrap();
     assert_eq!(hook.last_error, "the host resolves to no public address");
@@ -462,13 +458,7 @@ async fn webhook_targets(db: &TestDb) {
         .set_webhook(d, &redirecting, allowed, now_ms())
         .await
         .unwrap();
-    let deliverer = Deliverer::new(allowed);
-    assert_eq!(
-        deliver_due(&server.store, &deliverer, now_ms(), 1_000)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(deliver_now(allowed).await, 0);
     assert_eq!(redirected.load(Ordering::SeqCst), 1);
     assert_eq!(posts.load(Ordering::SeqCst), 0, "the redirect was followed");
     let hook = server.store.webhook(d).await.unwrap().unwrap();
@@ -527,8 +517,7 @@ async fn webhook_leases(db: &TestDb) {
         0
     );
     assert_eq!(posts.load(Ordering::SeqCst), 1);
-    a.stop().await;
-    b.stop().await;
+    stop_both(a, b).await;
 }
 on_both_backends!(
     a_webhook_delivery_is_leased_by_one_server_and_handed_on_when_its_server_dies,
@@ -546,29 +535,11 @@ fn workbook(cells: &[(u32, u16, &str)]) -> Vec<u8> {
 }
 
 async fn hostile_imports(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    seed(&server.store, &small_world("ACME", 1)).await;
-    let d = server.store.distributor_id("ACME").await.unwrap();
-    let (_, key) = server
-        .store
-        .create_api_key(d, "erp", now_ms())
-        .await
-        .unwrap();
-    let http = reqwest::Client::new();
+    let (server, _) = acme_server(db, 1).await;
+    let api = ApiClient::new(&server, "ACME", "erp").await;
     let import = |body: Vec<u8>, format: &'static str| {
-        let (http, key, url) = (http.clone(), key.clone(), server.url.clone());
-        async move {
-            let r = http
-                .post(format!("{url}/api/v1/imports/outlets?format={format}"))
-                .bearer_auth(key)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let job: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
-            (status, job)
-        }
+        let api = &api;
+        async move { api.import(&format!("outlets?format={format}"), body).await }
     };
     let outlets_before = count(&server.store, "outlets").await;
     // The 1.6 KB workbook that took the process down (A1 and XFD1048576).
@@ -616,8 +587,7 @@ on_both_backends!(
 
 async fn killed_import(db: &TestDb) {
     use fieldsync_server::store::maintenance;
-    let server = TestServer::start(db).await;
-    seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, _) = acme_server(db, 1).await;
     let d = server.store.distributor_id("ACME").await.unwrap();
     // A job left `running` by a server that was killed; its lease has run out. Another
     // one's server is alive (its lease is in the future).
@@ -658,8 +628,7 @@ on_both_backends!(
 );
 
 async fn scoped_lists(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, _) = acme_server(db, 1).await;
     seed(&server.store, &small_world("OTHER", 1)).await;
     let s = &server.store;
     s.create_key_user("kp", PASSWORD, Role::KeyUser, &["ACME".into()], now_ms())

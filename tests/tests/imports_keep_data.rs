@@ -30,49 +30,47 @@ async fn stored(server: &TestServer, code: &str) -> Option<OutletRow> {
 }
 
 /// An outlet file through the API.
-async fn import(server: &TestServer, key: &str, query: &str, csv: &str) -> (u16, Value) {
-    import_kind(server, key, "outlets", query, csv).await
+async fn import(api: &ApiClient, query: &str, csv: &str) -> (u16, Value) {
+    import_kind(api, "outlets", query, csv).await
 }
 
 /// A CSV file of `kind` through the API: the answer's status and job.
-async fn import_kind(
-    server: &TestServer,
-    key: &str,
-    kind: &str,
-    query: &str,
-    csv: &str,
-) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!(
-            "{}/api/v1/imports/{kind}?format=csv{query}",
-            server.url
-        ))
-        .bearer_auth(key)
-        .body(csv.to_string())
-        .send()
+async fn import_kind(api: &ApiClient, kind: &str, query: &str, csv: &str) -> (u16, Value) {
+    api.import(&format!("{kind}?format=csv{query}"), csv.to_string())
         .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
-    )
+}
+
+/// [`acme_server`] with an API key of ACME's.
+async fn acme_with_api(
+    db: &TestDb,
+    agents: usize,
+) -> (
+    TestServer,
+    Vec<fieldsync_server::seed::SeededAgent>,
+    ApiClient,
+) {
+    let (server, seeded) = acme_server(db, agents).await;
+    let api = ApiClient::new(&server, "ACME", "test").await;
+    (server, seeded, api)
+}
+
+/// An agent's activated phone after its first pull: the client, its session, what it pulled
+/// and the cursor to pull on from.
+async fn pulled_phone(
+    server: &TestServer,
+    agent: &fieldsync_server::seed::SeededAgent,
+) -> (RawClient, uuid::Uuid, Vec<v1::Change>, Vec<u8>) {
+    let (phone, _) = RawClient::activated(&server.url, agent).await;
+    let session = uuid::Uuid::new_v4();
+    let (changes, cursor) = phone.pull_from(session, Vec::new()).await;
+    (phone, session, changes, cursor)
 }
 
 async fn partial_imports(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 2)).await;
-    let d = server.store.distributor_id("ACME").await.unwrap();
-    let (_, key) = server
-        .store
-        .create_api_key(d, "test", now_ms())
-        .await
-        .unwrap();
+    let (server, agents, api) = acme_with_api(db, 2).await;
 
     // The phone of the first agent knows its territory's outlets.
-    let (phone, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = uuid::Uuid::new_v4();
-    let (first, cursor) = phone.pull_from(session, Vec::new()).await;
+    let (phone, session, first, cursor) = pulled_phone(&server, &agents[0]).await;
     let outlet = first
         .iter()
         .find_map(|c| match &c.entity {
@@ -88,13 +86,7 @@ async fn partial_imports(db: &TestDb) {
     );
 
     // Just code and name: only the name changes; price list, territory, location, address stay.
-    let (status, job) = import(
-        &server,
-        &key,
-        "",
-        &format!("code,name\n{code},Renamed shop\n"),
-    )
-    .await;
+    let (status, job) = import(&api, "", &format!("code,name\n{code},Renamed shop\n")).await;
     assert_eq!(status, 200, "{job}");
     assert!(
         job["message"].as_str().unwrap().contains("1 changed"),
@@ -108,13 +100,7 @@ async fn partial_imports(db: &TestDb) {
     );
 
     // The same file again changes nothing.
-    let (_, job) = import(
-        &server,
-        &key,
-        "",
-        &format!("code,name\n{code},Renamed shop\n"),
-    )
-    .await;
+    let (_, job) = import(&api, "", &format!("code,name\n{code},Renamed shop\n")).await;
     assert!(
         job["message"]
             .as_str()
@@ -125,8 +111,7 @@ async fn partial_imports(db: &TestDb) {
 
     // An empty cell of a present optional column clears it; the rest stays.
     let (_, job) = import(
-        &server,
-        &key,
+        &api,
         "",
         &format!("code,name,address\n{code},Renamed shop,\n"),
     )
@@ -141,19 +126,13 @@ async fn partial_imports(db: &TestDb) {
 
     // An empty required cell refuses its row with the line number; the valid row is applied,
     // and a new outlet gets the distributor's first price list.
-    let (status, job) = import(
-        &server,
-        &key,
-        "",
-        "code,name\n,Nameless\nNEW-1,Brand new shop\n",
-    )
-    .await;
+    let (status, job) = import(&api, "", "code,name\n,Nameless\nNEW-1,Brand new shop\n").await;
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["rows_refused"], 1);
     assert_eq!(job["errors"][0][0], 2, "{job}");
     let (first_list,): (i64,) =
         sqlx::query_as("SELECT MIN(id) FROM price_lists WHERE distributor_id = $1")
-            .bind(d)
+            .bind(api.distributor)
             .fetch_one(server.store.test_pool())
             .await
             .unwrap();
@@ -161,8 +140,7 @@ async fn partial_imports(db: &TestDb) {
 
     // A dry run reports before and after and writes nothing.
     let (status, job) = import(
-        &server,
-        &key,
+        &api,
         "&dry_run=1",
         &format!("code,name,phone\n{code},Dry name,+380 44 000\n"),
     )
@@ -178,8 +156,7 @@ async fn partial_imports(db: &TestDb) {
 
     // Moved to the second agent's territory: the first agent's phone gets a tombstone.
     let (status, job) = import(
-        &server,
-        &key,
+        &api,
         "",
         &format!("code,name,territory_code\n{code},Renamed shop,ACME-TR0002\n"),
     )
@@ -207,14 +184,7 @@ on_both_backends!(
 );
 
 async fn product_imports(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    seed(&server.store, &small_world("ACME", 1)).await;
-    let d = server.store.distributor_id("ACME").await.unwrap();
-    let (_, key) = server
-        .store
-        .create_api_key(d, "test", now_ms())
-        .await
-        .unwrap();
+    let (server, _, api) = acme_with_api(db, 1).await;
     let product = |code: String| {
         let pool = server.store.test_pool().clone();
         async move {
@@ -231,14 +201,14 @@ async fn product_imports(db: &TestDb) {
     let (code,): (String,) = sqlx::query_as(
         "SELECT code FROM products WHERE distributor_id = $1 AND must_stock = 1 AND category <> '' ORDER BY id LIMIT 1",
     )
-    .bind(d)
+    .bind(api.distributor)
     .fetch_one(server.store.test_pool())
     .await
     .unwrap();
     let before = product(code.clone()).await;
     let post = |query: &'static str, csv: String| {
-        let (server, key) = (&server, key.clone());
-        async move { import_kind(server, &key, "products", query, &csv).await.1 }
+        let api = &api;
+        async move { import_kind(api, "products", query, &csv).await.1 }
     };
     // A dry run changes nothing; the real run changes only the name.
     let job = post("&dry_run=1", format!("code,name\n{code},Renamed tea\n")).await;
@@ -274,29 +244,20 @@ on_both_backends!(
 );
 
 async fn price_imports(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
-    let d = server.store.distributor_id("ACME").await.unwrap();
-    let (_, key) = server
-        .store
-        .create_api_key(d, "test", now_ms())
-        .await
-        .unwrap();
-    let (phone, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = uuid::Uuid::new_v4();
-    let (_, cursor) = phone.pull_from(session, Vec::new()).await;
+    let (server, agents, api) = acme_with_api(db, 1).await;
+    let (phone, session, _, cursor) = pulled_phone(&server, &agents[0]).await;
     let (list, list_id, code, product_id): (String, i64, String, i64) = sqlx::query_as(
         "SELECT pl.name, pl.id, p.code, p.id FROM prices pr JOIN price_lists pl ON pl.id = pr.price_list_id \
          JOIN products p ON p.id = pr.product_id WHERE pl.distributor_id = $1 ORDER BY pr.id LIMIT 1",
     )
-    .bind(d)
+    .bind(api.distributor)
     .fetch_one(server.store.test_pool())
     .await
     .unwrap();
     let csv = format!(
         "price_list,product_code,price\n{list},{code},\"12,50\"\n{list},NO-SUCH,1\n{list},{code},cheap\n"
     );
-    let (_, job) = import_kind(&server, &key, "prices", "", &csv).await;
+    let (_, job) = import_kind(&api, "prices", "", &csv).await;
     assert_eq!(job["status"], "partial", "{job}");
     assert_eq!(
         (job["rows_applied"].as_i64(), job["rows_refused"].as_i64()),
@@ -328,8 +289,7 @@ on_both_backends!(
 /// Two servers (or two requests) importing the same new outlets at once: both jobs finish and
 /// every outlet exists once; a concurrent edit of a column the files do not name survives.
 async fn concurrent_imports(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, _) = acme_server(db, 1).await;
     let d = server.store.distributor_id("ACME").await.unwrap();
     let mut csv = String::from("code,name\n");
     for i in 0..300 {
@@ -359,10 +319,12 @@ async fn concurrent_imports(db: &TestDb) {
         ("done", "done"),
         "{a:?} {b:?}"
     );
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outlets WHERE code LIKE 'RACE-%'")
-        .fetch_one(server.store.test_pool())
-        .await
-        .unwrap();
+    let n = count_where(
+        &server.store,
+        "SELECT COUNT(*) FROM outlets WHERE code LIKE 'RACE-%'",
+        &[],
+    )
+    .await;
     assert_eq!(n, 300);
     server.stop().await;
 }

@@ -30,8 +30,7 @@ async fn page(server: &TestServer, token: &str) -> u16 {
 }
 
 async fn accounts(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, _) = acme_server(db, 1).await;
     for login in ["olena", "petro"] {
         server
             .store
@@ -99,8 +98,7 @@ on_both_backends!(
 async fn mobile_user_disabled(db: &TestDb) {
     use fieldsync_protocol::v1::ErrorCode;
     use fieldsync_tests::browser::Browser;
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, agents) = acme_server(db, 1).await;
     let agent = &agents[0];
     server
         .store

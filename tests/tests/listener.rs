@@ -29,9 +29,26 @@ async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> Vec<u8
     }
 }
 
-async fn limited_server(db: &TestDb, max_connections: usize) -> TestServer {
+/// A server on the test database whose state `configure` adjusts first.
+async fn configured(
+    db: &TestDb,
+    configure: impl FnOnce(&mut fieldsync_server::AppState),
+) -> TestServer {
     let store = Store::connect(&db.url).await.unwrap();
-    TestServer::start_configured(store, |state| {
+    TestServer::start_configured(store, configure).await
+}
+
+/// Asserts that what came back on a raw connection starts with `status_line`.
+fn assert_answered(got: &[u8], status_line: &str) {
+    assert!(
+        got.starts_with(status_line.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(got)
+    );
+}
+
+async fn limited_server(db: &TestDb, max_connections: usize) -> TestServer {
+    configured(db, |state| {
         state.limits = ServeLimits {
             max_connections,
             header_timeout: Duration::from_secs(1),
@@ -67,15 +84,7 @@ async fn slow_clients(db: &TestDb) {
     }
     assert!(metric(&server.url, "fieldsync_http_connections_refused_total").await >= 20);
     // The server answers as before.
-    let health: serde_json::Value = serde_json::from_str(
-        &reqwest::get(format!("{}/healthz", server.url))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let health = get_json(&format!("{}/healthz", server.url)).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["epoch"], server.store.epoch().to_string());
 
@@ -85,11 +94,7 @@ async fn slow_clients(db: &TestDb) {
         .await
         .unwrap();
     let got = read_until_closed(&mut idle, Duration::from_secs(15)).await;
-    assert!(
-        got.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
+    assert_answered(&got, "HTTP/1.1 200");
 
     // A body that trickles in is cut off: 408, and the connection ends.
     let mut trickle = TcpStream::connect(&a).await.unwrap();
@@ -100,11 +105,7 @@ async fn slow_clients(db: &TestDb) {
         .await
         .unwrap();
     let got = read_until_closed(&mut trickle, Duration::from_secs(15)).await;
-    assert!(
-        got.starts_with(b"HTTP/1.1 408"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
+    assert_answered(&got, "HTTP/1.1 408");
     server.stop().await;
 }
 on_both_backends!(
@@ -113,8 +114,7 @@ on_both_backends!(
 );
 
 async fn drain(db: &TestDb) {
-    let store = Store::connect(&db.url).await.unwrap();
-    let server = TestServer::start_configured(store, |state| {
+    let server = configured(db, |state| {
         state.limits.drain_timeout = Duration::from_secs(20);
     })
     .await;
@@ -137,11 +137,7 @@ async fn drain(db: &TestDb) {
     // ...but the request in flight finishes and gets its answer (no login CSRF cookie: 403).
     in_flight.write_all(&body.as_bytes()[12..]).await.unwrap();
     let got = read_until_closed(&mut in_flight, Duration::from_secs(15)).await;
-    assert!(
-        got.starts_with(b"HTTP/1.1 403"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
+    assert_answered(&got, "HTTP/1.1 403");
     tokio::time::timeout(Duration::from_secs(15), stopping)
         .await
         .expect("the server stopped after draining")
@@ -153,8 +149,7 @@ on_both_backends!(
 );
 
 async fn headers(db: &TestDb) {
-    let store = Store::connect(&db.url).await.unwrap();
-    let server = TestServer::start_configured(store, |state| {
+    let server = configured(db, |state| {
         let mut web = (*state.web).clone();
         web.secure_cookies = true;
         state.web = std::sync::Arc::new(web);
@@ -190,13 +185,7 @@ async fn epoch_everywhere(db: &TestDb) {
     let a = TestServer::start(db).await;
     let b = TestServer::start_with(Store::connect(&db.url).await.unwrap()).await;
     let health = |url: String| async move {
-        let text = reqwest::get(format!("{url}/healthz"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()["epoch"]
+        get_json(&format!("{url}/healthz")).await["epoch"]
             .as_str()
             .unwrap()
             .to_string()

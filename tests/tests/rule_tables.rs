@@ -114,8 +114,7 @@ async fn synced_phone(
 }
 
 async fn questionnaire_table(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 2)).await;
+    let (server, agents) = acme_server(db, 2).await;
     let dist = server.store.distributor_id("ACME").await.unwrap();
     let table = questionnaire::case_questionnaire(1);
     server
@@ -211,8 +210,7 @@ async fn cancel_table(db: &TestDb) {
     use fieldsync_agent::OrderDraft;
     use fieldsync_server::store::exchange::StatusUpdate;
     use fieldsync_server::store::now_ms;
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 2)).await;
+    let (server, agents) = acme_server(db, 2).await;
     let d = server.store.distributor_id("ACME").await.unwrap();
     let move_to = |order: String, state: v1::OrderState| {
         let store = server.store.clone();

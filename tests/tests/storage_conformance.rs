@@ -174,11 +174,8 @@ async fn bulk_insert_values(db: &TestDb) {
 on_both_backends!(bulk_inserts_store_every_value_as_given, bulk_insert_values);
 
 async fn concurrent_changes(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
-    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
+    let (server, agents) = acme_server(db, 1).await;
+    let (device, session, known) = synced_device(&server.url, &agents[0]).await;
     let dist = server.store.distributor_id("ACME").await.unwrap();
 
     // Writers change outlet locations concurrently while the device keeps pulling small
@@ -251,8 +248,7 @@ on_both_backends!(
 );
 
 async fn concurrent_activation(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 1)).await;
+    let (server, agents) = acme_server(db, 1).await;
     let a = &agents[0];
     let c1 = RawClient::new(&server.url);
     let c2 = RawClient::new(&server.url);
@@ -260,11 +256,12 @@ async fn concurrent_activation(db: &TestDb) {
     let mut statuses = [r1.status, r2.status];
     statuses.sort();
     assert_eq!(statuses, [200, 401], "one PIN binds exactly one device");
-    let (active,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM devices WHERE revoked_at_ms IS NULL")
-            .fetch_one(server.store.test_pool())
-            .await
-            .unwrap();
+    let active = count_where(
+        &server.store,
+        "SELECT COUNT(*) FROM devices WHERE revoked_at_ms IS NULL",
+        &[],
+    )
+    .await;
     assert_eq!(active, 1);
     server.stop().await;
 }
@@ -274,15 +271,12 @@ on_both_backends!(
 );
 
 async fn order_numbers(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let agents = seed(&server.store, &small_world("ACME", 4)).await;
+    let (server, agents) = acme_server(db, 4).await;
     let mut tasks = Vec::new();
     for a in agents {
         let url = server.url.clone();
         tasks.push(tokio::spawn(async move {
-            let (device, _) = RawClient::activated(&url, &a).await;
-            let session = ids::new_id();
-            let known = Known::from_changes(&device.pull_all(session).await);
+            let (device, session, known) = synced_device(&url, &a).await;
             let mut b = MutationBuilder::new();
             for batch in 0..3 {
                 let mut muts = Vec::new();
@@ -313,11 +307,12 @@ async fn order_numbers(db: &TestDb) {
     assert_eq!((n, distinct), (60, 60));
     assert!(max >= 60);
     // Every visit was started and ended exactly once.
-    let (open,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM visits WHERE ended_received_ms IS NULL")
-            .fetch_one(server.store.test_pool())
-            .await
-            .unwrap();
+    let open = count_where(
+        &server.store,
+        "SELECT COUNT(*) FROM visits WHERE ended_received_ms IS NULL",
+        &[],
+    )
+    .await;
     assert_eq!((count(&server.store, "visits").await, open), (60, 0));
     server.stop().await;
 }

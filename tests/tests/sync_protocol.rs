@@ -6,17 +6,8 @@ use fieldsync_protocol::{PROTOCOL_VERSION, ids, paths};
 use fieldsync_tests::*;
 use prost::Message;
 
-async fn world(
-    db: &TestDb,
-    agents: usize,
-) -> (TestServer, Vec<fieldsync_server::seed::SeededAgent>) {
-    let server = TestServer::start(db).await;
-    let pins = seed(&server.store, &small_world("ACME", agents)).await;
-    (server, pins)
-}
-
 async fn pins_and_devices(db: &TestDb) {
-    let (server, agents) = world(db, 2).await;
+    let (server, agents) = acme_server(db, 2).await;
     let a = &agents[0];
     let c = RawClient::new(&server.url);
 
@@ -72,7 +63,7 @@ async fn pins_and_devices(db: &TestDb) {
 on_both_backends!(pins_and_devices_bind_once_and_revoke, pins_and_devices);
 
 async fn lockout(db: &TestDb) {
-    let (server, agents) = world(db, 1).await;
+    let (server, agents) = acme_server(db, 1).await;
     let a = &agents[0];
     // A PIN that is unused but revoked is told apart from a wrong one.
     let c = RawClient::new(&server.url);
@@ -112,20 +103,11 @@ async fn lockout(db: &TestDb) {
 on_both_backends!(wrong_pins_lock_the_login_for_fifteen_minutes, lockout);
 
 async fn exactly_once(db: &TestDb) {
-    let (server, agents) = world(db, 1).await;
-    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
-    let outlet = known.outlets[0].clone();
-    let mut b = MutationBuilder::new();
-    let visit = ids::new_id();
-    let (order, order_m) = {
-        let start = b.start_visit(visit, &outlet);
-        let (id, m) = b.order(&known, visit, &outlet, 4);
-        (id, vec![start, m])
-    };
-    let mut batch = order_m;
-    batch.push(b.end_visit(visit, &outlet));
+    let (server, agents) = acme_server(db, 1).await;
+    let mut phone = SyncedDevice::new(&server.url, &agents[0]).await;
+    let (visit, orders, batch) = phone.visit_with_orders(&[4]);
+    let order = orders[0];
+    let (device, session) = (&phone.client, phone.session);
 
     let r = device.push(session, batch.clone()).await;
     assert_eq!(r.status, 200);
@@ -195,25 +177,22 @@ async fn exactly_once(db: &TestDb) {
     assert_eq!(s.mutations_duplicate, 9);
     assert_eq!((s.visits, s.orders, s.orders_total_minor), (1, 1, expected));
     assert!(s.changes_pulled > 0 && s.bytes_up > 0 && s.bytes_down > 0);
-    let (items,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM sync_session_items WHERE session_id = $1")
-            .bind(session.to_string())
-            .fetch_one(server.store.test_pool())
-            .await
-            .unwrap();
+    let items = count_where(
+        &server.store,
+        "SELECT COUNT(*) FROM sync_session_items WHERE session_id = $1",
+        &[&session.to_string()],
+    )
+    .await;
     assert_eq!(items, 2);
     server.stop().await;
 }
 on_both_backends!(replayed_and_doubled_batches_are_applied_once, exactly_once);
 
 async fn gaps_and_malformed(db: &TestDb) {
-    let (server, agents) = world(db, 1).await;
-    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
+    let (server, agents) = acme_server(db, 1).await;
+    let (device, session, known) = synced_device(&server.url, &agents[0]).await;
     let outlet = known.outlets[0].clone();
-    let mut b = MutationBuilder::new();
-    b.next_seq = 5;
+    let mut b = MutationBuilder { next_seq: 5 };
     let r = device
         .push(session, vec![b.start_visit(ids::new_id(), &outlet)])
         .await;
@@ -296,8 +275,7 @@ on_both_backends!(
 );
 
 async fn refusals_do_not_block(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let acme = seed(&server.store, &small_world("ACME", 2)).await;
+    let (server, acme) = acme_server(db, 2).await;
     let other = seed(&server.store, &small_world("OTHER", 1)).await;
     let (device, _) = RawClient::activated(&server.url, &acme[0]).await;
     let (other_device, _) = RawClient::activated(&server.url, &other[0]).await;
@@ -409,11 +387,12 @@ async fn refusals_do_not_block(db: &TestDb) {
         (r.status, r.error().code()),
         (400, ErrorCode::MalformedRequest)
     );
-    let (orders,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM orders WHERE id = $1")
-        .bind(good_order.to_string())
-        .fetch_one(server.store.test_pool())
-        .await
-        .unwrap();
+    let orders = count_where(
+        &server.store,
+        "SELECT COUNT(*) FROM orders WHERE id = $1",
+        &[&good_order.to_string()],
+    )
+    .await;
     assert_eq!((orders, count(&server.store, "orders").await), (1, 1));
     // Stats tell the device what the server holds.
     let stats: v1::DeviceStats = device
@@ -443,8 +422,7 @@ on_both_backends!(
 );
 
 async fn pull_scope_and_order(db: &TestDb) {
-    let server = TestServer::start(db).await;
-    let acme = seed(&server.store, &small_world("ACME", 2)).await;
+    let (server, acme) = acme_server(db, 2).await;
     let _other = seed(&server.store, &small_world("OTHER", 1)).await;
     let (device, _) = RawClient::activated(&server.url, &acme[0]).await;
     let session = ids::new_id();
@@ -628,10 +606,8 @@ async fn oversized_push(url: &str, token: &str, chunked: bool) -> RawResponse {
 async fn null_and_real_distances(db: &TestDb) {
     // Regression: a visit without a distance (outlet without reference location) followed by
     // one with a distance once poisoned a cached statement on PostgreSQL (sqlx Any NULL f64).
-    let (server, agents) = world(db, 1).await;
-    let (device, _) = RawClient::activated(&server.url, &agents[0]).await;
-    let session = ids::new_id();
-    let known = Known::from_changes(&device.pull_all(session).await);
+    let (server, agents) = acme_server(db, 1).await;
+    let (device, session, known) = synced_device(&server.url, &agents[0]).await;
     let mut b = MutationBuilder::new();
     let no_location = known.outlets[0].clone();
     sqlx::query("UPDATE outlets SET lat_e7 = NULL, lon_e7 = NULL WHERE id = $1")
@@ -686,7 +662,7 @@ async fn many_devices_at_once(db: &TestDb) {
     const PHONES: usize = 8;
     const ROUNDS: usize = 4;
     const VISITS: usize = 3;
-    let (server, agents) = world(db, PHONES).await;
+    let (server, agents) = acme_server(db, PHONES).await;
     let pushes_before = server
         .store
         .ingest_stats()
@@ -767,10 +743,12 @@ async fn many_devices_at_once(db: &TestDb) {
         ROUNDS as i64
     );
     // Order numbers stay unique, and every phone's sequence moved exactly as far as it sent.
-    let (distinct,): (i64,) = sqlx::query_as("SELECT COUNT(DISTINCT number) FROM orders")
-        .fetch_one(server.store.test_pool())
-        .await
-        .unwrap();
+    let distinct = count_where(
+        &server.store,
+        "SELECT COUNT(DISTINCT number) FROM orders",
+        &[],
+    )
+    .await;
     assert_eq!(distinct, orders);
     let seqs: Vec<(i64,)> = sqlx::query_as("SELECT last_seq FROM devices")
         .fetch_all(server.store.test_pool())
@@ -810,12 +788,12 @@ async fn many_devices_at_once(db: &TestDb) {
         "{}",
         checks[1].reason
     );
-    let (rows,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM distribution_checks WHERE check_id = $1")
-            .bind(check.to_string())
-            .fetch_one(server.store.test_pool())
-            .await
-            .unwrap();
+    let rows = count_where(
+        &server.store,
+        "SELECT COUNT(*) FROM distribution_checks WHERE check_id = $1",
+        &[&check.to_string()],
+    )
+    .await;
     assert_eq!(rows, 1);
 
     // Every push was committed once (a clash may fail a transaction; its pushes are then
