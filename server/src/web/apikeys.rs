@@ -11,9 +11,9 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api-keys", get(list).post(create))
+        .route("/api-keys", get(list).post(|s, c| give(s, c, Give::ApiKey)))
         .route("/api-keys/{id}/revoke", post(revoke))
-        .route("/api-keys/webhook", post(set_webhook))
+        .route("/api-keys/webhook", post(|s, c| give(s, c, Give::Webhook)))
 }
 
 /// The distributors the user may act for: (id, code).
@@ -98,55 +98,52 @@ async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup>
     page(&state, &user, None).await
 }
 
+/// What the page's forms for a distributor post: the new key's label or the webhook's URL.
 #[derive(Deserialize)]
-struct CreateForm {
+struct DistributorForm {
     distributor_id: i64,
     #[serde(default)]
     label: String,
-}
-
-async fn create(
-    State(state): State<AppState>,
-    Change(user, form): Change<CreateForm>,
-) -> WebResult<Markup> {
-    user.check_distributor(form.distributor_id)?;
-    let label: String = form.label.trim().chars().take(100).collect();
-    let (_, key) = state
-        .store
-        .create_api_key(form.distributor_id, &label, state.clock.now())
-        .await?;
-    page(&state, &user, Some(key)).await
-}
-
-#[derive(Deserialize)]
-struct WebhookForm {
-    distributor_id: i64,
     #[serde(default)]
     url: String,
 }
 
-/// Sets a distributor's webhook (the secret is shown once), or removes it when the URL is empty.
-async fn set_webhook(
+/// What a form for a distributor does; each gives out a secret that the page shows once.
+#[derive(Clone, Copy)]
+enum Give {
+    /// A new API key with the form's label.
+    ApiKey,
+    /// The distributor's webhook at the form's URL (the signing secret is new), or none when
+    /// the URL is empty.
+    Webhook,
+}
+
+async fn give(
     State(state): State<AppState>,
-    Change(user, form): Change<WebhookForm>,
+    Change(user, form): Change<DistributorForm>,
+    what: Give,
 ) -> WebResult<Markup> {
-    user.check_distributor(form.distributor_id)?;
-    let t = user.t();
-    if form.url.trim().is_empty() {
-        state.store.remove_webhook(form.distributor_id).await?;
-        return page(&state, &user, None).await;
-    }
-    let secret = state
-        .store
-        .set_webhook(
-            form.distributor_id,
-            &form.url,
-            state.webhook_targets,
-            state.clock.now(),
-        )
-        .await
-        .map_err(|_| WebError::bad(&t, "webhooks.bad_url"))?;
-    page(&state, &user, Some(secret)).await
+    let d = form.distributor_id;
+    user.check_distributor(d)?;
+    let now = state.clock.now();
+    let secret = match what {
+        Give::ApiKey => {
+            let label: String = form.label.trim().chars().take(100).collect();
+            Some(state.store.create_api_key(d, &label, now).await?.1)
+        }
+        Give::Webhook if form.url.trim().is_empty() => {
+            state.store.remove_webhook(d).await?;
+            None
+        }
+        Give::Webhook => Some(
+            state
+                .store
+                .set_webhook(d, &form.url, state.webhook_targets, now)
+                .await
+                .map_err(|_| WebError::bad(&user.t(), "webhooks.bad_url"))?,
+        ),
+    };
+    page(&state, &user, secret).await
 }
 
 async fn revoke(
