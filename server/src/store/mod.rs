@@ -25,6 +25,7 @@ pub mod list;
 pub mod maintenance;
 pub mod migrate;
 pub mod orders;
+pub mod pricing;
 pub mod pull;
 pub mod secrets;
 pub mod sessions;
@@ -66,6 +67,16 @@ pub enum Problem {
     /// A webhook URL that may not be posted to, and why.
     #[error("{0}")]
     WebhookTarget(String),
+    #[error("a price list needs a name of 1 to 120 characters")]
+    PriceListName,
+    #[error("a payment form is cash, credit or bank_transfer")]
+    PaymentForm,
+    #[error("the distributor has a price list of this name already")]
+    PriceListNameTaken,
+    #[error("a price is an amount of 0 or more, like 12.50")]
+    BadPrice,
+    #[error("the distributor has no product with this code")]
+    UnknownProduct,
 }
 
 impl Problem {
@@ -81,6 +92,11 @@ impl Problem {
             Problem::ForeignSession => "foreign_session",
             Problem::MobileUserDisabled => "mobile_users.disabled_refusal",
             Problem::WebhookTarget(_) => "webhook_target",
+            Problem::PriceListName => "price_lists.bad_name",
+            Problem::PaymentForm => "price_lists.bad_payment_form",
+            Problem::PriceListNameTaken => "price_lists.name_taken",
+            Problem::BadPrice => "price_lists.bad_price",
+            Problem::UnknownProduct => "price_lists.unknown_product",
         }
     }
 }

@@ -453,21 +453,13 @@ impl Store {
         name: &str,
         payment_form: &str,
     ) -> Result<i64> {
-        let mut tx = self.begin_write().await?;
-        let id = id_on(
-            &mut tx,
-            "INSERT INTO price_lists (distributor_id, name, payment_form) VALUES ($1, $2, $3) RETURNING id",
-            &[Val::I(distributor_id), name.into_val(), payment_form.into_val()],
-        )
-        .await?;
-        let change = ChangeRef::upsert(EntityKind::PriceList, id, 0);
-        commit_changes(tx, distributor_id, &[change]).await?;
-        Ok(id)
+        let form = super::pricing::PriceListForm { name, payment_form };
+        self.save_price_list(distributor_id, None, &form).await
     }
 
     /// Inserts or updates outlets by code; returns their ids in input order.
     /// Applies outlets as an import gives them: a new code is created (with the distributor's
-    /// first price list when the file names none), a known one is changed only in what the
+    /// default price list, or its first, when the file names none), a known one is changed only in what the
     /// file has a column for. An outlet that moves to another territory leaves a tombstone in
     /// the old one, so its phones drop it. With `dry_run` nothing is written and the report
     /// says what would have been.
@@ -527,7 +519,9 @@ impl Store {
             .collect();
         let (default_price_list,): (Option<i64>,) = one_on(
             &mut tx,
-            "SELECT MIN(id) FROM price_lists WHERE distributor_id = $1",
+            "SELECT COALESCE(
+                 (SELECT default_price_list_id FROM distributors WHERE id = $1),
+                 (SELECT MIN(id) FROM price_lists WHERE distributor_id = $1))",
             &[Val::I(distributor_id)],
         )
         .await?;

@@ -70,6 +70,7 @@ mod tests {
             include_str!("../store/list/specs.rs"),
             include_str!("lists.rs"),
             include_str!("pages.rs"),
+            include_str!("pricing.rs"),
             include_str!("map.rs"),
             include_str!("staff.rs"),
             include_str!("apikeys.rs"),

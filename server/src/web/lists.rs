@@ -31,7 +31,6 @@ pub fn router() -> Router<AppState> {
         REFUSED,
         OUTLETS,
         PRODUCTS,
-        PRICE_LISTS,
         PRICES,
         WAREHOUSES,
         ROUTES,
@@ -40,6 +39,10 @@ pub fn router() -> Router<AppState> {
     .route(
         "/mobile-users/export",
         get(|s, u, q| serve_export(s, u, q, &MOBILE_USERS)),
+    )
+    .route(
+        "/price-lists/export",
+        get(|s, u, q| serve_export(s, u, q, &PRICE_LISTS)),
     )
     .route(
         "/staff/export",

@@ -31,6 +31,7 @@ pub mod lists;
 pub mod map;
 pub mod orders;
 pub mod pages;
+pub mod pricing;
 pub mod staff;
 
 pub use i18n::T;
@@ -138,6 +139,7 @@ pub fn router() -> Router<AppState> {
         .route("/views", post(list::save_view))
         .merge(lists::router())
         .merge(pages::router())
+        .merge(pricing::router())
         .merge(staff::router())
         .merge(apikeys::router())
         .merge(orders::router())

@@ -360,7 +360,7 @@ pub static PRICE_LISTS: ListSpec = ListSpec {
     cols: &[
         Col::new("name", "col.name", "pl.name", Kind::Text)
             .filter(Filter::Contains)
-            .link("/prices?f.price_list=", "pl.name"),
+            .link("/price-lists/", "pl.id"),
         Col::new(
             "payment_form",
             "col.payment_form",

@@ -1,0 +1,5 @@
+-- fieldsync: price list default (SQLite). Never edit once landed; add a new file instead.
+
+-- The price list new outlets get (chosen on a price list's card in the back office); NULL:
+-- the distributor's first price list, as before.
+ALTER TABLE distributors ADD COLUMN default_price_list_id INTEGER REFERENCES price_lists(id);
