@@ -17,6 +17,7 @@ use uuid::Uuid;
 pub mod backoffice;
 pub mod cards;
 pub mod devices;
+pub mod editors;
 pub mod exchange;
 pub mod imports;
 pub mod ingest;
@@ -77,6 +78,14 @@ pub enum Problem {
     BadPrice,
     #[error("the distributor has no product with this code")]
     UnknownProduct,
+    #[error("the distributor has an outlet with this code already")]
+    OutletCodeTaken,
+    #[error("an outlet needs a code (up to 64 characters, no spaces) and a name")]
+    OutletCodeOrName,
+    #[error("the distributor has no such territory")]
+    UnknownTerritory,
+    #[error("the distributor has no such price list")]
+    UnknownPriceList,
 }
 
 impl Problem {
@@ -97,6 +106,10 @@ impl Problem {
             Problem::PriceListNameTaken => "price_lists.name_taken",
             Problem::BadPrice => "price_lists.bad_price",
             Problem::UnknownProduct => "price_lists.unknown_product",
+            Problem::OutletCodeTaken => "outlets.code_taken",
+            Problem::OutletCodeOrName => "outlets.code_or_name",
+            Problem::UnknownTerritory => "outlets.unknown_territory",
+            Problem::UnknownPriceList => "outlets.unknown_price_list",
         }
     }
 }

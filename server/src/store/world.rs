@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 pub use super::sql::{Val, insert_rows};
 use super::sql::{exec_on, id_on, insert, one_on, select_in, table_row};
-use super::{Result, Store, now_ms};
+use super::{Problem, Result, Store, StoreError, now_ms};
 
 /// One entry for the change log: an entity as seen by a scope (0 = the whole distributor).
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +196,17 @@ impl OutletFields {
         .filter(|(_, a, b)| a != b)
         .collect()
     }
+}
+
+/// How a batch of outlet patches is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PatchMode {
+    /// Create new codes, change known ones.
+    Apply,
+    /// Report what `Apply` would do; write nothing.
+    DryRun,
+    /// Create new codes only; a live known code refuses the batch.
+    CreateOnly,
 }
 
 /// An outlet as an import gives it: a field that is `None` was not in the file and keeps what
@@ -469,6 +480,34 @@ impl Store {
         outlets: &[OutletPatch],
         dry_run: bool,
     ) -> Result<PatchReport> {
+        let mode = if dry_run {
+            PatchMode::DryRun
+        } else {
+            PatchMode::Apply
+        };
+        self.patch_outlets(distributor_id, outlets, mode).await
+    }
+
+    /// Creates one outlet as the back office's editor does: refused when the distributor
+    /// has a live outlet with its code (decided under the same lock that imports take);
+    /// otherwise exactly what an import of this one row would do.
+    pub async fn create_outlet(&self, distributor_id: i64, outlet: &OutletPatch) -> Result<()> {
+        self.patch_outlets(
+            distributor_id,
+            std::slice::from_ref(outlet),
+            PatchMode::CreateOnly,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn patch_outlets(
+        &self,
+        distributor_id: i64,
+        outlets: &[OutletPatch],
+        mode: PatchMode,
+    ) -> Result<PatchReport> {
+        let dry_run = mode == PatchMode::DryRun;
         type Row = (
             i64,
             String,
@@ -535,6 +574,9 @@ impl Store {
                 ..OutletFields::default()
             }));
             let id = match &known {
+                Some(k) if !k.deleted && mode == PatchMode::CreateOnly => {
+                    return Err(StoreError::Refused(Problem::OutletCodeTaken));
+                }
                 Some(k) if !k.deleted && before.as_ref() == Some(&after) => {
                     report.unchanged += 1;
                     continue;

@@ -29,7 +29,6 @@ pub fn router() -> Router<AppState> {
         VISITS,
         SYNC_SESSIONS,
         REFUSED,
-        OUTLETS,
         PRODUCTS,
         PRICES,
         WAREHOUSES,
@@ -39,6 +38,10 @@ pub fn router() -> Router<AppState> {
     .route(
         "/mobile-users/export",
         get(|s, u, q| serve_export(s, u, q, &MOBILE_USERS)),
+    )
+    .route(
+        "/outlets/export",
+        get(|s, u, q| serve_export(s, u, q, &OUTLETS)),
     )
     .route(
         "/price-lists/export",

@@ -30,6 +30,7 @@ pub mod list;
 pub mod lists;
 pub mod map;
 pub mod orders;
+pub mod outlets;
 pub mod pages;
 pub mod pricing;
 pub mod staff;
@@ -140,6 +141,7 @@ pub fn router() -> Router<AppState> {
         .merge(lists::router())
         .merge(pages::router())
         .merge(pricing::router())
+        .merge(outlets::router())
         .merge(staff::router())
         .merge(apikeys::router())
         .merge(orders::router())

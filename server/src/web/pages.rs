@@ -506,6 +506,7 @@ async fn outlet_card(
             (t.s("col.reference_location"), html! { span #reference-location { (coord(lat)) " " (coord(lon)) } }),
         ]))
         @if user.can_write() {
+            p { a.button #edit-outlet href={"/outlets/" (id) "/edit"} { (t.s("outlets.edit")) } }
             h2 { (t.s("outlet.reference_location")) }
             form.inline method="post" action={"/outlets/" (id) "/location"} {
                 (csrf_field(&user))

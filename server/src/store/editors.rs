@@ -1,0 +1,165 @@
+//! What the back office's one-at-a-time editors need around the shared writes: an outlet
+//! created or edited by a key user goes through the same patch an import row does
+//! ([`Store::upsert_outlets`], [`Store::create_outlet`]), so a territory move leaves its
+//! tombstone for the old territory's phones and what the form does not show (the reference
+//! location, the mapping) stays as stored.
+use super::sql::IntoVal;
+use super::world::OutletPatch;
+use super::{Problem, Result, Store, StoreError};
+
+/// The longest outlet code and name accepted.
+pub const MAX_CODE_CHARS: usize = 64;
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// An outlet as its edit form shows and sends it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutletForm {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub contact_name: String,
+    pub phone: String,
+    pub channel: String,
+    pub territory_id: Option<i64>,
+    pub price_list_id: Option<i64>,
+}
+
+/// What an editor offers to pick from: (id, name).
+pub type Choices = Vec<(i64, String)>;
+
+impl Store {
+    /// The distributor's territories, by name.
+    pub async fn territory_choices(&self, distributor_id: i64) -> Result<Choices> {
+        self.rows(
+            "SELECT id, name FROM org_units WHERE distributor_id = $1 AND kind = 'territory' ORDER BY name, id",
+            &[distributor_id.into_val()],
+        )
+        .await
+    }
+
+    /// The distributor's price lists, by name.
+    pub async fn price_list_choices(&self, distributor_id: i64) -> Result<Choices> {
+        self.rows(
+            "SELECT id, name FROM price_lists WHERE distributor_id = $1 ORDER BY name, id",
+            &[distributor_id.into_val()],
+        )
+        .await
+    }
+
+    /// The price list a new outlet of the distributor gets.
+    pub async fn default_price_list(&self, distributor_id: i64) -> Result<Option<i64>> {
+        let (id,): (Option<i64>,) = self
+            .one(
+                "SELECT COALESCE(
+                     (SELECT default_price_list_id FROM distributors WHERE id = $1),
+                     (SELECT MIN(id) FROM price_lists WHERE distributor_id = $1))",
+                &[distributor_id.into_val()],
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// A live outlet's distributor and what its edit form shows.
+    pub async fn outlet_form(&self, id: i64) -> Result<Option<(i64, OutletForm)>> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+        );
+        let row: Option<Row> = self
+            .opt(
+                "SELECT distributor_id, code, name, address, contact_name, phone, channel,
+                        territory_id, price_list_id
+                 FROM outlets WHERE id = $1 AND deleted = 0",
+                &[id.into_val()],
+            )
+            .await?;
+        Ok(row.map(|r| {
+            let form = OutletForm {
+                code: r.1,
+                name: r.2,
+                address: r.3,
+                contact_name: r.4,
+                phone: r.5,
+                channel: r.6,
+                territory_id: r.7,
+                price_list_id: r.8,
+            };
+            (r.0, form)
+        }))
+    }
+
+    /// Creates an outlet (`existing` None) or changes the live outlet `existing` of the
+    /// distributor, as one import row that names every field of the form would; returns its
+    /// id. The code of an existing outlet does not change.
+    pub async fn save_outlet(
+        &self,
+        distributor_id: i64,
+        existing: Option<i64>,
+        form: &OutletForm,
+    ) -> Result<i64> {
+        let code = match existing {
+            Some(id) => match self.outlet_form(id).await? {
+                Some((d, stored)) if d == distributor_id => stored.code,
+                _ => return Err(StoreError::NotFound),
+            },
+            None => form.code.trim().to_string(),
+        };
+        let name = form.name.trim();
+        let bad = |s: &str, max: usize| s.is_empty() || s.chars().count() > max;
+        if bad(&code, MAX_CODE_CHARS)
+            || code.chars().any(char::is_whitespace)
+            || bad(name, MAX_NAME_CHARS)
+        {
+            return Err(StoreError::Refused(Problem::OutletCodeOrName));
+        }
+        let owned = |choices: &Choices, id: Option<i64>| {
+            id.is_none_or(|id| choices.iter().any(|(c, _)| *c == id))
+        };
+        if !owned(
+            &self.territory_choices(distributor_id).await?,
+            form.territory_id,
+        ) {
+            return Err(StoreError::Refused(Problem::UnknownTerritory));
+        }
+        if !owned(
+            &self.price_list_choices(distributor_id).await?,
+            form.price_list_id,
+        ) {
+            return Err(StoreError::Refused(Problem::UnknownPriceList));
+        }
+        let text = |s: &str| Some(s.trim().to_string());
+        let patch = OutletPatch {
+            code: code.clone(),
+            name: name.to_string(),
+            address: text(&form.address),
+            contact_name: text(&form.contact_name),
+            phone: text(&form.phone),
+            channel: text(&form.channel),
+            territory_id: Some(form.territory_id),
+            // The reference location has its own form on the card.
+            location: None,
+            price_list_id: Some(form.price_list_id),
+        };
+        match existing {
+            Some(_) => self.upsert_outlets(distributor_id, &[patch], false).await?,
+            None => {
+                self.create_outlet(distributor_id, &patch).await?;
+                Default::default()
+            }
+        };
+        let (id,): (i64,) = self
+            .one(
+                "SELECT id FROM outlets WHERE distributor_id = $1 AND code = $2",
+                &[distributor_id.into_val(), code.into_val()],
+            )
+            .await?;
+        Ok(id)
+    }
+}
