@@ -3,6 +3,9 @@
 //! ([`Store::upsert_outlets`], [`Store::create_outlet`]), so a territory move leaves its
 //! tombstone for the old territory's phones and what the form does not show (the reference
 //! location, the mapping) stays as stored.
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
 use super::sql::IntoVal;
 use super::world::OutletPatch;
 use super::{Problem, Result, Store, StoreError};
@@ -23,6 +26,38 @@ pub struct OutletForm {
     pub territory_id: Option<i64>,
     pub price_list_id: Option<i64>,
 }
+
+/// An outlet's form with its distributor, read by column name.
+struct Editable {
+    distributor_id: i64,
+    form: OutletForm,
+}
+
+impl sqlx::FromRow<'_, AnyRow> for Editable {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        let text = |c: &str| row.try_get::<String, _>(c);
+        let form = OutletForm {
+            code: text("code")?,
+            name: text("name")?,
+            address: text("address")?,
+            contact_name: text("contact_name")?,
+            phone: text("phone")?,
+            channel: text("channel")?,
+            territory_id: row.try_get("territory_id")?,
+            price_list_id: row.try_get("price_list_id")?,
+        };
+        let distributor_id = row.try_get("distributor_id")?;
+        Ok(Editable {
+            distributor_id,
+            form,
+        })
+    }
+}
+
+/// The price list a new outlet of the distributor `$1` gets: its default, else its first.
+pub(crate) const DEFAULT_PRICE_LIST: &str = "SELECT COALESCE(
+     (SELECT default_price_list_id FROM distributors WHERE id = $1),
+     (SELECT MIN(id) FROM price_lists WHERE distributor_id = $1))";
 
 /// What an editor offers to pick from: (id, name).
 pub type Choices = Vec<(i64, String)>;
@@ -49,30 +84,14 @@ impl Store {
     /// The price list a new outlet of the distributor gets.
     pub async fn default_price_list(&self, distributor_id: i64) -> Result<Option<i64>> {
         let (id,): (Option<i64>,) = self
-            .one(
-                "SELECT COALESCE(
-                     (SELECT default_price_list_id FROM distributors WHERE id = $1),
-                     (SELECT MIN(id) FROM price_lists WHERE distributor_id = $1))",
-                &[distributor_id.into_val()],
-            )
+            .one(DEFAULT_PRICE_LIST, &[distributor_id.into_val()])
             .await?;
         Ok(id)
     }
 
     /// A live outlet's distributor and what its edit form shows.
     pub async fn outlet_form(&self, id: i64) -> Result<Option<(i64, OutletForm)>> {
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-        );
-        let row: Option<Row> = self
+        let row: Option<Editable> = self
             .opt(
                 "SELECT distributor_id, code, name, address, contact_name, phone, channel,
                         territory_id, price_list_id
@@ -80,19 +99,7 @@ impl Store {
                 &[id.into_val()],
             )
             .await?;
-        Ok(row.map(|r| {
-            let form = OutletForm {
-                code: r.1,
-                name: r.2,
-                address: r.3,
-                contact_name: r.4,
-                phone: r.5,
-                channel: r.6,
-                territory_id: r.7,
-                price_list_id: r.8,
-            };
-            (r.0, form)
-        }))
+        Ok(row.map(|e| (e.distributor_id, e.form)))
     }
 
     /// Creates an outlet (`existing` None) or changes the live outlet `existing` of the

@@ -558,9 +558,7 @@ impl Store {
             .collect();
         let (default_price_list,): (Option<i64>,) = one_on(
             &mut tx,
-            "SELECT COALESCE(
-                 (SELECT default_price_list_id FROM distributors WHERE id = $1),
-                 (SELECT MIN(id) FROM price_lists WHERE distributor_id = $1))",
+            super::editors::DEFAULT_PRICE_LIST,
             &[Val::I(distributor_id)],
         )
         .await?;

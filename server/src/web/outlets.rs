@@ -2,7 +2,6 @@
 //! one, and the form that edits an outlet's requisites, territory and price list. Both go
 //! through the same patch as an import row (see `store::editors`), so phones follow a
 //! territory move and what the form does not show stays as stored.
-use axum::Form;
 use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,6 +9,7 @@ use axum::routing::get;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::auth::Change;
 use super::list::list_page;
 use super::lists;
 use super::{WebError, WebResult, WebUser, csrf_field, layout, user_distributors};
@@ -34,7 +34,7 @@ async fn outlets(
             p { a.button #new-outlet href="/outlets/new" { (t.s("outlets.new")) } }
         }
     };
-    list_page(&state, &user, &lists::OUTLETS, raw.as_deref(), extra).await
+    list_page(State(state), user, RawQuery(raw), &lists::OUTLETS, extra).await
 }
 
 /// A picker of `choices` named `name`, with "none" first and `current` selected.
@@ -131,8 +131,6 @@ async fn new_outlet(
 /// What the outlet form sends; an empty picker is "none".
 #[derive(Deserialize)]
 struct SentOutlet {
-    #[serde(default)]
-    csrf: String,
     distributor_id: i64,
     #[serde(default)]
     code: String,
@@ -183,8 +181,6 @@ async fn save(
     existing: Option<i64>,
     sent: SentOutlet,
 ) -> WebResult<Response> {
-    user.check_csrf(&sent.csrf)?;
-    user.check_write()?;
     let (d, form) = sent.form(user)?;
     user.check_distributor(d)?;
     let id = state
@@ -197,19 +193,15 @@ async fn save(
 
 async fn create_outlet(
     State(state): State<AppState>,
-    user: WebUser,
-    Form(sent): Form<SentOutlet>,
+    Change(user, sent): Change<SentOutlet>,
 ) -> WebResult<Response> {
     save(&state, &user, None, sent).await
 }
 
 /// The live outlet `id` with its distributor, if the user may see it.
 async fn visible(state: &AppState, user: &WebUser, id: i64) -> WebResult<(i64, OutletForm)> {
-    let Some((d, form)) = state.store.outlet_form(id).await? else {
-        return Err(WebError::not_found(&user.t()));
-    };
-    user.check_distributor(d)?;
-    Ok((d, form))
+    let found = state.store.outlet_form(id).await?;
+    user.found(found, |(d, _)| *d)
 }
 
 async fn edit_outlet(
@@ -225,9 +217,8 @@ async fn edit_outlet(
 
 async fn save_outlet(
     State(state): State<AppState>,
-    user: WebUser,
     Path(id): Path<i64>,
-    Form(sent): Form<SentOutlet>,
+    Change(user, sent): Change<SentOutlet>,
 ) -> WebResult<Response> {
     let (d, _) = visible(&state, &user, id).await?;
     if sent.distributor_id != d {

@@ -2,7 +2,6 @@
 //! card to rename it, change its payment form, make it the default for new outlets, and set
 //! or remove prices one product at a time. What is saved reaches the phones with their next
 //! pull; whole files of prices go through the `prices` import.
-use axum::Form;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,6 +9,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::auth::Change;
 use super::list::list_page;
 use super::lists;
 use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, layout, user_distributors};
@@ -67,13 +67,18 @@ async fn price_lists(
             }
         }
     };
-    list_page(&state, &user, &lists::PRICE_LISTS, raw.as_deref(), extra).await
+    list_page(
+        State(state),
+        user,
+        RawQuery(raw),
+        &lists::PRICE_LISTS,
+        extra,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
 struct NewPriceList {
-    #[serde(default)]
-    csrf: String,
     distributor_id: i64,
     name: String,
     payment_form: String,
@@ -81,11 +86,8 @@ struct NewPriceList {
 
 async fn create_price_list(
     State(state): State<AppState>,
-    user: WebUser,
-    Form(form): Form<NewPriceList>,
+    Change(user, form): Change<NewPriceList>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     user.check_distributor(form.distributor_id)?;
     let id = state
         .store
@@ -105,11 +107,7 @@ async fn create_price_list(
 /// The price list `id` if the user may see it.
 async fn visible(state: &AppState, user: &WebUser, id: i64) -> WebResult<PriceListHead> {
     let head = state.store.price_list_head(id).await?;
-    let Some(head) = head else {
-        return Err(WebError::not_found(&user.t()));
-    };
-    user.check_distributor(head.distributor_id)?;
-    Ok(head)
+    user.found(head, |h| h.distributor_id)
 }
 
 async fn price_list_card(
@@ -185,8 +183,6 @@ async fn price_list_card(
 #[derive(Deserialize)]
 struct CardForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     payment_form: String,
@@ -201,12 +197,9 @@ struct CardForm {
 /// `default`, `price` (set one product's price), `remove-price`; back to the card after.
 async fn card_action(
     State(state): State<AppState>,
-    user: WebUser,
     Path((id, action)): Path<(i64, String)>,
-    Form(form): Form<CardForm>,
+    Change(user, form): Change<CardForm>,
 ) -> WebResult<Response> {
-    user.check_csrf(&form.csrf)?;
-    user.check_write()?;
     let head = visible(&state, &user, id).await?;
     let (store, d) = (&state.store, head.distributor_id);
     let done = match action.as_str() {

@@ -1,0 +1,364 @@
+//! Master data kept one at a time in the back office, in a real headless Chromium on both
+//! backends, followed to the agents' real engines:
+//! - price lists: a key user creates one, sets and removes prices, renames it and makes it the
+//!   default for new outlets; the phone sees each change after its next sync, an imported new
+//!   outlet gets the default;
+//! - outlets: a key user creates one in a territory and its agent's phone gets it; editing an
+//!   outlet into another territory takes it off the old territory's phone and onto the new
+//!   one's, and keeps what the form does not show (the reference location).
+//!
+//! Bad input (a taken name or code, an empty name, a bad amount, an unknown product) is
+//! refused with its reason and changes nothing; another distributor's key user cannot open
+//! either card, even by URL.
+
+use fieldsync_agent::{Engine, HttpTransport};
+use fieldsync_server::seed::SeededAgent;
+use fieldsync_server::store::keyusers::Role;
+use fieldsync_server::store::now_ms;
+use fieldsync_tests::browser::{Browser, ensure_leaflet};
+use fieldsync_tests::*;
+
+const PASSWORD: &str = "secret123";
+
+/// ACME with `agents` agents (one territory each) and OTHER with one; the key users
+/// `acme-kp` and `other-kp` of one distributor each. Returns the server, ACME's agents and
+/// ACME's id.
+async fn world(db: &TestDb, agents: usize) -> (TestServer, Vec<SeededAgent>, i64) {
+    ensure_leaflet();
+    let server = TestServer::start(db).await;
+    let acme = seed(&server.store, &small_world("ACME", agents)).await;
+    seed(&server.store, &small_world("OTHER", 1)).await;
+    let s = &server.store;
+    for (login, d) in [("acme-kp", "ACME"), ("other-kp", "OTHER")] {
+        s.create_key_user(login, PASSWORD, Role::KeyUser, &[d.into()], now_ms())
+            .await
+            .unwrap();
+    }
+    let d = s.distributor_id("ACME").await.unwrap();
+    (server, acme, d)
+}
+
+async fn logged_in(url: &str, who: &str) -> Browser {
+    let b = Browser::start().await;
+    b.log_in(url, who, PASSWORD).await;
+    assert!(
+        b.text("#me").await.starts_with(who),
+        "{}",
+        b.text("body").await
+    );
+    b
+}
+
+/// Whether the page is an error page that says `text`.
+async fn refused(b: &Browser, text: &str) -> bool {
+    b.text("#error-message").await.contains(text)
+}
+
+/// `other-kp` opens `path` of ACME's: an error page, without the form `form`.
+async fn hidden_from_other(url: &str, path: &str, form: &str) {
+    let other = logged_in(url, "other-kp").await;
+    other.goto(&format!("{url}{path}")).await;
+    assert!(other.find_opt(form).await.is_none(), "{path} showed {form}");
+    assert!(other.find_opt("#error-message").await.is_some());
+    other.close().await;
+}
+
+/// An agent's phone: the real engine, activated and synced.
+struct Phone {
+    engine: Engine,
+    transport: HttpTransport,
+    _dir: tempfile::TempDir,
+}
+
+impl Phone {
+    async fn activated(url: &str, agent: &SeededAgent) -> Phone {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path().join("agent.db")).unwrap();
+        let transport = HttpTransport::new(url);
+        engine
+            .activate(&transport, url, &agent.login, &agent.pin, "phone", "1.0")
+            .await
+            .unwrap();
+        let phone = Phone {
+            engine,
+            transport,
+            _dir: dir,
+        };
+        phone.sync().await;
+        phone
+    }
+
+    async fn sync(&self) {
+        self.engine.sync(&self.transport).await.unwrap();
+    }
+
+    /// The product's price in the price list as the phone has it, if it has one.
+    fn price(&self, product: i64, price_list: i64) -> Option<i64> {
+        let seen = self.engine.product(product, price_list).unwrap();
+        seen.expect("the product is on the phone").price_minor
+    }
+
+    /// The outlet's name as the phone has it, if it has it.
+    fn outlet_name(&self, id: i64) -> Option<String> {
+        self.engine.outlet(id).unwrap().map(|o| o.name)
+    }
+}
+
+/// Picks `value` in the select `#name`.
+async fn pick(b: &Browser, name: &str, value: i64) {
+    b.run(&format!(
+        "document.getElementById('{name}').value = '{value}'"
+    ))
+    .await;
+}
+
+/// The stored (name, payment form) of the distributor's price list named `name`.
+async fn stored_list(server: &TestServer, d: i64, name: &str) -> Option<(i64, String)> {
+    sqlx::query_as(
+        "SELECT id, payment_form FROM price_lists WHERE distributor_id = $1 AND name = $2",
+    )
+    .bind(d)
+    .bind(name)
+    .fetch_optional(server.store.test_pool())
+    .await
+    .unwrap()
+}
+
+async fn price_list_editor(db: &TestDb) {
+    let (server, agents, d) = world(db, 1).await;
+    let url = &server.url;
+    let s = &server.store;
+    let pool = s.test_pool();
+    let (product, code): (i64, String) = sqlx::query_as(
+        "SELECT id, code FROM products WHERE distributor_id = $1 ORDER BY code LIMIT 1",
+    )
+    .bind(d)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+
+    // The agent's phone, synced before anything changes.
+    let phone = Phone::activated(url, &agents[0]).await;
+
+    // Create a price list from the list page.
+    let b = logged_in(url, "acme-kp").await;
+    b.goto(&format!("{url}/price-lists")).await;
+    b.run("document.querySelector('#create-price-list').open = true")
+        .await;
+    b.fill("#price-list-name", "Promo June").await;
+    b.run("document.querySelector('#payment-form').value = 'credit'")
+        .await;
+    b.click("#save-new-price-list").await;
+    let (list, form) = stored_list(&server, d, "Promo June")
+        .await
+        .expect("created");
+    assert_eq!(form, "credit");
+    assert!(
+        b.current_url()
+            .await
+            .ends_with(&format!("/price-lists/{list}"))
+    );
+    assert_eq!(b.text("#is-default").await, "No");
+
+    // The same name again is refused, and nothing is added.
+    b.goto(&format!("{url}/price-lists")).await;
+    b.run("document.querySelector('#create-price-list').open = true")
+        .await;
+    b.fill("#price-list-name", "Promo June").await;
+    b.click("#save-new-price-list").await;
+    assert!(refused(&b, "already has a price list").await);
+    let (lists,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM price_lists WHERE distributor_id = $1 AND name = 'Promo June'",
+    )
+    .bind(d)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(lists, 1);
+
+    // Set a price; a bad amount and an unknown product are refused with their reason.
+    let set_price = async |product_code: &str, amount: &str| {
+        b.goto(&format!("{url}/price-lists/{list}")).await;
+        b.fill("#price-product", product_code).await;
+        b.fill("#price-amount", amount).await;
+        b.click("#set-price").await;
+    };
+    set_price(&code, "12,50").await;
+    assert_eq!(b.text("#prices tbody tr td:nth-child(3)").await, "12.50");
+    set_price(&code, "cheap").await;
+    assert!(refused(&b, "like 12.50").await);
+    set_price("NO-SUCH", "3").await;
+    assert!(refused(&b, "no product with this code").await);
+    let (price,): (i64,) = sqlx::query_as(
+        "SELECT price_minor FROM prices WHERE price_list_id = $1 AND product_id = $2",
+    )
+    .bind(list)
+    .bind(product)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(price, 1250, "the refused attempts changed nothing");
+
+    // The phone gets the new price list and its price with its next sync.
+    phone.sync().await;
+    let seen = phone.price(product, list);
+    assert_eq!(seen, Some(1250));
+
+    // Rename it, change its payment form and make it the default for new outlets.
+    b.goto(&format!("{url}/price-lists/{list}")).await;
+    b.fill("#price-list-name", "Promo July").await;
+    b.run("document.querySelector('#payment-form').value = 'bank_transfer'")
+        .await;
+    b.click("#save-price-list").await;
+    assert_eq!(b.text("#payment-form-value").await, "bank transfer");
+    b.click("#make-default").await;
+    assert_eq!(b.text("#is-default").await, "Yes");
+    assert_eq!(
+        stored_list(&server, d, "Promo July").await,
+        Some((list, "bank_transfer".to_string()))
+    );
+
+    // An outlet created by an import, naming no price list, gets the default.
+    let (_, key) = s.create_api_key(d, "erp", now_ms()).await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/api/v1/imports/outlets?format=csv"))
+        .bearer_auth(&key)
+        .body("code,name\nNEW-1,New shop\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let (new_list,): (Option<i64>,) = sqlx::query_as(
+        "SELECT price_list_id FROM outlets WHERE distributor_id = $1 AND code = 'NEW-1'",
+    )
+    .bind(d)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(new_list, Some(list));
+
+    // Remove the price: the phone drops it with its next sync.
+    b.goto(&format!("{url}/price-lists/{list}")).await;
+    b.click("#prices button.remove-price").await;
+    assert_eq!(b.count("#prices tbody tr td.empty").await, 1);
+    phone.sync().await;
+    let seen = phone.price(product, list);
+    assert_eq!(seen, None, "the removed price left the phone");
+    b.close().await;
+
+    // Another distributor's key user neither sees nor changes it, even by URL.
+    hidden_from_other(url, &format!("/price-lists/{list}"), "#price-list-name").await;
+    server.stop().await;
+}
+on_both_backends!(
+    a_key_user_creates_a_price_list_sets_and_removes_prices_and_the_phone_follows,
+    price_list_editor
+);
+
+async fn outlet_editor(db: &TestDb) {
+    let (server, agents, d) = world(db, 2).await;
+    let url = &server.url;
+    let s = &server.store;
+    let pool = s.test_pool();
+    let territory = async |name: &str| -> i64 {
+        let (id,): (i64,) = sqlx::query_as(
+            "SELECT id FROM org_units WHERE distributor_id = $1 AND kind = 'territory' AND name = $2",
+        )
+        .bind(d)
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        id
+    };
+    let (t1, t2) = (
+        territory("Territory 1").await,
+        territory("Territory 2").await,
+    );
+    let first = Phone::activated(url, &agents[0]).await;
+    let second = Phone::activated(url, &agents[1]).await;
+
+    // Create an outlet in the first territory.
+    let b = logged_in(url, "acme-kp").await;
+    b.goto(&format!("{url}/outlets")).await;
+    b.click("#new-outlet").await;
+    b.fill("#code", "NEW-7").await;
+    b.fill("#name", "Corner shop").await;
+    b.fill("#address", "Khreshchatyk 1").await;
+    pick(&b, "territory_id", t1).await;
+    b.click("#save-outlet").await;
+    let stored: Option<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT id, territory_id, price_list_id FROM outlets WHERE distributor_id = $1 AND code = 'NEW-7'",
+    )
+    .bind(d)
+    .fetch_optional(pool)
+    .await
+    .unwrap();
+    let (created, territory_id, price_list) = stored.expect("the outlet was created");
+    assert_eq!(territory_id, Some(t1));
+    assert_eq!(price_list, s.default_price_list(d).await.unwrap());
+    assert!(
+        b.current_url()
+            .await
+            .ends_with(&format!("/outlets/{created}"))
+    );
+    first.sync().await;
+    second.sync().await;
+    assert_eq!(first.outlet_name(created).as_deref(), Some("Corner shop"));
+    assert_eq!(second.outlet_name(created), None);
+
+    // The same code again, or no name, is refused and adds nothing.
+    let outlets = count(s, "outlets").await;
+    for (code, name, reason) in [
+        ("NEW-7", "Another", "already has an outlet"),
+        ("NEW-8", " ", "needs a code"),
+    ] {
+        b.goto(&format!("{url}/outlets/new")).await;
+        b.fill("#code", code).await;
+        b.fill("#name", name).await;
+        b.click("#save-outlet").await;
+        assert!(refused(&b, reason).await, "{code} {name:?}");
+    }
+    assert_eq!(count(s, "outlets").await, outlets);
+
+    // Edit a seeded outlet of the first territory into the second: the first phone drops
+    // it, the second gets it with its new name; its reference location stays.
+    let (moved, location): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT id, lat_e7 FROM outlets WHERE territory_id = $1 AND lat_e7 IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .bind(t1)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(first.outlet_name(moved).is_some());
+    b.goto(&format!("{url}/outlets/{moved}")).await;
+    b.click("#edit-outlet").await;
+    b.fill("#name", "Moved shop").await;
+    pick(&b, "territory_id", t2).await;
+    b.click("#save-outlet").await;
+    assert_eq!(b.text("#outlet-name").await, "Moved shop");
+    let (territory_id, lat): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT territory_id, lat_e7 FROM outlets WHERE id = $1")
+            .bind(moved)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!((territory_id, lat), (Some(t2), location));
+    first.sync().await;
+    second.sync().await;
+    assert_eq!(
+        first.outlet_name(moved),
+        None,
+        "it left the old territory's phone"
+    );
+    assert_eq!(second.outlet_name(moved).as_deref(), Some("Moved shop"));
+    b.close().await;
+
+    // Another distributor's key user cannot open the form, even by URL.
+    hidden_from_other(url, &format!("/outlets/{moved}/edit"), "#outlet-form").await;
+    server.stop().await;
+}
+on_both_backends!(
+    a_key_user_creates_and_moves_outlets_and_the_phones_of_both_territories_follow,
+    outlet_editor
+);
