@@ -281,12 +281,12 @@ async fn outlet_editor(db: &TestDb) {
     // Create an outlet in the first territory.
     let b = logged_in(url, "acme-kp").await;
     b.goto(&format!("{url}/outlets")).await;
-    b.click("#new-outlet").await;
+    b.click("#new-item").await;
     b.fill("#code", "NEW-7").await;
     b.fill("#name", "Corner shop").await;
     b.fill("#address", "Khreshchatyk 1").await;
     pick(&b, "territory_id", t1).await;
-    b.click("#save-outlet").await;
+    b.click("#save-item").await;
     let stored: Option<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT id, territory_id, price_list_id FROM outlets WHERE distributor_id = $1 AND code = 'NEW-7'",
     )
@@ -316,7 +316,7 @@ async fn outlet_editor(db: &TestDb) {
         b.goto(&format!("{url}/outlets/new")).await;
         b.fill("#code", code).await;
         b.fill("#name", name).await;
-        b.click("#save-outlet").await;
+        b.click("#save-item").await;
         assert!(refused(&b, reason).await, "{code} {name:?}");
     }
     assert_eq!(count(s, "outlets").await, outlets);
@@ -335,7 +335,7 @@ async fn outlet_editor(db: &TestDb) {
     b.click("#edit-outlet").await;
     b.fill("#name", "Moved shop").await;
     pick(&b, "territory_id", t2).await;
-    b.click("#save-outlet").await;
+    b.click("#save-item").await;
     assert_eq!(b.text("#outlet-name").await, "Moved shop");
     let (territory_id, lat): (Option<i64>, Option<i64>) =
         sqlx::query_as("SELECT territory_id, lat_e7 FROM outlets WHERE id = $1")
@@ -355,10 +355,83 @@ async fn outlet_editor(db: &TestDb) {
     b.close().await;
 
     // Another distributor's key user cannot open the form, even by URL.
-    hidden_from_other(url, &format!("/outlets/{moved}/edit"), "#outlet-form").await;
+    hidden_from_other(url, &format!("/outlets/{moved}/edit"), "#item-form").await;
     server.stop().await;
 }
 on_both_backends!(
     a_key_user_creates_and_moves_outlets_and_the_phones_of_both_territories_follow,
     outlet_editor
+);
+
+async fn product_editor(db: &TestDb) {
+    let (server, agents, d) = world(db, 1).await;
+    let url = &server.url;
+    let s = &server.store;
+    let phone = Phone::activated(url, &agents[0]).await;
+    let b = logged_in(url, "acme-kp").await;
+
+    // Create a must-stock product: the phone gets it with its next sync.
+    b.goto(&format!("{url}/products")).await;
+    b.click("#new-item").await;
+    b.fill("#code", "NEW-P1").await;
+    b.fill("#name", "Kvas 1 l").await;
+    b.fill("#unit", "bottle").await;
+    b.fill("#category", "drinks").await;
+    b.run("document.getElementById('must_stock').click()").await;
+    b.click("#save-item").await;
+    let stored: Option<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT id, unit, category, must_stock FROM products WHERE distributor_id = $1 AND code = 'NEW-P1'",
+    )
+    .bind(d)
+    .fetch_optional(s.test_pool())
+    .await
+    .unwrap();
+    let (product, unit, category, must) = stored.expect("the product was created");
+    assert_eq!(
+        (unit.as_str(), category.as_str(), must),
+        ("bottle", "drinks", 1)
+    );
+    assert!(
+        b.current_url()
+            .await
+            .ends_with(&format!("/products/{product}"))
+    );
+    phone.sync().await;
+    let seen = phone
+        .engine
+        .product(product, 0)
+        .unwrap()
+        .expect("on the phone");
+    assert_eq!(
+        (seen.name.as_str(), seen.unit.as_str(), seen.must_stock),
+        ("Kvas 1 l", "bottle", true)
+    );
+
+    // The same code again is refused; an edit renames it and clears must-stock.
+    let products = count(s, "products").await;
+    b.goto(&format!("{url}/products/new")).await;
+    b.fill("#code", "NEW-P1").await;
+    b.fill("#name", "Another").await;
+    b.click("#save-item").await;
+    assert!(refused(&b, "already has a product").await);
+    assert_eq!(count(s, "products").await, products);
+    b.goto(&format!("{url}/products/{product}")).await;
+    b.click("#edit-product").await;
+    b.fill("#name", "Kvas 1.5 l").await;
+    b.run("document.getElementById('must_stock').click()").await;
+    b.click("#save-item").await;
+    phone.sync().await;
+    let seen = phone
+        .engine
+        .product(product, 0)
+        .unwrap()
+        .expect("on the phone");
+    assert_eq!((seen.name.as_str(), seen.must_stock), ("Kvas 1.5 l", false));
+    b.close().await;
+    hidden_from_other(url, &format!("/products/{product}/edit"), "#item-form").await;
+    server.stop().await;
+}
+on_both_backends!(
+    a_key_user_creates_and_edits_a_product_and_every_phone_of_the_distributor_gets_it,
+    product_editor
 );

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::sql::IntoVal;
-use super::world::OutletPatch;
+use super::world::{OutletPatch, ProductPatch};
 use super::{Problem, Result, Store, StoreError};
 
 /// The longest outlet code and name accepted.
@@ -25,6 +25,65 @@ pub struct OutletForm {
     pub channel: String,
     pub territory_id: Option<i64>,
     pub price_list_id: Option<i64>,
+}
+
+/// A product as its edit form shows and sends it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductForm {
+    pub code: String,
+    pub name: String,
+    pub unit: String,
+    pub category: String,
+    pub must_stock: bool,
+}
+
+/// What every editor's form has: a code (typed for a new item) and a name.
+pub trait Coded {
+    fn code(&self) -> &str;
+    fn name(&self) -> &str;
+}
+
+impl Coded for OutletForm {
+    fn code(&self) -> &str {
+        &self.code
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Coded for ProductForm {
+    fn code(&self) -> &str {
+        &self.code
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The code and name an edit saves: a stored item keeps its code (`stored` is the lookup of
+/// the item being edited: its distributor and code), a new one takes the form's; both
+/// checked, `problem` when they do not do.
+fn code_and_name(
+    distributor_id: i64,
+    stored: Option<Option<(i64, String)>>,
+    form: &impl Coded,
+    problem: Problem,
+) -> Result<(String, String)> {
+    let code = match stored {
+        Some(Some((d, code))) if d == distributor_id => code,
+        Some(_) => return Err(StoreError::NotFound),
+        None => form.code().trim().to_string(),
+    };
+    let name = form.name().trim().to_string();
+    let bad = |s: &str, max: usize| s.is_empty() || s.chars().count() > max;
+    if bad(&code, MAX_CODE_CHARS)
+        || code.chars().any(char::is_whitespace)
+        || bad(&name, MAX_NAME_CHARS)
+    {
+        return Err(StoreError::Refused(problem));
+    }
+    Ok((code, name))
 }
 
 /// An outlet's form with its distributor, read by column name.
@@ -111,21 +170,16 @@ impl Store {
         existing: Option<i64>,
         form: &OutletForm,
     ) -> Result<i64> {
-        let code = match existing {
-            Some(id) => match self.outlet_form(id).await? {
-                Some((d, stored)) if d == distributor_id => stored.code,
-                _ => return Err(StoreError::NotFound),
-            },
-            None => form.code.trim().to_string(),
+        let stored = match existing {
+            Some(id) => Some(self.outlet_form(id).await?),
+            None => None,
         };
-        let name = form.name.trim();
-        let bad = |s: &str, max: usize| s.is_empty() || s.chars().count() > max;
-        if bad(&code, MAX_CODE_CHARS)
-            || code.chars().any(char::is_whitespace)
-            || bad(name, MAX_NAME_CHARS)
-        {
-            return Err(StoreError::Refused(Problem::OutletCodeOrName));
-        }
+        let (code, name) = code_and_name(
+            distributor_id,
+            stored.map(|s| s.map(|(d, f)| (d, f.code))),
+            form,
+            Problem::OutletCodeOrName,
+        )?;
         let owned = |choices: &Choices, id: Option<i64>| {
             id.is_none_or(|id| choices.iter().any(|(c, _)| *c == id))
         };
@@ -144,7 +198,7 @@ impl Store {
         let text = |s: &str| Some(s.trim().to_string());
         let patch = OutletPatch {
             code: code.clone(),
-            name: name.to_string(),
+            name,
             address: text(&form.address),
             contact_name: text(&form.contact_name),
             phone: text(&form.phone),
@@ -161,12 +215,75 @@ impl Store {
                 Default::default()
             }
         };
-        let (id,): (i64,) = self
-            .one(
-                "SELECT id FROM outlets WHERE distributor_id = $1 AND code = $2",
-                &[distributor_id.into_val(), code.into_val()],
+        self.one_id(
+            "SELECT id FROM outlets WHERE distributor_id = $1 AND code = $2",
+            &[distributor_id.into_val(), code.into_val()],
+        )
+        .await
+    }
+
+    /// A live product's distributor and what its edit form shows.
+    pub async fn product_form(&self, id: i64) -> Result<Option<(i64, ProductForm)>> {
+        let row: Option<(i64, String, String, String, String, i64)> = self
+            .opt(
+                "SELECT distributor_id, code, name, unit, category, must_stock
+                 FROM products WHERE id = $1 AND deleted = 0",
+                &[id.into_val()],
             )
             .await?;
-        Ok(id)
+        Ok(row.map(|(d, code, name, unit, category, must)| {
+            let must_stock = must != 0;
+            let form = ProductForm {
+                code,
+                name,
+                unit,
+                category,
+                must_stock,
+            };
+            (d, form)
+        }))
+    }
+
+    /// Creates a product (`existing` None) or changes the live product `existing` of the
+    /// distributor, as one import row naming every field would; returns its id. Phones get
+    /// it with their next pull.
+    pub async fn save_product(
+        &self,
+        distributor_id: i64,
+        existing: Option<i64>,
+        form: &ProductForm,
+    ) -> Result<i64> {
+        let stored = match existing {
+            Some(id) => Some(self.product_form(id).await?),
+            None => None,
+        };
+        let (code, name) = code_and_name(
+            distributor_id,
+            stored.map(|s| s.map(|(d, f)| (d, f.code))),
+            form,
+            Problem::ProductCodeOrName,
+        )?;
+        let patch = ProductPatch {
+            code: code.clone(),
+            name,
+            unit: Some(form.unit.trim().to_string()),
+            category: Some(form.category.trim().to_string()),
+            must_stock: Some(form.must_stock),
+        };
+        match existing {
+            Some(_) => {
+                self.upsert_products(distributor_id, &[patch], false)
+                    .await?
+            }
+            None => {
+                self.create_product(distributor_id, &patch).await?;
+                Default::default()
+            }
+        };
+        self.one_id(
+            "SELECT id FROM products WHERE distributor_id = $1 AND code = $2",
+            &[distributor_id.into_val(), code.into_val()],
+        )
+        .await
     }
 }

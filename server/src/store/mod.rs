@@ -86,6 +86,10 @@ pub enum Problem {
     UnknownTerritory,
     #[error("the distributor has no such price list")]
     UnknownPriceList,
+    #[error("the distributor has a product with this code already")]
+    ProductCodeTaken,
+    #[error("a product needs a code (up to 64 characters, no spaces) and a name")]
+    ProductCodeOrName,
 }
 
 impl Problem {
@@ -110,6 +114,8 @@ impl Problem {
             Problem::OutletCodeOrName => "outlets.code_or_name",
             Problem::UnknownTerritory => "outlets.unknown_territory",
             Problem::UnknownPriceList => "outlets.unknown_price_list",
+            Problem::ProductCodeTaken => "products.code_taken",
+            Problem::ProductCodeOrName => "products.code_or_name",
         }
     }
 }

@@ -704,6 +704,30 @@ impl Store {
         products: &[ProductPatch],
         dry_run: bool,
     ) -> Result<PatchReport> {
+        let mode = if dry_run {
+            PatchMode::DryRun
+        } else {
+            PatchMode::Apply
+        };
+        self.patch_products(distributor_id, products, mode).await
+    }
+
+    /// Creates one product as the back office's editor does: refused when the distributor
+    /// has a live product with its code (decided under the imports' lock).
+    pub async fn create_product(&self, distributor_id: i64, product: &ProductPatch) -> Result<()> {
+        let one = std::slice::from_ref(product);
+        self.patch_products(distributor_id, one, PatchMode::CreateOnly)
+            .await
+            .map(drop)
+    }
+
+    async fn patch_products(
+        &self,
+        distributor_id: i64,
+        products: &[ProductPatch],
+        mode: PatchMode,
+    ) -> Result<PatchReport> {
+        let dry_run = mode == PatchMode::DryRun;
         type Row = (i64, String, String, String, String, i64, i64);
         let mut tx = self.begin_write().await?;
         // Read, merge, write: concurrent imports of this distributor take turns.
@@ -764,6 +788,9 @@ impl Store {
                 ]
             };
             let id = match &known {
+                Some((_, _, deleted)) if !deleted && mode == PatchMode::CreateOnly => {
+                    return Err(StoreError::Refused(Problem::ProductCodeTaken));
+                }
                 Some((_, before, deleted)) if !deleted && *before == after => {
                     report.unchanged += 1;
                     continue;

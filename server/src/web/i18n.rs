@@ -71,7 +71,7 @@ mod tests {
             include_str!("lists.rs"),
             include_str!("pages.rs"),
             include_str!("pricing.rs"),
-            include_str!("outlets.rs"),
+            include_str!("editors.rs"),
             include_str!("map.rs"),
             include_str!("staff.rs"),
             include_str!("apikeys.rs"),

@@ -29,7 +29,6 @@ pub fn router() -> Router<AppState> {
         VISITS,
         SYNC_SESSIONS,
         REFUSED,
-        PRODUCTS,
         PRICES,
         WAREHOUSES,
         ROUTES,
@@ -42,6 +41,10 @@ pub fn router() -> Router<AppState> {
     .route(
         "/outlets/export",
         get(|s, u, q| serve_export(s, u, q, &OUTLETS)),
+    )
+    .route(
+        "/products/export",
+        get(|s, u, q| serve_export(s, u, q, &PRODUCTS)),
     )
     .route(
         "/price-lists/export",

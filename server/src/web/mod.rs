@@ -24,13 +24,13 @@ pub use auth::{Change, Posted, WebUser};
 
 pub mod apikeys;
 pub mod auth;
+pub mod editors;
 pub mod i18n;
 pub mod imports;
 pub mod list;
 pub mod lists;
 pub mod map;
 pub mod orders;
-pub mod outlets;
 pub mod pages;
 pub mod pricing;
 pub mod staff;
@@ -141,7 +141,7 @@ pub fn router() -> Router<AppState> {
         .merge(lists::router())
         .merge(pages::router())
         .merge(pricing::router())
-        .merge(outlets::router())
+        .merge(editors::router())
         .merge(staff::router())
         .merge(apikeys::router())
         .merge(orders::router())

@@ -648,6 +648,9 @@ async fn product_card(
             (t.s("col.product_kind"), text(t.value("kind", if is_global != 0 { "global" } else { "local" }))),
         ]))
         p.hint { (t.s("product.source_of_truth")) }
+        @if user.can_write() {
+            p { a.button #edit-product href={"/products/" (id) "/edit"} { (t.s("products.edit")) } }
+        }
         @if is_global == 0 {
             h2 { (t.s("outlet.mapping")) }
             @if user.can_write() {

@@ -1,0 +1,304 @@
+//! Outlets and products one at a time: their lists with a way to a new one, the form that
+//! creates one and the form that edits one. Both go through the same patch as an import row
+//! (see `store::editors`): phones follow with their next pull (an outlet moved to another
+//! territory leaves the old territory's phones) and what a form does not show (an outlet's
+//! reference location, a mapping) stays as stored.
+use axum::Router;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::auth::Change;
+use super::list::ListSpec;
+use super::list::list_page;
+use super::lists;
+use super::{Fields, WebError, WebResult, WebUser, csrf_field, layout, user_distributors};
+use crate::AppState;
+use crate::store::editors::{Choices, Coded, OutletForm, ProductForm};
+
+/// What is edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Outlet,
+    Product,
+}
+
+impl Kind {
+    /// The list's path; the forms are `{path}/new` and `{path}/{id}/edit`.
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Outlet => "/outlets",
+            Kind::Product => "/products",
+        }
+    }
+
+    /// The prefix of the editor's catalogue keys.
+    fn key(self, what: &str) -> String {
+        let prefix = match self {
+            Kind::Outlet => "outlets",
+            Kind::Product => "products",
+        };
+        format!("{prefix}.{what}")
+    }
+
+    fn spec(self) -> &'static ListSpec {
+        match self {
+            Kind::Outlet => &lists::OUTLETS,
+            Kind::Product => &lists::PRODUCTS,
+        }
+    }
+}
+
+/// An item's form as stored or sent.
+#[derive(Debug, Clone)]
+enum Item {
+    Outlet(OutletForm),
+    Product(ProductForm),
+}
+
+impl Item {
+    fn coded(&self) -> &dyn Coded {
+        match self {
+            Item::Outlet(f) => f,
+            Item::Product(f) => f,
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    let mut r = Router::new();
+    for kind in [Kind::Outlet, Kind::Product] {
+        let path = kind.path();
+        r = r
+            .route(path, get(move |s, u, q| list(s, u, q, kind)))
+            .route(
+                &format!("{path}/new"),
+                get(move |s, u, q| new_item(s, u, q, kind))
+                    .post(move |s, c| save(s, None, c, kind)),
+            )
+            .route(
+                &format!("{path}/{{id}}/edit"),
+                get(move |s, u, p| edit_item(s, u, p, kind))
+                    .post(move |s, Path(id): Path<i64>, c| save(s, Some(id), c, kind)),
+            );
+    }
+    r
+}
+
+async fn list(
+    state: State<AppState>,
+    user: WebUser,
+    raw: RawQuery,
+    kind: Kind,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let extra = html! {
+        @if user.can_write() {
+            p { a.button #new-item href={(kind.path()) "/new"} { (t.s(&kind.key("new"))) } }
+        }
+    };
+    list_page(state, user, raw, kind.spec(), extra).await
+}
+
+/// A picker of `choices` named `name`, with "none" first and `current` selected.
+fn picker(user: &WebUser, name: &str, choices: &Choices, current: Option<i64>) -> Markup {
+    html! {
+        select #(name) name=(name) {
+            option value="" selected[current.is_none()] { "—" }
+            @for (id, label) in choices {
+                option value=(id) selected[current == Some(*id)] { (label) }
+            }
+        }
+        @if choices.is_empty() { span.hint { " " (user.t().s("list.empty")) } }
+    }
+}
+
+/// The inputs of an item's own fields (after its code and name).
+async fn own_fields(state: &AppState, user: &WebUser, d: i64, item: &Item) -> WebResult<Markup> {
+    let t = user.t();
+    let field = |key: &str, name: &str, value: &str| {
+        html! { label { (t.s(key)) input #(name) name=(name) value=(value); } }
+    };
+    Ok(match item {
+        Item::Outlet(f) => {
+            let territories = state.store.territory_choices(d).await?;
+            let price_lists = state.store.price_list_choices(d).await?;
+            html! {
+                (field("col.address", "address", &f.address))
+                (field("col.contact", "contact_name", &f.contact_name))
+                (field("col.phone", "phone", &f.phone))
+                (field("col.channel", "channel", &f.channel))
+                label { (t.s("col.territory")) (picker(user, "territory_id", &territories, f.territory_id)) }
+                label { (t.s("col.price_list")) (picker(user, "price_list_id", &price_lists, f.price_list_id)) }
+            }
+        }
+        Item::Product(f) => html! {
+            (field("col.unit", "unit", &f.unit))
+            (field("col.category", "category", &f.category))
+            label.check { input #must_stock type="checkbox" name="must_stock" value="1" checked[f.must_stock]; (t.s("col.must_stock")) }
+        },
+    })
+}
+
+/// The form of `item` of distributor `d`, posting to `action`; the code is typed only for a
+/// new item.
+async fn form_page(
+    state: &AppState,
+    user: &WebUser,
+    (kind, d): (Kind, i64),
+    action: &str,
+    title: &str,
+    item: &Item,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let own = own_fields(state, user, d, item).await?;
+    let coded = item.coded();
+    let body = html! {
+        form.editor #item-form method="post" action=(action) {
+            (csrf_field(user))
+            input type="hidden" name="distributor_id" value=(d);
+            @if action.ends_with("/new") {
+                label { (t.s("col.code")) input #code name="code" value=(coded.code()) required maxlength="64"; }
+            } @else {
+                p { (t.s("col.code")) ": " strong { (coded.code()) } }
+            }
+            label { (t.s("col.name")) input #name name="name" value=(coded.name()) required maxlength="200"; }
+            (own)
+            button #save-item type="submit" { (t.s("common.save")) }
+        }
+        p.hint { (t.s(&kind.key("form_hint"))) }
+    };
+    Ok(layout(&t, user, title, body))
+}
+
+#[derive(Deserialize)]
+struct NewQuery {
+    distributor_id: Option<i64>,
+}
+
+async fn new_item(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<NewQuery>,
+    kind: Kind,
+) -> WebResult<Markup> {
+    user.check_write()?;
+    let t = user.t();
+    let title = t.s(&kind.key("new"));
+    let distributors = user_distributors(&state, &user).await?;
+    let chosen = match (q.distributor_id, distributors.as_slice()) {
+        (Some(d), _) => Some(d),
+        (None, [only]) => Some(only.0),
+        _ => None,
+    };
+    let Some(d) = chosen else {
+        // Several distributors: pick one first, its territories and price lists follow.
+        let body = html! {
+            form.inline method="get" action={(kind.path()) "/new"} {
+                label { (t.s("col.distributor"))
+                    select name="distributor_id" { @for (id, code) in &distributors { option value=(id) { (code) } } }
+                }
+                button #choose-distributor type="submit" { (t.s("outlets.next")) }
+            }
+        };
+        return Ok(layout(&t, &user, &title, body));
+    };
+    user.check_distributor(d)?;
+    let item = match kind {
+        Kind::Outlet => Item::Outlet(OutletForm {
+            price_list_id: state.store.default_price_list(d).await?,
+            ..OutletForm::default()
+        }),
+        Kind::Product => Item::Product(ProductForm {
+            unit: "pcs".into(),
+            ..ProductForm::default()
+        }),
+    };
+    let action = format!("{}/new", kind.path());
+    form_page(&state, &user, (kind, d), &action, &title, &item).await
+}
+
+/// The live item `id` with its distributor, if the user may see it.
+async fn visible(state: &AppState, user: &WebUser, kind: Kind, id: i64) -> WebResult<(i64, Item)> {
+    let found = match kind {
+        Kind::Outlet => (state.store.outlet_form(id).await?).map(|(d, f)| (d, Item::Outlet(f))),
+        Kind::Product => (state.store.product_form(id).await?).map(|(d, f)| (d, Item::Product(f))),
+    };
+    user.found(found, |(d, _)| *d)
+}
+
+async fn edit_item(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<i64>,
+    kind: Kind,
+) -> WebResult<Markup> {
+    user.check_write()?;
+    let (d, item) = visible(&state, &user, kind, id).await?;
+    let action = format!("{}/{id}/edit", kind.path());
+    let title = item.coded().name().to_string();
+    form_page(&state, &user, (kind, d), &action, &title, &item).await
+}
+
+/// A picker's choice: empty is "none".
+fn picked(user: &WebUser, s: &str) -> WebResult<Option<i64>> {
+    match s.trim() {
+        "" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| WebError::not_found(&user.t())),
+    }
+}
+
+/// What the form sent, as the item of `kind`.
+fn sent_item(user: &WebUser, kind: Kind, f: &Fields) -> WebResult<Item> {
+    let text = |name: &str| f.get(name).to_string();
+    Ok(match kind {
+        Kind::Outlet => Item::Outlet(OutletForm {
+            code: text("code"),
+            name: text("name"),
+            address: text("address"),
+            contact_name: text("contact_name"),
+            phone: text("phone"),
+            channel: text("channel"),
+            territory_id: picked(user, f.get("territory_id"))?,
+            price_list_id: picked(user, f.get("price_list_id"))?,
+        }),
+        Kind::Product => Item::Product(ProductForm {
+            code: text("code"),
+            name: text("name"),
+            unit: text("unit"),
+            category: text("category"),
+            must_stock: f.get("must_stock") == "1",
+        }),
+    })
+}
+
+/// Saves what a form sent (a new item when `existing` is None) and opens the item's card.
+async fn save(
+    State(state): State<AppState>,
+    existing: Option<i64>,
+    Change(user, fields): Change<Fields>,
+    kind: Kind,
+) -> WebResult<Response> {
+    let d: i64 = fields
+        .get("distributor_id")
+        .parse()
+        .map_err(|_| WebError::not_found(&user.t()))?;
+    user.check_distributor(d)?;
+    if let Some(id) = existing {
+        let (stored, _) = visible(&state, &user, kind, id).await?;
+        if stored != d {
+            return Err(WebError::not_found(&user.t()));
+        }
+    }
+    let saved = match sent_item(&user, kind, &fields)? {
+        Item::Outlet(f) => state.store.save_outlet(d, existing, &f).await,
+        Item::Product(f) => state.store.save_product(d, existing, &f).await,
+    };
+    let id = saved.map_err(|e| WebError::store(&user.t(), e))?;
+    Ok(Redirect::to(&format!("{}/{id}", kind.path())).into_response())
+}
