@@ -12,6 +12,7 @@
 //! either card, even by URL.
 
 use fieldsync_agent::{Engine, HttpTransport};
+use fieldsync_server::Store;
 use fieldsync_server::seed::SeededAgent;
 use fieldsync_server::store::keyusers::Role;
 use fieldsync_server::store::now_ms;
@@ -20,13 +21,53 @@ use fieldsync_tests::*;
 
 const PASSWORD: &str = "secret123";
 
-/// ACME with `agents` agents (one territory each) and OTHER with one; the key users
-/// `acme-kp` and `other-kp` of one distributor each. Returns the server, ACME's agents and
-/// ACME's id.
-async fn world(db: &TestDb, agents: usize) -> (TestServer, Vec<SeededAgent>, i64) {
+/// ACME's world as its key user edits it.
+struct Ctx {
+    server: TestServer,
+    agents: Vec<SeededAgent>,
+    /// ACME's id.
+    d: i64,
+}
+
+impl Ctx {
+    /// ACME's agents, ACME's id, the server's URL and its store.
+    fn parts(&self) -> (&[SeededAgent], i64, &str, &Store) {
+        let s = &self.server;
+        (&self.agents, self.d, &s.url, &s.store)
+    }
+}
+
+/// Tests on both backends, each running a scenario with a number of ACME agents through
+/// [`as_key_user`].
+macro_rules! editor_tests {
+    ($($test:ident: $agents:expr, $scenario:ident;)*) => {$(
+        mod $test {
+            use super::*;
+            async fn run(db: &TestDb) {
+                as_key_user(db, $agents, $scenario).await;
+            }
+            on_both_backends!(on, run);
+        }
+    )*};
+}
+
+editor_tests! {
+    a_key_user_creates_a_price_list_sets_and_removes_prices_and_the_phone_follows: 1, price_list_editor;
+    a_key_user_creates_and_moves_outlets_and_the_phones_of_both_territories_follow: 2, outlet_editor;
+    a_key_user_creates_and_edits_a_product_and_every_phone_of_the_distributor_gets_it: 1, product_editor;
+}
+
+/// Runs an editor scenario in a fresh world: ACME with `agents` agents (one territory each)
+/// and OTHER with one, the key users `acme-kp` and `other-kp` of one distributor each.
+/// `scenario` gets the world and a browser logged in as `acme-kp`, and returns the path of
+/// an ACME page and a form on it that `other-kp` must not be shown.
+async fn as_key_user(
+    db: &TestDb,
+    agents: usize,
+    scenario: impl AsyncFnOnce(&Ctx, &Browser) -> (String, &'static str),
+) {
     ensure_leaflet();
-    let server = TestServer::start(db).await;
-    let acme = seed(&server.store, &small_world("ACME", agents)).await;
+    let (server, agents) = acme_server(db, agents).await;
     seed(&server.store, &small_world("OTHER", 1)).await;
     let s = &server.store;
     for (login, d) in [("acme-kp", "ACME"), ("other-kp", "OTHER")] {
@@ -35,7 +76,13 @@ async fn world(db: &TestDb, agents: usize) -> (TestServer, Vec<SeededAgent>, i64
             .unwrap();
     }
     let d = s.distributor_id("ACME").await.unwrap();
-    (server, acme, d)
+    let ctx = Ctx { server, agents, d };
+    let url = ctx.server.url.clone();
+    let b = logged_in(&url, "acme-kp").await;
+    let (path, form) = scenario(&ctx, &b).await;
+    b.close().await;
+    hidden_from_other(&url, &path, form).await;
+    ctx.server.stop().await;
 }
 
 async fn logged_in(url: &str, who: &str) -> Browser {
@@ -73,10 +120,8 @@ struct Phone {
 impl Phone {
     async fn activated(url: &str, agent: &SeededAgent) -> Phone {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path().join("agent.db")).unwrap();
-        let transport = HttpTransport::new(url);
-        engine
-            .activate(&transport, url, &agent.login, &agent.pin, "phone", "1.0")
+        let path = dir.path().join("agent.db");
+        let (engine, transport) = activated_engine(url, agent, &path, "phone", "1.0")
             .await
             .unwrap();
         let phone = Phone {
@@ -104,6 +149,14 @@ impl Phone {
     }
 }
 
+/// Opens the form for a new item from the list at `list` and types its code and name.
+async fn new_item(b: &Browser, list: &str, code: &str, name: &str) {
+    b.goto(list).await;
+    b.click("#new-item").await;
+    b.fill("#code", code).await;
+    b.fill("#name", name).await;
+}
+
 /// Picks `value` in the select `#name`.
 async fn pick(b: &Browser, name: &str, value: i64) {
     b.run(&format!(
@@ -113,21 +166,19 @@ async fn pick(b: &Browser, name: &str, value: i64) {
 }
 
 /// The stored (name, payment form) of the distributor's price list named `name`.
-async fn stored_list(server: &TestServer, d: i64, name: &str) -> Option<(i64, String)> {
+async fn stored_list(store: &Store, d: i64, name: &str) -> Option<(i64, String)> {
     sqlx::query_as(
         "SELECT id, payment_form FROM price_lists WHERE distributor_id = $1 AND name = $2",
     )
     .bind(d)
     .bind(name)
-    .fetch_optional(server.store.test_pool())
+    .fetch_optional(store.test_pool())
     .await
     .unwrap()
 }
 
-async fn price_list_editor(db: &TestDb) {
-    let (server, agents, d) = world(db, 1).await;
-    let url = &server.url;
-    let s = &server.store;
+async fn price_list_editor(w: &Ctx, b: &Browser) -> (String, &'static str) {
+    let (agents, d, url, s) = w.parts();
     let pool = s.test_pool();
     let (product, code): (i64, String) = sqlx::query_as(
         "SELECT id, code FROM products WHERE distributor_id = $1 ORDER BY code LIMIT 1",
@@ -141,7 +192,6 @@ async fn price_list_editor(db: &TestDb) {
     let phone = Phone::activated(url, &agents[0]).await;
 
     // Create a price list from the list page.
-    let b = logged_in(url, "acme-kp").await;
     b.goto(&format!("{url}/price-lists")).await;
     b.run("document.querySelector('#create-price-list').open = true")
         .await;
@@ -149,9 +199,7 @@ async fn price_list_editor(db: &TestDb) {
     b.run("document.querySelector('#payment-form').value = 'credit'")
         .await;
     b.click("#save-new-price-list").await;
-    let (list, form) = stored_list(&server, d, "Promo June")
-        .await
-        .expect("created");
+    let (list, form) = stored_list(s, d, "Promo June").await.expect("created");
     assert_eq!(form, "credit");
     assert!(
         b.current_url()
@@ -166,7 +214,7 @@ async fn price_list_editor(db: &TestDb) {
         .await;
     b.fill("#price-list-name", "Promo June").await;
     b.click("#save-new-price-list").await;
-    assert!(refused(&b, "already has a price list").await);
+    assert!(refused(b, "already has a price list").await);
     let (lists,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM price_lists WHERE distributor_id = $1 AND name = 'Promo June'",
     )
@@ -186,17 +234,16 @@ async fn price_list_editor(db: &TestDb) {
     set_price(&code, "12,50").await;
     assert_eq!(b.text("#prices tbody tr td:nth-child(3)").await, "12.50");
     set_price(&code, "cheap").await;
-    assert!(refused(&b, "like 12.50").await);
+    assert!(refused(b, "like 12.50").await);
     set_price("NO-SUCH", "3").await;
-    assert!(refused(&b, "no product with this code").await);
-    let (price,): (i64,) = sqlx::query_as(
-        "SELECT price_minor FROM prices WHERE price_list_id = $1 AND product_id = $2",
-    )
-    .bind(list)
-    .bind(product)
-    .fetch_one(pool)
-    .await
-    .unwrap();
+    assert!(refused(b, "no product with this code").await);
+    let price = "SELECT price_minor FROM prices WHERE price_list_id = $1 AND product_id = $2";
+    let (price,): (i64,) = sqlx::query_as(price)
+        .bind(list)
+        .bind(product)
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(price, 1250, "the refused attempts changed nothing");
 
     // The phone gets the new price list and its price with its next sync.
@@ -214,7 +261,7 @@ async fn price_list_editor(db: &TestDb) {
     b.click("#make-default").await;
     assert_eq!(b.text("#is-default").await, "Yes");
     assert_eq!(
-        stored_list(&server, d, "Promo July").await,
+        stored_list(s, d, "Promo July").await,
         Some((list, "bank_transfer".to_string()))
     );
 
@@ -244,21 +291,12 @@ async fn price_list_editor(db: &TestDb) {
     phone.sync().await;
     let seen = phone.price(product, list);
     assert_eq!(seen, None, "the removed price left the phone");
-    b.close().await;
-
     // Another distributor's key user neither sees nor changes it, even by URL.
-    hidden_from_other(url, &format!("/price-lists/{list}"), "#price-list-name").await;
-    server.stop().await;
+    (format!("/price-lists/{list}"), "#price-list-name")
 }
-on_both_backends!(
-    a_key_user_creates_a_price_list_sets_and_removes_prices_and_the_phone_follows,
-    price_list_editor
-);
 
-async fn outlet_editor(db: &TestDb) {
-    let (server, agents, d) = world(db, 2).await;
-    let url = &server.url;
-    let s = &server.store;
+async fn outlet_editor(w: &Ctx, b: &Browser) -> (String, &'static str) {
+    let (agents, d, url, s) = w.parts();
     let pool = s.test_pool();
     let territory = async |name: &str| -> i64 {
         let (id,): (i64,) = sqlx::query_as(
@@ -279,13 +317,9 @@ async fn outlet_editor(db: &TestDb) {
     let second = Phone::activated(url, &agents[1]).await;
 
     // Create an outlet in the first territory.
-    let b = logged_in(url, "acme-kp").await;
-    b.goto(&format!("{url}/outlets")).await;
-    b.click("#new-item").await;
-    b.fill("#code", "NEW-7").await;
-    b.fill("#name", "Corner shop").await;
+    new_item(b, &format!("{url}/outlets"), "NEW-7", "Corner shop").await;
     b.fill("#address", "Khreshchatyk 1").await;
-    pick(&b, "territory_id", t1).await;
+    pick(b, "territory_id", t1).await;
     b.click("#save-item").await;
     let stored: Option<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT id, territory_id, price_list_id FROM outlets WHERE distributor_id = $1 AND code = 'NEW-7'",
@@ -317,7 +351,7 @@ async fn outlet_editor(db: &TestDb) {
         b.fill("#code", code).await;
         b.fill("#name", name).await;
         b.click("#save-item").await;
-        assert!(refused(&b, reason).await, "{code} {name:?}");
+        assert!(refused(b, reason).await, "{code} {name:?}");
     }
     assert_eq!(count(s, "outlets").await, outlets);
 
@@ -334,7 +368,7 @@ async fn outlet_editor(db: &TestDb) {
     b.goto(&format!("{url}/outlets/{moved}")).await;
     b.click("#edit-outlet").await;
     b.fill("#name", "Moved shop").await;
-    pick(&b, "territory_id", t2).await;
+    pick(b, "territory_id", t2).await;
     b.click("#save-item").await;
     assert_eq!(b.text("#outlet-name").await, "Moved shop");
     let (territory_id, lat): (Option<i64>, Option<i64>) =
@@ -352,29 +386,16 @@ async fn outlet_editor(db: &TestDb) {
         "it left the old territory's phone"
     );
     assert_eq!(second.outlet_name(moved).as_deref(), Some("Moved shop"));
-    b.close().await;
-
     // Another distributor's key user cannot open the form, even by URL.
-    hidden_from_other(url, &format!("/outlets/{moved}/edit"), "#item-form").await;
-    server.stop().await;
+    (format!("/outlets/{moved}/edit"), "#item-form")
 }
-on_both_backends!(
-    a_key_user_creates_and_moves_outlets_and_the_phones_of_both_territories_follow,
-    outlet_editor
-);
 
-async fn product_editor(db: &TestDb) {
-    let (server, agents, d) = world(db, 1).await;
-    let url = &server.url;
-    let s = &server.store;
+async fn product_editor(w: &Ctx, b: &Browser) -> (String, &'static str) {
+    let (agents, d, url, s) = w.parts();
     let phone = Phone::activated(url, &agents[0]).await;
-    let b = logged_in(url, "acme-kp").await;
 
     // Create a must-stock product: the phone gets it with its next sync.
-    b.goto(&format!("{url}/products")).await;
-    b.click("#new-item").await;
-    b.fill("#code", "NEW-P1").await;
-    b.fill("#name", "Kvas 1 l").await;
+    new_item(b, &format!("{url}/products"), "NEW-P1", "Kvas 1 l").await;
     b.fill("#unit", "bottle").await;
     b.fill("#category", "drinks").await;
     b.run("document.getElementById('must_stock').click()").await;
@@ -413,7 +434,7 @@ async fn product_editor(db: &TestDb) {
     b.fill("#code", "NEW-P1").await;
     b.fill("#name", "Another").await;
     b.click("#save-item").await;
-    assert!(refused(&b, "already has a product").await);
+    assert!(refused(b, "already has a product").await);
     assert_eq!(count(s, "products").await, products);
     b.goto(&format!("{url}/products/{product}")).await;
     b.click("#edit-product").await;
@@ -427,11 +448,5 @@ async fn product_editor(db: &TestDb) {
         .unwrap()
         .expect("on the phone");
     assert_eq!((seen.name.as_str(), seen.must_stock), ("Kvas 1.5 l", false));
-    b.close().await;
-    hidden_from_other(url, &format!("/products/{product}/edit"), "#item-form").await;
-    server.stop().await;
+    (format!("/products/{product}/edit"), "#item-form")
 }
-on_both_backends!(
-    a_key_user_creates_and_edits_a_product_and_every_phone_of_the_distributor_gets_it,
-    product_editor
-);

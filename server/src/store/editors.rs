@@ -1,13 +1,16 @@
 //! What the back office's one-at-a-time editors need around the shared writes: an outlet
 //! created or edited by a key user goes through the same patch an import row does
-//! ([`Store::upsert_outlets`], [`Store::create_outlet`]), so a territory move leaves its
+//! ([`Store::upsert_outlets`], [`Store::upsert_products`]; a new item in
+//! [`PatchMode::CreateOnly`]), so a territory move leaves its
 //! tombstone for the old territory's phones and what the form does not show (the reference
 //! location, the mapping) stays as stored.
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::sql::IntoVal;
-use super::world::{OutletPatch, ProductPatch};
+use futures::future::OptionFuture;
+
+use super::world::{OutletPatch, PatchMode, ProductPatch};
 use super::{Problem, Result, Store, StoreError};
 
 /// The longest outlet code and name accepted.
@@ -62,16 +65,16 @@ impl Coded for ProductForm {
 }
 
 /// The code and name an edit saves: a stored item keeps its code (`stored` is the lookup of
-/// the item being edited: its distributor and code), a new one takes the form's; both
-/// checked, `problem` when they do not do.
-fn code_and_name(
+/// the item being edited, with its distributor), a new one takes the form's; both checked,
+/// `problem` when they do not do.
+fn code_and_name<F: Coded>(
     distributor_id: i64,
-    stored: Option<Option<(i64, String)>>,
-    form: &impl Coded,
+    stored: Option<Result<Option<(i64, F)>>>,
+    form: &F,
     problem: Problem,
 ) -> Result<(String, String)> {
-    let code = match stored {
-        Some(Some((d, code))) if d == distributor_id => code,
+    let code = match stored.transpose()? {
+        Some(Some((d, item))) if d == distributor_id => item.code().to_string(),
         Some(_) => return Err(StoreError::NotFound),
         None => form.code().trim().to_string(),
     };
@@ -84,6 +87,14 @@ fn code_and_name(
         return Err(StoreError::Refused(problem));
     }
     Ok((code, name))
+}
+
+/// How an editor's save applies: a new item only when there is no `existing` one.
+fn mode(existing: Option<i64>) -> PatchMode {
+    match existing {
+        Some(_) => PatchMode::Apply,
+        None => PatchMode::CreateOnly,
+    }
 }
 
 /// An outlet's form with its distributor, read by column name.
@@ -170,16 +181,8 @@ impl Store {
         existing: Option<i64>,
         form: &OutletForm,
     ) -> Result<i64> {
-        let stored = match existing {
-            Some(id) => Some(self.outlet_form(id).await?),
-            None => None,
-        };
-        let (code, name) = code_and_name(
-            distributor_id,
-            stored.map(|s| s.map(|(d, f)| (d, f.code))),
-            form,
-            Problem::OutletCodeOrName,
-        )?;
+        let stored = OptionFuture::from(existing.map(|id| self.outlet_form(id))).await;
+        let (code, name) = code_and_name(distributor_id, stored, form, Problem::OutletCodeOrName)?;
         let owned = |choices: &Choices, id: Option<i64>| {
             id.is_none_or(|id| choices.iter().any(|(c, _)| *c == id))
         };
@@ -208,18 +211,11 @@ impl Store {
             location: None,
             price_list_id: Some(form.price_list_id),
         };
-        match existing {
-            Some(_) => self.upsert_outlets(distributor_id, &[patch], false).await?,
-            None => {
-                self.create_outlet(distributor_id, &patch).await?;
-                Default::default()
-            }
-        };
-        self.one_id(
-            "SELECT id FROM outlets WHERE distributor_id = $1 AND code = $2",
-            &[distributor_id.into_val(), code.into_val()],
-        )
-        .await
+        self.upsert_outlets(distributor_id, &[patch], mode(existing))
+            .await?;
+        let by_code = "SELECT id FROM outlets WHERE distributor_id = $1 AND code = $2";
+        self.one_id(by_code, &[distributor_id.into_val(), code.into_val()])
+            .await
     }
 
     /// A live product's distributor and what its edit form shows.
@@ -253,16 +249,8 @@ impl Store {
         existing: Option<i64>,
         form: &ProductForm,
     ) -> Result<i64> {
-        let stored = match existing {
-            Some(id) => Some(self.product_form(id).await?),
-            None => None,
-        };
-        let (code, name) = code_and_name(
-            distributor_id,
-            stored.map(|s| s.map(|(d, f)| (d, f.code))),
-            form,
-            Problem::ProductCodeOrName,
-        )?;
+        let stored = OptionFuture::from(existing.map(|id| self.product_form(id))).await;
+        let (code, name) = code_and_name(distributor_id, stored, form, Problem::ProductCodeOrName)?;
         let patch = ProductPatch {
             code: code.clone(),
             name,
@@ -270,20 +258,10 @@ impl Store {
             category: Some(form.category.trim().to_string()),
             must_stock: Some(form.must_stock),
         };
-        match existing {
-            Some(_) => {
-                self.upsert_products(distributor_id, &[patch], false)
-                    .await?
-            }
-            None => {
-                self.create_product(distributor_id, &patch).await?;
-                Default::default()
-            }
-        };
-        self.one_id(
-            "SELECT id FROM products WHERE distributor_id = $1 AND code = $2",
-            &[distributor_id.into_val(), code.into_val()],
-        )
-        .await
+        self.upsert_products(distributor_id, &[patch], mode(existing))
+            .await?;
+        let by_code = "SELECT id FROM products WHERE distributor_id = $1 AND code = $2";
+        self.one_id(by_code, &[distributor_id.into_val(), code.into_val()])
+            .await
     }
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::sql::{IntoVal, insert, table_row};
-use super::world::{OutletPatch, PatchReport, ProductPatch};
+use super::world::{OutletPatch, PatchMode, PatchReport, ProductPatch};
 use super::{Result, Store};
 
 table_row! {
@@ -831,7 +831,10 @@ impl Store {
                 // In chunks, each its own transaction: a phone's push waits for one chunk at
                 // most, never for the whole file.
                 for chunk in ok.chunks(WRITE_CHUNK) {
-                    report.add(self.upsert_outlets(d, chunk, dry_run).await?);
+                    report.add(
+                        self.upsert_outlets(d, chunk, PatchMode::dry(dry_run))
+                            .await?,
+                    );
                 }
                 Ok(Ok((n, refused)))
             }
@@ -855,7 +858,10 @@ impl Store {
                 });
                 let n = ok.len() as i64;
                 for chunk in ok.chunks(WRITE_CHUNK) {
-                    report.add(self.upsert_products(d, chunk, dry_run).await?);
+                    report.add(
+                        self.upsert_products(d, chunk, PatchMode::dry(dry_run))
+                            .await?,
+                    );
                 }
                 Ok(Ok((n, refused)))
             }

@@ -198,15 +198,27 @@ impl OutletFields {
     }
 }
 
-/// How a batch of outlet patches is applied.
+/// How a batch of outlet or product patches is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PatchMode {
+pub enum PatchMode {
     /// Create new codes, change known ones.
     Apply,
     /// Report what `Apply` would do; write nothing.
     DryRun,
-    /// Create new codes only; a live known code refuses the batch.
+    /// Create new codes only; a live known code refuses the batch (the back office's "new"
+    /// forms: decided under the same lock that imports take).
     CreateOnly,
+}
+
+impl PatchMode {
+    /// An import's mode: `DryRun` or `Apply`.
+    pub fn dry(dry_run: bool) -> PatchMode {
+        if dry_run {
+            PatchMode::DryRun
+        } else {
+            PatchMode::Apply
+        }
+    }
 }
 
 /// An outlet as an import gives it: a field that is `None` was not in the file and keeps what
@@ -468,40 +480,12 @@ impl Store {
         self.save_price_list(distributor_id, None, &form).await
     }
 
-    /// Inserts or updates outlets by code; returns their ids in input order.
     /// Applies outlets as an import gives them: a new code is created (with the distributor's
-    /// default price list, or its first, when the file names none), a known one is changed only in what the
-    /// file has a column for. An outlet that moves to another territory leaves a tombstone in
-    /// the old one, so its phones drop it. With `dry_run` nothing is written and the report
-    /// says what would have been.
+    /// default price list, or its first, when the file names none), a known one is changed
+    /// only in what the file has a column for. An outlet that moves to another territory
+    /// leaves a tombstone in the old one, so its phones drop it. In `PatchMode::DryRun`
+    /// nothing is written and the report says what would have been.
     pub async fn upsert_outlets(
-        &self,
-        distributor_id: i64,
-        outlets: &[OutletPatch],
-        dry_run: bool,
-    ) -> Result<PatchReport> {
-        let mode = if dry_run {
-            PatchMode::DryRun
-        } else {
-            PatchMode::Apply
-        };
-        self.patch_outlets(distributor_id, outlets, mode).await
-    }
-
-    /// Creates one outlet as the back office's editor does: refused when the distributor
-    /// has a live outlet with its code (decided under the same lock that imports take);
-    /// otherwise exactly what an import of this one row would do.
-    pub async fn create_outlet(&self, distributor_id: i64, outlet: &OutletPatch) -> Result<()> {
-        self.patch_outlets(
-            distributor_id,
-            std::slice::from_ref(outlet),
-            PatchMode::CreateOnly,
-        )
-        .await
-        .map(drop)
-    }
-
-    async fn patch_outlets(
         &self,
         distributor_id: i64,
         outlets: &[OutletPatch],
@@ -696,32 +680,9 @@ impl Store {
     }
 
     /// Applies products as an import gives them: a new code is created (unit `pcs` unless
-    /// given), a known one changes only in what the file has a column for. With `dry_run`
-    /// nothing is written and the report says what would have been.
+    /// given), a known one changes only in what the file has a column for. In
+    /// `PatchMode::DryRun` nothing is written and the report says what would have been.
     pub async fn upsert_products(
-        &self,
-        distributor_id: i64,
-        products: &[ProductPatch],
-        dry_run: bool,
-    ) -> Result<PatchReport> {
-        let mode = if dry_run {
-            PatchMode::DryRun
-        } else {
-            PatchMode::Apply
-        };
-        self.patch_products(distributor_id, products, mode).await
-    }
-
-    /// Creates one product as the back office's editor does: refused when the distributor
-    /// has a live product with its code (decided under the imports' lock).
-    pub async fn create_product(&self, distributor_id: i64, product: &ProductPatch) -> Result<()> {
-        let one = std::slice::from_ref(product);
-        self.patch_products(distributor_id, one, PatchMode::CreateOnly)
-            .await
-            .map(drop)
-    }
-
-    async fn patch_products(
         &self,
         distributor_id: i64,
         products: &[ProductPatch],

@@ -75,12 +75,12 @@ pub fn router() -> Router<AppState> {
             .route(path, get(move |s, u, q| list(s, u, q, kind)))
             .route(
                 &format!("{path}/new"),
-                get(move |s, u, q| new_item(s, u, q, kind))
+                get(move |s, u, q| open_form(s, u, None, q, kind))
                     .post(move |s, c| save(s, None, c, kind)),
             )
             .route(
                 &format!("{path}/{{id}}/edit"),
-                get(move |s, u, p| edit_item(s, u, p, kind))
+                get(move |s, u, Path(id): Path<i64>, q| open_form(s, u, Some(id), q, kind))
                     .post(move |s, Path(id): Path<i64>, c| save(s, Some(id), c, kind)),
             );
     }
@@ -178,13 +178,21 @@ struct NewQuery {
     distributor_id: Option<i64>,
 }
 
-async fn new_item(
+/// The form for a new item (`id` None) or for editing the item `id`.
+async fn open_form(
     State(state): State<AppState>,
     user: WebUser,
+    id: Option<i64>,
     Query(q): Query<NewQuery>,
     kind: Kind,
 ) -> WebResult<Markup> {
     user.check_write()?;
+    if let Some(id) = id {
+        let (d, item) = visible(&state, &user, kind, id).await?;
+        let action = format!("{}/{id}/edit", kind.path());
+        let title = item.coded().name().to_string();
+        return form_page(&state, &user, (kind, d), &action, &title, &item).await;
+    }
     let t = user.t();
     let title = t.s(&kind.key("new"));
     let distributors = user_distributors(&state, &user).await?;
@@ -227,19 +235,6 @@ async fn visible(state: &AppState, user: &WebUser, kind: Kind, id: i64) -> WebRe
         Kind::Product => (state.store.product_form(id).await?).map(|(d, f)| (d, Item::Product(f))),
     };
     user.found(found, |(d, _)| *d)
-}
-
-async fn edit_item(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-    kind: Kind,
-) -> WebResult<Markup> {
-    user.check_write()?;
-    let (d, item) = visible(&state, &user, kind, id).await?;
-    let action = format!("{}/{id}/edit", kind.path());
-    let title = item.coded().name().to_string();
-    form_page(&state, &user, (kind, d), &action, &title, &item).await
 }
 
 /// A picker's choice: empty is "none".

@@ -8,50 +8,40 @@ use crate::AppState;
 pub use crate::store::list::specs::*;
 
 macro_rules! list_routes {
-    ($router:expr, $($spec:expr),*) => {{
+    ($router:expr, [$($spec:expr),*], exports: [$($export:expr),*]) => {{
         let mut r = $router;
         $(
-            r = r
-                .route($spec.path, get(|s, u, q| list_page(s, u, q, &$spec, html! {})))
-                .route(
-                    &format!("{}/export", $spec.path),
-                    get(|s, u, q| serve_export(s, u, q, &$spec)),
-                );
+            r = r.route($spec.path, get(|s, u, q| list_page(s, u, q, &$spec, html! {})));
+        )*
+        $(
+            r = r.route(
+                &format!("{}/export", $export.path),
+                get(|s, u, q| serve_export(s, u, q, &$export)),
+            );
         )*
         r
     }};
 }
 
-/// The list pages that need nothing around the list (the others are in `pages`).
+/// The list pages that need nothing around the list, and the exports of every list (the
+/// pages with more around the list are in `pages`, `staff`, `pricing` and `editors`).
 pub fn router() -> Router<AppState> {
     list_routes!(
         Router::new(),
-        VISITS,
-        SYNC_SESSIONS,
-        REFUSED,
-        PRICES,
-        WAREHOUSES,
-        ROUTES,
-        QUESTIONNAIRES
-    )
-    .route(
-        "/mobile-users/export",
-        get(|s, u, q| serve_export(s, u, q, &MOBILE_USERS)),
-    )
-    .route(
-        "/outlets/export",
-        get(|s, u, q| serve_export(s, u, q, &OUTLETS)),
-    )
-    .route(
-        "/products/export",
-        get(|s, u, q| serve_export(s, u, q, &PRODUCTS)),
-    )
-    .route(
-        "/price-lists/export",
-        get(|s, u, q| serve_export(s, u, q, &PRICE_LISTS)),
-    )
-    .route(
-        "/staff/export",
-        get(|s, u, q| serve_export(s, u, q, &STAFF)),
+        [VISITS, SYNC_SESSIONS, REFUSED, PRICES, WAREHOUSES, ROUTES, QUESTIONNAIRES],
+        exports: [
+            VISITS,
+            SYNC_SESSIONS,
+            REFUSED,
+            PRICES,
+            WAREHOUSES,
+            ROUTES,
+            QUESTIONNAIRES,
+            MOBILE_USERS,
+            OUTLETS,
+            PRODUCTS,
+            PRICE_LISTS,
+            STAFF
+        ]
     )
 }

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use super::auth::Change;
 use super::list::list_page;
 use super::lists;
-use super::{WebError, WebResult, WebUser, csrf_field, fmt_money, layout, user_distributors};
+use super::{
+    Fields, WebError, WebResult, WebUser, csrf_field, fmt_money, layout, user_distributors,
+};
 use crate::AppState;
 use crate::store::imports::parse_decimal;
 use crate::store::pricing::{PAYMENT_FORMS, PriceListForm, PriceListHead};
@@ -77,30 +79,19 @@ async fn price_lists(
     .await
 }
 
-#[derive(Deserialize)]
-struct NewPriceList {
-    distributor_id: i64,
-    name: String,
-    payment_form: String,
-}
-
+/// A new price list: its distributor, name and payment form.
 async fn create_price_list(
     State(state): State<AppState>,
-    Change(user, form): Change<NewPriceList>,
+    Change(user, f): Change<Fields>,
 ) -> WebResult<Response> {
-    user.check_distributor(form.distributor_id)?;
-    let id = state
-        .store
-        .save_price_list(
-            form.distributor_id,
-            None,
-            &PriceListForm {
-                name: &form.name,
-                payment_form: &form.payment_form,
-            },
-        )
-        .await
-        .map_err(|e| WebError::store(&user.t(), e))?;
+    let d = f.get("distributor_id").parse().unwrap_or(0);
+    user.check_distributor(d)?;
+    let form = PriceListForm {
+        name: f.get("name"),
+        payment_form: f.get("payment_form"),
+    };
+    let saved = state.store.save_price_list(d, None, &form).await;
+    let id = saved.map_err(|e| WebError::store(&user.t(), e))?;
     Ok(Redirect::to(&format!("/price-lists/{id}")).into_response())
 }
 
