@@ -4,7 +4,10 @@ use std::fmt::Write;
 fn main() {
     let mut out = String::new();
     for backend in ["sqlite", "postgres"] {
-        let dir = format!("{}/../migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+        // Read at run time: a build script binary built for one checkout may be reused for
+        // another (same sources elsewhere), and must read that checkout's migrations.
+        let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+        let dir = format!("{manifest_dir}/../migrations/{backend}");
         println!("cargo:rerun-if-changed={dir}");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .expect("migrations dir")
