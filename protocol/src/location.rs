@@ -82,6 +82,14 @@ pub fn deg_to_e7(v: f64) -> i32 {
     (v * 1e7).round() as i32
 }
 
+/// Degrees * 10^7 as decimal text with all 7 decimals ("50.4501234", "-0.0000010"), exact:
+/// the text read back with 7 decimals gives the same integer.
+pub fn e7_text(v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    format!("{sign}{}.{:07}", a / 10_000_000, a % 10_000_000)
+}
+
 /// Geodesic distance in metres between two points given in degrees * 10^7.
 pub fn distance_m(lat_a: i32, lon_a: i32, lat_b: i32, lon_b: i32) -> f64 {
     let a = Point::new(e7_to_deg(lon_a), e7_to_deg(lat_a));
@@ -150,6 +158,14 @@ pub fn classify(fixes: &[Fix], reference: Option<(i32, i32)>, bands: Bands) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e7_text_is_exact_with_seven_decimals() {
+        assert_eq!(e7_text(504_501_234), "50.4501234");
+        assert_eq!(e7_text(-10), "-0.0000010");
+        assert_eq!(e7_text(0), "0.0000000");
+        assert_eq!(e7_text(-1_800_000_000), "-180.0000000");
+    }
 
     // Kyiv, Maidan Nezalezhnosti.
     const LAT: i32 = 504_501_000;

@@ -786,12 +786,40 @@ pub(crate) async fn import_file(
     }
     let resp = req.body(body).send().await?;
     let status = resp.status();
-    let job: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+    let mut job: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+    if status.as_u16() == 202 {
+        job = follow_import(http, url, key, &job).await?;
+    }
     anyhow::ensure!(
         status.is_success() && job["rows_applied"].as_u64() == Some(rows as u64),
         "import failed: {status} {job}"
     );
     Ok(job)
+}
+
+/// A job the server answered `202 Accepted` for (still running in the background), polled at
+/// its URL until it ends.
+pub(crate) async fn follow_import(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    job: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let id = job["id"].as_i64().unwrap_or_default();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let text = http
+            .get(format!("{url}/api/v1/import-jobs/{id}"))
+            .bearer_auth(key)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let job: serde_json::Value = serde_json::from_str(&text)?;
+        if job["status"] != "running" {
+            return Ok(job);
+        }
+    }
 }
 
 /// A `rows`-row outlet import through the API while `agents` phones push a visit every

@@ -484,3 +484,133 @@ pub async fn import(postgres: Option<&str>, rows: usize) -> anyhow::Result<()> {
     db.cleanup().await;
     Ok(())
 }
+
+/// An outlet re-import as a distributor's system sends it every night: a file of all
+/// `outlets` outlets (`code,name,address`) of which `changed` differ from what is stored,
+/// `in_territory` of those in the territory of the first agent. A dry run, then the real run,
+/// each timed end to end through the import API; then that agent's phone (a real engine,
+/// synced before the import) pulls what changed: changes, bytes and seconds.
+pub async fn outlet_reimport(
+    postgres: Option<&str>,
+    outlets: usize,
+    agents: usize,
+    changed: usize,
+    in_territory: usize,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(agents > 0 && changed <= outlets, "nothing to change");
+    let (db, server, seeded) = bench_world(postgres, "BENCH", agents, outlets, 500).await?;
+    let d = server.store.distributor_id("BENCH").await?;
+    let (_, key) = server
+        .store
+        .create_api_key(d, "bench", fieldsync_server::store::now_ms())
+        .await?;
+    let http = reqwest::Client::new();
+    // The seed shares outlet `i` (1-based) out to territory `(i - 1) % agents`: the first
+    // agent's outlets are 1, 1 + agents, ...
+    let first_agents = |i: usize| (i - 1) % agents == 0;
+    let mut picked = std::collections::HashSet::new();
+    picked.extend(
+        (1..=outlets)
+            .filter(|&i| first_agents(i))
+            .take(in_territory),
+    );
+    let others = outlets - outlets.div_ceil(agents);
+    let wanted = changed - picked.len();
+    picked.extend(
+        (1..=outlets)
+            .filter(|&i| !first_agents(i))
+            .step_by((others / wanted.max(1)).max(1))
+            .take(wanted),
+    );
+    let file = |renamed: &std::collections::HashSet<usize>| {
+        let mut csv = String::from("code,name,address\n");
+        for i in 1..=outlets {
+            let mark = if renamed.contains(&i) {
+                " (new owner)"
+            } else {
+                ""
+            };
+            csv.push_str(&format!("O{i:06},Shop {i}{mark},Street {i}\n"));
+        }
+        csv.into_bytes()
+    };
+    let base = server.url.clone();
+    let post = |query: &'static str, body: Vec<u8>| {
+        let http = http.clone();
+        let base = base.clone();
+        let url = format!("{base}/api/v1/imports/outlets?file_name=outlets.csv{query}");
+        let key = key.clone();
+        async move {
+            let t = Instant::now();
+            let resp = http
+                .post(url)
+                .bearer_auth(&key)
+                .header("content-type", "text/csv")
+                .body(body)
+                .send()
+                .await?;
+            let status = resp.status();
+            let mut job: serde_json::Value = serde_json::from_str(&resp.text().await?)?;
+            if status.as_u16() == 202 {
+                job = crate::bench::follow_import(&http, &base, &key, &job).await?;
+            }
+            anyhow::ensure!(status.is_success(), "import failed: {status} {job}");
+            anyhow::Ok((t.elapsed().as_secs_f64(), job))
+        }
+    };
+    // The stored names become the file's (not timed), and the phone syncs them.
+    post("", file(&Default::default())).await?;
+    let dir = tempfile::tempdir()?;
+    let engine = fieldsync_agent::Engine::open(dir.path().join("agent.db"))?;
+    let transport = fieldsync_agent::HttpTransport::new(&server.url);
+    let agent = &seeded[0];
+    engine
+        .activate(
+            &transport,
+            &server.url,
+            &agent.login,
+            &agent.pin,
+            "bench",
+            "bench",
+        )
+        .await?;
+    engine.sync(&transport).await?;
+
+    let body = file(&picked);
+    println!("| backend | outlets | changed | run | seconds | rows/s | status | counts |");
+    println!("|---|---:|---:|---|---:|---:|---|---|");
+    for (run, query) in [("dry run", "&dry_run=1"), ("real", "")] {
+        let (secs, job) = post(query, body.clone()).await?;
+        let message = job["message"].as_str().unwrap_or("");
+        let counts = message
+            .trim_start_matches("dry run, nothing was written: ")
+            .split(';')
+            .next()
+            .unwrap_or("");
+        println!(
+            "| {} | {outlets} | {} | {run} | {secs:.2} | {:.0} | {} | {counts} |",
+            db.label(),
+            picked.len(),
+            outlets as f64 / secs,
+            job["status"].as_str().unwrap_or("")
+        );
+    }
+    let t = Instant::now();
+    let report = engine.sync(&transport).await?;
+    let secs = t.elapsed().as_secs_f64();
+    println!();
+    println!(
+        "| backend | territory outlets changed | changes pulled | requests | bytes down | seconds |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {in_territory} | {} | {} | {} | {secs:.3} |",
+        db.label(),
+        report.pulled,
+        report.requests,
+        report.bytes_down
+    );
+    server.stop().await;
+    db.cleanup().await;
+    Ok(())
+}

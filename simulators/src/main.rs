@@ -142,6 +142,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
     },
+    /// A nightly outlet re-import where a few rows changed: dry run, real run, and one
+    /// agent's pull afterwards.
+    OutletReimport {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 50_000)]
+        outlets: usize,
+        #[arg(long, default_value_t = 8)]
+        agents: usize,
+        /// Outlets whose row differs from what is stored.
+        #[arg(long, default_value_t = 2_500)]
+        changed: usize,
+        /// Of those, how many lie in the first agent's territory.
+        #[arg(long, default_value_t = 300)]
+        in_territory: usize,
+    },
     /// Anonymous logins and activations all at once: server memory and /healthz latency.
     LoginFlood {
         #[arg(long)]
@@ -336,6 +352,22 @@ async fn main() -> anyhow::Result<()> {
             } => bench_web::handoff(postgres.as_deref(), orders, page).await,
             BenchCommand::Import { postgres, rows } => {
                 bench_web::import(postgres.as_deref(), rows).await
+            }
+            BenchCommand::OutletReimport {
+                postgres,
+                outlets,
+                agents,
+                changed,
+                in_territory,
+            } => {
+                bench_web::outlet_reimport(
+                    postgres.as_deref(),
+                    outlets,
+                    agents,
+                    changed,
+                    in_territory,
+                )
+                .await
             }
             BenchCommand::VisitsList {
                 postgres,

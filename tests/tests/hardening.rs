@@ -627,6 +627,110 @@ on_both_backends!(
     killed_import
 );
 
+/// An outlet file of `rows` new outlets named `prefix`.
+fn outlet_file(prefix: &str, rows: usize) -> String {
+    let mut csv = String::from("code,name,address\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{prefix}{i:06},Shop {i},Street {i}\n"));
+    }
+    csv
+}
+
+/// The job at `url` (the `Location` of a 202) once it is no longer running.
+async fn finished_job(api: &ApiClient, id: i64) -> serde_json::Value {
+    for _ in 0..1_200 {
+        let job: serde_json::Value = api
+            .http
+            .get(format!("{}/api/v1/import-jobs/{id}", api.url))
+            .bearer_auth(&api.key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .map(|t| serde_json::from_str(&t).unwrap())
+            .unwrap();
+        if job["status"] != "running" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("import job {id} still running after two minutes");
+}
+
+async fn background_imports(db: &TestDb) {
+    let (server, _) = acme_server(db, 1).await;
+    let api = ApiClient::new(&server, "ACME", "bg").await;
+    let count = |prefix: &'static str| {
+        let pool = server.store.test_pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outlets WHERE code LIKE $1")
+                .bind(format!("{prefix}%"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // `wait=0`: the answer comes at once, before the job ends: 202, the job running, and
+    // where to follow it.
+    let resp = api
+        .http
+        .post(format!(
+            "{}/api/v1/imports/outlets?format=csv&wait=0",
+            api.url
+        ))
+        .bearer_auth(&api.key)
+        .body(outlet_file("BG", 20_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let job: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(job["status"], "running", "{job}");
+    let id = job["id"].as_i64().unwrap();
+    assert_eq!(location, format!("/api/v1/import-jobs/{id}"));
+    let job = finished_job(&api, id).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["rows_applied"], 20_000);
+    assert_eq!(count("BG").await, 20_000);
+
+    // A client that gives up before the end (its own timeout) does not stop the import.
+    let cut = api
+        .http
+        .post(format!("{}/api/v1/imports/outlets?format=csv", api.url))
+        .bearer_auth(&api.key)
+        .timeout(std::time::Duration::from_millis(300))
+        .body(outlet_file("HUNG", 20_000))
+        .send()
+        .await;
+    assert!(
+        cut.is_err(),
+        "the 20,000-row import answered within 300 ms: {cut:?}"
+    );
+    let first = id;
+    let mut id = first;
+    for _ in 0..100 {
+        id = sqlx::query_scalar("SELECT MAX(id) FROM import_jobs")
+            .fetch_one(server.store.test_pool())
+            .await
+            .unwrap();
+        if id != first {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_ne!(id, first, "the cut-off import left no job");
+    let job = finished_job(&api, id).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(count("HUNG").await, 20_000);
+    server.stop().await;
+}
+on_both_backends!(
+    an_import_runs_in_the_background_and_a_client_that_hangs_up_does_not_stop_it,
+    background_imports
+);
+
 async fn scoped_lists(db: &TestDb) {
     let (server, _) = acme_server(db, 1).await;
     seed(&server.store, &small_world("OTHER", 1)).await;
@@ -638,7 +742,7 @@ async fn scoped_lists(db: &TestDb) {
         s.distributor_id("ACME").await.unwrap(),
         s.distributor_id("OTHER").await.unwrap(),
     );
-    s.run_import(
+    s.start_import(
         acme,
         "warehouses",
         "api",
@@ -648,6 +752,9 @@ async fn scoped_lists(db: &TestDb) {
         now_ms(),
         false,
     )
+    .await
+    .unwrap()
+    .finished()
     .await
     .unwrap();
     // Another distributor's 600 later jobs must not push ACME's out of ACME's list.

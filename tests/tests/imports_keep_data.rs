@@ -299,7 +299,7 @@ async fn concurrent_imports(db: &TestDb) {
         let store = server.store.clone();
         async move {
             store
-                .run_import(
+                .start_import(
                     d,
                     "outlets",
                     "api",
@@ -309,6 +309,9 @@ async fn concurrent_imports(db: &TestDb) {
                     now_ms(),
                     false,
                 )
+                .await
+                .unwrap()
+                .finished()
                 .await
                 .unwrap()
         }

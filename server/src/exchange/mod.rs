@@ -64,7 +64,17 @@ struct ImportQuery {
     /// `dry_run=1` (or `true`): report what would change, write nothing.
     #[serde(default)]
     dry_run: String,
+    /// Seconds to wait for the job to finish before answering `202 Accepted` with the job
+    /// still running (it goes on in the background): 0 answers at once. Default
+    /// [`IMPORT_WAIT_DEFAULT_S`], at most [`IMPORT_WAIT_MAX_S`].
+    #[serde(default)]
+    wait: Option<u64>,
 }
+
+/// How long an import request waits for its job by default, and at most (below the server's
+/// request timeout).
+pub const IMPORT_WAIT_DEFAULT_S: u64 = 60;
+pub const IMPORT_WAIT_MAX_S: u64 = 100;
 
 /// The format of an import body: `?format=` or else the content type.
 pub fn import_format(explicit: &str, content_type: &str) -> String {
@@ -94,9 +104,9 @@ async fn import(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let format = import_format(&q.format, content_type);
-    let job = state
+    let started = state
         .store
-        .run_import(
+        .start_import(
             d,
             &kind,
             "api",
@@ -107,6 +117,26 @@ async fn import(
             matches!(q.dry_run.as_str(), "1" | "true" | "yes"),
         )
         .await?;
+    let wait = q
+        .wait
+        .unwrap_or(IMPORT_WAIT_DEFAULT_S)
+        .min(IMPORT_WAIT_MAX_S);
+    let id = started.id;
+    let job = match started.within(std::time::Duration::from_secs(wait)).await {
+        Ok(job) => job?,
+        Err(_still_running) => {
+            // The job goes on; the client follows it at its URL.
+            let job = state.store.import_job(id).await?.ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such import job")
+            })?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, format!("/api/v1/import-jobs/{id}"))],
+                Json(job),
+            )
+                .into_response());
+        }
+    };
     let status = if job.status == "failed" {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {

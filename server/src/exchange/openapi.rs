@@ -93,7 +93,8 @@ pub fn spec() -> Value {
                     {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": ["outlets", "products", "warehouses", "prices", "stock", "sales", "routes"]}},
                     {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["csv", "xlsx", "json"]}},
                     {"name": "file_name", "in": "query", "required": false, "schema": {"type": "string"}},
-                    {"name": "dry_run", "in": "query", "required": false, "description": "1: report what would change, write nothing.", "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}}
+                    {"name": "dry_run", "in": "query", "required": false, "description": "1: report what would change, write nothing.", "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}},
+                    {"name": "wait", "in": "query", "required": false, "description": "Seconds to wait for the job to end (default 60, at most 100, 0 answers at once); a job still running then is answered 202.", "schema": {"type": "integer", "minimum": 0}}
                 ],
                 "requestBody": {"required": true, "content": {
                     "text/csv": {"schema": {"type": "string"}},
@@ -102,6 +103,7 @@ pub fn spec() -> Value {
                 }},
                 "responses": {
                     "200": json_response("The job: done, or partial with the refused rows.", "ImportJob"),
+                    "202": json_response("The job is still running in the background (status running); follow it at the Location header's URL.", "ImportJob"),
                     "401": unauthorized,
                     "413": {"description": "The body is larger than 64 MB."},
                     "422": json_response("The job failed and nothing was applied (unreadable file, missing columns, or a refused row of an all-or-nothing kind).", "ImportJob")

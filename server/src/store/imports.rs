@@ -158,6 +158,24 @@ impl ReadLimits {
     }
 }
 
+/// Whether a spreadsheet could take this text for a formula (OWASP's CSV injection list: a
+/// leading `= + - @`, TAB or CR; a `-` only when the text is not a number), looking past any
+/// leading `'`. The back office's CSV exports put one `'` before such a value, and reading a
+/// CSV file drops it again ([`undefused`]), so that a file exported and imported back is the
+/// same data, whatever the value starts with.
+pub fn formula_like(s: &str) -> bool {
+    let r = s.trim_start_matches('\'');
+    r.starts_with(['=', '+', '@', '\t', '\r']) || (r.starts_with('-') && r.parse::<f64>().is_err())
+}
+
+/// A CSV cell as it was before an export defused it (see [`formula_like`]).
+fn undefused(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if formula_like(cell) => rest,
+        _ => cell,
+    }
+}
+
 /// Reads CSV (UTF-8, comma or semicolon, first line the header).
 pub fn read_csv(bytes: &[u8], limits: &ReadLimits) -> std::result::Result<Table, String> {
     let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
@@ -208,7 +226,7 @@ pub fn read_csv(bytes: &[u8], limits: &ReadLimits) -> std::result::Result<Table,
         let cells: Vec<String> = record
             .iter()
             .take(headers.len())
-            .map(|c| c.trim().to_string())
+            .map(|c| undefused(c.trim()).to_string())
             .collect();
         if cells.iter().all(String::is_empty) {
             continue;
@@ -559,14 +577,45 @@ fn optional_ref(
     }
 }
 
+/// An import handed to its background task: the job's id at once, its outcome when it ends.
+pub struct StartedImport {
+    pub id: i64,
+    outcome: tokio::sync::oneshot::Receiver<Result<ImportJob>>,
+}
+
+impl StartedImport {
+    /// The finished job; waits as long as the import runs.
+    pub async fn finished(self) -> Result<ImportJob> {
+        self.outcome
+            .await
+            .unwrap_or(Err(super::StoreError::Busy(super::secrets::Busy)))
+    }
+
+    /// The finished job if it ends within `wait`; otherwise `Err(self)` to ask again (the
+    /// import goes on either way).
+    pub async fn within(
+        mut self,
+        wait: std::time::Duration,
+    ) -> std::result::Result<Result<ImportJob>, StartedImport> {
+        match tokio::time::timeout(wait, &mut self.outcome).await {
+            Ok(outcome) => {
+                Ok(outcome.unwrap_or(Err(super::StoreError::Busy(super::secrets::Busy))))
+            }
+            Err(_) => Err(self),
+        }
+    }
+}
+
 impl Store {
-    /// Runs an import and records its job; returns the job with its log. At most
-    /// [`IMPORTS_AT_ONCE`] run at once per server and [`IMPORTS_WAITING`] more wait; beyond
-    /// that the import is refused at once (`StoreError::Busy`, 503). While it runs the job
-    /// holds a lease that it renews; if the server dies, any server marks it failed once the
-    /// lease has run out (see [`Store::recover_import_jobs`]).
+    /// Records an import job and runs it in the background; returns at once with its id. At
+    /// most [`IMPORTS_AT_ONCE`] run at once per server and [`IMPORTS_WAITING`] more wait;
+    /// beyond that the import is refused at once (`StoreError::Busy`, 503) and nothing is
+    /// recorded. The job does not depend on the request that sent it: a client that hangs up
+    /// or a request timeout leaves it running. While it waits and runs the job holds a lease
+    /// that it renews; if the server dies, any server marks it failed once the lease has run
+    /// out (see [`Store::recover_import_jobs`]).
     #[allow(clippy::too_many_arguments)]
-    pub async fn run_import(
+    pub async fn start_import(
         &self,
         distributor_id: i64,
         kind: &str,
@@ -576,32 +625,14 @@ impl Store {
         bytes: bytes::Bytes,
         now: i64,
         dry_run: bool,
-    ) -> Result<ImportJob> {
-        let _slot = self.import_slot().await?;
+    ) -> Result<StartedImport> {
+        let admitted = self.import_admission()?;
         let (id,): (i64,) = self.one(
             "INSERT INTO import_jobs (distributor_id, kind, source, file_name, format, status, started_at_ms, lease_until_ms) \
              VALUES ($1, $2, $3, $4, $5, 'running', $6, $7) RETURNING id",
             &[distributor_id.into_val(), kind.into_val(), source.into_val(), (file_name.chars().take(200).collect::<String>()).into_val(), format.into_val(), now.into_val(), (super::now_ms() + IMPORT_LEASE_MS).into_val()],
         )
         .await?;
-        // Aborted when this future ends or is dropped (a request cut off by its timeout): a
-        // job nobody runs any more must let its lease run out.
-        let _renewer = AbortOnDrop(tokio::spawn({
-            let store = self.clone();
-            async move {
-                let period = std::time::Duration::from_millis(IMPORT_LEASE_MS as u64 / 3);
-                loop {
-                    tokio::time::sleep(period).await;
-                    let _ = sqlx::query(
-                        "UPDATE import_jobs SET lease_until_ms = $1 WHERE id = $2 AND status = 'running'",
-                    )
-                    .bind(super::now_ms() + IMPORT_LEASE_MS)
-                    .bind(id)
-                    .execute(store.pool())
-                    .await;
-                }
-            }
-        }));
         let job = ImportJob {
             id,
             distributor_id,
@@ -618,7 +649,29 @@ impl Store {
             finished_at_ms: None,
             errors: Vec::new(),
         };
-        self.run_import_job(job, bytes, dry_run).await
+        let (tx, outcome) = tokio::sync::oneshot::channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            // Renews the lease while the job waits for its turn and runs; stops with the task.
+            let _renewer = AbortOnDrop(tokio::spawn({
+                let store = store.clone();
+                async move {
+                    let period = std::time::Duration::from_millis(IMPORT_LEASE_MS as u64 / 3);
+                    loop {
+                        tokio::time::sleep(period).await;
+                        let _ = store
+                            .exec(
+                                "UPDATE import_jobs SET lease_until_ms = $1 WHERE id = $2 AND status = 'running'",
+                                &[(super::now_ms() + IMPORT_LEASE_MS).into_val(), id.into_val()],
+                            )
+                            .await;
+                    }
+                }
+            }));
+            let _slot = (admitted, store.import_turn().await);
+            let _ = tx.send(store.run_import_job(job, bytes, dry_run).await);
+        });
+        Ok(StartedImport { id, outcome })
     }
 
     /// Marks failed the import jobs whose server stopped while running them (their lease ran

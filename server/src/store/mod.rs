@@ -172,7 +172,7 @@ pub struct Store {
     ingest_stats: Arc<ingest::IngestStats>,
     /// Password and PIN hashing (bounded; see [`secrets::SecretPool`]).
     secrets: Arc<secrets::SecretPool>,
-    /// Imports admitted (running or waiting) and running, see [`Store::run_import`].
+    /// Imports admitted (running or waiting) and running, see [`Store::start_import`].
     import_admitted: Arc<Semaphore>,
     import_running: Arc<Semaphore>,
 }
@@ -359,20 +359,21 @@ impl Store {
         self
     }
 
-    /// A turn to run an import: refused at once when too many are waiting.
-    pub(crate) async fn import_slot(&self) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let admitted = self
-            .import_admitted
+    /// Admission of an import: refused at once when too many are running or waiting.
+    pub(crate) fn import_admission(&self) -> Result<OwnedSemaphorePermit> {
+        self.import_admitted
             .clone()
             .try_acquire_owned()
-            .map_err(|_| StoreError::Busy(secrets::Busy))?;
-        let running = self
-            .import_running
+            .map_err(|_| StoreError::Busy(secrets::Busy))
+    }
+
+    /// An admitted import's turn to run (one of the few that run at once).
+    pub(crate) async fn import_turn(&self) -> OwnedSemaphorePermit {
+        self.import_running
             .clone()
             .acquire_owned()
             .await
-            .expect("the import gate is never closed");
-        Ok((admitted, running))
+            .expect("the import gate is never closed")
     }
 
     /// How pushes were written so far (for `/metrics`).

@@ -72,7 +72,13 @@ async fn job_card(
         dl.facts {
             dt { (t.s("imports.kind")) } dd { (t.value("import_kind", &job.kind)) }
             dt { (t.s("imports.file")) } dd { (job.file_name) " (" (job.format) ", " (job.source) ")" }
-            dt { (t.s("col.state")) } dd #job-status { (t.value("import_status", &job.status)) }
+            dt { (t.s("col.state")) } dd #job-status {
+                (t.value("import_status", &job.status))
+                @if job.status == "running" {
+                    " · " span.hint #job-running { (t.s("imports.running_hint")) } " "
+                    a href={"/imports/" (id)} { (t.s("imports.reload")) }
+                }
+            }
             @if !job.message.is_empty() { dt { (t.s("imports.message")) } dd #job-message { (job.message) } }
             dt { (t.s("imports.read")) } dd #job-read { (job.rows_read) }
             dt { (t.s("imports.applied")) } dd #job-applied { (job.rows_applied) }
@@ -144,9 +150,9 @@ async fn upload(
     } else {
         "csv"
     };
-    let job = state
+    let started = state
         .store
-        .run_import(
+        .start_import(
             distributor,
             &kind,
             &format!("upload:{}", user.login),
@@ -157,5 +163,17 @@ async fn upload(
             dry_run,
         )
         .await?;
-    job_card(State(state), user, Path(job.id)).await
+    // A small file's log is shown at once; a big one's job card says it is running (the
+    // import goes on in the background) and the user reloads it.
+    let id = started.id;
+    if let Ok(job) = started
+        .within(std::time::Duration::from_secs(UPLOAD_WAIT_S))
+        .await
+    {
+        job?;
+    }
+    job_card(State(state), user, Path(id)).await
 }
+
+/// Seconds an upload waits for its job before showing the job card of a running import.
+const UPLOAD_WAIT_S: u64 = 10;

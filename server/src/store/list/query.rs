@@ -393,7 +393,7 @@ fn decode(cols: &[&Col], row: &AnyRow) -> Vec<RawCell> {
                 .ok()
                 .flatten()
                 .map_or(Value::Null, Value::Text),
-            Kind::Int | Kind::Money | Kind::Time | Kind::Flag => row
+            Kind::Int | Kind::Money | Kind::Time | Kind::Flag | Kind::Degrees => row
                 .try_get::<Option<i64>, _>(i)
                 .ok()
                 .flatten()

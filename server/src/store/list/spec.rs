@@ -26,6 +26,9 @@ pub enum Kind {
     Enum(&'static str),
     /// 0/1.
     Flag,
+    /// Degrees of latitude or longitude stored as an integer of 10^-7 degrees, shown with 7
+    /// decimals (as an import reads them back).
+    Degrees,
 }
 
 /// How a column can be filtered.
@@ -63,6 +66,10 @@ pub struct Col {
     /// For a `Contains` filter on a joined table's column: find the matching ids in that
     /// (small) table first and filter the list's own indexed column by them.
     pub lookup: Option<Lookup>,
+    /// The import column this column's value goes back to: an export "for import" writes the
+    /// columns that have one, under these names and in the import's formats, so that the file
+    /// imported back changes nothing.
+    pub import: Option<&'static str>,
 }
 
 /// How a `Contains` filter on a joined column becomes `list_column IN (ids)`.
@@ -93,7 +100,13 @@ impl Col {
             default: true,
             link: None,
             lookup: None,
+            import: None,
         }
+    }
+    /// The column goes back to the import column `name` (see [`Col::import`]).
+    pub const fn imports(mut self, name: &'static str) -> Col {
+        self.import = Some(name);
+        self
     }
     pub const fn filter(mut self, filter: Filter) -> Col {
         self.filter = filter;

@@ -192,7 +192,8 @@ pub static MOBILE_USERS: ListSpec = ListSpec {
         ),
     ],
     scope: "mu.distributor_id",
-    base_where: "1 = 1",
+    // Deleted mobile users are gone from the list; their visits and sessions keep them.
+    base_where: "mu.deleted_at_ms IS NULL",
     cols: &[
         Col::new("login", "col.login", "mu.login", Kind::Text)
             .filter(Filter::Contains)
@@ -265,17 +266,48 @@ pub static OUTLETS: ListSpec = ListSpec {
         Join::new("d", "JOIN distributors d ON d.id = o.distributor_id"),
         Join::new("g", "LEFT JOIN outlets g ON g.id = o.global_outlet_id"),
         Join::new("ter", "LEFT JOIN org_units ter ON ter.id = o.territory_id"),
+        Join::new("pl", "LEFT JOIN price_lists pl ON pl.id = o.price_list_id"),
     ],
     scope: "o.distributor_id",
     base_where: "o.deleted = 0",
     cols: &[
         Col::new("code", "col.code", "o.code", Kind::Text)
             .filter(Filter::Contains)
-            .link("/outlets/", "o.id"),
-        Col::new("name", "col.name", "o.name", Kind::Text).filter(Filter::Contains),
-        Col::new("address", "col.address", "o.address", Kind::Text).filter(Filter::Contains),
-        Col::new("channel", "col.channel", "o.channel", Kind::Text).hidden(),
+            .link("/outlets/", "o.id")
+            .imports("code"),
+        Col::new("name", "col.name", "o.name", Kind::Text)
+            .filter(Filter::Contains)
+            .imports("name"),
+        Col::new("address", "col.address", "o.address", Kind::Text)
+            .filter(Filter::Contains)
+            .imports("address"),
+        Col::new("contact", "col.contact", "o.contact_name", Kind::Text)
+            .hidden()
+            .imports("contact"),
+        Col::new("phone", "col.phone", "o.phone", Kind::Text)
+            .hidden()
+            .imports("phone"),
+        Col::new("channel", "col.channel", "o.channel", Kind::Text)
+            .hidden()
+            .imports("channel"),
         Col::new("territory", "col.territory", "ter.name", Kind::Text).filter(Filter::Contains),
+        Col::new(
+            "territory_code",
+            "col.territory_code",
+            "ter.code",
+            Kind::Text,
+        )
+        .hidden()
+        .imports("territory_code"),
+        Col::new("price_list", "col.price_list", "pl.name", Kind::Text)
+            .hidden()
+            .imports("price_list"),
+        Col::new("latitude", "col.latitude", "o.lat_e7", Kind::Degrees)
+            .hidden()
+            .imports("latitude"),
+        Col::new("longitude", "col.longitude", "o.lon_e7", Kind::Degrees)
+            .hidden()
+            .imports("longitude"),
         Col::new(
             "kind",
             "col.outlet_kind",
@@ -319,11 +351,20 @@ pub static PRODUCTS: ListSpec = ListSpec {
     cols: &[
         Col::new("code", "col.code", "p.code", Kind::Text)
             .filter(Filter::Contains)
-            .link("/products/", "p.id"),
-        Col::new("name", "col.name", "p.name", Kind::Text).filter(Filter::Contains),
-        Col::new("category", "col.category", "p.category", Kind::Text).filter(Filter::Contains),
-        Col::new("unit", "col.unit", "p.unit", Kind::Text).hidden(),
-        Col::new("must_stock", "col.must_stock", "p.must_stock", Kind::Flag).filter(Filter::YesNo),
+            .link("/products/", "p.id")
+            .imports("code"),
+        Col::new("name", "col.name", "p.name", Kind::Text)
+            .filter(Filter::Contains)
+            .imports("name"),
+        Col::new("category", "col.category", "p.category", Kind::Text)
+            .filter(Filter::Contains)
+            .imports("category"),
+        Col::new("unit", "col.unit", "p.unit", Kind::Text)
+            .hidden()
+            .imports("unit"),
+        Col::new("must_stock", "col.must_stock", "p.must_stock", Kind::Flag)
+            .filter(Filter::YesNo)
+            .imports("must_stock"),
         Col::new(
             "kind",
             "col.product_kind",

@@ -4,7 +4,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{Cell, Col, EXPORT_CAP, Kind, ListSpec};
+use super::{Cell, Col, EXPORT_CAP, Kind, ListSpec, Value};
 use crate::AppState;
 use crate::web::{WebError, WebResult, WebUser};
 
@@ -30,16 +30,55 @@ pub async fn serve_export(
         let message = t.f("list.export_cap", &[("n", &EXPORT_CAP.to_string())]);
         return Err(WebError::Page(StatusCode::UNPROCESSABLE_ENTITY, message));
     }
+    // "For import": the columns an import reads back, under its names and in its formats.
+    let for_import = q.get("layout") == Some("import");
+    let cols = if for_import {
+        let cols: Vec<&Col> = spec.cols.iter().filter(|c| c.import.is_some()).collect();
+        if cols.is_empty() {
+            return Err(WebError::not_found(&t));
+        }
+        cols
+    } else {
+        cols
+    };
     let raw_rows = state
         .store
         .list_rows(spec, &b, &cols, (EXPORT_CAP, 0))
         .await?;
-    let rows = super::cells(&cols, &raw_rows, &t, &user.timezone);
-    let headers: Vec<String> = cols.iter().map(|c| t.s(c.label)).collect();
-    let name = spec.key.replace('_', "-");
+    let (headers, rows): (Vec<String>, _) = if for_import {
+        let rows = raw_rows
+            .iter()
+            .map(|row| {
+                cols.iter()
+                    .zip(row)
+                    .map(|(c, raw)| Cell {
+                        text: import_text(c, &raw.value),
+                        href: None,
+                    })
+                    .collect()
+            })
+            .collect();
+        (
+            cols.iter()
+                .filter_map(|c| c.import)
+                .map(String::from)
+                .collect(),
+            rows,
+        )
+    } else {
+        (
+            cols.iter().map(|c| t.s(c.label)).collect(),
+            super::cells(&cols, &raw_rows, &t, &user.timezone),
+        )
+    };
+    let name = if for_import {
+        format!("{}-import", spec.key.replace('_', "-"))
+    } else {
+        spec.key.replace('_', "-")
+    };
     match q.get("format").unwrap_or("csv") {
         "xlsx" => {
-            let bytes = xlsx(&headers, &cols, &rows).map_err(|e| {
+            let bytes = xlsx(&headers, &cols, &rows, for_import).map_err(|e| {
                 tracing::error!(error = %e, "xlsx export");
                 WebError::Internal
             })?;
@@ -85,12 +124,10 @@ pub async fn serve_export(
     }
 }
 
-/// A CSV field: quoted when needed; a leading `= + - @`, TAB or CR is prefixed with `'` so
-/// that a spreadsheet never runs it as a formula (OWASP's CSV injection list).
+/// A CSV field: quoted when needed; a value a spreadsheet could run as a formula is prefixed
+/// with `'` ([`crate::store::imports::formula_like`]; an import drops it again).
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '@', '\t', '\r'])
-        || (s.starts_with('-') && s.parse::<f64>().is_err())
-    {
+    let s = if crate::store::imports::formula_like(s) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -102,10 +139,27 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// A value as an import reads it: text as stored, flags `yes`/`no`, coordinates with 7
+/// decimals, nothing translated or formatted for reading.
+fn import_text(c: &Col, v: &Value) -> String {
+    match (c.kind, v) {
+        (_, Value::Null) => String::new(),
+        (Kind::Flag, Value::Int(0)) => "no".into(),
+        (Kind::Flag, Value::Int(_)) => "yes".into(),
+        (Kind::Degrees, Value::Int(i)) => fieldsync_protocol::location::e7_text(*i),
+        (_, Value::Int(i)) => i.to_string(),
+        (_, Value::Real(f)) => f.to_string(),
+        (_, Value::Text(s)) => s.clone(),
+    }
+}
+
+/// An XLSX sheet of the rows; numbers as numbers unless the file is for import, where every
+/// cell is the text the import reads back (a code "007" stays "007").
 fn xlsx(
     headers: &[String],
     cols: &[&Col],
     rows: &[Vec<Cell>],
+    for_import: bool,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
@@ -115,7 +169,8 @@ fn xlsx(
     }
     for (r, row) in rows.iter().enumerate() {
         for (i, cell) in row.iter().enumerate() {
-            let numeric = matches!(cols[i].kind, Kind::Int | Kind::Money | Kind::Meters);
+            let numeric =
+                !for_import && matches!(cols[i].kind, Kind::Int | Kind::Money | Kind::Meters);
             match cell.text.parse::<f64>() {
                 Ok(v) if numeric => sheet.write_number(r as u32 + 1, i as u16, v)?,
                 _ => sheet.write_string(r as u32 + 1, i as u16, &cell.text)?,
@@ -156,7 +211,7 @@ mod tests {
             vec![cell("<O-1 & \"Ко\">"), cell("1234.50")],
             vec![cell("O-2"), cell("")],
         ];
-        let bytes = xlsx(&["Code".into(), "Order sum".into()], &cols, &rows).unwrap();
+        let bytes = xlsx(&["Code".into(), "Order sum".into()], &cols, &rows, false).unwrap();
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
         let mut read = |name: &str| {
             let mut s = String::new();

@@ -46,6 +46,7 @@ fn cell_text(c: &Col, v: &Value, t: &T, tz: &str) -> String {
         (Kind::Flag, Value::Int(0)) => t.s("common.no"),
         (Kind::Flag, Value::Int(_)) => t.s("common.yes"),
         (Kind::Meters, Value::Real(m)) => format!("{m:.0}"),
+        (Kind::Degrees, Value::Int(i)) => fieldsync_protocol::location::e7_text(*i),
         (_, Value::Int(i)) => i.to_string(),
         (_, Value::Real(f)) => f.to_string(),
         (_, Value::Text(s)) => s.clone(),
@@ -158,6 +159,12 @@ pub async fn list_page(
             a #export-csv href={(spec.path) "/export?" (q.with(&[("page", None), ("format", Some("csv".into()))]))} { "CSV" }
             " "
             a #export-xlsx href={(spec.path) "/export?" (q.with(&[("page", None), ("format", Some("xlsx".into()))]))} { "XLSX" }
+            @if spec.cols.iter().any(|c| c.import.is_some()) {
+                " · " (t.s("list.export_for_import")) ": "
+                a #export-import-csv href={(spec.path) "/export?" (q.with(&[("page", None), ("format", Some("csv".into())), ("layout", Some("import".into()))]))} { "CSV" }
+                " "
+                a #export-import-xlsx href={(spec.path) "/export?" (q.with(&[("page", None), ("format", Some("xlsx".into())), ("layout", Some("import".into()))]))} { "XLSX" }
+            }
             @if !saved.is_empty() {
                 " · " (t.s("list.views")) ": "
                 @for v in &saved { a.view href={(spec.path) "?view=" (v.id)} { (v.name) } " " }
