@@ -140,6 +140,17 @@ pub fn visible<'q>(questionnaire: &'q Questionnaire, answers: &[Answer]) -> Vec<
         .collect()
 }
 
+/// Whether the phone offers a questionnaire at an outlet of `channel` on `date`
+/// ("YYYY-MM-DD"): the date is within its validity (an empty end is open, both ends are
+/// included) and it names no channel or the outlet's.
+pub fn applies(questionnaire: &Questionnaire, channel: &str, date: &str) -> bool {
+    let (from, to) = (&questionnaire.valid_from, &questionnaire.valid_to);
+    (from.is_empty() || from.as_str() <= date)
+        && (to.is_empty() || date <= to.as_str())
+        && (questionnaire.channels.is_empty()
+            || questionnaire.channels.iter().any(|c| c == channel))
+}
+
 /// Checks a filled questionnaire; the first problem found, in answer order, then question
 /// order.
 pub fn validate(questionnaire: &Questionnaire, answers: &[Answer]) -> Result<(), Problem> {
@@ -350,12 +361,30 @@ pub fn case_questionnaire(id: i64) -> Questionnaire {
             q(6, QuestionType::Date, false, &[], None),
             q(7, QuestionType::Number, false, &[], None),
         ],
+        ..Default::default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_questionnaire_applies_within_its_dates_and_to_its_channels() {
+        let mut q = case_questionnaire(1);
+        assert!(
+            applies(&q, "", "2026-01-01"),
+            "no limits: everywhere, always"
+        );
+        q.valid_from = "2026-06-01".into();
+        q.valid_to = "2026-06-30".into();
+        q.channels = vec!["horeca".into()];
+        assert!(applies(&q, "horeca", "2026-06-01"));
+        assert!(applies(&q, "horeca", "2026-06-30"));
+        assert!(!applies(&q, "horeca", "2026-05-31"));
+        assert!(!applies(&q, "horeca", "2026-07-01"));
+        assert!(!applies(&q, "retail", "2026-06-15"));
+    }
 
     #[test]
     fn the_rule_table_holds() {

@@ -495,6 +495,61 @@ pub async fn activated_engine(
     Ok((engine, transport))
 }
 
+/// An agent's phone: the real engine, activated over HTTP and synced once.
+pub struct Phone {
+    pub engine: fieldsync_agent::Engine,
+    pub transport: fieldsync_agent::HttpTransport,
+    _dir: tempfile::TempDir,
+}
+
+impl Phone {
+    pub async fn activated(url: &str, agent: &SeededAgent) -> Phone {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.db");
+        let (engine, transport) = activated_engine(url, agent, &path, "phone", "1.0")
+            .await
+            .unwrap();
+        let phone = Phone {
+            engine,
+            transport,
+            _dir: dir,
+        };
+        phone.sync().await;
+        phone
+    }
+
+    /// One sync, which must succeed.
+    pub async fn sync(&self) {
+        self.engine.sync(&self.transport).await.unwrap();
+    }
+
+    /// One sync, as the engine reports it.
+    pub async fn try_sync(
+        &self,
+    ) -> Result<fieldsync_agent::SyncReport, fieldsync_agent::SyncError> {
+        self.engine.sync(&self.transport).await
+    }
+
+    /// The product's price in the price list as the phone has it, if it has one.
+    pub fn price(&self, product: i64, price_list: i64) -> Option<i64> {
+        let seen = self.engine.product(product, price_list).unwrap();
+        seen.expect("the product is on the phone").price_minor
+    }
+
+    /// The outlet's name as the phone has it, if it has it.
+    pub fn outlet_name(&self, id: i64) -> Option<String> {
+        self.engine.outlet(id).unwrap().map(|o| o.name)
+    }
+
+    /// The ids of every outlet on the phone, in order.
+    pub fn outlet_ids(&self) -> Vec<i64> {
+        let all = self.engine.search_outlets("", 100_000).unwrap();
+        let mut ids: Vec<i64> = all.into_iter().map(|o| o.id).collect();
+        ids.sort();
+        ids
+    }
+}
+
 /// The text in `page` between the first `after` and the next `until` (a form field's value,
 /// a cell's text).
 pub fn text_between<'a>(page: &'a str, after: &str, until: char) -> Option<&'a str> {

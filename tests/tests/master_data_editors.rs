@@ -11,7 +11,6 @@
 //! refused with its reason and changes nothing; another distributor's key user cannot open
 //! either card, even by URL.
 
-use fieldsync_agent::{Engine, HttpTransport};
 use fieldsync_server::Store;
 use fieldsync_server::seed::SeededAgent;
 use fieldsync_server::store::keyusers::Role;
@@ -55,7 +54,12 @@ editor_tests! {
     a_key_user_creates_a_price_list_sets_and_removes_prices_and_the_phone_follows: 1, price_list_editor;
     a_key_user_creates_and_moves_outlets_and_the_phones_of_both_territories_follow: 2, outlet_editor;
     a_key_user_creates_and_edits_a_product_and_every_phone_of_the_distributor_gets_it: 1, product_editor;
+    a_key_user_builds_a_questionnaire_the_phone_enforces_it_and_an_edit_after_answers_makes_a_version: 1, questionnaire_editor;
 }
+
+#[path = "editors/questionnaires.rs"]
+mod questionnaires;
+use questionnaires::questionnaire_editor;
 
 /// Runs an editor scenario in a fresh world: ACME with `agents` agents (one territory each)
 /// and OTHER with one, the key users `acme-kp` and `other-kp` of one distributor each.
@@ -108,45 +112,6 @@ async fn hidden_from_other(url: &str, path: &str, form: &str) {
     assert!(other.find_opt(form).await.is_none(), "{path} showed {form}");
     assert!(other.find_opt("#error-message").await.is_some());
     other.close().await;
-}
-
-/// An agent's phone: the real engine, activated and synced.
-struct Phone {
-    engine: Engine,
-    transport: HttpTransport,
-    _dir: tempfile::TempDir,
-}
-
-impl Phone {
-    async fn activated(url: &str, agent: &SeededAgent) -> Phone {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.db");
-        let (engine, transport) = activated_engine(url, agent, &path, "phone", "1.0")
-            .await
-            .unwrap();
-        let phone = Phone {
-            engine,
-            transport,
-            _dir: dir,
-        };
-        phone.sync().await;
-        phone
-    }
-
-    async fn sync(&self) {
-        self.engine.sync(&self.transport).await.unwrap();
-    }
-
-    /// The product's price in the price list as the phone has it, if it has one.
-    fn price(&self, product: i64, price_list: i64) -> Option<i64> {
-        let seen = self.engine.product(product, price_list).unwrap();
-        seen.expect("the product is on the phone").price_minor
-    }
-
-    /// The outlet's name as the phone has it, if it has it.
-    fn outlet_name(&self, id: i64) -> Option<String> {
-        self.engine.outlet(id).unwrap().map(|o| o.name)
-    }
 }
 
 /// Opens the form for a new item from the list at `list` and types its code and name.

@@ -320,6 +320,29 @@ impl Engine {
             .collect())
     }
 
+    /// The questionnaires offered at an outlet on `date` ("YYYY-MM-DD"): those within their
+    /// validity and for the outlet's channel ([`fieldsync_protocol::questionnaire::applies`]).
+    pub fn questionnaires_for(
+        &self,
+        outlet_id: i64,
+        date: &str,
+    ) -> Result<Vec<v1::Questionnaire>, EngineError> {
+        let channel: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT channel FROM outlets WHERE id = ?1",
+                [outlet_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let channel = channel.unwrap_or_default();
+        Ok(self
+            .questionnaires()?
+            .into_iter()
+            .filter(|q| fieldsync_protocol::questionnaire::applies(q, &channel, date))
+            .collect())
+    }
+
     pub fn questionnaire(&self, id: i64) -> Result<Option<v1::Questionnaire>, EngineError> {
         let db = self.db();
         let body: Option<Vec<u8>> = db

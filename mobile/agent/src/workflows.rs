@@ -459,6 +459,7 @@ mod tests {
                     position: 2,
                 },
             ],
+            ..Default::default()
         };
         use v1::change::Entity;
         let page = v1::PullResponse {

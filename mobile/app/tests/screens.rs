@@ -82,6 +82,7 @@ fn questionnaire() -> v1::Questionnaire {
             q(5, "Which promos?", MultipleChoice, false, None),
             q(6, "Next delivery", Date, false, None),
         ],
+        ..Default::default()
     }
 }
 

@@ -32,14 +32,16 @@ keyed_reads! {
     positions_without_mobile_user() -> Vec<(i64, i64, String, String)> = all(
         "SELECT p.id, p.distributor_id, p.name, d.code FROM org_units p \
          JOIN distributors d ON d.id = p.distributor_id \
-         WHERE p.kind = 'position' AND NOT EXISTS (SELECT 1 FROM mobile_users mu WHERE mu.position_id = p.id) \
+         WHERE p.kind = 'position' AND p.ended_at_ms IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM mobile_users mu WHERE mu.position_id = p.id AND mu.deleted_at_ms IS NULL) \
          ORDER BY d.code, p.name LIMIT 500"
     );
+    /// The distributor and kind of a live (not ended) org unit.
     org_unit_kind(id: i64) -> Option<(i64, String)> = opt_by(
-        "SELECT distributor_id, kind FROM org_units WHERE id = $1"
+        "SELECT distributor_id, kind FROM org_units WHERE id = $1 AND ended_at_ms IS NULL"
     );
-    mobile_user_head(id: i64) -> Option<(i64, String, String, String, i64, Option<i64>)> = opt_by(
-        "SELECT mu.distributor_id, mu.login, p.name, d.code, mu.created_at_ms, mu.disabled_at_ms FROM mobile_users mu \
+    mobile_user_head(id: i64) -> Option<(i64, String, String, String, i64, Option<i64>, Option<i64>)> = opt_by(
+        "SELECT mu.distributor_id, mu.login, p.name, d.code, mu.created_at_ms, mu.disabled_at_ms, mu.deleted_at_ms FROM mobile_users mu \
          JOIN org_units p ON p.id = mu.position_id JOIN distributors d ON d.id = mu.distributor_id \
          WHERE mu.id = $1"
     );
@@ -127,20 +129,6 @@ keyed_reads! {
     route_stops(id: i64) -> Vec<(i64, i64, String, String, String)> = all_by(
         "SELECT rs.stop_order, o.id, o.code, o.name, o.address FROM route_stops rs JOIN outlets o ON o.id = rs.outlet_id \
          WHERE rs.route_id = $1 ORDER BY rs.stop_order"
-    );
-    questionnaire_head(id: i64) -> Option<(i64, String)> = opt_by(
-        "SELECT distributor_id, name FROM questionnaires WHERE id = $1"
-    );
-    questionnaire_questions(id: i64) -> Vec<(i64, i64, String, String, i64, Option<i64>)> = all_by(
-        "SELECT id, position, text, question_type, required, condition_question_id FROM questions \
-         WHERE questionnaire_id = $1 ORDER BY position"
-    );
-    questionnaire_choices(id: i64) -> Vec<(i64, String)> = all_by(
-        "SELECT c.question_id, c.label FROM question_choices c JOIN questions q ON q.id = c.question_id \
-         WHERE q.questionnaire_id = $1 ORDER BY c.question_id, c.position"
-    );
-    org_unit_rows() -> Vec<(i64, i64, Option<i64>, String, String, String)> = all(
-        "SELECT u.id, u.distributor_id, u.parent_id, u.kind, u.code, u.name FROM org_units u ORDER BY u.distributor_id, u.code"
     );
     org_staff_rows() -> Vec<(i64, String, String, i64)> = all(
         "SELECT ps.position_id, st.first_name, st.last_name, ps.is_main FROM position_staff ps \

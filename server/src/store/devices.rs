@@ -44,6 +44,11 @@ pub enum AuthError {
     Unknown,
     #[error("this device was unbound: a new PIN was generated for its mobile user")]
     Revoked,
+    /// The device is bound, but its distributor is deactivated (nothing is unbound).
+    #[error(
+        "this device's distributor is deactivated; keep the outbox and sync once it is active again"
+    )]
+    DistributorInactive,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -56,6 +61,9 @@ pub enum ActivationError {
     Revoked,
     #[error("too many wrong PINs; try again later")]
     Locked { retry_after_ms: i64 },
+    /// The PIN is right, but its distributor is deactivated: the PIN stays unused.
+    #[error("this mobile user's distributor is deactivated; the PIN works once it is active again")]
+    DistributorInactive,
 }
 
 /// What a successful activation returns.
@@ -116,7 +124,7 @@ impl Store {
         let disabled_at = (!enabled).then_some(now);
         let user_id = super::sql::id_on(
             &mut tx,
-            "UPDATE mobile_users SET disabled_at_ms = $3 WHERE id = $1 AND distributor_id = $2 RETURNING id",
+            "UPDATE mobile_users SET disabled_at_ms = $3 WHERE id = $1 AND distributor_id = $2 AND deleted_at_ms IS NULL RETURNING id",
             &[id.into_val(), distributor_id.into_val(), disabled_at.into_val()],
         )
         .await?;
@@ -128,13 +136,31 @@ impl Store {
         tx.commit().await
     }
 
+    /// Deletes a mobile user of `distributor_id` at `now`: its PINs and devices are revoked
+    /// (its phone is refused at its next request), what it pushed stays, its login stays
+    /// taken and its position can get a new mobile user. `NotFound` for no such live user.
+    pub async fn delete_mobile_user(&self, distributor_id: i64, id: i64, now: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let user_id = super::sql::id_on(
+            &mut tx,
+            "UPDATE mobile_users SET deleted_at_ms = $3
+             WHERE id = $1 AND distributor_id = $2 AND deleted_at_ms IS NULL RETURNING id",
+            &[id.into_val(), distributor_id.into_val(), now.into_val()],
+        )
+        .await?;
+        for sql in [REVOKE_PINS, REVOKE_DEVICES] {
+            exec_on(&mut tx, sql, &[Val::I(user_id), Val::I(now)]).await?;
+        }
+        tx.commit().await
+    }
+
     /// Stores an already hashed PIN (used by seeding, which hashes in parallel).
     pub async fn store_pin_hash(&self, login: &str, pin_hash: &str) -> Result<()> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         // Read under the row's lock: a user disabled meanwhile gets no PIN.
         let sql = format!(
-            "SELECT id, disabled_at_ms FROM mobile_users WHERE login = $1{}",
+            "SELECT id, disabled_at_ms FROM mobile_users WHERE login = $1 AND deleted_at_ms IS NULL{}",
             self.for_update()
         );
         let (user_id, disabled): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -216,6 +242,10 @@ impl Store {
             }));
         };
         let (pin_id, _, used, revoked) = &pins[index];
+        if self.mobile_user_distributor_inactive(user_id).await? {
+            self.refund_attempt(PIN_RULE, login).await?;
+            return Ok(Err(ActivationError::DistributorInactive));
+        }
         if used.is_some() || revoked.is_some() {
             // The agent knows a PIN of theirs, only an old one: not a wrong PIN.
             self.refund_attempt(PIN_RULE, login).await?;
@@ -266,16 +296,40 @@ impl Store {
         }))
     }
 
+    /// Whether the distributor of the mobile user `id` is deactivated.
+    async fn mobile_user_distributor_inactive(&self, id: i64) -> Result<bool> {
+        let (inactive,): (i64,) = self
+            .one(
+                "SELECT COUNT(*) FROM mobile_users m JOIN distributors t ON t.id = m.distributor_id
+                 WHERE m.id = $1 AND t.deactivated_at_ms IS NOT NULL",
+                &[id.into_val()],
+            )
+            .await?;
+        Ok(inactive > 0)
+    }
+
     /// The device behind a bearer token.
     pub async fn authenticate(
         &self,
         token: &str,
     ) -> Result<std::result::Result<DeviceAuth, AuthError>> {
-        let row: Option<(i64, i64, Option<i64>, i64, i64, i64, Option<i64>)> = self.opt(
-            "SELECT d.id, d.mobile_user_id, d.revoked_at_ms, d.last_seq, m.distributor_id, m.position_id, p.parent_id
+        type Row = (
+            i64,
+            i64,
+            Option<i64>,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            Option<i64>,
+        );
+        let row: Option<Row> = self.opt(
+            "SELECT d.id, d.mobile_user_id, d.revoked_at_ms, d.last_seq, m.distributor_id, m.position_id, p.parent_id,
+                    t.deactivated_at_ms
              FROM devices d
              JOIN mobile_users m ON m.id = d.mobile_user_id
              JOIN org_units p ON p.id = m.position_id
+             JOIN distributors t ON t.id = m.distributor_id
              WHERE d.token_hash = $1",
             &[(hash_token(token)).into_val()],
         )
@@ -283,6 +337,7 @@ impl Store {
         Ok(match row {
             None => Err(AuthError::Unknown),
             Some((_, _, Some(_), ..)) => Err(AuthError::Revoked),
+            Some((.., Some(_))) => Err(AuthError::DistributorInactive),
             Some((
                 device_id,
                 mobile_user_id,
@@ -291,6 +346,7 @@ impl Store {
                 distributor_id,
                 position_id,
                 parent,
+                None,
             )) => Ok(DeviceAuth {
                 device_id,
                 mobile_user_id,

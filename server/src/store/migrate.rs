@@ -69,20 +69,52 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<()> {
             }
             continue;
         }
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql)))
-            .await?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(sum)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        if backend == Backend::Sqlite {
+            // SQLite's way to rebuild a table others reference (0008 does): foreign keys off
+            // around the transaction (the pragma is a no-op inside one), checked before commit.
+            conn.execute("PRAGMA foreign_keys = OFF").await?;
+        }
+        let applied = apply_one(&mut *conn, backend, m, sum).await;
+        if backend == Backend::Sqlite {
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+        }
+        applied?;
         tracing::info!(version = m.version, name = m.name, "migration applied");
     }
+    Ok(())
+}
+
+/// Runs one migration and records it, in one transaction.
+async fn apply_one(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    m: &Migration,
+    sum: String,
+) -> Result<()> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    tx.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(m.sql)))
+        .await?;
+    if backend == Backend::Sqlite {
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&mut *tx)
+                .await?;
+        if let Some((table,)) = broken.first() {
+            return Err(StoreError::Invalid(format!(
+                "migration {} ({}) left rows of {table} with a broken reference",
+                m.version, m.name
+            )));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(m.version)
+    .bind(m.name)
+    .bind(sum)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -28,6 +28,7 @@ pub mod migrate;
 pub mod orders;
 pub mod pricing;
 pub mod pull;
+pub mod questionnaires;
 pub mod secrets;
 pub mod sessions;
 pub mod sql;
@@ -90,6 +91,9 @@ pub enum Problem {
     ProductCodeTaken,
     #[error("a product needs a code (up to 64 characters, no spaces) and a name")]
     ProductCodeOrName,
+    /// A questionnaire or question edit that does not hold, and why.
+    #[error("{0}")]
+    Questionnaire(questionnaires::Refusal),
 }
 
 impl Problem {
@@ -116,6 +120,7 @@ impl Problem {
             Problem::UnknownPriceList => "outlets.unknown_price_list",
             Problem::ProductCodeTaken => "products.code_taken",
             Problem::ProductCodeOrName => "products.code_or_name",
+            Problem::Questionnaire(r) => r.code(),
         }
     }
 }

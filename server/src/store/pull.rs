@@ -339,9 +339,16 @@ async fn load_chunk(
             }
         }
         EntityKind::Questionnaire => {
-            let qs: Vec<(i64, String)> = query_in!(
+            let qs: Vec<(i64, String, String, String, i64, i64)> = query_in!(
                 pool,
-                "SELECT id, name FROM questionnaires WHERE id IN ({})",
+                "SELECT id, name, valid_from, valid_to, COALESCE(family_id, id), version
+                 FROM questionnaires WHERE id IN ({})",
+                ids
+            );
+            let channels: Vec<(i64, String)> = query_in!(
+                pool,
+                "SELECT questionnaire_id, channel FROM questionnaire_channels
+                 WHERE questionnaire_id IN ({}) ORDER BY questionnaire_id, channel",
                 ids
             );
             let questions: Vec<(i64, i64, String, String, i64, Option<i64>, i64, Option<i64>, i64)> = query_in!(
@@ -357,7 +364,7 @@ async fn load_chunk(
                  WHERE q.questionnaire_id IN ({}) ORDER BY c.question_id, c.position",
                 ids
             );
-            for (id, name) in qs {
+            for (id, name, valid_from, valid_to, family_id, version) in qs {
                 let questions = questions
                     .iter()
                     .filter(|q| q.1 == id)
@@ -388,6 +395,15 @@ async fn load_chunk(
                         id,
                         name,
                         questions,
+                        valid_from,
+                        valid_to,
+                        channels: channels
+                            .iter()
+                            .filter(|c| c.0 == id)
+                            .map(|c| c.1.clone())
+                            .collect(),
+                        family_id,
+                        version: version as u32,
                     }),
                 ));
             }

@@ -28,9 +28,9 @@ pub struct Binding {
 }
 
 keyed_reads! {
-    /// The distributor of a position (`None` for no such position).
+    /// The distributor of a live position (`None` for no such position, or an ended one).
     position_distributor(id: i64) -> Option<i64> = opt_col_by(
-        "SELECT distributor_id FROM org_units WHERE id = $1 AND kind = 'position'"
+        "SELECT distributor_id FROM org_units WHERE id = $1 AND kind = 'position' AND ended_at_ms IS NULL"
     );
 }
 
@@ -39,7 +39,7 @@ impl Store {
     pub async fn positions(&self) -> Result<Vec<PositionRef>> {
         let rows: Vec<(i64, i64, String, String)> = self.rows(
             "SELECT p.id, p.distributor_id, p.name, d.code FROM org_units p JOIN distributors d ON d.id = p.distributor_id \
-             WHERE p.kind = 'position' ORDER BY d.code, p.name LIMIT 2000",
+             WHERE p.kind = 'position' AND p.ended_at_ms IS NULL ORDER BY d.code, p.name LIMIT 2000",
              &[],
         )
         .await?;

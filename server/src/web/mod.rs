@@ -33,6 +33,7 @@ pub mod map;
 pub mod orders;
 pub mod pages;
 pub mod pricing;
+pub mod questionnaires;
 pub mod staff;
 
 pub use i18n::T;
@@ -141,6 +142,7 @@ pub fn router() -> Router<AppState> {
         .merge(lists::router())
         .merge(pages::router())
         .merge(pricing::router())
+        .merge(questionnaires::router())
         .merge(editors::router())
         .merge(staff::router())
         .merge(apikeys::router())

@@ -1,6 +1,6 @@
 //! Cards and actions of the back office: mobile users and PINs, visits and orders, sync
 //! sessions, outlets (reference location, mapping), products (mapping), warehouses (position
-//! bindings), routes, questionnaires and the org structure tree.
+//! bindings), routes and the org structure tree (questionnaires are in `questionnaires`).
 use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -57,7 +57,6 @@ pub fn router() -> Router<AppState> {
             post(|s, p, c| bind_or_unbind(s, p, c, false)),
         )
         .route("/routes/{id}", get(route_card))
-        .route("/questionnaires/{id}", get(questionnaire_card))
         .route("/org-units", get(org_units))
 }
 
@@ -740,7 +739,7 @@ async fn bind_or_unbind(
     Ok(Redirect::to(&format!("/warehouses/{id}")).into_response())
 }
 
-// --- Routes, questionnaires, org structure -----------------------------------------------------
+// --- Routes, org structure -----------------------------------------------------
 
 async fn route_card(
     State(state): State<AppState>,
@@ -759,30 +758,6 @@ async fn route_card(
         }
     };
     Ok(layout(&t, &user, &format!("{position} · {date}"), body))
-}
-
-async fn questionnaire_card(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-) -> WebResult<Markup> {
-    let (_, name) = user.found(state.store.questionnaire_head(id).await?, |r| r.0)?;
-    let t = user.t();
-    let questions = state.store.questionnaire_questions(id).await?;
-    let choices = state.store.questionnaire_choices(id).await?;
-    let position_of = |qid: i64| questions.iter().find(|q| q.0 == qid).map(|q| q.1);
-    let body = html! {
-        table.list #questions {
-            thead { tr { th { "#" } th { (t.s("col.question")) } th { (t.s("col.question_type")) } th { (t.s("col.required")) } th { (t.s("col.condition")) } th { (t.s("col.choices")) } } }
-            tbody { @for (qid, pos, text_, kind, required, cond) in &questions { tr {
-                td { (pos) } td { (text_) } td { (t.value("question_type", kind)) }
-                td { (if *required != 0 { t.s("common.yes") } else { t.s("common.no") }) }
-                td { @if let Some(c) = cond { (t.f("questionnaire.shown_if", &[("n", &position_of(*c).unwrap_or(0).to_string())])) } }
-                td { (choices.iter().filter(|(q, _)| q == qid).map(|(_, l)| l.as_str()).collect::<Vec<_>>().join(", ")) }
-            } } }
-        }
-    };
-    Ok(layout(&t, &user, &name, body))
 }
 
 async fn org_units(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {

@@ -67,7 +67,7 @@ async fn staff_list(
         }
     };
     let extra = html! {
-        p { a href="/org-units" { (t.s("nav.org_units")) } }
+        p { a href="/org" { (t.s("nav.org_units")) } }
         (create_block(&t, &user, "bind-staff", "staff.bind", form))
     };
     list_page(State(state), user, RawQuery(raw), &lists::STAFF, extra).await

@@ -271,5 +271,6 @@ pub(super) async fn load_questionnaire(
         id,
         name: String::new(),
         questions,
+        ..Default::default()
     }))
 }

@@ -513,12 +513,14 @@ pub static QUESTIONNAIRES: ListSpec = ListSpec {
     base: "questionnaires q",
     joins: &[],
     scope: "q.distributor_id",
-    base_where: "1 = 1",
+    // The current versions; superseded ones are reached from their card.
+    base_where: "q.superseded_by IS NULL",
     cols: &[
         Col::new("name", "col.name", "q.name", Kind::Text)
             .filter(Filter::Contains)
             .link("/questionnaires/", "q.id"),
         Col::new("active", "col.active", "q.active", Kind::Flag).filter(Filter::YesNo),
+        Col::new("version", "questionnaires.version", "q.version", Kind::Int),
         Col::new(
             "questions",
             "col.questions",
