@@ -26,6 +26,7 @@ pub mod list;
 pub mod maintenance;
 pub mod migrate;
 pub mod orders;
+pub mod org;
 pub mod pricing;
 pub mod pull;
 pub mod questionnaires;
@@ -91,6 +92,28 @@ pub enum Problem {
     ProductCodeTaken,
     #[error("a product needs a code (up to 64 characters, no spaces) and a name")]
     ProductCodeOrName,
+    #[error("an org unit needs a code (up to 64 characters, no spaces) and a name")]
+    OrgCodeOrName,
+    #[error("the distributor has an org unit with this code already")]
+    OrgCodeTaken,
+    #[error("an org unit is a region, team, territory or position")]
+    OrgBadKind,
+    #[error("the distributor has no such org unit to place it under")]
+    OrgUnknownParent,
+    #[error(
+        "a region is at the top, a team under a region, a territory under a team or region, a position under a territory"
+    )]
+    OrgBadParent,
+    #[error("a unit cannot be moved under itself or a unit below it")]
+    OrgCycle,
+    #[error("this org unit is ended")]
+    OrgEnded,
+    #[error("units below this one are still active; end them first")]
+    OrgActiveBelow,
+    #[error("staff are still bound to this position; end their bindings first")]
+    OrgHasStaff,
+    #[error("this position still has a mobile user; delete it first")]
+    OrgHasMobileUser,
     /// A questionnaire or question edit that does not hold, and why.
     #[error("{0}")]
     Questionnaire(questionnaires::Refusal),
@@ -120,6 +143,16 @@ impl Problem {
             Problem::UnknownPriceList => "outlets.unknown_price_list",
             Problem::ProductCodeTaken => "products.code_taken",
             Problem::ProductCodeOrName => "products.code_or_name",
+            Problem::OrgCodeOrName => "org.code_or_name",
+            Problem::OrgCodeTaken => "org.code_taken",
+            Problem::OrgBadKind => "org.bad_kind",
+            Problem::OrgUnknownParent => "org.unknown_parent",
+            Problem::OrgBadParent => "org.bad_parent",
+            Problem::OrgCycle => "org.cycle",
+            Problem::OrgEnded => "org.ended",
+            Problem::OrgActiveBelow => "org.active_below",
+            Problem::OrgHasStaff => "org.has_staff",
+            Problem::OrgHasMobileUser => "org.has_mobile_user",
             Problem::Questionnaire(r) => r.code(),
         }
     }

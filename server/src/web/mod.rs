@@ -31,6 +31,7 @@ pub mod list;
 pub mod lists;
 pub mod map;
 pub mod orders;
+pub mod org;
 pub mod pages;
 pub mod pricing;
 pub mod questionnaires;
@@ -145,6 +146,7 @@ pub fn router() -> Router<AppState> {
         .merge(questionnaires::router())
         .merge(editors::router())
         .merge(staff::router())
+        .merge(org::router())
         .merge(apikeys::router())
         .merge(orders::router())
         .merge(imports::router())
@@ -295,7 +297,7 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/sync-sessions", "nav.sync_results"),
         ("/refused", "nav.refused"),
         ("/mobile-users", "nav.mobile_users"),
-        ("/org-units", "nav.org_units"),
+        ("/org", "nav.org_units"),
         ("/staff", "nav.staff"),
         ("/outlets", "nav.outlets"),
         ("/products", "nav.products"),

@@ -1,6 +1,6 @@
 //! Cards and actions of the back office: mobile users and PINs, visits and orders, sync
 //! sessions, outlets (reference location, mapping), products (mapping), warehouses (position
-//! bindings), routes and the org structure tree (questionnaires are in `questionnaires`).
+//! bindings) and routes (questionnaires are in `questionnaires`).
 use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
             get(|s, u, p| mobile_user_card(s, u, p, None)),
         )
         .route("/mobile-users/{id}/pin", post(generate_pin))
+        .route("/mobile-users/{id}/delete", post(delete_mobile_user))
         .route(
             "/mobile-users/{id}/disable",
             post(|s, p, c| set_enabled(s, p, c, false)),
@@ -57,7 +58,6 @@ pub fn router() -> Router<AppState> {
             post(|s, p, c| bind_or_unbind(s, p, c, false)),
         )
         .route("/routes/{id}", get(route_card))
-        .route("/org-units", get(org_units))
 }
 
 // --- Mobile users -------------------------------------------------------------------------
@@ -140,7 +140,7 @@ async fn mobile_user_card(
 ) -> WebResult<Markup> {
     let t = user.t();
     let row = state.store.mobile_user_head(id).await?;
-    let (_, login, position, distributor, created, disabled) = user.found(row, |r| r.0)?;
+    let (_, login, position, distributor, created, disabled, deleted) = user.found(row, |r| r.0)?;
     let device = state.store.mobile_user_device(id).await?;
     let tz = &user.timezone;
     let body = html! {
@@ -155,9 +155,10 @@ async fn mobile_user_card(
             (t.s("col.position"), text(position)),
             (t.s("col.distributor"), text(distributor)),
             (t.s("col.created"), text(fmt_time(created, tz))),
-            (t.s("col.state"), html! { span #user-state { (match disabled {
-                Some(at) => t.f("mobile_users.disabled_since", &[("time", &fmt_time(at, tz))]),
-                None => t.s("mobile_users.enabled"),
+            (t.s("col.state"), html! { span #user-state { (match (deleted, disabled) {
+                (Some(at), _) => t.f("mobile_users.deleted_since", &[("time", &fmt_time(at, tz))]),
+                (None, Some(at)) => t.f("mobile_users.disabled_since", &[("time", &fmt_time(at, tz))]),
+                (None, None) => t.s("mobile_users.enabled"),
             }) } }),
         ]))
         h2 { (t.s("mobile_users.device")) }
@@ -173,7 +174,7 @@ async fn mobile_user_card(
             }
             None => { p #no-device { (t.s("mobile_users.no_device")) } }
         }
-        @if user.can_write() && disabled.is_none() {
+        @if user.can_write() && disabled.is_none() && deleted.is_none() {
             form method="post" action={"/mobile-users/" (id) "/pin"} {
                 (csrf_field(&user))
                 p.hint { (t.s("mobile_users.pin_hint")) }
@@ -185,10 +186,17 @@ async fn mobile_user_card(
                 button #disable-user type="submit" { (t.s("mobile_users.disable")) }
             }
         }
-        @if user.can_write() && disabled.is_some() {
+        @if user.can_write() && disabled.is_some() && deleted.is_none() {
             form method="post" action={"/mobile-users/" (id) "/enable"} {
                 (csrf_field(&user))
                 button #enable-user type="submit" { (t.s("mobile_users.enable")) }
+            }
+        }
+        @if user.can_write() && deleted.is_none() {
+            form method="post" action={"/mobile-users/" (id) "/delete"} {
+                (csrf_field(&user))
+                p.hint { (t.s("mobile_users.delete_hint")) }
+                button #delete-user type="submit" { (t.s("mobile_users.delete")) }
             }
         }
         p { a href={"/sync-sessions?f.agent=" (login)} { (t.s("mobile_users.sessions")) } " · "
@@ -210,6 +218,22 @@ async fn generate_pin(
     let (_, login) = user.found(state.store.mobile_user_login(id).await?, |r| r.0)?;
     let pin = state.store.generate_pin(&login).await?;
     mobile_user_card(State(state), user, Path(id), Some(pin)).await
+}
+
+/// Deletes a mobile user: its phone is refused at its next request, its position can get a
+/// new mobile user; back to the card, which says since when it is deleted.
+async fn delete_mobile_user(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Change(user, _): Change,
+) -> WebResult<Markup> {
+    let (distributor_id, _) = user.found(state.store.mobile_user_login(id).await?, |r| r.0)?;
+    state
+        .store
+        .delete_mobile_user(distributor_id, id, state.clock.now())
+        .await
+        .map_err(|e| WebError::store(&user.t(), e))?;
+    mobile_user_card(State(state), user, Path(id), None).await
 }
 
 async fn set_enabled(
@@ -739,7 +763,7 @@ async fn bind_or_unbind(
     Ok(Redirect::to(&format!("/warehouses/{id}")).into_response())
 }
 
-// --- Routes, org structure -----------------------------------------------------
+// --- Routes -----------------------------------------------------------------------
 
 async fn route_card(
     State(state): State<AppState>,
@@ -758,37 +782,4 @@ async fn route_card(
         }
     };
     Ok(layout(&t, &user, &format!("{position} · {date}"), body))
-}
-
-async fn org_units(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
-    let t = user.t();
-    let rows = state.store.org_unit_rows().await?;
-    let staff = state.store.org_staff_rows().await?;
-    let rows: Vec<_> = user.visible(rows, |r| r.1).collect();
-    fn node(
-        t: &super::T,
-        rows: &[(i64, i64, Option<i64>, String, String, String)],
-        staff: &[(i64, String, String, i64)],
-        parent: Option<i64>,
-        depth: usize,
-    ) -> Markup {
-        let children: Vec<_> = rows.iter().filter(|r| r.2 == parent).collect();
-        html! {
-            @if !children.is_empty() && depth < 12 {
-                ul.tree {
-                    @for (id, _, _, kind, code, name) in children {
-                        li {
-                            span.kind { (t.value("org_kind", kind)) } " " b { (name) } " " span.code { (code) }
-                            @for (_, first, last, main) in staff.iter().filter(|s| s.0 == *id) {
-                                " · " (first) " " (last) @if *main != 0 { " (" (t.s("col.main")) ")" }
-                            }
-                            (node(t, rows, staff, Some(*id), depth + 1))
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let body = html! { div #org-tree { (node(&t, &rows, &staff, None, 0)) } p { a href="/staff" { (t.s("nav.staff")) } } };
-    Ok(layout(&t, &user, &t.s("nav.org_units"), body))
 }
