@@ -196,12 +196,17 @@ impl Store {
             .collect())
     }
 
-    /// The distributor of a live key.
+    /// The distributor of a live key of an active distributor.
     pub async fn authenticate_api_key(&self, key: &str, now: i64) -> Result<Option<i64>> {
-        let row: Option<(i64, i64, Option<i64>)> = self.opt(
-            "SELECT id, distributor_id, last_used_ms FROM api_keys WHERE key_hash = $1 AND revoked_at_ms IS NULL",
-            &[(hash_token(key)).into_val()],
-        ).await?;
+        let row: Option<(i64, i64, Option<i64>)> = self
+            .opt(
+                // A deactivated distributor's keys are refused like revoked ones.
+                "SELECT k.id, k.distributor_id, k.last_used_ms FROM api_keys k
+             JOIN distributors d ON d.id = k.distributor_id
+             WHERE k.key_hash = $1 AND k.revoked_at_ms IS NULL AND d.deactivated_at_ms IS NULL",
+                &[(hash_token(key)).into_val()],
+            )
+            .await?;
         let Some((id, distributor, last_used)) = row else {
             return Ok(None);
         };

@@ -144,13 +144,6 @@ impl Store {
         distributor_codes: &[String],
         now: i64,
     ) -> Result<i64> {
-        let login = login.trim();
-        if login.is_empty() || login.len() > 64 || login.chars().any(char::is_whitespace) {
-            return Err(StoreError::Refused(Problem::BadLogin));
-        }
-        if let Some(problem) = password_problem(password) {
-            return Err(StoreError::Refused(problem));
-        }
         if matches!(role, Role::KeyUser | Role::Distributor) && distributor_codes.is_empty() {
             return Err(StoreError::Refused(Problem::RoleNeedsDistributor));
         }
@@ -162,30 +155,7 @@ impl Store {
                     .map_err(|_| StoreError::Refused(Problem::UnknownDistributor(code.clone())))?,
             );
         }
-        let hash = self.secrets().hash(password.to_string()).await?;
-        let mut tx = self.begin_write().await?;
-        let id = id_on(
-            &mut tx,
-            "INSERT INTO key_users (login, password_hash, role, created_at_ms) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-            &[
-                login.into_val(),
-                hash.into_val(),
-                role.as_str().into_val(),
-                Val::I(now),
-            ],
-        )
-        .await?;
-        for d in ids {
-            exec_on(
-                &mut tx,
-                "INSERT INTO key_user_sync_points (key_user_id, distributor_id) VALUES ($1, $2)",
-                &[Val::I(id), Val::I(d)],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(id)
+        self.insert_key_user(login, password, role, &ids, now).await
     }
 
     /// Checks a login and password. More than [`MAX_FAILED_ATTEMPTS`] failures in a row lock
@@ -306,14 +276,25 @@ impl Store {
         let scope = if role == Role::HeadOffice {
             Scope::All
         } else {
-            let ids: Vec<(i64,)> = self.rows(
-                "SELECT distributor_id FROM key_user_sync_points WHERE key_user_id = $1 ORDER BY distributor_id",
-                &[id.into_val()],
-            ).await?;
+            // A deactivated distributor leaves the scope; a read-only user whose sync points
+            // are all deactivated sees nothing (not everything).
+            let ids: Vec<(i64, Option<i64>)> = self
+                .rows(
+                    "SELECT g.distributor_id, d.deactivated_at_ms FROM key_user_sync_points g \
+                 JOIN distributors d ON d.id = g.distributor_id \
+                 WHERE g.key_user_id = $1 ORDER BY g.distributor_id",
+                    &[id.into_val()],
+                )
+                .await?;
             if ids.is_empty() && role == Role::ReadOnly {
                 Scope::All
             } else {
-                Scope::Only(ids.into_iter().map(|(d,)| d).collect())
+                Scope::Only(
+                    ids.into_iter()
+                        .filter(|(_, off)| off.is_none())
+                        .map(|(d, _)| d)
+                        .collect(),
+                )
             }
         };
         Ok(Some(SessionUser {

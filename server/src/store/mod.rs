@@ -34,6 +34,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod sql;
 pub mod staff;
+pub mod tenants;
 pub mod throttle;
 pub mod views;
 pub mod webhooks;
@@ -92,6 +93,26 @@ pub enum Problem {
     ProductCodeTaken,
     #[error("a product needs a code (up to 64 characters, no spaces) and a name")]
     ProductCodeOrName,
+    #[error("a distributor needs a code (up to 64 characters, no spaces) and a name")]
+    DistributorCodeOrName,
+    #[error("there is a distributor with this code already")]
+    DistributorCodeTaken,
+    #[error("a currency is a three-letter code like UAH")]
+    BadCurrency,
+    #[error("unknown time zone; use a name like Europe/Kyiv")]
+    BadTimezone,
+    #[error("distance bands are whole metres with 0 < near < mid < far <= 100000")]
+    BadBands,
+    #[error("there is a key user with this login already")]
+    LoginTaken,
+    #[error("you may not give this role")]
+    RoleNotGrantable,
+    #[error("you may only grant active sync points that you have yourself")]
+    SyncPointNotGrantable,
+    #[error("an account you create needs at least one of your sync points")]
+    AccountNeedsSyncPoint,
+    #[error("change your own account in Settings")]
+    OwnAccount,
     #[error("an org unit needs a code (up to 64 characters, no spaces) and a name")]
     OrgCodeOrName,
     #[error("the distributor has an org unit with this code already")]
@@ -143,6 +164,16 @@ impl Problem {
             Problem::UnknownPriceList => "outlets.unknown_price_list",
             Problem::ProductCodeTaken => "products.code_taken",
             Problem::ProductCodeOrName => "products.code_or_name",
+            Problem::DistributorCodeOrName => "distributors.code_or_name",
+            Problem::DistributorCodeTaken => "distributors.code_taken",
+            Problem::BadCurrency => "distributors.bad_currency",
+            Problem::BadTimezone => "distributors.bad_timezone",
+            Problem::BadBands => "distributors.bad_bands",
+            Problem::LoginTaken => "key_users.login_taken",
+            Problem::RoleNotGrantable => "key_users.role_not_grantable",
+            Problem::SyncPointNotGrantable => "key_users.sync_point_not_grantable",
+            Problem::AccountNeedsSyncPoint => "key_users.needs_sync_point",
+            Problem::OwnAccount => "key_users.own_account",
             Problem::OrgCodeOrName => "org.code_or_name",
             Problem::OrgCodeTaken => "org.code_taken",
             Problem::OrgBadKind => "org.bad_kind",

@@ -105,6 +105,11 @@ impl FromRequestParts<AppState> for Device {
                 ErrorCode::DeviceRevoked,
                 AuthError::Revoked.to_string(),
             )),
+            Err(e @ AuthError::DistributorInactive) => Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::DistributorInactive,
+                e.to_string(),
+            )),
         }
     }
 }
@@ -223,6 +228,9 @@ async fn activate_inner(
                 ActivationError::Revoked => (StatusCode::UNAUTHORIZED, ErrorCode::PinRevoked),
                 ActivationError::Locked { .. } => {
                     (StatusCode::TOO_MANY_REQUESTS, ErrorCode::PinLocked)
+                }
+                ActivationError::DistributorInactive => {
+                    (StatusCode::FORBIDDEN, ErrorCode::DistributorInactive)
                 }
             };
             let mut err = AppError::new(status, code, e.to_string());

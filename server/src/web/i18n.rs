@@ -75,6 +75,7 @@ mod tests {
             include_str!("map.rs"),
             include_str!("staff.rs"),
             include_str!("apikeys.rs"),
+            include_str!("accounts.rs"),
             include_str!("orders.rs"),
             include_str!("imports.rs"),
         ];

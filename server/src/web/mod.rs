@@ -22,6 +22,7 @@ use crate::store::StoreError;
 pub use crate::store::keyusers::{Role, Scope};
 pub use auth::{Change, Posted, WebUser};
 
+pub mod accounts;
 pub mod apikeys;
 pub mod auth;
 pub mod editors;
@@ -148,6 +149,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff::router())
         .merge(org::router())
         .merge(apikeys::router())
+        .merge(accounts::router())
         .merge(orders::router())
         .merge(imports::router())
         .merge(map::router())
@@ -310,11 +312,17 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/api-keys", "nav.api_keys"),
     ];
     let portal: [(&str, &str); 2] = [("/orders", "nav.orders"), ("/imports", "nav.imports")];
-    let nav: &[(&str, &str)] = if user.role == Role::Distributor {
-        &portal
+    let mut nav: Vec<(&str, &str)> = if user.role == Role::Distributor {
+        portal.to_vec()
     } else {
-        &full
+        full.to_vec()
     };
+    if user.may_keep_distributors() {
+        nav.push(("/distributors", "nav.distributors"));
+    }
+    if user.may_keep_accounts() {
+        nav.push(("/key-users", "nav.key_users"));
+    }
     html! {
         (DOCTYPE)
         html lang=(t.lang()) {
@@ -327,7 +335,7 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
             body {
                 header.top {
                     a.brand href="/" { "fieldsync" }
-                    nav { @for (href, key) in nav { a href=(*href) { (t.s(key)) } } }
+                    nav { @for (href, key) in &nav { a href=(*href) { (t.s(key)) } } }
                     div.me {
                         span #me { (user.login) " · " (t.value("role", user.role.as_str())) }
                         a href="/settings" { (t.s("nav.settings")) }
@@ -343,13 +351,22 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
     }
 }
 
-/// The distributors (id, code) a user may see, by code.
+/// The distributors (id, code) a user may pick, by code: those it may see that are active
+/// (a deactivated distributor leaves every picker).
 pub async fn user_distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {
-    let all = state.store.distributors().await?;
+    let all = state.store.distributor_states().await?;
     Ok(user
-        .visible(all, |d| d.id)
-        .map(|d| (d.id, d.code))
+        .visible(all, |d| d.0)
+        .filter(|(_, _, active)| *active)
+        .map(|(id, code, _)| (id, code))
         .collect())
+}
+
+/// The ids of every distributor a user may see, deactivated ones too (the head office still
+/// reads their history).
+pub async fn user_distributor_ids(state: &AppState, user: &WebUser) -> WebResult<Vec<i64>> {
+    let all = state.store.distributors().await?;
+    Ok(user.visible(all, |d| d.id).map(|d| d.id).collect())
 }
 
 /// A form's fields in the order sent (a name that is repeated stands several times).

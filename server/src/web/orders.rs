@@ -39,11 +39,7 @@ async fn inbox(
     let parsed = ListQuery::parse(raw.as_deref());
     super::list::check_query(&parsed, &t)?;
     let q = ORDERS.with_defaults(parsed, state.clock.now(), &user.timezone);
-    let ids: Vec<i64> = super::user_distributors(&state, &user)
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let ids = super::user_distributor_ids(&state, &user).await?;
     let from = q
         .get("f.received.from")
         .and_then(|d| super::day_start_ms(d, &user.timezone))
