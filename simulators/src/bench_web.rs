@@ -507,7 +507,7 @@ pub async fn outlet_reimport(
     let http = reqwest::Client::new();
     // The seed shares outlet `i` (1-based) out to territory `(i - 1) % agents`: the first
     // agent's outlets are 1, 1 + agents, ...
-    let first_agents = |i: usize| (i - 1) % agents == 0;
+    let first_agents = |i: usize| (i - 1).is_multiple_of(agents);
     let mut picked = std::collections::HashSet::new();
     picked.extend(
         (1..=outlets)

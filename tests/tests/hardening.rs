@@ -708,8 +708,7 @@ async fn background_imports(db: &TestDb) {
         cut.is_err(),
         "the 20,000-row import answered within 300 ms: {cut:?}"
     );
-    let first = id;
-    let mut id = first;
+    let (first, mut id) = (id, id);
     for _ in 0..100 {
         id = sqlx::query_scalar("SELECT MAX(id) FROM import_jobs")
             .fetch_one(server.store.test_pool())
