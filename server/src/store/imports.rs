@@ -583,12 +583,16 @@ pub struct StartedImport {
     outcome: tokio::sync::oneshot::Receiver<Result<ImportJob>>,
 }
 
+/// The error of an import whose task ended without an outcome (it panicked): its job stays
+/// `running` until its lease runs out and it is marked failed.
+fn lost_outcome() -> super::StoreError {
+    super::StoreError::Invalid("the import stopped without an outcome".into())
+}
+
 impl StartedImport {
     /// The finished job; waits as long as the import runs.
     pub async fn finished(self) -> Result<ImportJob> {
-        self.outcome
-            .await
-            .unwrap_or(Err(super::StoreError::Busy(super::secrets::Busy)))
+        self.outcome.await.unwrap_or_else(|_| Err(lost_outcome()))
     }
 
     /// The finished job if it ends within `wait`; otherwise `Err(self)` to ask again (the
@@ -598,9 +602,7 @@ impl StartedImport {
         wait: std::time::Duration,
     ) -> std::result::Result<Result<ImportJob>, StartedImport> {
         match tokio::time::timeout(wait, &mut self.outcome).await {
-            Ok(outcome) => {
-                Ok(outcome.unwrap_or(Err(super::StoreError::Busy(super::secrets::Busy))))
-            }
+            Ok(outcome) => Ok(outcome.unwrap_or_else(|_| Err(lost_outcome()))),
             Err(_) => Err(self),
         }
     }

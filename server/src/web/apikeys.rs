@@ -62,9 +62,7 @@ async fn page(state: &AppState, user: &WebUser, new_key: Option<String>) -> WebR
             h2 { (t.s("api_keys.create")) }
             form.inline method="post" action="/api-keys" {
                 (csrf_field(user))
-                label { (t.s("col.distributor"))
-                    select name="distributor_id" { @for (id, c) in &ds { option value=(id) { (c) } } }
-                }
+                (super::distributor_select(&t, &ds))
                 label { (t.s("api_keys.label")) input name="label"; }
                 button #create-key type="submit" { (t.s("common.create")) }
             }
@@ -83,9 +81,7 @@ async fn page(state: &AppState, user: &WebUser, new_key: Option<String>) -> WebR
         @if user.can_write() && !ds.is_empty() {
             form.inline method="post" action="/api-keys/webhook" {
                 (csrf_field(user))
-                label { (t.s("col.distributor"))
-                    select name="distributor_id" { @for (id, c) in &ds { option value=(id) { (c) } } }
-                }
+                (super::distributor_select(&t, &ds))
                 label { (t.s("webhooks.url")) input name="url" placeholder="https://"; }
                 button #set-webhook type="submit" { (t.s("webhooks.set")) }
             }

@@ -14,7 +14,7 @@ use super::auth::Change;
 use super::list::ListSpec;
 use super::list::list_page;
 use super::lists;
-use super::{Fields, WebError, WebResult, WebUser, csrf_field, layout, user_distributors};
+use super::{Fields, WebError, WebResult, WebUser, csrf_field, layout, picked, user_distributors};
 use crate::AppState;
 use crate::store::editors::{Choices, Coded, OutletForm, ProductForm};
 
@@ -205,9 +205,7 @@ async fn open_form(
         // Several distributors: pick one first, its territories and price lists follow.
         let body = html! {
             form.inline method="get" action={(kind.path()) "/new"} {
-                label { (t.s("col.distributor"))
-                    select name="distributor_id" { @for (id, code) in &distributors { option value=(id) { (code) } } }
-                }
+                (super::distributor_select(&t, &distributors))
                 button #choose-distributor type="submit" { (t.s("outlets.next")) }
             }
         };
@@ -235,17 +233,6 @@ async fn visible(state: &AppState, user: &WebUser, kind: Kind, id: i64) -> WebRe
         Kind::Product => (state.store.product_form(id).await?).map(|(d, f)| (d, Item::Product(f))),
     };
     user.found(found, |(d, _)| *d)
-}
-
-/// A picker's choice: empty is "none".
-fn picked(user: &WebUser, s: &str) -> WebResult<Option<i64>> {
-    match s.trim() {
-        "" => Ok(None),
-        v => v
-            .parse()
-            .map(Some)
-            .map_err(|_| WebError::not_found(&user.t())),
-    }
 }
 
 /// What the form sent, as the item of `kind`.

@@ -35,7 +35,7 @@ async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup>
         @if user.can_write() && !ds.is_empty() {
             form.inline #upload method="post" action="/imports" enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(user.csrf_token);
-                label { (t.s("col.distributor")) select name="distributor_id" { @for (id, c) in &ds { option value=(id) { (c) } } } }
+                (super::distributor_select(&t, &ds))
                 label { (t.s("imports.kind")) select #import-kind name="kind" { @for k in KINDS { option value=(k.0) { (t.value("import_kind", k.0)) } } } }
                 label { (t.s("imports.file")) input #import-file type="file" name="file" accept=".csv,.xlsx" required; }
                 label { input #import-dry-run type="checkbox" name="dry_run" value="1"; " " (t.s("imports.dry_run")) }

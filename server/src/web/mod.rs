@@ -351,6 +351,35 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
     }
 }
 
+/// A form's `distributor_id` picker over `distributors` (id, code).
+pub fn distributor_select(t: &T, distributors: &[(i64, String)]) -> Markup {
+    html! {
+        label { (t.s("col.distributor"))
+            select name="distributor_id" { @for (id, code) in distributors { option value=(id) { (code) } } }
+        }
+    }
+}
+
+/// [`distributor_select`], or the only distributor as a hidden field.
+pub fn distributor_field(t: &T, distributors: &[(i64, String)]) -> Markup {
+    match distributors {
+        [(id, _)] => html! { input type="hidden" name="distributor_id" value=(id); },
+        _ => distributor_select(t, distributors),
+    }
+}
+
+/// A picker's choice of an id: empty is "none"; anything else that is not a number is
+/// answered as not found.
+pub fn picked(user: &WebUser, s: &str) -> WebResult<Option<i64>> {
+    match s.trim() {
+        "" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| WebError::not_found(&user.t())),
+    }
+}
+
 /// The distributors (id, code) a user may pick, by code: those it may see that are active
 /// (a deactivated distributor leaves every picker).
 pub async fn user_distributors(state: &AppState, user: &WebUser) -> WebResult<Vec<(i64, String)>> {

@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use super::auth::Change;
 use super::{
-    WebError, WebResult, WebUser, csrf_field, facts, fmt_time, layout, text, user_distributors,
+    WebError, WebResult, WebUser, csrf_field, facts, fmt_time, layout, picked, text,
+    user_distributors,
 };
 use crate::AppState;
 use crate::store::StoreError;
@@ -144,17 +145,6 @@ struct NewUnit {
     kind: String,
     code: String,
     name: String,
-}
-
-/// A picked unit id; empty is "none".
-fn picked(user: &WebUser, s: &str) -> WebResult<Option<i64>> {
-    match s.trim() {
-        "" => Ok(None),
-        v => v
-            .parse()
-            .map(Some)
-            .map_err(|_| WebError::not_found(&user.t())),
-    }
 }
 
 async fn create_unit(

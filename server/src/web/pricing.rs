@@ -13,7 +13,8 @@ use super::auth::Change;
 use super::list::list_page;
 use super::lists;
 use super::{
-    Fields, WebError, WebResult, WebUser, csrf_field, fmt_money, layout, user_distributors,
+    Fields, WebError, WebResult, WebUser, csrf_field, distributor_field, fmt_money, layout,
+    user_distributors,
 };
 use crate::AppState;
 use crate::store::imports::parse_decimal;
@@ -55,13 +56,7 @@ async fn price_lists(
                 summary { (t.s("price_lists.create")) }
                 form method="post" action="/price-lists" {
                     (csrf_field(&user))
-                    @if distributors.len() > 1 {
-                        label { (t.s("col.distributor"))
-                            select name="distributor_id" { @for (id, code) in &distributors { option value=(id) { (code) } } }
-                        }
-                    } @else {
-                        input type="hidden" name="distributor_id" value=(distributors[0].0);
-                    }
+                    (distributor_field(&t, &distributors))
                     label { (t.s("col.name")) input #price-list-name name="name" required maxlength="120"; }
                     label { (t.s("col.payment_form")) (payment_forms(&user, PAYMENT_FORMS[0])) }
                     button #save-new-price-list type="submit" { (t.s("common.create")) }

@@ -12,7 +12,10 @@ use maud::{Markup, html};
 use super::auth::Change;
 use super::list::list_page;
 use super::lists;
-use super::{Fields, T, WebError, WebResult, WebUser, csrf_field, layout, user_distributors};
+use super::{
+    Fields, T, WebError, WebResult, WebUser, csrf_field, distributor_field, layout,
+    user_distributors,
+};
 use crate::AppState;
 use crate::store::StoreError;
 use crate::store::questionnaires::{
@@ -85,13 +88,7 @@ async fn questionnaires(
                 summary { (t.s("questionnaires.create")) }
                 form method="post" action="/questionnaires" {
                     (csrf_field(&user))
-                    @if distributors.len() > 1 {
-                        label { (t.s("col.distributor"))
-                            select name="distributor_id" { @for (id, code) in &distributors { option value=(id) { (code) } } }
-                        }
-                    } @else {
-                        input type="hidden" name="distributor_id" value=(distributors[0].0);
-                    }
+                    (distributor_field(&t, &distributors))
                     (head_fields(&t, &units, None))
                     button #save-new-questionnaire type="submit" { (t.s("common.create")) }
                 }
