@@ -98,6 +98,8 @@ pub struct NetStats {
     pub bytes_up: AtomicU64,
     pub bytes_down: AtomicU64,
     pub latencies_ms: Mutex<Vec<f64>>,
+    /// Latencies of push requests only.
+    pub push_latencies_ms: Mutex<Vec<f64>>,
     pub injected: AtomicU64,
 }
 
@@ -155,11 +157,15 @@ impl<T: Transport> FaultTransport<T> {
             self.stats
                 .bytes_down
                 .fetch_add(b.len() as u64, Ordering::Relaxed);
-            self.stats
-                .latencies_ms
-                .lock()
-                .expect("latencies")
-                .push(started.elapsed().as_secs_f64() * 1000.0);
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            self.stats.latencies_ms.lock().expect("latencies").push(ms);
+            if path == fieldsync_protocol::paths::PUSH {
+                self.stats
+                    .push_latencies_ms
+                    .lock()
+                    .expect("latencies")
+                    .push(ms);
+            }
         }
         r
     }

@@ -30,6 +30,35 @@ pub struct FieldOptions {
     pub deadline: Duration,
     pub seed: u64,
     pub workdir: PathBuf,
+    /// Visits per working day: the day's route, topped up with other outlets of the phone's
+    /// territory (or cut) to this many; 0 keeps the route as it is.
+    pub visits_per_day: usize,
+    pub phase: Phase,
+}
+
+/// Which part of the agents' days a run plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Activation, first pull, the days with their syncs, the evening sync.
+    Full,
+    /// Activation, first pull and the days' work with no sync at all: every engine keeps its
+    /// outbox full and stays in the work directory for an `Evening` run.
+    Day,
+    /// Only the evening: the engines a `Day` run left in the work directory all sync at once
+    /// until their outboxes are empty.
+    Evening,
+}
+
+impl std::str::FromStr for Phase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Phase, String> {
+        match s {
+            "full" => Ok(Phase::Full),
+            "day" => Ok(Phase::Day),
+            "evening" => Ok(Phase::Evening),
+            other => Err(format!("unknown phase {other:?} (full, day, evening)")),
+        }
+    }
 }
 
 /// Reads a `login,pin` CSV file (with its header).
@@ -70,6 +99,8 @@ pub struct AgentOutcome {
     pub server_refused: u64,
     pub error: Option<String>,
     pub restarts: u64,
+    /// Mutations waiting in the outbox when the evening sync began.
+    pub pending_at_evening: u64,
 }
 
 /// The result of a run, as the JSON summary reports it.
@@ -136,6 +167,7 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
     let mut server_refused = 0;
     let mut errors = Vec::new();
     let mut restarts = 0;
+    let mut pending_at_evening = 0;
     for t in tasks {
         let o = t.await?;
         add(&mut created, &o.counts.created);
@@ -145,6 +177,7 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
         refused_mutations += o.counts.refused_mutations;
         server_refused += o.server_refused;
         restarts += o.restarts;
+        pending_at_evening += o.pending_at_evening;
         if let Some(e) = o.error {
             errors.push(e);
         }
@@ -157,8 +190,18 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
         .zip(fields(&refused).into_iter().zip(fields(&server)))
     {
         let expected = c.saturating_sub(r);
-        let l = expected.saturating_sub(s);
-        let d = s.saturating_sub(expected);
+        // A day phase leaves everything on the phones: nothing is asked of the server.
+        let measured = opts.phase != Phase::Day;
+        let l = if measured {
+            expected.saturating_sub(s)
+        } else {
+            0
+        };
+        let d = if measured {
+            s.saturating_sub(expected)
+        } else {
+            0
+        };
         lost_total += l;
         dup_total += d;
         lost.insert(name.into(), l.into());
@@ -166,13 +209,24 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
     }
     lost.insert("total".into(), lost_total.into());
     duplicated.insert("total".into(), dup_total.into());
+    let elapsed_s = started.elapsed().as_secs_f64();
     let mut lat = stats.latencies_ms.lock().expect("latencies").clone();
     lat.sort_by(f64::total_cmp);
+    let mut push_lat = stats.push_latencies_ms.lock().expect("latencies").clone();
+    push_lat.sort_by(f64::total_cmp);
     let json = json!({
+        "phase": format!("{:?}", opts.phase).to_lowercase(),
+        "visits_per_day": opts.visits_per_day,
+        "concurrency": opts.concurrency,
+        "servers": server_list(&opts.server)?.len(),
         "agents": opts.agents.len(),
         "days": opts.days,
         "faults": opts.faults_text,
-        "elapsed_s": started.elapsed().as_secs_f64(),
+        "elapsed_s": elapsed_s,
+        "evening": {
+            "mutations": pending_at_evening,
+            "mutations_per_s": pending_at_evening as f64 / elapsed_s.max(1e-9),
+        },
         "created": kind_json(&created),
         "acknowledged": kind_json(&acknowledged),
         "server": kind_json(&server),
@@ -185,6 +239,8 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
         "bytes_up": stats.bytes_up.load(Ordering::Relaxed),
         "bytes_down": stats.bytes_down.load(Ordering::Relaxed),
         "latency_ms": { "p50": crate::bench::percentile(&lat, 0.5), "p99": crate::bench::percentile(&lat, 0.99) },
+        "pushes": push_lat.len(),
+        "push_latency_ms": { "p50": crate::bench::percentile(&push_lat, 0.5), "p99": crate::bench::percentile(&push_lat, 0.99) },
         "errors": errors,
     });
     Ok(Summary {
@@ -220,7 +276,15 @@ async fn drive(
         skew,
     });
     let path = opts.workdir.join(format!("agent-{index:05}.db"));
-    let _ = std::fs::remove_file(&path);
+    if opts.phase == Phase::Evening {
+        anyhow::ensure!(
+            path.exists(),
+            "{} is missing: run the day phase first, with the same --pins and --workdir",
+            path.display()
+        );
+    } else {
+        let _ = std::fs::remove_file(&path);
+    }
     let open = || Engine::open_with_clock(&path, clock.clone() as Arc<dyn Clock>);
     let mut engine = open()?;
     let servers = server_list(&opts.server)?;
@@ -231,6 +295,9 @@ async fn drive(
         rng.random(),
         stats,
     );
+    if opts.phase == Phase::Evening {
+        return evening(&mut engine, &open, &faulty, &http, &path, deadline, out).await;
+    }
 
     // Activation over a clean line, retried while the server is unreachable.
     let mut delay = Duration::from_millis(200);
@@ -249,6 +316,7 @@ async fn drive(
     }
     // Nobody can work without master data: the first pull is retried until it is in.
     sync(&mut engine, &open, &faulty, deadline, true, out).await?;
+    let syncs_during_day = opts.phase == Phase::Full;
     let mut catalogue: Option<Vec<i64>> = None;
     for day in 0..opts.days as i64 {
         let date = format_date(today + day);
@@ -267,7 +335,7 @@ async fn drive(
                 )
             })
             .collect();
-        if stops.is_empty() {
+        if stops.is_empty() && opts.visits_per_day == 0 {
             let all = engine.search_outlets("", 1000)?;
             let n = rng.random_range(15..=40).min(all.len());
             for _ in 0..n {
@@ -275,7 +343,24 @@ async fn drive(
                 stops.push((o.id, None, o.location, o.price_list_id));
             }
         }
-        let sync_points: Vec<usize> = (1..=3).map(|k| stops.len() * k / 4).collect();
+        if opts.visits_per_day > 0 {
+            // Unplanned visits to the territory's other outlets after the route, as an agent
+            // fills a short day; then, if the territory is small, its outlets again.
+            stops.truncate(opts.visits_per_day);
+            let all = engine.search_outlets("", 1000)?;
+            let planned: Vec<i64> = stops.iter().map(|s| s.0).collect();
+            let unplanned: Vec<_> = all.iter().filter(|o| !planned.contains(&o.id)).collect();
+            let mut extra = unplanned.into_iter().chain(all.iter().cycle());
+            while stops.len() < opts.visits_per_day && !all.is_empty() {
+                let Some(o) = extra.next() else { break };
+                stops.push((o.id, None, o.location, o.price_list_id));
+            }
+        }
+        let sync_points: Vec<usize> = if syncs_during_day {
+            (1..=3).map(|k| stops.len() * k / 4).collect()
+        } else {
+            Vec::new()
+        };
         for (n, (outlet_id, route_id, location, price_list)) in stops.iter().enumerate() {
             visit(
                 &engine,
@@ -291,11 +376,31 @@ async fn drive(
                 sync(&mut engine, &open, &faulty, deadline, false, out).await?;
             }
         }
-        sync(&mut engine, &open, &faulty, deadline, false, out).await?;
+        if syncs_during_day {
+            sync(&mut engine, &open, &faulty, deadline, false, out).await?;
+        }
     }
-    // The evening: keep trying until everything is in or the deadline passes.
+    if opts.phase == Phase::Day {
+        out.counts = engine.counts()?;
+        return Ok(());
+    }
+    evening(&mut engine, &open, &faulty, &http, &path, deadline, out).await
+}
+
+/// The evening: keep trying until everything is in or the deadline passes, then ask the
+/// server what it holds for this device.
+async fn evening(
+    engine: &mut Engine,
+    open: &(dyn Fn() -> Result<Engine, fieldsync_agent::EngineError> + Send + Sync),
+    faulty: &FaultTransport<Spread>,
+    http: &Spread,
+    path: &Path,
+    deadline: Instant,
+    out: &mut AgentOutcome,
+) -> anyhow::Result<()> {
+    out.pending_at_evening = engine.outbox_status()?.pending;
     faulty.set_offline(false);
-    sync(&mut engine, &open, &faulty, deadline, true, out).await?;
+    sync(engine, open, faulty, deadline, true, out).await?;
     out.counts = engine.counts()?;
     let token = engine
         .device_token()?

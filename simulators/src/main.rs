@@ -40,9 +40,19 @@ enum Command {
         deadline: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Where the engines' SQLite files go (default: a temporary directory).
+        /// Where the engines' SQLite files go (default: a temporary directory; the day and
+        /// evening phases need one they share).
         #[arg(long)]
         workdir: Option<PathBuf>,
+        /// Visits per working day: the route, topped up from the territory (or cut) to this
+        /// many; 0 keeps each day's route as it is.
+        #[arg(long, default_value_t = 0)]
+        visits_per_day: usize,
+        /// full: activation, pulls, days with syncs, the evening sync. day: activation, the
+        /// first pull and the days' work without syncing, engines left in --workdir.
+        /// evening: those engines all sync at once until their outboxes are empty.
+        #[arg(long, default_value = "full")]
+        phase: field::Phase,
         /// JSON summary output.
         #[arg(long)]
         summary: PathBuf,
@@ -244,8 +254,14 @@ async fn main() -> anyhow::Result<()> {
             deadline,
             seed,
             workdir,
+            visits_per_day,
+            phase,
             summary,
         } => {
+            anyhow::ensure!(
+                phase == field::Phase::Full || workdir.is_some(),
+                "--phase day and evening need a --workdir they share"
+            );
             let spec = FaultSpec::parse(&faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
             let agents = field::read_pins(&pins)?;
             anyhow::ensure!(
@@ -266,6 +282,8 @@ async fn main() -> anyhow::Result<()> {
                 deadline: Duration::from_secs(deadline),
                 seed,
                 workdir,
+                visits_per_day,
+                phase,
             })
             .await?;
             std::fs::write(&summary, serde_json::to_string_pretty(&result.json)?)?;
@@ -301,6 +319,15 @@ async fn main() -> anyhow::Result<()> {
                 j["latency_ms"]["p50"].as_f64().unwrap_or(0.0),
                 j["latency_ms"]["p99"].as_f64().unwrap_or(0.0),
                 j["elapsed_s"].as_f64().unwrap_or(0.0)
+            );
+            println!(
+                "phase {}, mutations waiting at the evening {}, drained at {:.0} mutations/s, pushes {}, push p50 {:.1} ms p99 {:.1} ms",
+                j["phase"],
+                j["evening"]["mutations"],
+                j["evening"]["mutations_per_s"].as_f64().unwrap_or(0.0),
+                j["pushes"],
+                j["push_latency_ms"]["p50"].as_f64().unwrap_or(0.0),
+                j["push_latency_ms"]["p99"].as_f64().unwrap_or(0.0),
             );
             if let Some(errors) = j["errors"].as_array().filter(|e| !e.is_empty()) {
                 eprintln!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 use fieldsync_agent::{Engine, HttpTransport, OrderDraft};
 use fieldsync_protocol::v1::{self, answer::Value};
 use fieldsync_sim::faults::FaultSpec;
-use fieldsync_sim::field::{FieldOptions, run_field};
+use fieldsync_sim::field::{FieldOptions, Phase, run_field};
 use fieldsync_tests::*;
 use proptest::prelude::*;
 
@@ -255,6 +255,8 @@ async fn faults_case(backend: Backend, spec: FaultSpec, seed_no: u64) -> Result<
         deadline: Duration::from_secs(300),
         seed: seed_no,
         workdir: dir.path().to_path_buf(),
+        visits_per_day: 0,
+        phase: Phase::Full,
     })
     .await
     .unwrap();
@@ -272,6 +274,69 @@ async fn faults_case(backend: Backend, spec: FaultSpec, seed_no: u64) -> Result<
     prop_assert_eq!(&j["created"], &j["server"]);
     Ok(())
 }
+
+/// The evening peak's two halves: a day worked wholly offline leaves every mutation on the
+/// phones and nothing on the server; the evening, run later from the same engine files,
+/// brings all of it in once, through two servers on one database, with faults.
+async fn offline_day_then_evening(db: &TestDb) {
+    let server = TestServer::start(db).await;
+    let second = TestServer::start(db).await;
+    let agents: Vec<(String, String)> = seed(&server.store, &small_world("EVE", 3))
+        .await
+        .iter()
+        .map(|a| (a.login.clone(), a.pin.clone()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = |phase, faults: &str| FieldOptions {
+        server: format!("{},{}", server.url, second.url),
+        agents: agents.clone(),
+        days: 1,
+        concurrency: 3,
+        faults: FaultSpec::parse(faults).unwrap(),
+        faults_text: faults.into(),
+        deadline: Duration::from_secs(300),
+        seed: 5,
+        workdir: dir.path().to_path_buf(),
+        visits_per_day: 12,
+        phase,
+    };
+    let day = run_field(opts(Phase::Day, "")).await.unwrap();
+    let j = &day.json;
+    assert!(
+        j["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        j["errors"]
+    );
+    // Twelve visits per agent, though the seeded route of a day is shorter.
+    assert_eq!(j["created"]["visits"], 36, "{j}");
+    assert_eq!(j["acknowledged"]["visits"], 0, "{j}");
+    assert_eq!(count(&server.store, "visits").await, 0);
+
+    let evening = run_field(opts(Phase::Evening, "drop=0.2,dup=0.2"))
+        .await
+        .unwrap();
+    let j = &evening.json;
+    assert!(
+        j["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        j["errors"]
+    );
+    assert_eq!((evening.lost, evening.duplicated), (0, 0), "{j}");
+    assert_eq!(j["server"]["visits"], 36, "{j}");
+    assert_eq!(
+        j["created"], day.json["created"],
+        "the evening made nothing new"
+    );
+    assert_eq!(count(&server.store, "visits").await, 36);
+    assert!(j["evening"]["mutations"].as_u64().unwrap() >= 36 * 2, "{j}");
+    assert!(j["pushes"].as_u64().unwrap() > 0, "{j}");
+    second.stop().await;
+    server.stop().await;
+}
+on_both_backends!(
+    a_day_worked_offline_reaches_the_server_whole_in_the_evening,
+    offline_day_then_evening
+);
 
 fn fault_specs() -> impl Strategy<Value = (FaultSpec, u64)> {
     (
