@@ -4,7 +4,7 @@ use prost::Message;
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-use crate::{Engine, EngineError, store};
+use crate::{Engine, EngineError, OrderDraft, store};
 
 /// A visit's state as the route shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,15 +297,55 @@ impl Engine {
     /// Warehouses bound to this position for orders.
     pub fn warehouses(&self) -> Result<Vec<v1::Warehouse>, EngineError> {
         let db = self.db();
-        let mut stmt = db.prepare_cached("SELECT id, code, name FROM warehouses ORDER BY name")?;
+        let mut stmt = db.prepare_cached(
+            "SELECT id, code, name, stock_updated_at_ms FROM warehouses ORDER BY name",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(v1::Warehouse {
                 id: r.get(0)?,
                 code: r.get(1)?,
                 name: r.get(2)?,
+                stock: Vec::new(),
+                stock_updated_at_ms: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Quantity on hand (thousandths) in `warehouse_id` of each of `product_ids` whose stock
+    /// the distributor reported; products with no known stock are absent.
+    pub fn stock_on_hand(
+        &self,
+        warehouse_id: i64,
+        product_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, i64>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT quantity_milli FROM stock WHERE warehouse_id = ?1 AND product_id = ?2",
+        )?;
+        let mut out = std::collections::HashMap::new();
+        for p in product_ids {
+            if let Some(q) = stmt
+                .query_row(params![warehouse_id, p], |r| r.get::<_, i64>(0))
+                .optional()?
+            {
+                out.insert(*p, q);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The lines of `draft` that order more than its warehouse holds, as
+    /// (product id, ordered, on hand) in thousandths. A warning for the agent: such an order
+    /// can still be placed (the distributor may have stock by delivery).
+    pub fn beyond_stock(&self, draft: &OrderDraft) -> Result<Vec<(i64, i64, i64)>, EngineError> {
+        let ids: Vec<i64> = draft.lines.iter().map(|l| l.0).collect();
+        let on_hand = self.stock_on_hand(draft.warehouse_id, &ids)?;
+        Ok(draft
+            .lines
+            .iter()
+            .filter_map(|(p, q)| on_hand.get(p).filter(|h| q > h).map(|h| (*p, *q, *h)))
+            .collect())
     }
 
     pub fn questionnaires(&self) -> Result<Vec<v1::Questionnaire>, EngineError> {

@@ -97,6 +97,16 @@ CREATE INDEX outbox_created ON outbox (created_ms);
     r#"
 CREATE INDEX products_name ON products (name);
 "#,
+    // 4: stock on hand per warehouse and product, replaced whenever a warehouse arrives.
+    r#"
+CREATE TABLE stock (
+    warehouse_id   INTEGER NOT NULL,
+    product_id     INTEGER NOT NULL,
+    quantity_milli INTEGER NOT NULL,
+    PRIMARY KEY (warehouse_id, product_id)
+) WITHOUT ROWID;
+ALTER TABLE warehouses ADD COLUMN stock_updated_at_ms INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Opens (creating if needed) and migrates a local store.

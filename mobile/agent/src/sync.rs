@@ -699,9 +699,17 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
         }
         Some(Entity::Warehouse(w)) => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO warehouses (id, code, name) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO warehouses (id, code, name, stock_updated_at_ms) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![w.id, w.code, w.name])?;
+            .execute(params![w.id, w.code, w.name, w.stock_updated_at_ms])?;
+            tx.prepare_cached("DELETE FROM stock WHERE warehouse_id = ?1")?
+                .execute([w.id])?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO stock (warehouse_id, product_id, quantity_milli) VALUES (?1, ?2, ?3)",
+            )?;
+            for l in &w.stock {
+                stmt.execute(params![w.id, l.product_id, l.quantity_milli])?;
+            }
         }
         Some(Entity::Route(r)) => {
             tx.prepare_cached("INSERT OR REPLACE INTO routes (id, route_date) VALUES (?1, ?2)")?
@@ -734,7 +742,10 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
                 Ok(v1::EntityKind::Product) => "products",
                 Ok(v1::EntityKind::PriceList) => "price_lists",
                 Ok(v1::EntityKind::Price) => "prices",
-                Ok(v1::EntityKind::Warehouse) => "warehouses",
+                Ok(v1::EntityKind::Warehouse) => {
+                    tx.execute("DELETE FROM stock WHERE warehouse_id = ?1", [t.id])?;
+                    "warehouses"
+                }
                 Ok(v1::EntityKind::Route) => {
                     tx.execute("DELETE FROM route_stops WHERE route_id = ?1", [t.id])?;
                     "routes"

@@ -486,6 +486,11 @@ mod tests {
                     id: 2,
                     code: "W".into(),
                     name: "Main".into(),
+                    stock: vec![v1::StockLevel {
+                        product_id: 7,
+                        quantity_milli: 5_000,
+                    }],
+                    stock_updated_at_ms: 1_700_000_000_000,
                 }),
                 Entity::Questionnaire(q),
             ]
@@ -572,6 +577,45 @@ mod tests {
         assert_eq!(outbox_seqs(&e), vec![1, 2]);
         e.cancel_order(id, "mistake").unwrap();
         assert_eq!(e.order_state(id).unwrap().unwrap().0, "cancelled");
+    }
+
+    #[test]
+    fn ordering_beyond_stock_is_reported_and_still_placed() {
+        let (_d, e) = engine();
+        let v = e.start_visit(1, None, vec![]).unwrap();
+        let draft = OrderDraft {
+            visit_id: Some(v),
+            outlet_id: 1,
+            warehouse_id: 2,
+            lines: vec![(7, 6_000)],
+            ..Default::default()
+        };
+        assert_eq!(e.stock_on_hand(2, &[7, 8]).unwrap().get(&7), Some(&5_000));
+        assert_eq!(e.stock_on_hand(2, &[8]).unwrap().len(), 0, "unknown stock");
+        assert_eq!(e.beyond_stock(&draft).unwrap(), vec![(7, 6_000, 5_000)]);
+        let within = OrderDraft {
+            lines: vec![(7, 5_000)],
+            ..draft.clone()
+        };
+        assert!(e.beyond_stock(&within).unwrap().is_empty());
+        // A warning, not a refusal.
+        let id = e.place_order(draft).unwrap();
+        assert_eq!(e.order_state(id).unwrap().unwrap().0, "placed");
+        // The warehouse sent again with no stock replaces what the phone held.
+        let page = v1::PullResponse {
+            changes: vec![v1::Change {
+                entity: Some(v1::change::Entity::Warehouse(v1::Warehouse {
+                    id: 2,
+                    code: "W".into(),
+                    name: "Main".into(),
+                    ..Default::default()
+                })),
+            }],
+            next_cursor: vec![2],
+            ..Default::default()
+        };
+        e.store_page(&page).unwrap();
+        assert!(e.stock_on_hand(2, &[7]).unwrap().is_empty());
     }
 
     #[test]

@@ -109,6 +109,12 @@ fn fixture(route: bool) -> Fixture {
             id: 9,
             code: "W1".into(),
             name: "Kyiv main".into(),
+            // Sparkling water: 4 on hand; the others' stock is not known.
+            stock: vec![v1::StockLevel {
+                product_id: 11,
+                quantity_milli: 4_000,
+            }],
+            stock_updated_at_ms: 1_700_000_000_000,
         })),
         change(Entity::Questionnaire(questionnaire())),
     ];
@@ -360,8 +366,32 @@ fn order_editor_prices_a_draft_from_the_price_list() {
     );
     assert!(html.contains("Kyiv main"));
     assert!(html.contains("id=\"qty-P11\""));
+    // Stock on hand in the chosen warehouse, where the distributor reported it.
+    assert!(text_of(&html, "stock-P11").contains("On hand: 4"), "{html}");
+    assert!(!html.contains("id=\"stock-P13\""), "no stock known for P13");
+    assert!(!html.contains("id=\"beyond-11\""), "2 of 4 is within stock");
     let outlet = render(&f.engine, Screen::Outlet(1));
     assert!(outlet.contains("Draft, 2 lines"), "{outlet}");
+    let more = f
+        .engine
+        .save_order_draft(&OrderDraft {
+            visit_id: Some(visit),
+            outlet_id: 1,
+            warehouse_id: 9,
+            lines: vec![(11, 6000)],
+            draft_id: Some(draft),
+            ..Default::default()
+        })
+        .unwrap();
+    let html = render_visit(&f.engine, visit, VisitTab::Order { draft: Some(more) });
+    assert!(
+        text_of(&html, "beyond-11").contains("More than the 4 on hand"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("id=\"place-order\" disabled"),
+        "ordering beyond stock warns and does not block"
+    );
 }
 
 #[test]

@@ -304,11 +304,38 @@ async fn load_chunk(
                 }
             )
         ),
-        EntityKind::Warehouse => read_entities!(
-            Warehouse,
-            "SELECT id, code, name FROM warehouses WHERE id IN ({})",
-            |id: i64, code: String, name: String| (id, v1::Warehouse { id, code, name })
-        ),
+        EntityKind::Warehouse => {
+            let warehouses: Vec<(i64, String, String)> = query_in!(
+                pool,
+                "SELECT id, code, name FROM warehouses WHERE id IN ({})",
+                ids
+            );
+            let stock: Vec<(i64, i64, i64, i64)> = query_in!(
+                pool,
+                "SELECT warehouse_id, product_id, quantity_milli, updated_at_ms FROM stock
+                 WHERE warehouse_id IN ({}) ORDER BY warehouse_id, product_id",
+                ids
+            );
+            for (id, code, name) in warehouses {
+                let mine = stock.iter().filter(|s| s.0 == id);
+                out.push((
+                    id,
+                    Entity::Warehouse(v1::Warehouse {
+                        id,
+                        code,
+                        name,
+                        stock: mine
+                            .clone()
+                            .map(|s| v1::StockLevel {
+                                product_id: s.1,
+                                quantity_milli: s.2,
+                            })
+                            .collect(),
+                        stock_updated_at_ms: mine.map(|s| s.3).max().unwrap_or(0),
+                    }),
+                ));
+            }
+        }
         EntityKind::Route => {
             let routes: Vec<(i64, String)> = query_in!(
                 pool,

@@ -320,6 +320,16 @@ pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
         }
         Err(e) => message.set(Some((false, t.workflow_error(&e)))),
     };
+    // Stock on hand in the chosen warehouse of what the catalogue shows and the cart holds.
+    let shown: Vec<i64> = results()
+        .iter()
+        .map(|p| p.id)
+        .chain(cart.read().iter().map(|l| l.product_id))
+        .collect();
+    let on_hand = engine
+        .stock_on_hand(warehouse(), &shown)
+        .unwrap_or_default();
+    let beyond: Vec<(i64, i64, i64)> = engine.beyond_stock(&build()).unwrap_or_default();
     let qty_of = move |pid: i64| {
         cart.read()
             .iter()
@@ -336,6 +346,9 @@ pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
                 for p in results() {
                     li { key: "{p.id}",
                         ItemText { line: p.name.clone(), under: format!("{} · {}", p.code, p.unit) }
+                        if let Some(q) = on_hand.get(&p.id) {
+                            span { class: "muted", id: "stock-{p.code}", "{t.f(\"order.on_hand\", &[(\"qty\", fmt::qty(*q))])}" }
+                        }
                         match p.price_minor {
                             Some(price) => rsx! { span { "{fmt::money(price, &currency)}" } },
                             None => rsx! { span { class: "muted", "{t.s(\"order.no_price\")}" } },
@@ -353,7 +366,12 @@ pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
             ul { class: "list", id: "order-lines",
                 for l in cart.read().iter().cloned() {
                     li { key: "{l.product_id}",
-                        div { class: "grow", "{l.name}" div { class: "muted", "{l.code}" } }
+                        div { class: "grow", "{l.name}" div { class: "muted", "{l.code}" }
+                            if let Some((_, _, held)) = beyond.iter().find(|b| b.0 == l.product_id) {
+                                div { class: "warn", role: "status", id: "beyond-{l.product_id}",
+                                    "{t.f(\"order.beyond_stock\", &[(\"qty\", fmt::qty(*held))])}" }
+                            }
+                        }
                         span { "{fmt::qty(l.qty_milli)} ×" }
                         {
                             let priced = lines.iter().find(|x| x.product_id == l.product_id);
