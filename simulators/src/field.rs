@@ -618,7 +618,7 @@ fn visit(
         }
     }
     if rng.random_bool(0.5) {
-        let qs = engine.questionnaires()?;
+        let qs = engine.questionnaires_for_visit(visit)?;
         if !qs.is_empty() {
             let q = &qs[rng.random_range(0..qs.len())];
             let answers = answer_all(rng, q);

@@ -275,6 +275,109 @@ async fn faults_case(backend: Backend, spec: FaultSpec, seed_no: u64) -> Result<
     Ok(())
 }
 
+/// A questionnaire reaches the phones it targets and is offered at a visit only for the
+/// outlet's channel and within its validity: the phone decides that offline.
+async fn questionnaire_targeting(db: &TestDb) {
+    use fieldsync_server::store::questionnaires::QuestionnaireForm;
+    let (server, agents) = acme_server(db, 1).await;
+    let store = &server.store;
+    let d = store.distributor_id("ACME").await.unwrap();
+    let (_dir, e, t) = activated(&server, &agents[0], "targeting phone").await;
+    e.sync(&t).await.unwrap();
+    let stop = e.route(&fieldsync_tests::today()).unwrap().remove(0);
+    let (channel,): (String,) = sqlx::query_as("SELECT channel FROM outlets WHERE id = $1")
+        .bind(stop.outlet.id)
+        .fetch_one(store.test_pool())
+        .await
+        .unwrap();
+    assert!(!channel.is_empty(), "seeded outlets have a channel");
+    let other = if channel == "horeca" {
+        "modern"
+    } else {
+        "horeca"
+    };
+    let yesterday = fieldsync_protocol::dates::format_day_number(
+        fieldsync_protocol::dates::day_of_ms(fieldsync_server::store::now_ms()) - 1,
+    );
+    let elsewhere = store
+        .create_org_unit(d, None, "territory", "ACME-TX", "Another territory")
+        .await
+        .unwrap();
+    for (name, channels, valid_to, units) in [
+        (
+            "For this channel",
+            vec![channel.clone()],
+            String::new(),
+            vec![],
+        ),
+        (
+            "For another channel",
+            vec![other.to_string()],
+            String::new(),
+            vec![],
+        ),
+        ("Ended yesterday", vec![], yesterday, vec![]),
+        (
+            "For another territory",
+            vec![],
+            String::new(),
+            vec![elsewhere],
+        ),
+    ] {
+        let form = QuestionnaireForm {
+            name: name.into(),
+            valid_to,
+            channels,
+            org_unit_ids: units,
+            ..Default::default()
+        };
+        store.create_questionnaire_head(d, &form).await.unwrap();
+    }
+    e.sync(&t).await.unwrap();
+    let on_phone: Vec<String> = e
+        .questionnaires()
+        .unwrap()
+        .into_iter()
+        .map(|q| q.name)
+        .collect();
+    assert!(
+        on_phone.contains(&"For another channel".to_string()),
+        "{on_phone:?}"
+    );
+    assert!(
+        !on_phone.contains(&"For another territory".to_string()),
+        "a questionnaire for another territory never reaches this phone: {on_phone:?}"
+    );
+    let visit = e
+        .start_visit(stop.outlet.id, Some(stop.route_id), vec![fix(&stop.outlet)])
+        .unwrap();
+    let offered: Vec<String> = e
+        .questionnaires_for_visit(visit)
+        .unwrap()
+        .into_iter()
+        .map(|q| q.name)
+        .collect();
+    assert!(
+        offered.contains(&"For this channel".to_string()),
+        "{offered:?}"
+    );
+    assert!(
+        !offered.contains(&"For another channel".to_string()),
+        "{offered:?}"
+    );
+    assert!(
+        !offered.contains(&"Ended yesterday".to_string()),
+        "{offered:?}"
+    );
+    // The seeded questionnaires target everyone.
+    assert!(offered.len() >= 3, "{offered:?}");
+    server.stop().await;
+}
+on_both_backends!(
+    a_visit_offers_the_questionnaires_for_its_outlets_channel_and_day,
+    questionnaire_targeting
+);
+
 /// The evening peak's two halves: a day worked wholly offline leaves every mutation on the
 /// phones and nothing on the server; the evening, run later from the same engine files,
 /// brings all of it in once, through two servers on one database, with faults.

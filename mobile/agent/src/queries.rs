@@ -383,6 +383,27 @@ impl Engine {
             .collect())
     }
 
+    /// The questionnaires of a visit: those offered at its outlet on the day it started
+    /// ([`Engine::questionnaires_for`]), and any answered in it that no longer are.
+    pub fn questionnaires_for_visit(
+        &self,
+        visit: Uuid,
+    ) -> Result<Vec<v1::Questionnaire>, EngineError> {
+        let Some(v) = self.visit(visit)? else {
+            return Ok(Vec::new());
+        };
+        let date = fieldsync_protocol::dates::format_day_number(
+            fieldsync_protocol::dates::day_of_ms(v.started_ms),
+        );
+        let answered = self.visit_activity(visit)?.questionnaires;
+        let offered = self.questionnaires_for(v.outlet_id, &date)?;
+        Ok(self
+            .questionnaires()?
+            .into_iter()
+            .filter(|q| answered.contains(&q.id) || offered.iter().any(|o| o.id == q.id))
+            .collect())
+    }
+
     pub fn questionnaire(&self, id: i64) -> Result<Option<v1::Questionnaire>, EngineError> {
         let db = self.db();
         let body: Option<Vec<u8>> = db

@@ -19,7 +19,10 @@ pub fn QuestionnaireTab(visit: Uuid, id: Option<i64>, validate: bool) -> Element
         .visit_activity(visit)
         .map(|a| a.questionnaires)
         .unwrap_or_default();
-    let all = ctx.engine.questionnaires().unwrap_or_default();
+    let all = ctx
+        .engine
+        .questionnaires_for_visit(visit)
+        .unwrap_or_default();
     if all.is_empty() {
         return rsx! { p { class: "muted", "{t.s(\"questionnaire.none\")}" } };
     }

@@ -64,7 +64,7 @@ pub(crate) fn missing_questionnaires(ctx: &super::AppCtx, visit: Uuid) -> Vec<(i
         .map(|a| a.questionnaires)
         .unwrap_or_default();
     ctx.engine
-        .questionnaires()
+        .questionnaires_for_visit(visit)
         .unwrap_or_default()
         .into_iter()
         .filter(|q| {
