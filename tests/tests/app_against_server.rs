@@ -184,3 +184,56 @@ async fn refused_and_unbound(db: &TestDb) {
     assert!(html.contains("id=\"reactivate\""));
     server.stop().await;
 }
+
+on_both_backends!(
+    a_deactivated_distributor_is_explained_and_the_work_waits_on_the_phone,
+    distributor_inactive
+);
+async fn distributor_inactive(db: &TestDb) {
+    let (server, agents) = acme_server(db, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let phone = app(&dir, "a.db");
+    activate(&phone, &server.url, &agents[0].login, &agents[0].pin)
+        .await
+        .unwrap();
+    sync(&phone).await.unwrap();
+    let stop = phone.engine.route(&fieldsync_tests::today()).unwrap()[0].clone();
+    let v = phone
+        .engine
+        .start_visit(stop.outlet.id, Some(stop.route_id), vec![])
+        .unwrap();
+    phone.engine.end_visit(v, vec![]).unwrap();
+
+    // The head office deactivates the distributor (as its page does: a date, nothing deleted).
+    let deactivate = |at: Option<i64>| {
+        sqlx::query("UPDATE distributors SET deactivated_at_ms = $1 WHERE code = 'ACME'")
+            .bind(at)
+            .execute(server.store.test_pool())
+    };
+    deactivate(Some(fieldsync_server::store::now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&phone).await.unwrap_err(),
+        Failure::DistributorInactive
+    );
+    let html = render(&phone, Screen::Sync);
+    assert!(
+        html.contains("Your distributor&#39;s account is not active on the server")
+            || html.contains("Your distributor's account is not active on the server"),
+        "{html}"
+    );
+    assert_eq!(
+        phone.engine.outbox_status().unwrap().pending,
+        2,
+        "the visit waits"
+    );
+    assert_eq!(count(&server.store, "visits").await, 0);
+
+    // Reactivated: the waiting work goes through.
+    deactivate(None).await.unwrap();
+    sync(&phone).await.unwrap();
+    assert_eq!(phone.engine.outbox_status().unwrap().pending, 0);
+    assert_eq!(count(&server.store, "visits").await, 1);
+    server.stop().await;
+}

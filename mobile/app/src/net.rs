@@ -23,6 +23,9 @@ pub enum Failure {
     },
     /// The phone was unbound on the server: a new PIN is needed.
     NeedsActivation,
+    /// The distributor's account is deactivated on the server: nothing syncs until the head
+    /// office reactivates it; the work stays on the phone.
+    DistributorInactive,
     /// Any other refusal, with the server's words.
     Refused(String),
     /// The phone's own storage failed.
@@ -48,6 +51,10 @@ impl From<SyncError> for Failure {
                 code,
                 retry_after_ms,
             },
+            SyncError::Server {
+                code: ErrorCode::DistributorInactive,
+                ..
+            } => Failure::DistributorInactive,
             e @ SyncError::Server { .. } if e.is_retryable() => Failure::Offline(e.to_string()),
             SyncError::Server { message, .. } => Failure::Refused(message),
             SyncError::NotActivated => Failure::NeedsActivation,

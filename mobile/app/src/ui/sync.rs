@@ -34,6 +34,7 @@ pub(crate) fn failure_text(t: T, f: &Failure) -> String {
             code,
             retry_after_ms,
         } => t.pin_error(*code, *retry_after_ms),
+        Failure::DistributorInactive => t.s("error.distributor_inactive").to_string(),
         Failure::Refused(m) => t.f("error.refused", &[("detail", m.clone())]),
         Failure::Local(m) => t.f("error.local", &[("detail", m.clone())]),
     }
