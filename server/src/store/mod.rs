@@ -258,6 +258,12 @@ impl WriteTx {
         self.tx.commit().await?;
         Ok(())
     }
+
+    /// Rolls back now (dropping the transaction does it too, later).
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
 }
 
 impl std::ops::Deref for WriteTx {

@@ -68,7 +68,7 @@ impl From<OrgRow> for OrgUnit {
 }
 
 /// A name as stored: trimmed, 1 to [`MAX_NAME_CHARS`] characters.
-fn checked_name(name: &str) -> Result<String> {
+pub(crate) fn checked_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(StoreError::Refused(Problem::OrgCodeOrName));
@@ -175,55 +175,18 @@ impl Store {
         code: &str,
         name: &str,
     ) -> Result<i64> {
-        if !KINDS.contains(&kind) {
-            return Err(StoreError::Refused(Problem::OrgBadKind));
-        }
-        let (code, name) = (checked_code(code)?, checked_name(name)?);
         let mut tx = self.begin_write().await?;
         // Writers of the tree take turns, so a parent is never ended under a new child.
         self.serialise_distributor(&mut tx, distributor_id).await?;
-        check_place(&mut tx, distributor_id, kind, parent).await?;
-        let (taken,): (i64,) = one_on(
-            &mut tx,
-            "SELECT COUNT(*) FROM org_units WHERE distributor_id = $1 AND code = $2",
-            &[Val::I(distributor_id), Val::S(code.clone())],
-        )
-        .await?;
-        if taken > 0 {
-            return Err(StoreError::Refused(Problem::OrgCodeTaken));
-        }
-        let id = id_on(
-            &mut tx,
-            "INSERT INTO org_units (distributor_id, parent_id, kind, code, name)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            &[
-                Val::I(distributor_id),
-                Val::N(parent),
-                kind.into_val(),
-                Val::S(code),
-                Val::S(name),
-            ],
-        )
-        .await
-        .map_err(code_taken)?;
+        let id = add_org_unit_on(&mut tx, distributor_id, parent, kind, code, name).await?;
         tx.commit().await?;
         Ok(id)
     }
 
     /// Renames a live unit of `distributor_id`.
     pub async fn rename_org_unit(&self, distributor_id: i64, id: i64, name: &str) -> Result<()> {
-        let name = checked_name(name)?;
         let mut tx = self.begin_write().await?;
-        let unit = unit_on(&mut tx, distributor_id, id).await?;
-        if unit.ended_at_ms.is_some() {
-            return Err(StoreError::Refused(Problem::OrgEnded));
-        }
-        exec_on(
-            &mut tx,
-            "UPDATE org_units SET name = $2 WHERE id = $1",
-            &[Val::I(id), Val::S(name)],
-        )
-        .await?;
+        rename_org_unit_on(&mut tx, distributor_id, id, name).await?;
         tx.commit().await
     }
 
@@ -240,43 +203,7 @@ impl Store {
         // Outlet edits and imports of the distributor take turns with the move, so the
         // outlets read below are the territories' outlets when the move commits.
         self.serialise_distributor(&mut tx, distributor_id).await?;
-        let unit = unit_on(&mut tx, distributor_id, id).await?;
-        if unit.ended_at_ms.is_some() {
-            return Err(StoreError::Refused(Problem::OrgEnded));
-        }
-        if let Some(parent) = parent {
-            // Walks up from the new parent: meeting the unit means it would be its own ancestor.
-            let (loops,): (i64,) = one_on(
-                &mut tx,
-                "WITH RECURSIVE up (id, parent_id, depth) AS (
-                     SELECT id, parent_id, 0 FROM org_units WHERE id = $1
-                     UNION ALL
-                     SELECT o.id, o.parent_id, up.depth + 1 FROM org_units o
-                     JOIN up ON o.id = up.parent_id WHERE up.depth < 64)
-                 SELECT COUNT(*) FROM up WHERE id = $2",
-                &[Val::I(parent), Val::I(id)],
-            )
-            .await?;
-            if loops > 0 {
-                return Err(StoreError::Refused(Problem::OrgCycle));
-            }
-        }
-        check_place(&mut tx, distributor_id, &unit.kind, parent).await?;
-        if unit.parent_id == parent {
-            return Ok(());
-        }
-        exec_on(
-            &mut tx,
-            "UPDATE org_units SET parent_id = $2 WHERE id = $1",
-            &[Val::I(id), Val::N(parent)],
-        )
-        .await?;
-        let changes = match (unit.kind.as_str(), unit.parent_id, parent) {
-            ("position", Some(from), Some(to)) => {
-                position_moved(&mut tx, distributor_id, id, from, to).await?
-            }
-            _ => Vec::new(),
-        };
+        let changes = move_org_unit_on(&mut tx, distributor_id, id, parent).await?;
         commit_changes(tx, distributor_id, &changes).await
     }
 
@@ -356,6 +283,115 @@ async fn position_moved(
             .map(|id| ChangeRef::upsert(outlet, *id, position)),
     );
     Ok(changes)
+}
+
+/// Creates a unit in `tx` (see [`Store::add_org_unit`]); the caller has taken the
+/// distributor's turn. A refusal comes before anything is written.
+pub(crate) async fn add_org_unit_on(
+    tx: &mut WriteTx,
+    distributor_id: i64,
+    parent: Option<i64>,
+    kind: &str,
+    code: &str,
+    name: &str,
+) -> Result<i64> {
+    if !KINDS.contains(&kind) {
+        return Err(StoreError::Refused(Problem::OrgBadKind));
+    }
+    let (code, name) = (checked_code(code)?, checked_name(name)?);
+    check_place(tx, distributor_id, kind, parent).await?;
+    let (taken,): (i64,) = one_on(
+        tx,
+        "SELECT COUNT(*) FROM org_units WHERE distributor_id = $1 AND code = $2",
+        &[Val::I(distributor_id), Val::S(code.clone())],
+    )
+    .await?;
+    if taken > 0 {
+        return Err(StoreError::Refused(Problem::OrgCodeTaken));
+    }
+    id_on(
+        tx,
+        "INSERT INTO org_units (distributor_id, parent_id, kind, code, name)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        &[
+            Val::I(distributor_id),
+            Val::N(parent),
+            kind.into_val(),
+            Val::S(code),
+            Val::S(name),
+        ],
+    )
+    .await
+    .map_err(code_taken)
+}
+
+/// Renames a live unit in `tx` (see [`Store::rename_org_unit`]).
+pub(crate) async fn rename_org_unit_on(
+    tx: &mut WriteTx,
+    distributor_id: i64,
+    id: i64,
+    name: &str,
+) -> Result<()> {
+    let name = checked_name(name)?;
+    let unit = unit_on(tx, distributor_id, id).await?;
+    if unit.ended_at_ms.is_some() {
+        return Err(StoreError::Refused(Problem::OrgEnded));
+    }
+    exec_on(
+        tx,
+        "UPDATE org_units SET name = $2 WHERE id = $1",
+        &[Val::I(id), Val::S(name)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Moves a live unit in `tx` (see [`Store::move_org_unit`]); the caller has taken the
+/// distributor's turn and records the returned changes (a moved position's phone) in the
+/// same transaction. A refusal comes before anything is written.
+pub(crate) async fn move_org_unit_on(
+    tx: &mut WriteTx,
+    distributor_id: i64,
+    id: i64,
+    parent: Option<i64>,
+) -> Result<Vec<ChangeRef>> {
+    let unit = unit_on(tx, distributor_id, id).await?;
+    if unit.ended_at_ms.is_some() {
+        return Err(StoreError::Refused(Problem::OrgEnded));
+    }
+    if let Some(parent) = parent {
+        // Walks up from the new parent: meeting the unit means it would be its own ancestor.
+        let (loops,): (i64,) = one_on(
+            tx,
+            "WITH RECURSIVE up (id, parent_id, depth) AS (
+                 SELECT id, parent_id, 0 FROM org_units WHERE id = $1
+                 UNION ALL
+                 SELECT o.id, o.parent_id, up.depth + 1 FROM org_units o
+                 JOIN up ON o.id = up.parent_id WHERE up.depth < 64)
+             SELECT COUNT(*) FROM up WHERE id = $2",
+            &[Val::I(parent), Val::I(id)],
+        )
+        .await?;
+        if loops > 0 {
+            return Err(StoreError::Refused(Problem::OrgCycle));
+        }
+    }
+    check_place(tx, distributor_id, &unit.kind, parent).await?;
+    if unit.parent_id == parent {
+        return Ok(Vec::new());
+    }
+    exec_on(
+        tx,
+        "UPDATE org_units SET parent_id = $2 WHERE id = $1",
+        &[Val::I(id), Val::N(parent)],
+    )
+    .await?;
+    match (unit.kind.as_str(), unit.parent_id, parent) {
+        ("position", Some(from), Some(to)) => {
+            position_moved(tx, distributor_id, id, from, to).await
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 #[cfg(test)]

@@ -124,51 +124,9 @@ impl Store {
         id: Option<i64>,
         form: &PriceListForm<'_>,
     ) -> Result<i64> {
-        let name = form.checked()?;
         let mut tx = self.begin_write().await?;
         self.serialise_distributor(&mut tx, distributor_id).await?;
-        let (taken,): (i64,) = one_on(
-            &mut tx,
-            "SELECT COUNT(*) FROM price_lists WHERE distributor_id = $1 AND name = $2 AND id <> $3",
-            &[
-                Val::I(distributor_id),
-                Val::S(name.clone()),
-                Val::I(id.unwrap_or(0)),
-            ],
-        )
-        .await?;
-        if taken > 0 {
-            return Err(StoreError::Refused(Problem::PriceListNameTaken));
-        }
-        let payment_form = form.payment_form.to_string();
-        let id = match id {
-            None => {
-                id_on(
-                    &mut tx,
-                    "INSERT INTO price_lists (distributor_id, name, payment_form) VALUES ($1, $2, $3) RETURNING id",
-                    &[Val::I(distributor_id), Val::S(name), Val::S(payment_form)],
-                )
-                .await?
-            }
-            Some(id) => {
-                let changed = exec_on(
-                    &mut tx,
-                    "UPDATE price_lists SET name = $2, payment_form = $3 WHERE distributor_id = $1 AND id = $4",
-                    &[
-                        Val::I(distributor_id),
-                        Val::S(name),
-                        Val::S(payment_form),
-                        Val::I(id),
-                    ],
-                )
-                .await?;
-                if changed == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                id
-            }
-        };
-        let change = ChangeRef::upsert(EntityKind::PriceList, id, 0);
+        let (id, change) = save_price_list_on(&mut tx, distributor_id, id, form).await?;
         commit_changes(tx, distributor_id, &[change]).await?;
         Ok(id)
     }
@@ -243,6 +201,60 @@ impl Store {
         commit_changes(tx, distributor_id, &[change]).await?;
         Ok(true)
     }
+}
+
+/// Creates or changes a price list in `tx` (see [`Store::save_price_list`]); the caller has
+/// taken the distributor's turn and records the returned change. A refusal comes before
+/// anything is written.
+pub(crate) async fn save_price_list_on(
+    tx: &mut WriteTx,
+    distributor_id: i64,
+    id: Option<i64>,
+    form: &PriceListForm<'_>,
+) -> Result<(i64, ChangeRef)> {
+    let name = form.checked()?;
+    let (taken,): (i64,) = one_on(
+        tx,
+        "SELECT COUNT(*) FROM price_lists WHERE distributor_id = $1 AND name = $2 AND id <> $3",
+        &[
+            Val::I(distributor_id),
+            Val::S(name.clone()),
+            Val::I(id.unwrap_or(0)),
+        ],
+    )
+    .await?;
+    if taken > 0 {
+        return Err(StoreError::Refused(Problem::PriceListNameTaken));
+    }
+    let payment_form = form.payment_form.to_string();
+    let id = match id {
+        None => {
+            id_on(
+                tx,
+                "INSERT INTO price_lists (distributor_id, name, payment_form) VALUES ($1, $2, $3) RETURNING id",
+                &[Val::I(distributor_id), Val::S(name), Val::S(payment_form)],
+            )
+            .await?
+        }
+        Some(id) => {
+            let changed = exec_on(
+                tx,
+                "UPDATE price_lists SET name = $2, payment_form = $3 WHERE distributor_id = $1 AND id = $4",
+                &[
+                    Val::I(distributor_id),
+                    Val::S(name),
+                    Val::S(payment_form),
+                    Val::I(id),
+                ],
+            )
+            .await?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            id
+        }
+    };
+    Ok((id, ChangeRef::upsert(EntityKind::PriceList, id, 0)))
 }
 
 /// The id of the live product `code` of the distributor that owns `price_list_id`.

@@ -174,7 +174,7 @@ impl Actor {
     }
 
     /// Why an account of `role` with the sync points `grants` may not be given by the actor.
-    fn refusal(&self, role: Role, grants: &[i64]) -> Option<Problem> {
+    pub(crate) fn refusal(&self, role: Role, grants: &[i64]) -> Option<Problem> {
         if !self.grantable_roles().contains(&role) {
             Some(Problem::RoleNotGrantable)
         } else if matches!(role, Role::KeyUser | Role::Distributor) && grants.is_empty() {

@@ -49,6 +49,18 @@ pub async fn record_changes(
     if changes.is_empty() {
         return Ok(());
     }
+    // One entry per (kind, entity, scope), the last one given: PostgreSQL refuses an
+    // `ON CONFLICT DO UPDATE` that meets the same key twice in one statement (a file with
+    // one outlet code twice did that).
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<ChangeRef> = changes
+        .iter()
+        .rev()
+        .filter(|c| seen.insert((c.kind as i32, c.entity_id, c.scope_id)))
+        .copied()
+        .collect();
+    unique.reverse();
+    let changes = &unique[..];
     let (last,): (i64,) = sqlx::query_as(
         "UPDATE counters SET value = value + $1 WHERE name = 'change_seq' RETURNING value",
     )
@@ -105,9 +117,52 @@ pub async fn commit_changes(
     tx.commit().await
 }
 
+/// Ends a batch of master-data writes: records the changes and commits, or in a dry run
+/// rolls everything back (the statements ran, so what they found is what a real run would
+/// find; no row and no change-log entry stays).
+pub async fn finish_patch(
+    tx: super::WriteTx,
+    distributor_id: i64,
+    changes: &[ChangeRef],
+    dry_run: bool,
+) -> Result<()> {
+    if dry_run {
+        tx.rollback().await
+    } else {
+        commit_changes(tx, distributor_id, changes).await
+    }
+}
+
 /// Makes no open binding of a position (`$1`) its main one.
 pub(crate) const UNSET_MAIN_BINDINGS: &str =
     "UPDATE position_staff SET is_main = 0 WHERE position_id = $1 AND valid_to IS NULL";
+
+/// Sets a position's route for a date in `tx` (replacing any earlier one): the route's id
+/// and the change its phone pulls.
+pub(crate) async fn set_route_on(
+    tx: &mut super::WriteTx,
+    distributor_id: i64,
+    position_id: i64,
+    date: &str,
+    outlet_ids: &[i64],
+) -> Result<(i64, ChangeRef)> {
+    let id = id_on(
+        tx,
+        "INSERT INTO routes (distributor_id, position_id, route_date) VALUES ($1, $2, $3)
+         ON CONFLICT (position_id, route_date) DO UPDATE SET route_date = excluded.route_date
+         RETURNING id",
+        &[Val::I(distributor_id), Val::I(position_id), date.into_val()],
+    )
+    .await?;
+    exec_on(
+        tx,
+        "DELETE FROM route_stops WHERE route_id = $1",
+        &[Val::I(id)],
+    )
+    .await?;
+    insert(tx, RouteStopRow::route(id, outlet_ids.iter().copied())).await?;
+    Ok((id, ChangeRef::upsert(EntityKind::Route, id, position_id)))
+}
 
 table_row! {
     /// A stop of a route: its outlets are visited by `stop_order`, from 1.
@@ -203,7 +258,8 @@ impl OutletFields {
 pub enum PatchMode {
     /// Create new codes, change known ones.
     Apply,
-    /// Report what `Apply` would do; write nothing.
+    /// Run what `Apply` runs, then roll it back: the report is what `Apply` would do,
+    /// nothing stays written.
     DryRun,
     /// Create new codes only; a live known code refuses the batch (the back office's "new"
     /// forms: decided under the same lock that imports take).
@@ -275,6 +331,9 @@ pub struct PatchReport {
     pub created: i64,
     pub changed: i64,
     pub unchanged: i64,
+    /// Stored rows the import replaces without a successor (the lines of a re-sent invoice
+    /// beyond its new last line).
+    pub removed: i64,
     /// The first changes: (code, field, before, after).
     pub diffs: Vec<(String, String, String, String)>,
 }
@@ -283,7 +342,7 @@ pub struct PatchReport {
 const REPORTED_DIFFS: usize = 20;
 
 impl PatchReport {
-    fn note_changes(&mut self, code: &str, diffs: &[(&'static str, String, String)]) {
+    pub(crate) fn note_changes(&mut self, code: &str, diffs: &[(&'static str, String, String)]) {
         for (field, before, after) in diffs {
             if self.diffs.len() < REPORTED_DIFFS {
                 self.diffs.push((
@@ -300,6 +359,7 @@ impl PatchReport {
         self.created += other.created;
         self.changed += other.changed;
         self.unchanged += other.unchanged;
+        self.removed += other.removed;
         for d in other.diffs {
             if self.diffs.len() < REPORTED_DIFFS {
                 self.diffs.push(d);
@@ -313,6 +373,9 @@ impl PatchReport {
             "{} created, {} changed, {} unchanged",
             self.created, self.changed, self.unchanged
         );
+        if self.removed > 0 {
+            s.push_str(&format!(", {} removed", self.removed));
+        }
         for (code, field, before, after) in &self.diffs {
             s.push_str(&format!("; {code} {field}: {before:?} → {after:?}"));
         }
@@ -484,7 +547,8 @@ impl Store {
     /// default price list, or its first, when the file names none), a known one is changed
     /// only in what the file has a column for. An outlet that moves to another territory
     /// leaves a tombstone in the old one, so its phones drop it. In `PatchMode::DryRun`
-    /// nothing is written and the report says what would have been.
+    /// the same statements run and are rolled back: the report says what would have been,
+    /// nothing stays written.
     pub async fn upsert_outlets(
         &self,
         distributor_id: i64,
@@ -566,16 +630,14 @@ impl Store {
                 Some(k) => {
                     report.note_changes(&o.code, &k.fields.diff(&after));
                     report.changed += 1;
-                    if !dry_run {
-                        exec_on(
-                            &mut tx,
-                            "UPDATE outlets SET name = $2, address = $3, contact_name = $4, phone = $5, \
-                             channel = $6, territory_id = $7, lat_e7 = $8, lon_e7 = $9, price_list_id = $10, \
-                             deleted = 0 WHERE id = $1",
-                            &after.vals(k.id),
-                        )
-                        .await?;
-                    }
+                    exec_on(
+                        &mut tx,
+                        "UPDATE outlets SET name = $2, address = $3, contact_name = $4, phone = $5, \
+                         channel = $6, territory_id = $7, lat_e7 = $8, lon_e7 = $9, price_list_id = $10, \
+                         deleted = 0 WHERE id = $1",
+                        &after.vals(k.id),
+                    )
+                    .await?;
                     if k.fields.territory_id != after.territory_id {
                         changes.push(ChangeRef::delete(
                             EntityKind::Outlet,
@@ -587,9 +649,6 @@ impl Store {
                 }
                 None => {
                     report.created += 1;
-                    if dry_run {
-                        continue;
-                    }
                     let mut vals = after.vals(distributor_id);
                     vals.push(Val::S(o.code.clone()));
                     let (id,): (i64,) = one_on(
@@ -617,9 +676,7 @@ impl Store {
                 },
             );
         }
-        if !dry_run {
-            commit_changes(tx, distributor_id, &changes).await?;
-        }
+        finish_patch(tx, distributor_id, &changes, dry_run).await?;
         Ok(report)
     }
 
@@ -681,7 +738,7 @@ impl Store {
 
     /// Applies products as an import gives them: a new code is created (unit `pcs` unless
     /// given), a known one changes only in what the file has a column for. In
-    /// `PatchMode::DryRun` nothing is written and the report says what would have been.
+    /// `PatchMode::DryRun` the same statements run and are rolled back.
     pub async fn upsert_products(
         &self,
         distributor_id: i64,
@@ -759,22 +816,17 @@ impl Store {
                 Some((id, before, _)) => {
                     report.note_changes(&p.code, &before.diff(&after));
                     report.changed += 1;
-                    if !dry_run {
-                        exec_on(
-                            &mut tx,
-                            "UPDATE products SET name = $2, unit = $3, category = $4, must_stock = $5, \
-                             deleted = 0 WHERE id = $1",
-                            &vals(*id),
-                        )
-                        .await?;
-                    }
+                    exec_on(
+                        &mut tx,
+                        "UPDATE products SET name = $2, unit = $3, category = $4, must_stock = $5, \
+                         deleted = 0 WHERE id = $1",
+                        &vals(*id),
+                    )
+                    .await?;
                     *id
                 }
                 None => {
                     report.created += 1;
-                    if dry_run {
-                        continue;
-                    }
                     let mut v = vals(distributor_id);
                     v.push(Val::S(p.code.clone()));
                     let (id,): (i64,) = one_on(
@@ -790,9 +842,7 @@ impl Store {
             changes.push(ChangeRef::upsert(EntityKind::Product, id, 0));
             stored.insert(p.code.clone(), (id, after, false));
         }
-        if !dry_run {
-            commit_changes(tx, distributor_id, &changes).await?;
-        }
+        finish_patch(tx, distributor_id, &changes, dry_run).await?;
         Ok(report)
     }
 
@@ -806,29 +856,6 @@ impl Store {
         .await?;
         let change = ChangeRef::delete(EntityKind::Product, product_id, 0);
         commit_changes(tx, distributor_id, &[change]).await
-    }
-
-    /// Sets prices (product id, minor units) of a price list.
-    pub async fn set_prices(
-        &self,
-        distributor_id: i64,
-        price_list_id: i64,
-        prices: &[(i64, i64)],
-    ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let mut changes = Vec::with_capacity(prices.len());
-        for (product_id, price) in prices {
-            let id = id_on(
-                &mut tx,
-                "INSERT INTO prices (price_list_id, product_id, price_minor) VALUES ($1, $2, $3)
-                 ON CONFLICT (price_list_id, product_id) DO UPDATE SET price_minor = excluded.price_minor
-                 RETURNING id",
-                &[Val::I(price_list_id), Val::I(*product_id), Val::I(*price)],
-            )
-            .await?;
-            changes.push(ChangeRef::upsert(EntityKind::Price, id, 0));
-        }
-        commit_changes(tx, distributor_id, &changes).await
     }
 
     pub async fn create_warehouse(
@@ -898,22 +925,8 @@ impl Store {
         outlet_ids: &[i64],
     ) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        let id = id_on(
-            &mut tx,
-            "INSERT INTO routes (distributor_id, position_id, route_date) VALUES ($1, $2, $3)
-             ON CONFLICT (position_id, route_date) DO UPDATE SET route_date = excluded.route_date
-             RETURNING id",
-            &[Val::I(distributor_id), Val::I(position_id), date.into_val()],
-        )
-        .await?;
-        exec_on(
-            &mut tx,
-            "DELETE FROM route_stops WHERE route_id = $1",
-            &[Val::I(id)],
-        )
-        .await?;
-        insert(&mut tx, RouteStopRow::route(id, outlet_ids.iter().copied())).await?;
-        let change = ChangeRef::upsert(EntityKind::Route, id, position_id);
+        let (id, change) =
+            set_route_on(&mut tx, distributor_id, position_id, date, outlet_ids).await?;
         commit_changes(tx, distributor_id, &[change]).await?;
         Ok(id)
     }

@@ -7,7 +7,8 @@ use maud::{Markup, html};
 
 use super::{WebError, WebResult, WebUser, fmt_time, layout};
 use crate::AppState;
-use crate::store::imports::KINDS;
+use crate::store::imports::{ImportScope, KINDS};
+use crate::store::keyusers::Role;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,12 +32,14 @@ async fn list(State(state): State<AppState>, user: WebUser) -> WebResult<Markup>
     let jobs = state.store.import_jobs(&ids, 500).await?;
     let code = |id: i64| ds.iter().find(|d| d.0 == id).map(|d| d.1.clone());
     let tz = &user.timezone;
+    // Only the head office grants sync points.
+    let head_office = user.role == Role::HeadOffice;
     let body = html! {
         @if user.can_write() && !ds.is_empty() {
             form.inline #upload method="post" action="/imports" enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(user.csrf_token);
                 (super::distributor_select(&t, &ds))
-                label { (t.s("imports.kind")) select #import-kind name="kind" { @for k in KINDS { option value=(k.0) { (t.value("import_kind", k.0)) } } } }
+                label { (t.s("imports.kind")) select #import-kind name="kind" { @for k in KINDS.iter().filter(|k| k.0 != "sync_points" || head_office) { option value=(k.0) { (t.value("import_kind", k.0)) } } } }
                 label { (t.s("imports.file")) input #import-file type="file" name="file" accept=".csv,.xlsx" required; }
                 label { input #import-dry-run type="checkbox" name="dry_run" value="1"; " " (t.s("imports.dry_run")) }
                 button #upload-submit type="submit" { (t.s("imports.upload")) }
@@ -150,9 +153,14 @@ async fn upload(
     } else {
         "csv"
     };
+    let scope = match user.role {
+        Role::HeadOffice => ImportScope::HeadOffice,
+        _ => ImportScope::Distributor,
+    };
     let started = state
         .store
-        .start_import(
+        .start_import_as(
+            scope,
             distributor,
             &kind,
             &format!("upload:{}", user.login),
