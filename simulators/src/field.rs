@@ -101,6 +101,8 @@ pub struct AgentOutcome {
     pub restarts: u64,
     /// Mutations waiting in the outbox when the evening sync began.
     pub pending_at_evening: u64,
+    /// The device token, once everything is in (for asking the server what it holds).
+    pub token: Option<String>,
 }
 
 /// The result of a run, as the JSON summary reports it.
@@ -159,6 +161,29 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
             out
         }));
     }
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        outcomes.push(t.await?);
+    }
+    // Every phone has synced: that is the time a run takes. Then ask the server, phone by
+    // phone, what it holds.
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let servers = server_list(&opts.server)?;
+    let mut checks = Vec::new();
+    for (i, mut o) in outcomes.into_iter().enumerate() {
+        let limit = limit.clone();
+        let servers = servers.clone();
+        checks.push(tokio::spawn(async move {
+            if let (Some(token), None) = (o.token.clone(), &o.error) {
+                let _permit = limit.acquire_owned().await.expect("semaphore");
+                let http = Spread::new(&servers, i);
+                if let Err(e) = server_counts(&http, &token, deadline, &mut o).await {
+                    o.error = Some(format!("agent {i}: {e}"));
+                }
+            }
+            o
+        }));
+    }
     let mut created = KindCounts::default();
     let mut acknowledged = KindCounts::default();
     let mut refused = KindCounts::default();
@@ -168,7 +193,7 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
     let mut errors = Vec::new();
     let mut restarts = 0;
     let mut pending_at_evening = 0;
-    for t in tasks {
+    for t in checks {
         let o = t.await?;
         add(&mut created, &o.counts.created);
         add(&mut acknowledged, &o.counts.acknowledged);
@@ -209,7 +234,7 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
     }
     lost.insert("total".into(), lost_total.into());
     duplicated.insert("total".into(), dup_total.into());
-    let elapsed_s = started.elapsed().as_secs_f64();
+    let verified_s = started.elapsed().as_secs_f64() - elapsed_s;
     let mut lat = stats.latencies_ms.lock().expect("latencies").clone();
     lat.sort_by(f64::total_cmp);
     let mut push_lat = stats.push_latencies_ms.lock().expect("latencies").clone();
@@ -223,6 +248,7 @@ pub async fn run_field(opts: FieldOptions) -> anyhow::Result<Summary> {
         "days": opts.days,
         "faults": opts.faults_text,
         "elapsed_s": elapsed_s,
+        "verified_s": verified_s,
         "evening": {
             "mutations": pending_at_evening,
             "mutations_per_s": pending_at_evening as f64 / elapsed_s.max(1e-9),
@@ -296,7 +322,7 @@ async fn drive(
         stats,
     );
     if opts.phase == Phase::Evening {
-        return evening(&mut engine, &open, &faulty, &http, &path, deadline, out).await;
+        return evening(&mut engine, &open, &faulty, &path, deadline, out).await;
     }
 
     // Activation over a clean line, retried while the server is unreachable.
@@ -384,7 +410,7 @@ async fn drive(
         out.counts = engine.counts()?;
         return Ok(());
     }
-    evening(&mut engine, &open, &faulty, &http, &path, deadline, out).await
+    evening(&mut engine, &open, &faulty, &path, deadline, out).await
 }
 
 /// The evening: keep trying until everything is in or the deadline passes, then ask the
@@ -393,7 +419,6 @@ async fn evening(
     engine: &mut Engine,
     open: &(dyn Fn() -> Result<Engine, fieldsync_agent::EngineError> + Send + Sync),
     faulty: &FaultTransport<Spread>,
-    http: &Spread,
     path: &Path,
     deadline: Instant,
     out: &mut AgentOutcome,
@@ -402,10 +427,22 @@ async fn evening(
     faulty.set_offline(false);
     sync(engine, open, faulty, deadline, true, out).await?;
     out.counts = engine.counts()?;
-    let token = engine
-        .device_token()?
-        .ok_or_else(|| anyhow::anyhow!("engine at {} is not activated", path.display()))?;
-    // What the server holds, asked until a server answers (one may be restarting).
+    out.token = Some(
+        engine
+            .device_token()?
+            .ok_or_else(|| anyhow::anyhow!("engine at {} is not activated", path.display()))?,
+    );
+    Ok(())
+}
+
+/// What the server holds for one device, asked until a server answers (one may be
+/// restarting). Asked once every agent has synced, so that counting does not slow the sync.
+async fn server_counts(
+    http: &Spread,
+    token: &str,
+    deadline: Instant,
+    out: &mut AgentOutcome,
+) -> anyhow::Result<()> {
     let mut delay = Duration::from_millis(200);
     let (status, body) = loop {
         let answer = http
@@ -415,7 +452,7 @@ async fn evening(
                     protocol_version: PROTOCOL_VERSION,
                 }
                 .encode_to_vec(),
-                Some(&token),
+                Some(token),
             )
             .await;
         match answer {
@@ -629,7 +666,7 @@ fn visit(
     }
     if rng.random_bool(0.6) {
         let items: Vec<(i64, bool)> = engine
-            .must_stock()?
+            .must_stock_for(outlet_id)?
             .iter()
             .map(|p| (p.id, rng.random_bool(0.8)))
             .collect();
