@@ -113,18 +113,8 @@ keyed_reads! {
         "SELECT p.distributor_id, p.code, p.name, p.unit, p.category, p.must_stock, p.is_global, g.code \
          FROM products p LEFT JOIN products g ON g.id = p.global_product_id WHERE p.id = $1"
     );
-    warehouse_head(id: i64) -> Option<(i64, String)> = opt_by(
-        "SELECT distributor_id, name FROM warehouses WHERE id = $1"
-    );
-    warehouse_positions(id: i64) -> Vec<(i64, String)> = all_by(
-        "SELECT p.id, p.name FROM warehouse_positions wp JOIN org_units p ON p.id = wp.position_id \
-         WHERE wp.warehouse_id = $1 AND wp.document_type = 'order' ORDER BY p.name"
-    );
-    distributor_positions(id: i64) -> Vec<(i64, String)> = all_by(
-        "SELECT id, name FROM org_units WHERE distributor_id = $1 AND kind = 'position' ORDER BY name"
-    );
-    route_head(id: i64) -> Option<(i64, String, String)> = opt_by(
-        "SELECT r.distributor_id, r.route_date, p.name FROM routes r JOIN org_units p ON p.id = r.position_id WHERE r.id = $1"
+    route_head(id: i64) -> Option<(i64, String, String, i64)> = opt_by(
+        "SELECT r.distributor_id, r.route_date, p.name, p.id FROM routes r JOIN org_units p ON p.id = r.position_id WHERE r.id = $1"
     );
     route_stops(id: i64) -> Vec<(i64, i64, String, String, String)> = all_by(
         "SELECT rs.stop_order, o.id, o.code, o.name, o.address FROM route_stops rs JOIN outlets o ON o.id = rs.outlet_id \
@@ -146,18 +136,6 @@ impl Store {
             "SELECT f.lat_e7, f.lon_e7 FROM gps_fixes f JOIN visits v ON v.id = f.visit_id \
              WHERE f.visit_id = $1 AND v.outlet_id = $2 ORDER BY CASE WHEN f.phase = 'start' THEN 0 ELSE 1 END, f.accuracy_dm LIMIT 1",
             &[visit_id.into_val(), outlet_id.into_val()],
-        )
-        .await
-    }
-
-    pub async fn distributor_position(
-        &self,
-        position_id: i64,
-        distributor_id: i64,
-    ) -> Result<Option<(i64,)>> {
-        self.opt(
-            "SELECT id FROM org_units WHERE id = $1 AND distributor_id = $2 AND kind = 'position'",
-            &[position_id.into_val(), distributor_id.into_val()],
         )
         .await
     }

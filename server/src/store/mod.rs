@@ -30,6 +30,7 @@ pub mod org;
 pub mod pricing;
 pub mod pull;
 pub mod questionnaires;
+pub mod routes;
 pub mod secrets;
 pub mod sessions;
 pub mod sql;
@@ -37,6 +38,7 @@ pub mod staff;
 pub mod tenants;
 pub mod throttle;
 pub mod views;
+pub mod warehouses;
 pub mod webhooks;
 pub mod world;
 
@@ -135,6 +137,20 @@ pub enum Problem {
     OrgHasStaff,
     #[error("this position still has a mobile user; delete it first")]
     OrgHasMobileUser,
+    #[error("a warehouse needs a code (up to 64 characters, no spaces) and a name")]
+    WarehouseCodeOrName,
+    #[error("the distributor has a warehouse with this code already")]
+    WarehouseCodeTaken,
+    #[error("the distributor has no such active position")]
+    WarehouseUnknownPosition,
+    #[error("a week plan is for an active position of the distributor")]
+    WeekPlanPosition,
+    #[error("a week plan needs a start date (YYYY-MM-DD) and 1 to 13 weeks")]
+    WeekPlanDates,
+    #[error("{0} is not an outlet of this position's territory")]
+    WeekPlanOutlet(String),
+    #[error("a day of a week plan has at most 200 stops, each outlet once")]
+    WeekPlanStops,
     /// A questionnaire or question edit that does not hold, and why.
     #[error("{0}")]
     Questionnaire(questionnaires::Refusal),
@@ -190,6 +206,13 @@ impl Problem {
 }
 
 /// Errors of domain operations. Database errors map here once; how each becomes an HTTP
+            Problem::WarehouseCodeOrName => "warehouses.code_or_name",
+            Problem::WarehouseCodeTaken => "warehouses.code_taken",
+            Problem::WarehouseUnknownPosition => "warehouses.unknown_position",
+            Problem::WeekPlanPosition => "week_plan.bad_position",
+            Problem::WeekPlanDates => "week_plan.bad_dates",
+            Problem::WeekPlanOutlet(_) => "week_plan.unknown_outlet",
+            Problem::WeekPlanStops => "week_plan.bad_stops",
 /// answer is decided once too (`crate::error::status_of`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

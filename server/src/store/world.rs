@@ -858,64 +858,6 @@ impl Store {
         commit_changes(tx, distributor_id, &[change]).await
     }
 
-    pub async fn create_warehouse(
-        &self,
-        distributor_id: i64,
-        code: &str,
-        name: &str,
-    ) -> Result<i64> {
-        self.one_id(
-            "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) RETURNING id",
-            &[Val::I(distributor_id), code.into_val(), name.into_val()],
-        )
-        .await
-    }
-
-    /// Binds a warehouse to a position for the document type "order".
-    pub async fn bind_warehouse(
-        &self,
-        distributor_id: i64,
-        warehouse_id: i64,
-        position_id: i64,
-    ) -> Result<()> {
-        self.change_warehouse_binding(
-            distributor_id,
-            "INSERT INTO warehouse_positions (warehouse_id, position_id, document_type) VALUES ($1, $2, 'order')
-             ON CONFLICT DO NOTHING",
-            ChangeRef::upsert(EntityKind::Warehouse, warehouse_id, position_id),
-        )
-        .await
-    }
-
-    pub async fn unbind_warehouse(
-        &self,
-        distributor_id: i64,
-        warehouse_id: i64,
-        position_id: i64,
-    ) -> Result<()> {
-        self.change_warehouse_binding(
-            distributor_id,
-            "DELETE FROM warehouse_positions WHERE warehouse_id = $1 AND position_id = $2 AND document_type = 'order'",
-            ChangeRef::delete(EntityKind::Warehouse, warehouse_id, position_id),
-        )
-        .await
-    }
-
-    /// Binds or unbinds a warehouse for orders of a position (`sql`: `$1` the warehouse, `$2`
-    /// the position, both as in `change`); the position's phone gets the warehouse (or its
-    /// removal) with its next pull.
-    async fn change_warehouse_binding(
-        &self,
-        distributor_id: i64,
-        sql: &'static str,
-        change: ChangeRef,
-    ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let binding = [Val::I(change.entity_id), Val::I(change.scope_id)];
-        exec_on(&mut tx, sql, &binding).await?;
-        commit_changes(tx, distributor_id, &[change]).await
-    }
-
     /// Sets a position's route for a date (replacing any earlier one); returns the route id.
     pub async fn set_route(
         &self,

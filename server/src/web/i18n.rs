@@ -78,6 +78,8 @@ mod tests {
             include_str!("accounts.rs"),
             include_str!("orders.rs"),
             include_str!("imports.rs"),
+            include_str!("warehouses.rs"),
+            include_str!("routes.rs"),
         ];
         let mut missing = Vec::new();
         for src in sources {

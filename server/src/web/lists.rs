@@ -24,12 +24,12 @@ macro_rules! list_routes {
 }
 
 /// The list pages that need nothing around the list, and the exports of every list (the
-/// pages with more around the list are in `pages`, `staff`, `pricing`, `questionnaires` and
-/// `editors`).
+/// pages with more around the list are in `pages`, `staff`, `pricing`, `questionnaires`,
+/// `editors`, `warehouses` and `routes`).
 pub fn router() -> Router<AppState> {
     list_routes!(
         Router::new(),
-        [VISITS, SYNC_SESSIONS, REFUSED, PRICES, WAREHOUSES, ROUTES],
+        [VISITS, SYNC_SESSIONS, REFUSED, PRICES],
         exports: [
             VISITS,
             SYNC_SESSIONS,

@@ -36,7 +36,9 @@ pub mod org;
 pub mod pages;
 pub mod pricing;
 pub mod questionnaires;
+pub mod routes;
 pub mod staff;
+pub mod warehouses;
 
 pub use i18n::T;
 
@@ -146,6 +148,8 @@ pub fn router() -> Router<AppState> {
         .merge(pricing::router())
         .merge(questionnaires::router())
         .merge(editors::router())
+        .merge(warehouses::router())
+        .merge(routes::router())
         .merge(staff::router())
         .merge(org::router())
         .merge(apikeys::router())

@@ -208,6 +208,7 @@ async fn unit_card(
             } }
         }
         @if unit.kind == "position" {
+            p { a #unit-week-plan href={"/routes/week-plan/" (id)} { (t.s("week_plan.open")) } }
             h2 { (t.s("nav.mobile_users")) }
             @match &mobile_user {
                 Some((mu, login)) => { p { a #unit-mobile-user href={"/mobile-users/" (mu)} { (login) } } }

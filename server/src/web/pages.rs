@@ -1,6 +1,7 @@
 //! Cards and actions of the back office: mobile users and PINs, visits and orders, sync
-//! sessions, outlets (reference location, mapping), products (mapping), warehouses (position
-//! bindings) and routes (questionnaires are in `questionnaires`).
+//! sessions, outlets (reference location, mapping), products (mapping) and a route's card
+//! (questionnaires are in `questionnaires`, warehouses in `warehouses`, week plans in
+//! `routes`).
 use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -47,15 +48,6 @@ pub fn router() -> Router<AppState> {
         .route(
             "/products/{id}/mapping",
             post(|s, p, c| set_mapping(s, p, c, Mapped::Product)),
-        )
-        .route("/warehouses/{id}", get(warehouse_card))
-        .route(
-            "/warehouses/{id}/bind",
-            post(|s, p, c| bind_or_unbind(s, p, c, true)),
-        )
-        .route(
-            "/warehouses/{id}/unbind",
-            post(|s, p, c| bind_or_unbind(s, p, c, false)),
         )
         .route("/routes/{id}", get(route_card))
 }
@@ -688,81 +680,6 @@ async fn product_card(
     Ok(layout(&t, &user, &name, body))
 }
 
-// --- Warehouses ------------------------------------------------------------------------------
-
-async fn warehouse_distributor(
-    state: &AppState,
-    user: &WebUser,
-    id: i64,
-) -> WebResult<(i64, String)> {
-    user.found(state.store.warehouse_head(id).await?, |r| r.0)
-}
-
-async fn warehouse_card(
-    State(state): State<AppState>,
-    user: WebUser,
-    Path(id): Path<i64>,
-) -> WebResult<Markup> {
-    let (d, name) = warehouse_distributor(&state, &user, id).await?;
-    let t = user.t();
-    let bound = state.store.warehouse_positions(id).await?;
-    let positions = state.store.distributor_positions(d).await?;
-    let body = html! {
-        h2 { (t.s("warehouse.bound_for_orders")) }
-        table.list #warehouse-positions {
-            tbody {
-                @if bound.is_empty() { tr { td.empty { (t.s("list.empty")) } } }
-                @for (pid, pname) in &bound { tr { td { (pname) } td {
-                    @if user.can_write() {
-                        form.inline method="post" action={"/warehouses/" (id) "/unbind"} {
-                            (csrf_field(&user)) input type="hidden" name="position_id" value=(pid);
-                            button type="submit" { (t.s("warehouse.unbind")) }
-                        }
-                    }
-                } } }
-            }
-        }
-        @if user.can_write() {
-            form.inline method="post" action={"/warehouses/" (id) "/bind"} {
-                (csrf_field(&user))
-                select name="position_id" { @for (pid, pname) in &positions { option value=(pid) { (pname) } } }
-                button #bind-position type="submit" { (t.s("warehouse.bind")) }
-            }
-        }
-    };
-    Ok(layout(&t, &user, &name, body))
-}
-
-#[derive(Deserialize)]
-struct PositionForm {
-    position_id: i64,
-}
-
-async fn bind_or_unbind(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    Change(user, form): Change<PositionForm>,
-    bind: bool,
-) -> WebResult<Response> {
-    let (d, _) = warehouse_distributor(&state, &user, id).await?;
-    let pos: Option<(i64,)> = state
-        .store
-        .distributor_position(form.position_id, d)
-        .await?;
-    if pos.is_none() {
-        return Err(WebError::not_found(&user.t()));
-    }
-    if bind {
-        state.store.bind_warehouse(d, id, form.position_id).await?;
-    } else {
-        state
-            .store
-            .unbind_warehouse(d, id, form.position_id)
-            .await?;
-    }
-    Ok(Redirect::to(&format!("/warehouses/{id}")).into_response())
-}
-
 // --- Routes -----------------------------------------------------------------------
 
 async fn route_card(
@@ -770,7 +687,8 @@ async fn route_card(
     user: WebUser,
     Path(id): Path<i64>,
 ) -> WebResult<Markup> {
-    let (_, date, position) = user.found(state.store.route_head(id).await?, |r| r.0)?;
+    let (_, date, position, position_id) =
+        user.found(state.store.route_head(id).await?, |r| r.0)?;
     let t = user.t();
     let stops = state.store.route_stops(id).await?;
     let body = html! {
@@ -783,3 +701,4 @@ async fn route_card(
     };
     Ok(layout(&t, &user, &format!("{position} · {date}"), body))
 }
+        p { a #week-plan href={"/routes/week-plan/" (position_id)} { (t.s("week_plan.open")) } }

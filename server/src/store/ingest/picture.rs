@@ -161,7 +161,8 @@ impl Store {
                     .await?;
             pic.price_lists = rows.into_iter().map(|r| r.0).collect();
             let rows: Vec<(i64,)> = sqlx::query_as(
-                "SELECT warehouse_id FROM warehouse_positions WHERE position_id = $1 AND document_type = 'order'",
+                "SELECT wp.warehouse_id FROM warehouse_positions wp JOIN warehouses w ON w.id = wp.warehouse_id
+                 WHERE wp.position_id = $1 AND wp.document_type = 'order' AND w.active = 1",
             )
             .bind(auth.position_id)
             .fetch_all(&mut *conn)

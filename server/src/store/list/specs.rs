@@ -469,6 +469,7 @@ pub static WAREHOUSES: ListSpec = ListSpec {
             "(SELECT COUNT(*) FROM warehouse_positions wp WHERE wp.warehouse_id = w.id AND wp.document_type = 'order')",
             Kind::Int,
         ),
+        Col::new("active", "col.active", "w.active", Kind::Flag).filter(Filter::YesNo),
         Col::new("distributor", "col.distributor", "d.code", Kind::Text),
     ],
     sort: "code",
