@@ -200,12 +200,6 @@ impl Problem {
             Problem::OrgActiveBelow => "org.active_below",
             Problem::OrgHasStaff => "org.has_staff",
             Problem::OrgHasMobileUser => "org.has_mobile_user",
-            Problem::Questionnaire(r) => r.code(),
-        }
-    }
-}
-
-/// Errors of domain operations. Database errors map here once; how each becomes an HTTP
             Problem::WarehouseCodeOrName => "warehouses.code_or_name",
             Problem::WarehouseCodeTaken => "warehouses.code_taken",
             Problem::WarehouseUnknownPosition => "warehouses.unknown_position",
@@ -213,6 +207,12 @@ impl Problem {
             Problem::WeekPlanDates => "week_plan.bad_dates",
             Problem::WeekPlanOutlet(_) => "week_plan.unknown_outlet",
             Problem::WeekPlanStops => "week_plan.bad_stops",
+            Problem::Questionnaire(r) => r.code(),
+        }
+    }
+}
+
+/// Errors of domain operations. Database errors map here once; how each becomes an HTTP
 /// answer is decided once too (`crate::error::status_of`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

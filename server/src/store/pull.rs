@@ -307,14 +307,14 @@ async fn load_chunk(
         EntityKind::Warehouse => {
             let warehouses: Vec<(i64, String, String)> = query_in!(
                 pool,
-                "SELECT id, code, name FROM warehouses WHERE id IN ({}) AND active = 1",
+                // An inactive warehouse is never sent (its deactivation wrote tombstones).
+            "SELECT id, code, name FROM warehouses WHERE id IN ({}) AND active = 1",
                 ids
             );
             let stock: Vec<(i64, i64, i64, i64)> = query_in!(
                 pool,
                 "SELECT warehouse_id, product_id, quantity_milli, updated_at_ms FROM stock
                  WHERE warehouse_id IN ({}) ORDER BY warehouse_id, product_id",
-            // An inactive warehouse is never sent (its deactivation wrote tombstones).
                 ids
             );
             for (id, code, name) in warehouses {

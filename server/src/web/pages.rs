@@ -692,6 +692,7 @@ async fn route_card(
     let t = user.t();
     let stops = state.store.route_stops(id).await?;
     let body = html! {
+        p { a #week-plan href={"/routes/week-plan/" (position_id)} { (t.s("week_plan.open")) } }
         table.list #route-stops {
             thead { tr { th { "#" } th { (t.s("col.code")) } th { (t.s("col.name")) } th { (t.s("col.address")) } } }
             tbody { @for (n, oid, code, name, address) in &stops { tr {
@@ -701,4 +702,3 @@ async fn route_card(
     };
     Ok(layout(&t, &user, &format!("{position} · {date}"), body))
 }
-        p { a #week-plan href={"/routes/week-plan/" (position_id)} { (t.s("week_plan.open")) } }
