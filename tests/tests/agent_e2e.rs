@@ -378,6 +378,81 @@ on_both_backends!(
     questionnaire_targeting
 );
 
+/// Stock imported by the distributor's system reaches the phones of the positions bound to
+/// the warehouse with their next pull, replaces what they held, and an order beyond it is
+/// still placed and accepted.
+async fn stock_reaches_phones(db: &TestDb) {
+    let (server, agents) = acme_server(db, 1).await;
+    let api = ApiClient::new(&server, "ACME", "stock feed").await;
+    let (_dir, e, t) = activated(&server, &agents[0], "stock phone").await;
+    e.sync(&t).await.unwrap();
+    let warehouse = e.warehouses().unwrap().remove(0);
+    assert_eq!(warehouse.stock_updated_at_ms, 0, "no stock reported yet");
+    let products = e.search_products("", 0, 3).unwrap();
+    let (a, b) = (&products[0], &products[1]);
+    let csv = format!(
+        "warehouse_code,product_code,quantity\n{w},{a},12.5\n{w},{b},3\n",
+        w = warehouse.code,
+        a = a.code,
+        b = b.code
+    );
+    let (status, job) = api.import("stock", csv.clone()).await;
+    assert_eq!(status, 200, "{job}");
+    e.sync(&t).await.unwrap();
+    let held = e
+        .stock_on_hand(warehouse.id, &[a.id, b.id, products[2].id])
+        .unwrap();
+    assert_eq!(
+        (held.get(&a.id), held.get(&b.id)),
+        (Some(&12_500), Some(&3_000))
+    );
+    assert!(
+        !held.contains_key(&products[2].id),
+        "no stock reported for it"
+    );
+    assert!(e.warehouses().unwrap()[0].stock_updated_at_ms > 0);
+
+    // A second report changes one quantity; the phone follows.
+    let csv = format!(
+        "warehouse_code,product_code,quantity\n{w},{b},1\n",
+        w = warehouse.code,
+        b = b.code
+    );
+    let (status, job) = api.import("stock", csv.clone()).await;
+    assert_eq!(status, 200, "{job}");
+    let report = e.sync(&t).await.unwrap();
+    assert!(report.pulled >= 1, "{report:?}");
+    let held = e.stock_on_hand(warehouse.id, &[a.id, b.id]).unwrap();
+    assert_eq!(
+        (held.get(&a.id), held.get(&b.id)),
+        (Some(&12_500), Some(&1_000))
+    );
+
+    // Ordering 2 of the 1 on hand warns on the phone and is accepted by the server.
+    let stop = e.route(&fieldsync_tests::today()).unwrap().remove(0);
+    let visit = e
+        .start_visit(stop.outlet.id, Some(stop.route_id), vec![fix(&stop.outlet)])
+        .unwrap();
+    let draft = OrderDraft {
+        visit_id: Some(visit),
+        outlet_id: stop.outlet.id,
+        warehouse_id: warehouse.id,
+        lines: vec![(b.id, 2_000)],
+        ..Default::default()
+    };
+    assert_eq!(e.beyond_stock(&draft).unwrap(), vec![(b.id, 2_000, 1_000)]);
+    e.place_order(draft).unwrap();
+    e.end_visit(visit, vec![]).unwrap();
+    let report = e.sync(&t).await.unwrap();
+    assert_eq!(report.refused, 0, "{report:?}");
+    assert_eq!(count(&server.store, "orders").await, 1);
+    server.stop().await;
+}
+on_both_backends!(
+    imported_stock_reaches_the_phones_and_ordering_beyond_it_warns,
+    stock_reaches_phones
+);
+
 /// The evening peak's two halves: a day worked wholly offline leaves every mutation on the
 /// phones and nothing on the server; the evening, run later from the same engine files,
 /// brings all of it in once, through two servers on one database, with faults.

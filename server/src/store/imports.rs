@@ -1057,8 +1057,8 @@ impl Store {
                     return Ok(Ok((0, refused)));
                 }
                 let mut tx = self.begin_write().await?;
-                write_stock(&mut tx, d, &rows, report).await?;
-                finish_patch(tx, d, &[], dry_run).await?;
+                let changes = write_stock(&mut tx, d, &rows, report).await?;
+                finish_patch(tx, d, &changes, dry_run).await?;
                 Ok(Ok((rows.len() as i64, refused)))
             }
             "sales" => {

@@ -192,13 +192,14 @@ pub(super) async fn write_warehouses(
 
 /// Sets stock quantities (warehouse, product, thousandths, "warehouse/product"); every row
 /// is stamped with the time of the import, a quantity equal to the stored one counts as
-/// unchanged.
+/// unchanged. Returns the changes that send every warehouse the file names, with its stock
+/// and the time of this report, to the phones of the positions bound to it.
 pub(super) async fn write_stock(
     tx: &mut WriteTx,
     distributor_id: i64,
     rows: &[(i64, i64, i64, String)],
     report: &mut PatchReport,
-) -> Result<()> {
+) -> Result<Vec<ChangeRef>> {
     let found: Vec<(i64, i64, i64)> = rows_on(
         tx,
         "SELECT s.warehouse_id, s.product_id, s.quantity_milli FROM stock s \
@@ -228,7 +229,24 @@ pub(super) async fn write_stock(
         .await?;
         stored.insert((*w, *p), *q);
     }
-    Ok(())
+    let mut warehouses: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    warehouses.sort_unstable();
+    warehouses.dedup();
+    let mut changes = Vec::new();
+    for w in warehouses {
+        let positions: Vec<(i64,)> = rows_on(
+            tx,
+            "SELECT position_id FROM warehouse_positions WHERE warehouse_id = $1 AND document_type = 'order'",
+            &[Val::I(w)],
+        )
+        .await?;
+        changes.extend(
+            positions
+                .into_iter()
+                .map(|(p,)| ChangeRef::upsert(EntityKind::Warehouse, w, p)),
+        );
+    }
+    Ok(changes)
 }
 
 type StoredSale = (String, i64, String, i64, i64, i64, i64);
