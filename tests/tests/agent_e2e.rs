@@ -410,7 +410,12 @@ async fn stock_reaches_phones(db: &TestDb) {
         !held.contains_key(&products[2].id),
         "no stock reported for it"
     );
-    assert!(e.warehouses().unwrap()[0].stock_updated_at_ms > 0);
+    let reported = e
+        .warehouses()
+        .unwrap()
+        .into_iter()
+        .find(|w| w.id == warehouse.id);
+    assert!(reported.unwrap().stock_updated_at_ms > 0);
 
     // A second report changes one quantity; the phone follows.
     let csv = format!(
@@ -426,6 +431,22 @@ async fn stock_reaches_phones(db: &TestDb) {
     assert_eq!(
         (held.get(&a.id), held.get(&b.id)),
         (Some(&12_500), Some(&1_000))
+    );
+
+    // A warehouse renamed by the warehouses import reaches the phone, its stock with it.
+    let csv = format!("code,name\n{},Renamed by import\n", warehouse.code);
+    let (status, job) = api.import("warehouses", csv).await;
+    assert_eq!(status, 200, "{job}");
+    e.sync(&t).await.unwrap();
+    let renamed = e
+        .warehouses()
+        .unwrap()
+        .into_iter()
+        .find(|w| w.id == warehouse.id);
+    assert_eq!(renamed.unwrap().name, "Renamed by import");
+    assert_eq!(
+        e.stock_on_hand(warehouse.id, &[b.id]).unwrap().get(&b.id),
+        Some(&1_000)
     );
 
     // Ordering 2 of the 1 on hand warns on the phone and is accepted by the server.

@@ -1031,8 +1031,8 @@ impl Store {
                 let n = rows.len() as i64;
                 for chunk in keyed_chunks(rows, WRITE_CHUNK, |r| r.0.clone()) {
                     let mut tx = self.begin_write().await?;
-                    write_warehouses(&mut tx, d, &chunk, report).await?;
-                    finish_patch(tx, d, &[], dry_run).await?;
+                    let changes = write_warehouses(&mut tx, d, &chunk, report).await?;
+                    finish_patch(tx, d, &changes, dry_run).await?;
                 }
                 Ok(Ok((n, refused)))
             }

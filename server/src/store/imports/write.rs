@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use fieldsync_protocol::v1::EntityKind;
 
 use super::super::sql::{Val, exec_on, id_on, insert, rows_on, select_in};
+use super::super::warehouses::bound_changes;
 use super::super::world::{ChangeRef, PatchReport, set_route_on};
 use super::super::{Result, WriteTx};
 use super::SaleRow;
@@ -152,7 +153,7 @@ pub(super) async fn write_warehouses(
     distributor_id: i64,
     rows: &[(String, String)],
     report: &mut PatchReport,
-) -> Result<()> {
+) -> Result<Vec<ChangeRef>> {
     let codes: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     let found: Vec<(String, String)> = select_in!(
         *tx,
@@ -162,6 +163,7 @@ pub(super) async fn write_warehouses(
         codes
     );
     let mut stored: HashMap<String, String> = found.into_iter().collect();
+    let mut changes = Vec::new();
     for (code, name) in rows {
         match stored.get(code) {
             Some(before) if before == name => {
@@ -174,20 +176,24 @@ pub(super) async fn write_warehouses(
             }
             None => report.created += 1,
         }
-        exec_on(
+        let (id, active): (i64, i64) = rows_on(
             tx,
             "INSERT INTO warehouses (distributor_id, code, name) VALUES ($1, $2, $3) \
-             ON CONFLICT (distributor_id, code) DO UPDATE SET name = excluded.name",
+             ON CONFLICT (distributor_id, code) DO UPDATE SET name = excluded.name \
+             RETURNING id, active",
             &[
                 Val::I(distributor_id),
                 Val::S(code.clone()),
                 Val::S(name.clone()),
             ],
         )
-        .await?;
+        .await?
+        .remove(0);
+        // A renamed warehouse reaches the phones bound to it (a new one has none yet).
+        changes.extend(bound_changes(tx, id, active != 0).await?);
         stored.insert(code.clone(), name.clone());
     }
-    Ok(())
+    Ok(changes)
 }
 
 /// Sets stock quantities (warehouse, product, thousandths, "warehouse/product"); every row
@@ -234,17 +240,8 @@ pub(super) async fn write_stock(
     warehouses.dedup();
     let mut changes = Vec::new();
     for w in warehouses {
-        let positions: Vec<(i64,)> = rows_on(
-            tx,
-            "SELECT position_id FROM warehouse_positions WHERE warehouse_id = $1 AND document_type = 'order'",
-            &[Val::I(w)],
-        )
-        .await?;
-        changes.extend(
-            positions
-                .into_iter()
-                .map(|(p,)| ChangeRef::upsert(EntityKind::Warehouse, w, p)),
-        );
+        // The pull never sends an inactive warehouse: its stock waits for its reactivation.
+        changes.extend(bound_changes(tx, w, true).await?);
     }
     Ok(changes)
 }
