@@ -47,6 +47,7 @@ impl AppError {
 /// database that failed 503 (try again; the detail goes to the log, never to the client).
 pub fn status_of(e: &StoreError) -> StatusCode {
     match e {
+        StoreError::Refused(crate::store::Problem::GlobalsHeadOfficeOnly) => StatusCode::FORBIDDEN,
         StoreError::Refused(_) => StatusCode::BAD_REQUEST,
         StoreError::NotFound => StatusCode::NOT_FOUND,
         StoreError::Conflict(_) => StatusCode::CONFLICT,

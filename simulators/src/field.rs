@@ -666,7 +666,7 @@ fn visit(
     }
     if rng.random_bool(0.6) {
         let items: Vec<(i64, bool)> = engine
-            .must_stock()?
+            .must_stock_for(outlet_id)?
             .iter()
             .map(|p| (p.id, rng.random_bool(0.8)))
             .collect();

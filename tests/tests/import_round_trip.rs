@@ -113,9 +113,10 @@ async fn outlets_stored(server: &TestServer, prefix: &str) -> Vec<String> {
 }
 
 async fn products_stored(server: &TestServer, prefix: &str) -> Vec<String> {
-    let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
-        "SELECT code, name, unit, category, CAST(must_stock AS BIGINT) FROM products \
-         WHERE code LIKE $1 ORDER BY code",
+    let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT code, name, unit, category, CAST(must_stock AS BIGINT), \
+         (SELECT COUNT(*) FROM product_must_stock_channels c WHERE c.product_id = products.id) \
+         FROM products WHERE code LIKE $1 ORDER BY code",
     )
     .bind(format!("{prefix}%"))
     .fetch_all(server.store.test_pool())
@@ -252,6 +253,12 @@ async fn round_trip(db: &TestDb) {
                         unit: Some(p.unit.clone()),
                         category: Some(p.category.clone()),
                         must_stock: Some(p.must_stock),
+                        must_stock_channels: Some(
+                            ["modern", "traditional"][..i % 3]
+                                .iter()
+                                .map(|c| c.to_string())
+                                .collect(),
+                        ),
                     })
                     .collect();
                 server

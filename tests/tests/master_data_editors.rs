@@ -5,7 +5,11 @@
 //!   outlet gets the default;
 //! - outlets: a key user creates one in a territory and its agent's phone gets it; editing an
 //!   outlet into another territory takes it off the old territory's phone and onto the new
-//!   one's, and keeps what the form does not show (the reference location).
+//!   one's, and keeps what the form does not show (the reference location);
+//! - global records: the head office creates a global outlet and marks a product global; a
+//!   key user maps a local outlet to the global one but can neither mark a record global nor
+//!   open or change a global one; unmarking a global outlet that a local one is mapped to is
+//!   refused with the count until the mapping goes.
 //!
 //! Bad input (a taken name or code, an empty name, a bad amount, an unknown product) is
 //! refused with its reason and changes nothing; another distributor's key user cannot open
@@ -55,6 +59,7 @@ editor_tests! {
     a_key_user_creates_and_moves_outlets_and_the_phones_of_both_territories_follow: 2, outlet_editor;
     a_key_user_creates_and_edits_a_product_and_every_phone_of_the_distributor_gets_it: 1, product_editor;
     a_key_user_builds_a_questionnaire_the_phone_enforces_it_and_an_edit_after_answers_makes_a_version: 1, questionnaire_editor;
+    the_head_office_marks_records_global_a_key_user_maps_to_them_but_cannot_mark_or_change_them: 1, globals_editor;
 }
 
 #[path = "editors/questionnaires.rs"]
@@ -392,6 +397,55 @@ async fn product_editor(w: &Ctx, b: &Browser) -> (String, &'static str) {
         (seen.name.as_str(), seen.unit.as_str(), seen.must_stock),
         ("Kvas 1 l", "bottle", true)
     );
+    // Must-stock at every channel: checked at the phone's outlet.
+    let outlet = phone.engine.search_outlets("", 1).unwrap()[0].id;
+    let (channel,): (String,) = sqlx::query_as("SELECT channel FROM outlets WHERE id = $1")
+        .bind(outlet)
+        .fetch_one(s.test_pool())
+        .await
+        .unwrap();
+    assert!(
+        !channel.is_empty(),
+        "the test world's outlets have a channel"
+    );
+    let checked = |phone: &Phone| {
+        phone
+            .engine
+            .must_stock_for(outlet)
+            .unwrap()
+            .iter()
+            .any(|p| p.id == product)
+    };
+    assert!(checked(&phone));
+
+    // Must-stock for another channel only: the outlet no longer checks it; then for the
+    // outlet's channel (ticked among the distributor's channels) it does again.
+    b.goto(&format!("{url}/products/{product}/edit")).await;
+    b.fill("#more_channels", " cash-and-carry ; ").await;
+    b.click("#save-item").await;
+    assert_eq!(b.text("#must-stock-channels").await, "cash-and-carry");
+    phone.sync().await;
+    assert!(
+        !checked(&phone),
+        "must-stock only at cash-and-carry outlets"
+    );
+    b.goto(&format!("{url}/products/{product}/edit")).await;
+    b.run(&format!(
+        "document.querySelector('input.must-stock-channel[value=\"{channel}\"]').click()"
+    ))
+    .await;
+    b.click("#save-item").await;
+    assert_eq!(
+        b.text("#must-stock-channels").await,
+        format!("cash-and-carry, {channel}")
+            .split(", ")
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    phone.sync().await;
+    assert!(checked(&phone), "must-stock at the outlet's channel too");
 
     // The same code again is refused; an edit renames it and clears must-stock.
     let products = count(s, "products").await;
@@ -414,4 +468,118 @@ async fn product_editor(w: &Ctx, b: &Browser) -> (String, &'static str) {
         .expect("on the phone");
     assert_eq!((seen.name.as_str(), seen.must_stock), ("Kvas 1.5 l", false));
     (format!("/products/{product}/edit"), "#item-form")
+}
+
+/// The stored (is_global, mapping) of an outlet or product.
+async fn marking(store: &Store, table: &str, id: i64) -> (i64, Option<i64>) {
+    let column = if table == "outlets" {
+        "global_outlet_id"
+    } else {
+        "global_product_id"
+    };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT is_global, {column} FROM {table} WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_one(store.test_pool())
+    .await
+    .unwrap()
+}
+
+async fn globals_editor(w: &Ctx, b: &Browser) -> (String, &'static str) {
+    let (_, d, url, s) = w.parts();
+    let pool = s.test_pool();
+    s.create_key_user("ho", PASSWORD, Role::HeadOffice, &[], now_ms())
+        .await
+        .unwrap();
+    let ho = logged_in(url, "ho").await;
+    let first = async |table: &str| -> i64 {
+        let (id,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT MIN(id) FROM {table} WHERE distributor_id = $1"
+        )))
+        .bind(d)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        id
+    };
+    let (local, product) = (first("outlets").await, first("products").await);
+
+    // The head office creates a global outlet in ACME.
+    ho.goto(&format!("{url}/outlets/new?distributor_id={d}"))
+        .await;
+    ho.fill("#code", "G-OUT-1").await;
+    ho.fill("#name", "Brand flagship").await;
+    ho.run("document.getElementById('is_global').click()").await;
+    ho.click("#save-item").await;
+    let (global,): (i64,) = sqlx::query_as("SELECT id FROM outlets WHERE code = 'G-OUT-1'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(marking(s, "outlets", global).await, (1, None));
+    ho.goto(&format!("{url}/outlets?f.kind=global&cols=code"))
+        .await;
+    assert_eq!(ho.text("#row-count").await, "1 rows");
+
+    // The key user maps a local outlet to it by its code.
+    b.goto(&format!("{url}/outlets/{local}")).await;
+    b.fill("#global-code", "G-OUT-1").await;
+    b.click("#save-mapping").await;
+    assert_eq!(marking(s, "outlets", local).await, (0, Some(global)));
+
+    // The key user cannot open or change the global outlet, nor mark a local one global
+    // (a crafted field), nor create a global one.
+    b.goto(&format!("{url}/outlets/{global}")).await;
+    assert!(b.find_opt("#edit-outlet").await.is_none());
+    b.goto(&format!("{url}/outlets/{global}/edit")).await;
+    assert!(refused(b, "Only the head office").await);
+    let crafted = "const i = document.createElement('input'); i.type = 'hidden'; \
+                   i.name = 'is_global'; i.value = '1'; document.getElementById('item-form').appendChild(i)";
+    b.goto(&format!("{url}/outlets/{local}/edit")).await;
+    assert!(
+        b.find_opt("#is_global").await.is_none(),
+        "no marking for key users"
+    );
+    b.run(crafted).await;
+    b.click("#save-item").await;
+    assert!(refused(b, "Only the head office").await);
+    assert_eq!(marking(s, "outlets", local).await, (0, Some(global)));
+    let outlets = count(s, "outlets").await;
+    new_item(b, &format!("{url}/outlets"), "G-OUT-2", "Not mine to mark").await;
+    b.run(crafted).await;
+    b.click("#save-item").await;
+    assert!(refused(b, "Only the head office").await);
+    assert_eq!(count(s, "outlets").await, outlets);
+
+    // Unmarking the global outlet is refused while the local one is mapped to it.
+    ho.goto(&format!("{url}/outlets/{global}/edit")).await;
+    ho.run("document.getElementById('is_global').click()").await;
+    ho.click("#save-item").await;
+    assert!(refused(&ho, "1 local records are mapped").await);
+    assert_eq!(marking(s, "outlets", global).await, (1, None));
+    // Once the key user unmaps it, the head office unmarks the outlet.
+    b.goto(&format!("{url}/outlets/{local}")).await;
+    b.fill("#global-code", "").await;
+    b.click("#save-mapping").await;
+    ho.goto(&format!("{url}/outlets/{global}/edit")).await;
+    ho.run("document.getElementById('is_global').click()").await;
+    ho.click("#save-item").await;
+    assert_eq!(ho.text("#outlet-name").await, "Brand flagship");
+    assert_eq!(marking(s, "outlets", global).await, (0, None));
+
+    // The head office marks an existing product global: the list shows its kind, the key
+    // user no longer edits it.
+    ho.goto(&format!("{url}/products/{product}/edit")).await;
+    ho.run("document.getElementById('is_global').click()").await;
+    ho.click("#save-item").await;
+    assert_eq!(marking(s, "products", product).await, (1, None));
+    b.goto(&format!("{url}/products?f.kind=global&cols=code"))
+        .await;
+    assert_eq!(b.text("#row-count").await, "1 rows");
+    b.goto(&format!("{url}/products/{product}")).await;
+    assert!(b.find_opt("#edit-product").await.is_none());
+    b.goto(&format!("{url}/products/{product}/edit")).await;
+    assert!(refused(b, "Only the head office").await);
+    ho.close().await;
+    (format!("/outlets/{local}/edit"), "#item-form")
 }

@@ -284,13 +284,32 @@ impl Engine {
             .optional()?)
     }
 
-    /// The must-stock products, for the distribution check.
+    /// Every must-stock product, whatever channels it is must-stock for (a visit's
+    /// distribution check uses [`Engine::must_stock_for`]).
     pub fn must_stock(&self) -> Result<Vec<ProductView>, EngineError> {
         let db = self.db();
         let mut stmt = db.prepare_cached(
             "SELECT id, code, name, unit, must_stock, NULL FROM products WHERE must_stock = 1 ORDER BY name",
         )?;
         let rows = stmt.query_map([], product_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The must-stock products at an outlet, for its distribution check: those must-stock
+    /// for every channel (no channels named) and those for the outlet's channel (matched
+    /// exactly). An outlet the phone does not have gets only the first.
+    pub fn must_stock_for(&self, outlet_id: i64) -> Result<Vec<ProductView>, EngineError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT p.id, p.code, p.name, p.unit, p.must_stock, NULL FROM products p
+             WHERE p.must_stock = 1
+               AND (NOT EXISTS (SELECT 1 FROM product_must_stock_channels c WHERE c.product_id = p.id)
+                    OR EXISTS (SELECT 1 FROM product_must_stock_channels c
+                               WHERE c.product_id = p.id
+                                 AND c.channel = (SELECT o.channel FROM outlets o WHERE o.id = ?1)))
+             ORDER BY p.name",
+        )?;
+        let rows = stmt.query_map([outlet_id], product_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -612,4 +631,91 @@ fn like(query: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{q}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use v1::change::Entity;
+
+    fn page(changes: Vec<Entity>) -> v1::PullResponse {
+        v1::PullResponse {
+            changes: changes
+                .into_iter()
+                .map(|e| v1::Change { entity: Some(e) })
+                .collect(),
+            next_cursor: vec![1],
+            ..Default::default()
+        }
+    }
+
+    fn outlet(id: i64, channel: &str) -> Entity {
+        Entity::Outlet(v1::Outlet {
+            id,
+            name: format!("Outlet {id}"),
+            channel: channel.into(),
+            ..Default::default()
+        })
+    }
+
+    fn product(id: i64, must_stock: bool, channels: &[&str]) -> Entity {
+        Entity::Product(v1::Product {
+            id,
+            code: format!("P{id}"),
+            name: format!("Product {id}"),
+            must_stock,
+            must_stock_channels: channels.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        })
+    }
+
+    fn ids(products: Vec<ProductView>) -> Vec<i64> {
+        products.into_iter().map(|p| p.id).collect()
+    }
+
+    #[test]
+    fn an_outlet_checks_the_products_must_stock_everywhere_and_those_for_its_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path().join("agent.db")).unwrap();
+        e.store_page(&page(vec![
+            outlet(1, "horeca"),
+            outlet(2, "modern"),
+            product(10, true, &[]),
+            product(11, true, &["modern"]),
+            product(12, true, &["horeca", "traditional"]),
+            product(13, false, &[]),
+        ]))
+        .unwrap();
+        let at = |outlet: i64| ids(e.must_stock_for(outlet).unwrap());
+        assert_eq!(at(1), vec![10, 12]);
+        assert_eq!(at(2), vec![10, 11]);
+        assert_eq!(
+            at(99),
+            vec![10],
+            "an unknown outlet: every-channel products only"
+        );
+        assert_eq!(ids(e.must_stock().unwrap()), vec![10, 11, 12]);
+
+        // A product's channels are replaced when it comes again; a tombstone takes them too.
+        e.store_page(&page(vec![
+            product(11, true, &[]),
+            product(10, true, &["traditional"]),
+            Entity::Deleted(v1::Tombstone {
+                kind: v1::EntityKind::Product as i32,
+                id: 12,
+            }),
+        ]))
+        .unwrap();
+        assert_eq!(at(1), vec![11]);
+        assert_eq!(at(2), vec![11]);
+        let left: i64 = e
+            .db()
+            .query_row(
+                "SELECT COUNT(*) FROM product_must_stock_channels",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 1, "only product 10's channel is kept");
+    }
 }

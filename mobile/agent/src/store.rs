@@ -107,6 +107,15 @@ CREATE TABLE stock (
 ) WITHOUT ROWID;
 ALTER TABLE warehouses ADD COLUMN stock_updated_at_ms INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 5: the outlet channels a must-stock product is checked at (Product.must_stock_channels),
+    // replaced whenever the product arrives; none: every channel.
+    r#"
+CREATE TABLE product_must_stock_channels (
+    product_id INTEGER NOT NULL,
+    channel    TEXT NOT NULL,
+    PRIMARY KEY (product_id, channel)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Opens (creating if needed) and migrates a local store.

@@ -684,6 +684,16 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![p.id, p.code, p.name, p.unit, p.category, p.must_stock as i64, p.quantity_step_milli, search])?;
+            tx.prepare_cached("DELETE FROM product_must_stock_channels WHERE product_id = ?1")?
+                .execute([p.id])?;
+            if p.must_stock {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO product_must_stock_channels (product_id, channel) VALUES (?1, ?2)",
+                )?;
+                for channel in &p.must_stock_channels {
+                    insert.execute(params![p.id, channel])?;
+                }
+            }
         }
         Some(Entity::PriceList(p)) => {
             tx.prepare_cached(
@@ -739,7 +749,13 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
         Some(Entity::Deleted(t)) => {
             let table = match v1::EntityKind::try_from(t.kind) {
                 Ok(v1::EntityKind::Outlet) => "outlets",
-                Ok(v1::EntityKind::Product) => "products",
+                Ok(v1::EntityKind::Product) => {
+                    tx.execute(
+                        "DELETE FROM product_must_stock_channels WHERE product_id = ?1",
+                        [t.id],
+                    )?;
+                    "products"
+                }
                 Ok(v1::EntityKind::PriceList) => "price_lists",
                 Ok(v1::EntityKind::Price) => "prices",
                 Ok(v1::EntityKind::Warehouse) => {

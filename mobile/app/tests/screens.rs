@@ -132,6 +132,7 @@ fn fixture(route: bool) -> Fixture {
             category: "drinks".into(),
             must_stock: must,
             quantity_step_milli: 1000,
+            must_stock_channels: Vec::new(),
         })));
         changes.push(change(Entity::Price(v1::Price {
             id,

@@ -69,7 +69,7 @@ pub const KINDS: [(&str, &[&str], &[&str], bool); 10] = [
     (
         "products",
         &["code", "name"],
-        &["unit", "category", "must_stock"],
+        &["unit", "category", "must_stock", "must_stock_channels"],
         true,
     ),
     ("warehouses", &["code", "name"], &[], true),
@@ -969,6 +969,13 @@ impl Store {
                         unit: has("unit").then(|| cell(t, r, "unit").to_string()),
                         category: has("category").then(|| cell(t, r, "category").to_string()),
                         must_stock: must,
+                        // `traditional;modern`; an empty cell: every channel.
+                        must_stock_channels: has("must_stock_channels").then(|| {
+                            cell(t, r, "must_stock_channels")
+                                .split(';')
+                                .map(str::to_string)
+                                .collect()
+                        }),
                     })
                 });
                 let n = ok.len() as i64;

@@ -154,6 +154,12 @@ pub enum Problem {
     /// A questionnaire or question edit that does not hold, and why.
     #[error("{0}")]
     Questionnaire(questionnaires::Refusal),
+    #[error("only the head office marks records global or local and changes global ones")]
+    GlobalsHeadOfficeOnly,
+    #[error("another global record has this code already")]
+    GlobalCodeTaken,
+    #[error("{0} local records are mapped to this global one; map them elsewhere first")]
+    GlobalStillMapped(i64),
 }
 
 impl Problem {
@@ -208,6 +214,9 @@ impl Problem {
             Problem::WeekPlanOutlet(_) => "week_plan.unknown_outlet",
             Problem::WeekPlanStops => "week_plan.bad_stops",
             Problem::Questionnaire(r) => r.code(),
+            Problem::GlobalsHeadOfficeOnly => "globals.head_office_only",
+            Problem::GlobalCodeTaken => "globals.code_taken",
+            Problem::GlobalStillMapped(_) => "globals.still_mapped",
         }
     }
 }

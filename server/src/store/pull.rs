@@ -256,19 +256,26 @@ async fn load_chunk(
                 }
             )
         ),
-        EntityKind::Product => read_entities!(
-            Product,
-            "SELECT id, code, name, unit, category, must_stock, quantity_step_milli
-             FROM products WHERE id IN ({}) AND deleted = 0",
-            |id: i64,
-             code: String,
-             name: String,
-             unit: String,
-             category: String,
-             must_stock: i64,
-             quantity_step_milli: i64| (
-                id,
-                v1::Product {
+        EntityKind::Product => {
+            let products: Vec<(i64, String, String, String, String, i64, i64)> = query_in!(
+                pool,
+                "SELECT id, code, name, unit, category, must_stock, quantity_step_milli
+                 FROM products WHERE id IN ({}) AND deleted = 0",
+                ids
+            );
+            let channels: Vec<(i64, String)> = query_in!(
+                pool,
+                "SELECT product_id, channel FROM product_must_stock_channels
+                 WHERE product_id IN ({}) ORDER BY product_id, channel",
+                ids
+            );
+            for (id, code, name, unit, category, must_stock, quantity_step_milli) in products {
+                let must_stock_channels = channels
+                    .iter()
+                    .filter(|c| c.0 == id)
+                    .map(|c| c.1.clone())
+                    .collect();
+                let product = v1::Product {
                     id,
                     code,
                     name,
@@ -276,9 +283,11 @@ async fn load_chunk(
                     category,
                     must_stock: must_stock != 0,
                     quantity_step_milli,
-                }
-            )
-        ),
+                    must_stock_channels,
+                };
+                out.push((id, Entity::Product(product)));
+            }
+        }
         EntityKind::PriceList => read_entities!(
             PriceList,
             "SELECT id, name, payment_form FROM price_lists WHERE id IN ({})",
@@ -305,10 +314,10 @@ async fn load_chunk(
             )
         ),
         EntityKind::Warehouse => {
+            // An inactive warehouse is never sent (its deactivation wrote tombstones).
             let warehouses: Vec<(i64, String, String)> = query_in!(
                 pool,
-                // An inactive warehouse is never sent (its deactivation wrote tombstones).
-            "SELECT id, code, name FROM warehouses WHERE id IN ({}) AND active = 1",
+                "SELECT id, code, name FROM warehouses WHERE id IN ({}) AND active = 1",
                 ids
             );
             let stock: Vec<(i64, i64, i64, i64)> = query_in!(

@@ -128,6 +128,12 @@ impl SessionUser {
         self.role == Role::HeadOffice
     }
 
+    /// Only the head office marks outlets and products global or local and changes global
+    /// ones; a distributor's key user keeps its local records.
+    pub fn may_keep_globals(&self) -> bool {
+        self.role == Role::HeadOffice
+    }
+
     /// The head office and key users keep accounts (key users within their sync points).
     pub fn may_keep_accounts(&self) -> bool {
         matches!(self.role, Role::HeadOffice | Role::KeyUser)

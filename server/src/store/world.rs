@@ -390,6 +390,21 @@ pub struct ProductFields {
     pub unit: String,
     pub category: String,
     pub must_stock: bool,
+    /// The outlet channels the product is must-stock for, sorted; none: every channel (and
+    /// none at all when it is not must-stock).
+    pub must_stock_channels: Vec<String>,
+}
+
+/// Must-stock channels as stored: trimmed, without empty ones, sorted, each once.
+pub fn must_stock_channels<S: AsRef<str>>(channels: &[S]) -> Vec<String> {
+    let mut out: Vec<String> = channels
+        .iter()
+        .map(|c| c.as_ref().trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 impl ProductFields {
@@ -402,6 +417,11 @@ impl ProductFields {
                 "must_stock",
                 self.must_stock.to_string(),
                 after.must_stock.to_string(),
+            ),
+            (
+                "must_stock_channels",
+                self.must_stock_channels.join(";"),
+                after.must_stock_channels.join(";"),
             ),
         ]
         .into_iter()
@@ -419,6 +439,9 @@ pub struct ProductPatch {
     pub unit: Option<String>,
     pub category: Option<String>,
     pub must_stock: Option<bool>,
+    /// The channels it is must-stock for (empty: every channel); `None` keeps the stored ones.
+    /// A product that is not must-stock keeps none.
+    pub must_stock_channels: Option<Vec<String>>,
 }
 
 /// A question of a questionnaire being created.
@@ -757,8 +780,21 @@ impl Store {
             "SELECT id, code, name, unit, category, must_stock, deleted FROM products \
              WHERE distributor_id = $1 AND code IN ({})",
             [distributor_id],
+            codes.clone()
+        );
+        let channel_rows: Vec<(String, String)> = select_in!(
+            tx,
+            (String, String),
+            "SELECT p.code, c.channel FROM product_must_stock_channels c \
+             JOIN products p ON p.id = c.product_id \
+             WHERE p.distributor_id = $1 AND p.code IN ({}) ORDER BY c.channel",
+            [distributor_id],
             codes
         );
+        let mut channels: HashMap<String, Vec<String>> = HashMap::new();
+        for (code, channel) in channel_rows {
+            channels.entry(code).or_default().push(channel);
+        }
         let mut stored: HashMap<String, (i64, ProductFields, bool)> = rows
             .into_iter()
             .map(|r| {
@@ -767,6 +803,7 @@ impl Store {
                     unit: r.3,
                     category: r.4,
                     must_stock: r.5 != 0,
+                    must_stock_channels: channels.remove(&r.1).unwrap_or_default(),
                 };
                 (r.1, (r.0, fields, r.6 != 0))
             })
@@ -796,6 +833,13 @@ impl Store {
             if let Some(m) = p.must_stock {
                 after.must_stock = m;
             }
+            if let Some(c) = &p.must_stock_channels {
+                after.must_stock_channels = must_stock_channels(c);
+            }
+            if !after.must_stock {
+                after.must_stock_channels.clear();
+            }
+            let channels_before = known.as_ref().map(|k| k.1.must_stock_channels.clone());
             let vals = |first: i64| {
                 vec![
                     Val::I(first),
@@ -839,6 +883,9 @@ impl Store {
                     id
                 }
             };
+            if channels_before.as_ref() != Some(&after.must_stock_channels) {
+                write_must_stock_channels(&mut tx, id, &after.must_stock_channels).await?;
+            }
             changes.push(ChangeRef::upsert(EntityKind::Product, id, 0));
             stored.insert(p.code.clone(), (id, after, false));
         }
@@ -944,4 +991,27 @@ impl Store {
         )
         .await
     }
+}
+
+/// Replaces the must-stock channels of product `id` (none: every channel).
+async fn write_must_stock_channels(
+    tx: &mut sqlx::AnyConnection,
+    id: i64,
+    channels: &[String],
+) -> Result<()> {
+    exec_on(
+        tx,
+        "DELETE FROM product_must_stock_channels WHERE product_id = $1",
+        &[Val::I(id)],
+    )
+    .await?;
+    for channel in channels {
+        exec_on(
+            tx,
+            "INSERT INTO product_must_stock_channels (product_id, channel) VALUES ($1, $2)",
+            &[Val::I(id), Val::S(channel.clone())],
+        )
+        .await?;
+    }
+    Ok(())
 }

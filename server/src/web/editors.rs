@@ -2,7 +2,9 @@
 //! creates one and the form that edits one. Both go through the same patch as an import row
 //! (see `store::editors`): phones follow with their next pull (an outlet moved to another
 //! territory leaves the old territory's phones) and what a form does not show (an outlet's
-//! reference location, a mapping) stays as stored.
+//! reference location, a mapping) stays as stored. The head office also marks an item
+//! global or local there; a distributor's key user neither does that nor opens a global
+//! item's form (see `store::editors` for the rules).
 use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,6 +19,7 @@ use super::lists;
 use super::{Fields, WebError, WebResult, WebUser, csrf_field, layout, picked, user_distributors};
 use crate::AppState;
 use crate::store::editors::{Choices, Coded, OutletForm, ProductForm};
+use crate::store::{Problem, StoreError};
 
 /// What is edited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,11 +137,25 @@ async fn own_fields(state: &AppState, user: &WebUser, d: i64, item: &Item) -> We
                 label { (t.s("col.price_list")) (picker(user, "price_list_id", &price_lists, f.price_list_id)) }
             }
         }
-        Item::Product(f) => html! {
-            (field("col.unit", "unit", &f.unit))
-            (field("col.category", "category", &f.category))
-            label.check { input #must_stock type="checkbox" name="must_stock" value="1" checked[f.must_stock]; (t.s("col.must_stock")) }
-        },
+        Item::Product(f) => {
+            let mut channels = state.store.must_stock_channel_choices(d).await?;
+            channels.retain(|c| !f.must_stock_channels.contains(c));
+            channels.extend(f.must_stock_channels.iter().cloned());
+            channels.sort();
+            html! {
+                (field("col.unit", "unit", &f.unit))
+                (field("col.category", "category", &f.category))
+                label.check { input #must_stock type="checkbox" name="must_stock" value="1" checked[f.must_stock]; (t.s("col.must_stock")) }
+                fieldset #must-stock-channels {
+                    legend { (t.s("products.must_stock_channels")) }
+                    @for c in &channels {
+                        label.check { input.must-stock-channel type="checkbox" name="must_stock_channel" value=(c) checked[f.must_stock_channels.contains(c)]; (c) }
+                    }
+                    label { (t.s("products.more_channels")) input #more_channels name="more_channels"; }
+                    p.hint { (t.s("products.must_stock_channels_hint")) }
+                }
+            }
+        }
     })
 }
 
@@ -166,6 +183,10 @@ async fn form_page(
             }
             label { (t.s("col.name")) input #name name="name" value=(coded.name()) required maxlength="200"; }
             (own)
+            @if user.may_keep_globals() {
+                label.check { input #is_global type="checkbox" name="is_global" value="1" checked[coded.is_global()]; (t.s("globals.mark")) }
+                p.hint { (t.s("globals.mark_hint")) }
+            }
             button #save-item type="submit" { (t.s("common.save")) }
         }
         p.hint { (t.s(&kind.key("form_hint"))) }
@@ -189,6 +210,10 @@ async fn open_form(
     user.check_write()?;
     if let Some(id) = id {
         let (d, item) = visible(&state, &user, kind, id).await?;
+        if item.coded().is_global() && !user.may_keep_globals() {
+            let refusal = StoreError::Refused(Problem::GlobalsHeadOfficeOnly);
+            return Err(WebError::store(&user.t(), refusal));
+        }
         let action = format!("{}/{id}/edit", kind.path());
         let title = item.coded().name().to_string();
         return form_page(&state, &user, (kind, d), &action, &title, &item).await;
@@ -238,6 +263,7 @@ async fn visible(state: &AppState, user: &WebUser, kind: Kind, id: i64) -> WebRe
 /// What the form sent, as the item of `kind`.
 fn sent_item(user: &WebUser, kind: Kind, f: &Fields) -> WebResult<Item> {
     let text = |name: &str| f.get(name).to_string();
+    let is_global = f.get("is_global") == "1";
     Ok(match kind {
         Kind::Outlet => Item::Outlet(OutletForm {
             code: text("code"),
@@ -248,6 +274,7 @@ fn sent_item(user: &WebUser, kind: Kind, f: &Fields) -> WebResult<Item> {
             channel: text("channel"),
             territory_id: picked(user, f.get("territory_id"))?,
             price_list_id: picked(user, f.get("price_list_id"))?,
+            is_global,
         }),
         Kind::Product => Item::Product(ProductForm {
             code: text("code"),
@@ -255,6 +282,14 @@ fn sent_item(user: &WebUser, kind: Kind, f: &Fields) -> WebResult<Item> {
             unit: text("unit"),
             category: text("category"),
             must_stock: f.get("must_stock") == "1",
+            must_stock_channels: f
+                .0
+                .iter()
+                .filter(|(k, _)| k == "must_stock_channel")
+                .map(|(_, v)| v.clone())
+                .chain(f.get("more_channels").split([';', ',']).map(str::to_string))
+                .collect(),
+            is_global,
         }),
     })
 }
@@ -277,9 +312,10 @@ async fn save(
             return Err(WebError::not_found(&user.t()));
         }
     }
+    let globals = user.may_keep_globals();
     let saved = match sent_item(&user, kind, &fields)? {
-        Item::Outlet(f) => state.store.save_outlet(d, existing, &f).await,
-        Item::Product(f) => state.store.save_product(d, existing, &f).await,
+        Item::Outlet(f) => state.store.save_outlet_as(globals, d, existing, &f).await,
+        Item::Product(f) => state.store.save_product_as(globals, d, existing, &f).await,
     };
     let id = saved.map_err(|e| WebError::store(&user.t(), e))?;
     Ok(Redirect::to(&format!("{}/{id}", kind.path())).into_response())

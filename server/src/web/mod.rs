@@ -205,6 +205,9 @@ impl WebError {
         let message = match &e {
             StoreError::NotFound => return WebError::not_found(t),
             // The catalogue has the problem's code as key; the English text otherwise.
+            StoreError::Refused(p @ crate::store::Problem::GlobalStillMapped(n)) => {
+                t.f(p.code(), &[("n", &n.to_string())])
+            }
             StoreError::Refused(p) => match t.s(p.code()) {
                 s if s == p.code() => p.to_string(),
                 s => s,

@@ -492,6 +492,19 @@ async fn outlet_distributor(state: &AppState, user: &WebUser, id: i64) -> WebRes
     Ok(d)
 }
 
+/// The distributor of an outlet whose reference location the user may change: a global
+/// outlet's only when the user keeps globals (the head office).
+async fn changeable_outlet(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
+    let d = outlet_distributor(state, user, id).await?;
+    let global = state.store.mapping_subject(Mapped::Outlet, id).await?;
+    if global.is_some_and(|(_, g)| g) && !user.may_keep_globals() {
+        let refusal =
+            crate::store::StoreError::Refused(crate::store::Problem::GlobalsHeadOfficeOnly);
+        return Err(WebError::store(&user.t(), refusal));
+    }
+    Ok(d)
+}
+
 async fn outlet_card(
     State(state): State<AppState>,
     user: WebUser,
@@ -520,7 +533,7 @@ async fn outlet_card(
             (t.s("col.outlet_kind"), text(t.value("kind", if is_global != 0 { "global" } else { "local" }))),
             (t.s("col.reference_location"), html! { span #reference-location { (coord(lat)) " " (coord(lon)) } }),
         ]))
-        @if user.can_write() {
+        @if user.can_write() && (is_global == 0 || user.may_keep_globals()) {
             p { a.button #edit-outlet href={"/outlets/" (id) "/edit"} { (t.s("outlets.edit")) } }
             h2 { (t.s("outlet.reference_location")) }
             form.inline method="post" action={"/outlets/" (id) "/location"} {
@@ -575,7 +588,7 @@ async fn set_outlet_location(
     Path(id): Path<i64>,
     Change(user, form): Change<LocationForm>,
 ) -> WebResult<Response> {
-    let d = outlet_distributor(&state, &user, id).await?;
+    let d = changeable_outlet(&state, &user, id).await?;
     let (Some(lat), Some(lon)) = (parse_coord(&form.lat, 90.0), parse_coord(&form.lon, 180.0))
     else {
         return Err(WebError::bad(&user.t(), "outlet.bad_coordinates"));
@@ -596,7 +609,7 @@ async fn adopt_fix(
     Path(id): Path<i64>,
     Change(user, form): Change<AdoptForm>,
 ) -> WebResult<Response> {
-    let d = outlet_distributor(&state, &user, id).await?;
+    let d = changeable_outlet(&state, &user, id).await?;
     let fix = state.store.visit_fix_for_outlet(&form.visit_id, id).await?;
     let Some((lat, lon)) = fix else {
         return Err(WebError::bad(&user.t(), "outlet.no_fix"));
@@ -653,6 +666,12 @@ async fn product_card(
     let row = state.store.product_card(id).await?;
     let (_, code, name, unit, category, must, is_global, global_code) = user.found(row, |r| r.0)?;
     let t = user.t();
+    let channels = state.store.product_must_stock_channels(id).await?;
+    let channels = match (must != 0, channels.is_empty()) {
+        (false, _) => "—".to_string(),
+        (true, true) => t.s("products.every_channel"),
+        (true, false) => channels.join(", "),
+    };
     let body = html! {
         (facts(&[
             (t.s("col.code"), text(code)),
@@ -660,10 +679,11 @@ async fn product_card(
             (t.s("col.unit"), text(unit)),
             (t.s("col.category"), text(category)),
             (t.s("col.must_stock"), text(if must != 0 { t.s("common.yes") } else { t.s("common.no") })),
+            (t.s("products.must_stock_channels"), html! { span #must-stock-channels { (channels) } }),
             (t.s("col.product_kind"), text(t.value("kind", if is_global != 0 { "global" } else { "local" }))),
         ]))
         p.hint { (t.s("product.source_of_truth")) }
-        @if user.can_write() {
+        @if user.can_write() && (is_global == 0 || user.may_keep_globals()) {
             p { a.button #edit-product href={"/products/" (id) "/edit"} { (t.s("products.edit")) } }
         }
         @if is_global == 0 {

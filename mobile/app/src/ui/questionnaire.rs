@@ -263,7 +263,11 @@ pub fn DistributionTab(visit: Uuid) -> Element {
     let (ctx, t, nav, revision) = use_screen();
     let mut marks = use_signal(Vec::<(i64, bool)>::new);
     let mut message = use_signal(|| None::<String>);
-    let products = ctx.engine.must_stock().unwrap_or_default();
+    // The must-stock products for the channel of the visit's outlet.
+    let outlet = ctx.engine.visit(visit).ok().flatten().map(|v| v.outlet_id);
+    let products = outlet
+        .and_then(|o| ctx.engine.must_stock_for(o).ok())
+        .unwrap_or_default();
     if products.is_empty() {
         return rsx! { p { class: "muted", "{t.s(\"distribution.none\")}" } };
     }

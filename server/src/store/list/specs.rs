@@ -366,6 +366,15 @@ pub static PRODUCTS: ListSpec = ListSpec {
             .filter(Filter::YesNo)
             .imports("must_stock"),
         Col::new(
+            "must_stock_channels",
+            "products.must_stock_channels",
+            "COALESCE((SELECT string_agg(c.channel, ';' ORDER BY c.channel) \
+             FROM product_must_stock_channels c WHERE c.product_id = p.id), '')",
+            Kind::Text,
+        )
+        .hidden()
+        .imports("must_stock_channels"),
+        Col::new(
             "kind",
             "col.product_kind",
             "(CASE WHEN p.is_global = 1 THEN 'global' ELSE 'local' END)",
