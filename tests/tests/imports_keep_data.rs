@@ -275,10 +275,74 @@ async fn price_imports(db: &TestDb) {
     .unwrap();
     assert_eq!(price, 1250);
     // The phone gets the new price with its next pull.
-    let (changes, _) = phone.pull_from(session, cursor).await;
+    let (changes, cursor) = phone.pull_from(session, cursor).await;
     assert!(changes.iter().any(|c| matches!(&c.entity,
         Some(v1::change::Entity::Price(p)) if p.product_id == product_id && p.price_list_id == list_id && p.price_minor == 1250)),
         "{changes:?}");
+
+    // Dated prices: one from the future waits for its day beside the one in force; one from
+    // a past day replaces the undated price, which goes (the phone gets its tombstone); a
+    // day that is not a date is refused by line.
+    let (old_id,): (i64,) = sqlx::query_as(
+        "SELECT id FROM prices WHERE price_list_id = $1 AND product_id = $2 AND valid_from = ''",
+    )
+    .bind(list_id)
+    .bind(product_id)
+    .fetch_one(server.store.test_pool())
+    .await
+    .unwrap();
+    let csv = format!(
+        "price_list,product_code,price,valid_from\n{list},{code},13.00,2099-01-01\n\
+         {list},{code},11.00,2020-01-01\n{list},{code},1,31.12.2026\n"
+    );
+    let (_, job) = import_kind(&api, "prices", "", &csv).await;
+    assert_eq!(
+        (job["rows_applied"].as_i64(), job["rows_refused"].as_i64()),
+        (Some(2), Some(1)),
+        "{job}"
+    );
+    assert_eq!(job["errors"][0][0], 4, "{job}");
+    assert!(
+        job["message"].as_str().unwrap().contains("1 removed"),
+        "the superseded undated price: {job}"
+    );
+    let dated: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT valid_from, price_minor FROM prices WHERE price_list_id = $1 AND product_id = $2 \
+         ORDER BY valid_from",
+    )
+    .bind(list_id)
+    .bind(product_id)
+    .fetch_all(server.store.test_pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        dated,
+        vec![
+            ("2020-01-01".to_string(), 1100),
+            ("2099-01-01".to_string(), 1300)
+        ]
+    );
+    let (changes, _) = phone.pull_from(session, cursor).await;
+    let sent = |from: &str, minor: i64| {
+        changes.iter().any(|c| matches!(&c.entity,
+            Some(v1::change::Entity::Price(p)) if p.product_id == product_id && p.valid_from == from && p.price_minor == minor))
+    };
+    assert!(
+        sent("2020-01-01", 1100) && sent("2099-01-01", 1300),
+        "{changes:?}"
+    );
+    assert!(changes.iter().any(|c| matches!(&c.entity,
+        Some(v1::change::Entity::Deleted(t)) if t.id == old_id && t.kind == v1::EntityKind::Price as i32)),
+        "the superseded price's tombstone: {changes:?}");
+    // The same file again changes nothing.
+    let (_, job) = import_kind(&api, "prices", "", &csv).await;
+    assert!(
+        job["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 created, 0 changed, 2 unchanged"),
+        "{job}"
+    );
     server.stop().await;
 }
 on_both_backends!(

@@ -221,6 +221,44 @@ async fn price_list_editor(w: &Ctx, b: &Browser) -> (String, &'static str) {
     let seen = phone.price(product, list);
     assert_eq!(seen, Some(1250));
 
+    // A price from a future day: listed with its day, on the phone beside today's, which
+    // stays in force; a day that is not a date is refused. Then it is removed again.
+    b.goto(&format!("{url}/price-lists/{list}")).await;
+    b.fill("#price-product", &code).await;
+    b.fill("#price-amount", "14").await;
+    b.run("document.getElementById('price-valid-from').type = 'text'; document.getElementById('price-valid-from').value = '31.12.2099'").await;
+    b.click("#set-price").await;
+    assert!(refused(b, "a date like 2026-12-31").await);
+    b.goto(&format!("{url}/price-lists/{list}")).await;
+    b.fill("#price-product", &code).await;
+    b.fill("#price-amount", "14").await;
+    b.run("document.getElementById('price-valid-from').value = '2099-01-01'")
+        .await;
+    b.click("#set-price").await;
+    assert_eq!(b.count("#prices tbody tr").await, 2);
+    assert_eq!(
+        b.text("#prices tbody tr:nth-child(2) td.valid-from").await,
+        "2099-01-01"
+    );
+    phone.sync().await;
+    assert_eq!(
+        phone.price(product, list),
+        Some(1250),
+        "today's price stays in force"
+    );
+    let (future,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM prices WHERE price_list_id = $1 AND valid_from = '2099-01-01' AND price_minor = 1400",
+    )
+    .bind(list)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(future, 1);
+    b.click("#prices tbody tr:nth-child(2) button.remove-price")
+        .await;
+    assert_eq!(b.count("#prices tbody tr").await, 1);
+    assert_eq!(b.text("#prices tbody tr td.valid-from").await, "always");
+
     // Rename it, change its payment form and make it the default for new outlets.
     b.goto(&format!("{url}/price-lists/{list}")).await;
     b.fill("#price-list-name", "Promo July").await;

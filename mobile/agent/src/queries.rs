@@ -225,6 +225,12 @@ impl Engine {
             .optional()?)
     }
 
+    /// Today as the phone counts days for prices, routes and questionnaires: the UTC date of
+    /// its clock, `YYYY-MM-DD`.
+    pub fn today(&self) -> String {
+        day_of(self.now_ms())
+    }
+
     /// Catalogue search by name or code, with prices from `price_list_id` (0: none): the
     /// product whose code is exactly `query` first, then matches in name order. The name
     /// index lets a short query stop after `limit` matches instead of sorting them all.
@@ -234,28 +240,35 @@ impl Engine {
         price_list_id: i64,
         limit: usize,
     ) -> Result<Vec<ProductView>, EngineError> {
+        let today = self.today();
         let db = self.db();
         let code = query.trim();
         let mut out: Vec<ProductView> = if code.is_empty() {
             Vec::new()
         } else {
-            let mut exact = db.prepare_cached(
+            let mut exact = db.prepare_cached(&format!(
                 "SELECT p.id, p.code, p.name, p.unit, p.must_stock, pr.price_minor
-                 FROM products p LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
+                 FROM products p {}
                  WHERE p.code = ?1 COLLATE NOCASE",
-            )?;
+                price_in_force(2, 3)
+            ))?;
             exact
-                .query_map(params![code, price_list_id], product_from_row)?
+                .query_map(params![code, price_list_id, today], product_from_row)?
                 .collect::<Result<_, _>>()?
         };
-        let mut stmt = db.prepare_cached(
+        let mut stmt = db.prepare_cached(&format!(
             "SELECT p.id, p.code, p.name, p.unit, p.must_stock, pr.price_minor
-             FROM products p INDEXED BY products_name
-             LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
+             FROM products p INDEXED BY products_name {}
              WHERE p.search LIKE ?1 ESCAPE '\\' ORDER BY p.name LIMIT ?3",
-        )?;
+            price_in_force(2, 4)
+        ))?;
         let rest = stmt.query_map(
-            params![like(query), price_list_id, (limit + out.len()) as i64],
+            params![
+                like(query),
+                price_list_id,
+                (limit + out.len()) as i64,
+                today
+            ],
             product_from_row,
         )?;
         for p in rest {
@@ -272,13 +285,17 @@ impl Engine {
 
     /// One product with its price in `price_list_id` (0: none).
     pub fn product(&self, id: i64, price_list_id: i64) -> Result<Option<ProductView>, EngineError> {
+        let today = self.today();
         let db = self.db();
         Ok(db
             .query_row(
-                "SELECT p.id, p.code, p.name, p.unit, p.must_stock, pr.price_minor
-                 FROM products p LEFT JOIN prices pr ON pr.product_id = p.id AND pr.price_list_id = ?2
-                 WHERE p.id = ?1",
-                params![id, price_list_id],
+                &format!(
+                    "SELECT p.id, p.code, p.name, p.unit, p.must_stock, pr.price_minor
+                     FROM products p {}
+                     WHERE p.id = ?1",
+                    price_in_force(2, 3)
+                ),
+                params![id, price_list_id, today],
                 product_from_row,
             )
             .optional()?)
@@ -625,6 +642,22 @@ fn visit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<VisitView>> 
 }
 
 /// A LIKE pattern matching `query` anywhere, case-insensitively.
+/// The UTC date (`YYYY-MM-DD`) of a Unix time in milliseconds.
+pub(crate) fn day_of(ms: i64) -> String {
+    fieldsync_protocol::dates::format_day_number(fieldsync_protocol::dates::day_of_ms(ms))
+}
+
+/// A join of `prices pr` to products `p`: the product's price in force on a day in the price
+/// list of parameter `?{list}`, the day (`YYYY-MM-DD`) being parameter `?{day}`: the price with
+/// the latest `valid_from` not after it (an index seek on `prices_key`).
+pub(crate) fn price_in_force(list: usize, day: usize) -> String {
+    format!(
+        "LEFT JOIN prices pr ON pr.id = (SELECT x.id FROM prices x
+            WHERE x.price_list_id = ?{list} AND x.product_id = p.id AND x.valid_from <= ?{day}
+            ORDER BY x.valid_from DESC LIMIT 1)"
+    )
+}
+
 fn like(query: &str) -> String {
     let q = store::fold(query.trim())
         .replace('\\', "\\\\")
@@ -636,6 +669,7 @@ fn like(query: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::OrderDraft;
     use v1::change::Entity;
 
     fn page(changes: Vec<Entity>) -> v1::PullResponse {
@@ -667,6 +701,103 @@ mod tests {
             must_stock_channels: channels.iter().map(|c| c.to_string()).collect(),
             ..Default::default()
         })
+    }
+
+    /// A clock the test moves.
+    struct TestClock(std::sync::atomic::AtomicI64);
+
+    impl crate::Clock for TestClock {
+        fn now_ms(&self) -> i64 {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    fn price(id: i64, product_id: i64, price_minor: i64, valid_from: &str) -> Entity {
+        Entity::Price(v1::Price {
+            id,
+            price_list_id: 1,
+            product_id,
+            price_minor,
+            valid_from: valid_from.into(),
+        })
+    }
+
+    #[test]
+    fn the_price_in_force_is_the_latest_one_from_a_day_not_after_today() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = |d: &str| fieldsync_protocol::dates::parse_day_number(d).unwrap() * 86_400_000;
+        let clock = std::sync::Arc::new(TestClock(day("2026-12-31").into()));
+        let e = Engine::open_with_clock(dir.path().join("agent.db"), clock.clone()).unwrap();
+        let mut outlet = v1::Outlet {
+            id: 1,
+            name: "Shop".into(),
+            price_list_id: 1,
+            ..Default::default()
+        };
+        outlet.code = "O1".into();
+        e.store_page(&page(vec![
+            Entity::Outlet(outlet),
+            Entity::Warehouse(v1::Warehouse {
+                id: 5,
+                code: "W".into(),
+                name: "Main".into(),
+                ..Default::default()
+            }),
+            product(10, false, &[]),
+            product(11, false, &[]),
+            price(100, 10, 1_000, ""),
+            price(101, 10, 1_200, "2027-01-01"),
+            price(102, 10, 1_500, "2027-02-01"),
+            price(110, 11, 700, "2027-01-01"),
+        ]))
+        .unwrap();
+        let priced = |product: i64| e.product(product, 1).unwrap().unwrap().price_minor;
+        let draft = OrderDraft {
+            outlet_id: 1,
+            warehouse_id: 5,
+            lines: vec![(10, 2_000)],
+            ..Default::default()
+        };
+        assert_eq!(
+            priced(10),
+            Some(1_000),
+            "the undated price before the new year"
+        );
+        assert_eq!(priced(11), None, "no price before its first day");
+        assert_eq!(e.price_order(&draft).unwrap().1[0].price_minor, 1_000);
+
+        // Offline at midnight: the new year's price applies without a sync.
+        clock.0.store(
+            day("2027-01-01") + 60_000,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        assert_eq!(priced(10), Some(1_200));
+        assert_eq!(priced(11), Some(700));
+        let searched = e.search_products("", 1, 10).unwrap();
+        let of = |id: i64| searched.iter().find(|p| p.id == id).unwrap().price_minor;
+        assert_eq!((of(10), of(11)), (Some(1_200), Some(700)));
+        let order = e.place_order(draft.clone()).unwrap();
+        let (sum,): (i64,) = e
+            .db()
+            .query_row(
+                "SELECT total_minor FROM orders WHERE id = ?1",
+                [order.to_string()],
+                |r| Ok((r.get(0)?,)),
+            )
+            .unwrap();
+        assert_eq!(sum, 2_400, "two at the new year's price");
+
+        clock
+            .0
+            .store(day("2027-03-15"), std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(priced(10), Some(1_500));
+        // A tombstone of the February price brings back January's.
+        e.store_page(&page(vec![Entity::Deleted(v1::Tombstone {
+            kind: v1::EntityKind::Price as i32,
+            id: 102,
+        })]))
+        .unwrap();
+        assert_eq!(priced(10), Some(1_200));
     }
 
     fn ids(products: Vec<ProductView>) -> Vec<i64> {

@@ -116,6 +116,13 @@ CREATE TABLE product_must_stock_channels (
     PRIMARY KEY (product_id, channel)
 ) WITHOUT ROWID;
 "#,
+    // 6: a price's first day (Price.valid_from; '' = since always): a product may have a
+    // price from each of several days in one price list.
+    r#"
+ALTER TABLE prices ADD COLUMN valid_from TEXT NOT NULL DEFAULT '';
+DROP INDEX prices_key;
+CREATE UNIQUE INDEX prices_key ON prices (price_list_id, product_id, valid_from);
+"#,
 ];
 
 /// Opens (creating if needed) and migrates a local store.

@@ -703,9 +703,10 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
         }
         Some(Entity::Price(p)) => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO prices (id, price_list_id, product_id, price_minor) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO prices (id, price_list_id, product_id, price_minor, valid_from)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![p.id, p.price_list_id, p.product_id, p.price_minor])?;
+            .execute(params![p.id, p.price_list_id, p.product_id, p.price_minor, p.valid_from])?;
         }
         Some(Entity::Warehouse(w)) => {
             tx.prepare_cached(

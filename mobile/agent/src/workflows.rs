@@ -177,8 +177,9 @@ impl Engine {
         &self,
         draft: &OrderDraft,
     ) -> Result<(i64, Vec<v1::OrderLine>), WorkflowError> {
+        let today = self.today();
         let db = self.db();
-        price(&db, draft)
+        price(&db, draft, &today)
     }
 
     /// Places an order (prices from the price list, sums computed here). Returns its id.
@@ -187,7 +188,7 @@ impl Engine {
             if let Some(visit) = draft.visit_id {
                 open_visit_check(tx, visit)?;
             }
-            let (price_list_id, lines) = price(tx, &draft)?;
+            let (price_list_id, lines) = price(tx, &draft, &crate::queries::day_of(now))?;
             if !exists(tx, "SELECT id FROM warehouses WHERE id = ?1", draft.warehouse_id)? {
                 return Err(WorkflowError::UnknownWarehouse(draft.warehouse_id));
             }
@@ -375,9 +376,11 @@ fn open_visit_check(tx: &Transaction<'_>, visit_id: Uuid) -> Result<(), Workflow
     }
 }
 
+/// Prices a draft with the prices in force on `today` (`YYYY-MM-DD`).
 fn price(
     conn: &rusqlite::Connection,
     draft: &OrderDraft,
+    today: &str,
 ) -> Result<(i64, Vec<v1::OrderLine>), WorkflowError> {
     let price_list_id = if draft.price_list_id > 0 {
         draft.price_list_id
@@ -392,14 +395,15 @@ fn price(
     };
     let mut lines = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT price_minor FROM prices WHERE price_list_id = ?1 AND product_id = ?2",
+        "SELECT price_minor FROM prices WHERE price_list_id = ?1 AND product_id = ?2
+         AND valid_from <= ?3 ORDER BY valid_from DESC LIMIT 1",
     )?;
     for (product_id, quantity_milli) in &draft.lines {
         if *quantity_milli <= 0 {
             continue;
         }
         let price: i64 = stmt
-            .query_row(params![price_list_id, product_id], |r| r.get(0))
+            .query_row(params![price_list_id, product_id, today], |r| r.get(0))
             .optional()?
             .ok_or(WorkflowError::NoPrice(*product_id, price_list_id))?;
         let sum = money::line_sum(*quantity_milli, price).ok_or(WorkflowError::Overflow)?;
@@ -481,6 +485,7 @@ mod tests {
                     price_list_id: 3,
                     product_id: 7,
                     price_minor: 1999,
+                    ..Default::default()
                 }),
                 Entity::Warehouse(v1::Warehouse {
                     id: 2,

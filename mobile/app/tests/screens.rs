@@ -139,6 +139,7 @@ fn fixture(route: bool) -> Fixture {
             price_list_id: 1,
             product_id: id,
             price_minor: price,
+            ..Default::default()
         })));
     }
     if route {

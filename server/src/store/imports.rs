@@ -76,7 +76,7 @@ pub const KINDS: [(&str, &[&str], &[&str], bool); 10] = [
     (
         "prices",
         &["price_list", "product_code", "price"],
-        &[],
+        &["valid_from"],
         true,
     ),
     (
@@ -1010,11 +1010,26 @@ impl Store {
                         ));
                         continue;
                     };
+                    // The first day the price applies; no column or an empty cell: since
+                    // always.
+                    let from = cell(t, r, "valid_from").trim();
+                    if !from.is_empty() && !fieldsync_protocol::dates::is_date(from) {
+                        refused.push((
+                            *line,
+                            format!("valid_from {from:?} is not a date like 2026-12-31"),
+                        ));
+                        continue;
+                    }
+                    let label = match from {
+                        "" => format!("{list}/{product}"),
+                        _ => format!("{list}/{product} from {from}"),
+                    };
                     rows.push(PriceRow {
                         list_id: *list_id,
                         product_id: *product_id,
                         price_minor: minor,
-                        label: format!("{list}/{product}"),
+                        valid_from: from.to_string(),
+                        label,
                     });
                 }
                 let n = rows.len() as i64;

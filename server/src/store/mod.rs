@@ -81,6 +81,8 @@ pub enum Problem {
     PriceListNameTaken,
     #[error("a price is an amount of 0 or more, like 12.50")]
     BadPrice,
+    #[error("a price's first day is a date like 2026-12-31, or empty for since always")]
+    BadValidFrom,
     #[error("the distributor has no product with this code")]
     UnknownProduct,
     #[error("the distributor has an outlet with this code already")]
@@ -179,6 +181,7 @@ impl Problem {
             Problem::PaymentForm => "price_lists.bad_payment_form",
             Problem::PriceListNameTaken => "price_lists.name_taken",
             Problem::BadPrice => "price_lists.bad_price",
+            Problem::BadValidFrom => "price_lists.bad_valid_from",
             Problem::UnknownProduct => "price_lists.unknown_product",
             Problem::OutletCodeTaken => "outlets.code_taken",
             Problem::OutletCodeOrName => "outlets.code_or_name",

@@ -33,19 +33,27 @@ pub struct PriceListHead {
 /// One price of a price list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceLine {
+    /// The price's own id (a product may have several prices, from different days).
+    pub id: i64,
     pub product_id: i64,
     pub code: String,
     pub name: String,
     pub price_minor: i64,
+    /// `YYYY-MM-DD`; empty: since always.
+    pub valid_from: String,
 }
 
-impl From<(i64, String, String, i64)> for PriceLine {
-    fn from((product_id, code, name, price_minor): (i64, String, String, i64)) -> Self {
+type PriceLineRow = (i64, i64, String, String, i64, String);
+
+impl From<PriceLineRow> for PriceLine {
+    fn from((id, product_id, code, name, price_minor, valid_from): PriceLineRow) -> Self {
         PriceLine {
+            id,
             product_id,
             code,
             name,
             price_minor,
+            valid_from,
         }
     }
 }
@@ -103,12 +111,12 @@ impl Store {
 
     /// The first `limit` prices of a price list, by product code.
     pub async fn price_list_lines(&self, id: i64, limit: i64) -> Result<Vec<PriceLine>> {
-        let rows: Vec<(i64, String, String, i64)> = self
+        let rows: Vec<PriceLineRow> = self
             .rows(
-                "SELECT p.id, p.code, p.name, pr.price_minor
+                "SELECT pr.id, p.id, p.code, p.name, pr.price_minor, pr.valid_from
                  FROM prices pr JOIN products p ON p.id = pr.product_id
                  WHERE pr.price_list_id = $1 AND p.deleted = 0
-                 ORDER BY p.code LIMIT $2",
+                 ORDER BY p.code, pr.valid_from LIMIT $2",
                 &[id.into_val(), limit.into_val()],
             )
             .await?;
@@ -147,25 +155,36 @@ impl Store {
     }
 
     /// Sets the price of the product with `product_code` in a price list of
-    /// `distributor_id`; returns the product's id.
+    /// `distributor_id` from `valid_from` (`YYYY-MM-DD`; empty: since always) on; returns the
+    /// product's id.
     pub async fn set_price_by_code(
         &self,
         distributor_id: i64,
         price_list_id: i64,
         product_code: &str,
         price_minor: i64,
+        valid_from: &str,
     ) -> Result<i64> {
+        let valid_from = valid_from.trim();
         if price_minor < 0 {
             return Err(StoreError::Refused(Problem::BadPrice));
+        }
+        if !valid_from.is_empty() && !fieldsync_protocol::dates::is_date(valid_from) {
+            return Err(StoreError::Refused(Problem::BadValidFrom));
         }
         let mut tx = self.begin_write().await?;
         let product = owned_product(&mut tx, distributor_id, price_list_id, product_code).await?;
         let id = id_on(
             &mut tx,
-            "INSERT INTO prices (price_list_id, product_id, price_minor) VALUES ($1, $2, $3)
-             ON CONFLICT (price_list_id, product_id) DO UPDATE SET price_minor = excluded.price_minor
+            "INSERT INTO prices (price_list_id, product_id, price_minor, valid_from) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (price_list_id, product_id, valid_from) DO UPDATE SET price_minor = excluded.price_minor
              RETURNING id",
-            &[Val::I(price_list_id), Val::I(product), Val::I(price_minor)],
+            &[
+                Val::I(price_list_id),
+                Val::I(product),
+                Val::I(price_minor),
+                Val::S(valid_from.to_string()),
+            ],
         )
         .await?;
         let change = ChangeRef::upsert(EntityKind::Price, id, 0);
@@ -173,22 +192,22 @@ impl Store {
         Ok(product)
     }
 
-    /// Removes a product's price from a price list of `distributor_id`: the phones drop it
-    /// with their next pull. False when there was none.
+    /// Removes the price `price_id` (one product's price from one day) from a price list of
+    /// `distributor_id`: the phones drop it with their next pull. False when there was none.
     pub async fn remove_price(
         &self,
         distributor_id: i64,
         price_list_id: i64,
-        product_id: i64,
+        price_id: i64,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let (found,): (Option<i64>,) = one_on(
             &mut tx,
             "SELECT MAX(pr.id) FROM prices pr JOIN price_lists pl ON pl.id = pr.price_list_id
-             WHERE pr.price_list_id = $1 AND pr.product_id = $2 AND pl.distributor_id = $3",
+             WHERE pr.price_list_id = $1 AND pr.id = $2 AND pl.distributor_id = $3",
             &[
                 Val::I(price_list_id),
-                Val::I(product_id),
+                Val::I(price_id),
                 Val::I(distributor_id),
             ],
         )

@@ -302,14 +302,15 @@ async fn load_chunk(
         ),
         EntityKind::Price => read_entities!(
             Price,
-            "SELECT id, price_list_id, product_id, price_minor FROM prices WHERE id IN ({})",
-            |id: i64, price_list_id: i64, product_id: i64, price_minor: i64| (
+            "SELECT id, price_list_id, product_id, price_minor, valid_from FROM prices WHERE id IN ({})",
+            |id: i64, price_list_id: i64, product_id: i64, price_minor: i64, valid_from: String| (
                 id,
                 v1::Price {
                     id,
                     price_list_id,
                     product_id,
                     price_minor,
+                    valid_from,
                 }
             )
         ),

@@ -136,25 +136,28 @@ async fn price_list_card(
                 (csrf_field(&user))
                 label { (t.s("col.code")) input #price-product name="product_code" required; }
                 label { (t.s("col.price")) input #price-amount name="price" required inputmode="decimal"; }
+                label { (t.s("price_lists.valid_from")) input #price-valid-from type="date" name="valid_from"; }
                 button #set-price type="submit" { (t.s("common.save")) }
             }
+            p.hint { (t.s("price_lists.valid_from_hint")) }
         }
         h2 { (t.s("col.prices")) }
         @if head.prices > CARD_PRICES {
             p { a href=(all_prices) { (t.f("price_lists.first_prices", &[("n", &CARD_PRICES.to_string())])) } }
         }
         table.list #prices {
-            thead { tr { th { (t.s("col.code")) } th { (t.s("col.name")) } th.num { (t.s("col.price")) } th {} } }
+            thead { tr { th { (t.s("col.code")) } th { (t.s("col.name")) } th.num { (t.s("col.price")) } th { (t.s("col.valid_from")) } th {} } }
             tbody {
-                @if lines.is_empty() { tr { td.empty colspan="4" { (t.s("list.empty")) } } }
+                @if lines.is_empty() { tr { td.empty colspan="5" { (t.s("list.empty")) } } }
                 @for l in &lines { tr {
                     td { a href={"/products/" (l.product_id)} { (l.code) } }
                     td { (l.name) }
                     td.num { (fmt_money(l.price_minor)) }
+                    td.valid-from { @if l.valid_from.is_empty() { (t.s("price_lists.since_always")) } @else { (l.valid_from) } }
                     td { @if user.can_write() {
                         form.inline method="post" action={"/price-lists/" (id) "/remove-price"} {
                             (csrf_field(&user))
-                            input type="hidden" name="product_id" value=(l.product_id);
+                            input type="hidden" name="price_id" value=(l.id);
                             button.remove-price type="submit" { (t.s("price_lists.remove_price")) }
                         }
                     } }
@@ -176,7 +179,9 @@ struct CardForm {
     product_code: String,
     #[serde(default)]
     price: String,
-    product_id: Option<i64>,
+    #[serde(default)]
+    valid_from: String,
+    price_id: Option<i64>,
 }
 
 /// The card's actions (`POST /price-lists/{id}/{action}`): `save` (name and payment form),
@@ -199,14 +204,14 @@ async fn card_action(
         "default" => store.set_default_price_list(d, id).await,
         "price" => match parse_decimal(form.price.trim(), 2).filter(|p| *p >= 0) {
             Some(price) => store
-                .set_price_by_code(d, id, &form.product_code, price)
+                .set_price_by_code(d, id, &form.product_code, price, &form.valid_from)
                 .await
                 .map(drop),
             None => Err(StoreError::Refused(Problem::BadPrice)),
         },
         "remove-price" => {
-            let product = form.product_id.unwrap_or(0);
-            store.remove_price(d, id, product).await.map(drop)
+            let price = form.price_id.unwrap_or(0);
+            store.remove_price(d, id, price).await.map(drop)
         }
         _ => Err(StoreError::NotFound),
     };

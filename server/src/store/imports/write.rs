@@ -4,6 +4,7 @@
 //! commits, or in a dry run rolls back: the counts of a dry run are the statements' own.
 use std::collections::HashMap;
 
+use fieldsync_protocol::dates;
 use fieldsync_protocol::v1::EntityKind;
 
 use super::super::sql::{Val, exec_on, id_on, insert, rows_on, select_in};
@@ -67,22 +68,28 @@ fn scaled(v: i64, scale: u32) -> String {
     )
 }
 
-/// A price row of a file: price list, product, price and "list/product" for the report.
+/// A price row of a file: price list, product, price, its first day and "list/product" for
+/// the report.
 pub(super) struct PriceRow {
     pub list_id: i64,
     pub product_id: i64,
     pub price_minor: i64,
+    /// `YYYY-MM-DD`; empty: since always.
+    pub valid_from: String,
     pub label: String,
 }
 
-/// Sets prices: a new (price list, product) is created, a different price changed, an equal
-/// one left alone. Returns the changes for the phones.
+/// Sets prices: a new (price list, product, first day) is created, a different price changed,
+/// an equal one left alone. A dated price that a later one superseded before yesterday (UTC:
+/// in force everywhere, whatever the phone's day) is removed, for the (price list, product)
+/// pairs the file names. Returns the changes for the phones.
 pub(super) async fn write_prices(
     tx: &mut WriteTx,
     rows: &[PriceRow],
     report: &mut PatchReport,
 ) -> Result<Vec<ChangeRef>> {
-    let mut stored: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+    type Key = (i64, i64, String);
+    let mut stored: HashMap<Key, (i64, i64)> = HashMap::new();
     let mut lists: Vec<i64> = rows.iter().map(|r| r.list_id).collect();
     lists.sort_unstable();
     lists.dedup();
@@ -92,20 +99,21 @@ pub(super) async fn write_prices(
             .filter(|r| r.list_id == list)
             .map(|r| r.product_id)
             .collect();
-        let found: Vec<(i64, i64, i64)> = select_in!(
+        let found: Vec<(i64, i64, i64, String)> = select_in!(
             *tx,
-            (i64, i64, i64),
-            "SELECT product_id, id, price_minor FROM prices WHERE price_list_id = $1 AND product_id IN ({})",
+            (i64, i64, i64, String),
+            "SELECT product_id, id, price_minor, valid_from FROM prices \
+             WHERE price_list_id = $1 AND product_id IN ({})",
             [list],
             products
         );
-        for (product, id, price) in found {
-            stored.insert((list, product), (id, price));
+        for (product, id, price, from) in found {
+            stored.insert((list, product, from), (id, price));
         }
     }
-    let (mut changed, mut seen) = (Vec::new(), std::collections::HashSet::new());
+    let (mut changes, mut seen) = (Vec::new(), std::collections::HashSet::new());
     for r in rows {
-        let key = (r.list_id, r.product_id);
+        let key = (r.list_id, r.product_id, r.valid_from.clone());
         let id = match stored.get(&key) {
             Some((_, price)) if *price == r.price_minor => {
                 report.unchanged += 1;
@@ -129,8 +137,14 @@ pub(super) async fn write_prices(
                 report.created += 1;
                 id_on(
                     tx,
-                    "INSERT INTO prices (price_list_id, product_id, price_minor) VALUES ($1, $2, $3) RETURNING id",
-                    &[Val::I(r.list_id), Val::I(r.product_id), Val::I(r.price_minor)],
+                    "INSERT INTO prices (price_list_id, product_id, price_minor, valid_from) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                    &[
+                        Val::I(r.list_id),
+                        Val::I(r.product_id),
+                        Val::I(r.price_minor),
+                        Val::S(r.valid_from.clone()),
+                    ],
                 )
                 .await?
             }
@@ -138,13 +152,41 @@ pub(super) async fn write_prices(
         // A file may name one price twice: the change log takes each entity once.
         stored.insert(key, (id, r.price_minor));
         if seen.insert(id) {
-            changed.push(id);
+            changes.push(ChangeRef::upsert(EntityKind::Price, id, 0));
         }
     }
-    Ok(changed
-        .into_iter()
-        .map(|id| ChangeRef::upsert(EntityKind::Price, id, 0))
-        .collect())
+    let yesterday = dates::format_day_number(dates::day_of_ms(super::super::now_ms()) - 1);
+    for id in superseded(&stored, &yesterday) {
+        exec_on(tx, "DELETE FROM prices WHERE id = $1", &[Val::I(id)]).await?;
+        report.removed += 1;
+        changes.push(ChangeRef::delete(EntityKind::Price, id, 0));
+    }
+    Ok(changes)
+}
+
+/// The ids of prices that a later price of the same (price list, product) replaced on or
+/// before `day` (`YYYY-MM-DD`): the one in force on `day` and every later one stay.
+fn superseded(prices: &HashMap<(i64, i64, String), (i64, i64)>, day: &str) -> Vec<i64> {
+    let mut in_force: HashMap<(i64, i64), &str> = HashMap::new();
+    for (list, product, from) in prices.keys() {
+        if from.as_str() <= day {
+            let latest = in_force.entry((*list, *product)).or_insert(from);
+            if from.as_str() > *latest {
+                *latest = from;
+            }
+        }
+    }
+    let mut out: Vec<i64> = prices
+        .iter()
+        .filter(|((list, product, from), _)| {
+            in_force
+                .get(&(*list, *product))
+                .is_some_and(|latest| from.as_str() < *latest)
+        })
+        .map(|(_, (id, _))| *id)
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 /// Creates or renames warehouses by code.

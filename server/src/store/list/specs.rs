@@ -449,6 +449,7 @@ pub static PRICES: ListSpec = ListSpec {
             .link("/products/", "p.id"),
         Col::new("name", "col.name", "p.name", Kind::Text).filter(Filter::Contains),
         Col::new("price", "col.price", "pr.price_minor", Kind::Money),
+        Col::new("valid_from", "col.valid_from", "pr.valid_from", Kind::Text),
     ],
     sort: "code",
     desc: false,
