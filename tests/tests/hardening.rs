@@ -800,3 +800,115 @@ on_both_backends!(
     the_import_list_shows_the_users_own_jobs_whatever_others_import_and_list_addresses_are_bounded,
     scoped_lists
 );
+
+/// A push that answers a questionnaire while a key user edits its questions in place: the
+/// answers are checked against, and stored for, the questions as they are when written. The
+/// attack: answer a yes/no question while it is turned into a number question. Either the
+/// edit sees the answers and makes a new version (the answered one keeps its yes/no
+/// question), or it comes first and the yes/no answers are refused; never a yes/no answer
+/// stored for a number question. Several devices push at once, round after round.
+async fn answers_during_an_edit(db: &TestDb) {
+    use fieldsync_protocol::{ids, v1};
+    use fieldsync_server::store::questionnaires::{QuestionEdit, QuestionForm};
+    use fieldsync_server::store::world::QuestionInput;
+    const DEVICES: usize = 4;
+    const ROUNDS: usize = 25;
+    let (server, agents) = acme_server(db, DEVICES).await;
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    let mut phones = Vec::new();
+    for agent in &agents {
+        let (raw, _) = RawClient::activated(&server.url, agent).await;
+        let session = uuid::Uuid::new_v4();
+        let known = Known::from_changes(&raw.pull_all(session).await);
+        let mut b = MutationBuilder::new();
+        let visit = ids::new_id();
+        let start = b.start_visit(visit, &known.outlets[0]);
+        let resp: v1::PushResponse = raw.push(session, vec![start]).await.decode();
+        assert_eq!(resp.results[0].reason, "");
+        phones.push((raw, session, b, visit));
+    }
+    let question_of = async |q: i64| -> i64 {
+        let (id,): (i64,) = sqlx::query_as("SELECT id FROM questions WHERE questionnaire_id = $1")
+            .bind(q)
+            .fetch_one(server.store.test_pool())
+            .await
+            .unwrap();
+        id
+    };
+    let (mut applied, mut versioned) = (0, 0);
+    for round in 0..ROUNDS {
+        let yes_no = QuestionInput {
+            text: "Is the fridge branded?".into(),
+            question_type: "yes_no".into(),
+            required: false,
+            choices: Vec::new(),
+            condition: None,
+        };
+        let q = server
+            .store
+            .create_questionnaire(d, &format!("Race {round}"), &[yes_no])
+            .await
+            .unwrap();
+        let question = question_of(q).await;
+        let pushes = phones.iter_mut().map(|(raw, session, b, visit)| {
+            let m = b.wrap(v1::mutation::Kind::QuestionnaireAnswered(
+                v1::QuestionnaireAnswered {
+                    answers_id: ids::to_wire(ids::new_id()),
+                    visit_id: ids::to_wire(*visit),
+                    questionnaire_id: q,
+                    answers: vec![v1::Answer {
+                        question_id: question,
+                        value: Some(v1::answer::Value::YesNo(true)),
+                    }],
+                },
+            ));
+            let (raw, session) = (&*raw, *session);
+            async move {
+                raw.push(session, vec![m])
+                    .await
+                    .decode::<v1::PushResponse>()
+            }
+        });
+        let edit = QuestionEdit::Save(
+            question,
+            QuestionForm {
+                text: "How many facings?".into(),
+                question_type: "number".into(),
+                required: false,
+                choices: Vec::new(),
+                condition: None,
+            },
+        );
+        let (results, edited) = tokio::join!(futures::future::join_all(pushes), async {
+            // From before the pushes arrive to after they are written, round by round.
+            let delay = (round as u64 * 7) % 40;
+            tokio::time::sleep(std::time::Duration::from_micros(delay * 250)).await;
+            server.store.edit_questions(d, q, &edit).await
+        });
+        let edited = edited.unwrap();
+        versioned += (edited != q) as usize;
+        applied += results
+            .iter()
+            .filter(|r| r.results[0].outcome() == v1::MutationOutcome::Applied)
+            .count();
+    }
+    let (broken,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM questionnaire_answers a JOIN questions q ON q.id = a.question_id
+         WHERE a.value_kind = 'yes_no' AND q.question_type <> 'yes_no'",
+    )
+    .fetch_one(server.store.test_pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        broken, 0,
+        "yes/no answers stored for a number question ({applied} applied, {versioned} versioned)"
+    );
+    // Both orders happened: some edits made a version, some answers were applied.
+    assert!(applied > 0, "no answer was applied");
+    assert!(versioned > 0, "no edit came after answers");
+    server.stop().await;
+}
+on_both_backends!(
+    answers_pushed_during_an_in_place_edit_keep_their_meaning,
+    answers_during_an_edit
+);

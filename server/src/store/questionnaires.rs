@@ -676,19 +676,31 @@ struct Version {
     choices: HashMap<i64, i64>,
 }
 
-/// Refuses anything but the current (not superseded) version `id` of `distributor_id`.
+/// Refuses anything but the current (not superseded) version `id` of `distributor_id`, and
+/// claims it for the edit: on PostgreSQL a row lock (`FOR UPDATE`, which waits for every
+/// push that checked answers against it to commit, so the edit then counts their answers);
+/// on both backends a new revision, so a push that read the questionnaire before the edit
+/// reads it again under its write lock (see `ingest::picture`).
 async fn current(tx: &mut WriteTx, distributor_id: i64, id: i64) -> Result<()> {
-    let found: Vec<(Option<i64>,)> = rows_on(
+    let sql = if super::sql::is_sqlite(tx) {
+        "SELECT superseded_by FROM questionnaires WHERE id = $1 AND distributor_id = $2"
+    } else {
+        "SELECT superseded_by FROM questionnaires WHERE id = $1 AND distributor_id = $2 FOR UPDATE"
+    };
+    let found: Vec<(Option<i64>,)> =
+        rows_on(tx, sql, &[Val::I(id), Val::I(distributor_id)]).await?;
+    match found.first() {
+        None => return Err(StoreError::NotFound),
+        Some((Some(_),)) => return refused(Refusal::Superseded),
+        Some((None,)) => {}
+    }
+    exec_on(
         tx,
-        "SELECT superseded_by FROM questionnaires WHERE id = $1 AND distributor_id = $2",
-        &[Val::I(id), Val::I(distributor_id)],
+        "UPDATE questionnaires SET revision = revision + 1 WHERE id = $1",
+        &[Val::I(id)],
     )
     .await?;
-    match found.first() {
-        None => Err(StoreError::NotFound),
-        Some((Some(_),)) => refused(Refusal::Superseded),
-        Some((None,)) => Ok(()),
-    }
+    Ok(())
 }
 
 /// The questions of questionnaire `id` in order, with their choices.

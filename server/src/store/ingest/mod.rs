@@ -288,6 +288,7 @@ impl Store {
             Some(pic) if job.seen_seq == last_seq => pic,
             _ => self.picture(tx, auth, &fresh).await?,
         };
+        picture::recheck_questionnaires(tx, auth.distributor_id, &mut pic).await?;
         let mut w = Writes::default();
         for m in &fresh {
             let result = apply(&mut pic, &mut w, auth, bands, now, m);

@@ -206,29 +206,81 @@ impl Store {
             check_ids
         );
         for qid in questionnaire_ids {
-            if let Some(defs) = load_questionnaire(conn, auth.distributor_id, qid).await? {
+            if let Some((defs, revision)) =
+                load_questionnaire(conn, auth.distributor_id, qid).await?
+            {
                 pic.questionnaires.insert(qid, defs);
+                pic.questionnaire_revisions.insert(qid, revision);
             }
         }
         Ok(pic)
     }
 }
 
+/// Under the push's write lock: reads again the questionnaires of `pic` that an edit changed
+/// since they were read (their revision moved; one deactivated meanwhile is dropped, so its
+/// answers are refused). On PostgreSQL it also takes `FOR KEY SHARE` on them until the push
+/// commits, which an edit's `FOR UPDATE` waits for: an edit can then neither slip between
+/// this check and the answers' insert nor miss the answers when it decides whether to make a
+/// new version. One statement when nothing changed; none for a batch without answers.
+pub(super) async fn recheck_questionnaires(
+    tx: &mut AnyConnection,
+    distributor_id: i64,
+    pic: &mut Picture,
+) -> Result<()> {
+    if pic.questionnaire_revisions.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = pic.questionnaire_revisions.keys().copied().collect();
+    let current: Vec<(i64, i64)> = if crate::store::sql::is_sqlite(tx) {
+        select_in!(
+            tx,
+            (i64, i64),
+            "SELECT id, revision FROM questionnaires WHERE id IN ({})",
+            [],
+            ids.clone()
+        )
+    } else {
+        select_in!(
+            tx,
+            (i64, i64),
+            "SELECT id, revision FROM questionnaires WHERE id IN ({}) FOR KEY SHARE",
+            [],
+            ids.clone()
+        )
+    };
+    for id in ids {
+        let now = current.iter().find(|c| c.0 == id).map(|c| c.1);
+        if now == pic.questionnaire_revisions.get(&id).copied() {
+            continue;
+        }
+        pic.questionnaires.remove(&id);
+        pic.questionnaire_revisions.remove(&id);
+        if let Some((defs, revision)) = load_questionnaire(tx, distributor_id, id).await? {
+            pic.questionnaires.insert(id, defs);
+            pic.questionnaire_revisions.insert(id, revision);
+        }
+    }
+    Ok(())
+}
+
+/// An active questionnaire of the distributor as answers are checked against it, with its
+/// revision.
 pub(super) async fn load_questionnaire(
     conn: &mut AnyConnection,
     distributor_id: i64,
     id: i64,
-) -> Result<Option<v1::Questionnaire>> {
+) -> Result<Option<(v1::Questionnaire, i64)>> {
     let found: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM questionnaires WHERE id = $1 AND distributor_id = $2 AND active = 1",
+        "SELECT revision FROM questionnaires WHERE id = $1 AND distributor_id = $2 AND active = 1",
     )
     .bind(id)
     .bind(distributor_id)
     .fetch_optional(&mut *conn)
     .await?;
-    if found.is_none() {
+    let Some((revision,)) = found else {
         return Ok(None);
-    }
+    };
     let questions: Vec<(i64, String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
         "SELECT id, question_type, required, condition_question_id, condition_yes, condition_choice_id
          FROM questions WHERE questionnaire_id = $1 ORDER BY position",
@@ -268,10 +320,11 @@ pub(super) async fn load_questionnaire(
             q
         })
         .collect();
-    Ok(Some(v1::Questionnaire {
+    let questionnaire = v1::Questionnaire {
         id,
         name: String::new(),
         questions,
         ..Default::default()
-    }))
+    };
+    Ok(Some((questionnaire, revision)))
 }

@@ -173,6 +173,8 @@ pub(super) struct Picture {
     pub(super) answer_sets: HashMap<Uuid, i64>,
     pub(super) checks: HashMap<Uuid, i64>,
     pub(super) questionnaires: HashMap<i64, v1::Questionnaire>,
+    /// The revision each of `questionnaires` had when it was read.
+    pub(super) questionnaire_revisions: HashMap<i64, i64>,
 }
 
 /// Rows to write.

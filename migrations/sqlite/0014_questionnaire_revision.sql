@@ -1,0 +1,8 @@
+-- fieldsync: a questionnaire's revision (SQLite). Never edit once landed; add a new file instead.
+
+-- Counts the edits of a questionnaire version: every edit (in place or one that makes a new
+-- version) adds one, in the edit's transaction. A push reads the questionnaires its answers
+-- name before it takes the write lock; under the lock it compares their revisions and reads
+-- again those an edit changed meanwhile, so answers are always checked against, and stored
+-- for, the questions as they are when they are written.
+ALTER TABLE questionnaires ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
