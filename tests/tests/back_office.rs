@@ -697,9 +697,94 @@ async fn upload(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(still, name);
+
+    // The kinds a distributor's system is the natural source of, from the same form: price
+    // lists, dated prices and org units. Sync points are the head office's alone.
+    let upload_kind = async |kind: &str, file: &str, body: &str| {
+        let path = dir.path().join(file);
+        std::fs::write(&path, body).unwrap();
+        b.goto(&format!("{url}/imports")).await;
+        b.run(&format!(
+            "document.getElementById('import-kind').value = '{kind}'"
+        ))
+        .await;
+        b.fill("#import-file", path.to_str().unwrap()).await;
+        b.click("#upload-submit").await;
+        b.text("#job-status").await
+    };
+    let status = upload_kind(
+        "price_lists",
+        "lists.csv",
+        "name,payment_form,default\nUploaded cash,cash,no\nBad form,barter,no\n",
+    )
+    .await;
+    assert_eq!(status, "done with refused rows");
+    let errors = b.text("#job-errors").await;
+    assert!(errors.contains("3 a payment form is cash"), "{errors}");
+    let status = upload_kind(
+        "prices",
+        "prices.csv",
+        "price_list,product_code,price,valid_from\nUploaded cash,UP-1,9.90,2030-01-01\n",
+    )
+    .await;
+    assert_eq!(status, "done");
+    let status = upload_kind(
+        "org_units",
+        "org.csv",
+        "code,name,kind,parent_code\nUP-REG,Uploaded region,region,\nUP-TER,Uploaded territory,territory,UP-REG\n",
+    )
+    .await;
+    assert_eq!(status, "done");
+    let stored = count_where(
+        &w.server.store,
+        "SELECT COUNT(*) FROM prices pr JOIN price_lists pl ON pl.id = pr.price_list_id \
+         JOIN products p ON p.id = pr.product_id \
+         WHERE pl.name = 'Uploaded cash' AND p.code = 'UP-1' AND pr.price_minor = 990 \
+         AND pr.valid_from = '2030-01-01'",
+        &[],
+    )
+    .await;
+    assert_eq!(stored, 1, "the dated price of the uploaded price list");
+    let stored = count_where(
+        &w.server.store,
+        "SELECT COUNT(*) FROM org_units t JOIN org_units r ON r.id = t.parent_id \
+         WHERE t.code = 'UP-TER' AND t.kind = 'territory' AND r.code = 'UP-REG'",
+        &[],
+    )
+    .await;
+    assert_eq!(stored, 1, "the territory under its region");
+    assert_eq!(
+        b.count("#import-kind option[value='sync_points']").await,
+        0,
+        "a distributor's user is not offered sync points"
+    );
     b.goto(&format!("{url}/imports")).await;
-    assert_eq!(b.count("#import-jobs tbody tr").await, 3);
+    assert_eq!(b.count("#import-jobs tbody tr").await, 6);
     b.close().await;
+
+    // The head office grants a key user a sync point by file.
+    let head = logged_in(url, "head").await;
+    let grants = dir.path().join("grants.csv");
+    std::fs::write(
+        &grants,
+        "login,distributor_code,granted\nacme-portal,OTHER,yes\n",
+    )
+    .unwrap();
+    head.goto(&format!("{url}/imports")).await;
+    head.run("document.getElementById('import-kind').value = 'sync_points'")
+        .await;
+    head.fill("#import-file", grants.to_str().unwrap()).await;
+    head.click("#upload-submit").await;
+    assert_eq!(head.text("#job-status").await, "done");
+    let granted = count_where(
+        &w.server.store,
+        "SELECT COUNT(*) FROM key_user_sync_points s JOIN key_users k ON k.id = s.key_user_id \
+         JOIN distributors d ON d.id = s.distributor_id WHERE k.login = 'acme-portal' AND d.code = 'OTHER'",
+        &[],
+    )
+    .await;
+    assert_eq!(granted, 1);
+    head.close().await;
     w.server.stop().await;
 }
 on_both_backends!(
