@@ -42,6 +42,8 @@ wait #visit-fix
 shot 04-visit
 click #tab-order
 wait #catalogue li
+# The demo's stock report reached the phone: the catalogue shows what is on hand.
+wait #catalogue li:nth-child(1) [id^=stock-]
 fill #catalogue li:nth-child(1) input.qty = 3
 fill #catalogue li:nth-child(2) input.qty = 2.5
 expect #order-lines li:nth-child(2) = ×

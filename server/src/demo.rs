@@ -271,5 +271,58 @@ pub async fn load_past_week(
                 .await?;
         }
     }
+    let mut distributors: Vec<i64> = placed.iter().map(|(_, d)| *d).collect();
+    distributors.sort_unstable();
+    distributors.dedup();
+    for d in distributors {
+        load_stock(store, d).await?;
+    }
     Ok(fresh)
+}
+
+/// The distributor's stock report, through the real `stock` import: every live product in
+/// every active warehouse, a few of them out of stock or low, so the order editor shows what
+/// is on hand and warns beyond it.
+async fn load_stock(store: &Store, distributor_id: i64) -> Result<()> {
+    let warehouses: Vec<(String,)> = store
+        .all_by(
+            "SELECT code FROM warehouses WHERE distributor_id = $1 AND active = 1 ORDER BY code",
+            distributor_id,
+        )
+        .await?;
+    let products: Vec<(String,)> = store
+        .all_by(
+            "SELECT code FROM products WHERE distributor_id = $1 AND deleted = 0 ORDER BY code",
+            distributor_id,
+        )
+        .await?;
+    let mut csv = String::from("warehouse_code,product_code,quantity\n");
+    for (w, (warehouse,)) in warehouses.iter().enumerate() {
+        for (i, (product,)) in products.iter().enumerate() {
+            let quantity = match (i + w) % 9 {
+                0 => 0,
+                1 => 2,
+                _ => 12 + (i * 37 + w * 11) % 240,
+            };
+            csv.push_str(&format!("{warehouse},{product},{quantity}\n"));
+        }
+    }
+    let job = store
+        .start_import(
+            distributor_id,
+            "stock",
+            "demo",
+            "demo-stock.csv",
+            "csv",
+            csv.into(),
+            now_ms(),
+            false,
+        )
+        .await?
+        .finished()
+        .await?;
+    if job.rows_refused > 0 {
+        return Err(StoreError::Invalid(format!("demo stock: {}", job.message)));
+    }
+    Ok(())
 }

@@ -50,6 +50,17 @@ async fn demo(db: &TestDb) {
     assert!(count(&server.store, "refused_mutations").await >= 1);
     assert!(count(&server.store, "questionnaire_answers").await > 0);
     assert!(count(&server.store, "distribution_checks").await > 0);
+    // The distributor's stock report, some of it out of stock.
+    let (products, empty): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(CASE WHEN quantity_milli = 0 THEN 1 ELSE 0 END) AS BIGINT) FROM stock",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(
+        products > 0 && empty > 0,
+        "{products} stock rows, {empty} empty"
+    );
 
     // A key user sees it on every page at once.
     server
