@@ -3,7 +3,8 @@
 //! The `.proto` files under `proto/fieldsync/v1` are the single source of truth of the wire;
 //! this crate compiles them with `protox` + `prost` and holds every rule that the phone and
 //! the server must compute identically: ids ([`ids`]), money: line sums and order totals
-//! ([`money`]), the classification of a visit's distance from its outlet ([`location`]),
+//! ([`money`]), the classification of a visit's distance from its outlet ([`location`]), the
+//! field-truth signals a visit's record can raise ([`signals`], not wired into the ingest yet),
 //! calendar dates ([`dates`]), the order's states and moves ([`orders`]), what makes a filled
 //! questionnaire valid ([`questionnaire`]), the names of mutation kinds ([`v1::mutation::Kind::name`])
 //! and the translation catalogue format ([`i18n`]).
@@ -36,6 +37,7 @@ pub mod location;
 pub mod money;
 pub mod orders;
 pub mod questionnaire;
+pub mod signals;
 
 impl v1::mutation::Kind {
     /// The kind's name, as outboxes, refusals and sync results show it.

@@ -1,0 +1,563 @@
+//! Field-truth signals: the ways a visit's record says it was not made where and when it
+//! claims, each computed from what the server knows of the visit (its fixes, its outlet's
+//! reference location, device and server times, the same mobile user's previous visit).
+//!
+//! A signal flags a visit for a key user to look at; it never refuses anything. Each has a
+//! stable name ([`Signal::as_str`], stored and used in URLs) and the evidence that raised it
+//! ([`Found::evidence`], plain numbers a key user can check). The thresholds are
+//! [`Thresholds::default`]; `docs/field-truth.md` (planned with the server's use of these
+//! signals) is to give their sources. Nothing here is wired into the ingest yet: these are
+//! the rules, unit-tested at their boundaries.
+use crate::location::distance_m;
+
+/// One way a visit's record can be untrue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    /// The platform marked a fix as coming from a mock-location provider.
+    Mocked,
+    /// The agent could not have travelled from the previous visit to this one in the time
+    /// between them.
+    ImplausibleTravel,
+    /// Two fixes have exactly the same coordinates, to the last digit (1e-7 degree, about
+    /// 1 cm): real receivers never repeat themselves that exactly; replayed positions do.
+    RepeatedFix,
+    /// A fix claims an accuracy no phone reaches with its provider (a GPS fix of 1 m, a
+    /// network fix of 5 m).
+    TooAccurate,
+    /// A fix sits exactly on the outlet's reference location: typed in, not measured.
+    OnReference,
+    /// The device's clock disagrees with the order of its own actions or with the server's
+    /// clock: it was moved to back-date or post-date the visit.
+    ClockJump,
+    /// The visit lasted less than any real visit can.
+    ShortStay,
+}
+
+impl Signal {
+    /// Every signal, in the order the visit card lists them.
+    pub const ALL: [Signal; 7] = [
+        Signal::Mocked,
+        Signal::ImplausibleTravel,
+        Signal::RepeatedFix,
+        Signal::TooAccurate,
+        Signal::OnReference,
+        Signal::ClockJump,
+        Signal::ShortStay,
+    ];
+
+    /// Stable name, stored in the database and used in URLs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Mocked => "mocked",
+            Signal::ImplausibleTravel => "implausible_travel",
+            Signal::RepeatedFix => "repeated_fix",
+            Signal::TooAccurate => "too_accurate",
+            Signal::OnReference => "on_reference",
+            Signal::ClockJump => "clock_jump",
+            Signal::ShortStay => "short_stay",
+        }
+    }
+
+    /// Parses [`Signal::as_str`].
+    pub fn parse(s: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Where a fix came from, as the platform says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Gps,
+    Network,
+    Fused,
+    Unknown,
+}
+
+/// A fix as the signals need it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignalFix {
+    pub lat_e7: i32,
+    pub lon_e7: i32,
+    pub accuracy_m: f64,
+    pub provider: Provider,
+    /// The platform's mock-location flag.
+    pub mock: bool,
+    /// When the device says it took the fix.
+    pub device_time_ms: i64,
+}
+
+/// The same mobile user's visit before this one (by device time of its start), as far as
+/// the signals need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviousVisit {
+    /// Its fixes (the last one is where the agent left from).
+    pub fixes: Vec<SignalFix>,
+    /// When it ended, by the device's clock (its start when it was never ended).
+    pub ended_device_ms: i64,
+}
+
+/// Everything the server knows of one visit that a signal looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitFacts {
+    pub fixes: Vec<SignalFix>,
+    /// The outlet's reference location (degrees * 10^7), when it has one.
+    pub reference: Option<(i32, i32)>,
+    /// Device times of the start and the end (`None`: not ended).
+    pub started_device_ms: i64,
+    pub ended_device_ms: Option<i64>,
+    /// When the server received the start.
+    pub started_received_ms: i64,
+    /// The device time of the mutation the device recorded just before the start (by
+    /// sequence number), if any: the device's clock never runs backwards between two of its
+    /// own actions unless someone moved it.
+    pub preceding_device_ms: Option<i64>,
+    pub previous: Option<PreviousVisit>,
+}
+
+/// Where the signals draw their lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Fastest believable travel between two visits, km/h (a car in town, with margin).
+    pub max_speed_kmh: f64,
+    /// Distances below this are never "implausible travel" (fix noise between two visits in
+    /// the same street), metres.
+    pub min_travel_m: f64,
+    /// A GPS (or fused) fix claiming better accuracy than this is too good, metres.
+    pub min_gps_accuracy_m: f64,
+    /// A network fix claiming better accuracy than this is too good, metres.
+    pub min_network_accuracy_m: f64,
+    /// A fix this close to the reference location is "on" it, metres.
+    pub on_reference_m: f64,
+    /// How far the device clock may run ahead of the server's, or back between two of its
+    /// own actions, before it counts as moved, milliseconds.
+    pub clock_slack_ms: i64,
+    /// Shortest real visit, milliseconds.
+    pub min_stay_ms: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_speed_kmh: 120.0,
+            min_travel_m: 2_000.0,
+            min_gps_accuracy_m: 2.0,
+            min_network_accuracy_m: 10.0,
+            on_reference_m: 0.5,
+            clock_slack_ms: 5 * 60_000,
+            min_stay_ms: 60_000,
+        }
+    }
+}
+
+/// A signal a visit raised, with the evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub signal: Signal,
+    /// Plain numbers behind it ("27.3 km in 10 min: 164 km/h").
+    pub evidence: String,
+}
+
+/// Every signal the visit raises, in [`Signal::ALL`] order.
+pub fn signals(v: &VisitFacts, t: &Thresholds) -> Vec<Found> {
+    let clock = clock_jump(v, t);
+    let checks = [
+        mocked(v),
+        // Travel times come from the device clock; a moved clock makes them meaningless.
+        if clock.is_some() {
+            None
+        } else {
+            implausible_travel(v, t)
+        },
+        repeated_fix(v),
+        too_accurate(v, t),
+        on_reference(v, t),
+        clock,
+        short_stay(v, t),
+    ];
+    checks.into_iter().flatten().collect()
+}
+
+fn found(signal: Signal, evidence: String) -> Option<Found> {
+    Some(Found { signal, evidence })
+}
+
+/// [`Signal::Mocked`]: any fix with the platform's mock flag.
+pub fn mocked(v: &VisitFacts) -> Option<Found> {
+    let n = v.fixes.iter().filter(|f| f.mock).count();
+    (n > 0).then(|| Found {
+        signal: Signal::Mocked,
+        evidence: format!("{n} of {} fixes marked as mock locations", v.fixes.len()),
+    })
+}
+
+/// [`Signal::ImplausibleTravel`]: from the previous visit's last fix to this visit's first,
+/// farther than `min_travel_m` at more than `max_speed_kmh` (or with no time at all between).
+pub fn implausible_travel(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
+    let prev = v.previous.as_ref()?;
+    let from = prev.fixes.last()?;
+    let to = v.fixes.first()?;
+    let metres = distance_m(from.lat_e7, from.lon_e7, to.lat_e7, to.lon_e7);
+    if metres < t.min_travel_m {
+        return None;
+    }
+    let gap_ms = v.started_device_ms - prev.ended_device_ms;
+    let km = metres / 1000.0;
+    if gap_ms <= 0 {
+        return found(
+            Signal::ImplausibleTravel,
+            format!("{km:.1} km with no time between the visits"),
+        );
+    }
+    let kmh = km / (gap_ms as f64 / 3_600_000.0);
+    (kmh > t.max_speed_kmh).then(|| Found {
+        signal: Signal::ImplausibleTravel,
+        evidence: format!(
+            "{km:.1} km in {} min: {kmh:.0} km/h",
+            (gap_ms as f64 / 60_000.0).round()
+        ),
+    })
+}
+
+/// [`Signal::RepeatedFix`]: two fixes with identical coordinates, within this visit or
+/// between it and the previous visit.
+pub fn repeated_fix(v: &VisitFacts) -> Option<Found> {
+    let earlier = v.previous.iter().flat_map(|p| p.fixes.iter());
+    let mut seen: Vec<(i32, i32)> = earlier.map(|f| (f.lat_e7, f.lon_e7)).collect();
+    let from_previous = seen.len();
+    for (i, f) in v.fixes.iter().enumerate() {
+        let at = (f.lat_e7, f.lon_e7);
+        if let Some(j) = seen.iter().position(|s| *s == at) {
+            let whose = if j < from_previous {
+                "the previous visit's"
+            } else {
+                "this visit's"
+            };
+            return found(
+                Signal::RepeatedFix,
+                format!(
+                    "fix {} repeats {whose} position {} {} to the last digit",
+                    i + 1,
+                    crate::location::e7_text(at.0 as i64),
+                    crate::location::e7_text(at.1 as i64)
+                ),
+            );
+        }
+        seen.push(at);
+    }
+    None
+}
+
+/// [`Signal::TooAccurate`]: a fix better than its provider can be (a zero or negative
+/// accuracy included; an unknown provider is held to the GPS line).
+pub fn too_accurate(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
+    v.fixes.iter().find_map(|f| {
+        let floor = match f.provider {
+            Provider::Network => t.min_network_accuracy_m,
+            Provider::Gps | Provider::Fused | Provider::Unknown => t.min_gps_accuracy_m,
+        };
+        (f.accuracy_m < floor).then(|| Found {
+            signal: Signal::TooAccurate,
+            evidence: format!(
+                "a {:?} fix claims {:.1} m accuracy (no phone does better than {floor:.0} m)",
+                f.provider, f.accuracy_m
+            )
+            .to_lowercase(),
+        })
+    })
+}
+
+/// [`Signal::OnReference`]: a fix within `on_reference_m` of the reference location.
+pub fn on_reference(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
+    let (rlat, rlon) = v.reference?;
+    v.fixes.iter().find_map(|f| {
+        let d = distance_m(f.lat_e7, f.lon_e7, rlat, rlon);
+        (d <= t.on_reference_m).then(|| Found {
+            signal: Signal::OnReference,
+            evidence: format!("a fix {:.2} m from the outlet's reference location", d),
+        })
+    })
+}
+
+/// [`Signal::ClockJump`]: the start is dated more than `clock_slack_ms` after the server
+/// received it, or before the device's preceding action.
+pub fn clock_jump(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
+    let ahead = v.started_device_ms - v.started_received_ms;
+    if ahead > t.clock_slack_ms {
+        return found(
+            Signal::ClockJump,
+            format!(
+                "the start is dated {} min after the server received it",
+                ahead / 60_000
+            ),
+        );
+    }
+    let back = v.preceding_device_ms? - v.started_device_ms;
+    (back > t.clock_slack_ms).then(|| Found {
+        signal: Signal::ClockJump,
+        evidence: format!(
+            "the start is dated {} min before the device's previous action",
+            back / 60_000
+        ),
+    })
+}
+
+/// [`Signal::ShortStay`]: an ended visit shorter than `min_stay_ms`.
+pub fn short_stay(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
+    let stay = v.ended_device_ms? - v.started_device_ms;
+    (stay < t.min_stay_ms).then(|| Found {
+        signal: Signal::ShortStay,
+        evidence: format!("the visit lasted {} s", stay.max(0) / 1000),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Kyiv, Maidan Nezalezhnosti.
+    const LAT: i32 = 504_501_000;
+    const LON: i32 = 305_234_000;
+    const T0: i64 = 1_800_000_000_000;
+    const MIN: i64 = 60_000;
+
+    /// A GPS fix `north_m` metres north of the reference, 8 m accurate, at `at_ms`.
+    fn fix(north_m: f64, at_ms: i64) -> SignalFix {
+        SignalFix {
+            lat_e7: LAT + (north_m / 111_195.0 * 1e7) as i32,
+            lon_e7: LON,
+            accuracy_m: 8.0,
+            provider: Provider::Gps,
+            mock: false,
+            device_time_ms: at_ms,
+        }
+    }
+
+    /// An honest 20-minute visit 12 m from its outlet, with two slightly different fixes.
+    fn honest() -> VisitFacts {
+        VisitFacts {
+            fixes: vec![fix(12.0, T0), fix(14.0, T0 + 20 * MIN)],
+            reference: Some((LAT, LON)),
+            started_device_ms: T0,
+            ended_device_ms: Some(T0 + 20 * MIN),
+            started_received_ms: T0 + 3 * 60 * MIN,
+            preceding_device_ms: Some(T0 - 30 * MIN),
+            previous: Some(PreviousVisit {
+                fixes: vec![fix(-3_000.0, T0 - 40 * MIN)],
+                ended_device_ms: T0 - 30 * MIN,
+            }),
+        }
+    }
+
+    fn raised(v: &VisitFacts) -> Vec<Signal> {
+        signals(v, &Thresholds::default())
+            .into_iter()
+            .map(|f| f.signal)
+            .collect()
+    }
+
+    #[test]
+    fn an_honest_visit_raises_nothing() {
+        assert_eq!(raised(&honest()), vec![]);
+        // Nor does the first visit of a day, without a previous one or a preceding action.
+        let mut v = honest();
+        v.previous = None;
+        v.preceding_device_ms = None;
+        assert_eq!(raised(&v), vec![]);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in Signal::ALL {
+            assert_eq!(Signal::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Signal::parse("nope"), None);
+    }
+
+    #[test]
+    fn a_mock_flag_on_any_fix_is_raised() {
+        let mut v = honest();
+        v.fixes[1].mock = true;
+        let f = mocked(&v).unwrap();
+        assert_eq!(f.evidence, "1 of 2 fixes marked as mock locations");
+        assert_eq!(raised(&v), vec![Signal::Mocked]);
+    }
+
+    #[test]
+    fn travel_faster_than_a_car_is_implausible_and_short_hops_never_are() {
+        let t = Thresholds::default();
+        // 3 km in 10 min = 18 km/h: fine. In 1 min = 180 km/h: not.
+        let mut v = honest();
+        assert!(implausible_travel(&v, &t).is_none());
+        v.previous.as_mut().unwrap().ended_device_ms = T0 - MIN;
+        let f = implausible_travel(&v, &t).unwrap();
+        assert!(
+            f.evidence.starts_with("3.0 km in 1 min: 18"),
+            "{}",
+            f.evidence
+        );
+        // Just under 120 km/h (3 km in 95 s) is believed; just over (in 85 s) is not.
+        v.previous.as_mut().unwrap().ended_device_ms = T0 - 95_000;
+        assert!(implausible_travel(&v, &t).is_none());
+        v.previous.as_mut().unwrap().ended_device_ms = T0 - 85_000;
+        assert!(implausible_travel(&v, &t).is_some());
+        // 27 km with no time between them.
+        v.previous.as_mut().unwrap().fixes = vec![fix(-27_000.0, T0)];
+        v.previous.as_mut().unwrap().ended_device_ms = T0;
+        let f = implausible_travel(&v, &t).unwrap();
+        assert!(f.evidence.contains("no time between"), "{}", f.evidence);
+        // Under 2 km is fix noise, however little time passed.
+        v.previous.as_mut().unwrap().fixes = vec![fix(-1_900.0, T0)];
+        assert!(implausible_travel(&v, &t).is_none());
+        // Nothing to compare without fixes on either side.
+        v.fixes.clear();
+        assert!(implausible_travel(&v, &t).is_none());
+    }
+
+    #[test]
+    fn identical_coordinates_repeat_within_a_visit_or_from_the_previous_one() {
+        let mut v = honest();
+        assert!(repeated_fix(&v).is_none());
+        v.fixes[1] = SignalFix {
+            device_time_ms: T0 + 20 * MIN,
+            ..v.fixes[0]
+        };
+        assert!(
+            repeated_fix(&v)
+                .unwrap()
+                .evidence
+                .contains("this visit's position")
+        );
+        // One unit of 1e-7 degree apart is a different position.
+        v.fixes[1].lat_e7 += 1;
+        assert!(repeated_fix(&v).is_none());
+        // A frozen position carried over from the previous visit.
+        v.previous.as_mut().unwrap().fixes = vec![v.fixes[0]];
+        assert!(
+            repeated_fix(&v)
+                .unwrap()
+                .evidence
+                .contains("the previous visit's")
+        );
+    }
+
+    #[test]
+    fn accuracy_better_than_the_provider_can_give_is_too_good() {
+        let t = Thresholds::default();
+        let mut v = honest();
+        v.fixes[0].accuracy_m = 2.0;
+        assert!(too_accurate(&v, &t).is_none(), "2 m GPS is believed");
+        v.fixes[0].accuracy_m = 1.0;
+        assert_eq!(
+            too_accurate(&v, &t).unwrap().evidence,
+            "a gps fix claims 1.0 m accuracy (no phone does better than 2 m)"
+        );
+        v.fixes[0].accuracy_m = 0.0;
+        assert!(too_accurate(&v, &t).is_some());
+        // A network fix is held to 10 m.
+        v.fixes[0] = SignalFix {
+            provider: Provider::Network,
+            accuracy_m: 9.0,
+            ..v.fixes[0]
+        };
+        assert!(too_accurate(&v, &t).is_some());
+        v.fixes[0].accuracy_m = 10.0;
+        assert!(too_accurate(&v, &t).is_none());
+    }
+
+    #[test]
+    fn a_fix_exactly_on_the_reference_location_is_typed_in() {
+        let t = Thresholds::default();
+        let mut v = honest();
+        assert!(on_reference(&v, &t).is_none());
+        v.fixes[1].lat_e7 = LAT;
+        v.fixes[1].lon_e7 = LON;
+        assert!(on_reference(&v, &t).is_some());
+        // 1e-7 degree of latitude is 1.1 cm: still on it; 1 m off is measured.
+        v.fixes[1].lat_e7 = LAT + 1;
+        assert!(on_reference(&v, &t).is_some());
+        v.fixes[1].lat_e7 = LAT + 90;
+        assert!(on_reference(&v, &t).is_none());
+        v.reference = None;
+        v.fixes[1].lat_e7 = LAT;
+        assert!(
+            on_reference(&v, &t).is_none(),
+            "no reference, nothing to be on"
+        );
+    }
+
+    #[test]
+    fn a_clock_ahead_of_the_server_or_running_backwards_has_been_moved() {
+        let t = Thresholds::default();
+        let mut v = honest();
+        // Offline for hours is not a jump: the device time is before the receive time.
+        assert!(clock_jump(&v, &t).is_none());
+        // Dated 5 min after it was received is within the slack; 6 min is not.
+        v.started_received_ms = T0 - 5 * MIN;
+        assert!(clock_jump(&v, &t).is_none());
+        v.started_received_ms = T0 - 6 * MIN;
+        assert!(clock_jump(&v, &t).unwrap().evidence.contains("6 min after"));
+        // Back-dated: before the device's own preceding action.
+        v.started_received_ms = T0 + MIN;
+        v.preceding_device_ms = Some(T0 + 5 * MIN);
+        assert!(clock_jump(&v, &t).is_none());
+        v.preceding_device_ms = Some(T0 + 2 * 60 * MIN);
+        assert!(
+            clock_jump(&v, &t)
+                .unwrap()
+                .evidence
+                .contains("120 min before")
+        );
+        // A moved clock makes travel times meaningless: only the jump is raised.
+        v.previous.as_mut().unwrap().ended_device_ms = T0 + 60 * MIN;
+        assert_eq!(raised(&v), vec![Signal::ClockJump]);
+    }
+
+    #[test]
+    fn a_visit_shorter_than_a_minute_is_too_short() {
+        let t = Thresholds::default();
+        let mut v = honest();
+        v.ended_device_ms = Some(T0 + MIN);
+        assert!(short_stay(&v, &t).is_none());
+        v.ended_device_ms = Some(T0 + MIN - 1);
+        assert_eq!(
+            short_stay(&v, &t).unwrap().evidence,
+            "the visit lasted 59 s"
+        );
+        v.ended_device_ms = None;
+        assert!(
+            short_stay(&v, &t).is_none(),
+            "an open visit has no length yet"
+        );
+    }
+
+    #[test]
+    fn the_hidden_spoofing_of_the_outside_measurement_is_raised() {
+        // Fixes exactly on the reference with 1 m accuracy, repeated from the previous visit,
+        // after a 27 km jump in 10 minutes.
+        let spot = SignalFix {
+            lat_e7: LAT,
+            lon_e7: LON,
+            accuracy_m: 1.0,
+            provider: Provider::Fused,
+            mock: false,
+            device_time_ms: T0,
+        };
+        let v = VisitFacts {
+            fixes: vec![spot, spot],
+            previous: Some(PreviousVisit {
+                fixes: vec![fix(27_000.0, T0 - 20 * MIN)],
+                ended_device_ms: T0 - 10 * MIN,
+            }),
+            ..honest()
+        };
+        assert_eq!(
+            raised(&v),
+            vec![
+                Signal::ImplausibleTravel,
+                Signal::RepeatedFix,
+                Signal::TooAccurate,
+                Signal::OnReference
+            ]
+        );
+    }
+}
