@@ -76,6 +76,8 @@ pub struct VisitView {
     pub ended_ms: Option<i64>,
     /// The fix the visit started with: (lat e7, lon e7, accuracy dm).
     pub start_fix: Option<(i32, i32, u32)>,
+    /// The platform said a start fix came from a mock-location provider.
+    pub start_mock: bool,
 }
 
 /// What has been done inside a visit so far.
@@ -489,7 +491,7 @@ impl Engine {
     ) -> Result<Vec<VisitView>, EngineError> {
         let db = self.db();
         let mut stmt = db.prepare_cached(
-            "SELECT id, outlet_id, route_id, started_ms, ended_ms, lat_e7, lon_e7, accuracy_dm
+            "SELECT id, outlet_id, route_id, started_ms, ended_ms, lat_e7, lon_e7, accuracy_dm, mock
              FROM visits WHERE outlet_id = ?1 ORDER BY started_ms DESC LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![outlet_id, limit as i64], visit_from_row)?;
@@ -503,7 +505,7 @@ impl Engine {
         let db = self.db();
         Ok(db
             .query_row(
-                "SELECT id, outlet_id, route_id, started_ms, ended_ms, lat_e7, lon_e7, accuracy_dm
+                "SELECT id, outlet_id, route_id, started_ms, ended_ms, lat_e7, lon_e7, accuracy_dm, mock
                  FROM visits WHERE id = ?1",
                 [id.to_string()],
                 visit_from_row,
@@ -628,6 +630,7 @@ fn visit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<VisitView>> 
     let lat: Option<i64> = r.get(5)?;
     let lon: Option<i64> = r.get(6)?;
     let acc: Option<i64> = r.get(7)?;
+    let start_mock = r.get::<_, i64>(8)? != 0;
     Ok(Uuid::parse_str(&id).ok().map(|id| VisitView {
         id,
         outlet_id: r.get(1).unwrap_or_default(),
@@ -638,10 +641,10 @@ fn visit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<VisitView>> 
             (Some(a), Some(b)) => Some((a as i32, b as i32, acc.unwrap_or(0) as u32)),
             _ => None,
         },
+        start_mock,
     }))
 }
 
-/// A LIKE pattern matching `query` anywhere, case-insensitively.
 /// The UTC date (`YYYY-MM-DD`) of a Unix time in milliseconds.
 pub(crate) fn day_of(ms: i64) -> String {
     fieldsync_protocol::dates::format_day_number(fieldsync_protocol::dates::day_of_ms(ms))
@@ -658,6 +661,7 @@ pub(crate) fn price_in_force(list: usize, day: usize) -> String {
     )
 }
 
+/// A LIKE pattern matching `query` anywhere, case-insensitively.
 fn like(query: &str) -> String {
     let q = store::fold(query.trim())
         .replace('\\', "\\\\")

@@ -123,6 +123,10 @@ ALTER TABLE prices ADD COLUMN valid_from TEXT NOT NULL DEFAULT '';
 DROP INDEX prices_key;
 CREATE UNIQUE INDEX prices_key ON prices (price_list_id, product_id, valid_from);
 "#,
+    // 7: whether the platform marked a start fix as a mock location (the visit screen warns).
+    r#"
+ALTER TABLE visits ADD COLUMN mock INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Opens (creating if needed) and migrates a local store.

@@ -132,8 +132,8 @@ impl Engine {
             // The most accurate fix is the one the screens show.
             let best = fixes.iter().min_by_key(|f| f.accuracy_dm);
             tx.execute(
-                "INSERT INTO visits (id, outlet_id, route_id, started_ms, fixes, lat_e7, lon_e7, accuracy_dm)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO visits (id, outlet_id, route_id, started_ms, fixes, lat_e7, lon_e7, accuracy_dm, mock)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     id.to_string(),
                     outlet_id,
@@ -142,7 +142,8 @@ impl Engine {
                     fixes.len() as i64,
                     best.map(|f| f.lat_e7),
                     best.map(|f| f.lon_e7),
-                    best.map(|f| f.accuracy_dm)
+                    best.map(|f| f.accuracy_dm),
+                    fixes.iter().any(|f| f.mock) as i64
                 ],
             )?;
             let started = v1::VisitStarted {

@@ -31,19 +31,27 @@ pub trait LocationProvider: Send + Sync {
     }
 }
 
-/// A position given as "LAT,LON[,ACCURACY_M]" in degrees and metres.
+/// A position given as "LAT,LON[,ACCURACY_M[,mock]]" in degrees and metres; `mock` makes
+/// the simulated provider mark its fixes the way a platform marks a mock-location app's.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Position {
     pub lat: f64,
     pub lon: f64,
     pub accuracy_m: f64,
+    pub mock: bool,
 }
 
 impl std::str::FromStr for Position {
     type Err = LocationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || LocationError::Simulation(format!("expected LAT,LON[,ACCURACY_M], got {s:?}"));
+        let bad = || {
+            LocationError::Simulation(format!("expected LAT,LON[,ACCURACY_M[,mock]], got {s:?}"))
+        };
+        let (s, mock) = match s.trim().strip_suffix(",mock") {
+            Some(rest) => (rest, true),
+            None => (s, false),
+        };
         let parts: Vec<f64> = s
             .trim()
             .split(',')
@@ -65,6 +73,7 @@ impl std::str::FromStr for Position {
             lat,
             lon,
             accuracy_m,
+            mock,
         })
     }
 }
@@ -134,7 +143,7 @@ impl LocationProvider for SimulatedLocation {
             lon_e7: deg_to_e7(p.lon),
             accuracy_dm: (p.accuracy_m * 10.0).round() as u32,
             provider: v1::LocationProvider::Gps as i32,
-            mock: false,
+            mock: p.mock,
             device_time_ms: (self.clock)(),
         };
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(fix);

@@ -20,14 +20,15 @@ struct Args {
         default_value = "http://127.0.0.1:8080"
     )]
     server: String,
-    /// Simulated position "LAT,LON[,ACCURACY_M]" (desktop has no GPS).
+    /// Simulated position "LAT,LON[,ACCURACY_M[,mock]]" (desktop has no GPS; `mock` marks the
+    /// fixes as a mock-location app's, as a platform would).
     #[arg(
         long,
         env = "FIELDSYNC_APP_POSITION",
         default_value = "50.4501,30.5234,12"
     )]
     position: String,
-    /// A file holding "LAT,LON[,ACCURACY_M]", read for every fix (overrides --position).
+    /// A file holding "LAT,LON[,ACCURACY_M[,mock]]", read for every fix (overrides --position).
     #[arg(long, env = "FIELDSYNC_APP_POSITION_FILE")]
     position_file: Option<PathBuf>,
     /// Seconds between automatic network checks and syncs (0: only manual syncs).

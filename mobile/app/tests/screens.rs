@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dioxus::prelude::*;
 use fieldsync_agent::{Clock, Engine, OrderDraft};
-use fieldsync_app::location::{Position, SimulatedLocation};
+use fieldsync_app::location::{LocationProvider, Position, SimulatedLocation};
 use fieldsync_app::ui::ShellProps;
 use fieldsync_app::{AppCtx, Screen, Shell, VisitTab};
 use fieldsync_protocol::v1::{self, change::Entity};
@@ -198,6 +198,7 @@ fn render(engine: &Engine, screen: Screen) -> String {
         lat: 50.4501,
         lon: 30.5234,
         accuracy_m: 10.0,
+        mock: false,
     };
     let ctx: AppCtx = fieldsync_app::start(
         engine.clone(),
@@ -289,6 +290,42 @@ fn visit_in_progress_shows_on_today_and_blocks_ending_until_required_answers() {
     assert!(!html.contains("id=\"end-blockers\""), "{html}");
     let end = &html[html.find("id=\"end-visit\"").unwrap()..];
     assert!(!end[..end.find('>').unwrap()].contains("disabled"));
+}
+
+#[test]
+fn a_fix_the_platform_marks_as_mocked_warns_the_agent_and_the_visit_goes_on() {
+    let f = fixture(true);
+    // In the shop, but from a mock-location app.
+    let mut mocked = fix(SHOP_LAT + 100, SHOP_LON, 5);
+    mocked.mock = true;
+    let visit = visit_at_first_stop(&f, vec![mocked]);
+    let html = render_visit(&f.engine, visit, VisitTab::Summary);
+    assert!(
+        text_of(&html, "warn-mock").contains("mock-location app"),
+        "{html}"
+    );
+    assert!(html.contains("id=\"tab-order\""), "the visit goes on");
+
+    // An honest fix raises no such warning.
+    f.engine.end_visit(visit, vec![]).unwrap();
+    let visit = f
+        .engine
+        .start_visit(2, Some(100), vec![fix(SHOP_LAT, SHOP_LON, 5)])
+        .unwrap();
+    let html = render_visit(&f.engine, visit, VisitTab::Summary);
+    assert!(!html.contains("id=\"warn-mock\""));
+}
+
+#[test]
+fn the_simulated_provider_marks_mock_positions_like_the_platform_does() {
+    let p: Position = "50.45,30.52,8,mock".parse().unwrap();
+    assert!(p.mock);
+    let fix = SimulatedLocation::fixed(p).current_fix().unwrap();
+    assert!(fix.mock);
+    let p: Position = "50.45,30.52,8".parse().unwrap();
+    assert!(!p.mock);
+    assert!(!SimulatedLocation::fixed(p).current_fix().unwrap().mock);
+    assert!("50.45,30.52,8,fake".parse::<Position>().is_err());
 }
 
 #[test]

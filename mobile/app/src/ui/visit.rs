@@ -101,6 +101,7 @@ fn VisitSummary(visit: Uuid) -> Element {
             lat_e7,
             lon_e7,
             accuracy_dm,
+            mock: v.start_mock,
             ..Default::default()
         },
     );
@@ -141,6 +142,9 @@ fn VisitSummary(visit: Uuid) -> Element {
             dt { "{t.s(\"visit.accuracy\")}" } dd { id: "fix-accuracy", "{accuracy}" }
             dt { "{t.s(\"visit.distance\")}" } dd { id: "fix-distance", "{distance}" }
             dt { "{t.s(\"visit.band\")}" } dd { id: "fix-band", "{t.band(check.band)}" }
+        }
+        if check.mock {
+            div { class: "warn", id: "warn-mock", "{t.s(\"visit.warn_mock\")}" }
         }
         if check.band == Band::NoFix {
             div { class: "warn", id: "warn-no-fix", "{t.s(\"visit.warn_no_fix\")}" }
