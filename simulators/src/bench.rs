@@ -579,6 +579,7 @@ pub async fn app(
                     lat: 50.45,
                     lon: 30.52,
                     accuracy_m: 10.0,
+                    mock: false,
                 },
             ));
             let ctx = fieldsync_app::start(engine, location, "", None);
