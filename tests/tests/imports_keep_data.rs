@@ -231,11 +231,54 @@ async fn product_imports(db: &TestDb) {
         format!("code,name,unit,category\n{code},Renamed tea,,\n"),
     )
     .await;
-    let cleared = product(code).await;
+    let cleared = product(code.clone()).await;
     assert_eq!(
         (cleared.1.as_str(), cleared.2.as_str(), cleared.3),
         ("pcs", "", before.3)
     );
+    // Must-stock channels are bounded: 50 fit, 51 (or one of 65 characters) refuse the row
+    // by line and write nothing for it.
+    let channels = |n: usize| {
+        (0..n)
+            .map(|i| format!("ch{i}"))
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    let stored_channels = async || -> i64 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM product_must_stock_channels c JOIN products p ON p.id = c.product_id \
+             WHERE p.distributor_id = $1 AND p.code = $2",
+        )
+        .bind(api.distributor)
+        .bind(&code)
+        .fetch_one(server.store.test_pool())
+        .await
+        .unwrap();
+        n
+    };
+    let file = |cell: String| {
+        format!("code,name,must_stock,must_stock_channels\n{code},Renamed tea,yes,{cell}\n")
+    };
+    let job = post("", file(channels(50))).await;
+    assert_eq!(job["rows_refused"].as_i64(), Some(0), "{job}");
+    assert_eq!(stored_channels().await, 50);
+    for cell in [channels(51), "x".repeat(65)] {
+        let job = post("", file(cell)).await;
+        assert_eq!(job["rows_refused"].as_i64(), Some(1), "{job}");
+        assert_eq!(job["errors"][0][0], 2, "{job}");
+        assert!(
+            job["errors"][0][1]
+                .as_str()
+                .unwrap()
+                .contains("at most 50 channels"),
+            "{job}"
+        );
+        assert_eq!(
+            stored_channels().await,
+            50,
+            "the refused row changed nothing"
+        );
+    }
     server.stop().await;
 }
 on_both_backends!(

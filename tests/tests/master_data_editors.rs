@@ -484,6 +484,19 @@ async fn product_editor(w: &Ctx, b: &Browser) -> (String, &'static str) {
     );
     phone.sync().await;
     assert!(checked(&phone), "must-stock at the outlet's channel too");
+    // More than 50 channels are refused with the reason; the stored ones stay.
+    let many: Vec<String> = (0..51).map(|i| format!("ch{i}")).collect();
+    b.goto(&format!("{url}/products/{product}/edit")).await;
+    b.fill("#more_channels", &many.join(";")).await;
+    b.click("#save-item").await;
+    assert!(refused(b, "at most 50 channels").await);
+    let (kept,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM product_must_stock_channels WHERE product_id = $1")
+            .bind(product)
+            .fetch_one(s.test_pool())
+            .await
+            .unwrap();
+    assert_eq!(kept, 2);
 
     // The same code again is refused; an edit renames it and clears must-stock.
     let products = count(s, "products").await;

@@ -312,7 +312,8 @@ impl Store {
     }
 
     /// The channels a product of the distributor can be must-stock for: those of its live
-    /// outlets and those its products already name, sorted.
+    /// outlets and those its products already name, sorted, the first 200 (the form also takes
+    /// typed ones).
     pub async fn must_stock_channel_choices(&self, distributor_id: i64) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = self
             .rows(
@@ -320,7 +321,7 @@ impl Store {
                  UNION
                  SELECT c.channel FROM product_must_stock_channels c JOIN products p ON p.id = c.product_id
                  WHERE p.distributor_id = $1
-                 ORDER BY 1",
+                 ORDER BY 1 LIMIT 200",
                 &[distributor_id.into_val()],
             )
             .await?;
@@ -367,7 +368,10 @@ impl Store {
             unit: Some(form.unit.trim().to_string()),
             category: Some(form.category.trim().to_string()),
             must_stock: Some(form.must_stock),
-            must_stock_channels: Some(form.must_stock_channels.clone()),
+            must_stock_channels: Some(
+                super::world::checked_must_stock_channels(&form.must_stock_channels)
+                    .map_err(StoreError::Refused)?,
+            ),
         };
         self.upsert_products(distributor_id, &[patch], mode(existing))
             .await?;

@@ -970,12 +970,17 @@ impl Store {
                         category: has("category").then(|| cell(t, r, "category").to_string()),
                         must_stock: must,
                         // `traditional;modern`; an empty cell: every channel.
-                        must_stock_channels: has("must_stock_channels").then(|| {
-                            cell(t, r, "must_stock_channels")
-                                .split(';')
-                                .map(str::to_string)
-                                .collect()
-                        }),
+                        must_stock_channels: match has("must_stock_channels") {
+                            false => None,
+                            true => {
+                                let cell = cell(t, r, "must_stock_channels");
+                                let listed: Vec<&str> = cell.split(';').collect();
+                                Some(
+                                    super::world::checked_must_stock_channels(&listed)
+                                        .map_err(|p| p.to_string())?,
+                                )
+                            }
+                        },
                     })
                 });
                 let n = ok.len() as i64;

@@ -83,6 +83,8 @@ pub enum Problem {
     BadPrice,
     #[error("a price's first day is a date like 2026-12-31, or empty for since always")]
     BadValidFrom,
+    #[error("a product is must-stock for at most 50 channels of at most 64 characters each")]
+    MustStockChannels,
     #[error("the distributor has no product with this code")]
     UnknownProduct,
     #[error("the distributor has an outlet with this code already")]
@@ -182,6 +184,7 @@ impl Problem {
             Problem::PriceListNameTaken => "price_lists.name_taken",
             Problem::BadPrice => "price_lists.bad_price",
             Problem::BadValidFrom => "price_lists.bad_valid_from",
+            Problem::MustStockChannels => "products.bad_must_stock_channels",
             Problem::UnknownProduct => "price_lists.unknown_product",
             Problem::OutletCodeTaken => "outlets.code_taken",
             Problem::OutletCodeOrName => "outlets.code_or_name",

@@ -395,6 +395,25 @@ pub struct ProductFields {
     pub must_stock_channels: Vec<String>,
 }
 
+/// At most this many must-stock channels a product, each at most [`MAX_CHANNEL_CHARS`] long:
+/// a form or a file cell cannot make one save write an unbounded number of rows.
+pub const MAX_MUST_STOCK_CHANNELS: usize = 50;
+/// The longest outlet channel a must-stock list names.
+pub const MAX_CHANNEL_CHARS: usize = 64;
+
+/// [`must_stock_channels`] when they fit the bounds, the problem otherwise.
+pub fn checked_must_stock_channels<S: AsRef<str>>(
+    channels: &[S],
+) -> std::result::Result<Vec<String>, Problem> {
+    let out = must_stock_channels(channels);
+    if out.len() > MAX_MUST_STOCK_CHANNELS
+        || out.iter().any(|c| c.chars().count() > MAX_CHANNEL_CHARS)
+    {
+        return Err(Problem::MustStockChannels);
+    }
+    Ok(out)
+}
+
 /// Must-stock channels as stored: trimmed, without empty ones, sorted, each once.
 pub fn must_stock_channels<S: AsRef<str>>(channels: &[S]) -> Vec<String> {
     let mut out: Vec<String> = channels
