@@ -4,17 +4,21 @@
 //!
 //! A signal flags a visit for a key user to look at; it never refuses anything. Each has a
 //! stable name ([`Signal::as_str`], stored and used in URLs) and the evidence that raised it
-//! ([`Found::evidence`], plain numbers a key user can check). The thresholds are
-//! [`Thresholds::default`]; `docs/field-truth.md` (planned with the server's use of these
-//! signals) is to give their sources. Nothing here is wired into the ingest yet: these are
-//! the rules, unit-tested at their boundaries.
-use crate::location::distance_m;
+//! ([`Found`]: a variant and plain numbers a key user can check, rendered through the
+//! translation catalogue under `signal.<name>.<variant>`). The thresholds are
+//! [`Thresholds::default`]; `docs/field-truth.md` gives their reasons and sources. The server
+//! computes them at ingest (`server/src/store/ingest/truth.rs`) and stores them with the visit.
+use crate::location::{Band, Bands, Fix, classify_visit, distance_m};
 
 /// One way a visit's record can be untrue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Signal {
     /// The platform marked a fix as coming from a mock-location provider.
     Mocked,
+    /// The visit's fixes put it beyond the outlet (the `beyond` and `far_beyond` bands).
+    OffSite,
+    /// The visit ended without a single fix.
+    NoFix,
     /// The agent could not have travelled from the previous visit to this one in the time
     /// between them.
     ImplausibleTravel,
@@ -35,8 +39,10 @@ pub enum Signal {
 
 impl Signal {
     /// Every signal, in the order the visit card lists them.
-    pub const ALL: [Signal; 7] = [
+    pub const ALL: [Signal; 9] = [
         Signal::Mocked,
+        Signal::OffSite,
+        Signal::NoFix,
         Signal::ImplausibleTravel,
         Signal::RepeatedFix,
         Signal::TooAccurate,
@@ -49,6 +55,8 @@ impl Signal {
     pub fn as_str(self) -> &'static str {
         match self {
             Signal::Mocked => "mocked",
+            Signal::OffSite => "off_site",
+            Signal::NoFix => "no_fix",
             Signal::ImplausibleTravel => "implausible_travel",
             Signal::RepeatedFix => "repeated_fix",
             Signal::TooAccurate => "too_accurate",
@@ -84,6 +92,38 @@ pub struct SignalFix {
     pub mock: bool,
     /// When the device says it took the fix.
     pub device_time_ms: i64,
+    /// Taken when the visit ended (otherwise when it started).
+    pub end: bool,
+}
+
+impl SignalFix {
+    fn fix(&self) -> Fix {
+        Fix {
+            lat_e7: self.lat_e7,
+            lon_e7: self.lon_e7,
+            accuracy_m: self.accuracy_m,
+        }
+    }
+}
+
+impl Provider {
+    /// Stable name, as the server stores a fix's provider.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Gps => "gps",
+            Provider::Network => "network",
+            Provider::Fused => "fused",
+            Provider::Unknown => "unknown",
+        }
+    }
+
+    /// Parses [`Provider::as_str`]; anything else is unknown.
+    pub fn parse(s: &str) -> Provider {
+        [Provider::Gps, Provider::Network, Provider::Fused]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .unwrap_or(Provider::Unknown)
+    }
 }
 
 /// The same mobile user's visit before this one (by device time of its start), as far as
@@ -117,6 +157,8 @@ pub struct VisitFacts {
 /// Where the signals draw their lines.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
+    /// The distributor's distance bands; `beyond` and farther raise [`Signal::OffSite`].
+    pub bands: Bands,
     /// Fastest believable travel between two visits, km/h (a car in town, with margin).
     pub max_speed_kmh: f64,
     /// Distances below this are never "implausible travel" (fix noise between two visits in
@@ -138,6 +180,7 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
+            bands: Bands::default(),
             max_speed_kmh: 120.0,
             min_travel_m: 2_000.0,
             min_gps_accuracy_m: 2.0,
@@ -149,12 +192,45 @@ impl Default for Thresholds {
     }
 }
 
-/// A signal a visit raised, with the evidence.
+/// A signal a visit raised, with the evidence: `variant` says which case of the signal it
+/// is, `args` the numbers behind it (plain ASCII, no `;` or `=`). The key user reads them
+/// through the catalogue entry `signal.<name>.<variant>`, whose `{placeholders}` are the
+/// args' names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
     pub signal: Signal,
-    /// Plain numbers behind it ("27.3 km in 10 min: 164 km/h").
-    pub evidence: String,
+    pub variant: &'static str,
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Found {
+    /// The catalogue key of the evidence.
+    pub fn key(&self) -> String {
+        format!("signal.{}.{}", self.signal.as_str(), self.variant)
+    }
+
+    /// The value of one arg.
+    pub fn arg(&self, name: &str) -> Option<&str> {
+        self.args
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The args as stored: `name=value;name=value`.
+    pub fn encoded_args(&self) -> String {
+        let parts: Vec<String> = self.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        parts.join(";")
+    }
+}
+
+/// Reads [`Found::encoded_args`] back (at most 16 pairs; a malformed pair is skipped).
+pub fn decode_args(s: &str) -> Vec<(String, String)> {
+    s.split(';')
+        .filter_map(|p| p.split_once('='))
+        .take(16)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Every signal the visit raises, in [`Signal::ALL`] order.
@@ -162,6 +238,8 @@ pub fn signals(v: &VisitFacts, t: &Thresholds) -> Vec<Found> {
     let clock = clock_jump(v, t);
     let checks = [
         mocked(v),
+        off_site(v, t),
+        no_fix(v),
         // Travel times come from the device clock; a moved clock makes them meaningless.
         if clock.is_some() {
             None
@@ -177,21 +255,66 @@ pub fn signals(v: &VisitFacts, t: &Thresholds) -> Vec<Found> {
     checks.into_iter().flatten().collect()
 }
 
-fn found(signal: Signal, evidence: String) -> Option<Found> {
-    Some(Found { signal, evidence })
+fn found<const N: usize>(
+    signal: Signal,
+    variant: &'static str,
+    args: [(&'static str, String); N],
+) -> Option<Found> {
+    Some(Found {
+        signal,
+        variant,
+        args: args.into(),
+    })
+}
+
+/// The visit's band (see [`classify_visit`]).
+pub fn band(v: &VisitFacts, bands: Bands) -> crate::location::Classification {
+    let start: Vec<Fix> = v.fixes.iter().filter(|f| !f.end).map(|f| f.fix()).collect();
+    let end: Vec<Fix> = v.fixes.iter().filter(|f| f.end).map(|f| f.fix()).collect();
+    classify_visit(&start, &end, v.reference, bands)
+}
+
+/// [`Signal::OffSite`]: the visit's band is `beyond` or `far_beyond`.
+pub fn off_site(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
+    let c = band(v, t.bands);
+    if !matches!(c.band, Band::Beyond | Band::FarBeyond) {
+        return None;
+    }
+    found(
+        Signal::OffSite,
+        c.band.as_str(),
+        [
+            ("distance", format!("{:.0}", c.distance_m.unwrap_or(0.0))),
+            ("accuracy", format!("{:.0}", c.accuracy_m.unwrap_or(0.0))),
+        ],
+    )
+}
+
+/// [`Signal::NoFix`]: an ended visit without any fix.
+pub fn no_fix(v: &VisitFacts) -> Option<Found> {
+    (v.ended_device_ms.is_some() && v.fixes.is_empty())
+        .then(|| found(Signal::NoFix, "none", []))
+        .flatten()
 }
 
 /// [`Signal::Mocked`]: any fix with the platform's mock flag.
 pub fn mocked(v: &VisitFacts) -> Option<Found> {
     let n = v.fixes.iter().filter(|f| f.mock).count();
-    (n > 0).then(|| Found {
-        signal: Signal::Mocked,
-        evidence: format!("{n} of {} fixes marked as mock locations", v.fixes.len()),
-    })
+    (n > 0)
+        .then(|| {
+            found(
+                Signal::Mocked,
+                "fixes",
+                [("n", n.to_string()), ("total", v.fixes.len().to_string())],
+            )
+        })
+        .flatten()
 }
 
 /// [`Signal::ImplausibleTravel`]: from the previous visit's last fix to this visit's first,
 /// farther than `min_travel_m` at more than `max_speed_kmh` (or with no time at all between).
+/// The args carry where the agent came from (`from_lat`, `from_lon`, degrees * 10^7) for the
+/// map.
 pub fn implausible_travel(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
     let prev = v.previous.as_ref()?;
     let from = prev.fixes.last()?;
@@ -201,21 +324,30 @@ pub fn implausible_travel(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
         return None;
     }
     let gap_ms = v.started_device_ms - prev.ended_device_ms;
-    let km = metres / 1000.0;
+    let km = format!("{:.1}", metres / 1000.0);
+    let (lat, lon) = (from.lat_e7.to_string(), from.lon_e7.to_string());
     if gap_ms <= 0 {
         return found(
             Signal::ImplausibleTravel,
-            format!("{km:.1} km with no time between the visits"),
+            "no_time",
+            [("km", km), ("from_lat", lat), ("from_lon", lon)],
         );
     }
-    let kmh = km / (gap_ms as f64 / 3_600_000.0);
-    (kmh > t.max_speed_kmh).then(|| Found {
-        signal: Signal::ImplausibleTravel,
-        evidence: format!(
-            "{km:.1} km in {} min: {kmh:.0} km/h",
-            (gap_ms as f64 / 60_000.0).round()
-        ),
-    })
+    let kmh = metres / 1000.0 / (gap_ms as f64 / 3_600_000.0);
+    if kmh <= t.max_speed_kmh {
+        return None;
+    }
+    found(
+        Signal::ImplausibleTravel,
+        "speed",
+        [
+            ("km", km),
+            ("min", format!("{}", (gap_ms as f64 / 60_000.0).round())),
+            ("kmh", format!("{kmh:.0}")),
+            ("from_lat", lat),
+            ("from_lon", lon),
+        ],
+    )
 }
 
 /// [`Signal::RepeatedFix`]: two fixes with identical coordinates, within this visit or
@@ -227,19 +359,19 @@ pub fn repeated_fix(v: &VisitFacts) -> Option<Found> {
     for (i, f) in v.fixes.iter().enumerate() {
         let at = (f.lat_e7, f.lon_e7);
         if let Some(j) = seen.iter().position(|s| *s == at) {
-            let whose = if j < from_previous {
-                "the previous visit's"
+            let variant = if j < from_previous {
+                "previous_visit"
             } else {
-                "this visit's"
+                "this_visit"
             };
             return found(
                 Signal::RepeatedFix,
-                format!(
-                    "fix {} repeats {whose} position {} {} to the last digit",
-                    i + 1,
-                    crate::location::e7_text(at.0 as i64),
-                    crate::location::e7_text(at.1 as i64)
-                ),
+                variant,
+                [
+                    ("fix", (i + 1).to_string()),
+                    ("lat", crate::location::e7_text(at.0 as i64)),
+                    ("lon", crate::location::e7_text(at.1 as i64)),
+                ],
             );
         }
         seen.push(at);
@@ -248,21 +380,25 @@ pub fn repeated_fix(v: &VisitFacts) -> Option<Found> {
 }
 
 /// [`Signal::TooAccurate`]: a fix better than its provider can be (a zero or negative
-/// accuracy included; an unknown provider is held to the GPS line).
+/// accuracy included; an unknown provider is held to the GPS line). The variant is the
+/// provider's name.
 pub fn too_accurate(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
     v.fixes.iter().find_map(|f| {
         let floor = match f.provider {
             Provider::Network => t.min_network_accuracy_m,
             Provider::Gps | Provider::Fused | Provider::Unknown => t.min_gps_accuracy_m,
         };
-        (f.accuracy_m < floor).then(|| Found {
-            signal: Signal::TooAccurate,
-            evidence: format!(
-                "a {:?} fix claims {:.1} m accuracy (no phone does better than {floor:.0} m)",
-                f.provider, f.accuracy_m
-            )
-            .to_lowercase(),
-        })
+        if f.accuracy_m >= floor {
+            return None;
+        }
+        found(
+            Signal::TooAccurate,
+            f.provider.as_str(),
+            [
+                ("accuracy", format!("{:.1}", f.accuracy_m)),
+                ("floor", format!("{floor:.0}")),
+            ],
+        )
     })
 }
 
@@ -271,10 +407,14 @@ pub fn on_reference(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
     let (rlat, rlon) = v.reference?;
     v.fixes.iter().find_map(|f| {
         let d = distance_m(f.lat_e7, f.lon_e7, rlat, rlon);
-        (d <= t.on_reference_m).then(|| Found {
-            signal: Signal::OnReference,
-            evidence: format!("a fix {:.2} m from the outlet's reference location", d),
-        })
+        if d > t.on_reference_m {
+            return None;
+        }
+        found(
+            Signal::OnReference,
+            "distance",
+            [("distance", format!("{d:.2}"))],
+        )
     })
 }
 
@@ -285,29 +425,32 @@ pub fn clock_jump(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
     if ahead > t.clock_slack_ms {
         return found(
             Signal::ClockJump,
-            format!(
-                "the start is dated {} min after the server received it",
-                ahead / 60_000
-            ),
+            "ahead",
+            [("min", (ahead / 60_000).to_string())],
         );
     }
     let back = v.preceding_device_ms? - v.started_device_ms;
-    (back > t.clock_slack_ms).then(|| Found {
-        signal: Signal::ClockJump,
-        evidence: format!(
-            "the start is dated {} min before the device's previous action",
-            back / 60_000
-        ),
-    })
+    if back <= t.clock_slack_ms {
+        return None;
+    }
+    found(
+        Signal::ClockJump,
+        "behind",
+        [("min", (back / 60_000).to_string())],
+    )
 }
 
 /// [`Signal::ShortStay`]: an ended visit shorter than `min_stay_ms`.
 pub fn short_stay(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
     let stay = v.ended_device_ms? - v.started_device_ms;
-    (stay < t.min_stay_ms).then(|| Found {
-        signal: Signal::ShortStay,
-        evidence: format!("the visit lasted {} s", stay.max(0) / 1000),
-    })
+    if stay >= t.min_stay_ms {
+        return None;
+    }
+    found(
+        Signal::ShortStay,
+        "seconds",
+        [("s", (stay.max(0) / 1000).to_string())],
+    )
 }
 
 #[cfg(test)]
@@ -329,6 +472,7 @@ mod tests {
             provider: Provider::Gps,
             mock: false,
             device_time_ms: at_ms,
+            end: false,
         }
     }
 
@@ -378,7 +522,10 @@ mod tests {
         let mut v = honest();
         v.fixes[1].mock = true;
         let f = mocked(&v).unwrap();
-        assert_eq!(f.evidence, "1 of 2 fixes marked as mock locations");
+        assert_eq!(
+            (f.key().as_str(), f.encoded_args().as_str()),
+            ("signal.mocked.fixes", "n=1;total=2")
+        );
         assert_eq!(raised(&v), vec![Signal::Mocked]);
     }
 
@@ -390,10 +537,17 @@ mod tests {
         assert!(implausible_travel(&v, &t).is_none());
         v.previous.as_mut().unwrap().ended_device_ms = T0 - MIN;
         let f = implausible_travel(&v, &t).unwrap();
-        assert!(
-            f.evidence.starts_with("3.0 km in 1 min: 18"),
-            "{}",
-            f.evidence
+        assert_eq!(f.variant, "speed");
+        assert_eq!((f.arg("km"), f.arg("min")), (Some("3.0"), Some("1")));
+        assert!(f.arg("kmh").unwrap().starts_with("18"), "{f:?}");
+        assert_eq!(
+            f.arg("from_lat"),
+            Some(
+                v.previous.as_ref().unwrap().fixes[0]
+                    .lat_e7
+                    .to_string()
+                    .as_str()
+            )
         );
         // Just under 120 km/h (3 km in 95 s) is believed; just over (in 85 s) is not.
         v.previous.as_mut().unwrap().ended_device_ms = T0 - 95_000;
@@ -404,7 +558,7 @@ mod tests {
         v.previous.as_mut().unwrap().fixes = vec![fix(-27_000.0, T0)];
         v.previous.as_mut().unwrap().ended_device_ms = T0;
         let f = implausible_travel(&v, &t).unwrap();
-        assert!(f.evidence.contains("no time between"), "{}", f.evidence);
+        assert_eq!(f.key(), "signal.implausible_travel.no_time");
         // Under 2 km is fix noise, however little time passed.
         v.previous.as_mut().unwrap().fixes = vec![fix(-1_900.0, T0)];
         assert!(implausible_travel(&v, &t).is_none());
@@ -421,23 +575,14 @@ mod tests {
             device_time_ms: T0 + 20 * MIN,
             ..v.fixes[0]
         };
-        assert!(
-            repeated_fix(&v)
-                .unwrap()
-                .evidence
-                .contains("this visit's position")
-        );
+        let f = repeated_fix(&v).unwrap();
+        assert_eq!((f.variant, f.arg("fix")), ("this_visit", Some("2")));
         // One unit of 1e-7 degree apart is a different position.
         v.fixes[1].lat_e7 += 1;
         assert!(repeated_fix(&v).is_none());
         // A frozen position carried over from the previous visit.
         v.previous.as_mut().unwrap().fixes = vec![v.fixes[0]];
-        assert!(
-            repeated_fix(&v)
-                .unwrap()
-                .evidence
-                .contains("the previous visit's")
-        );
+        assert_eq!(repeated_fix(&v).unwrap().variant, "previous_visit");
     }
 
     #[test]
@@ -448,8 +593,8 @@ mod tests {
         assert!(too_accurate(&v, &t).is_none(), "2 m GPS is believed");
         v.fixes[0].accuracy_m = 1.0;
         assert_eq!(
-            too_accurate(&v, &t).unwrap().evidence,
-            "a gps fix claims 1.0 m accuracy (no phone does better than 2 m)"
+            too_accurate(&v, &t).unwrap().encoded_args(),
+            "accuracy=1.0;floor=2"
         );
         v.fixes[0].accuracy_m = 0.0;
         assert!(too_accurate(&v, &t).is_some());
@@ -495,18 +640,15 @@ mod tests {
         v.started_received_ms = T0 - 5 * MIN;
         assert!(clock_jump(&v, &t).is_none());
         v.started_received_ms = T0 - 6 * MIN;
-        assert!(clock_jump(&v, &t).unwrap().evidence.contains("6 min after"));
+        let f = clock_jump(&v, &t).unwrap();
+        assert_eq!((f.variant, f.arg("min")), ("ahead", Some("6")));
         // Back-dated: before the device's own preceding action.
         v.started_received_ms = T0 + MIN;
         v.preceding_device_ms = Some(T0 + 5 * MIN);
         assert!(clock_jump(&v, &t).is_none());
         v.preceding_device_ms = Some(T0 + 2 * 60 * MIN);
-        assert!(
-            clock_jump(&v, &t)
-                .unwrap()
-                .evidence
-                .contains("120 min before")
-        );
+        let f = clock_jump(&v, &t).unwrap();
+        assert_eq!((f.variant, f.arg("min")), ("behind", Some("120")));
         // A moved clock makes travel times meaningless: only the jump is raised.
         v.previous.as_mut().unwrap().ended_device_ms = T0 + 60 * MIN;
         assert_eq!(raised(&v), vec![Signal::ClockJump]);
@@ -519,10 +661,7 @@ mod tests {
         v.ended_device_ms = Some(T0 + MIN);
         assert!(short_stay(&v, &t).is_none());
         v.ended_device_ms = Some(T0 + MIN - 1);
-        assert_eq!(
-            short_stay(&v, &t).unwrap().evidence,
-            "the visit lasted 59 s"
-        );
+        assert_eq!(short_stay(&v, &t).unwrap().arg("s"), Some("59"));
         v.ended_device_ms = None;
         assert!(
             short_stay(&v, &t).is_none(),
@@ -541,6 +680,7 @@ mod tests {
             provider: Provider::Fused,
             mock: false,
             device_time_ms: T0,
+            end: false,
         };
         let v = VisitFacts {
             fixes: vec![spot, spot],
@@ -559,5 +699,82 @@ mod tests {
                 Signal::OnReference
             ]
         );
+    }
+
+    #[test]
+    fn a_visit_beyond_its_outlet_is_off_site_and_one_good_end_fix_does_not_clear_it() {
+        let t = Thresholds::default();
+        let mut v = honest();
+        assert!(off_site(&v, &t).is_none());
+        // 120 m with 8 m accuracy is near: not flagged. 170 m is beyond.
+        v.fixes = vec![fix(120.0, T0)];
+        assert!(off_site(&v, &t).is_none());
+        v.fixes = vec![fix(170.0, T0)];
+        let f = off_site(&v, &t).unwrap();
+        assert_eq!((f.variant, f.arg("accuracy")), ("beyond", Some("8")));
+        // Started 4 km away; the end fix on the spot does not rewrite the start.
+        v.fixes = vec![
+            fix(4_000.0, T0),
+            SignalFix {
+                end: true,
+                ..fix(5.0, T0 + 20 * MIN)
+            },
+        ];
+        let f = off_site(&v, &t).unwrap();
+        assert_eq!(f.variant, "far_beyond");
+        assert!(f.arg("distance").unwrap().starts_with("400"), "{f:?}");
+        // The distributor's own bands decide.
+        let wide = Thresholds {
+            bands: Bands {
+                near_m: 50,
+                mid_m: 5_000,
+                far_m: 10_000,
+            },
+            ..t
+        };
+        assert!(off_site(&v, &wide).is_none());
+    }
+
+    #[test]
+    fn an_ended_visit_without_any_fix_is_flagged_and_an_open_one_is_not_yet() {
+        let mut v = honest();
+        v.fixes.clear();
+        assert_eq!(no_fix(&v).unwrap().key(), "signal.no_fix.none");
+        v.ended_device_ms = None;
+        assert!(no_fix(&v).is_none());
+        // One fix (a cold start that found the sky by the end) is enough.
+        v.ended_device_ms = Some(T0 + 20 * MIN);
+        v.fixes = vec![SignalFix {
+            end: true,
+            ..fix(10.0, T0 + 20 * MIN)
+        }];
+        assert!(no_fix(&v).is_none());
+    }
+
+    #[test]
+    fn evidence_args_round_trip_through_their_stored_form() {
+        let f = Found {
+            signal: Signal::ImplausibleTravel,
+            variant: "speed",
+            args: vec![("km", "27.3".into()), ("kmh", "164".into())],
+        };
+        assert_eq!(
+            decode_args(&f.encoded_args()),
+            vec![
+                ("km".to_string(), "27.3".to_string()),
+                ("kmh".into(), "164".into())
+            ]
+        );
+        assert!(decode_args("").is_empty());
+        assert_eq!(decode_args("junk;a=1").len(), 1);
+        assert_eq!(decode_args(&"a=1;".repeat(100)).len(), 16);
+        for p in [
+            Provider::Gps,
+            Provider::Network,
+            Provider::Fused,
+            Provider::Unknown,
+        ] {
+            assert_eq!(Provider::parse(p.as_str()), p);
+        }
     }
 }

@@ -20,6 +20,7 @@ mod picture;
 mod queue;
 mod rows;
 mod rules;
+mod truth;
 
 pub use metrics::IngestStats;
 pub(crate) use queue::IngestQueue;
@@ -187,7 +188,9 @@ impl Store {
             rows.append(job_rows);
             outcomes.push(outcome);
         }
+        let touched = std::mem::take(&mut rows.touched_visits);
         self.write_rows(tx, rows).await?;
+        truth::record_signals(tx, &touched).await?;
         for (job, outcome) in jobs.iter().zip(&outcomes) {
             if let Ok(out) = outcome {
                 self.count_push(tx, job, out).await?;
@@ -206,13 +209,14 @@ impl Store {
         let early = job.early.take();
         let (auth, session, mutations, now) = (&job.auth, &job.session, &job.mutations, job.now);
         let sql = format!(
-            "SELECT last_seq, revoked_at_ms FROM devices WHERE id = $1{}",
+            "SELECT last_seq, revoked_at_ms, last_device_ms FROM devices WHERE id = $1{}",
             self.for_update()
         );
-        let (last_seq, revoked): (i64, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(auth.device_id)
-            .fetch_one(&mut **tx)
-            .await?;
+        let (last_seq, revoked, last_device_ms): (i64, Option<i64>, Option<i64>) =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(auth.device_id)
+                .fetch_one(&mut **tx)
+                .await?;
         if revoked.is_some() {
             return Ok((Err(BatchRefusal::Revoked), Rows::default()));
         }
@@ -290,8 +294,23 @@ impl Store {
         };
         picture::recheck_questionnaires(tx, auth.distributor_id, &mut pic).await?;
         let mut w = Writes::default();
+        // The device time of the action the device recorded before each mutation: the one
+        // before it in this batch, or the last one of the device's previous batch.
+        let mut preceding = mutations
+            .iter()
+            .rev()
+            .find(|m| m.seq <= last_seq)
+            .map(|m| m.device_time_ms)
+            .or(last_device_ms);
         for m in &fresh {
+            let started = w.new_visits.len();
             let result = apply(&mut pic, &mut w, auth, bands, now, m);
+            if w.new_visits.len() > started
+                && let Some(v) = w.new_visits.last_mut()
+            {
+                v.preceding_device_ms = preceding;
+            }
+            preceding = Some(m.device_time_ms);
             let (outcome, code, reason) = match result {
                 Ok(true) => {
                     out.applied += 1;
@@ -353,11 +372,18 @@ impl Store {
         let bytes_down = (job.response_len)(out) as i64;
         sqlx::query(
             "UPDATE devices SET last_seq = $1, last_sync_at_ms = $2,
-                app_version = CASE WHEN $3 = '' THEN app_version ELSE $3 END WHERE id = $4",
+                app_version = CASE WHEN $3 = '' THEN app_version ELSE $3 END,
+                last_device_ms = COALESCE($4, last_device_ms) WHERE id = $5",
         )
         .bind(out.acked_seq as i64)
         .bind(now)
         .bind(&session.app_version)
+        .bind(
+            job.mutations
+                .iter()
+                .rfind(|m| m.seq <= out.acked_seq)
+                .map(|m| m.device_time_ms),
+        )
         .bind(auth.device_id)
         .execute(&mut **tx)
         .await?;

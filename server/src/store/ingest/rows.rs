@@ -1,6 +1,6 @@
 //! The rows a batch writes, each a struct that declares its table's columns and values
 //! together, and the multi-row statements that write them.
-use super::rules::Writes;
+use super::rules::{EndedVisit, Writes};
 use crate::store::devices::DeviceAuth;
 use crate::store::sessions::SessionCtx;
 use crate::store::sql::{insert, table_row};
@@ -28,6 +28,7 @@ table_row! {
         distance_m: Option<f64>,
         accuracy_m: Option<f64>,
         mock_location: bool,
+        preceding_device_ms: Option<i64>,
     }
 }
 
@@ -142,8 +143,10 @@ table_row! {
 #[derive(Default)]
 pub(super) struct Rows {
     pub(super) visits: Vec<VisitRow>,
-    /// Visits stored earlier and ended now: (id, ended device time, band, distance, mock, now).
-    pub(super) ended_stored: Vec<(Uuid, Option<i64>, &'static str, Option<f64>, bool, i64)>,
+    /// Visits stored earlier and ended now, with the time the server received the end.
+    pub(super) ended_stored: Vec<(EndedVisit, i64)>,
+    /// Every visit started or ended: their signals are computed once the rows are written.
+    pub(super) touched_visits: Vec<String>,
     pub(super) fixes: Vec<FixRow>,
     pub(super) orders: Vec<OrderRow>,
     pub(super) lines: Vec<LineRow>,
@@ -159,6 +162,7 @@ impl Rows {
     pub(super) fn append(&mut self, other: Rows) {
         self.visits.extend(other.visits);
         self.ended_stored.extend(other.ended_stored);
+        self.touched_visits.extend(other.touched_visits);
         self.fixes.extend(other.fixes);
         self.orders.extend(other.orders);
         self.lines.extend(other.lines);
@@ -212,13 +216,13 @@ impl Rows {
                 distance_m: v.distance_m,
                 accuracy_m: v.accuracy_m,
                 mock_location: v.mock,
+                preceding_device_ms: v.preceding_device_ms,
             });
+            r.touched_visits.push(v.id.to_string());
         }
-        r.ended_stored = w
-            .ended_stored
-            .into_iter()
-            .map(|(id, ended, band, distance, mock)| (id, ended, band, distance, mock, now))
-            .collect();
+        r.touched_visits
+            .extend(w.ended_stored.iter().map(|e| e.id.to_string()));
+        r.ended_stored = w.ended_stored.into_iter().map(|e| (e, now)).collect();
         for order in &w.orders {
             let o = &order.o;
             let id = order.id.to_string();
@@ -295,22 +299,27 @@ impl Store {
         mut r: Rows,
     ) -> Result<()> {
         insert(tx, r.visits).await?;
-        for (id, ended_device, band, distance, mock, now) in &r.ended_stored {
+        for (e, now) in &r.ended_stored {
             let q = sqlx::query(
                 "UPDATE visits SET ended_device_ms = COALESCE($1, started_device_ms), ended_received_ms = $2,
-                    location_band = $3, distance_m = $4, mock_location = CASE WHEN $5 = 1 THEN 1 ELSE mock_location END
-                 WHERE id = $6",
+                    location_band = $3, distance_m = $4, accuracy_m = $5,
+                    mock_location = CASE WHEN $6 = 1 THEN 1 ELSE mock_location END
+                 WHERE id = $7",
             )
-            .bind(*ended_device)
+            .bind(e.ended_device_ms)
             .bind(*now)
-            .bind(*band);
+            .bind(e.band);
             // See `Val::F`: a NULL float goes as f32 to dodge a sqlx Any bug on PostgreSQL.
-            let q = match distance {
-                Some(d) => q.bind(*d),
+            let q = match e.distance_m {
+                Some(d) => q.bind(d),
                 None => q.bind(None::<f32>),
             };
-            q.bind(*mock as i64)
-                .bind(id.to_string())
+            let q = match e.accuracy_m {
+                Some(a) => q.bind(a),
+                None => q.bind(None::<f32>),
+            };
+            q.bind(e.mock as i64)
+                .bind(e.id.to_string())
                 .execute(&mut **tx)
                 .await?;
         }

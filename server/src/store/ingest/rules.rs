@@ -145,6 +145,18 @@ pub(super) struct NewVisit {
     pub(super) distance_m: Option<f64>,
     pub(super) accuracy_m: Option<f64>,
     pub(super) mock: bool,
+    /// The device time of the mutation the device recorded before the start.
+    pub(super) preceding_device_ms: Option<i64>,
+}
+
+/// A visit stored by an earlier batch and ended in this one.
+pub(super) struct EndedVisit {
+    pub(super) id: Uuid,
+    pub(super) ended_device_ms: Option<i64>,
+    pub(super) band: &'static str,
+    pub(super) distance_m: Option<f64>,
+    pub(super) accuracy_m: Option<f64>,
+    pub(super) mock: bool,
 }
 
 /// An order placed in this batch; its number is handed out at the end.
@@ -181,7 +193,7 @@ pub(super) struct Picture {
 #[derive(Default)]
 pub(super) struct Writes {
     pub(super) new_visits: Vec<NewVisit>,
-    pub(super) ended_stored: Vec<(Uuid, Option<i64>, &'static str, Option<f64>, bool)>,
+    pub(super) ended_stored: Vec<EndedVisit>,
     pub(super) fixes: Vec<FixRow>,
     pub(super) orders: Vec<NewOrder>,
     pub(super) cancels: Vec<(Uuid, i64, String)>,
@@ -228,7 +240,7 @@ pub(super) fn apply(
                 );
             }
             let fixes: Vec<Fix> = v.fixes.iter().map(to_fix).collect();
-            let class = location::classify(&fixes, reference, bands);
+            let class = location::classify_visit(&fixes, &[], reference, bands);
             push_fixes(w, visit_id, "start", &v.fixes, now);
             w.new_visits.push(NewVisit {
                 id: visit_id,
@@ -239,12 +251,9 @@ pub(super) fn apply(
                 ended: false,
                 band: class.band.as_str(),
                 distance_m: class.distance_m,
-                accuracy_m: v
-                    .fixes
-                    .iter()
-                    .map(|f| f.accuracy_dm as f64 / 10.0)
-                    .reduce(f64::min),
+                accuracy_m: class.accuracy_m,
                 mock: v.fixes.iter().any(|f| f.mock),
+                preceding_device_ms: None,
             });
             pic.visits.insert(
                 visit_id,
@@ -268,24 +277,28 @@ pub(super) fn apply(
                 return Ok(false);
             }
             state.ended = true;
-            state.fixes.extend(v.fixes.iter().map(to_fix));
+            // The state holds the start's fixes (an open visit has no others).
+            let end: Vec<Fix> = v.fixes.iter().map(to_fix).collect();
             let reference = pic.outlets.get(&state.outlet_id).copied().flatten();
-            let class = location::classify(&state.fixes, reference, bands);
+            let class = location::classify_visit(&state.fixes, &end, reference, bands);
+            state.fixes.extend(end);
             let ended_device = Some(m.device_time_ms);
             let mock = v.fixes.iter().any(|f| f.mock);
             if state.stored {
-                w.ended_stored.push((
-                    visit_id,
-                    ended_device,
-                    class.band.as_str(),
-                    class.distance_m,
+                w.ended_stored.push(EndedVisit {
+                    id: visit_id,
+                    ended_device_ms: ended_device,
+                    band: class.band.as_str(),
+                    distance_m: class.distance_m,
+                    accuracy_m: class.accuracy_m,
                     mock,
-                ));
+                });
             } else if let Some(nv) = w.new_visits.iter_mut().find(|nv| nv.id == visit_id) {
                 nv.ended = true;
                 nv.ended_device_ms = ended_device;
                 nv.band = class.band.as_str();
                 nv.distance_m = class.distance_m;
+                nv.accuracy_m = class.accuracy_m;
                 nv.mock |= mock;
             }
             push_fixes(w, visit_id, "end", &v.fixes, now);

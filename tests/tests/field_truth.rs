@@ -1,0 +1,271 @@
+//! Field truth end to end: the real agent engine records visits the way honest and lying
+//! phones do, syncs them to a real server, and the server stores the signals each visit
+//! raised, with their evidence. One visit per class of the truth model.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use fieldsync_agent::{Clock, Engine, HttpTransport};
+use fieldsync_protocol::v1;
+use fieldsync_tests::*;
+
+const MIN: i64 = 60_000;
+
+struct TestClock(AtomicI64);
+impl Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A fix `north_m` metres north of `at`, taken now by the phone's clock.
+fn fix(at: (i32, i32), north_m: f64, accuracy_m: f64, now: i64) -> v1::GpsFix {
+    v1::GpsFix {
+        lat_e7: at.0 + (north_m / 111_195.0 * 1e7) as i32,
+        lon_e7: at.1,
+        accuracy_dm: (accuracy_m * 10.0) as u32,
+        provider: v1::LocationProvider::Gps as i32,
+        mock: false,
+        device_time_ms: now,
+    }
+}
+
+struct Day {
+    engine: Engine,
+    transport: HttpTransport,
+    clock: Arc<TestClock>,
+    outlets: Vec<(i64, (i32, i32))>,
+    _dir: tempfile::TempDir,
+}
+
+impl Day {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+    fn advance(&self, ms: i64) {
+        self.clock.0.fetch_add(ms, Ordering::Relaxed);
+    }
+    /// A visit to outlet `n` with these start and end fixes (made by `f(reference, now)`),
+    /// lasting `stay_ms`, then 10 minutes on the road.
+    fn visit(
+        &self,
+        n: usize,
+        start: impl Fn((i32, i32), i64) -> Vec<v1::GpsFix>,
+        end: impl Fn((i32, i32), i64) -> Vec<v1::GpsFix>,
+        stay_ms: i64,
+    ) -> uuid::Uuid {
+        let (outlet, at) = self.outlets[n];
+        let v = self
+            .engine
+            .start_visit(outlet, None, start(at, self.now()))
+            .unwrap();
+        self.advance(stay_ms);
+        self.engine.end_visit(v, end(at, self.now())).unwrap();
+        self.advance(10 * MIN);
+        v
+    }
+}
+
+async fn day(server: &TestServer, agent: &fieldsync_server::seed::SeededAgent) -> Day {
+    let dir = tempfile::tempdir().unwrap();
+    // The day starts six hours ago, so that nothing is dated after the server's clock.
+    let clock = Arc::new(TestClock(AtomicI64::new(
+        fieldsync_server::store::now_ms() - 6 * 60 * MIN,
+    )));
+    let engine =
+        Engine::open_with_clock(dir.path().join("agent.db"), clock.clone() as Arc<dyn Clock>)
+            .unwrap();
+    let transport = HttpTransport::new(&server.url);
+    engine
+        .activate(
+            &transport,
+            &server.url,
+            &agent.login,
+            &agent.pin,
+            "truth phone",
+            "1.0",
+        )
+        .await
+        .unwrap();
+    engine.sync(&transport).await.unwrap();
+    let outlets = engine
+        .search_outlets("", 100)
+        .unwrap()
+        .into_iter()
+        .filter_map(|o| Some((o.id, o.location?)))
+        .collect::<Vec<_>>();
+    assert!(
+        outlets.len() >= 9,
+        "the seeded territory has outlets with locations"
+    );
+    Day {
+        engine,
+        transport,
+        clock,
+        outlets,
+        _dir: dir,
+    }
+}
+
+/// The signals the server stored for a visit, by name, with their variant and args.
+async fn stored(server: &TestServer, visit: uuid::Uuid) -> Vec<(String, String, String)> {
+    let listed: (String,) = sqlx::query_as("SELECT signals FROM visits WHERE id = $1")
+        .bind(visit.to_string())
+        .fetch_one(server.store.test_pool())
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT signal, variant, args FROM visit_signals WHERE visit_id = $1 ORDER BY signal",
+    )
+    .bind(visit.to_string())
+    .fetch_all(server.store.test_pool())
+    .await
+    .unwrap();
+    // The list the visits page filters on names exactly the stored evidence.
+    let mut names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    let mut listed_names: Vec<&str> = listed.0.split(',').filter(|s| !s.is_empty()).collect();
+    names.sort();
+    listed_names.sort();
+    assert_eq!(names, listed_names, "visits.signals matches visit_signals");
+    rows
+}
+
+fn names(rows: &[(String, String, String)]) -> Vec<&str> {
+    rows.iter().map(|r| r.0.as_str()).collect()
+}
+
+async fn every_class(db: &TestDb) {
+    let (server, agents) = acme_server(db, 1).await;
+    let d = day(&server, &agents[0]).await;
+    let honest_fixes = |at, now| vec![fix(at, 12.0, 8.0, now), fix(at, 15.5, 11.0, now + 3_000)];
+
+    // Honest: two slightly different fixes a few metres off, 20 minutes in the shop.
+    let honest = d.visit(
+        0,
+        honest_fixes,
+        |at, now| vec![fix(at, 9.0, 14.0, now)],
+        20 * MIN,
+    );
+    // Honest but indoors: 230 m off with an honest 240 m accuracy, and a cold start with no
+    // start fix at all.
+    let indoor = d.visit(
+        1,
+        |_, _| vec![],
+        |at, now| vec![fix(at, 230.0, 240.0, now)],
+        15 * MIN,
+    );
+    // Off-site: from a car park 3 km away, with one fake end fix "in the shop" that must
+    // not clear the start.
+    let offsite = d.visit(
+        2,
+        |at, now| vec![fix(at, 3_000.0, 6.0, now)],
+        |at, now| vec![fix(at, 4.0, 5.0, now)],
+        12 * MIN,
+    );
+    // Mock: the platform flagged one fix.
+    let mocked = d.visit(
+        3,
+        |at, now| {
+            let mut f = fix(at, 10.0, 5.0, now);
+            f.mock = true;
+            vec![f]
+        },
+        |at, now| vec![fix(at, 11.0, 6.0, now)],
+        14 * MIN,
+    );
+    // Hidden spoofing: the reference point itself, 1 m accurate, frozen to the last digit.
+    let spoof = d.visit(
+        4,
+        |at, now| vec![fix(at, 0.0, 1.0, now), fix(at, 0.0, 1.0, now + 1_000)],
+        |at, now| vec![fix(at, 0.0, 1.0, now)],
+        16 * MIN,
+    );
+    // A teleport: this visit's fixes 27 km north of outlet 5 (so it is off-site too), then
+    // outlet 6 ten minutes later: 27 km in 10 min.
+    d.visit(
+        5,
+        |at, now| vec![fix(at, 27_000.0, 7.0, now)],
+        |at, now| vec![fix(at, 27_000.0, 8.0, now)],
+        10 * MIN,
+    );
+    let after_jump = d.visit(
+        6,
+        honest_fixes,
+        |at, now| vec![fix(at, 7.0, 9.0, now)],
+        18 * MIN,
+    );
+    // Clock tampering: the clock moved back two hours to back-date a visit, then restored.
+    d.advance(-2 * 60 * MIN);
+    let backdated = d.visit(
+        7,
+        honest_fixes,
+        |at, now| vec![fix(at, 8.0, 9.0, now)],
+        15 * MIN,
+    );
+    d.advance(2 * 60 * MIN);
+    // Too short, and no fix at all.
+    let short = d.visit(
+        8,
+        honest_fixes,
+        |at, now| vec![fix(at, 6.0, 9.0, now)],
+        20_000,
+    );
+    let blind = d.visit(0, |_, _| vec![], |_, _| vec![], 15 * MIN);
+
+    d.engine.sync(&d.transport).await.unwrap();
+    assert_eq!(d.engine.outbox_status().unwrap().pending, 0);
+
+    assert_eq!(names(&stored(&server, honest).await), Vec::<&str>::new());
+    assert_eq!(names(&stored(&server, indoor).await), Vec::<&str>::new());
+    let off = stored(&server, offsite).await;
+    assert_eq!(names(&off), vec!["off_site"]);
+    assert_eq!(
+        off[0].1, "far_beyond",
+        "the start decides, not the fake end fix"
+    );
+    assert!(off[0].2.starts_with("distance=300"), "{off:?}");
+    let m = stored(&server, mocked).await;
+    assert_eq!(
+        (names(&m), m[0].2.as_str()),
+        (vec!["mocked"], "n=1;total=2")
+    );
+    assert_eq!(
+        names(&stored(&server, spoof).await),
+        vec!["on_reference", "repeated_fix", "too_accurate"]
+    );
+    let jump = stored(&server, after_jump).await;
+    assert_eq!(names(&jump), vec!["implausible_travel"]);
+    assert_eq!(jump[0].1, "speed");
+    let kmh: f64 = jump[0]
+        .2
+        .split(';')
+        .find_map(|a| a.strip_prefix("kmh="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(kmh > 120.0, "about 27 km in 10 min: {jump:?}");
+    let b = stored(&server, backdated).await;
+    assert_eq!(names(&b), vec!["clock_jump"]);
+    assert_eq!((b[0].1.as_str(), b[0].2.as_str()), ("behind", "min=110"));
+    let sh = stored(&server, short).await;
+    assert_eq!((names(&sh), sh[0].2.as_str()), (vec!["short_stay"], "s=20"));
+    assert_eq!(names(&stored(&server, blind).await), vec!["no_fix"]);
+
+    // The stored accuracy is that of the fix that decided the band.
+    let (band, accuracy): (String, Option<f64>) =
+        sqlx::query_as("SELECT location_band, accuracy_m FROM visits WHERE id = $1")
+            .bind(offsite.to_string())
+            .fetch_one(server.store.test_pool())
+            .await
+            .unwrap();
+    assert_eq!((band.as_str(), accuracy), ("far_beyond", Some(6.0)));
+
+    // A replay of the whole outbox changes nothing: the same signals, no duplicates.
+    let before: i64 = count(&server.store, "visit_signals").await;
+    d.engine.sync(&d.transport).await.unwrap();
+    assert_eq!(count(&server.store, "visit_signals").await, before);
+    server.stop().await;
+}
+on_both_backends!(
+    every_class_of_visit_raises_its_signals_at_ingest,
+    every_class
+);
