@@ -51,8 +51,19 @@ impl Signal {
         Signal::ShortStay,
     ];
 
+    /// The names of [`Signal::ALL`], in that order.
+    pub const NAMES: [&'static str; 9] = {
+        let mut names = [""; 9];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Signal::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+
     /// Stable name, stored in the database and used in URLs and reports.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Signal::Mocked => "mocked",
             Signal::OffSite => "off_site",
@@ -185,7 +196,7 @@ impl Default for Thresholds {
             min_travel_m: 2_000.0,
             min_gps_accuracy_m: 2.0,
             min_network_accuracy_m: 10.0,
-            on_reference_m: 0.5,
+            on_reference_m: 0.1,
             clock_slack_ms: 5 * 60_000,
             min_stay_ms: 60_000,
         }
@@ -617,9 +628,11 @@ mod tests {
         v.fixes[1].lat_e7 = LAT;
         v.fixes[1].lon_e7 = LON;
         assert!(on_reference(&v, &t).is_some());
-        // 1e-7 degree of latitude is 1.1 cm: still on it; 1 m off is measured.
+        // 1e-7 degree of latitude is 1.1 cm: still on it; 11 cm or 1 m off is measured.
         v.fixes[1].lat_e7 = LAT + 1;
         assert!(on_reference(&v, &t).is_some());
+        v.fixes[1].lat_e7 = LAT + 10;
+        assert!(on_reference(&v, &t).is_none());
         v.fixes[1].lat_e7 = LAT + 90;
         assert!(on_reference(&v, &t).is_none());
         v.reference = None;

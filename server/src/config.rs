@@ -130,6 +130,10 @@ settings! {
     secure_cookies: bool = false, "FIELDSYNC_SECURE_COOKIES";
     /// Let webhooks post to private, loopback and link-local addresses.
     webhook_allow_private: bool = false, "FIELDSYNC_WEBHOOK_ALLOW_PRIVATE";
+    /// Answer a device's stats call with the field-truth signals of its own visits (the
+    /// field simulator's truth score needs it; off in production so agents do not learn
+    /// what was flagged).
+    device_signals: bool = false, "FIELDSYNC_DEVICE_SIGNALS";
     /// Open connections at most.
     max_connections: usize = default_limits().max_connections, "FIELDSYNC_MAX_CONNECTIONS";
     /// Seconds a request head may take to arrive (and an idle connection stays open).

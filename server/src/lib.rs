@@ -37,6 +37,8 @@ pub struct AppState {
     pub connections: Arc<http::ConnectionStats>,
     /// Which addresses webhooks may be set to.
     pub webhook_targets: exchange::webhooks::Targets,
+    /// Devices may read their visits' signals (`FIELDSYNC_DEVICE_SIGNALS`).
+    pub device_signals: bool,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             limits: http::ServeLimits::default(),
             connections: Arc::default(),
             webhook_targets: Default::default(),
+            device_signals: false,
         }
     }
 }

@@ -389,6 +389,7 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
     state.web = std::sync::Arc::new(settings.web());
     state.limits = settings.limits();
     state.webhook_targets.allow_private = settings.webhook_allow_private;
+    state.device_signals = settings.device_signals;
     let webhooks = fieldsync_server::exchange::webhooks::spawn(
         store.clone(),
         fieldsync_server::exchange::webhooks::Targets {

@@ -75,6 +75,7 @@ pub fn read_pins(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
             .ok_or_else(|| anyhow::anyhow!("{}:{}: expected login,pin", path.display(), i + 1))?;
         out.push((login.trim().to_string(), pin.trim().to_string()));
     }
+    anyhow::ensure!(!out.is_empty(), "{} has no login,pin lines", path.display());
     Ok(out)
 }
 
@@ -450,6 +451,7 @@ async fn server_counts(
                 paths::STATS,
                 v1::DeviceStatsRequest {
                     protocol_version: PROTOCOL_VERSION,
+                    ..Default::default()
                 }
                 .encode_to_vec(),
                 Some(token),

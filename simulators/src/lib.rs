@@ -4,6 +4,7 @@
 //!   summary of what was created, acknowledged and stored, and what was lost or doubled.
 //! - [`faults`]: the fault-injecting transport.
 //! - [`distributor`]: a distributor's system against the order feed and status API.
+//! - [`truth`]: visits with known truth, scored against the server's field-truth signals.
 //! - [`bench`]: the measurements recorded in `BENCHMARKS.md`.
 
 pub mod bench;
@@ -11,3 +12,4 @@ pub mod bench_web;
 pub mod distributor;
 pub mod faults;
 pub mod field;
+pub mod truth;

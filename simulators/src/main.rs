@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fieldsync_sim::faults::FaultSpec;
-use fieldsync_sim::{bench, bench_web, distributor, field};
+use fieldsync_sim::{bench, bench_web, distributor, field, truth};
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +82,33 @@ enum Command {
         /// Stop after the feed stayed empty this many seconds with no order left to move.
         #[arg(long, default_value_t = 3.0)]
         idle: f64,
+        /// JSON summary output.
+        #[arg(long)]
+        summary: PathBuf,
+    },
+    /// Field truth: visits whose truth the simulator knows (honest, off-site, mocked,
+    /// hidden spoofing, back-dated), synced by real engines; the server's signals are read
+    /// back and scored. The server must run with FIELDSYNC_DEVICE_SIGNALS=true.
+    Truth {
+        /// Server base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        server: String,
+        /// CSV file with `login,pin` lines (from `fieldsync-server seed --pins-out`).
+        #[arg(long)]
+        pins: PathBuf,
+        /// Visits in all, shared out among the agents of --pins.
+        #[arg(long, default_value_t = 2_000)]
+        visits: usize,
+        /// Shares of the classes, e.g. honest=0.8,offsite=0.05,mock=0.05,spoof=0.05,clock=0.05
+        #[arg(
+            long,
+            default_value = "honest=0.8,offsite=0.05,mock=0.05,spoof=0.05,clock=0.05"
+        )]
+        mix: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 20)]
+        concurrency: usize,
         /// JSON summary output.
         #[arg(long)]
         summary: PathBuf,
@@ -199,6 +226,40 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Truth {
+            server,
+            pins,
+            visits,
+            mix,
+            seed,
+            concurrency,
+            summary,
+        } => {
+            let mix = truth::Mix::parse(&mix).map_err(|e| anyhow::anyhow!("--mix: {e}"))?;
+            let agents = field::read_pins(&pins)?;
+            let temp = tempfile::tempdir()?;
+            let result = truth::run_truth(truth::TruthOptions {
+                server,
+                agents,
+                visits,
+                mix,
+                seed,
+                workdir: temp.path().to_path_buf(),
+                concurrency,
+            })
+            .await?;
+            std::fs::write(&summary, serde_json::to_string_pretty(&result)?)?;
+            print!("{}", truth::table(&result));
+            println!(
+                "visits {}, scored {}, missing {}",
+                result["visits"], result["scored"], result["missing"]
+            );
+            anyhow::ensure!(
+                result["missing"] == 0,
+                "visits the phones sent are missing on the server"
+            );
+            Ok(())
+        }
         Command::Distributor {
             server,
             api_key,
@@ -264,11 +325,6 @@ async fn main() -> anyhow::Result<()> {
             );
             let spec = FaultSpec::parse(&faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
             let agents = field::read_pins(&pins)?;
-            anyhow::ensure!(
-                !agents.is_empty(),
-                "{} has no login,pin lines",
-                pins.display()
-            );
             let temp = tempfile::tempdir()?;
             let workdir = workdir.unwrap_or_else(|| temp.path().to_path_buf());
             std::fs::create_dir_all(&workdir)?;

@@ -352,6 +352,7 @@ async fn epoch_change(db: &TestDb) {
             paths::STATS,
             &v1::DeviceStatsRequest {
                 protocol_version: 1,
+                ..Default::default()
             },
         )
         .await;

@@ -400,6 +400,7 @@ async fn refusals_do_not_block(db: &TestDb) {
             paths::STATS,
             &v1::DeviceStatsRequest {
                 protocol_version: PROTOCOL_VERSION,
+                ..Default::default()
             },
         )
         .await

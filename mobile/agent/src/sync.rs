@@ -504,6 +504,7 @@ impl Engine {
     ) -> Result<(), SyncError> {
         let req = v1::DeviceStatsRequest {
             protocol_version: PROTOCOL_VERSION,
+            ..Default::default()
         };
         let stats: v1::DeviceStats = self
             .call(transport, paths::STATS, &req, Some(token), report)

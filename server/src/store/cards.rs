@@ -66,6 +66,16 @@ keyed_reads! {
         "SELECT phase, lat_e7, lon_e7, accuracy_dm, provider, mock, device_time_ms FROM gps_fixes \
          WHERE visit_id = $1 ORDER BY device_time_ms, phase, fix_no"
     );
+    /// The signals a visit raised with their evidence: (signal, variant, args).
+    visit_signal_rows(id: &str) -> Vec<(String, String, String)> = all_by(
+        "SELECT signal, variant, args FROM visit_signals WHERE visit_id = $1"
+    );
+    /// The visit the same mobile user received before this one: (id, started, outlet).
+    visit_previous(id: &str) -> Option<(String, i64, String)> = opt_by(
+        "SELECT p.id, p.started_device_ms, o.name FROM visits v \
+         JOIN visits p ON p.id = v.previous_visit_id JOIN outlets o ON o.id = p.outlet_id \
+         WHERE v.id = $1"
+    );
     visit_orders(id: &str) -> Vec<(String, i64, i64, i64, String)> = all_by(
         "SELECT id, number, total_minor, line_count, state FROM orders WHERE visit_id = $1 ORDER BY number"
     );

@@ -208,6 +208,30 @@ impl Store {
             )
             .await?,
             refused: q("SELECT COUNT(*) FROM refused_mutations WHERE device_id = $1").await?,
+            visit_signals: Vec::new(),
         })
+    }
+
+    /// Every visit of a device with the signals it raised (see [`Store::device_stats`]).
+    pub async fn device_visit_signals(&self, device_id: i64) -> Result<Vec<v1::VisitSignals>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, signals FROM visits WHERE device_id = $1 ORDER BY started_device_ms, id",
+        )
+        .bind(device_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, list)| {
+                Some(v1::VisitSignals {
+                    visit_id: fieldsync_protocol::ids::to_wire(uuid::Uuid::parse_str(&id).ok()?),
+                    signals: list
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                })
+            })
+            .collect())
     }
 }

@@ -428,9 +428,19 @@ async fn finish_inner(
 async fn stats_inner(
     state: &AppState,
     auth: DeviceAuth,
-    _: Proto<v1::DeviceStatsRequest>,
+    Proto { msg: req, .. }: Proto<v1::DeviceStatsRequest>,
 ) -> Result<Response, AppError> {
     let mut stats = state.store.device_stats(auth.device_id).await?;
+    if req.visit_signals {
+        if !state.device_signals {
+            return Err(AppError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                v1::ErrorCode::NotVisible,
+                "this server does not tell devices their visits' signals (device_signals is off)",
+            ));
+        }
+        stats.visit_signals = state.store.device_visit_signals(auth.device_id).await?;
+    }
     stats.meta = meta(state);
     Ok(proto_response(state, &stats).0)
 }

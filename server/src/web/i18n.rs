@@ -59,6 +59,57 @@ mod tests {
     }
 
     #[test]
+    fn every_signal_has_a_name_an_explanation_and_its_evidence_in_the_catalogue() {
+        use fieldsync_protocol::signals::{Provider, Signal};
+        let (table, _) = Catalogue::parse(CATALOGUE);
+        let mut keys: Vec<String> = Vec::new();
+        for s in Signal::ALL {
+            keys.push(format!("signal.{}", s.as_str()));
+            keys.push(format!("signal.{}.explain", s.as_str()));
+        }
+        // Variants given as literals where the rules raise the signal...
+        let rules = include_str!("../../../protocol/src/signals.rs");
+        for call in rules.split("found(").skip(1) {
+            let call = call.trim_start();
+            let Some(rest) = call.strip_prefix("Signal::") else {
+                continue;
+            };
+            let (variant_name, after) = rest.split_once(',').unwrap_or_default();
+            let Some(signal) = Signal::ALL
+                .iter()
+                .find(|s| format!("{s:?}") == variant_name)
+            else {
+                continue;
+            };
+            if let Some(lit) = after.trim_start().strip_prefix('"') {
+                let v = lit.split('"').next().unwrap_or_default();
+                keys.push(format!("signal.{}.{v}", signal.as_str()));
+            }
+        }
+        // ...and those computed from a value.
+        for band in ["beyond", "far_beyond"] {
+            keys.push(format!("signal.off_site.{band}"));
+        }
+        for v in ["this_visit", "previous_visit"] {
+            keys.push(format!("signal.repeated_fix.{v}"));
+        }
+        for p in [
+            Provider::Gps,
+            Provider::Fused,
+            Provider::Network,
+            Provider::Unknown,
+        ] {
+            keys.push(format!("signal.too_accurate.{}", p.as_str()));
+        }
+        assert!(
+            keys.len() > 25,
+            "the rules' variants were not found: {keys:?}"
+        );
+        let missing: Vec<&String> = keys.iter().filter(|k| !table.contains(k)).collect();
+        assert!(missing.is_empty(), "{missing:?}");
+    }
+
+    #[test]
     fn every_key_the_pages_use_is_in_the_catalogue() {
         let (table, _) = Catalogue::parse(CATALOGUE);
         let sources = [
@@ -80,6 +131,7 @@ mod tests {
             include_str!("imports.rs"),
             include_str!("warehouses.rs"),
             include_str!("routes.rs"),
+            include_str!("truth.rs"),
         ];
         let mut missing = Vec::new();
         for src in sources {

@@ -43,11 +43,26 @@
           if (data.distance_label) line.bindTooltip(data.distance_label, { permanent: true });
         }
       });
+      var prev = data.previous;
+      if (prev) {
+        L.circleMarker([prev.lat, prev.lon], {
+          radius: 8, color: "#4a148c", weight: 2, fillColor: "#8e24aa", fillOpacity: 0.9,
+          className: "fs-previous"
+        }).bindTooltip(prev.title).addTo(map);
+        points.push([prev.lat, prev.lon]);
+        if (data.fixes.length > 0) {
+          var first = data.fixes[0];
+          L.polyline([[prev.lat, prev.lon], [first.lat, first.lon]], {
+            color: "#8e24aa", weight: 2, dashArray: "2 6", className: "fs-travel"
+          }).bindTooltip(prev.label, { permanent: true }).addTo(map);
+        }
+      }
     } else {
       data.visits.forEach(function (v) {
         L.circleMarker([v.lat, v.lon], {
-          radius: 8, color: "#333", weight: 1, fillColor: v.color, fillOpacity: 0.9,
-          className: "fs-visit fs-band-" + v.band
+          radius: v.flagged ? 10 : 8, color: v.flagged ? "#b71c1c" : "#333",
+          weight: v.flagged ? 4 : 1, fillColor: v.color, fillOpacity: 0.9,
+          className: "fs-visit fs-band-" + v.band + (v.flagged ? " fs-flagged" : "")
         }).bindPopup('<a href="' + encodeURI(v.href) + '"></a>')
           .on("popupopen", function (e) {
             var a = e.popup.getElement().querySelector("a");

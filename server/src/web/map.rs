@@ -80,13 +80,60 @@ fn e7(v: i64) -> f64 {
     v as f64 / 1e7
 }
 
-/// The visit card's *Map* tab.
+/// Where the previous visit was, when the visit raised `implausible_travel`: the point the
+/// agent would have had to come from, the label of the trip, and a link to that visit.
+pub struct Travel {
+    lat_e7: i64,
+    lon_e7: i64,
+    label: String,
+    previous: Option<(String, String)>,
+}
+
+/// The travel evidence of a visit's signals, if it has any.
+pub fn travel_evidence(
+    t: &T,
+    tz: &str,
+    signals: &[(String, String, String)],
+    previous: Option<&(String, i64, String)>,
+) -> Option<Travel> {
+    let (_, variant, args) = signals.iter().find(|s| s.0 == "implausible_travel")?;
+    let args = fieldsync_protocol::signals::decode_args(args);
+    let arg = |k: &str| args.iter().find(|a| a.0 == k).map(|a| a.1.as_str());
+    let lat_e7 = arg("from_lat")?.parse().ok()?;
+    let lon_e7 = arg("from_lon")?.parse().ok()?;
+    let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Some(Travel {
+        lat_e7,
+        lon_e7,
+        label: t.f(&format!("signal.implausible_travel.{variant}"), &pairs),
+        previous: previous.map(|(id, started, outlet)| {
+            (
+                format!("/visits/{id}"),
+                t.f(
+                    "visit.previous",
+                    &[("outlet", outlet), ("time", &fmt_time(*started, tz))],
+                ),
+            )
+        }),
+    })
+}
+
+/// The visit card's *Map* tab; with travel evidence, the previous visit's position too
+/// (purple) and the trip from it to this visit's first fix, labelled with its speed.
 pub fn visit_map(
     state: &AppState,
     t: &T,
     v: &VisitRow,
     fixes: &[(String, i64, i64, i64, String, i64, i64)],
+    travel: Option<Travel>,
 ) -> Markup {
+    let previous = match &travel {
+        Some(tr) => json!({
+            "lat": e7(tr.lat_e7), "lon": e7(tr.lon_e7), "label": tr.label,
+            "title": tr.previous.as_ref().map(|p| p.1.clone()).unwrap_or_else(|| t.s("map.previous_visit")),
+        }),
+        None => serde_json::Value::Null,
+    };
     let reference = match (v.ref_lat_e7, v.ref_lon_e7) {
         (Some(lat), Some(lon)) => {
             json!({"lat": e7(lat), "lon": e7(lon), "label": t.s("map.reference")})
@@ -108,6 +155,7 @@ pub fn visit_map(
         "tiles": state.web.tile_url,
         "reference": reference,
         "fixes": fixes_json,
+        "previous": previous,
         "distance_label": v.distance.map(|d| t.f("map.distance", &[("m", &format!("{d:.0}"))])),
     });
     html! {
@@ -116,6 +164,13 @@ pub fn visit_map(
             span.dot.green {} " " (t.s("map.reference")) "  "
             span.dot.orange {} " " (t.s("map.visit_fix"))
             @if let Some(d) = v.distance { "  · " span #map-distance { (t.f("map.distance", &[("m", &format!("{d:.0}"))])) } }
+            @if travel.is_some() { "  " span.dot.purple {} " " (t.s("map.previous_visit")) }
+        }
+        @if let Some(tr) = &travel {
+            p.warning #map-travel {
+                strong { (t.s("signal.implausible_travel")) } ": " (tr.label)
+                @if let Some((href, title)) = &tr.previous { " · " a href=(href) { (title) } }
+            }
         }
         @if v.ref_lat_e7.is_none() { p.warning #no-reference { (t.s("map.no_reference")) } }
         @if fixes.is_empty() { p.warning #no-fix { (t.s("map.no_fix")) } }
@@ -169,14 +224,25 @@ async fn day_map(
         for v in rows {
             let (id, started, band, outlet, distance) =
                 (v.id, v.started_device_ms, v.band, v.outlet, v.distance_m);
+            let signals: Vec<String> = v.signals.iter().map(|s| t.value("signal", s)).collect();
             if let Some((lat, lon)) = v.first_fix_e7 {
+                let mut label = format!(
+                    "{} · {} · {}",
+                    fmt_time(started, tz),
+                    outlet,
+                    t.value("band", &band)
+                );
+                if !signals.is_empty() {
+                    label = format!("{label} · {}", signals.join(", "));
+                }
                 visits_json.push(json!({
                     "lat": e7(lat), "lon": e7(lon), "color": band_color(&band), "band": band,
+                    "flagged": !signals.is_empty(),
                     "href": format!("/visits/{id}"),
-                    "label": format!("{} · {} · {}", fmt_time(started, tz), outlet, t.value("band", &band)),
+                    "label": label,
                 }));
             }
-            listed.push((id, started, band, outlet, distance));
+            listed.push((id, started, band, outlet, distance, signals));
         }
     }
     let data = json!({"kind": "day", "tiles": state.web.tile_url, "visits": visits_json});
@@ -191,17 +257,21 @@ async fn day_map(
             label { (t.s("col.date")) input #day-date type="date" name="date" value=(date); }
             button type="submit" { (t.s("list.apply")) }
         }
-        div.legend { @for b in super::lists::BANDS { span.dot style={"background:" (band_color(b))} {} " " (t.value("band", b)) "  " } }
+        div.legend {
+            @for b in super::lists::BANDS { span.dot style={"background:" (band_color(b))} {} " " (t.value("band", b)) "  " }
+            span.dot.flagged {} " " (t.s("map.flagged"))
+        }
         @if chosen.is_some() {
             (map_assets(&state))
             div #map .map {}
             script #map-data type="application/json" { (json_script(&data)) }
             table.list #day-visits {
-                thead { tr { th { (t.s("col.started")) } th { (t.s("col.outlet")) } th { (t.s("col.band")) } th { (t.s("col.distance_m")) } } }
-                tbody { @for (id, started, band, outlet, distance) in &listed { tr {
+                thead { tr { th { (t.s("col.started")) } th { (t.s("col.outlet")) } th { (t.s("col.band")) } th { (t.s("col.distance_m")) } th { (t.s("col.signals")) } } }
+                tbody { @for (id, started, band, outlet, distance, signals) in &listed { tr class=(if signals.is_empty() { "" } else { "flagged" }) {
                     td { a href={"/visits/" (id)} { (fmt_time(*started, tz)) } } td { (outlet) }
                     td { span class={"band band-" (band)} { (t.value("band", band)) } }
                     td { (distance.map(|d| format!("{d:.0}")).unwrap_or_default()) }
+                    td.signals { @for s in signals { span.tag { (s) } " " } }
                 } } }
             }
         } @else { p { (t.s("map.choose_agent")) } }

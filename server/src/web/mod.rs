@@ -38,6 +38,7 @@ pub mod pricing;
 pub mod questionnaires;
 pub mod routes;
 pub mod staff;
+pub mod truth;
 pub mod warehouses;
 
 pub use i18n::T;
@@ -144,6 +145,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/leaflet/{*file}", get(map::leaflet_file))
         .route("/views", post(list::save_view))
         .merge(lists::router())
+        .merge(truth::router())
         .merge(pages::router())
         .merge(pricing::router())
         .merge(questionnaires::router())
@@ -300,9 +302,10 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let full: [(&str, &str); 16] = [
+    let full: [(&str, &str); 17] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
+        ("/visits/signals", "nav.signals"),
         ("/sync-sessions", "nav.sync_results"),
         ("/refused", "nav.refused"),
         ("/mobile-users", "nav.mobile_users"),

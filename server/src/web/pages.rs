@@ -359,7 +359,10 @@ async fn visit_card(
     ]);
     let body = if map_tab {
         let fixes = visit_fixes(&state, &id).await?;
-        html! { (tabs) (super::map::visit_map(&state, &t, &v, &fixes)) }
+        let signals = state.store.visit_signal_rows(&id).await?;
+        let previous = state.store.visit_previous(&id).await?;
+        let travel = super::map::travel_evidence(&t, tz, &signals, previous.as_ref());
+        html! { (tabs) (super::map::visit_map(&state, &t, &v, &fixes, travel)) }
     } else {
         let orders = state.store.visit_orders(&id).await?;
         let checks = state.store.visit_checks(&id).await?;
@@ -369,9 +372,12 @@ async fn visit_card(
             .into_iter()
             .map(|(cid, label)| (cid.to_string(), label))
             .collect();
+        let signals = state.store.visit_signal_rows(&id).await?;
+        let previous = state.store.visit_previous(&id).await?;
         html! {
             (tabs)
             (head)
+            (signal_list(&t, tz, &signals, previous.as_ref()))
             h2 { (t.s("visit.orders")) }
             @if orders.is_empty() { p.empty { (t.s("visit.no_orders")) } }
             @else { table.list #visit-orders {
@@ -401,6 +407,46 @@ async fn visit_card(
     };
     let title = t.f("visit.card", &[("outlet", &v.outlet_name)]);
     Ok(layout(&t, &user, &title, body))
+}
+
+/// The signals a visit raised, most telling first ([`Signal::ALL`] order): each with its
+/// name, what it means and the evidence, the previous visit linked where the evidence is
+/// about it.
+fn signal_list(
+    t: &super::T,
+    tz: &str,
+    rows: &[(String, String, String)],
+    previous: Option<&(String, i64, String)>,
+) -> Markup {
+    use fieldsync_protocol::signals::{Signal, decode_args};
+    let mut found: Vec<(usize, &str, &str, Vec<(String, String)>)> = rows
+        .iter()
+        .filter_map(|(name, variant, args)| {
+            let at = Signal::ALL.iter().position(|s| s.as_str() == name)?;
+            Some((at, name.as_str(), variant.as_str(), decode_args(args)))
+        })
+        .collect();
+    found.sort_by_key(|f| f.0);
+    html! {
+        h2 { (t.s("visit.signals")) }
+        @if found.is_empty() { p.empty #visit-no-signals { (t.s("visit.no_signals")) } }
+        @else { ul.signals #visit-signals {
+            @for (_, name, variant, args) in &found {
+                @let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                li.signal data-signal=(name) {
+                    strong.signal-name { (t.s(&format!("signal.{name}"))) }
+                    " · " span.signal-evidence { (t.f(&format!("signal.{name}.{variant}"), &pairs)) }
+                    @if let Some((pid, started, outlet)) = previous.filter(|_| *name == "implausible_travel" || *variant == "previous_visit") {
+                        " · " a.signal-previous href={"/visits/" (pid)} {
+                            (t.f("visit.previous", &[("outlet", outlet), ("time", &fmt_time(*started, tz))]))
+                        }
+                    }
+                    br;
+                    small.signal-explain { (t.s(&format!("signal.{name}.explain"))) }
+                }
+            }
+        } }
+    }
 }
 
 fn answer_text(

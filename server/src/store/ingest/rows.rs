@@ -29,6 +29,7 @@ table_row! {
         accuracy_m: Option<f64>,
         mock_location: bool,
         preceding_device_ms: Option<i64>,
+        started_seq: Option<i64>,
     }
 }
 
@@ -217,6 +218,7 @@ impl Rows {
                 accuracy_m: v.accuracy_m,
                 mock_location: v.mock,
                 preceding_device_ms: v.preceding_device_ms,
+                started_seq: Some(v.started_seq),
             });
             r.touched_visits.push(v.id.to_string());
         }

@@ -147,6 +147,8 @@ pub(super) struct NewVisit {
     pub(super) mock: bool,
     /// The device time of the mutation the device recorded before the start.
     pub(super) preceding_device_ms: Option<i64>,
+    /// The start's sequence number on its device.
+    pub(super) started_seq: i64,
 }
 
 /// A visit stored by an earlier batch and ended in this one.
@@ -254,6 +256,7 @@ pub(super) fn apply(
                 accuracy_m: class.accuracy_m,
                 mock: v.fixes.iter().any(|f| f.mock),
                 preceding_device_ms: None,
+                started_seq: m.seq as i64,
             });
             pic.visits.insert(
                 visit_id,

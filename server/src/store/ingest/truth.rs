@@ -4,8 +4,13 @@
 //! visit) and stored with the visit, in the same transaction. The rules are
 //! `fieldsync_protocol::signals`; a signal flags, it never refuses.
 //!
+//! The previous visit is the one the same mobile user started before this one in the order
+//! the server received them (by receive time, then by the device's sequence number), not by
+//! the device's clock: a back-dated visit must not become the "previous visit" of the honest
+//! ones recorded before it.
+//!
 //! A fixed number of statements per batch, whatever its size: one read of the visits (with
-//! each one's previous visit as a correlated look-up on `visits_user_started`), one of the
+//! each one's previous visit as a correlated look-up on `visits_user_received`), one of the
 //! previous visits' end times, one of all their fixes, then the rewrite of the evidence and
 //! one update per visit whose signals or previous visit changed.
 use crate::store::Result;
@@ -74,8 +79,10 @@ pub(super) async fn record_signals(conn: &mut AnyConnection, visit_ids: &[String
             v.preceding_device_ms, v.signals, v.previous_visit_id, o.lat_e7, o.lon_e7,
             d.band_near_m, d.band_mid_m, d.band_far_m,
             (SELECT p.id FROM visits p WHERE p.mobile_user_id = v.mobile_user_id
-               AND p.started_device_ms < v.started_device_ms
-             ORDER BY p.started_device_ms DESC LIMIT 1)
+               AND (p.started_received_ms < v.started_received_ms
+                    OR (p.started_received_ms = v.started_received_ms
+                        AND COALESCE(p.started_seq, 0) < COALESCE(v.started_seq, 0)))
+             ORDER BY p.started_received_ms DESC, p.started_seq DESC LIMIT 1)
          FROM visits v JOIN outlets o ON o.id = v.outlet_id
          JOIN distributors d ON d.id = v.distributor_id
          WHERE v.id IN ({})",

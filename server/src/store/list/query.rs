@@ -217,6 +217,14 @@ impl Store {
                         conds.push(format!("{} = {p}", c.sql));
                     }
                 }
+                Filter::Tag(values) => match q.get(&key) {
+                    Some("*") => conds.push(format!("{} <> ''", c.sql)),
+                    Some(v) if values.contains(&v) => {
+                        let p = param(&mut args, Arg::S(format!("%,{v},%")));
+                        conds.push(format!("{} LIKE {p}", c.sql));
+                    }
+                    _ => {}
+                },
                 Filter::Missing => {
                     if q.get(&key) == Some("1") {
                         conds.push(format!("{} IS NULL", c.sql));
@@ -388,7 +396,7 @@ fn decode(cols: &[&Col], row: &AnyRow) -> Vec<RawCell> {
     let mut cells = Vec::with_capacity(cols.len());
     for c in cols {
         let value = match c.kind {
-            Kind::Text | Kind::Enum(_) => row
+            Kind::Text | Kind::Enum(_) | Kind::Tags(_) => row
                 .try_get::<Option<String>, _>(i)
                 .ok()
                 .flatten()

@@ -24,6 +24,8 @@ pub enum Kind {
     Meters,
     /// A value with translations under this catalogue prefix.
     Enum(&'static str),
+    /// Names between commas (`,a,b,`; empty for none), each translated under this prefix.
+    Tags(&'static str),
     /// 0/1.
     Flag,
     /// Degrees of latitude or longitude stored as an integer of 10^-7 degrees, shown with 7
@@ -47,6 +49,8 @@ pub enum Filter {
     Missing,
     /// Yes / no (Flag columns).
     YesNo,
+    /// Rows whose Tags column lists this name, or any name at all (`*`).
+    Tag(&'static [&'static str]),
 }
 
 /// One column of a list.

@@ -12,6 +12,8 @@ pub const BANDS: &[&str] = &[
     "no_fix",
     "no_reference",
 ];
+/// The field-truth signals a visit can raise (`fieldsync_protocol::signals::Signal`).
+pub const SIGNALS: &[&str] = &fieldsync_protocol::signals::Signal::NAMES;
 const MODES: &[&str] = &["initial", "incremental", "full_resync"];
 const KINDS: &[&str] = &["global", "local"];
 
@@ -54,6 +56,8 @@ pub static VISITS: ListSpec = ListSpec {
         Col::new("distance", "col.distance_m", "v.distance_m", Kind::Meters),
         Col::new("accuracy", "col.accuracy_m", "v.accuracy_m", Kind::Meters),
         Col::new("mock", "col.mock", "v.mock_location", Kind::Flag).filter(Filter::YesNo),
+        Col::new("signals", "col.signals", "v.signals", Kind::Tags("signal"))
+            .filter(Filter::Tag(SIGNALS)),
         Col::new(
             "order_sum",
             "col.order_sum",

@@ -147,6 +147,7 @@ fn import_text(c: &Col, v: &Value) -> String {
         (Kind::Flag, Value::Int(0)) => "no".into(),
         (Kind::Flag, Value::Int(_)) => "yes".into(),
         (Kind::Degrees, Value::Int(i)) => fieldsync_protocol::location::e7_text(*i),
+        (Kind::Tags(_), Value::Text(s)) => s.trim_matches(',').replace(',', " "),
         (_, Value::Int(i)) => i.to_string(),
         (_, Value::Real(f)) => f.to_string(),
         (_, Value::Text(s)) => s.clone(),

@@ -41,6 +41,12 @@ fn cell_text(c: &Col, v: &Value, t: &T, tz: &str) -> String {
     match (c.kind, v) {
         (_, Value::Null) => String::new(),
         (Kind::Enum(prefix), Value::Text(s)) => t.value(prefix, s),
+        (Kind::Tags(prefix), Value::Text(s)) => s
+            .split(',')
+            .filter(|n| !n.is_empty())
+            .map(|n| t.value(prefix, n))
+            .collect::<Vec<_>>()
+            .join(", "),
         (Kind::Money, Value::Int(i)) => fmt_money(*i),
         (Kind::Time, Value::Int(i)) => fmt_time(*i, tz),
         (Kind::Flag, Value::Int(0)) => t.s("common.no"),
@@ -132,6 +138,16 @@ pub async fn list_page(
                                 option value="" { (t.s("list.any")) }
                                 @for v in values {
                                     @let prefix = if let Kind::Enum(p) = c.kind { p } else { "" };
+                                    option value=(v) selected[q.get(&key) == Some(*v)] { (t.value(prefix, v)) }
+                                }
+                            }
+                        }
+                        Filter::Tag(values) => {
+                            select name=(key) {
+                                option value="" { (t.s("list.any")) }
+                                @let prefix = if let Kind::Tags(p) = c.kind { p } else { "" };
+                                option value="*" selected[q.get(&key) == Some("*")] { (t.value(prefix, "any")) }
+                                @for v in values {
                                     option value=(v) selected[q.get(&key) == Some(*v)] { (t.value(prefix, v)) }
                                 }
                             }
