@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use fieldsync_agent::{Clock, Engine, HttpTransport};
-use fieldsync_protocol::v1;
+use fieldsync_protocol::{dates, v1};
+use fieldsync_tests::browser::{Browser, ensure_leaflet};
 use fieldsync_tests::*;
 
 const MIN: i64 = 60_000;
@@ -133,9 +134,27 @@ fn names(rows: &[(String, String, String)]) -> Vec<&str> {
     rows.iter().map(|r| r.0.as_str()).collect()
 }
 
-async fn every_class(db: &TestDb) {
-    let (server, agents) = acme_server(db, 1).await;
-    let d = day(&server, &agents[0]).await;
+/// The visits of [`record_every_class`], one per class of the truth model.
+struct Recorded {
+    d: Day,
+    honest: uuid::Uuid,
+    indoor: uuid::Uuid,
+    offsite: uuid::Uuid,
+    mocked: uuid::Uuid,
+    spoof: uuid::Uuid,
+    teleport_from: uuid::Uuid,
+    after_jump: uuid::Uuid,
+    backdated: uuid::Uuid,
+    short: uuid::Uuid,
+    blind: uuid::Uuid,
+}
+
+/// One day of one phone through the real agent engine: a visit per class, then a sync.
+async fn record_every_class(
+    server: &TestServer,
+    agent: &fieldsync_server::seed::SeededAgent,
+) -> Recorded {
+    let d = day(server, agent).await;
     let honest_fixes = |at, now| vec![fix(at, 12.0, 8.0, now), fix(at, 15.5, 11.0, now + 3_000)];
 
     // Honest: two slightly different fixes a few metres off, 20 minutes in the shop.
@@ -181,7 +200,7 @@ async fn every_class(db: &TestDb) {
     );
     // A teleport: this visit's fixes 27 km north of outlet 5 (so it is off-site too), then
     // outlet 6 ten minutes later: 27 km in 10 min.
-    d.visit(
+    let teleport_from = d.visit(
         5,
         |at, now| vec![fix(at, 27_000.0, 7.0, now)],
         |at, now| vec![fix(at, 27_000.0, 8.0, now)],
@@ -213,6 +232,36 @@ async fn every_class(db: &TestDb) {
 
     d.engine.sync(&d.transport).await.unwrap();
     assert_eq!(d.engine.outbox_status().unwrap().pending, 0);
+    Recorded {
+        d,
+        honest,
+        indoor,
+        offsite,
+        mocked,
+        spoof,
+        teleport_from,
+        after_jump,
+        backdated,
+        short,
+        blind,
+    }
+}
+
+async fn every_class(db: &TestDb) {
+    let (server, agents) = acme_server(db, 1).await;
+    let Recorded {
+        d,
+        honest,
+        indoor,
+        offsite,
+        mocked,
+        spoof,
+        after_jump,
+        backdated,
+        short,
+        blind,
+        ..
+    } = record_every_class(&server, &agents[0]).await;
 
     assert_eq!(names(&stored(&server, honest).await), Vec::<&str>::new());
     assert_eq!(names(&stored(&server, indoor).await), Vec::<&str>::new());
@@ -268,4 +317,226 @@ async fn every_class(db: &TestDb) {
 on_both_backends!(
     every_class_of_visit_raises_its_signals_at_ingest,
     every_class
+);
+
+/// Saves a screenshot when `FIELDSYNC_WEB_SHOTS` names a directory (`.ci/run` keeps them).
+async fn shot(b: &Browser, db: &TestDb, name: &str) {
+    if let Ok(dir) = std::env::var("FIELDSYNC_WEB_SHOTS") {
+        let _ = std::fs::create_dir_all(&dir);
+        let path = std::path::Path::new(&dir).join(format!("{name}-{:?}.png", db.backend));
+        b.screenshot(&path).await;
+    }
+}
+
+/// The ids of the visits the list shows, from its links.
+async fn listed(b: &Browser) -> Vec<String> {
+    let v = b
+        .run(
+            "return Array.from(document.querySelectorAll('#list tbody a[href^=\"/visits/\"]'))\
+             .map(a => a.getAttribute('href').slice(8))",
+        )
+        .await;
+    let mut ids: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+async fn in_the_back_office(db: &TestDb) {
+    ensure_leaflet();
+    let (server, agents) = acme_server(db, 1).await;
+    let r = record_every_class(&server, &agents[0]).await;
+    server
+        .store
+        .create_key_user(
+            "acme-kp",
+            "secret123",
+            fieldsync_server::store::keyusers::Role::KeyUser,
+            &["ACME".into()],
+            fieldsync_server::store::now_ms(),
+        )
+        .await
+        .unwrap();
+    let url = &server.url;
+    let b = Browser::start().await;
+    b.log_in(url, "acme-kp", "secret123").await;
+
+    // The visits list filters by one signal, by any signal, and shows the names.
+    b.goto(&format!("{url}/visits")).await;
+    b.run("document.querySelector('select[name=\"f.signals\"]').value = 'clock_jump'")
+        .await;
+    b.click("#apply-filters").await;
+    assert_eq!(listed(&b).await, vec![r.backdated.to_string()]);
+    assert!(b.text("#list tbody").await.contains("Clock moved"));
+    shot(&b, db, "visits-by-signal").await;
+    b.goto(&format!("{url}/visits?f.signals=*")).await;
+    let flagged = listed(&b).await;
+    for v in [
+        r.offsite,
+        r.mocked,
+        r.spoof,
+        r.after_jump,
+        r.backdated,
+        r.short,
+        r.blind,
+    ] {
+        assert!(
+            flagged.contains(&v.to_string()),
+            "{v} is flagged: {flagged:?}"
+        );
+    }
+    for v in [r.honest, r.indoor] {
+        assert!(!flagged.contains(&v.to_string()), "{v} is honest");
+    }
+
+    // The card lists each signal with its name, its evidence and what it means.
+    b.goto(&format!("{url}/visits/{}", r.spoof)).await;
+    assert_eq!(b.count("#visit-signals li").await, 3);
+    let signals = b.text("#visit-signals").await;
+    for expected in [
+        "Repeated fix",
+        "Too accurate",
+        "a GPS fix claims 1.0 m",
+        "On the reference point",
+        "typed in, not measured",
+    ] {
+        assert!(signals.contains(expected), "{expected:?} in {signals}");
+    }
+    shot(&b, db, "visit-signals").await;
+    b.goto(&format!("{url}/visits/{}", r.honest)).await;
+    assert!(b.find_opt("#visit-signals").await.is_none());
+    assert!(b.text("#visit-no-signals").await.contains("No signals"));
+
+    // The teleport: the card links the previous visit, the map shows where it was and the
+    // implied speed.
+    b.goto(&format!("{url}/visits/{}", r.after_jump)).await;
+    let travel = b
+        .text("#visit-signals li[data-signal=implausible_travel]")
+        .await;
+    assert!(
+        travel.contains("km/h") && travel.contains("previous visit"),
+        "{travel}"
+    );
+    b.click("a.signal-previous").await;
+    assert!(
+        b.current_url()
+            .await
+            .ends_with(&r.teleport_from.to_string())
+    );
+    b.goto(&format!("{url}/visits/{}?tab=map", r.after_jump))
+        .await;
+    b.find("#map[data-state=drawn]").await;
+    assert_eq!(b.count("path.fs-previous").await, 1, "the previous visit");
+    assert_eq!(b.count("path.fs-travel").await, 1, "the trip from it");
+    assert!(b.text("#map-travel").await.contains("km/h"));
+    assert!(
+        b.text(".leaflet-tooltip-pane").await.contains("km/h"),
+        "the trip is labelled with its speed"
+    );
+    shot(&b, db, "visit-map-travel").await;
+    // A visit without travel evidence has no previous-visit layer.
+    b.goto(&format!("{url}/visits/{}?tab=map", r.honest)).await;
+    b.find("#map[data-state=drawn]").await;
+    assert_eq!(b.count("path.fs-previous").await, 0);
+
+    // The day map rings the flagged visits and names their signals (the day of the
+    // teleport, in the key user's time zone).
+    let tz = "Europe/Kyiv";
+    let started: (i64,) = sqlx::query_as("SELECT started_device_ms FROM visits WHERE id = $1")
+        .bind(r.after_jump.to_string())
+        .fetch_one(server.store.test_pool())
+        .await
+        .unwrap();
+    let date = dates::date_at(started.0, tz);
+    let from = dates::day_start_ms(date, tz).unwrap();
+    let to = dates::day_start_ms(date.tomorrow().unwrap(), tz).unwrap();
+    b.goto(&format!(
+        "{url}/visits/day-map?agent={}&date={}",
+        agents[0].login,
+        dates::format(date)
+    ))
+    .await;
+    b.find("#map[data-state=drawn]").await;
+    let flagged_that_day: (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM visits v WHERE v.signals <> '' \
+         AND v.started_device_ms >= $1 AND v.started_device_ms < $2 \
+         AND EXISTS (SELECT 1 FROM gps_fixes f WHERE f.visit_id = v.id)",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(server.store.test_pool())
+    .await
+    .unwrap();
+    assert!(flagged_that_day.0 >= 1);
+    assert_eq!(b.count("path.fs-flagged").await as i64, flagged_that_day.0);
+    assert!(b.count("path.fs-visit").await as i64 > flagged_that_day.0 - 1);
+    let day = b.text("#day-visits").await;
+    assert!(day.contains("Implausible travel"), "{day}");
+    assert!(b.count("#day-visits tr.flagged").await >= flagged_that_day.0 as usize);
+    shot(&b, db, "day-map-flagged").await;
+
+    // The weekly summary: this week's visits of the agent, how many flagged, by signal.
+    b.goto(&format!("{url}/visits/signals")).await;
+    let total: (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), SUM(CASE WHEN signals <> '' THEN 1 ELSE 0 END) FROM visits",
+    )
+    .fetch_one(server.store.test_pool())
+    .await
+    .unwrap();
+    let row = format!("table.truth tr[data-agent=\"{}\"]", agents[0].login);
+    // The day began six hours ago: on a Monday morning part of it is last week's.
+    let weeks = b.count(&row).await;
+    assert!((1..=2).contains(&weeks), "{weeks} weeks");
+    let sum = |css: String| {
+        let b = &b;
+        async move {
+            let v = b
+                .run(&format!(
+                    "return Array.from(document.querySelectorAll('{css}'))\
+                     .reduce((s, e) => s + (parseInt(e.textContent) || 0), 0)"
+                ))
+                .await;
+            v.as_i64().unwrap()
+        }
+    };
+    assert_eq!(sum(format!("{row} td:nth-child(2)")).await, total.0);
+    assert_eq!(sum(format!("{row} td.flagged")).await, total.1);
+    assert_eq!(sum(format!("{row} td[data-signal=clock_jump]")).await, 1);
+    assert_eq!(sum(format!("{row} td[data-signal=mocked]")).await, 1);
+    shot(&b, db, "signals-by-agent").await;
+    b.click(&format!("{row} td[data-signal=clock_jump] a"))
+        .await;
+    assert_eq!(listed(&b).await, vec![r.backdated.to_string()]);
+
+    // Another distributor's key user sees none of it.
+    let other = seed(&server.store, &small_world("OTHER", 1)).await;
+    assert!(!other.is_empty());
+    server
+        .store
+        .create_key_user(
+            "other-kp",
+            "secret123",
+            fieldsync_server::store::keyusers::Role::KeyUser,
+            &["OTHER".into()],
+            fieldsync_server::store::now_ms(),
+        )
+        .await
+        .unwrap();
+    let b2 = Browser::start().await;
+    b2.log_in(url, "other-kp", "secret123").await;
+    b2.goto(&format!("{url}/visits/signals")).await;
+    assert_eq!(b2.count(&row).await, 0);
+    b2.close().await;
+    b.close().await;
+    drop(r.d);
+    server.stop().await;
+}
+on_both_backends!(
+    key_users_filter_read_and_map_the_signals_in_chromium,
+    in_the_back_office
 );
