@@ -137,8 +137,8 @@ impl Provider {
     }
 }
 
-/// The same mobile user's visit before this one (by device time of its start), as far as
-/// the signals need it.
+/// The same mobile user's visit before this one, in the order the server received them (not
+/// by the device's clock, which can be moved), as far as the signals need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreviousVisit {
     /// Its fixes (the last one is where the agent left from).

@@ -540,3 +540,130 @@ on_both_backends!(
     key_users_filter_read_and_map_the_signals_in_chromium,
     in_the_back_office
 );
+
+/// `stats` with `visit_signals`: what the device's visits raised, only from a server whose
+/// operator allows it.
+async fn stats_signals(server: &TestServer, token: &str, visit_signals: bool) -> (u16, Vec<u8>) {
+    use fieldsync_agent::Transport;
+    use prost::Message;
+    let t = HttpTransport::new(&server.url);
+    let (status, body) = t
+        .post(
+            fieldsync_protocol::paths::STATS,
+            v1::DeviceStatsRequest {
+                protocol_version: fieldsync_protocol::PROTOCOL_VERSION,
+                visit_signals,
+            }
+            .encode_to_vec(),
+            Some(token),
+        )
+        .await
+        .unwrap();
+    (status, body.to_vec())
+}
+
+async fn device_reads_signals(db: &TestDb) {
+    use prost::Message;
+    let (server, agents) = acme_server(db, 1).await;
+    let r = record_every_class(&server, &agents[0]).await;
+    let token = r.d.engine.device_token().unwrap().unwrap();
+    // Off by default: refused with 403 NOT_VISIBLE, the plain stats still answered.
+    let (status, body) = stats_signals(&server, &token, true).await;
+    assert_eq!(status, 403);
+    let err = v1::Error::decode(body.as_slice()).unwrap();
+    assert_eq!(err.code, v1::ErrorCode::NotVisible as i32);
+    let (status, body) = stats_signals(&server, &token, false).await;
+    assert_eq!(status, 200);
+    let stats = v1::DeviceStats::decode(body.as_slice()).unwrap();
+    assert_eq!(stats.visits, 10);
+    assert!(stats.visit_signals.is_empty());
+    // A server that allows it lists every visit of the device with its stored signals.
+    let store = server.store.clone();
+    server.stop().await;
+    let server = TestServer::start_configured(store, |s| s.device_signals = true).await;
+    let (status, body) = stats_signals(&server, &token, true).await;
+    assert_eq!(status, 200);
+    let stats = v1::DeviceStats::decode(body.as_slice()).unwrap();
+    assert_eq!(stats.visit_signals.len(), 10);
+    let of = |v: uuid::Uuid| {
+        let mut s = stats
+            .visit_signals
+            .iter()
+            .find(|x| fieldsync_protocol::ids::from_wire(&x.visit_id) == Some(v))
+            .unwrap()
+            .signals
+            .clone();
+        s.sort();
+        s
+    };
+    assert!(of(r.honest).is_empty());
+    assert_eq!(of(r.mocked), vec!["mocked"]);
+    assert_eq!(
+        of(r.spoof),
+        vec!["on_reference", "repeated_fix", "too_accurate"]
+    );
+    assert_eq!(of(r.backdated), vec!["clock_jump"]);
+    drop(r.d);
+    server.stop().await;
+}
+on_both_backends!(
+    a_device_reads_its_visits_signals_only_where_the_server_allows_it,
+    device_reads_signals
+);
+
+/// The previous visit and a visit's start fixes come from earlier pushes too: a teleport
+/// whose first leg was synced before, and a visit started far away in one sync and ended
+/// "in the shop" in the next.
+async fn across_syncs(db: &TestDb) {
+    let (server, agents) = acme_server(db, 1).await;
+    let d = day(&server, &agents[0]).await;
+    let near = |at, now| vec![fix(at, 8.0, 9.0, now)];
+    let near_end = |at, now| vec![fix(at, 11.5, 12.0, now)];
+    let first = d.visit(0, near, near_end, 15 * MIN);
+    // 27 km away from outlet 1, then synced.
+    let far = d.visit(
+        1,
+        |at, now| vec![fix(at, 27_000.0, 7.0, now)],
+        |at, now| vec![fix(at, 27_000.0, 8.0, now)],
+        12 * MIN,
+    );
+    d.engine.sync(&d.transport).await.unwrap();
+    // Ten minutes later at outlet 2, in the next push.
+    let after = d.visit(2, near, near_end, 15 * MIN);
+    d.engine.sync(&d.transport).await.unwrap();
+    let jump = stored(&server, after).await;
+    assert_eq!(names(&jump), vec!["implausible_travel"], "{jump:?}");
+    let previous: (Option<String>,) =
+        sqlx::query_as("SELECT previous_visit_id FROM visits WHERE id = $1")
+            .bind(after.to_string())
+            .fetch_one(server.store.test_pool())
+            .await
+            .unwrap();
+    assert_eq!(previous.0, Some(far.to_string()));
+    assert_eq!(names(&stored(&server, first).await), Vec::<&str>::new());
+
+    // Started 3 km away and synced while open: off site at once...
+    let (outlet, at) = d.outlets[3];
+    let open = d
+        .engine
+        .start_visit(outlet, None, vec![fix(at, 3_000.0, 6.0, d.now())])
+        .unwrap();
+    d.engine.sync(&d.transport).await.unwrap();
+    assert_eq!(names(&stored(&server, open).await), vec!["off_site"]);
+    // ...and a good fix at the end, in a later push, does not clear it.
+    d.advance(14 * MIN);
+    d.engine
+        .end_visit(open, vec![fix(at, 3.0, 5.0, d.now())])
+        .unwrap();
+    d.engine.sync(&d.transport).await.unwrap();
+    let off = stored(&server, open).await;
+    assert_eq!(
+        (names(&off), off[0].1.as_str()),
+        (vec!["off_site"], "far_beyond")
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    signals_use_the_previous_visit_and_fixes_of_earlier_pushes,
+    across_syncs
+);

@@ -189,8 +189,11 @@ impl Store {
             outcomes.push(outcome);
         }
         let touched = std::mem::take(&mut rows.touched_visits);
+        let started: std::collections::HashSet<String> =
+            rows.visits.iter().map(|v| v.id.clone()).collect();
+        let batch_fixes = truth::fixes_of(&rows.fixes, &started);
         self.write_rows(tx, rows).await?;
-        truth::record_signals(tx, &touched).await?;
+        truth::record_signals(tx, &touched, &started, batch_fixes).await?;
         for (job, outcome) in jobs.iter().zip(&outcomes) {
             if let Ok(out) = outcome {
                 self.count_push(tx, job, out).await?;

@@ -10,11 +10,15 @@
 //! ones recorded before it.
 //!
 //! A fixed number of statements per batch, whatever its size: one read of the visits (with
-//! each one's previous visit as a correlated look-up on `visits_user_received`), one of the
-//! previous visits' end times, one of all their fixes, then the rewrite of the evidence and
-//! one update per visit whose signals or previous visit changed.
+//! its outlet's reference and its distributor's bands by key), one look-up of the previous
+//! visit (with its end) of each user's first visit in the batch on `visits_user_received`,
+//! one of the fixes of the visits it did not start (the fixes of those it started are the
+//! batch's own), then the rewrite of the evidence (a
+//! delete only where there was some) and one update of the visits whose signals or previous
+//! visit changed.
+use super::rows::FixRow;
 use crate::store::Result;
-use crate::store::sql::{insert, select_in, table_row};
+use crate::store::sql::{insert, is_sqlite, placeholders, select_in, table_row};
 use fieldsync_protocol::location::Bands;
 use fieldsync_protocol::signals::{
     self, PreviousVisit, Provider, SignalFix, Thresholds, VisitFacts,
@@ -32,7 +36,9 @@ table_row! {
     }
 }
 
-/// A visit as the signals read it.
+/// A visit as the signals read it: id, started, ended, received, preceding action, stored
+/// signals, stored previous visit, outlet's reference (lat, lon), distributor's bands (near,
+/// mid, far), mobile user, start's sequence number.
 type VisitRead = (
     String,
     i64,
@@ -46,7 +52,8 @@ type VisitRead = (
     i64,
     i64,
     i64,
-    Option<String>,
+    i64,
+    Option<i64>,
 );
 
 /// The stored form of a visit's signal names: `,a,b,` (empty when none), so that a filter
@@ -59,8 +66,57 @@ pub fn signal_list(found: &[signals::Found]) -> String {
     format!(",{},", names.join(","))
 }
 
-/// Computes and stores the signals of these visits.
-pub(super) async fn record_signals(conn: &mut AnyConnection, visit_ids: &[String]) -> Result<()> {
+/// A visit's fixes as the signals read them: (end phase, fix number, fix), by visit.
+pub(super) type FixMap = HashMap<String, Vec<(bool, i64, SignalFix)>>;
+
+fn signal_fix(
+    phase: &str,
+    lat: i64,
+    lon: i64,
+    accuracy_dm: i64,
+    provider: &str,
+    mock: bool,
+    at: i64,
+) -> SignalFix {
+    SignalFix {
+        lat_e7: lat as i32,
+        lon_e7: lon as i32,
+        accuracy_m: accuracy_dm as f64 / 10.0,
+        provider: Provider::parse(provider),
+        mock,
+        device_time_ms: at,
+        end: phase == "end",
+    }
+}
+
+/// The fixes a batch writes for the visits it started: all the fixes those visits have.
+pub(super) fn fixes_of(rows: &[FixRow], started: &HashSet<String>) -> FixMap {
+    let mut map = FixMap::new();
+    for r in rows.iter().filter(|r| started.contains(&r.visit_id)) {
+        let f = signal_fix(
+            &r.phase,
+            r.lat_e7,
+            r.lon_e7,
+            r.accuracy_dm,
+            &r.provider,
+            r.mock,
+            r.device_time_ms,
+        );
+        map.entry(r.visit_id.clone())
+            .or_default()
+            .push((f.end, r.fix_no, f));
+    }
+    map
+}
+
+/// Computes and stores the signals of these visits; `started` are those this batch started,
+/// `batch_fixes` their fixes ([`fixes_of`]).
+pub(super) async fn record_signals(
+    conn: &mut AnyConnection,
+    visit_ids: &[String],
+    started: &HashSet<String>,
+    batch_fixes: FixMap,
+) -> Result<()> {
     if visit_ids.is_empty() {
         return Ok(());
     }
@@ -72,69 +128,60 @@ pub(super) async fn record_signals(conn: &mut AnyConnection, visit_ids: &[String
             .cloned()
             .collect()
     };
+    // The outlet's and the distributor's columns come from look-ups by key, not joins: a
+    // join lets SQLite's planner, misled by statistics taken while `visits` was empty (the
+    // seed's ANALYZE), scan the visits table on every batch.
     let visits: Vec<VisitRead> = select_in!(
         conn,
         VisitRead,
         "SELECT v.id, v.started_device_ms, v.ended_device_ms, v.started_received_ms,
-            v.preceding_device_ms, v.signals, v.previous_visit_id, o.lat_e7, o.lon_e7,
-            d.band_near_m, d.band_mid_m, d.band_far_m,
-            (SELECT p.id FROM visits p WHERE p.mobile_user_id = v.mobile_user_id
-               AND (p.started_received_ms < v.started_received_ms
-                    OR (p.started_received_ms = v.started_received_ms
-                        AND COALESCE(p.started_seq, 0) < COALESCE(v.started_seq, 0)))
-             ORDER BY p.started_received_ms DESC, p.started_seq DESC LIMIT 1)
-         FROM visits v JOIN outlets o ON o.id = v.outlet_id
-         JOIN distributors d ON d.id = v.distributor_id
-         WHERE v.id IN ({})",
+            v.preceding_device_ms, v.signals, v.previous_visit_id,
+            (SELECT o.lat_e7 FROM outlets o WHERE o.id = v.outlet_id),
+            (SELECT o.lon_e7 FROM outlets o WHERE o.id = v.outlet_id),
+            (SELECT d.band_near_m FROM distributors d WHERE d.id = v.distributor_id),
+            (SELECT d.band_mid_m FROM distributors d WHERE d.id = v.distributor_id),
+            (SELECT d.band_far_m FROM distributors d WHERE d.id = v.distributor_id),
+            v.mobile_user_id, v.started_seq
+         FROM visits v WHERE v.id IN ({})",
         [],
         ids.clone()
     );
+    let (previous_of, previous_ends) = previous_visits(conn, &visits, started).await?;
     let previous_ids: Vec<String> = visits
         .iter()
-        .filter_map(|v| v.12.clone())
+        .filter_map(|v| previous_of.get(&v.0).cloned())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let previous_end: HashMap<String, i64> = select_in!(
-        conn,
-        (String, i64),
-        "SELECT id, COALESCE(ended_device_ms, started_device_ms) FROM visits WHERE id IN ({})",
-        [],
-        previous_ids.clone()
-    )
-    .into_iter()
-    .collect();
-    let mut fix_ids = ids.clone();
-    fix_ids.extend(previous_ids);
-    let mut fixes: HashMap<String, Vec<(bool, i64, SignalFix)>> = HashMap::new();
-    for (visit_id, phase, fix_no, lat, lon, acc, provider, mock, at) in select_in!(
-        conn,
-        (String, String, i64, i64, i64, i64, String, i64, i64),
-        "SELECT visit_id, phase, fix_no, lat_e7, lon_e7, accuracy_dm, provider, mock, device_time_ms
-         FROM gps_fixes WHERE visit_id IN ({})",
-        [],
-        fix_ids
-    ) {
-        let end = phase == "end";
-        fixes.entry(visit_id).or_default().push((
-            end,
-            fix_no,
-            SignalFix {
-                lat_e7: lat as i32,
-                lon_e7: lon as i32,
-                accuracy_m: acc as f64 / 10.0,
-                provider: Provider::parse(&provider),
-                mock: mock != 0,
-                device_time_ms: at,
-                end,
-            },
-        ));
+    let previous_end: HashMap<String, i64> = previous_ends;
+    // Fixes of visits this batch started are the batch's own; the others' are read.
+    let mut fixes = batch_fixes;
+    let fix_ids: Vec<String> = ids
+        .iter()
+        .chain(previous_ids.iter())
+        .filter(|id| !started.contains(*id))
+        .cloned()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if !fix_ids.is_empty() {
+        for (visit_id, phase, fix_no, lat, lon, acc, provider, mock, at) in select_in!(
+            conn,
+            (String, String, i64, i64, i64, i64, String, i64, i64),
+            "SELECT visit_id, phase, fix_no, lat_e7, lon_e7, accuracy_dm, provider, mock, device_time_ms
+             FROM gps_fixes WHERE visit_id IN ({})",
+            [],
+            fix_ids
+        ) {
+            let f = signal_fix(&phase, lat, lon, acc, &provider, mock != 0, at);
+            fixes.entry(visit_id).or_default().push((f.end, fix_no, f));
+        }
     }
     // The previous visits' fixes are needed by every visit that follows one: read them
     // before this visit's own are taken out of the map.
     let previous_fixes: HashMap<String, Vec<SignalFix>> = visits
         .iter()
-        .filter_map(|v| v.12.clone())
+        .filter_map(|v| previous_of.get(&v.0).cloned())
         .collect::<HashSet<_>>()
         .into_iter()
         .map(|id| {
@@ -167,7 +214,8 @@ pub(super) async fn record_signals(conn: &mut AnyConnection, visit_ids: &[String
             },
             ..Thresholds::default()
         };
-        let previous = v.12.as_ref().and_then(|p| {
+        let previous_id = previous_of.get(id).cloned();
+        let previous = previous_id.as_ref().and_then(|p| {
             Some(PreviousVisit {
                 fixes: previous_fixes.get(p).cloned().unwrap_or_default(),
                 ended_device_ms: *previous_end.get(p)?,
@@ -184,8 +232,8 @@ pub(super) async fn record_signals(conn: &mut AnyConnection, visit_ids: &[String
         };
         let found = signals::signals(&facts, &thresholds);
         let list = signal_list(&found);
-        if &list != stored || &v.12 != stored_prev {
-            changed.push((id.clone(), list, v.12.clone()));
+        if &list != stored || &previous_id != stored_prev {
+            changed.push((id.clone(), list, previous_id));
         }
         rows.extend(found.iter().map(|f| SignalRow {
             visit_id: id.clone(),
@@ -194,21 +242,104 @@ pub(super) async fn record_signals(conn: &mut AnyConnection, visit_ids: &[String
             args: f.encoded_args(),
         }));
     }
-    select_in!(
-        conn,
-        (i64,),
-        "DELETE FROM visit_signals WHERE visit_id IN ({}) RETURNING 1",
-        [],
-        ids
-    );
+    // Evidence is stored exactly when the list is not empty: only those visits have rows
+    // to replace (a visit started in this batch has none).
+    let had_evidence: Vec<String> = visits
+        .iter()
+        .filter(|v| !v.5.is_empty())
+        .map(|v| v.0.clone())
+        .collect();
+    if !had_evidence.is_empty() {
+        select_in!(
+            conn,
+            (i64,),
+            "DELETE FROM visit_signals WHERE visit_id IN ({}) RETURNING 1",
+            [],
+            had_evidence
+        );
+    }
     insert(conn, rows).await?;
-    for (id, list, previous) in changed {
-        sqlx::query("UPDATE visits SET signals = $1, previous_visit_id = $2 WHERE id = $3")
-            .bind(list)
-            .bind(previous)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+    update_visits(conn, &changed).await
+}
+
+/// Each visit's previous visit: the same mobile user's visit received before it (receive
+/// time, then the start's sequence number). Between two visits this batch started, nothing
+/// else of the user can lie (a batch's starts are received at once and numbered in order), so
+/// the one before in the batch is the previous; only each user's first visit here, and
+/// visits started earlier that end now, are looked up, with one statement on
+/// `visits_user_received`.
+async fn previous_visits(
+    conn: &mut AnyConnection,
+    visits: &[VisitRead],
+    started: &HashSet<String>,
+) -> Result<(HashMap<String, String>, HashMap<String, i64>)> {
+    let mut by_user: HashMap<i64, Vec<&VisitRead>> = HashMap::new();
+    for v in visits {
+        by_user.entry(v.12).or_default().push(v);
+    }
+    let mut previous = HashMap::new();
+    let mut ends = HashMap::new();
+    let mut look_up = Vec::new();
+    for list in by_user.values_mut() {
+        list.sort_by_key(|v| (v.3, v.13.unwrap_or(0)));
+        for (i, v) in list.iter().enumerate() {
+            match i.checked_sub(1).map(|j| list[j]) {
+                Some(p) if started.contains(&v.0) && started.contains(&p.0) && p.3 == v.3 => {
+                    previous.insert(v.0.clone(), p.0.clone());
+                    ends.insert(p.0.clone(), p.2.unwrap_or(p.1));
+                }
+                _ => look_up.push(v.0.clone()),
+            }
+        }
+    }
+    if !look_up.is_empty() {
+        let found: Vec<(String, Option<String>, Option<i64>)> = select_in!(
+            conn,
+            (String, Option<String>, Option<i64>),
+            "SELECT v.id,
+                (SELECT p.id FROM visits p WHERE p.mobile_user_id = v.mobile_user_id
+                   AND (p.started_received_ms, p.started_seq) < (v.started_received_ms, v.started_seq)
+                 ORDER BY p.started_received_ms DESC, p.started_seq DESC LIMIT 1),
+                (SELECT COALESCE(p.ended_device_ms, p.started_device_ms) FROM visits p
+                 WHERE p.mobile_user_id = v.mobile_user_id
+                   AND (p.started_received_ms, p.started_seq) < (v.started_received_ms, v.started_seq)
+                 ORDER BY p.started_received_ms DESC, p.started_seq DESC LIMIT 1)
+             FROM visits v WHERE v.id IN ({})",
+            [],
+            look_up
+        );
+        for (id, p, end) in found {
+            if let (Some(p), Some(end)) = (p, end) {
+                ends.insert(p.clone(), end);
+                previous.insert(id, p);
+            }
+        }
+    }
+    Ok((previous, ends))
+}
+
+/// Sets `signals` and `previous_visit_id` of these visits: one `UPDATE ... FROM (VALUES ...)`
+/// per 300 visits (SQLite and PostgreSQL both name the columns of a VALUES list `column1`,
+/// `column2`, ...).
+async fn update_visits(
+    conn: &mut AnyConnection,
+    changed: &[(String, String, Option<String>)],
+) -> Result<()> {
+    let sqlite = is_sqlite(conn);
+    for chunk in changed.chunks(300) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(3 * i + 1, 3, sqlite)))
+            .collect();
+        let sql = format!(
+            "UPDATE visits SET signals = c.column2, previous_visit_id = c.column3 \
+             FROM (VALUES {}) AS c WHERE visits.id = c.column1",
+            tuples.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(sqlite);
+        for (id, list, previous) in chunk {
+            q = q.bind(id.clone()).bind(list.clone()).bind(previous.clone());
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
