@@ -7,13 +7,10 @@
 -- Visits stored before this migration have no signals.
 ALTER TABLE visits ADD COLUMN signals TEXT NOT NULL DEFAULT '';
 -- The device time of the mutation the device recorded just before the visit's start, and
--- the same mobile user's previous visit (the one started before it in the order the server
--- received them: receive time, then the start's sequence number on its device): what the
--- clock and travel signals compared it with, kept so that the evidence can be shown.
+-- the same mobile user's previous visit (by device time of the start): what the clock and
+-- travel signals compared it with, kept so that the evidence can be shown and recomputed.
 ALTER TABLE visits ADD COLUMN preceding_device_ms BIGINT;
-ALTER TABLE visits ADD COLUMN started_seq BIGINT;
 ALTER TABLE visits ADD COLUMN previous_visit_id TEXT;
-CREATE INDEX visits_user_received ON visits (mobile_user_id, started_received_ms, started_seq);
 -- The device time of the last mutation a device pushed: the preceding action of a batch's
 -- first mutation.
 ALTER TABLE devices ADD COLUMN last_device_ms BIGINT;
