@@ -200,6 +200,7 @@ async fn restored_server(db: &TestDb) {
         "DELETE FROM questionnaire_answers WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
         "DELETE FROM distribution_checks WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
         "DELETE FROM gps_fixes WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
+        "DELETE FROM visit_signals WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
         "DELETE FROM sync_session_items WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
         "DELETE FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits)",
     ] {
