@@ -244,6 +244,21 @@ pub fn decode_args(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The stored form of a visit's signal names: `,a,b,` (empty when none), so that a filter
+/// can look for `,name,`.
+pub fn encode_list(found: &[Found]) -> String {
+    if found.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = found.iter().map(|f| f.signal.as_str()).collect();
+    format!(",{},", names.join(","))
+}
+
+/// The names in a list stored by [`encode_list`].
+pub fn decode_list(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').filter(|s| !s.is_empty())
+}
+
 /// Every signal the visit raises, in [`Signal::ALL`] order.
 pub fn signals(v: &VisitFacts, t: &Thresholds) -> Vec<Found> {
     let clock = clock_jump(v, t);
@@ -467,6 +482,23 @@ pub fn short_stay(v: &VisitFacts, t: &Thresholds) -> Option<Found> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stored_list_names_each_signal_between_commas_and_reads_back() {
+        let f = |signal| Found {
+            signal,
+            variant: "x",
+            args: vec![],
+        };
+        let found = [f(Signal::Mocked), f(Signal::ShortStay)];
+        assert_eq!(encode_list(&found), ",mocked,short_stay,");
+        assert_eq!(encode_list(&[]), "");
+        assert_eq!(
+            decode_list(",mocked,short_stay,").collect::<Vec<_>>(),
+            ["mocked", "short_stay"]
+        );
+        assert_eq!(decode_list("").count(), 0);
+    }
 
     // Kyiv, Maidan Nezalezhnosti.
     const LAT: i32 = 504_501_000;

@@ -193,6 +193,8 @@ async fn restored_server(db: &TestDb) {
     assert_eq!(count(&store, "visits").await, 2);
     server.stop().await;
     // "Restore a backup" taken after the first visit: the second visit is gone from the server.
+    // Its field-truth evidence (`visit_signals`) is left behind on purpose: the re-push must
+    // rewrite it, not stumble on it.
     let second_visit_seq = 6;
     for sql in [
         "DELETE FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits)))",
@@ -200,7 +202,6 @@ async fn restored_server(db: &TestDb) {
         "DELETE FROM questionnaire_answers WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
         "DELETE FROM distribution_checks WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
         "DELETE FROM gps_fixes WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
-        "DELETE FROM visit_signals WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
         "DELETE FROM sync_session_items WHERE visit_id IN (SELECT id FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits))",
         "DELETE FROM visits WHERE started_received_ms = (SELECT MAX(started_received_ms) FROM visits)",
     ] {

@@ -153,9 +153,7 @@ impl Store {
                     outlet,
                     distance_m: distance,
                     first_fix_e7: lat.zip(lon),
-                    signals: signals
-                        .split(',')
-                        .filter(|s| !s.is_empty())
+                    signals: fieldsync_protocol::signals::decode_list(&signals)
                         .map(str::to_string)
                         .collect(),
                 },

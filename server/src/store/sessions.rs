@@ -225,9 +225,7 @@ impl Store {
             .filter_map(|(id, list)| {
                 Some(v1::VisitSignals {
                     visit_id: fieldsync_protocol::ids::to_wire(uuid::Uuid::parse_str(&id).ok()?),
-                    signals: list
-                        .split(',')
-                        .filter(|s| !s.is_empty())
+                    signals: fieldsync_protocol::signals::decode_list(&list)
                         .map(str::to_string)
                         .collect(),
                 })

@@ -13,9 +13,9 @@
 //! its outlet's reference and its distributor's bands by key), one look-up of the previous
 //! visit (with its end) of each user's first visit in the batch on `visits_user_received`,
 //! one of the fixes of the visits it did not start (the fixes of those it started are the
-//! batch's own), then the rewrite of the evidence (a
-//! delete only where there was some) and one update of the visits whose signals or previous
-//! visit changed.
+//! batch's own), then the rewrite of the evidence (every touched visit's, so evidence left
+//! behind by a partial restore never blocks a re-push) and one update of the visits whose
+//! signals or previous visit changed.
 use super::rows::FixRow;
 use crate::store::Result;
 use crate::store::sql::{insert, is_sqlite, placeholders, select_in, table_row};
@@ -55,16 +55,6 @@ type VisitRead = (
     i64,
     Option<i64>,
 );
-
-/// The stored form of a visit's signal names: `,a,b,` (empty when none), so that a filter
-/// can look for `,name,`.
-pub fn signal_list(found: &[signals::Found]) -> String {
-    if found.is_empty() {
-        return String::new();
-    }
-    let names: Vec<&str> = found.iter().map(|f| f.signal.as_str()).collect();
-    format!(",{},", names.join(","))
-}
 
 /// A visit's fixes as the signals read them: (end phase, fix number, fix), by visit.
 pub(super) type FixMap = HashMap<String, Vec<(bool, i64, SignalFix)>>;
@@ -153,7 +143,6 @@ pub(super) async fn record_signals(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let previous_end: HashMap<String, i64> = previous_ends;
     // Fixes of visits this batch started are the batch's own; the others' are read.
     let mut fixes = batch_fixes;
     let fix_ids: Vec<String> = ids
@@ -218,7 +207,7 @@ pub(super) async fn record_signals(
         let previous = previous_id.as_ref().and_then(|p| {
             Some(PreviousVisit {
                 fixes: previous_fixes.get(p).cloned().unwrap_or_default(),
-                ended_device_ms: *previous_end.get(p)?,
+                ended_device_ms: *previous_ends.get(p)?,
             })
         });
         let facts = VisitFacts {
@@ -231,7 +220,7 @@ pub(super) async fn record_signals(
             previous,
         };
         let found = signals::signals(&facts, &thresholds);
-        let list = signal_list(&found);
+        let list = signals::encode_list(&found);
         if &list != stored || &previous_id != stored_prev {
             changed.push((id.clone(), list, previous_id));
         }
@@ -242,22 +231,13 @@ pub(super) async fn record_signals(
             args: f.encoded_args(),
         }));
     }
-    // Evidence is stored exactly when the list is not empty: only those visits have rows
-    // to replace (a visit started in this batch has none).
-    let had_evidence: Vec<String> = visits
-        .iter()
-        .filter(|v| !v.5.is_empty())
-        .map(|v| v.0.clone())
-        .collect();
-    if !had_evidence.is_empty() {
-        select_in!(
-            conn,
-            (i64,),
-            "DELETE FROM visit_signals WHERE visit_id IN ({}) RETURNING 1",
-            [],
-            had_evidence
-        );
-    }
+    select_in!(
+        conn,
+        (i64,),
+        "DELETE FROM visit_signals WHERE visit_id IN ({}) RETURNING 1",
+        [],
+        ids
+    );
     insert(conn, rows).await?;
     update_visits(conn, &changed).await
 }
