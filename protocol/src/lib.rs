@@ -30,6 +30,9 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/fieldsync.v1.rs"));
 }
 
+/// The CRDT library the outlet cards are made with, for the crates that read and merge them.
+pub use automerge;
+pub mod cards;
 pub mod dates;
 pub mod i18n;
 pub mod ids;
@@ -50,6 +53,7 @@ impl v1::mutation::Kind {
             Kind::OrderCancelled(_) => "order_cancelled",
             Kind::QuestionnaireAnswered(_) => "questionnaire_answered",
             Kind::DistributionChecked(_) => "distribution_checked",
+            Kind::CardChanged(_) => "card_changed",
         }
     }
 }

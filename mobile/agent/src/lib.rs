@@ -26,6 +26,7 @@ macro_rules! from_db_error {
     };
 }
 
+mod cards;
 mod drafts;
 mod queries;
 mod store;
@@ -34,6 +35,7 @@ mod workflows;
 
 pub use sync::ProgressFn;
 
+pub use cards::CardScreen;
 pub use drafts::SavedDraft;
 pub use queries::{
     Counts, KindCounts, OutboxItem, OutboxStatus, OutletView, ProductView, RefusedItem,

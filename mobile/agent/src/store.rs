@@ -127,6 +127,17 @@ CREATE UNIQUE INDEX prices_key ON prices (price_list_id, product_id, valid_from)
     r#"
 ALTER TABLE visits ADD COLUMN mock INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 8: shared outlet cards (cards.rs). The cursor is dropped once so that the next pull
+    // starts over and brings the cards an older app's cursor already passed.
+    r#"
+CREATE TABLE cards (outlet_id INTEGER PRIMARY KEY, doc BLOB NOT NULL);
+CREATE TABLE card_inbox (id INTEGER PRIMARY KEY, outlet_id INTEGER NOT NULL, bytes BLOB NOT NULL);
+CREATE INDEX card_inbox_outlet ON card_inbox (outlet_id);
+CREATE TABLE card_local (
+    id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, outlet_id INTEGER NOT NULL, bytes BLOB NOT NULL
+);
+DELETE FROM meta WHERE key = 'cursor';
+"#,
 ];
 
 /// Opens (creating if needed) and migrates a local store.

@@ -466,6 +466,11 @@ impl Engine {
             let tx = db.transaction()?;
             for r in &resp.results {
                 if r.outcome() == MutationOutcome::Refused {
+                    if let Some((_, body)) = batch.iter().find(|(seq, _)| *seq == r.seq as i64)
+                        && let Ok(m) = v1::Mutation::decode(body.as_slice())
+                    {
+                        crate::cards::forget_refused(&tx, &m)?;
+                    }
                     tx.execute(
                         "UPDATE outbox SET state = 'refused', code = ?1, reason = ?2, acked_ms = ?3 WHERE seq = ?4",
                         params![r.code().as_str_name(), r.reason, now, r.seq as i64],
@@ -580,6 +585,9 @@ impl Engine {
         let mut db = self.db();
         let tx = db.transaction()?;
         store_profile(&tx, page)?;
+        if page.card_actor.len() == 16 {
+            store::set_meta(&tx, "card_actor", &page.card_actor)?;
+        }
         for change in &page.changes {
             apply_change(&tx, change)?;
         }
@@ -748,9 +756,13 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
                 .execute(params![state, s.reason, s.document_number, id.to_string()])?;
             }
         }
+        Some(Entity::OutletCard(c)) => crate::cards::store_pulled(tx, c)?,
         Some(Entity::Deleted(t)) => {
             let table = match v1::EntityKind::try_from(t.kind) {
-                Ok(v1::EntityKind::Outlet) => "outlets",
+                Ok(v1::EntityKind::Outlet) => {
+                    crate::cards::drop_card(tx, t.id)?;
+                    "outlets"
+                }
                 Ok(v1::EntityKind::Product) => {
                     tx.execute(
                         "DELETE FROM product_must_stock_channels WHERE product_id = ?1",

@@ -36,6 +36,10 @@ pub enum WorkflowError {
     InvalidAnswer { question: i64, problem: String },
     #[error("amount too large")]
     Overflow,
+    #[error("the card cannot be saved: {0}")]
+    InvalidCard(String),
+    #[error("sync once before editing outlet cards")]
+    NotSynced,
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -112,6 +116,22 @@ impl Engine {
         enqueue(&tx, now, kind)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Like [`Engine::act`], for an action that may turn out to change nothing (`None`: no
+    /// mutation is queued, the transaction still commits what `store` wrote).
+    pub(crate) fn act_maybe(
+        &self,
+        store: impl FnOnce(&Transaction<'_>, i64) -> Result<Option<Kind>, WorkflowError>,
+    ) -> Result<(), WorkflowError> {
+        let now = self.now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        if let Some(kind) = store(&tx, now)? {
+            enqueue(&tx, now, kind)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Starts a visit at an outlet with the fixes taken now (possibly none). One at a time.

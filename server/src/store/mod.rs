@@ -27,6 +27,7 @@ pub mod maintenance;
 pub mod migrate;
 pub mod orders;
 pub mod org;
+pub mod outlet_cards;
 pub mod pricing;
 pub mod pull;
 pub mod questionnaires;

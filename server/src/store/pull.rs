@@ -15,6 +15,9 @@ use super::{Result, Store};
 
 const CURSOR_VERSION: u8 = 1;
 
+/// Bytes of outlet cards after which a page ends (the rest follows on the next page).
+pub const MAX_PAGE_CARD_BYTES: usize = 2 * 1024 * 1024;
+
 /// Decoded pull position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -107,9 +110,8 @@ impl Store {
                 ],
             )
             .await?;
-        let has_more = rows.len() as i64 > max;
-        let rows = &rows[..rows.len().min(max as usize)];
-        let last_seq = rows.last().map(|r| r.0).unwrap_or(cursor.seq);
+        let mut has_more = rows.len() as i64 > max;
+        let mut rows = &rows[..rows.len().min(max as usize)];
         let mut wanted: HashMap<i64, Vec<i64>> = HashMap::new();
         for (_, kind, id, deleted) in rows {
             if *deleted == 0 {
@@ -122,20 +124,29 @@ impl Store {
                 loaded.insert((kind, id), entity);
             }
         }
-        let changes = rows
-            .iter()
-            .filter_map(|(_, kind, id, deleted)| {
-                let entity = if *deleted != 0 {
-                    Some(Entity::Deleted(v1::Tombstone {
-                        kind: *kind as i32,
-                        id: *id,
-                    }))
-                } else {
-                    loaded.remove(&(*kind, *id))
-                };
-                entity.map(|e| v1::Change { entity: Some(e) })
-            })
-            .collect();
+        let mut changes = Vec::with_capacity(rows.len());
+        let mut card_bytes = 0usize;
+        for (i, (_, kind, id, deleted)) in rows.iter().enumerate() {
+            let entity = if *deleted != 0 {
+                Some(Entity::Deleted(v1::Tombstone {
+                    kind: *kind as i32,
+                    id: *id,
+                }))
+            } else {
+                loaded.remove(&(*kind, *id))
+            };
+            if let Some(Entity::OutletCard(c)) = &entity {
+                card_bytes += c.automerge.len();
+            }
+            changes.extend(entity.map(|e| v1::Change { entity: Some(e) }));
+            // Card documents can be large: a page ends once it carries enough of them.
+            if card_bytes >= MAX_PAGE_CARD_BYTES && i + 1 < rows.len() {
+                rows = &rows[..=i];
+                has_more = true;
+                break;
+            }
+        }
+        let last_seq = rows.last().map(|r| r.0).unwrap_or(cursor.seq);
         Ok(Ok(PullPage {
             changes,
             next_cursor: Cursor {
@@ -467,6 +478,30 @@ async fn load_chunk(
                     document_number,
                     delivery_date,
                     changed_at_ms,
+                }
+            )
+        ),
+        EntityKind::OutletCard => read_entities!(
+            OutletCard,
+            "SELECT outlet_id, doc FROM card_docs WHERE outlet_id IN ({})",
+            |outlet_id: i64, doc: Vec<u8>| (
+                outlet_id,
+                v1::OutletCard {
+                    outlet_id,
+                    payload: v1::CardPayload::CardDocument as i32,
+                    automerge: doc,
+                }
+            )
+        ),
+        EntityKind::OutletCardChange => read_entities!(
+            OutletCard,
+            "SELECT id, outlet_id, bytes FROM card_log WHERE id IN ({})",
+            |id: i64, outlet_id: i64, bytes: Vec<u8>| (
+                id,
+                v1::OutletCard {
+                    outlet_id,
+                    payload: v1::CardPayload::CardChanges as i32,
+                    automerge: bytes,
                 }
             )
         ),

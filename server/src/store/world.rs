@@ -40,14 +40,15 @@ impl ChangeRef {
 ///
 /// The `change_seq` counter row is updated first: on PostgreSQL its row lock is held until
 /// commit, so change numbers become visible in the order they were handed out and a
-/// device's cursor can never pass a change that commits later.
+/// device's cursor can never pass a change that commits later. Returns the first number handed
+/// out (the entries, without repeats, get consecutive numbers in the order given); 0 for none.
 pub async fn record_changes(
     tx: &mut super::WriteTx,
     distributor_id: i64,
     changes: &[ChangeRef],
-) -> Result<()> {
+) -> Result<i64> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     // One entry per (kind, entity, scope), the last one given: PostgreSQL refuses an
     // `ON CONFLICT DO UPDATE` that meets the same key twice in one statement (a file with
@@ -103,7 +104,7 @@ pub async fn record_changes(
         }
         q.execute(&mut **tx).await?;
     }
-    Ok(())
+    Ok(first)
 }
 
 /// Records the changes (see [`record_changes`]) and commits: the end of every master-data

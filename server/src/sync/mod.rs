@@ -402,6 +402,7 @@ async fn pull_inner(
         mobile_user: profile.as_ref().map(|p| p.mobile_user.clone()),
         position: profile.as_ref().map(|p| p.position.clone()),
         distributor: profile.map(|p| p.distributor),
+        card_actor: state.store.device_card_actor(auth.device_id).await?,
     };
     let (response, down) = proto_response(state, &resp);
     tally(state, &auth, &s, (len, down, pulled)).await?;

@@ -28,6 +28,7 @@ use rows::{RefusedRow, Rows};
 use rules::{Picture, Writes, apply};
 
 use super::devices::DeviceAuth;
+use super::outlet_cards;
 use super::sessions::SessionCtx;
 use super::{Backend, Result, Store, now_ms};
 use fieldsync_protocol::ids;
@@ -296,6 +297,27 @@ impl Store {
             _ => self.picture(tx, auth, &fresh).await?,
         };
         picture::recheck_questionnaires(tx, auth.distributor_id, &mut pic).await?;
+        // Cards are read only now, under their row locks: a card's document read before the
+        // lock could miss another device's change committed meanwhile.
+        let card_ids: Vec<i64> = fresh
+            .iter()
+            .filter_map(|m| match &m.kind {
+                Some(Kind::CardChanged(c)) if pic.outlets.contains_key(&c.outlet_id) => {
+                    Some(c.outlet_id)
+                }
+                _ => None,
+            })
+            .collect();
+        if !card_ids.is_empty() {
+            pic.cards = outlet_cards::lock_cards(
+                tx,
+                self.for_update(),
+                auth.distributor_id,
+                &card_ids,
+            )
+            .await?;
+            pic.card_actors = outlet_cards::device_actors(tx, auth.mobile_user_id).await?;
+        }
         let mut w = Writes::default();
         // The device time of the action the device recorded before each mutation: the one
         // before it in this batch, or the last one of the device's previous batch.
@@ -361,6 +383,22 @@ impl Store {
             });
             out.acked_seq = m.seq;
         }
+        // Written now, not with the batch's other rows: a later push of the same group
+        // (SQLite) that changes the same card must read this push's document.
+        let card_changes = std::mem::take(&mut w.card_changes);
+        let scopes: HashMap<i64, i64> = card_changes
+            .iter()
+            .map(|c| (c.outlet_id, auth.territory_id))
+            .collect();
+        outlet_cards::store_changes(
+            tx,
+            auth.distributor_id,
+            &scopes,
+            &card_changes,
+            &pic.cards,
+            now,
+        )
+        .await?;
         Ok((Ok(out), Rows::from_writes(w, auth, session, now)))
     }
 

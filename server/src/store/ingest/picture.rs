@@ -73,6 +73,9 @@ impl Store {
                     visit_ids.extend(ids::from_wire(&d.visit_id));
                     product_ids.extend(d.items.iter().map(|i| i.product_id));
                 }
+                Some(Kind::CardChanged(c)) => {
+                    outlet_ids.insert(c.outlet_id);
+                }
                 None => {}
             }
         }

@@ -189,6 +189,10 @@ pub(super) struct Picture {
     pub(super) questionnaires: HashMap<i64, v1::Questionnaire>,
     /// The revision each of `questionnaires` had when it was read.
     pub(super) questionnaire_revisions: HashMap<i64, i64>,
+    /// Card documents the batch changes, read under their row locks (`lock_cards`).
+    pub(super) cards: HashMap<i64, crate::store::outlet_cards::LockedCard>,
+    /// The Automerge actors this device's changes may be made by.
+    pub(super) card_actors: Vec<fieldsync_protocol::automerge::ActorId>,
 }
 
 /// Rows to write.
@@ -202,6 +206,7 @@ pub(super) struct Writes {
     pub(super) answers: Vec<AnswerRow>,
     pub(super) checks: Vec<CheckRow>,
     pub(super) refused: Vec<RefusedRow>,
+    pub(super) card_changes: Vec<crate::store::outlet_cards::AcceptedChange>,
 }
 
 /// Validates one mutation against the picture and records its effects. `Ok(true)` applied,
@@ -506,7 +511,77 @@ pub(super) fn apply(
             pic.checks.insert(check_id, user);
             Ok(true)
         }
+        Some(Kind::CardChanged(c)) => card_changed(pic, w, m.device_time_ms, c),
     }
+}
+
+/// Automerge changes to an outlet card: visible outlet, the device's own actor, changes
+/// within limits whose dependencies the server has; merged, then the merged card checked.
+fn card_changed(
+    pic: &mut Picture,
+    w: &mut Writes,
+    device_time_ms: i64,
+    c: &v1::CardChanged,
+) -> Checked<bool> {
+    use fieldsync_protocol::automerge::ReadDoc;
+    use fieldsync_protocol::cards::{self, CardError, Role};
+    if !pic.outlets.contains_key(&c.outlet_id) {
+        return refuse(
+            ErrorCode::NotVisible,
+            format!("outlet {} is not in this device's territory", c.outlet_id),
+        );
+    }
+    let Some(card) = pic.cards.get_mut(&c.outlet_id) else {
+        return refuse(ErrorCode::NotVisible, format!("outlet {} is not available", c.outlet_id));
+    };
+    let invalid = |e: CardError| -> Refusal {
+        let code = match e {
+            CardError::MissingDeps => ErrorCode::UnknownReference,
+            _ => ErrorCode::InvalidMutation,
+        };
+        (code, e.to_string())
+    };
+    // Every change must be by one of this device's actors; the first change's actor is then
+    // the writer every change is checked against.
+    let Some(first) = c.changes.first() else {
+        return Err(invalid(CardError::Malformed("no changes".into())));
+    };
+    cards::check_chunk(first).map_err(invalid)?;
+    let writer = fieldsync_protocol::automerge::Change::try_from(&first[..])
+        .map_err(|e| invalid(CardError::Malformed(e.to_string())))?
+        .actor_id()
+        .clone();
+    if !pic.card_actors.contains(&writer) {
+        return Err(invalid(CardError::ForeignActor(cards::actor_hex(&writer))));
+    }
+    let changes = cards::parse_changes(&c.changes, &writer).map_err(invalid)?;
+    let mut merged = card.doc.clone();
+    let raw: Vec<(String, Vec<u8>)> = changes
+        .iter()
+        .filter(|ch| card.doc.get_change_by_hash(&ch.hash()).is_none())
+        .map(|ch| (ch.hash().to_string(), ch.raw_bytes().to_vec()))
+        .collect();
+    if cards::apply(&mut merged, changes).map_err(invalid)? == 0 {
+        return Ok(false);
+    }
+    cards::validate(&card.doc, &merged, &writer, Role::Agent).map_err(invalid)?;
+    let saved = merged.save().len();
+    cards::check_size(card.saved_bytes, saved).map_err(invalid)?;
+    card.doc = merged;
+    card.saved_bytes = saved;
+    card.dirty = true;
+    let actor = cards::actor_hex(&writer);
+    let mut seen = HashSet::new();
+    w.card_changes.extend(raw.into_iter().filter(|(h, _)| seen.insert(h.clone())).map(|(hash, bytes)| {
+        crate::store::outlet_cards::AcceptedChange {
+            outlet_id: c.outlet_id,
+            hash,
+            actor: actor.clone(),
+            bytes,
+            device_time_ms,
+        }
+    }));
+    Ok(true)
 }
 
 pub(super) fn push_fixes(

@@ -1,0 +1,46 @@
+-- fieldsync: shared outlet cards, one Automerge document per outlet (SQLite). Never edit once landed; add a new file instead.
+
+-- Who makes card changes: each device and each key user has one Automerge actor (16 random
+-- bytes, hex). A device's changes must be made by the actor of a device of its mobile user.
+CREATE TABLE card_actors (
+    actor          TEXT PRIMARY KEY,
+    distributor_id INTEGER NOT NULL,
+    kind           TEXT NOT NULL,            -- 'device' | 'key_user'
+    device_id      INTEGER UNIQUE,
+    mobile_user_id INTEGER,
+    key_user_id    INTEGER UNIQUE,
+    name           TEXT NOT NULL,
+    created_at_ms  INTEGER NOT NULL
+);
+CREATE INDEX card_actors_mobile_user ON card_actors (mobile_user_id);
+
+-- The current document of each card that was ever edited (Automerge save format, genesis
+-- included). `live_rows`: accepted changes still in the change log one by one; at 16 they are
+-- compacted into one OUTLET_CARD row that serves this document.
+CREATE TABLE card_docs (
+    outlet_id      INTEGER PRIMARY KEY,
+    distributor_id INTEGER NOT NULL,
+    doc            BLOB NOT NULL,
+    heads          TEXT NOT NULL,
+    doc_bytes      INTEGER NOT NULL,
+    changes        INTEGER NOT NULL DEFAULT 0,
+    live_rows      INTEGER NOT NULL DEFAULT 0,
+    updated_at_ms  INTEGER NOT NULL
+);
+
+-- Every accepted change, kept as history (who changed what, when the device recorded it) and
+-- served by id to pulls while its OUTLET_CARD_CHANGE change-log row is live.
+CREATE TABLE card_log (
+    id             INTEGER PRIMARY KEY,
+    outlet_id      INTEGER NOT NULL,
+    distributor_id INTEGER NOT NULL,
+    hash           TEXT NOT NULL,
+    actor          TEXT NOT NULL,
+    bytes          BLOB NOT NULL,
+    change_seq     INTEGER NOT NULL DEFAULT 0,
+    device_time_ms INTEGER NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    compacted      INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (outlet_id, hash)
+);
+CREATE INDEX card_log_live ON card_log (outlet_id, compacted);
