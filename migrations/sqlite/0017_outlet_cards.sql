@@ -44,3 +44,8 @@ CREATE TABLE card_log (
     UNIQUE (outlet_id, hash)
 );
 CREATE INDEX card_log_live ON card_log (outlet_id, compacted);
+
+-- The change-log position each device last confirmed having stored (the cursor its pull sent):
+-- card changes all live devices have are compacted without any of them receiving a document.
+ALTER TABLE devices ADD COLUMN pulled_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN pulled_at_ms INTEGER;

@@ -110,16 +110,31 @@ pub enum CardEdit {
         role: Option<String>,
         phone: Option<String>,
     },
-    RemoveContact { id: String },
+    RemoveContact {
+        id: String,
+    },
     /// `value`: "08:00-13:00,14:00-18:00", or "" for closed.
-    Hours { hours: Hours, day: String, value: String },
+    Hours {
+        hours: Hours,
+        day: String,
+        value: String,
+    },
     /// The whole new text; stored as the character-level edits from the current text.
     Notes(String),
-    Tag { tag: String, on: bool },
+    Tag {
+        tag: String,
+        on: bool,
+    },
     /// An agent's proposal of a new master-data value ("lat_e7,lon_e7" for `location`).
-    Propose { field: String, value: String },
+    Propose {
+        field: String,
+        value: String,
+    },
     /// A key user's decision on a proposal: recorded in `decisions`, the proposal removed.
-    Decide { field: String, accept: bool },
+    Decide {
+        field: String,
+        accept: bool,
+    },
 }
 
 /// Why a card change is refused, or an edit cannot be made.
@@ -251,7 +266,9 @@ pub fn edit(
     let change = doc
         .get_change_by_hash(&hash)
         .expect("the change just made is in the document");
-    if let Err(e) = check_chunk(change.raw_bytes()).and_then(|_| validate(&before, doc, actor, role)) {
+    if let Err(e) =
+        check_chunk(change.raw_bytes()).and_then(|_| validate(&before, doc, actor, role))
+    {
         *doc = before;
         return Err(e);
     }
@@ -264,12 +281,17 @@ fn apply_edit(
 ) -> Result<bool, automerge::AutomergeError> {
     let obj = |tx: &automerge::transaction::Transaction<'_>, key: &str| object_in(tx, key);
     let same = |tx: &automerge::transaction::Transaction<'_>, o: &ObjId, key: &str, v: &str| {
-        tx.get_all(o, key).ok().is_some_and(|all| {
-            all.len() == 1 && scalar_str(&all[0].0).as_deref() == Some(v)
-        })
+        tx.get_all(o, key)
+            .ok()
+            .is_some_and(|all| all.len() == 1 && scalar_str(&all[0].0).as_deref() == Some(v))
     };
     match e {
-        CardEdit::Contact { id, name, role, phone } => {
+        CardEdit::Contact {
+            id,
+            name,
+            role,
+            phone,
+        } => {
             let contacts = obj(tx, "contacts");
             let contact = match tx.get(&contacts, id.as_str())? {
                 Some((Value::Object(ObjType::Map), c)) => c,
@@ -416,8 +438,7 @@ pub fn apply(doc: &mut Automerge, changes: Vec<Change>) -> Result<usize, CardErr
         if doc.get_change_by_hash(&c.hash()).is_some() || known.contains(&c.hash()) {
             continue;
         }
-        if c
-            .deps()
+        if c.deps()
             .iter()
             .any(|d| doc.get_change_by_hash(d).is_none() && !known.contains(d))
         {
@@ -560,7 +581,9 @@ pub fn validate(
         for (v, id) in after.get_all(&authors, key.as_str()).unwrap_or_default() {
             let by = actor_of(&id).map(actor_hex).unwrap_or_default();
             if by != key {
-                return Err(CardError::ForeignActor(format!("{by} (writing authors/{key})")));
+                return Err(CardError::ForeignActor(format!(
+                    "{by} (writing authors/{key})"
+                )));
             }
             str_values(&authors, &key, "authors")?;
             let _ = v;
@@ -774,9 +797,16 @@ mod tests {
     }
 
     fn changed(doc: &mut Automerge, who: u8, role: Role, edits: &[CardEdit]) -> Change {
-        edit(doc, &actor(who), role, &format!("person {who}"), 1_000, edits)
-            .unwrap()
-            .expect("something changed")
+        edit(
+            doc,
+            &actor(who),
+            role,
+            &format!("person {who}"),
+            1_000,
+            edits,
+        )
+        .unwrap()
+        .expect("something changed")
     }
 
     fn hours(day: &str, value: &str) -> CardEdit {
@@ -838,7 +868,12 @@ mod tests {
     #[test]
     fn notes_typed_on_two_phones_merge_character_by_character() {
         let mut base = genesis();
-        let c0 = changed(&mut base, 1, Role::Agent, &[CardEdit::Notes("Back door.\n".into())]);
+        let c0 = changed(
+            &mut base,
+            1,
+            Role::Agent,
+            &[CardEdit::Notes("Back door.\n".into())],
+        );
         let mut a = genesis();
         let mut b = genesis();
         apply(&mut a, vec![c0.clone()]).unwrap();
@@ -877,11 +912,7 @@ mod tests {
             Err(CardError::NotACardField("credit_limit".into()))
         );
         // A holiday key in the opening hours, a number where text belongs, a rival notes.
-        for (key, bad) in [
-            ("opening", "holiday"),
-            ("tags", "vip"),
-            ("root", "notes"),
-        ] {
+        for (key, bad) in [("opening", "holiday"), ("tags", "vip"), ("root", "notes")] {
             let mut doc = before.clone();
             doc.set_actor(actor(3));
             doc.transact::<_, _, automerge::AutomergeError>(|tx| {
@@ -934,7 +965,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, CardError::NotACardField(_)), "{err}");
-        assert_eq!(doc.get_heads(), proposed.get_heads(), "the refused edit is undone");
+        assert_eq!(
+            doc.get_heads(),
+            proposed.get_heads(),
+            "the refused edit is undone"
+        );
         // A key user decides.
         changed(
             &mut doc,
@@ -976,7 +1011,10 @@ mod tests {
         ));
         let mut compressed = raw.clone();
         compressed[8] = 2;
-        assert!(matches!(check_chunk(&compressed), Err(CardError::Malformed(_))));
+        assert!(matches!(
+            check_chunk(&compressed),
+            Err(CardError::Malformed(_))
+        ));
         assert!(matches!(
             check_chunk(&genesis().save()),
             Err(CardError::Malformed(_))
@@ -1000,8 +1038,15 @@ mod tests {
     fn limits_refuse_growth_past_them() {
         let mut doc = genesis();
         let long = "x".repeat(limits::NOTES_CHARS + 1);
-        let err = edit(&mut doc, &actor(1), Role::Agent, "a", 1, &[CardEdit::Notes(long)])
-            .unwrap_err();
+        let err = edit(
+            &mut doc,
+            &actor(1),
+            Role::Agent,
+            "a",
+            1,
+            &[CardEdit::Notes(long)],
+        )
+        .unwrap_err();
         assert!(matches!(err, CardError::TooLarge(_)), "{err}");
         let tags: Vec<CardEdit> = (0..=limits::TAGS)
             .map(|i| CardEdit::Tag {
@@ -1010,9 +1055,26 @@ mod tests {
             })
             .collect();
         assert!(edit(&mut doc, &actor(1), Role::Agent, "a", 1, &tags).is_err());
-        assert!(edit(&mut doc, &actor(1), Role::Agent, "a", 1, &tags[..limits::TAGS]).is_ok());
+        assert!(
+            edit(
+                &mut doc,
+                &actor(1),
+                Role::Agent,
+                "a",
+                1,
+                &tags[..limits::TAGS]
+            )
+            .is_ok()
+        );
         assert!(matches!(
-            edit(&mut doc, &actor(1), Role::Agent, "a", 1, &[hours("tue", "25:00-26:00")]),
+            edit(
+                &mut doc,
+                &actor(1),
+                Role::Agent,
+                "a",
+                1,
+                &[hours("tue", "25:00-26:00")]
+            ),
             Err(CardError::NotACardField(_))
         ));
     }

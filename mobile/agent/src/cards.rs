@@ -116,7 +116,10 @@ pub(crate) fn store_pulled(tx: &Transaction<'_>, card: &v1::OutletCard) -> rusql
 /// Drops an outlet's card (its tombstone arrived).
 pub(crate) fn drop_card(tx: &Transaction<'_>, outlet_id: i64) -> rusqlite::Result<()> {
     for table in ["cards", "card_inbox", "card_local"] {
-        tx.execute(&format!("DELETE FROM {table} WHERE outlet_id = ?1"), [outlet_id])?;
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE outlet_id = ?1"),
+            [outlet_id],
+        )?;
     }
     Ok(())
 }
@@ -135,7 +138,9 @@ pub(crate) fn forget_refused(tx: &Transaction<'_>, m: &v1::Mutation) -> rusqlite
         .collect();
     for h in hashes {
         let id: Option<i64> = tx
-            .query_row("SELECT id FROM card_local WHERE hash = ?1", [&h], |r| r.get(0))
+            .query_row("SELECT id FROM card_local WHERE hash = ?1", [&h], |r| {
+                r.get(0)
+            })
             .optional()?;
         if let Some(id) = id {
             tx.execute(
@@ -190,7 +195,9 @@ impl Engine {
         let mut changed = false;
         self.act_maybe(|tx, now| {
             let exists: Option<i64> = tx
-                .query_row("SELECT id FROM outlets WHERE id = ?1", [outlet_id], |r| r.get(0))
+                .query_row("SELECT id FROM outlets WHERE id = ?1", [outlet_id], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if exists.is_none() {
                 return Err(WorkflowError::UnknownOutlet(outlet_id));

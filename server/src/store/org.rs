@@ -282,6 +282,20 @@ async fn position_moved(
             .iter()
             .map(|id| ChangeRef::upsert(outlet, *id, position)),
     );
+    // The shared cards of the arriving outlets, whole (the territory's card rows lie behind
+    // the phone's cursor).
+    let cards = rows_on(
+        tx,
+        "SELECT c.outlet_id FROM card_docs c JOIN outlets o ON o.id = c.outlet_id
+         WHERE o.distributor_id = $1 AND o.territory_id = $2 AND o.deleted = 0",
+        &[Val::I(distributor_id), Val::I(to)],
+    )
+    .await?;
+    changes.extend(
+        cards
+            .into_iter()
+            .map(|(id,)| ChangeRef::upsert(EntityKind::OutletCard, id, position)),
+    );
     Ok(changes)
 }
 

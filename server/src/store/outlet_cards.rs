@@ -23,6 +23,10 @@ use super::{Result, Store, WriteTx, now_ms};
 
 /// Live change rows of one card at which they are compacted into its document row.
 pub const COMPACT_AT: i64 = 16;
+/// Live change rows at which a card is compacted whatever devices still lack.
+pub const COMPACT_ALL_AT: i64 = 64;
+/// A device that pulled within this long counts as live for compaction.
+pub const LIVE_DEVICE_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// One change accepted from a push or a key user, to store.
 #[derive(Debug, Clone)]
@@ -219,24 +223,49 @@ pub(crate) async fn store_changes(
         .fetch_one(&mut **tx)
         .await?;
         if live >= COMPACT_AT {
-            compact(tx, distributor_id, outlet, scope(outlet)).await?;
+            // What every live device already has is compacted without any of them noticing;
+            // past COMPACT_ALL_AT rows, everything (a device that stopped syncing then gets
+            // the document, which is still correct).
+            let upto = if live >= COMPACT_ALL_AT {
+                i64::MAX
+            } else {
+                low_water_mark(tx, distributor_id, now).await?
+            };
+            compact(tx, distributor_id, outlet, scope(outlet), upto).await?;
         }
     }
     Ok(())
 }
 
-/// Replaces a card's live change rows by its document row, at the newest replaced row's
-/// sequence number (see the module's documentation for why that is sound).
+/// The change-log position every live device of the distributor (not revoked, pulled in the
+/// last week) has confirmed storing; `i64::MAX` when there is none.
+async fn low_water_mark(tx: &mut WriteTx, distributor_id: i64, now: i64) -> Result<i64> {
+    let (h,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(d.pulled_seq) FROM devices d JOIN mobile_users u ON u.id = d.mobile_user_id
+         WHERE u.distributor_id = $1 AND d.revoked_at_ms IS NULL AND d.pulled_at_ms >= $2",
+    )
+    .bind(distributor_id)
+    .bind(now - LIVE_DEVICE_MS)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(h.unwrap_or(i64::MAX))
+}
+
+/// Replaces a card's live change rows up to change-log position `upto` by its document row,
+/// at the newest replaced row's sequence number (see the module's documentation for why
+/// that is sound).
 pub(crate) async fn compact(
     tx: &mut WriteTx,
     distributor_id: i64,
     outlet_id: i64,
     scope_id: i64,
+    upto: i64,
 ) -> Result<()> {
     let (newest,): (Option<i64>,) = sqlx::query_as(
-        "SELECT MAX(change_seq) FROM card_log WHERE outlet_id = $1 AND compacted = 0",
+        "SELECT MAX(change_seq) FROM card_log WHERE outlet_id = $1 AND compacted = 0 AND change_seq <= $2",
     )
     .bind(outlet_id)
+    .bind(upto)
     .fetch_one(&mut **tx)
     .await?;
     let Some(newest) = newest else {
@@ -244,10 +273,11 @@ pub(crate) async fn compact(
     };
     sqlx::query(
         "DELETE FROM change_log WHERE entity_kind = $1 AND entity_id IN
-            (SELECT id FROM card_log WHERE outlet_id = $2 AND compacted = 0)",
+            (SELECT id FROM card_log WHERE outlet_id = $2 AND compacted = 0 AND change_seq <= $3)",
     )
     .bind(EntityKind::OutletCardChange as i32 as i64)
     .bind(outlet_id)
+    .bind(newest)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
@@ -262,11 +292,16 @@ pub(crate) async fn compact(
     .bind(scope_id)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE card_log SET compacted = 1 WHERE outlet_id = $1 AND compacted = 0")
-        .bind(outlet_id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE card_docs SET live_rows = 0 WHERE outlet_id = $1")
+    let done = sqlx::query(
+        "UPDATE card_log SET compacted = 1 WHERE outlet_id = $1 AND compacted = 0 AND change_seq <= $2",
+    )
+    .bind(outlet_id)
+    .bind(newest)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE card_docs SET live_rows = live_rows - $1 WHERE outlet_id = $2")
+        .bind(done as i64)
         .bind(outlet_id)
         .execute(&mut **tx)
         .await?;
@@ -294,7 +329,11 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO card_actors (actor, distributor_id, kind, device_id, mobile_user_id, name, created_at_ms)
-             SELECT $1, u.distributor_id, 'device', d.id, u.id, u.name, $2
+             SELECT $1, u.distributor_id, 'device', d.id, u.id,
+                COALESCE((SELECT s.first_name || ' ' || s.last_name FROM position_staff ps
+                          JOIN staff s ON s.id = ps.staff_id
+                          WHERE ps.position_id = u.position_id AND ps.is_main = 1 AND ps.valid_to IS NULL
+                          ORDER BY ps.id DESC LIMIT 1), u.login), $2
              FROM devices d JOIN mobile_users u ON u.id = d.mobile_user_id WHERE d.id = $3
              ON CONFLICT (device_id) DO NOTHING",
         )
@@ -358,13 +397,35 @@ impl Store {
         let Some((territory,)) = outlet else {
             return Ok(Err(KeyUserEditError::NoSuchOutlet));
         };
-        let actor = Self::key_user_actor(&mut tx, key_user_id, distributor_id, key_user_name).await?;
+        let actor =
+            Self::key_user_actor(&mut tx, key_user_id, distributor_id, key_user_name).await?;
         let mut docs = lock_cards(&mut tx, self.for_update(), distributor_id, &[outlet_id]).await?;
         let card = docs.get_mut(&outlet_id).expect("locked");
+        // Accepted proposals, read before the edit removes them: their values become master data.
+        let view = CardView::read(&card.doc);
+        let accepted_values: Vec<(String, String)> = edits
+            .iter()
+            .filter_map(|e| match e {
+                CardEdit::Decide {
+                    field,
+                    accept: true,
+                } => view
+                    .proposals
+                    .get(field)
+                    .map(|f| (field.clone(), f.value.clone())),
+                _ => None,
+            })
+            .collect();
         let before_bytes = card.saved_bytes;
         let now = now_ms();
-        let change = match cards::edit(&mut card.doc, &actor, Role::KeyUser, key_user_name, now, edits)
-        {
+        let change = match cards::edit(
+            &mut card.doc,
+            &actor,
+            Role::KeyUser,
+            key_user_name,
+            now,
+            edits,
+        ) {
             Ok(Some(c)) => c,
             Ok(None) => return Ok(Ok(None)),
             Err(e) => return Ok(Err(KeyUserEditError::Refused(e))),
@@ -380,7 +441,32 @@ impl Store {
             device_time_ms: now,
         };
         let scope: HashMap<i64, i64> = [(outlet_id, territory.unwrap_or(-1))].into();
-        store_changes(&mut tx, distributor_id, &scope, &[accepted.clone()], &docs, now).await?;
+        store_changes(
+            &mut tx,
+            distributor_id,
+            &scope,
+            &[accepted.clone()],
+            &docs,
+            now,
+        )
+        .await?;
+        if !accepted_values.is_empty() {
+            for (field, value) in &accepted_values {
+                if let Err(e) = write_proposal(&mut tx, outlet_id, field, value).await? {
+                    return Ok(Err(KeyUserEditError::Refused(e)));
+                }
+            }
+            record_changes(
+                &mut tx,
+                distributor_id,
+                &[ChangeRef::upsert(
+                    EntityKind::Outlet,
+                    outlet_id,
+                    territory.unwrap_or(-1),
+                )],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Ok(Some(accepted.hash)))
     }
@@ -409,20 +495,22 @@ impl Store {
         let mut names = HashMap::new();
         let history = log
             .into_iter()
-            .map(|(actor, bytes, device_time_ms, received_at_ms, name, kind)| {
-                let name = name.unwrap_or_else(|| actor.chars().take(8).collect());
-                names.insert(actor.clone(), name.clone());
-                HistoryEntry {
-                    summary: automerge::Change::try_from(&bytes[..])
-                        .map(|c| summarize(&c))
-                        .unwrap_or_default(),
-                    actor,
-                    name,
-                    kind: kind.unwrap_or_default(),
-                    device_time_ms,
-                    received_at_ms,
-                }
-            })
+            .map(
+                |(actor, bytes, device_time_ms, received_at_ms, name, kind)| {
+                    let name = name.unwrap_or_else(|| actor.chars().take(8).collect());
+                    names.insert(actor.clone(), name.clone());
+                    HistoryEntry {
+                        summary: automerge::Change::try_from(&bytes[..])
+                            .map(|c| summarize(&c))
+                            .unwrap_or_default(),
+                        actor,
+                        name,
+                        kind: kind.unwrap_or_default(),
+                        device_time_ms,
+                        received_at_ms,
+                    }
+                },
+            )
             .collect();
         let view = CardView::read(&doc);
         let missing: Vec<String> = view
@@ -459,6 +547,51 @@ impl Store {
                 .await?;
         Ok(row.and_then(|(b,)| cards::load(&b).ok()))
     }
+}
+
+/// Writes an accepted proposal's value into the outlet's master data.
+async fn write_proposal(
+    tx: &mut WriteTx,
+    outlet_id: i64,
+    field: &str,
+    value: &str,
+) -> Result<std::result::Result<(), CardError>> {
+    let value = value.trim();
+    let sql = match field {
+        "name" => "UPDATE outlets SET name = $1 WHERE id = $2",
+        "address" => "UPDATE outlets SET address = $1 WHERE id = $2",
+        "channel" => "UPDATE outlets SET channel = $1 WHERE id = $2",
+        "location" => {
+            let parsed = value.split_once(',').and_then(|(a, b)| {
+                let (lat, lon): (i64, i64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                ((-900_000_000..=900_000_000).contains(&lat)
+                    && (-1_800_000_000..=1_800_000_000).contains(&lon))
+                .then_some((lat, lon))
+            });
+            let Some((lat, lon)) = parsed else {
+                return Ok(Err(CardError::NotACardField(format!(
+                    "location {value:?} (expected lat_e7,lon_e7)"
+                ))));
+            };
+            sqlx::query("UPDATE outlets SET lat_e7 = $1, lon_e7 = $2 WHERE id = $3")
+                .bind(lat)
+                .bind(lon)
+                .bind(outlet_id)
+                .execute(&mut **tx)
+                .await?;
+            return Ok(Ok(()));
+        }
+        other => return Ok(Err(CardError::NotACardField(other.to_string()))),
+    };
+    if value.is_empty() {
+        return Ok(Err(CardError::NotACardField(format!("{field} (empty)"))));
+    }
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .bind(outlet_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Ok(()))
 }
 
 /// What a change wrote, as paths ("opening/mon", "notes"), for the history.

@@ -65,6 +65,8 @@ pub struct PullPage {
     pub has_more: bool,
     /// True when this pull started over (empty or foreign-epoch cursor).
     pub restarted: bool,
+    /// The change-log position the request's cursor confirmed the device has stored.
+    pub confirmed_seq: Option<i64>,
 }
 
 fn placeholders(from: usize, n: usize) -> String {
@@ -94,6 +96,7 @@ impl Store {
                 next_cursor: Cursor { phase: 1, seq: 0 }.encode(self.epoch()),
                 has_more: true,
                 restarted,
+                confirmed_seq: None,
             }));
         }
         let rows: Vec<(i64, i64, i64, i64)> = self
@@ -156,6 +159,7 @@ impl Store {
             .encode(self.epoch()),
             has_more,
             restarted,
+            confirmed_seq: Some(cursor.seq),
         }))
     }
 

@@ -46,6 +46,9 @@ pub struct RequestTally {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub changes_pulled: u64,
+    /// A pull's cursor position the device confirmed having stored (phase 1), recorded as the
+    /// device's `pulled_seq`: card compaction leaves alone what some live device still lacks.
+    pub pulled_seq: Option<i64>,
 }
 
 impl Store {
@@ -108,6 +111,17 @@ impl Store {
         .bind(auth.device_id)
         .execute(&mut *tx)
         .await?;
+        if let Some(seq) = t.pulled_seq {
+            sqlx::query(
+                "UPDATE devices SET pulled_seq = CASE WHEN pulled_seq < $1 THEN $1 ELSE pulled_seq END,
+                    pulled_at_ms = $2 WHERE id = $3",
+            )
+            .bind(seq)
+            .bind(now)
+            .bind(auth.device_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

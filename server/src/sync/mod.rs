@@ -286,11 +286,13 @@ async fn tally(
     auth: &DeviceAuth,
     s: &SessionCtx,
     (len, down, pulled): (usize, usize, u64),
+    pulled_seq: Option<i64>,
 ) -> Result<(), AppError> {
     let tally = RequestTally {
         bytes_up: len as u64,
         bytes_down: down as u64,
         changes_pulled: pulled,
+        pulled_seq,
     };
     Ok(state.store.tally_request(auth, s, tally).await?)
 }
@@ -387,6 +389,7 @@ async fn pull_inner(
         .await?
         .map_err(AppError::malformed)?;
     let first_page = page.restarted || req.cursor.is_empty();
+    let page_confirmed = page.confirmed_seq;
     let profile = if first_page {
         Some(state.store.device_profile(&auth).await?)
     } else {
@@ -405,7 +408,7 @@ async fn pull_inner(
         card_actor: state.store.device_card_actor(auth.device_id).await?,
     };
     let (response, down) = proto_response(state, &resp);
-    tally(state, &auth, &s, (len, down, pulled)).await?;
+    tally(state, &auth, &s, (len, down, pulled), page_confirmed).await?;
     Ok(response)
 }
 
@@ -415,7 +418,7 @@ async fn finish_inner(
     Proto { msg: req, len }: Proto<v1::FinishRequest>,
 ) -> Result<Response, AppError> {
     let s = session(&req.session_id, 0, "", req.device_time_ms)?;
-    tally(state, &auth, &s, (len, 0, 0)).await?;
+    tally(state, &auth, &s, (len, 0, 0), None).await?;
     let client_error: String = req.client_error.chars().take(1000).collect();
     let mut summary = state
         .store

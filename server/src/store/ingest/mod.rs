@@ -309,13 +309,9 @@ impl Store {
             })
             .collect();
         if !card_ids.is_empty() {
-            pic.cards = outlet_cards::lock_cards(
-                tx,
-                self.for_update(),
-                auth.distributor_id,
-                &card_ids,
-            )
-            .await?;
+            pic.cards =
+                outlet_cards::lock_cards(tx, self.for_update(), auth.distributor_id, &card_ids)
+                    .await?;
             pic.card_actors = outlet_cards::device_actors(tx, auth.mobile_user_id).await?;
         }
         let mut w = Writes::default();

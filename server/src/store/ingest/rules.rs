@@ -532,7 +532,10 @@ fn card_changed(
         );
     }
     let Some(card) = pic.cards.get_mut(&c.outlet_id) else {
-        return refuse(ErrorCode::NotVisible, format!("outlet {} is not available", c.outlet_id));
+        return refuse(
+            ErrorCode::NotVisible,
+            format!("outlet {} is not available", c.outlet_id),
+        );
     };
     let invalid = |e: CardError| -> Refusal {
         let code = match e {
@@ -572,15 +575,18 @@ fn card_changed(
     card.dirty = true;
     let actor = cards::actor_hex(&writer);
     let mut seen = HashSet::new();
-    w.card_changes.extend(raw.into_iter().filter(|(h, _)| seen.insert(h.clone())).map(|(hash, bytes)| {
-        crate::store::outlet_cards::AcceptedChange {
-            outlet_id: c.outlet_id,
-            hash,
-            actor: actor.clone(),
-            bytes,
-            device_time_ms,
-        }
-    }));
+    w.card_changes
+        .extend(
+            raw.into_iter()
+                .filter(|(h, _)| seen.insert(h.clone()))
+                .map(|(hash, bytes)| crate::store::outlet_cards::AcceptedChange {
+                    outlet_id: c.outlet_id,
+                    hash,
+                    actor: actor.clone(),
+                    bytes,
+                    device_time_ms,
+                }),
+        );
     Ok(true)
 }
 
