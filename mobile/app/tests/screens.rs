@@ -520,3 +520,131 @@ fn sync_screen_lists_items_and_activation_has_its_fields() {
         "no sync banner before activation"
     );
 }
+
+/// Two agents' concurrent changes to outlet 1's card, as a pull brings them: both set
+/// Monday's opening hours, one adds a contact person and proposes a new address.
+fn pulled_conflicting_card(engine: &Engine) {
+    use fieldsync_protocol::automerge::ActorId;
+    use fieldsync_protocol::cards::{self, CardEdit, Hours, Role};
+    let monday = |value: &str| CardEdit::Hours {
+        hours: Hours::Opening,
+        day: "mon".into(),
+        value: value.into(),
+    };
+    let (mut a, mut b) = (cards::genesis(), cards::genesis());
+    let ca = cards::edit(
+        &mut a,
+        &ActorId::from([1u8; 16]),
+        Role::Agent,
+        "Ivan Koval",
+        NOW,
+        &[
+            monday("08:00-18:00"),
+            CardEdit::Contact {
+                id: "c1".into(),
+                name: Some("Olena Shevchuk".into()),
+                role: Some("buyer".into()),
+                phone: Some("+380 67 111 22 33".into()),
+            },
+            CardEdit::Propose {
+                field: "address".into(),
+                value: "22 Khreshchatyk St".into(),
+            },
+        ],
+    )
+    .unwrap()
+    .unwrap();
+    let cb = cards::edit(
+        &mut b,
+        &ActorId::from([2u8; 16]),
+        Role::Agent,
+        "Petro Bondar",
+        NOW,
+        &[monday("09:00-17:00")],
+    )
+    .unwrap()
+    .unwrap();
+    let card = |bytes: &[u8]| {
+        change(Entity::OutletCard(v1::OutletCard {
+            outlet_id: 1,
+            payload: v1::CardPayload::CardChanges as i32,
+            automerge: bytes.to_vec(),
+        }))
+    };
+    engine
+        .store_page(&v1::PullResponse {
+            changes: vec![card(ca.raw_bytes()), card(cb.raw_bytes())],
+            next_cursor: vec![2],
+            card_actor: vec![7u8; 16],
+            ..Default::default()
+        })
+        .unwrap();
+}
+
+#[test]
+fn the_outlet_card_marks_a_field_two_agents_set_at_once_with_both_names() {
+    let f = fixture(true);
+    pulled_conflicting_card(&f.engine);
+    let html = render(&f.engine, Screen::Outlet(1));
+    assert!(html.contains("id=\"card-conflicts\""), "{html}");
+    let monday = html
+        .split("id=\"card-hours-mon\"")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(monday.contains("Also entered"), "{monday}");
+    assert!(
+        monday.contains("Ivan Koval") ^ monday.contains("Petro Bondar"),
+        "the value not shown is named with its author: {monday}"
+    );
+    assert!(monday.contains("08:00-18:00") && monday.contains("09:00-17:00"));
+    assert!(text_of(&html, "card-contacts").contains("Olena Shevchuk"));
+    assert!(html.contains("Waiting for the key user"));
+    assert!(html.contains("22 Khreshchatyk St"));
+}
+
+#[test]
+fn an_offline_card_edit_shows_at_once_and_waits_for_the_sync() {
+    let f = fixture(true);
+    pulled_conflicting_card(&f.engine);
+    use fieldsync_protocol::cards::{CardEdit, Hours};
+    // Saving Monday again settles the conflict on this phone at once.
+    assert!(
+        f.engine
+            .edit_card(
+                1,
+                &[
+                    CardEdit::Hours {
+                        hours: Hours::Opening,
+                        day: "mon".into(),
+                        value: "08:30-18:00".into(),
+                    },
+                    CardEdit::Notes("Ask for Olena, not the cashier.".into()),
+                ],
+            )
+            .unwrap()
+    );
+    let html = render(&f.engine, Screen::Outlet(1));
+    assert!(!html.contains("id=\"card-conflicts\""), "{html}");
+    assert!(text_of(&html, "card-pending").contains("1 change"));
+    assert_eq!(
+        text_of(&html, "card-notes"),
+        "Ask for Olena, not the cashier."
+    );
+    assert_eq!(f.engine.outbox_status().unwrap().pending, 1);
+}
+
+#[test]
+fn the_card_asks_for_a_first_sync_before_it_can_be_edited() {
+    let f = fixture(true);
+    let e = f
+        .engine
+        .edit_card(1, &[fieldsync_protocol::cards::CardEdit::Notes("x".into())])
+        .unwrap_err();
+    assert!(
+        matches!(e, fieldsync_agent::WorkflowError::NotSynced),
+        "{e}"
+    );
+}

@@ -11,6 +11,7 @@ use crate::location::LocationProvider;
 use crate::net::{NetHandle, NetStatus};
 
 mod activation;
+mod card;
 mod outlet;
 mod questionnaire;
 mod settings;
@@ -335,4 +336,9 @@ label { display: block; margin: 10px 0 4px; font-weight: 600; font-size: 14px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 12px; margin: 8px 0; }
 dt { color: #6b7280; }
 dd { margin: 0; word-break: break-word; }
+.card { border-top: 1px solid #e5e7eb; margin-top: 12px; }
+.conflict { background: #fff7ed; border-left: 3px solid #f97316; color: #9a3412; font-size: 13px; padding: 2px 6px; margin-top: 2px; }
+.hours { border-collapse: collapse; width: 100%; }
+.hours th, .hours td { text-align: left; padding: 4px; vertical-align: top; font-size: 14px; }
+.notes { white-space: pre-wrap; }
 "#;

@@ -3,6 +3,7 @@
 use dioxus::prelude::*;
 use fieldsync_protocol::location::e7_to_deg;
 
+use super::card::CardPanel;
 use super::{ErrorLine, ItemText, Screen, TitledList, VisitTab, currency, found, use_screen};
 use crate::fmt;
 use crate::location::distance_to;
@@ -92,6 +93,7 @@ pub fn OutletScreen(id: i64) -> Element {
             }
             {action}
             if let Some(m) = message() { ErrorLine { message: m } }
+            CardPanel { id }
             if !drafts.is_empty() {
                 TitledList { title: t.s("outlet.drafts"), id: "outlet-drafts",
                     for d in drafts {
