@@ -781,6 +781,34 @@ impl CardView {
     }
 }
 
+/// What a change wrote, as card paths in the order first written ("opening/mon", "notes",
+/// "contacts", "tags/vip", "proposals/address"), for a history. Author entries are left out.
+pub fn summarize(change: &Change) -> Vec<String> {
+    use automerge::legacy::{Key, ObjectId};
+    let genesis = ActorId::from(GENESIS_ACTOR);
+    let mut out: Vec<String> = Vec::new();
+    for op in change.decode().operations {
+        // The genesis change makes `v` (op 1) and then the objects, ops 2..=9 in order.
+        let object = match &op.obj {
+            ObjectId::Id(id) if *id.actor() == genesis && id.counter() >= 2 => OBJECTS
+                .get(id.counter() as usize - 2)
+                .map(|(name, _)| *name),
+            ObjectId::Id(_) => Some("contacts"),
+            ObjectId::Root => None,
+        };
+        let path = match (object, &op.key) {
+            (None | Some("authors"), _) => continue,
+            (Some(o @ ("contacts" | "notes")), _) => o.to_string(),
+            (Some(o), Key::Map(k)) => format!("{o}/{k}"),
+            (Some(o), Key::Seq(_)) => o.to_string(),
+        };
+        if !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// The heads of a document as hex, sorted and comma-separated (stored and compared).
 pub fn heads_hex(doc: &Automerge) -> String {
     let mut heads: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
@@ -1077,6 +1105,44 @@ mod tests {
             ),
             Err(CardError::NotACardField(_))
         ));
+    }
+
+    #[test]
+    fn a_change_is_summarized_by_the_card_paths_it_wrote() {
+        let mut doc = genesis();
+        let c = changed(
+            &mut doc,
+            1,
+            Role::Agent,
+            &[
+                hours("mon", "08:00-18:00"),
+                CardEdit::Notes("Back door".into()),
+                CardEdit::Contact {
+                    id: "c1".into(),
+                    name: Some("Olena".into()),
+                    role: None,
+                    phone: Some("+380".into()),
+                },
+                CardEdit::Tag {
+                    tag: "vip".into(),
+                    on: true,
+                },
+                CardEdit::Propose {
+                    field: "address".into(),
+                    value: "Khreshchatyk 1".into(),
+                },
+            ],
+        );
+        assert_eq!(
+            summarize(&c),
+            [
+                "opening/mon",
+                "notes",
+                "contacts",
+                "tags/vip",
+                "proposals/address"
+            ]
+        );
     }
 
     #[test]

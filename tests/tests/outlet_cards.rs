@@ -503,3 +503,108 @@ on_both_backends!(
     card_edits_the_server_refuses_disappear_from_the_phone,
     refused_edit_leaves_the_phone
 );
+
+async fn in_the_back_office(db: &TestDb) {
+    use fieldsync_testkit::browser::{Browser, ensure_leaflet};
+    ensure_leaflet();
+    let (server, agents, _) = shared_world(db).await;
+    let a = phone(&server, &agents[0]).await;
+    let b = phone(&server, &agents[1]).await;
+    let outlet = a.outlet_ids()[0];
+    // Two agents set Monday differently while offline; one proposes a new address and adds a
+    // contact person.
+    a.engine
+        .edit_card(
+            outlet,
+            &[
+                monday("08:00-18:00"),
+                CardEdit::Propose {
+                    field: "address".into(),
+                    value: "Khreshchatyk 22".into(),
+                },
+                CardEdit::Contact {
+                    id: "olena".into(),
+                    name: Some("Olena <b>Buyer</b>".into()),
+                    role: Some("buyer".into()),
+                    phone: Some("+380441234567".into()),
+                },
+            ],
+        )
+        .unwrap();
+    b.engine
+        .edit_card(outlet, &[monday("09:00-17:00")])
+        .unwrap();
+    a.sync().await;
+    b.sync().await;
+    server
+        .store
+        .create_key_user(
+            "acme-kp",
+            "secret123",
+            fieldsync_server::store::keyusers::Role::KeyUser,
+            &["ACME".into()],
+            fieldsync_server::store::now_ms(),
+        )
+        .await
+        .unwrap();
+    let url = &server.url;
+    let br = Browser::start().await;
+    br.log_in(url, "acme-kp", "secret123").await;
+    br.goto(&format!("{url}/outlets/{outlet}")).await;
+    // The agent's edit, escaped; the conflict with both agents' values; the history.
+    assert!(
+        br.text("#card-contacts")
+            .await
+            .contains("Olena <b>Buyer</b>")
+    );
+    assert!(br.text("#card-conflicts").await.contains('1'));
+    let monday_row = br.text("#card-hours-mon").await;
+    assert!(
+        monday_row.contains("08:00-18:00") && monday_row.contains("09:00-17:00"),
+        "{monday_row}"
+    );
+    assert!(monday_row.contains("Conflict"), "{monday_row}");
+    assert_eq!(br.count("#card-history tbody tr").await, 2);
+    // The key user settles Monday through the form and accepts the proposal.
+    br.run("document.querySelector('#card-edit').open = true")
+        .await;
+    br.fill("#open-mon", "08:30-18:00").await;
+    br.click("#save-card").await;
+    assert!(br.find_opt("#card-conflicts").await.is_none());
+    assert!(br.text("#card-hours-mon").await.contains("08:30-18:00"));
+    assert_eq!(br.count("#card-history tbody tr").await, 3);
+    assert!(br.text("#card-history").await.contains("acme-kp"));
+    br.click("#proposal-address button.accept").await;
+    assert!(br.text("#decision-address").await.contains("Accepted"));
+    let shown = br.text("body").await;
+    assert!(shown.contains("Khreshchatyk 22"));
+    shot(&br, db, "outlet-card").await;
+    br.close().await;
+    // The phones see the key user's value, the decision and the new address.
+    a.sync().await;
+    let v = view(&a.engine, outlet);
+    assert_eq!(v.opening["mon"].value, "08:30-18:00");
+    assert!(v.conflicts().is_empty());
+    assert_eq!(v.decisions["address"].value, "accepted\tKhreshchatyk 22");
+    assert_eq!(
+        a.engine.outlet(outlet).unwrap().unwrap().address,
+        "Khreshchatyk 22"
+    );
+    assert_eq!(
+        cards::heads_hex(&a.engine.card_doc(outlet).unwrap()),
+        server_heads(&server, outlet).await
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    a_key_user_sees_the_agents_edits_the_conflict_and_the_history_and_accepts_a_proposal,
+    in_the_back_office
+);
+
+async fn shot(b: &fieldsync_testkit::browser::Browser, db: &TestDb, name: &str) {
+    if let Ok(dir) = std::env::var("FIELDSYNC_WEB_SHOTS") {
+        let _ = std::fs::create_dir_all(&dir);
+        let path = std::path::Path::new(&dir).join(format!("{name}-{:?}.png", db.backend));
+        b.screenshot(&path).await;
+    }
+}

@@ -501,7 +501,7 @@ impl Store {
                     names.insert(actor.clone(), name.clone());
                     HistoryEntry {
                         summary: automerge::Change::try_from(&bytes[..])
-                            .map(|c| summarize(&c))
+                            .map(|c| cards::summarize(&c))
                             .unwrap_or_default(),
                         actor,
                         name,
@@ -592,19 +592,4 @@ async fn write_proposal(
         .execute(&mut **tx)
         .await?;
     Ok(Ok(()))
-}
-
-/// What a change wrote, as paths ("opening/mon", "notes"), for the history.
-pub fn summarize(change: &automerge::Change) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for op in change.decode().operations {
-        let key = match &op.key {
-            automerge::legacy::Key::Map(k) => k.to_string(),
-            automerge::legacy::Key::Seq(_) => "notes".to_string(),
-        };
-        if !out.contains(&key) {
-            out.push(key);
-        }
-    }
-    out
 }

@@ -33,6 +33,7 @@ pub mod lists;
 pub mod map;
 pub mod orders;
 pub mod org;
+pub mod outlet_card;
 pub mod pages;
 pub mod pricing;
 pub mod questionnaires;
@@ -147,6 +148,7 @@ pub fn router() -> Router<AppState> {
         .merge(lists::router())
         .merge(truth::router())
         .merge(pages::router())
+        .merge(outlet_card::router())
         .merge(pricing::router())
         .merge(questionnaires::router())
         .merge(editors::router())

@@ -538,6 +538,12 @@ async fn outlet_distributor(state: &AppState, user: &WebUser, id: i64) -> WebRes
     Ok(d)
 }
 
+/// The distributor of an outlet whose shared card the user may edit (any outlet of the
+/// user's distributors, global ones included: the card is the field's, not master data).
+pub(super) async fn writable_outlet(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
+    outlet_distributor(state, user, id).await
+}
+
 /// The distributor of an outlet whose reference location the user may change: a global
 /// outlet's only when the user keeps globals (the head office).
 async fn changeable_outlet(state: &AppState, user: &WebUser, id: i64) -> WebResult<i64> {
@@ -562,6 +568,7 @@ async fn outlet_card(
         state.store.outlet_card_head(id).await?;
     let (distributor,) = state.store.outlet_distributor_code(id).await?;
     let visits = state.store.outlet_recent_visits(id).await?;
+    let card = state.store.outlet_card(id).await?;
     let coord = |e7: Option<i64>| {
         e7.map(|v| format!("{:.7}", v as f64 / 1e7))
             .unwrap_or_default()
@@ -599,6 +606,7 @@ async fn outlet_card(
         } @else if is_global == 0 {
             p { (t.s("col.mapping")) ": " (global_code.unwrap_or_default()) }
         }
+        (super::outlet_card::section(&t, &user, id, &card))
         h2 { (t.s("outlet.last_visits")) }
         table.list #outlet-visits {
             thead { tr { th { (t.s("col.started")) } th { (t.s("col.agent")) } th { (t.s("col.band")) } th { (t.s("col.distance_m")) } th {} } }
