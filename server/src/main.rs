@@ -46,6 +46,9 @@ enum Command {
         distributor: String,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Agents sharing one territory (its outlets and their shared cards).
+        #[arg(long, default_value_t = 1)]
+        agents_per_territory: usize,
         #[arg(long)]
         pins_out: PathBuf,
     },
@@ -162,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
             products,
             distributor,
             seed: rng_seed,
+            agents_per_territory,
             pins_out,
         } => {
             let spec = WorldSpec {
@@ -172,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
                 products,
                 radius_m: 15_000.0,
                 seed: rng_seed,
+                agents_per_territory,
                 ..WorldSpec::demo()
             };
             let started = std::time::Instant::now();

@@ -88,6 +88,8 @@ pub struct WorldSpec {
     pub days_back: i64,
     pub days_ahead: i64,
     pub seed: u64,
+    /// Agents whose positions share one territory (and so its outlets and their cards).
+    pub agents_per_territory: usize,
 }
 
 impl WorldSpec {
@@ -104,6 +106,7 @@ impl WorldSpec {
             days_back: 1,
             days_ahead: 6,
             seed: 7,
+            agents_per_territory: 1,
         }
     }
 }
@@ -203,16 +206,21 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     // Territories, positions, staff and mobile users.
     let mut positions = Vec::with_capacity(spec.agents);
     let mut logins = Vec::with_capacity(spec.agents);
+    let per_territory = spec.agents_per_territory.max(1);
+    let mut territory = 0;
     for i in 1..=spec.agents {
-        let territory = store
-            .create_org_unit(
-                dist,
-                Some(team),
-                "territory",
-                &format!("{code}-TR{i:04}"),
-                &format!("Territory {i}"),
-            )
-            .await?;
+        if (i - 1) % per_territory == 0 {
+            let n = (i - 1) / per_territory + 1;
+            territory = store
+                .create_org_unit(
+                    dist,
+                    Some(team),
+                    "territory",
+                    &format!("{code}-TR{n:04}"),
+                    &format!("Territory {n}"),
+                )
+                .await?;
+        }
         let position = store
             .create_org_unit(
                 dist,
