@@ -302,7 +302,7 @@ fn apply_edit(
                 if let Some(v) = value
                     && !same(tx, &contact, key, v)
                 {
-                    tx.put(&contact, key, v.as_str())?;
+                    put_str(tx, &contact, key, v)?;
                     wrote = true;
                 }
             }
@@ -321,7 +321,7 @@ fn apply_edit(
             if same(tx, &o, day, value) {
                 return Ok(false);
             }
-            tx.put(&o, day.as_str(), value.as_str())?;
+            put_str(tx, &o, day, value)?;
             Ok(true)
         }
         CardEdit::Notes(text) => {
@@ -347,7 +347,7 @@ fn apply_edit(
             if same(tx, &o, field, value) {
                 return Ok(false);
             }
-            tx.put(&o, field.as_str(), value.as_str())?;
+            put_str(tx, &o, field, value)?;
             Ok(true)
         }
         CardEdit::Decide { field, accept } => {
@@ -358,11 +358,28 @@ fn apply_edit(
             let value = scalar_str(&v).unwrap_or_default();
             let decisions = obj(tx, "decisions");
             let verdict = if *accept { "accepted" } else { "rejected" };
-            tx.put(&decisions, field.as_str(), format!("{verdict}\t{value}"))?;
+            put_str(tx, &decisions, field, &format!("{verdict}\t{value}"))?;
             tx.delete(&proposals, field.as_str())?;
             Ok(true)
         }
     }
+}
+
+/// Writes a string field as a new value of its own. When the field shows a conflict and the
+/// value equals the winner, Automerge would only delete the losing values and keep the winner's
+/// op (its author, its place in history): a write concurrent with this one would then replace
+/// the value with no conflict shown, and this person's choice would be lost. Deleting first and
+/// then writing makes it a write like any other, concurrent with what this device has not seen.
+fn put_str(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    obj: &ObjId,
+    key: &str,
+    value: &str,
+) -> Result<(), automerge::AutomergeError> {
+    if tx.get_all(obj, key)?.len() > 1 {
+        tx.delete(obj, key)?;
+    }
+    tx.put(obj, key, value)
 }
 
 fn object_in(tx: &automerge::transaction::Transaction<'_>, key: &str) -> ObjId {
@@ -894,6 +911,30 @@ mod tests {
     }
 
     #[test]
+    fn choosing_the_shown_value_of_a_conflict_is_a_write_that_conflicts_with_a_concurrent_one() {
+        let (mut a, mut b, mut c) = (genesis(), genesis(), genesis());
+        let ca = changed(&mut a, 1, Role::Agent, &[hours("mon", "08:00-18:00")]);
+        let cb = changed(&mut b, 2, Role::Agent, &[hours("mon", "09:00-17:00")]);
+        for d in [&mut a, &mut b, &mut c] {
+            apply(d, vec![ca.clone(), cb.clone()]).unwrap();
+        }
+        let shown = CardView::read(&a).opening["mon"].value.clone();
+        // A settles on the value shown while C, having seen the same, writes another.
+        let settle = changed(&mut a, 1, Role::Agent, &[hours("mon", &shown)]);
+        let other = changed(&mut c, 3, Role::Agent, &[hours("mon", "10:00-14:00")]);
+        apply(&mut a, vec![other]).unwrap();
+        apply(&mut c, vec![settle]).unwrap();
+        let (va, vc) = (CardView::read(&a), CardView::read(&c));
+        assert_eq!(va, vc);
+        let mon = &va.opening["mon"];
+        let mut values: Vec<&str> = std::iter::once(mon.value.as_str())
+            .chain(mon.conflicts.iter().map(|x| x.0.as_str()))
+            .collect();
+        values.sort();
+        assert_eq!(values, [shown.as_str(), "10:00-14:00"]);
+    }
+
+    #[test]
     fn notes_typed_on_two_phones_merge_character_by_character() {
         let mut base = genesis();
         let c0 = changed(
@@ -1165,7 +1206,7 @@ mod tests {
         ) {
             // Three replicas edit independently; each receives the others' changes in its
             // own order.
-            let mut replicas = vec![genesis(), genesis(), genesis()];
+            let mut replicas = [genesis(), genesis(), genesis()];
             let mut all: Vec<Change> = Vec::new();
             for (who, day, text) in &edits {
                 let r = &mut replicas[*who as usize];

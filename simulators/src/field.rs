@@ -523,7 +523,7 @@ impl Transport for Spread {
 /// One sync attempt during the day (may fail: the next one catches up), or the final one
 /// (retried until everything is in or the deadline passes). Handles injected kills by
 /// dropping the sync mid-flight and reopening the engine from its file.
-async fn sync(
+pub(crate) async fn sync(
     engine: &mut Engine,
     open: &(dyn Fn() -> Result<Engine, fieldsync_agent::EngineError> + Send + Sync),
     faulty: &FaultTransport<Spread>,
@@ -533,6 +533,7 @@ async fn sync(
 ) -> anyhow::Result<()> {
     let mut delay = Duration::from_millis(100);
     let attempts = if final_sync { usize::MAX } else { 2 };
+    let mut last_error = String::new();
     for _ in 0..attempts {
         if !final_sync {
             faulty.roll_offline();
@@ -552,7 +553,7 @@ async fn sync(
                     return Ok(());
                 }
             }
-            Some(Err(e)) if e.is_retryable() => {}
+            Some(Err(e)) if e.is_retryable() => last_error = e.to_string(),
             Some(Err(SyncError::Server { code, message, .. })) => {
                 anyhow::bail!("sync refused: {code:?}: {message}")
             }
@@ -560,7 +561,7 @@ async fn sync(
         }
         if Instant::now() + delay >= deadline {
             if final_sync {
-                anyhow::bail!("deadline passed with work still pending");
+                anyhow::bail!("deadline passed with work still pending (last error: {last_error})");
             }
             return Ok(());
         }

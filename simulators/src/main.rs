@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fieldsync_sim::faults::FaultSpec;
-use fieldsync_sim::{bench, bench_web, distributor, field, truth};
+use fieldsync_sim::{bench, bench_cards, bench_web, cards, distributor, field, truth};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +53,35 @@ enum Command {
         /// evening: those engines all sync at once until their outboxes are empty.
         #[arg(long, default_value = "full")]
         phase: field::Phase,
+        /// JSON summary output.
+        #[arg(long)]
+        summary: PathBuf,
+    },
+    /// Agents sharing a territory edit its outlets' shared cards concurrently, through
+    /// faults; every replica is then compared with the server's cards (seed the server with
+    /// `--agents-per-territory` so that agents share outlets).
+    Cards {
+        #[arg(long)]
+        server: String,
+        /// CSV file with `login,pin` lines (from `fieldsync-server seed --pins-out`).
+        #[arg(long)]
+        pins: PathBuf,
+        /// How many agents of the pins file take part (the first ones).
+        #[arg(long, default_value_t = 3)]
+        agents: usize,
+        /// Cards edited: the first this many outlets of each agent's territory.
+        #[arg(long, default_value_t = 10)]
+        outlets: usize,
+        /// Edits per agent.
+        #[arg(long, default_value_t = 50)]
+        edits: usize,
+        /// e.g. drop=0.2,dup=0.2,offline=0.3,restart=0.05
+        #[arg(long, default_value = "")]
+        faults: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 600)]
+        deadline: u64,
         /// JSON summary output.
         #[arg(long)]
         summary: PathBuf,
@@ -161,6 +190,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2_000)]
         searches: usize,
     },
+    /// Shared outlet cards: bytes per typical edit, merge throughput through the real push,
+    /// and the first pull of a territory whose every card was edited `--edits` times.
+    Cards {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        outlets: usize,
+        #[arg(long, default_value_t = 5_000)]
+        products: usize,
+        /// Edits per card.
+        #[arg(long, default_value_t = 50)]
+        edits: usize,
+    },
     /// Bytes on the wire per GPS fix and per typical visit.
     Wire,
     /// Orders handed over per second through the distributors' feed, and status updates.
@@ -226,6 +268,49 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Cards {
+            server,
+            pins,
+            agents,
+            outlets,
+            edits,
+            faults,
+            seed,
+            deadline,
+            summary,
+        } => {
+            let faults = FaultSpec::parse(&faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+            let mut all = field::read_pins(&pins)?;
+            all.truncate(agents);
+            let temp = tempfile::tempdir()?;
+            let result = cards::run_cards(cards::CardsOptions {
+                server,
+                agents: all,
+                outlets,
+                edits,
+                faults,
+                seed,
+                workdir: temp.path().to_path_buf(),
+                deadline: Duration::from_secs(deadline),
+                key_user: None,
+            })
+            .await?;
+            std::fs::write(&summary, serde_json::to_string_pretty(&result.json)?)?;
+            let j = &result.json;
+            println!(
+                "outlets {} edits {} converged {} divergent {} conflicts {} refused {} restarts {} ({:.1} s)",
+                j["outlets"],
+                j["edits"],
+                j["converged"],
+                j["divergent"],
+                j["conflicts"],
+                j["refused"],
+                j["restarts"],
+                j["seconds"].as_f64().unwrap_or(0.0)
+            );
+            anyhow::ensure!(j["converged"] == true, "replicas diverged: {}", j["errors"]);
+            Ok(())
+        }
         Command::Truth {
             server,
             pins,
@@ -422,6 +507,12 @@ async fn main() -> anyhow::Result<()> {
                 outlets,
                 products,
             } => bench::pull(postgres.as_deref(), outlets, products).await,
+            BenchCommand::Cards {
+                postgres,
+                outlets,
+                products,
+                edits,
+            } => bench_cards::cards(postgres.as_deref(), outlets, products, edits).await,
             BenchCommand::App {
                 outlets,
                 products,

@@ -445,7 +445,7 @@ impl Store {
             &mut tx,
             distributor_id,
             &scope,
-            &[accepted.clone()],
+            std::slice::from_ref(&accepted),
             &docs,
             now,
         )
