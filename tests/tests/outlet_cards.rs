@@ -608,3 +608,87 @@ async fn shot(b: &fieldsync_testkit::browser::Browser, db: &TestDb, name: &str) 
         b.screenshot(&path).await;
     }
 }
+
+async fn card_follows_moves(db: &TestDb) {
+    let (server, agents, distributor) = shared_world(db).await;
+    let a = phone(&server, &agents[0]).await;
+    let c = phone(&server, &agents[2]).await;
+    let outlet = a.outlet_ids()[0];
+    assert!(!c.outlet_ids().contains(&outlet));
+    // Edited in its territory, many times (so that it is compacted too), then moved by an
+    // import to the third agent's territory.
+    for i in 0..20 {
+        assert!(
+            a.engine
+                .edit_card(outlet, &[CardEdit::Notes(format!("line {i}"))])
+                .unwrap()
+        );
+        if i % 5 == 4 {
+            a.sync().await;
+        }
+    }
+    a.sync().await;
+    let (_, c_territory) = position_of(&server, &agents[2]).await;
+    let (code, name): (String, String) =
+        sqlx::query_as("SELECT code, name FROM outlets WHERE id = $1")
+            .bind(outlet)
+            .fetch_one(server.store.test_pool())
+            .await
+            .unwrap();
+    server
+        .store
+        .upsert_outlets(
+            distributor,
+            &[fieldsync_server::store::world::OutletPatch {
+                code,
+                name,
+                address: None,
+                contact_name: None,
+                phone: None,
+                channel: None,
+                territory_id: Some(Some(c_territory)),
+                location: None,
+                price_list_id: None,
+            }],
+            fieldsync_server::store::world::PatchMode::Apply,
+        )
+        .await
+        .unwrap();
+    c.sync().await;
+    a.sync().await;
+    assert!(c.outlet_ids().contains(&outlet));
+    assert!(!a.outlet_ids().contains(&outlet));
+    assert_eq!(
+        view(&c.engine, outlet).notes,
+        "line 19",
+        "the card came with the outlet"
+    );
+    // The new territory edits it; the server and the phone agree.
+    assert!(
+        c.engine
+            .edit_card(outlet, &[monday("08:00-18:00")])
+            .unwrap()
+    );
+    c.sync().await;
+    let heads = server_heads(&server, outlet).await;
+    assert_eq!(cards::heads_hex(&c.engine.card_doc(outlet).unwrap()), heads);
+    // The old territory's phone dropped it.
+    assert!(a.engine.card(outlet).unwrap().view.notes.is_empty());
+
+    // A position moved into a territory receives the cards of its outlets.
+    let b = phone(&server, &agents[1]).await;
+    let (b_position, _) = position_of(&server, &agents[1]).await;
+    server
+        .store
+        .move_org_unit(distributor, b_position, Some(c_territory))
+        .await
+        .unwrap();
+    b.sync().await;
+    assert_eq!(view(&b.engine, outlet).notes, "line 19");
+    assert_eq!(cards::heads_hex(&b.engine.card_doc(outlet).unwrap()), heads);
+    server.stop().await;
+}
+on_both_backends!(
+    a_card_follows_its_outlet_to_another_territory_and_a_moved_position_gets_its_new_cards,
+    card_follows_moves
+);

@@ -253,7 +253,8 @@ async fn low_water_mark(tx: &mut WriteTx, distributor_id: i64, now: i64) -> Resu
 
 /// Replaces a card's live change rows up to change-log position `upto` by its document row,
 /// at the newest replaced row's sequence number (see the module's documentation for why
-/// that is sound).
+/// that is sound). A document row already numbered later (written when the outlet moved to
+/// this territory) keeps its number: moved back, devices between the two would miss it.
 pub(crate) async fn compact(
     tx: &mut WriteTx,
     distributor_id: i64,
@@ -283,7 +284,8 @@ pub(crate) async fn compact(
     sqlx::query(
         "INSERT INTO change_log (seq, distributor_id, entity_kind, entity_id, scope_id, deleted)
          VALUES ($1, $2, $3, $4, $5, 0)
-         ON CONFLICT (entity_kind, entity_id, scope_id) DO UPDATE SET seq = excluded.seq, deleted = 0",
+         ON CONFLICT (entity_kind, entity_id, scope_id) DO UPDATE SET deleted = 0,
+            seq = CASE WHEN change_log.seq > excluded.seq THEN change_log.seq ELSE excluded.seq END",
     )
     .bind(newest)
     .bind(distributor_id)

@@ -655,6 +655,7 @@ impl Store {
         .await?;
         let mut report = PatchReport::default();
         let mut changes = Vec::new();
+        let mut moved: Vec<(i64, i64)> = Vec::new();
         for o in outlets {
             let known = stored.get(&o.code).cloned();
             let before = known.as_ref().map(|k| k.fields.clone());
@@ -687,6 +688,7 @@ impl Store {
                             k.id,
                             k.fields.territory_id.unwrap_or(-1),
                         ));
+                        moved.push((k.id, after.territory_id.unwrap_or(-1)));
                     }
                     k.id
                 }
@@ -718,6 +720,23 @@ impl Store {
                     deleted: false,
                 },
             );
+        }
+        // A moved outlet's shared card goes whole to the phones of its new territory (its
+        // change rows so far are in the old territory's scope).
+        if !moved.is_empty() {
+            let ids: Vec<i64> = moved.iter().map(|m| m.0).collect();
+            let with_card: Vec<(i64,)> = select_in!(
+                tx,
+                (i64,),
+                "SELECT outlet_id FROM card_docs WHERE outlet_id IN ({})",
+                [],
+                ids
+            );
+            for (id,) in with_card {
+                if let Some((_, to)) = moved.iter().find(|m| m.0 == id) {
+                    changes.push(ChangeRef::upsert(EntityKind::OutletCard, id, *to));
+                }
+            }
         }
         finish_patch(tx, distributor_id, &changes, dry_run).await?;
         Ok(report)
