@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end run of the desktop app: starts a demo server, runs the desktop build under Xvfb,
 # activates with a demo PIN, does a visit with an order, a distribution check and the
-# questionnaires, syncs, and saves a screenshot of each screen into OUT_DIR. Exits 0 only if
-# the server then holds that visit and that order. A failed step prints what the screen
+# questionnaires, edits the outlet's shared card, syncs, and saves a screenshot of each screen into OUT_DIR. Exits 0 only if
+# the server then holds that visit, that order and that card change. A failed step prints what the screen
 # showed and leaves a `failed-line-N` screenshot in OUT_DIR.
 #
 #   mobile/app/e2e.sh OUT_DIR
@@ -37,6 +37,21 @@ shot 02-today
 click #route-stop-0
 wait #start-visit
 shot 03-outlet
+# The outlet's shared card, edited offline: hours, a note, a contact person.
+click #card-edit
+wait #card-form
+fill #card-open-mon = 08:00-13:00,14:00-18:00
+fill #card-delivery-mon = 07:00-10:00
+fill #card-notes-input = Ask for Olena, not the cashier. Deliveries through the yard.
+fill #card-contact-name = Olena Shevchuk
+fill #card-contact-role = buyer
+fill #card-contact-phone = +380671234567
+click #card-save
+expect #card-saved = Saved
+expect #card-pending = 1
+scroll #outlet-card
+shot 03b-outlet-card
+scroll #start-visit
 click #start-visit
 wait #visit-fix
 shot 04-visit
@@ -126,6 +141,13 @@ print(f"e2e: server holds {len(visits)} visit(s), {len(orders)} order(s), {answe
 assert len(visits) == 1 and visits[0][1] is not None, visits
 assert len(orders) == 1 and orders[0][1] > 0 and orders[0][2] == visits[0][0], orders
 assert answers >= 3 and checks >= 1
+# The card edit made offline on the outlet screen arrived, once, by this phone's actor.
+cards = db.execute(
+    "SELECT l.actor FROM card_log l JOIN card_actors a ON a.actor = l.actor "
+    "JOIN devices d ON d.id = a.device_id JOIN mobile_users m ON m.id = d.mobile_user_id "
+    "WHERE m.login = ?", (login,)).fetchall()
+print(f"e2e: server holds {len(cards)} card change(s) from this phone")
+assert len(cards) == 1, cards
 PY
 ls "$out"
 echo "e2e: passed"

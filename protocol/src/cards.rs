@@ -1186,6 +1186,66 @@ mod tests {
         );
     }
 
+    /// A pull page as an app that predates cards decodes it: `Change` without field 10.
+    mod before_cards {
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct Change {
+            #[prost(oneof = "Entity", tags = "1, 9")]
+            pub entity: Option<Entity>,
+        }
+        #[derive(Clone, PartialEq, prost::Oneof)]
+        pub enum Entity {
+            #[prost(message, tag = "1")]
+            Outlet(crate::v1::Outlet),
+            #[prost(message, tag = "9")]
+            Deleted(crate::v1::Tombstone),
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct PullResponse {
+            #[prost(message, repeated, tag = "2")]
+            pub changes: Vec<Change>,
+            #[prost(bytes = "vec", tag = "3")]
+            pub next_cursor: Vec<u8>,
+        }
+    }
+
+    #[test]
+    fn an_app_that_predates_cards_reads_a_page_with_cards_as_changes_without_an_entity() {
+        use prost::Message;
+        let mut doc = genesis();
+        let c = changed(&mut doc, 1, Role::Agent, &[hours("mon", "08:00-18:00")]);
+        let page = crate::v1::PullResponse {
+            changes: vec![
+                crate::v1::Change {
+                    entity: Some(crate::v1::change::Entity::OutletCard(
+                        crate::v1::OutletCard {
+                            outlet_id: 7,
+                            payload: crate::v1::CardPayload::CardChanges as i32,
+                            automerge: c.raw_bytes().to_vec(),
+                        },
+                    )),
+                },
+                crate::v1::Change {
+                    entity: Some(crate::v1::change::Entity::Outlet(crate::v1::Outlet {
+                        id: 7,
+                        name: "Kvitka".into(),
+                        ..Default::default()
+                    })),
+                },
+            ],
+            next_cursor: vec![1, 2, 3],
+            card_actor: vec![1; 16],
+            ..Default::default()
+        };
+        let old = before_cards::PullResponse::decode(page.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(old.changes.len(), 2);
+        assert_eq!(old.changes[0].entity, None, "skipped, not an error");
+        assert!(
+            matches!(&old.changes[1].entity, Some(before_cards::Entity::Outlet(o)) if o.name == "Kvitka")
+        );
+        assert_eq!(old.next_cursor, vec![1, 2, 3]);
+    }
+
     #[test]
     fn hours_parse_ranges_or_closed() {
         assert_eq!(parse_hours(""), Some(vec![]));

@@ -22,6 +22,8 @@ enum Step {
     Click(String),
     Fill(String, String),
     Expect(String, String),
+    /// Scrolls the element into view (for a screenshot of a part below the fold).
+    Scroll(String),
     Shot(String),
     Sleep(u64),
     Ready,
@@ -64,6 +66,7 @@ impl Script {
                     Step::Expect(a, b)
                 }
                 "shot" => Step::Shot(rest.to_string()),
+                "scroll" => Step::Scroll(rest.to_string()),
                 "sleep" => Step::Sleep(
                     rest.parse()
                         .map_err(|_| format!("line {}: sleep MS", n + 1))?,
@@ -188,6 +191,14 @@ async fn run_step(script: &Script, line: usize, step: &Step) -> Result<(), Strin
         Step::Expect(sel, text) => {
             let body = format!("return !!el && el.textContent.includes({});", js(text));
             until_on(&format!("expect {sel} to contain {text:?}"), sel, &body).await
+        }
+        Step::Scroll(sel) => {
+            until_on(
+                &format!("scroll to {sel}"),
+                sel,
+                "if (!el) return false; el.scrollIntoView(); return true;",
+            )
+            .await
         }
         Step::Shot(name) => {
             // Let the webview paint the last change first.

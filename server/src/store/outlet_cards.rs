@@ -43,8 +43,8 @@ pub struct LockedCard {
     pub doc: Automerge,
     /// Saved size before this push (for the size limit).
     pub saved_bytes: usize,
-    /// Changed by this push.
-    pub dirty: bool,
+    /// The saved document after this push's changes, made once when they were checked.
+    pub saved: Option<Vec<u8>>,
 }
 
 /// A card's history entry for the back office.
@@ -124,7 +124,8 @@ pub(crate) async fn lock_cards(
     }
     let mut out = HashMap::new();
     for (id, bytes) in rows {
-        let doc = cards::load(&bytes).map_err(|e| {
+        // A stored document holds the genesis change: it loads as it is.
+        let doc = Automerge::load(&bytes).map_err(|e| {
             super::StoreError::Invalid(format!("card of outlet {id} does not load: {e}"))
         })?;
         out.insert(
@@ -132,7 +133,7 @@ pub(crate) async fn lock_cards(
             LockedCard {
                 doc,
                 saved_bytes: bytes.len(),
-                dirty: false,
+                saved: None,
             },
         );
     }
@@ -167,36 +168,63 @@ pub(crate) async fn store_changes(
     if changes.is_empty() {
         return Ok(());
     }
-    let mut log_ids = Vec::with_capacity(changes.len());
-    for c in changes {
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO card_log (outlet_id, distributor_id, hash, actor, bytes, device_time_ms, received_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(c.outlet_id)
-        .bind(distributor_id)
-        .bind(&c.hash)
-        .bind(&c.actor)
-        .bind(c.bytes.clone())
-        .bind(c.device_time_ms)
-        .bind(now)
-        .fetch_one(&mut **tx)
-        .await?;
-        log_ids.push(id);
-    }
+    // Each change's id is the change-log number handed out for it: one counter update, then
+    // one multi-row insert into each table (not two statements a change).
+    let (last,): (i64,) = sqlx::query_as(
+        "UPDATE counters SET value = value + $1 WHERE name = 'change_seq' RETURNING value",
+    )
+    .bind(changes.len() as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    let first = last - changes.len() as i64 + 1;
     let scope = |outlet: i64| scope_of.get(&outlet).copied().unwrap_or(-1);
-    let refs: Vec<ChangeRef> = changes
-        .iter()
-        .zip(&log_ids)
-        .map(|(c, id)| ChangeRef::upsert(EntityKind::OutletCardChange, *id, scope(c.outlet_id)))
-        .collect();
-    let first = record_changes(tx, distributor_id, &refs).await?;
-    for (i, id) in log_ids.iter().enumerate() {
-        sqlx::query("UPDATE card_log SET change_seq = $1 WHERE id = $2")
-            .bind(first + i as i64)
-            .bind(*id)
-            .execute(&mut **tx)
-            .await?;
+    for (chunk_no, chunk) in changes.chunks(400).enumerate() {
+        let base = first + (chunk_no * 400) as i64;
+        let rows = |width: usize| {
+            (0..chunk.len())
+                .map(|r| {
+                    let cols: Vec<String> =
+                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                    format!("({})", cols.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = format!(
+            "INSERT INTO card_log (id, change_seq, outlet_id, distributor_id, hash, actor, bytes, device_time_ms, received_at_ms) VALUES {}",
+            rows(9)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, c) in chunk.iter().enumerate() {
+            let id = base + i as i64;
+            q = q
+                .bind(id)
+                .bind(id)
+                .bind(c.outlet_id)
+                .bind(distributor_id)
+                .bind(c.hash.clone())
+                .bind(c.actor.clone())
+                .bind(c.bytes.clone())
+                .bind(c.device_time_ms)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+        let sql = format!(
+            "INSERT INTO change_log (seq, distributor_id, entity_kind, entity_id, scope_id, deleted) VALUES {}",
+            rows(6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, c) in chunk.iter().enumerate() {
+            let id = base + i as i64;
+            q = q
+                .bind(id)
+                .bind(distributor_id)
+                .bind(EntityKind::OutletCardChange as i32 as i64)
+                .bind(id)
+                .bind(scope(c.outlet_id))
+                .bind(0_i64);
+        }
+        q.execute(&mut **tx).await?;
     }
     let mut per_card: HashMap<i64, i64> = HashMap::new();
     for c in changes {
@@ -208,7 +236,7 @@ pub(crate) async fn store_changes(
         let Some(card) = docs.get(&outlet) else {
             continue;
         };
-        let saved = card.doc.save();
+        let saved = card.saved.clone().unwrap_or_else(|| card.doc.save());
         let (live,): (i64,) = sqlx::query_as(
             "UPDATE card_docs SET doc = $1, heads = $2, doc_bytes = $3, changes = changes + $4,
                 live_rows = live_rows + $4, updated_at_ms = $5
@@ -432,9 +460,11 @@ impl Store {
             Ok(None) => return Ok(Ok(None)),
             Err(e) => return Ok(Err(KeyUserEditError::Refused(e))),
         };
-        if let Err(e) = cards::check_size(before_bytes, card.doc.save().len()) {
+        let saved = card.doc.save();
+        if let Err(e) = cards::check_size(before_bytes, saved.len()) {
             return Ok(Err(KeyUserEditError::Refused(e)));
         }
+        card.saved = Some(saved);
         let accepted = AcceptedChange {
             outlet_id,
             hash: change.hash().to_string(),

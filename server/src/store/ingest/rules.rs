@@ -568,11 +568,11 @@ fn card_changed(
         return Ok(false);
     }
     cards::validate(&card.doc, &merged, &writer, Role::Agent).map_err(invalid)?;
-    let saved = merged.save().len();
-    cards::check_size(card.saved_bytes, saved).map_err(invalid)?;
+    let saved = merged.save();
+    cards::check_size(card.saved_bytes, saved.len()).map_err(invalid)?;
     card.doc = merged;
-    card.saved_bytes = saved;
-    card.dirty = true;
+    card.saved_bytes = saved.len();
+    card.saved = Some(saved);
     let actor = cards::actor_hex(&writer);
     let mut seen = HashSet::new();
     w.card_changes
