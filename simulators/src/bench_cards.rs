@@ -253,10 +253,11 @@ pub async fn cards(
         anyhow::ensure!(r.status == 200, "push answered {}", r.status);
     }
     let secs_single = started_single.elapsed().as_secs_f64();
-    let (doc_bytes, docs_n): (i64, i64) =
-        sqlx::query_as("SELECT CAST(COALESCE(SUM(doc_bytes), 0) AS BIGINT), COUNT(*) FROM card_docs")
-            .fetch_one(server.store.test_pool())
-            .await?;
+    let (doc_bytes, docs_n): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(doc_bytes), 0) AS BIGINT), COUNT(*) FROM card_docs",
+    )
+    .fetch_one(server.store.test_pool())
+    .await?;
     println!("\n### Merge throughput ({})\n", db.label());
     println!("| pushed as | changes | requests | seconds | changes/s |");
     println!("|---|---:|---:|---:|---:|");

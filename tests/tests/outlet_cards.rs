@@ -450,6 +450,39 @@ async fn engines_and_key_user(db: &TestDb) {
     let heads = server_heads(&server, outlet).await;
     assert_eq!(cards::heads_hex(&a.engine.card_doc(outlet).unwrap()), heads);
     assert_eq!(cards::heads_hex(&b.engine.card_doc(outlet).unwrap()), heads);
+    // A contact person and a tag removed on one phone are gone on the other.
+    assert!(
+        b.engine
+            .edit_card(
+                outlet,
+                &[CardEdit::Tag {
+                    tag: "vip".into(),
+                    on: true
+                }]
+            )
+            .unwrap()
+    );
+    b.sync().await;
+    a.sync().await;
+    assert_eq!(view(&a.engine, outlet).tags, ["vip"]);
+    assert!(
+        a.engine
+            .edit_card(
+                outlet,
+                &[
+                    CardEdit::RemoveContact { id: "olena".into() },
+                    CardEdit::Tag {
+                        tag: "vip".into(),
+                        on: false
+                    },
+                ]
+            )
+            .unwrap()
+    );
+    a.sync().await;
+    b.sync().await;
+    let vb = view(&b.engine, outlet);
+    assert!(vb.contacts.is_empty() && vb.tags.is_empty(), "{vb:?}");
     server.stop().await;
 }
 on_both_backends!(

@@ -173,6 +173,24 @@ pub fn CardPanel(id: i64) -> Element {
     }
 }
 
+/// Removes a tag or a contact person at once (one change).
+fn remove(
+    ctx: &super::AppCtx,
+    t: T,
+    id: i64,
+    edit: CardEdit,
+    mut message: Signal<Option<Result<String, String>>>,
+    revision: super::Revision,
+) {
+    match ctx.engine.edit_card(id, &[edit]) {
+        Ok(changed) => {
+            message.set(changed.then(|| Ok(t.s("card.saved").to_string())));
+            revision.bump();
+        }
+        Err(e) => message.set(Some(Err(error_text(t, &e)))),
+    }
+}
+
 #[component]
 fn CardForm(
     id: i64,
@@ -201,6 +219,7 @@ fn CardForm(
     let mut propose_field = use_signal(|| "address".to_string());
     let mut propose_value = use_signal(String::new);
     let before = view.clone();
+    let save_ctx = ctx.clone();
     let save = move |_| {
         let mut edits = Vec::new();
         for (hours, now, was) in [
@@ -243,7 +262,7 @@ fn CardForm(
                 value: propose_value().trim().to_string(),
             });
         }
-        match ctx.engine.edit_card(id, &edits) {
+        match save_ctx.engine.edit_card(id, &edits) {
             Ok(changed) => {
                 message.set(changed.then(|| Ok(t.s("card.saved").to_string())));
                 editing.set(false);
@@ -279,6 +298,27 @@ fn CardForm(
                     oninput: move |e| contact.write().1 = e.value() }
                 input { id: "card-contact-phone", r#type: "tel", placeholder: "{t.s(\"card.contact_phone\")}",
                     oninput: move |e| contact.write().2 = e.value() }
+            }
+            if !view.tags.is_empty() || !view.contacts.is_empty() {
+                div { class: "row", id: "card-remove",
+                    for tag in view.tags.iter().cloned() {
+                        button { key: "t-{tag}", r#type: "button", id: "card-untag-{tag}",
+                            onclick: {
+                                let (ctx, tag) = (ctx.clone(), tag.clone());
+                                move |_| remove(&ctx, t, id, CardEdit::Tag { tag: tag.clone(), on: false }, message, revision)
+                            },
+                            "{t.f(\"card.remove\", &[(\"what\", tag.clone())])}" }
+                    }
+                    for c in view.contacts.iter().cloned() {
+                        button { key: "c-{c.id}", r#type: "button", id: "card-remove-contact-{c.id}",
+                            onclick: {
+                                let ctx = ctx.clone();
+                                let cid = c.id.clone();
+                                move |_| remove(&ctx, t, id, CardEdit::RemoveContact { id: cid.clone() }, message, revision)
+                            },
+                            "{t.f(\"card.remove\", &[(\"what\", c.name.value.clone())])}" }
+                    }
+                }
             }
             label { r#for: "card-tag", "{t.s(\"card.new_tag\")}" }
             input { id: "card-tag", oninput: move |e| tag.set(e.value()) }
