@@ -734,3 +734,13 @@ pub fn today() -> String {
     use fieldsync_protocol::dates;
     dates::format_day_number(dates::day_of_ms(fieldsync_server::store::now_ms()))
 }
+
+/// Saves a screenshot of the browser as `NAME-BACKEND.png` into `FIELDSYNC_WEB_SHOTS`, when set
+/// (CI keeps them).
+pub async fn shot(b: &browser::Browser, db: &TestDb, name: &str) {
+    if let Ok(dir) = std::env::var("FIELDSYNC_WEB_SHOTS") {
+        let _ = std::fs::create_dir_all(&dir);
+        let path = std::path::Path::new(&dir).join(format!("{name}-{:?}.png", db.backend));
+        b.screenshot(&path).await;
+    }
+}

@@ -319,15 +319,6 @@ on_both_backends!(
     every_class
 );
 
-/// Saves a screenshot when `FIELDSYNC_WEB_SHOTS` names a directory (`.ci/run` keeps them).
-async fn shot(b: &Browser, db: &TestDb, name: &str) {
-    if let Ok(dir) = std::env::var("FIELDSYNC_WEB_SHOTS") {
-        let _ = std::fs::create_dir_all(&dir);
-        let path = std::path::Path::new(&dir).join(format!("{name}-{:?}.png", db.backend));
-        b.screenshot(&path).await;
-    }
-}
-
 /// The ids of the visits the list shows, from its links.
 async fn listed(b: &Browser) -> Vec<String> {
     let v = b

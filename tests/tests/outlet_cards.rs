@@ -634,14 +634,6 @@ on_both_backends!(
     in_the_back_office
 );
 
-async fn shot(b: &fieldsync_testkit::browser::Browser, db: &TestDb, name: &str) {
-    if let Ok(dir) = std::env::var("FIELDSYNC_WEB_SHOTS") {
-        let _ = std::fs::create_dir_all(&dir);
-        let path = std::path::Path::new(&dir).join(format!("{name}-{:?}.png", db.backend));
-        b.screenshot(&path).await;
-    }
-}
-
 async fn card_follows_moves(db: &TestDb) {
     let (server, agents, distributor) = shared_world(db).await;
     let a = phone(&server, &agents[0]).await;

@@ -18,7 +18,7 @@ use fieldsync_protocol::v1::EntityKind;
 use rand::RngCore;
 
 use super::sql::select_in;
-use super::world::{ChangeRef, record_changes};
+use super::world::{ChangeRef, allocate_seqs, record_changes};
 use super::{Result, Store, WriteTx, now_ms};
 
 /// Live change rows of one card at which they are compacted into its document row.
@@ -170,13 +170,7 @@ pub(crate) async fn store_changes(
     }
     // Each change's id is the change-log number handed out for it: one counter update, then
     // one multi-row insert into each table (not two statements a change).
-    let (last,): (i64,) = sqlx::query_as(
-        "UPDATE counters SET value = value + $1 WHERE name = 'change_seq' RETURNING value",
-    )
-    .bind(changes.len() as i64)
-    .fetch_one(&mut **tx)
-    .await?;
-    let first = last - changes.len() as i64 + 1;
+    let first = allocate_seqs(tx, changes.len()).await?;
     let scope = |outlet: i64| scope_of.get(&outlet).copied().unwrap_or(-1);
     for (chunk_no, chunk) in changes.chunks(400).enumerate() {
         let base = first + (chunk_no * 400) as i64;

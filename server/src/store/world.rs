@@ -36,6 +36,19 @@ impl ChangeRef {
     }
 }
 
+/// Hands out `n` consecutive change-log numbers; returns the first. The `change_seq` counter
+/// row stays locked until commit (PostgreSQL), so numbers become visible in the order they were
+/// handed out (see [`record_changes`]).
+pub async fn allocate_seqs(tx: &mut super::WriteTx, n: usize) -> Result<i64> {
+    let (last,): (i64,) = sqlx::query_as(
+        "UPDATE counters SET value = value + $1 WHERE name = 'change_seq' RETURNING value",
+    )
+    .bind(n as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(last - n as i64 + 1)
+}
+
 /// Renumbers the given entities in the change log so devices pull them next.
 ///
 /// The `change_seq` counter row is updated first: on PostgreSQL its row lock is held until
@@ -62,13 +75,7 @@ pub async fn record_changes(
         .collect();
     unique.reverse();
     let changes = &unique[..];
-    let (last,): (i64,) = sqlx::query_as(
-        "UPDATE counters SET value = value + $1 WHERE name = 'change_seq' RETURNING value",
-    )
-    .bind(changes.len() as i64)
-    .fetch_one(&mut **tx)
-    .await?;
-    let first = last - changes.len() as i64 + 1;
+    let first = allocate_seqs(tx, changes.len()).await?;
     for (chunk_no, chunk) in changes.chunks(400).enumerate() {
         let mut sql = String::from(
             "INSERT INTO change_log (seq, distributor_id, entity_kind, entity_id, scope_id, deleted) VALUES ",
