@@ -185,14 +185,13 @@ pub(crate) async fn store_changes(
                 .join(", ")
         };
         let sql = format!(
-            "INSERT INTO card_log (id, change_seq, outlet_id, distributor_id, hash, actor, bytes, device_time_ms, received_at_ms) VALUES {}",
-            rows(9)
+            "INSERT INTO card_log (id, outlet_id, distributor_id, hash, actor, bytes, device_time_ms, received_at_ms) VALUES {}",
+            rows(8)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, c) in chunk.iter().enumerate() {
             let id = base + i as i64;
             q = q
-                .bind(id)
                 .bind(id)
                 .bind(c.outlet_id)
                 .bind(distributor_id)
@@ -285,7 +284,7 @@ pub(crate) async fn compact(
     upto: i64,
 ) -> Result<()> {
     let (newest,): (Option<i64>,) = sqlx::query_as(
-        "SELECT MAX(change_seq) FROM card_log WHERE outlet_id = $1 AND compacted = 0 AND change_seq <= $2",
+        "SELECT MAX(id) FROM card_log WHERE outlet_id = $1 AND compacted = 0 AND id <= $2",
     )
     .bind(outlet_id)
     .bind(upto)
@@ -296,7 +295,7 @@ pub(crate) async fn compact(
     };
     sqlx::query(
         "DELETE FROM change_log WHERE entity_kind = $1 AND entity_id IN
-            (SELECT id FROM card_log WHERE outlet_id = $2 AND compacted = 0 AND change_seq <= $3)",
+            (SELECT id FROM card_log WHERE outlet_id = $2 AND compacted = 0 AND id <= $3)",
     )
     .bind(EntityKind::OutletCardChange as i32 as i64)
     .bind(outlet_id)
@@ -317,7 +316,7 @@ pub(crate) async fn compact(
     .execute(&mut **tx)
     .await?;
     let done = sqlx::query(
-        "UPDATE card_log SET compacted = 1 WHERE outlet_id = $1 AND compacted = 0 AND change_seq <= $2",
+        "UPDATE card_log SET compacted = 1 WHERE outlet_id = $1 AND compacted = 0 AND id <= $2",
     )
     .bind(outlet_id)
     .bind(newest)
