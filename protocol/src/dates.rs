@@ -65,6 +65,19 @@ pub fn day_start_ms(d: Date, tz: &str) -> Option<i64> {
     Some(d.to_zoned(zone(tz)).ok()?.timestamp().as_millisecond())
 }
 
+/// The UTC offset in minutes of this machine's time zone (the `TZ` variable or the system's
+/// setting; UTC when neither is known) at a Unix time in milliseconds.
+pub fn system_utc_offset_min(ms: i64) -> i32 {
+    let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let zone = TimeZone::try_system().unwrap_or(TimeZone::UTC);
+    zone.to_offset(at).seconds() / 60
+}
+
+/// The calendar day number of a Unix time in milliseconds at a UTC offset in minutes.
+pub fn local_day_of_ms(ms: i64, utc_offset_min: i32) -> i64 {
+    day_of_ms(ms + i64::from(utc_offset_min) * 60_000)
+}
+
 /// The time zone of an IANA name, UTC when unknown.
 pub fn zone(tz: &str) -> TimeZone {
     if tz.is_empty() {

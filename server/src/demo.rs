@@ -175,6 +175,7 @@ pub async fn load_past_week(
                             total_minor: total + wrong as i64,
                             comment: String::new(),
                             delivery_date: dates::format_day_number(day + 1),
+                            overdue_reason: String::new(),
                         }),
                     ));
                     if !wrong {
@@ -228,6 +229,7 @@ pub async fn load_past_week(
                 mode: v1::SyncMode::Incremental,
                 app_version: "demo".into(),
                 device_time_ms: now_ms(),
+                utc_offset_min: 0,
             };
             store
                 .push(&phone.auth, &session, batch, 0, |_| 0)

@@ -116,6 +116,7 @@ impl Device {
                 cursor,
                 max_changes: 5000,
                 device_time_ms: 0,
+                utc_offset_minutes: 0,
             };
             let (status, body) =
                 post(http, url, paths::PULL, Some(&d.token), req.encode_to_vec()).await?;
@@ -217,6 +218,7 @@ impl Device {
                 total_minor: total,
                 comment: String::new(),
                 delivery_date: String::new(),
+                overdue_reason: String::new(),
             })),
             self.mutations
                 .wrap(Kind::DistributionChecked(v1::DistributionChecked {
@@ -237,6 +239,7 @@ impl Device {
             session_id: ids::to_wire(ids::new_id()),
             mode: v1::SyncMode::Incremental as i32,
             device_time_ms: fieldsync_server::store::now_ms(),
+            utc_offset_minutes: 0,
             app_version: "bench".into(),
             mutations,
         };
@@ -476,6 +479,7 @@ pub fn wire() {
             session_id: ids::to_wire(ids::new_id()),
             mode: 2,
             device_time_ms: 1_795_000_000_000,
+            utc_offset_minutes: 0,
             app_version: "0.1.0".into(),
             mutations: visit.clone(),
         }

@@ -157,6 +157,7 @@ pub async fn cards(
             session_id: ids::to_wire(ids::new_id()),
             mode: v1::SyncMode::Incremental as i32,
             device_time_ms: 1_765_000_000_000,
+            utc_offset_minutes: 0,
             app_version: "1.0.0".into(),
             mutations: vec![m.clone()],
         };

@@ -251,6 +251,7 @@ pub async fn server_cards(
             cursor: cursor.clone(),
             max_changes: 5000,
             device_time_ms: 0,
+            utc_offset_minutes: 0,
         };
         let (status, body) = http
             .post(paths::PULL, req.encode_to_vec(), Some(token))

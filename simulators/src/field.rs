@@ -650,6 +650,7 @@ fn visit(
                 comment: String::new(),
                 delivery_date: String::new(),
                 draft_id: None,
+                overdue_reason: String::new(),
             };
             match engine.place_order(draft) {
                 Ok(_) | Err(WorkflowError::NoPrice(..)) => {}

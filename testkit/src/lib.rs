@@ -216,7 +216,8 @@ macro_rules! incremental {
             session_id: ids::to_wire($session),
             mode: v1::SyncMode::Incremental as i32,
             device_time_ms: fieldsync_server::store::now_ms(),
-            $($field $(: $value)?),*
+            $($field $(: $value)?,)*
+            ..Default::default()
         }
     };
 }
@@ -670,6 +671,7 @@ impl MutationBuilder {
             total_minor: total,
             comment: "test".into(),
             delivery_date: String::new(),
+            overdue_reason: String::new(),
         }));
         (id, m)
     }

@@ -121,6 +121,7 @@ impl Engine {
                 comment,
                 delivery_date,
                 draft_id: Some(id),
+                overdue_reason: String::new(),
             },
             updated_ms,
         }))

@@ -29,6 +29,7 @@ macro_rules! from_db_error {
 mod cards;
 mod drafts;
 mod queries;
+mod shop;
 mod store;
 pub mod sync;
 mod workflows;
@@ -41,6 +42,7 @@ pub use queries::{
     Counts, KindCounts, OutboxItem, OutboxStatus, OutletView, ProductView, RefusedItem,
     RouteStopView, VisitActivity, VisitState, VisitView,
 };
+pub use shop::{DebtTotals, InvoiceView, LineFate, OrderFate, Receivables};
 pub use sync::{
     HttpTransport, SyncError, SyncPhase, SyncProgress, SyncReport, Transport, TransportError,
 };
@@ -49,6 +51,12 @@ pub use workflows::{OrderDraft, WorkflowError};
 /// Where time comes from; simulators skew it, tests fix it.
 pub trait Clock: Send + Sync {
     fn now_ms(&self) -> i64;
+    /// The phone's UTC offset in minutes at an instant: its time zone's rules (daylight saving
+    /// included). The phone counts days and shows times at this offset. A clock that does not
+    /// say is at UTC.
+    fn utc_offset_min(&self, _at_ms: i64) -> i32 {
+        0
+    }
 }
 
 /// The phone's clock.
@@ -61,6 +69,9 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
+    }
+    fn utc_offset_min(&self, at_ms: i64) -> i32 {
+        fieldsync_protocol::dates::system_utc_offset_min(at_ms)
     }
 }
 
@@ -121,6 +132,24 @@ impl Engine {
     /// The engine's current time (device clock).
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// The phone's UTC offset in minutes at an instant.
+    pub fn utc_offset_min(&self, at_ms: i64) -> i32 {
+        self.inner.clock.utc_offset_min(at_ms)
+    }
+
+    /// An instant as the phone's wall clock reads it: milliseconds since 1970-01-01 00:00 local
+    /// time. What the screens format; never stored or sent.
+    pub fn local_ms(&self, at_ms: i64) -> i64 {
+        at_ms + i64::from(self.utc_offset_min(at_ms)) * 60_000
+    }
+
+    /// The phone's calendar date of an instant, `YYYY-MM-DD`.
+    pub fn local_date(&self, at_ms: i64) -> String {
+        fieldsync_protocol::dates::format_day_number(fieldsync_protocol::dates::day_of_ms(
+            self.local_ms(at_ms),
+        ))
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {

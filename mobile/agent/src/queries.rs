@@ -227,10 +227,10 @@ impl Engine {
             .optional()?)
     }
 
-    /// Today as the phone counts days for prices, routes and questionnaires: the UTC date of
-    /// its clock, `YYYY-MM-DD`.
+    /// Today as the phone counts days for prices, routes, questionnaires and debts: the date
+    /// of its clock in its time zone, `YYYY-MM-DD`.
     pub fn today(&self) -> String {
-        day_of(self.now_ms())
+        self.local_date(self.now_ms())
     }
 
     /// Catalogue search by name or code, with prices from `price_list_id` (0: none): the
@@ -430,9 +430,7 @@ impl Engine {
         let Some(v) = self.visit(visit)? else {
             return Ok(Vec::new());
         };
-        let date = fieldsync_protocol::dates::format_day_number(
-            fieldsync_protocol::dates::day_of_ms(v.started_ms),
-        );
+        let date = self.local_date(v.started_ms);
         let answered = self.visit_activity(visit)?.questionnaires;
         let offered = self.questionnaires_for(v.outlet_id, &date)?;
         Ok(self
@@ -643,11 +641,6 @@ fn visit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<VisitView>> 
         },
         start_mock,
     }))
-}
-
-/// The UTC date (`YYYY-MM-DD`) of a Unix time in milliseconds.
-pub(crate) fn day_of(ms: i64) -> String {
-    fieldsync_protocol::dates::format_day_number(fieldsync_protocol::dates::day_of_ms(ms))
 }
 
 /// A join of `prices pr` to products `p`: the product's price in force on a day in the price

@@ -138,6 +138,24 @@ CREATE TABLE card_local (
 );
 DELETE FROM meta WHERE key = 'cursor';
 "#,
+    // 9: the order's fate (the server's number, confirmed and shipped quantities per line),
+    // the reason an order was placed despite overdue debt, and each outlet's open invoices.
+    r#"
+ALTER TABLE orders ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN overdue_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE order_lines ADD COLUMN confirmed_quantity_milli INTEGER;
+ALTER TABLE order_lines ADD COLUMN shipped_quantity_milli INTEGER;
+CREATE TABLE invoices (
+    outlet_id    INTEGER NOT NULL,
+    number       TEXT NOT NULL,
+    invoice_date TEXT NOT NULL,
+    due_date     TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    paid_minor   INTEGER NOT NULL,
+    currency     TEXT NOT NULL,
+    PRIMARY KEY (outlet_id, number)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Opens (creating if needed) and migrates a local store.

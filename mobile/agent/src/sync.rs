@@ -444,6 +444,7 @@ impl Engine {
                 device_time_ms: self.now_ms(),
                 app_version: env!("CARGO_PKG_VERSION").to_string(),
                 mutations,
+                utc_offset_minutes: self.utc_offset_min(self.now_ms()),
             };
             report.pushed += batch.len() as u64;
             let resp = match self
@@ -561,6 +562,7 @@ impl Engine {
                 cursor: cursor.clone(),
                 max_changes: PULL_PAGE,
                 device_time_ms: self.now_ms(),
+                utc_offset_minutes: self.utc_offset_min(self.now_ms()),
             };
             let page: v1::PullResponse = self
                 .call(leg.transport, paths::PULL, &req, Some(leg.token), report)
@@ -750,10 +752,55 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
         Some(Entity::OrderStatus(s)) => {
             if let Some(id) = ids::from_wire(&s.order_id) {
                 let state = s.state().name();
+                // A server that predates the number sends 0: keep the one we have.
                 tx.prepare_cached(
-                    "UPDATE orders SET state = ?1, state_reason = ?2, document_number = ?3 WHERE id = ?4",
+                    "UPDATE orders SET state = ?1, state_reason = ?2, document_number = ?3,
+                        number = CASE WHEN ?5 > 0 THEN ?5 ELSE number END WHERE id = ?4",
                 )?
-                .execute(params![state, s.reason, s.document_number, id.to_string()])?;
+                .execute(params![
+                    state,
+                    s.reason,
+                    s.document_number,
+                    id.to_string(),
+                    s.number
+                ])?;
+                // The lines' reported quantities come whole with every status.
+                tx.prepare_cached(
+                    "UPDATE order_lines SET confirmed_quantity_milli = NULL, shipped_quantity_milli = NULL
+                     WHERE order_id = ?1",
+                )?
+                .execute([id.to_string()])?;
+                let mut line = tx.prepare_cached(
+                    "UPDATE order_lines SET confirmed_quantity_milli = ?1, shipped_quantity_milli = ?2
+                     WHERE order_id = ?3 AND line_no = ?4",
+                )?;
+                for l in &s.lines {
+                    line.execute(params![
+                        l.confirmed_quantity_milli,
+                        l.shipped_quantity_milli,
+                        id.to_string(),
+                        l.line_no
+                    ])?;
+                }
+            }
+        }
+        Some(Entity::Receivables(r)) => {
+            tx.prepare_cached("DELETE FROM invoices WHERE outlet_id = ?1")?
+                .execute([r.outlet_id])?;
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO invoices (outlet_id, number, invoice_date, due_date, amount_minor,
+                    paid_minor, currency) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for i in &r.invoices {
+                ins.execute(params![
+                    r.outlet_id,
+                    i.number,
+                    i.invoice_date,
+                    i.due_date,
+                    i.amount_minor,
+                    i.paid_minor,
+                    i.currency
+                ])?;
             }
         }
         Some(Entity::OutletCard(c)) => crate::cards::store_pulled(tx, c)?,
@@ -761,6 +808,7 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
             let table = match v1::EntityKind::try_from(t.kind) {
                 Ok(v1::EntityKind::Outlet) => {
                     crate::cards::drop_card(tx, t.id)?;
+                    tx.execute("DELETE FROM invoices WHERE outlet_id = ?1", [t.id])?;
                     "outlets"
                 }
                 Ok(v1::EntityKind::Product) => {

@@ -40,6 +40,8 @@ pub enum WorkflowError {
     InvalidCard(String),
     #[error("sync once before editing outlet cards")]
     NotSynced,
+    #[error("the outlet has overdue debt: write why the order is placed anyway")]
+    OverdueReasonRequired,
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -60,6 +62,9 @@ pub struct OrderDraft {
     pub delivery_date: String,
     /// The saved draft this order comes from; placing removes it in the same transaction.
     pub draft_id: Option<Uuid>,
+    /// Why the order is placed although the outlet has overdue debt (required when the
+    /// distributor's overdue policy asks for a reason; ignored when nothing is overdue).
+    pub overdue_reason: String,
 }
 
 /// Appends a mutation to the outbox inside the caller's transaction.
@@ -205,11 +210,25 @@ impl Engine {
 
     /// Places an order (prices from the price list, sums computed here). Returns its id.
     pub fn place_order(&self, draft: OrderDraft) -> Result<Uuid, WorkflowError> {
+        let today = self.today();
+        // Overdue debt never blocks an order; the distributor may want a reason for it.
+        let overdue = self.receivables(draft.outlet_id)?.has_overdue();
+        let overdue_reason = if overdue {
+            draft.overdue_reason.trim().to_string()
+        } else {
+            String::new()
+        };
+        if overdue
+            && overdue_reason.is_empty()
+            && self.overdue_policy()? == v1::OverduePolicy::RequireReason
+        {
+            return Err(WorkflowError::OverdueReasonRequired);
+        }
         self.act(|tx, now| {
             if let Some(visit) = draft.visit_id {
                 open_visit_check(tx, visit)?;
             }
-            let (price_list_id, lines) = price(tx, &draft, &crate::queries::day_of(now))?;
+            let (price_list_id, lines) = price(tx, &draft, &today)?;
             if !exists(tx, "SELECT id FROM warehouses WHERE id = ?1", draft.warehouse_id)? {
                 return Err(WorkflowError::UnknownWarehouse(draft.warehouse_id));
             }
@@ -218,8 +237,8 @@ impl Engine {
             let id = ids::new_id();
             tx.execute(
                 "INSERT INTO orders (id, visit_id, outlet_id, price_list_id, warehouse_id, total_minor, comment,
-                                     delivery_date, state, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                     delivery_date, state, created_ms, overdue_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     id.to_string(),
                     draft.visit_id.map(|v| v.to_string()),
@@ -230,7 +249,8 @@ impl Engine {
                     draft.comment,
                     draft.delivery_date,
                     OrderState::Placed.name(),
-                    now
+                    now,
+                    overdue_reason
                 ],
             )?;
             for (i, l) in lines.iter().enumerate() {
@@ -253,6 +273,7 @@ impl Engine {
                 total_minor: total,
                 comment: draft.comment,
                 delivery_date: draft.delivery_date,
+                overdue_reason,
             };
             Ok((id, Kind::OrderPlaced(placed)))
         })

@@ -72,7 +72,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// "2026-11-23" for a moment (UTC, as the server plans routes).
+/// "2026-11-23" for a moment of the wall clock (`Engine::local_ms`).
 pub fn date(ms: i64) -> String {
     let (y, m, d) = civil(ms.div_euclid(86_400_000));
     format!("{y:04}-{m:02}-{d:02}")

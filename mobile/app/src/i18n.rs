@@ -93,6 +93,9 @@ impl T {
             WorkflowError::UnknownWarehouse(_) => self.s("order.pick_warehouse").to_string(),
             WorkflowError::NoPrice(..) => self.s("order.price_missing").to_string(),
             WorkflowError::NotCancellable(..) => self.s("workflow.not_cancellable").to_string(),
+            WorkflowError::OverdueReasonRequired => {
+                self.s("order.overdue_reason_missing").to_string()
+            }
             WorkflowError::InvalidAnswer { problem, .. } => {
                 self.f("questionnaire.invalid", &[("detail", problem.clone())])
             }

@@ -170,6 +170,7 @@ fn fixture(route: bool) -> Fixture {
                 band_near_m: 50,
                 band_mid_m: 150,
                 band_far_m: 1000,
+                ..Default::default()
             }),
             ..Default::default()
         })

@@ -370,10 +370,10 @@ pub struct DeviceProfile {
 impl Store {
     pub async fn device_profile(&self, auth: &DeviceAuth) -> Result<DeviceProfile> {
         use fieldsync_protocol::v1;
-        let (login, pos_name, pos_kind, parent, d_code, d_name, currency, near, mid, far): (
-            String, String, String, Option<i64>, String, String, String, i64, i64, i64,
+        let (login, pos_name, pos_kind, parent, d_code, d_name, currency, near, mid, far, overdue): (
+            String, String, String, Option<i64>, String, String, String, i64, i64, i64, String,
         ) = self.one("SELECT m.login, p.name, p.kind, p.parent_id, d.code, d.name, d.currency,
-                    d.band_near_m, d.band_mid_m, d.band_far_m
+                    d.band_near_m, d.band_mid_m, d.band_far_m, d.overdue_policy
              FROM mobile_users m JOIN org_units p ON p.id = m.position_id JOIN distributors d ON d.id = m.distributor_id
              WHERE m.id = $1",
             &[auth.mobile_user_id.into_val()],
@@ -405,6 +405,10 @@ impl Store {
                 band_near_m: near as u32,
                 band_mid_m: mid as u32,
                 band_far_m: far as u32,
+                overdue_policy: match overdue.as_str() {
+                    "require_reason" => v1::OverduePolicy::RequireReason,
+                    _ => v1::OverduePolicy::Warn,
+                } as i32,
             },
         })
     }

@@ -50,7 +50,7 @@ table_row! {
 
 /// The kinds of import, with their columns (required ones first) and whether rows are
 /// independent.
-pub const KINDS: [(&str, &[&str], &[&str], bool); 10] = [
+pub const KINDS: [(&str, &[&str], &[&str], bool); 11] = [
     (
         "outlets",
         &["code", "name"],
@@ -97,6 +97,18 @@ pub const KINDS: [(&str, &[&str], &[&str], bool); 10] = [
         ],
         &[],
         false,
+    ),
+    (
+        "receivables",
+        &[
+            "invoice_number",
+            "outlet_code",
+            "invoice_date",
+            "due_date",
+            "amount",
+        ],
+        &["paid", "currency"],
+        true,
     ),
     (
         "routes",
@@ -1157,6 +1169,65 @@ impl Store {
                     self.exec("ANALYZE actual_sales", &[]).await?;
                 }
                 Ok(Ok((count as i64, refused)))
+            }
+            "receivables" => {
+                let outlets = codes("outlets", " AND deleted = 0").await?;
+                let ok = parse_rows(t, &mut refused, |r| {
+                    let number = cell(t, r, "invoice_number");
+                    if number.is_empty() || number.chars().count() > 100 {
+                        return Err("invoice_number is required (at most 100 characters)".into());
+                    }
+                    let code = cell(t, r, "outlet_code");
+                    let outlet_id = *outlets
+                        .get(code)
+                        .ok_or_else(|| format!("no outlet {code:?}"))?;
+                    let date = |c: &str| {
+                        let v = cell(t, r, c);
+                        fieldsync_protocol::dates::is_date(v)
+                            .then(|| v.to_string())
+                            .ok_or_else(|| format!("{c} {v:?} is not a date like 2026-12-31"))
+                    };
+                    let (invoice_date, due_date) = (date("invoice_date")?, date("due_date")?);
+                    let amount = |c: &str, empty_is_zero: bool| {
+                        let v = cell(t, r, c);
+                        if v.is_empty() && empty_is_zero {
+                            return Ok(0);
+                        }
+                        parse_decimal(v, 2)
+                            .filter(|m| *m >= 0)
+                            .ok_or_else(|| format!("{c} {v:?} is not an amount like 12.50"))
+                    };
+                    let (amount_minor, paid_minor) =
+                        (amount("amount", false)?, amount("paid", true)?);
+                    let currency = cell(t, r, "currency").to_uppercase();
+                    if !currency.is_empty()
+                        && (currency.len() != 3
+                            || !currency.bytes().all(|b| b.is_ascii_uppercase()))
+                    {
+                        return Err(format!("currency {currency:?} is not an ISO code like UAH"));
+                    }
+                    Ok(super::receivables::InvoiceRow {
+                        label: format!("{number} ({code})"),
+                        invoice_number: number.into(),
+                        outlet_id,
+                        invoice_date,
+                        due_date,
+                        amount_minor,
+                        paid_minor,
+                        currency,
+                    })
+                });
+                let n = ok.len() as i64;
+                let now = super::now_ms();
+                for chunk in keyed_chunks(ok, WRITE_CHUNK, |r| r.invoice_number.clone()) {
+                    let mut tx = self.begin_write().await?;
+                    let changes = super::receivables::write_receivables(
+                        &mut tx, d, &chunk, job_id, now, report,
+                    )
+                    .await?;
+                    finish_patch(tx, d, &changes, dry_run).await?;
+                }
+                Ok(Ok((n, refused)))
             }
             "routes" => {
                 let positions = codes("org_units", " AND kind = 'position'").await?;

@@ -31,6 +31,7 @@ pub mod outlet_cards;
 pub mod pricing;
 pub mod pull;
 pub mod questionnaires;
+pub mod receivables;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;

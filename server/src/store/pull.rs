@@ -461,19 +461,34 @@ async fn load_chunk(
                 ));
             }
         }
-        EntityKind::OrderStatus => read_entities!(
-            OrderStatus,
-            "SELECT number, id, state, state_reason, document_number, delivery_date, state_changed_ms
-             FROM orders WHERE number IN ({})",
-            |number: i64,
-             id: String,
-             state: String,
-             reason: String,
-             document_number: String,
-             delivery_date: String,
-             changed_at_ms: i64| (
-                number,
-                v1::OrderStatus {
+        EntityKind::OrderStatus => {
+            let orders: Vec<(i64, String, String, String, String, String, i64)> = query_in!(
+                pool,
+                "SELECT number, id, state, state_reason, document_number, delivery_date, state_changed_ms
+                 FROM orders WHERE number IN ({})",
+                ids
+            );
+            // The lines the distributor reported a quantity for.
+            let lines: Vec<(i64, i64, Option<i64>, Option<i64>)> = query_in!(
+                pool,
+                "SELECT o.number, l.line_no, l.confirmed_quantity_milli, l.shipped_quantity_milli
+                 FROM orders o JOIN order_lines l ON l.order_id = o.id
+                 WHERE o.number IN ({})
+                   AND (l.confirmed_quantity_milli IS NOT NULL OR l.shipped_quantity_milli IS NOT NULL)
+                 ORDER BY o.number, l.line_no",
+                ids
+            );
+            let mut fates: HashMap<i64, Vec<v1::OrderLineFate>> = HashMap::new();
+            for (number, line_no, confirmed, shipped) in lines {
+                fates.entry(number).or_default().push(v1::OrderLineFate {
+                    line_no: line_no as u32,
+                    confirmed_quantity_milli: confirmed,
+                    shipped_quantity_milli: shipped,
+                });
+            }
+            for (number, id, state, reason, document_number, delivery_date, changed_at_ms) in orders
+            {
+                let status = v1::OrderStatus {
                     order_id: Uuid::parse_str(&id)
                         .map(|u| u.as_bytes().to_vec())
                         .unwrap_or_default(),
@@ -482,9 +497,19 @@ async fn load_chunk(
                     document_number,
                     delivery_date,
                     changed_at_ms,
+                    number,
+                    lines: fates.remove(&number).unwrap_or_default(),
+                };
+                out.push((number, Entity::OrderStatus(status)));
+            }
+        }
+        EntityKind::Receivables => {
+            for (id, change) in super::receivables::load(pool, ids).await? {
+                if let Some(e) = change.entity {
+                    out.push((id, e));
                 }
-            )
-        ),
+            }
+        }
         EntityKind::OutletCard => read_entities!(
             OutletCard,
             "SELECT outlet_id, doc FROM card_docs WHERE outlet_id IN ({})",

@@ -13,7 +13,12 @@ pub struct SessionCtx {
     pub mode: v1::SyncMode,
     pub app_version: String,
     pub device_time_ms: i64,
+    /// The phone's UTC offset in minutes (0 from apps that predate it, which count days in UTC).
+    pub utc_offset_min: i32,
 }
+
+/// The widest UTC offsets in use (UTC−12 to UTC+14), in minutes.
+pub const UTC_OFFSET_RANGE: std::ops::RangeInclusive<i32> = -720..=840;
 
 pub fn mode_name(mode: v1::SyncMode) -> &'static str {
     match mode {
@@ -62,8 +67,8 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO sync_sessions (id, device_id, mobile_user_id, distributor_id, mode, app_version,
-                started_at_ms, last_request_at_ms, clock_skew_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+                started_at_ms, last_request_at_ms, clock_skew_ms, utc_offset_min)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(s.id.to_string())
@@ -74,6 +79,7 @@ impl Store {
         .bind(&s.app_version)
         .bind(now)
         .bind(skew(s, now))
+        .bind(s.utc_offset_min)
         .execute(&mut **tx)
         .await?;
         let (owner,): (i64,) = sqlx::query_as("SELECT device_id FROM sync_sessions WHERE id = $1")
@@ -114,13 +120,20 @@ impl Store {
         if let Some(seq) = t.pulled_seq {
             sqlx::query(
                 "UPDATE devices SET pulled_seq = CASE WHEN pulled_seq < $1 THEN $1 ELSE pulled_seq END,
-                    pulled_at_ms = $2 WHERE id = $3",
+                    pulled_at_ms = $2, utc_offset_min = $4 WHERE id = $3",
             )
             .bind(seq)
             .bind(now)
             .bind(auth.device_id)
+            .bind(s.utc_offset_min)
             .execute(&mut *tx)
             .await?;
+        } else {
+            sqlx::query("UPDATE devices SET utc_offset_min = $1 WHERE id = $2")
+                .bind(s.utc_offset_min)
+                .bind(auth.device_id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -737,11 +737,24 @@ impl Store {
                 (i64,),
                 "SELECT outlet_id FROM card_docs WHERE outlet_id IN ({})",
                 [],
-                ids
+                ids.clone()
             );
             for (id,) in with_card {
                 if let Some((_, to)) = moved.iter().find(|m| m.0 == id) {
                     changes.push(ChangeRef::upsert(EntityKind::OutletCard, id, *to));
+                }
+            }
+            // So do its open invoices.
+            let with_debt: Vec<(i64,)> = select_in!(
+                tx,
+                (i64,),
+                "SELECT DISTINCT outlet_id FROM receivables WHERE outlet_id IN ({})",
+                [],
+                ids
+            );
+            for (id,) in with_debt {
+                if let Some((_, to)) = moved.iter().find(|m| m.0 == id) {
+                    changes.push(ChangeRef::upsert(EntityKind::Receivables, id, *to));
                 }
             }
         }

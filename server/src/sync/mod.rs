@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::store::devices::{ActivationError, AuthError, DeviceAuth, DeviceInfo};
 use crate::store::ingest::{BatchRefusal, PushOutcome};
 use crate::store::now_ms;
-use crate::store::sessions::{RequestTally, SessionCtx};
+use crate::store::sessions::{RequestTally, SessionCtx, UTC_OFFSET_RANGE};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -173,14 +173,21 @@ fn session(
     mode: i32,
     app_version: &str,
     device_time_ms: i64,
+    utc_offset_min: i32,
 ) -> Result<SessionCtx, AppError> {
     let id = fieldsync_protocol::ids::from_wire(id)
         .ok_or_else(|| AppError::malformed("session_id must be a 16-byte UUID"))?;
+    if !UTC_OFFSET_RANGE.contains(&utc_offset_min) {
+        return Err(AppError::malformed(format!(
+            "utc_offset_minutes {utc_offset_min} is not a UTC offset (-720..=840)"
+        )));
+    }
     Ok(SessionCtx {
         id,
         mode: v1::SyncMode::try_from(mode).unwrap_or(v1::SyncMode::Incremental),
         app_version: app_version.chars().take(64).collect(),
         device_time_ms,
+        utc_offset_min,
     })
 }
 
@@ -307,6 +314,7 @@ async fn push_inner(
         req.mode,
         &req.app_version,
         req.device_time_ms,
+        req.utc_offset_minutes,
     )?;
     let outcome = match state
         .store
@@ -372,8 +380,16 @@ async fn pull_inner(
     auth: DeviceAuth,
     Proto { msg: req, len }: Proto<v1::PullRequest>,
 ) -> Result<Response, AppError> {
-    let s = session(&req.session_id, req.mode, "", req.device_time_ms)?;
-    let today = dates::format_day_number(dates::day_of_ms(crate::store::now_ms()));
+    let s = session(
+        &req.session_id,
+        req.mode,
+        "",
+        req.device_time_ms,
+        req.utc_offset_minutes,
+    )?;
+    // "Today" is the phone's date: the server's instant at the phone's UTC offset.
+    let local_now = crate::store::now_ms() + i64::from(s.utc_offset_min) * 60_000;
+    let today = dates::format_day_number(dates::day_of_ms(local_now));
     let page = state
         .store
         .pull(
@@ -417,7 +433,7 @@ async fn finish_inner(
     auth: DeviceAuth,
     Proto { msg: req, len }: Proto<v1::FinishRequest>,
 ) -> Result<Response, AppError> {
-    let s = session(&req.session_id, 0, "", req.device_time_ms)?;
+    let s = session(&req.session_id, 0, "", req.device_time_ms, 0)?;
     tally(state, &auth, &s, (len, 0, 0), None).await?;
     let client_error: String = req.client_error.chars().take(1000).collect();
     let mut summary = state

@@ -25,7 +25,7 @@ pub fn OutletScreen(id: i64) -> Element {
     let orders = engine.outlet_orders(id, 10).unwrap_or_default();
     let drafts = engine.order_drafts(id).unwrap_or_default();
     let route_id = engine
-        .route(&fmt::date(engine.now_ms()))
+        .route(&engine.today())
         .ok()
         .and_then(|stops| stops.into_iter().find(|s| s.outlet.id == id))
         .map(|s| s.route_id);
@@ -100,7 +100,7 @@ pub fn OutletScreen(id: i64) -> Element {
                         li { key: "{d.id}",
                             div { class: "grow",
                                 "{t.f(\"outlet.draft_lines\", &[(\"lines\", d.draft.lines.len().to_string())])}"
-                                div { class: "muted", "{fmt::date_time(d.updated_ms)}" }
+                                div { class: "muted", "{fmt::date_time(engine.local_ms(d.updated_ms))}" }
                             }
                             if let Some((visit, _)) = open.filter(|(_, o)| *o == id) {
                                 button { onclick: move |_| nav.go(Screen::Visit { visit, tab: VisitTab::Order { draft: Some(d.id) } }),
@@ -112,14 +112,44 @@ pub fn OutletScreen(id: i64) -> Element {
                     }
                 }
             }
+            DebtPanel { outlet: id }
             TitledList { title: t.s("outlet.orders"), id: "outlet-orders", empty: orders.is_empty().then(|| t.s("outlet.no_orders")),
                 for (order, total, state, created) in orders {
-                    li { key: "{order}",
+                    li { key: "{order}", class: "order-fate",
                         div { class: "grow",
-                            div { "{fmt::date_time(created)}" }
                             {
-                                let reason = engine.order_state(order).ok().flatten().map(|s| s.1).unwrap_or_default();
-                                rsx! { if !reason.is_empty() { div { class: "muted", "{reason}" } } }
+                                let fate = engine.order_fate(order).ok().flatten();
+                                let number = fate.as_ref().map(|f| f.number).unwrap_or(0);
+                                let reason = fate.as_ref().map(|f| f.reason.clone()).unwrap_or_default();
+                                let reported = fate.as_ref().map(|f| f.lines.iter().any(|l| l.confirmed_milli.is_some() || l.shipped_milli.is_some())).unwrap_or(false);
+                                let lines = fate.map(|f| f.lines).unwrap_or_default();
+                                rsx! {
+                                    div {
+                                        if number > 0 { strong { class: "order-number", "{t.f(\"outlet.order_number\", &[(\"number\", number.to_string())])} " } }
+                                        "{fmt::date_time(engine.local_ms(created))}"
+                                    }
+                                    if !reason.is_empty() { div { class: "muted", "{reason}" } }
+                                    if reported {
+                                        table { class: "fate",
+                                            thead { tr {
+                                                th { "{t.s(\"outlet.fate_product\")}" }
+                                                th { "{t.s(\"outlet.fate_ordered\")}" }
+                                                th { "{t.s(\"outlet.fate_confirmed\")}" }
+                                                th { "{t.s(\"outlet.fate_shipped\")}" }
+                                            } }
+                                            tbody {
+                                                for l in lines {
+                                                    tr { key: "{l.line_no}", class: if l.differs() { "differs" } else { "" },
+                                                        td { "{l.product_name}" }
+                                                        td { "{fmt::qty(l.ordered_milli)}" }
+                                                        td { "{l.confirmed_milli.map(fmt::qty).unwrap_or_else(|| \"—\".into())}" }
+                                                        td { "{l.shipped_milli.map(fmt::qty).unwrap_or_else(|| \"—\".into())}" }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
                             }
                         }
                         span { "{fmt::money(total, &currency)}" }
@@ -130,7 +160,7 @@ pub fn OutletScreen(id: i64) -> Element {
             TitledList { title: t.s("outlet.visits"), id: "outlet-visits", empty: visits.is_empty().then(|| t.s("outlet.no_visits")),
                 for v in visits {
                     li { key: "{v.id}",
-                        ItemText { line: fmt::date_time(v.started_ms),
+                        ItemText { line: fmt::date_time(engine.local_ms(v.started_ms)),
                             under: match v.ended_ms {
                                 Some(end) => t.f("outlet.visit_minutes", &[("minutes", fmt::minutes(v.started_ms, end).to_string())]),
                                 None => t.s("state.in_progress").to_string(),
@@ -143,6 +173,49 @@ pub fn OutletScreen(id: i64) -> Element {
                                 _ => String::new(),
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the outlet owes: totals (overdue, due this week, all) and its open invoices.
+#[component]
+pub fn DebtPanel(outlet: i64) -> Element {
+    let (ctx, t, _, revision) = use_screen();
+    revision.watch();
+    let debt = ctx.engine.receivables(outlet).unwrap_or_default();
+    if debt.invoices.is_empty() {
+        return rsx! {
+            section { class: "debt", id: "outlet-debt",
+                h3 { "{t.s(\"debt.title\")}" }
+                p { class: "muted", id: "debt-none", "{t.s(\"debt.none\")}" }
+            }
+        };
+    }
+    rsx! {
+        section { class: "debt", id: "outlet-debt",
+            h3 { "{t.s(\"debt.title\")}" }
+            for x in debt.totals.iter().cloned() {
+                dl { key: "{x.currency}", class: "debt-totals",
+                    dt { "{t.s(\"debt.owed\")}" } dd { id: "debt-owed", "{fmt::money(x.owed_minor, &x.currency)}" }
+                    dt { "{t.s(\"debt.overdue\")}" }
+                    dd { id: "debt-overdue", class: if x.overdue_minor > 0 { "overdue" } else { "" }, "{fmt::money(x.overdue_minor, &x.currency)}" }
+                    dt { "{t.s(\"debt.due_week\")}" } dd { id: "debt-week", "{fmt::money(x.due_this_week_minor, &x.currency)}" }
+                }
+            }
+            ul { class: "list", id: "debt-invoices",
+                for i in debt.invoices.iter().cloned() {
+                    li { key: "{i.number}", class: if i.overdue { "overdue" } else { "" },
+                        ItemText { line: i.number.clone(),
+                            under: if i.overdue {
+                                t.f("debt.overdue_days", &[("due", i.due_date.clone()), ("days", i.days_overdue.to_string())])
+                            } else {
+                                t.f("debt.due_on", &[("due", i.due_date.clone())])
+                            }
+                        }
+                        strong { "{fmt::money(i.open_minor, &i.currency)}" }
                     }
                 }
             }

@@ -52,10 +52,10 @@ fn use_sync_view() -> (AppCtx, T, Nav, NetStatus, OutboxStatus) {
 
 #[component]
 pub fn SyncBanner() -> Element {
-    let (_, t, nav, s, outbox) = use_sync_view();
+    let (ctx, t, nav, s, outbox) = use_sync_view();
     let last = outbox
         .last_sync_ms
-        .map(fmt::date_time)
+        .map(|ms| fmt::date_time(ctx.engine.local_ms(ms)))
         .unwrap_or_else(|| t.s("sync.never").to_string());
     let offline = s.online == Some(false);
     let needs_activation = matches!(
@@ -107,7 +107,7 @@ pub fn SyncScreen() -> Element {
                 match last.result {
                     Ok(r) => rsx! {
                         div { class: "ok", id: "sync-result",
-                            "{t.f(\"sync.done\", &[(\"when\", fmt::time(last.finished_ms)), (\"sent\", r.acknowledged.to_string()), (\"refused\", r.refused.to_string()), (\"received\", r.pulled.to_string())])}"
+                            "{t.f(\"sync.done\", &[(\"when\", fmt::time(ctx.engine.local_ms(last.finished_ms))), (\"sent\", r.acknowledged.to_string()), (\"refused\", r.refused.to_string()), (\"received\", r.pulled.to_string())])}"
                             div { class: "muted", "{t.f(\"sync.bytes\", &[(\"up\", (r.bytes_up / 1024).to_string()), (\"down\", (r.bytes_down / 1024).to_string())])}" }
                         }
                     },
@@ -127,7 +127,7 @@ pub fn SyncScreen() -> Element {
                     for r in outbox.refused.clone() {
                         li { key: "r{r.seq}",
                             div { class: "grow",
-                                div { "{t.kind(&r.kind)} · {fmt::date_time(r.created_ms)}" }
+                                div { "{t.kind(&r.kind)} · {fmt::date_time(ctx.engine.local_ms(r.created_ms))}" }
                                 div { class: "field-error", "{t.refusal(&r.code)}" }
                                 if !r.reason.is_empty() { div { class: "muted", "{r.reason}" } }
                             }
@@ -139,7 +139,7 @@ pub fn SyncScreen() -> Element {
             TitledList { title: t.s("sync.items"), id: "outbox-items", empty: items.is_empty().then(|| t.s("sync.no_items")),
                 for i in items {
                     li { key: "{i.seq}",
-                        ItemText { line: t.kind(&i.kind), under: fmt::date_time(i.created_ms) }
+                        ItemText { line: t.kind(&i.kind), under: fmt::date_time(ctx.engine.local_ms(i.created_ms)) }
                         match i.state.as_str() {
                             "acked" => rsx! { span { class: "badge done", "{t.s(\"item.sent\")}" } },
                             "refused" => rsx! { span { class: "badge refused", title: "{i.reason}", "{t.s(\"item.refused\")}" } },

@@ -12,7 +12,7 @@ pub fn TodayScreen() -> Element {
     revision.watch();
     let mut query = use_signal(String::new);
     let here = ctx.location.last_known();
-    let today = fmt::date(ctx.engine.now_ms());
+    let today = ctx.engine.today();
     let open_visit = ctx.engine.open_visit().ok().flatten();
     let distance = move |o: &OutletView| -> String {
         match (here.as_ref(), o.location) {

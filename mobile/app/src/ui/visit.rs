@@ -3,6 +3,7 @@
 use dioxus::prelude::*;
 use fieldsync_agent::OrderDraft;
 use fieldsync_protocol::location::Band;
+use fieldsync_protocol::v1;
 use uuid::Uuid;
 
 use super::{
@@ -135,9 +136,9 @@ fn VisitSummary(visit: Uuid) -> Element {
         .unwrap_or_else(|| "—".into());
     rsx! {
         dl { id: "visit-fix",
-            dt { "{t.s(\"visit.started\")}" } dd { "{fmt::date_time(v.started_ms)}" }
+            dt { "{t.s(\"visit.started\")}" } dd { "{fmt::date_time(engine.local_ms(v.started_ms))}" }
             if let Some(end) = v.ended_ms {
-                dt { "{t.s(\"visit.ended\")}" } dd { "{fmt::date_time(end)}" }
+                dt { "{t.s(\"visit.ended\")}" } dd { "{fmt::date_time(engine.local_ms(end))}" }
             }
             dt { "{t.s(\"visit.accuracy\")}" } dd { id: "fix-accuracy", "{accuracy}" }
             dt { "{t.s(\"visit.distance\")}" } dd { id: "fix-distance", "{distance}" }
@@ -257,6 +258,18 @@ pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
             .map(|s| s.draft.comment.clone())
             .unwrap_or_default()
     });
+    let mut overdue_reason = use_signal(String::new);
+    let debt = engine.receivables(v.outlet_id).unwrap_or_default();
+    let overdue = debt.has_overdue();
+    let reason_required =
+        overdue && engine.overdue_policy().ok() == Some(v1::OverduePolicy::RequireReason);
+    let overdue_text = debt
+        .totals
+        .iter()
+        .filter(|x| x.overdue_minor > 0)
+        .map(|x| fmt::money(x.overdue_minor, &x.currency))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut query = use_signal(String::new);
     let mut message = use_signal(|| None::<(bool, String)>);
     let search_engine = engine.clone();
@@ -280,6 +293,7 @@ pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
         comment: comment(),
         delivery_date: String::new(),
         draft_id: draft_id(),
+        overdue_reason: overdue_reason(),
     };
     let priced = engine.price_order(&build());
     let lines = priced.map(|(_, lines)| lines).unwrap_or_default();
@@ -397,6 +411,13 @@ pub fn OrderTab(visit: Uuid, draft: Option<Uuid>) -> Element {
             }
             label { r#for: "order-comment", "{t.s(\"order.comment\")}" }
             textarea { id: "order-comment", value: "{comment}", oninput: move |e| comment.set(e.value()) }
+            if overdue {
+                div { class: "warn", role: "status", id: "order-overdue",
+                    "{t.f(\"order.overdue_warning\", &[(\"amount\", overdue_text.clone())])}" }
+                label { r#for: "overdue-reason",
+                    if reason_required { "{t.s(\"order.overdue_reason_required\")}" } else { "{t.s(\"order.overdue_reason\")}" } }
+                textarea { id: "overdue-reason", value: "{overdue_reason}", oninput: move |e| overdue_reason.set(e.value()) }
+            }
             if let Some((ok, m)) = message() {
                 p { class: if ok { "ok" } else { "error" }, role: "status", "{m}" }
             }

@@ -521,6 +521,7 @@ mod tests {
             mode: v1::SyncMode::Incremental,
             app_version: "test".into(),
             device_time_ms: now_ms(),
+            utc_offset_min: 0,
         }
     }
 

@@ -72,6 +72,7 @@ table_row! {
         received_at_ms: i64,
         state_changed_ms: i64,
         session_id: String,
+        overdue_reason: String,
     }
 }
 
@@ -254,6 +255,7 @@ impl Rows {
                 received_at_ms: now,
                 state_changed_ms: now,
                 session_id: sid.clone(),
+                overdue_reason: o.overdue_reason.clone(),
             });
             for (i, l) in o.lines.iter().enumerate() {
                 r.lines.push(LineRow {
@@ -330,6 +332,20 @@ impl Store {
         for (row, number) in r.orders.iter_mut().zip(numbers) {
             row.number = number;
         }
+        // Every new order and every cancellation reaches the agent's phone as an ORDER_STATUS
+        // (the number the server gave the order, then its fate): one change-log statement per
+        // distributor of the group.
+        let mut statuses: std::collections::BTreeMap<i64, Vec<ChangeRef>> = Default::default();
+        for o in &r.orders {
+            statuses
+                .entry(o.distributor_id)
+                .or_default()
+                .push(ChangeRef::upsert(
+                    v1::EntityKind::OrderStatus,
+                    o.number,
+                    o.position_id,
+                ));
+        }
         insert(tx, r.orders).await?;
         insert(tx, r.lines).await?;
         for (id, number, reason, now, distributor_id, position_id) in &r.cancels {
@@ -340,16 +356,17 @@ impl Store {
                 .bind(id.to_string())
                 .execute(&mut **tx)
                 .await?;
-            record_changes(
-                tx,
-                *distributor_id,
-                &[ChangeRef::upsert(
+            statuses
+                .entry(*distributor_id)
+                .or_default()
+                .push(ChangeRef::upsert(
                     v1::EntityKind::OrderStatus,
                     *number,
                     *position_id,
-                )],
-            )
-            .await?;
+                ));
+        }
+        for (distributor_id, changes) in &statuses {
+            record_changes(tx, *distributor_id, changes).await?;
         }
         insert(tx, r.answers).await?;
         insert(tx, r.checks).await?;

@@ -400,6 +400,12 @@ pub(super) fn apply(
                     "delivery_date must be YYYY-MM-DD",
                 );
             }
+            if o.overdue_reason.chars().count() > 500 {
+                return refuse(
+                    ErrorCode::InvalidMutation,
+                    "overdue_reason is longer than 500 characters",
+                );
+            }
             pic.orders.insert(order_id, (user, 0, OrderState::Placed));
             w.orders.push(NewOrder {
                 id: order_id,
