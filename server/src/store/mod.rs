@@ -111,6 +111,8 @@ pub enum Problem {
     BadTimezone,
     #[error("distance bands are whole metres with 0 < near < mid < far <= 100000")]
     BadBands,
+    #[error("the overdue-debt policy is warn or require_reason")]
+    BadOverduePolicy,
     #[error("there is a key user with this login already")]
     LoginTaken,
     #[error("you may not give this role")]
@@ -199,6 +201,7 @@ impl Problem {
             Problem::BadCurrency => "distributors.bad_currency",
             Problem::BadTimezone => "distributors.bad_timezone",
             Problem::BadBands => "distributors.bad_bands",
+            Problem::BadOverduePolicy => "distributors.bad_overdue_policy",
             Problem::LoginTaken => "key_users.login_taken",
             Problem::RoleNotGrantable => "key_users.role_not_grantable",
             Problem::SyncPointNotGrantable => "key_users.sync_point_not_grantable",

@@ -221,6 +221,17 @@ pub struct CalendarFilter {
 }
 
 impl Store {
+    /// A distributor's currency (what an invoice without one is in).
+    pub async fn distributor_currency(&self, distributor_id: i64) -> Result<String> {
+        let row: Option<(String,)> = self
+            .opt(
+                "SELECT currency FROM distributors WHERE id = $1",
+                &[distributor_id.into_val()],
+            )
+            .await?;
+        Ok(row.map(|r| r.0).unwrap_or_default())
+    }
+
     /// The open invoices for the payment calendar, oldest due date first.
     pub async fn payment_calendar(
         &self,

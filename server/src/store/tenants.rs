@@ -30,7 +30,13 @@ pub struct DistributorForm {
     pub band_near_m: i64,
     pub band_mid_m: i64,
     pub band_far_m: i64,
+    /// What the phone does when an order is placed for an outlet with overdue debt:
+    /// `warn`, or `require_reason` (warn and ask the agent why).
+    pub overdue_policy: String,
 }
+
+/// The overdue-debt policies a distributor may choose.
+pub const OVERDUE_POLICIES: [&str; 2] = ["warn", "require_reason"];
 
 impl Default for DistributorForm {
     fn default() -> Self {
@@ -43,6 +49,7 @@ impl Default for DistributorForm {
             band_near_m: bands.near_m as i64,
             band_mid_m: bands.mid_m as i64,
             band_far_m: bands.far_m as i64,
+            overdue_policy: "warn".into(),
         }
     }
 }
@@ -77,6 +84,9 @@ impl DistributorForm {
             && f.band_far_m <= MAX_BAND_M)
         {
             return refuse(Problem::BadBands);
+        }
+        if !OVERDUE_POLICIES.contains(&f.overdue_policy.as_str()) {
+            return refuse(Problem::BadOverduePolicy);
         }
         Ok(f)
     }
@@ -217,13 +227,14 @@ impl Store {
             i64,
             i64,
             Option<i64>,
+            String,
             i64,
             i64,
         );
         let rows: Vec<Row> = self
             .rows(
                 "SELECT d.id, d.code, d.name, d.currency, d.timezone, d.band_near_m, d.band_mid_m,
-                        d.band_far_m, d.deactivated_at_ms,
+                        d.band_far_m, d.deactivated_at_ms, d.overdue_policy,
                         (SELECT COUNT(*) FROM mobile_users m WHERE m.distributor_id = d.id AND m.deleted_at_ms IS NULL),
                         (SELECT COUNT(*) FROM key_user_sync_points g WHERE g.distributor_id = d.id)
                  FROM distributors d ORDER BY d.code",
@@ -233,7 +244,20 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, code, name, currency, timezone, near, mid, far, off, mobile, keys)| {
+                |(
+                    id,
+                    code,
+                    name,
+                    currency,
+                    timezone,
+                    near,
+                    mid,
+                    far,
+                    off,
+                    overdue_policy,
+                    mobile,
+                    keys,
+                )| {
                     DistributorRow {
                         id,
                         form: DistributorForm {
@@ -244,6 +268,7 @@ impl Store {
                             band_near_m: near,
                             band_mid_m: mid,
                             band_far_m: far,
+                            overdue_policy,
                         },
                         deactivated_at_ms: off,
                         mobile_users: mobile,
@@ -296,6 +321,7 @@ impl Store {
             Val::I(f.band_near_m),
             Val::I(f.band_mid_m),
             Val::I(f.band_far_m),
+            f.overdue_policy.into_val(),
         ];
         let mut tx = self.begin_write().await?;
         let saved = match existing {
@@ -305,8 +331,8 @@ impl Store {
                 id_on(
                     &mut tx,
                     "UPDATE distributors SET name = $1, currency = $2, timezone = $3,
-                        band_near_m = $4, band_mid_m = $5, band_far_m = $6
-                     WHERE id = $7 RETURNING id",
+                        band_near_m = $4, band_mid_m = $5, band_far_m = $6, overdue_policy = $7
+                     WHERE id = $8 RETURNING id",
                     &vals,
                 )
                 .await
@@ -317,8 +343,9 @@ impl Store {
                 // The code's uniqueness is the table's: one statement decides.
                 id_on(
                     &mut tx,
-                    "INSERT INTO distributors (name, currency, timezone, band_near_m, band_mid_m, band_far_m, code)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    "INSERT INTO distributors (name, currency, timezone, band_near_m, band_mid_m, band_far_m,
+                        overdue_policy, code)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                     &vals,
                 )
                 .await

@@ -406,7 +406,9 @@ async fn pull_inner(
         .map_err(AppError::malformed)?;
     let first_page = page.restarted || req.cursor.is_empty();
     let page_confirmed = page.confirmed_seq;
-    let profile = if first_page {
+    // The profile comes on the first page and on the last page of every pull, so that a
+    // change of the distributor's settings reaches phones that keep their cursor.
+    let profile = if first_page || !page.has_more {
         Some(state.store.device_profile(&auth).await?)
     } else {
         None

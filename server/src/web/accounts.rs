@@ -17,7 +17,9 @@ use super::{
 };
 use crate::AppState;
 use crate::store::keyusers::Role;
-use crate::store::tenants::{Account, AccountForm, Actor, DistributorForm, DistributorRow};
+use crate::store::tenants::{
+    Account, AccountForm, Actor, DistributorForm, DistributorRow, OVERDUE_POLICIES,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -78,6 +80,15 @@ fn distributor_fields(user: &WebUser, f: &DistributorForm, new: bool) -> Markup 
         (number("distributors.band_mid", "band_mid_m", f.band_mid_m))
         (number("distributors.band_far", "band_far_m", f.band_far_m))
         p.hint { (t.s("distributors.bands_hint")) }
+        label { (t.s("distributors.overdue_policy"))
+            select #overdue-policy name="overdue_policy" {
+                @for p in OVERDUE_POLICIES {
+                    option value=(p) selected[f.overdue_policy == p] {
+                        (t.s(if p == "warn" { "distributors.overdue_warn" } else { "distributors.overdue_require_reason" }))
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -124,6 +135,10 @@ fn sent_distributor(f: &Fields) -> DistributorForm {
         band_near_m: number("band_near_m"),
         band_mid_m: number("band_mid_m"),
         band_far_m: number("band_far_m"),
+        overdue_policy: match f.get("overdue_policy") {
+            "" => "warn".to_string(),
+            p => p.to_string(),
+        },
     }
 }
 

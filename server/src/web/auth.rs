@@ -74,14 +74,21 @@ impl WebUser {
     }
 
     /// Whether the user may open a page at this path: a distributor's portal login reaches
-    /// its orders, imports and own settings only.
+    /// its orders, payment calendar, imports and own settings only.
     pub fn may_open(&self, path: &str) -> bool {
         if self.role != Role::Distributor {
             return true;
         }
-        ["/orders", "/imports", "/settings", "/logout", "/assets"]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        [
+            "/orders",
+            "/receivables",
+            "/imports",
+            "/settings",
+            "/logout",
+            "/assets",
+        ]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
             || path == "/"
     }
 

@@ -37,6 +37,7 @@ pub mod outlet_card;
 pub mod pages;
 pub mod pricing;
 pub mod questionnaires;
+pub mod receivables;
 pub mod routes;
 pub mod staff;
 pub mod truth;
@@ -160,6 +161,7 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(orders::router())
         .merge(imports::router())
+        .merge(receivables::router())
         .merge(map::router())
 }
 
@@ -304,7 +306,7 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let full: [(&str, &str); 17] = [
+    let full: [(&str, &str); 18] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
         ("/visits/signals", "nav.signals"),
@@ -320,10 +322,15 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/routes", "nav.routes"),
         ("/questionnaires", "nav.questionnaires"),
         ("/orders", "nav.orders"),
+        ("/receivables", "nav.receivables"),
         ("/imports", "nav.imports"),
         ("/api-keys", "nav.api_keys"),
     ];
-    let portal: [(&str, &str); 2] = [("/orders", "nav.orders"), ("/imports", "nav.imports")];
+    let portal: [(&str, &str); 3] = [
+        ("/orders", "nav.orders"),
+        ("/receivables", "nav.receivables"),
+        ("/imports", "nav.imports"),
+    ];
     let mut nav: Vec<(&str, &str)> = if user.role == Role::Distributor {
         portal.to_vec()
     } else {

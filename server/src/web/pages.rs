@@ -586,6 +586,7 @@ async fn outlet_card(
             (t.s("col.outlet_kind"), text(t.value("kind", if is_global != 0 { "global" } else { "local" }))),
             (t.s("col.reference_location"), html! { span #reference-location { (coord(lat)) " " (coord(lon)) } }),
         ]))
+        p { a #outlet-payment-calendar href={"/receivables?outlet_id=" (id)} { (t.s("nav.receivables")) } }
         @if user.can_write() && (is_global == 0 || user.may_keep_globals()) {
             p { a.button #edit-outlet href={"/outlets/" (id) "/edit"} { (t.s("outlets.edit")) } }
             h2 { (t.s("outlet.reference_location")) }
