@@ -33,6 +33,7 @@ pub mod v1 {
 /// The CRDT library the outlet cards are made with, for the crates that read and merge them.
 pub use automerge;
 pub mod cards;
+pub mod claims;
 pub mod dates;
 pub mod i18n;
 pub mod ids;
@@ -54,6 +55,8 @@ impl v1::mutation::Kind {
             Kind::QuestionnaireAnswered(_) => "questionnaire_answered",
             Kind::DistributionChecked(_) => "distribution_checked",
             Kind::CardChanged(_) => "card_changed",
+            Kind::ClaimSaved(_) => "claim_saved",
+            Kind::ClaimDeleted(_) => "claim_deleted",
         }
     }
 }

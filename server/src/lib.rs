@@ -3,6 +3,8 @@
 //! bound listener until shutdown.
 
 #![forbid(unsafe_code)]
+// The OpenAPI document is one `json!` literal.
+#![recursion_limit = "256"]
 
 use std::sync::Arc;
 

@@ -9,6 +9,9 @@
 //! 3. As the order moves, `POST /api/v1/orders/{id}/status {"state": "confirmed", ...}`.
 //!    Illegal moves get 409 with the current state. The agent's phone receives each change
 //!    with its next sync.
+//!
+//! Claims go the same way: `GET /api/v1/claims/feed`, `POST /api/v1/claims/ack`, then
+//! `POST /api/v1/claims/{id}/stage {"stage": "being_considered" | "accepted" | "declined"}`.
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -27,7 +30,7 @@ pub mod openapi;
 pub mod webhooks;
 
 /// The API's routes as (method, path) — the OpenAPI document is checked against them.
-pub const ROUTES: [(&str, &str); 7] = [
+pub const ROUTES: [(&str, &str); 11] = [
     ("get", "/api/v1/orders/feed"),
     ("post", "/api/v1/orders/ack"),
     ("get", "/api/v1/orders/{id}"),
@@ -35,6 +38,10 @@ pub const ROUTES: [(&str, &str); 7] = [
     ("get", "/api/v1/orders/{id}/history"),
     ("post", "/api/v1/imports/{kind}"),
     ("get", "/api/v1/import-jobs/{id}"),
+    ("get", "/api/v1/claims/feed"),
+    ("post", "/api/v1/claims/ack"),
+    ("get", "/api/v1/claims/{id}"),
+    ("post", "/api/v1/claims/{id}/stage"),
 ];
 
 /// The largest import body accepted (a 100,000-line sales file is about 6 MB).
@@ -53,6 +60,10 @@ pub fn router() -> Router<AppState> {
             post(import).layer(axum::extract::DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
         )
         .route(ROUTES[6].1, get(import_job))
+        .route(ROUTES[7].1, get(claim_feed))
+        .route(ROUTES[8].1, post(claim_ack))
+        .route(ROUTES[9].1, get(claim))
+        .route(ROUTES[10].1, post(claim_stage))
 }
 
 #[derive(Deserialize)]
@@ -372,5 +383,114 @@ async fn status(
             )
         }),
         Err(StatusRefusal::Invalid(m)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", m)),
+    }
+}
+
+async fn claim_feed(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed", e.body_text()))?;
+    if !(1..=500).contains(&q.limit) || q.after < 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "limit is 1 to 500 and after is not negative",
+        ));
+    }
+    Ok(Json(state.store.claim_feed(d, q.after, q.limit).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct ClaimAckBody {
+    claim_ids: Vec<String>,
+}
+
+async fn claim_ack(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    body: Result<Json<ClaimAckBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    if body.claim_ids.len() > 1000 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "at most 1000 claim ids per acknowledgement",
+        ));
+    }
+    let results: Vec<Value> = state
+        .store
+        .acknowledge_claims(d, &body.claim_ids, state.clock.now())
+        .await?
+        .into_iter()
+        .map(|(id, result)| json!({"claim_id": id, "result": result}))
+        .collect();
+    Ok(Json(json!({ "results": results })).into_response())
+}
+
+fn no_claim() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such claim")
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut claims = state.store.claims_by_id(d, std::slice::from_ref(&id)).await?;
+    let claim = claims.pop().ok_or_else(no_claim)?;
+    let history: Vec<Value> = state
+        .store
+        .claim_history(&id)
+        .await?
+        .into_iter()
+        .map(|(stage, answer, source, at)| {
+            json!({"stage": stage, "answer": answer, "source": source, "changed_at_ms": at})
+        })
+        .collect();
+    let mut body = serde_json::to_value(claim).unwrap_or(Value::Null);
+    body["history"] = Value::Array(history);
+    Ok(Json(body).into_response())
+}
+
+#[derive(Deserialize)]
+struct StageBody {
+    stage: String,
+    #[serde(default)]
+    answer: String,
+}
+
+async fn claim_stage(
+    State(state): State<AppState>,
+    Distributor(d): Distributor,
+    Path(id): Path<String>,
+    body: Result<Json<StageBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    use crate::store::claims::StageRefusal;
+    let Json(b) = body?;
+    match state
+        .store
+        .set_claim_stage(d, &id, &b.stage, &b.answer, "api", state.clock.now())
+        .await?
+    {
+        Ok(claim) => Ok(Json(claim).into_response()),
+        Err(StageRefusal::UnknownClaim) => Err(no_claim()),
+        Err(StageRefusal::UnknownStage(s)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_state",
+            format!("unknown stage {s:?}: use being_considered, accepted or declined"),
+        )),
+        Err(StageRefusal::Illegal { from, to }) => Err(ApiError {
+            extra: Some(json!({"current_state": from})),
+            ..ApiError::new(
+                StatusCode::CONFLICT,
+                "illegal_transition",
+                format!("the claim is {from} and cannot become {to}"),
+            )
+        }),
+        Err(StageRefusal::Invalid(m)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", m)),
     }
 }

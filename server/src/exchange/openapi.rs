@@ -21,6 +21,11 @@ fn error_response(description: &str) -> Value {
     json_response(description, "Error")
 }
 
+fn claim_id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": "The claim's id (UUID).",
+           "schema": {"type": "string", "format": "uuid"}})
+}
+
 fn order_id_param() -> Value {
     json!({"name": "id", "in": "path", "required": true, "description": "The order's id (UUID).",
            "schema": {"type": "string", "format": "uuid"}})
@@ -38,7 +43,7 @@ pub fn spec() -> Value {
         "info": {
             "title": "fieldsync distributor API",
             "version": "1",
-            "description": "Orders synced by sales agents, handed over exactly once: read the feed, store the orders, acknowledge them; then report each order's status. Authenticate with an API key created by a key user (`fieldsync-server api-key add --distributor CODE`)."
+            "description": "Orders and claims synced by sales agents, handed over exactly once: read the feed, store them, acknowledge them; then report each order's status and each claim's stage. Authenticate with an API key created by a key user (`fieldsync-server api-key add --distributor CODE`)."
         },
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}],
@@ -87,10 +92,10 @@ pub fn spec() -> Value {
             }},
             "/api/v1/imports/{kind}": {"post": {
                 "operationId": "importRows",
-                "summary": "Import local outlets, local products, warehouses, prices, stock, actual sales, routes, org units, price lists or sync points.",
-                "description": "The body is a CSV file (UTF-8, comma or semicolon, header line), an XLSX workbook (first sheet, header row) or JSON {\"rows\": [{...}]}; the format comes from ?format= or the content type. Columns (required first): outlets code, name, address, contact, phone, channel, latitude, longitude, territory_code, price_list (a price list's name); products code, name, unit, category, must_stock, must_stock_channels (outlet channels separated by ;, empty: every channel); warehouses code, name; prices price_list (its name), product_code, price (e.g. 12.50), valid_from (YYYY-MM-DD, the first day it applies; empty: since always); stock warehouse_code, product_code, quantity; sales invoice_number, invoice_date, outlet_code, product_code, quantity, amount; routes date, position_code, stop, outlet_code; org_units code, name, kind (region, team, territory or position; needed for a new code), parent_code (an empty cell: at the top); price_lists name, payment_form (cash, credit, bank_transfer), default (yes/no); sync_points login, distributor_code, granted (yes/no; head office only: refused for a distributor's API key). Outlets, products, warehouses, prices, org units, price lists and sync points apply their valid rows and log the others; stock, sales and routes apply all rows or none. Org units follow the org editor's rules (kinds, no cycles; a moved position's phone follows it). A column absent from the file never changes what is stored; an empty cell in a present optional column clears it; a row with an empty required cell is refused with its line number. New outlets get the distributor's default price list (or its first) unless the file names one. With dry_run=1 (every kind) the import runs and is rolled back: the job reports what would be created, changed (with before and after of the first changes) and left unchanged, and the refused rows; nothing is written (status checked).",
+                "summary": "Import local outlets, local products, warehouses, prices, stock, actual sales, receivables, purchase plans, routes, org units, price lists or sync points.",
+                "description": "The body is a CSV file (UTF-8, comma or semicolon, header line), an XLSX workbook (first sheet, header row) or JSON {\"rows\": [{...}]}; the format comes from ?format= or the content type. Columns (required first): outlets code, name, address, contact, phone, channel, latitude, longitude, territory_code, price_list (a price list's name); products code, name, unit, category, brand, must_stock, must_stock_channels (outlet channels separated by ;, empty: every channel); warehouses code, name; prices price_list (its name), product_code, price (e.g. 12.50), valid_from (YYYY-MM-DD, the first day it applies; empty: since always); stock warehouse_code, product_code, quantity; sales invoice_number, invoice_date, outlet_code, product_code, quantity, amount; receivables invoice_number, outlet_code, invoice_date, due_date, amount, paid (empty: 0), currency (empty: the distributor's) — one open invoice a row, an invoice paid in full leaves the outlet's debt, invoices not in the file stay as they are; plans period (YYYY-MM), target, outlet_code or position_code (one of them), category or brand (neither: every product), measure (money, the default, or quantity); routes date, position_code, stop, outlet_code; org_units code, name, kind (region, team, territory or position; needed for a new code), parent_code (an empty cell: at the top); price_lists name, payment_form (cash, credit, bank_transfer), default (yes/no); sync_points login, distributor_code, granted (yes/no; head office only: refused for a distributor's API key). Outlets, products, warehouses, prices, receivables, plans, org units, price lists and sync points apply their valid rows and log the others; stock, sales and routes apply all rows or none. Org units follow the org editor's rules (kinds, no cycles; a moved position's phone follows it). A column absent from the file never changes what is stored; an empty cell in a present optional column clears it; a row with an empty required cell is refused with its line number. New outlets get the distributor's default price list (or its first) unless the file names one. With dry_run=1 (every kind) the import runs and is rolled back: the job reports what would be created, changed (with before and after of the first changes) and left unchanged, and the refused rows; nothing is written (status checked).",
                 "parameters": [
-                    {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": ["outlets", "products", "warehouses", "prices", "stock", "sales", "receivables", "routes", "org_units", "price_lists", "sync_points"]}},
+                    {"name": "kind", "in": "path", "required": true, "schema": {"type": "string", "enum": ["outlets", "products", "warehouses", "prices", "stock", "sales", "receivables", "plans", "routes", "org_units", "price_lists", "sync_points"]}},
                     {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["csv", "xlsx", "json"]}},
                     {"name": "file_name", "in": "query", "required": false, "schema": {"type": "string"}},
                     {"name": "dry_run", "in": "query", "required": false, "description": "1: report what would change, write nothing.", "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}},
@@ -117,6 +122,48 @@ pub fn spec() -> Value {
                     "200": json_response("The job.", "ImportJob"),
                     "401": unauthorized,
                     "404": error_response("No such import job for this distributor.")
+                }
+            }},
+            "/api/v1/claims/feed": {"get": {
+                "operationId": "claimFeed",
+                "summary": "Registered claims not yet acknowledged, oldest first (drafts stay on the agent's side).",
+                "parameters": [
+                    {"name": "after", "in": "query", "required": false, "description": "The next_cursor of the previous page.", "schema": {"type": "integer", "format": "int64", "minimum": 0, "default": 0}},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
+                ],
+                "responses": {
+                    "200": json_response("A page of the claims feed.", "ClaimFeedPage"),
+                    "400": bad, "401": unauthorized
+                }
+            }},
+            "/api/v1/claims/ack": {"post": {
+                "operationId": "acknowledgeClaims",
+                "summary": "Acknowledge received claims; they leave the feed for good. Idempotent.",
+                "requestBody": json_request("ClaimAckRequest"),
+                "responses": {
+                    "200": json_response("What happened to each id.", "ClaimAckResponse"),
+                    "400": bad, "401": unauthorized
+                }
+            }},
+            "/api/v1/claims/{id}": {"get": {
+                "operationId": "getClaim",
+                "summary": "One claim with its lines, stage and history.",
+                "parameters": [claim_id_param()],
+                "responses": {
+                    "200": json_response("The claim.", "Claim"),
+                    "401": unauthorized, "404": error_response("No such claim for this distributor.")
+                }
+            }},
+            "/api/v1/claims/{id}/stage": {"post": {
+                "operationId": "setClaimStage",
+                "summary": "Move a claim to a new stage.",
+                "description": "registered → being_considered → accepted or declined (deciding straight from registered is allowed). A declined claim needs an answer. A decision is final. The agent's phone shows the new stage after its next sync.",
+                "parameters": [claim_id_param()],
+                "requestBody": json_request("StageUpdate"),
+                "responses": {
+                    "200": json_response("The claim as it now is.", "Claim"),
+                    "400": bad, "401": unauthorized, "404": error_response("No such claim for this distributor."),
+                    "409": error_response("The move is not allowed from the claim's current stage (given as current_state).")
                 }
             }},
             "/api/v1/orders/{id}/history": {"get": {
@@ -210,6 +257,55 @@ pub fn spec() -> Value {
                     "started_at_ms": {"type": "integer", "format": "int64"},
                     "finished_at_ms": {"type": "integer", "format": "int64", "nullable": true},
                     "errors": {"type": "array", "description": "[line number, reason] of each refused row (at most 1000).", "items": {"type": "array", "items": {}}}
+                }},
+                "ClaimLine": {"type": "object", "required": ["line_no", "order_id", "order_number", "order_line_no", "product_id", "product_code", "product_name", "quantity_milli", "claim_type", "claim_subtype"], "properties": {
+                    "line_no": {"type": "integer", "format": "int64"},
+                    "order_id": {"type": "string", "format": "uuid"},
+                    "order_number": {"type": "integer", "format": "int64"},
+                    "order_line_no": {"type": "integer", "format": "int64"},
+                    "product_id": {"type": "integer", "format": "int64"},
+                    "product_code": {"type": "string"},
+                    "product_name": {"type": "string"},
+                    "quantity_milli": {"type": "integer", "format": "int64"},
+                    "claim_type": {"type": "string"},
+                    "claim_subtype": {"type": "string"}
+                }},
+                "Claim": {"type": "object", "required": ["id", "number", "stage", "outlet_id", "outlet_code", "outlet_name", "agent_login", "comment", "answer", "saved_device_ms", "received_at_ms", "stage_changed_ms", "handed_over", "lines"], "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "number": {"type": "integer", "format": "int64"},
+                    "stage": {"type": "string", "enum": ["registered", "being_considered", "accepted", "declined"]},
+                    "outlet_id": {"type": "integer", "format": "int64"},
+                    "outlet_code": {"type": "string"},
+                    "outlet_name": {"type": "string"},
+                    "agent_login": {"type": "string"},
+                    "visit_id": {"type": "string", "nullable": true},
+                    "comment": {"type": "string"},
+                    "answer": {"type": "string"},
+                    "saved_device_ms": {"type": "integer", "format": "int64"},
+                    "received_at_ms": {"type": "integer", "format": "int64"},
+                    "registered_at_ms": {"type": "integer", "format": "int64", "nullable": true},
+                    "stage_changed_ms": {"type": "integer", "format": "int64"},
+                    "handed_over": {"type": "boolean"},
+                    "lines": {"type": "array", "items": {"$ref": "#/components/schemas/ClaimLine"}},
+                    "history": {"type": "array", "items": {"type": "object"}}
+                }},
+                "ClaimFeedPage": {"type": "object", "required": ["claims", "next_cursor", "has_more"], "properties": {
+                    "claims": {"type": "array", "items": {"$ref": "#/components/schemas/Claim"}},
+                    "next_cursor": {"type": "integer", "format": "int64"},
+                    "has_more": {"type": "boolean"}
+                }},
+                "ClaimAckRequest": {"type": "object", "required": ["claim_ids"], "properties": {
+                    "claim_ids": {"type": "array", "maxItems": 1000, "items": {"type": "string"}}
+                }},
+                "ClaimAckResponse": {"type": "object", "required": ["results"], "properties": {
+                    "results": {"type": "array", "items": {"type": "object", "required": ["claim_id", "result"], "properties": {
+                        "claim_id": {"type": "string"},
+                        "result": {"type": "string", "enum": ["acknowledged", "already_acknowledged", "unknown"]}
+                    }}}
+                }},
+                "StageUpdate": {"type": "object", "required": ["stage"], "properties": {
+                    "stage": {"type": "string", "enum": ["being_considered", "accepted", "declined"]},
+                    "answer": {"type": "string", "maxLength": 1000, "description": "Required for declined."}
                 }},
                 "History": {"type": "object", "required": ["history"], "properties": {
                     "history": {"type": "array", "items": {"type": "object", "required": ["state", "reason", "source", "changed_at_ms"], "properties": {

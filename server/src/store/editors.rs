@@ -367,6 +367,8 @@ impl Store {
             name,
             unit: Some(form.unit.trim().to_string()),
             category: Some(form.category.trim().to_string()),
+            // The form has no brand: the stored one stays (imports set it).
+            brand: None,
             must_stock: Some(form.must_stock),
             must_stock_channels: Some(
                 super::world::checked_must_stock_channels(&form.must_stock_channels)

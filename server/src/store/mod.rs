@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 pub mod backoffice;
 pub mod cards;
+pub mod claims;
 pub mod devices;
 pub mod editors;
 pub mod exchange;
@@ -31,6 +32,7 @@ pub mod outlet_cards;
 pub mod pricing;
 pub mod pull;
 pub mod questionnaires;
+pub mod plans;
 pub mod receivables;
 pub mod routes;
 pub mod secrets;

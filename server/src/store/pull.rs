@@ -272,9 +272,9 @@ async fn load_chunk(
             )
         ),
         EntityKind::Product => {
-            let products: Vec<(i64, String, String, String, String, i64, i64)> = query_in!(
+            let products: Vec<(i64, String, String, String, String, i64, i64, String)> = query_in!(
                 pool,
-                "SELECT id, code, name, unit, category, must_stock, quantity_step_milli
+                "SELECT id, code, name, unit, category, must_stock, quantity_step_milli, brand
                  FROM products WHERE id IN ({}) AND deleted = 0",
                 ids
             );
@@ -284,7 +284,8 @@ async fn load_chunk(
                  WHERE product_id IN ({}) ORDER BY product_id, channel",
                 ids
             );
-            for (id, code, name, unit, category, must_stock, quantity_step_milli) in products {
+            for (id, code, name, unit, category, must_stock, quantity_step_milli, brand) in products
+            {
                 let must_stock_channels = channels
                     .iter()
                     .filter(|c| c.0 == id)
@@ -299,6 +300,7 @@ async fn load_chunk(
                     must_stock: must_stock != 0,
                     quantity_step_milli,
                     must_stock_channels,
+                    brand,
                 };
                 out.push((id, Entity::Product(product)));
             }
@@ -501,6 +503,41 @@ async fn load_chunk(
                     lines: fates.remove(&number).unwrap_or_default(),
                 };
                 out.push((number, Entity::OrderStatus(status)));
+            }
+        }
+        EntityKind::ClaimReason => read_entities!(
+            ClaimReason,
+            "SELECT id, parent_id, name FROM claim_reasons WHERE id IN ({}) AND active = 1",
+            |id: i64, parent_id: Option<i64>, name: String| (
+                id,
+                v1::ClaimReason {
+                    id,
+                    parent_id: parent_id.unwrap_or(0),
+                    name,
+                }
+            )
+        ),
+        EntityKind::ClaimStatus => read_entities!(
+            ClaimStatus,
+            "SELECT number, id, stage, answer, stage_changed_ms FROM claims
+             WHERE number IN ({}) AND deleted_at_ms IS NULL",
+            |number: i64, id: String, stage: String, answer: String, changed_at_ms: i64| (
+                number,
+                v1::ClaimStatus {
+                    claim_id: Uuid::parse_str(&id)
+                        .map(|u| u.as_bytes().to_vec())
+                        .unwrap_or_default(),
+                    number,
+                    stage: fieldsync_protocol::claims::stage_from_name(&stage)
+                        .unwrap_or(v1::ClaimStage::ClaimDraft) as i32,
+                    answer,
+                    changed_at_ms,
+                }
+            )
+        ),
+        EntityKind::Plan => {
+            for (id, plan) in super::plans::load(pool, ids).await? {
+                out.push((id, Entity::Plan(plan)));
             }
         }
         EntityKind::Receivables => {

@@ -397,6 +397,7 @@ pub struct ProductFields {
     pub name: String,
     pub unit: String,
     pub category: String,
+    pub brand: String,
     pub must_stock: bool,
     /// The outlet channels the product is must-stock for, sorted; none: every channel (and
     /// none at all when it is not must-stock).
@@ -440,6 +441,7 @@ impl ProductFields {
             ("name", self.name.clone(), after.name.clone()),
             ("unit", self.unit.clone(), after.unit.clone()),
             ("category", self.category.clone(), after.category.clone()),
+            ("brand", self.brand.clone(), after.brand.clone()),
             (
                 "must_stock",
                 self.must_stock.to_string(),
@@ -465,6 +467,7 @@ pub struct ProductPatch {
     pub name: String,
     pub unit: Option<String>,
     pub category: Option<String>,
+    pub brand: Option<String>,
     pub must_stock: Option<bool>,
     /// The channels it is must-stock for (empty: every channel); `None` keeps the stored ones.
     /// A product that is not must-stock keeps none.
@@ -828,7 +831,7 @@ impl Store {
         mode: PatchMode,
     ) -> Result<PatchReport> {
         let dry_run = mode == PatchMode::DryRun;
-        type Row = (i64, String, String, String, String, i64, i64);
+        type Row = (i64, String, String, String, String, i64, i64, String);
         let mut tx = self.begin_write().await?;
         // Read, merge, write: concurrent imports of this distributor take turns.
         self.serialise_distributor(&mut tx, distributor_id).await?;
@@ -836,7 +839,7 @@ impl Store {
         let rows: Vec<Row> = select_in!(
             tx,
             Row,
-            "SELECT id, code, name, unit, category, must_stock, deleted FROM products \
+            "SELECT id, code, name, unit, category, must_stock, deleted, brand FROM products \
              WHERE distributor_id = $1 AND code IN ({})",
             [distributor_id],
             codes.clone()
@@ -861,6 +864,7 @@ impl Store {
                     name: r.2,
                     unit: r.3,
                     category: r.4,
+                    brand: r.7,
                     must_stock: r.5 != 0,
                     must_stock_channels: channels.remove(&r.1).unwrap_or_default(),
                 };
@@ -889,6 +893,9 @@ impl Store {
             if let Some(c) = &p.category {
                 after.category = c.clone();
             }
+            if let Some(b) = &p.brand {
+                after.brand = b.clone();
+            }
             if let Some(m) = p.must_stock {
                 after.must_stock = m;
             }
@@ -906,6 +913,7 @@ impl Store {
                     Val::S(after.unit.clone()),
                     Val::S(after.category.clone()),
                     Val::I(after.must_stock as i64),
+                    Val::S(after.brand.clone()),
                 ]
             };
             let id = match &known {
@@ -922,7 +930,7 @@ impl Store {
                     exec_on(
                         &mut tx,
                         "UPDATE products SET name = $2, unit = $3, category = $4, must_stock = $5, \
-                         deleted = 0 WHERE id = $1",
+                         brand = $6, deleted = 0 WHERE id = $1",
                         &vals(*id),
                     )
                     .await?;
@@ -934,8 +942,8 @@ impl Store {
                     v.push(Val::S(p.code.clone()));
                     let (id,): (i64,) = one_on(
                         &mut tx,
-                        "INSERT INTO products (distributor_id, name, unit, category, must_stock, code, deleted) \
-                         VALUES ($1, $2, $3, $4, $5, $6, 0) RETURNING id",
+                        "INSERT INTO products (distributor_id, name, unit, category, must_stock, brand, code, deleted) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 0) RETURNING id",
                         &v,
                     )
                     .await?;

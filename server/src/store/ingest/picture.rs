@@ -1,12 +1,12 @@
 //! The batched reads: everything a batch's fresh mutations refer to, one query per kind.
-use super::rules::{Picture, VisitState};
+use super::rules::{ClaimState, ClaimableLine, Picture, VisitState};
 use crate::store::devices::DeviceAuth;
 use crate::store::sql::select_in;
 use crate::store::{Result, Store};
 use fieldsync_protocol::location::Fix;
 use fieldsync_protocol::v1::OrderState;
 use fieldsync_protocol::v1::{self, mutation::Kind};
-use fieldsync_protocol::{ids, questionnaire};
+use fieldsync_protocol::{claims, ids, questionnaire};
 use sqlx::AnyConnection;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -43,6 +43,8 @@ impl Store {
         let mut answer_ids = HashSet::new();
         let mut check_ids = HashSet::new();
         let mut questionnaire_ids = HashSet::new();
+        let mut claim_ids = HashSet::new();
+        let mut claimed_orders = HashSet::new();
         let mut need_price_lists = false;
         for m in fresh {
             match &m.kind {
@@ -75,6 +77,15 @@ impl Store {
                 }
                 Some(Kind::CardChanged(c)) => {
                     outlet_ids.insert(c.outlet_id);
+                }
+                Some(Kind::ClaimSaved(c)) => {
+                    claim_ids.extend(ids::from_wire(&c.claim_id));
+                    visit_ids.extend(ids::from_wire(&c.visit_id));
+                    outlet_ids.insert(c.outlet_id);
+                    claimed_orders.extend(c.lines.iter().filter_map(|l| ids::from_wire(&l.order_id)));
+                }
+                Some(Kind::ClaimDeleted(c)) => {
+                    claim_ids.extend(ids::from_wire(&c.claim_id));
                 }
                 None => {}
             }
@@ -208,6 +219,64 @@ impl Store {
              FROM distribution_checks d WHERE d.check_id IN ({})",
             check_ids
         );
+        if !claim_ids.is_empty() {
+            let claims = select_in!(
+                conn,
+                (String, i64, i64, String, Option<i64>),
+                "SELECT id, mobile_user_id, number, stage, deleted_at_ms FROM claims WHERE id IN ({})",
+                [],
+                claim_ids.iter().map(|u| u.to_string()).collect()
+            );
+            for (id, owner, number, stage, deleted) in claims {
+                if let Ok(id) = Uuid::parse_str(&id) {
+                    pic.claims.insert(
+                        id,
+                        ClaimState {
+                            owner,
+                            number,
+                            stage: claims::stage_from_name(&stage)
+                                .unwrap_or(v1::ClaimStage::ClaimDraft),
+                            deleted: deleted.is_some(),
+                            stored: true,
+                        },
+                    );
+                }
+            }
+        }
+        if !claimed_orders.is_empty() {
+            // What each claimed order line was: its outlet, product, and the most that can be
+            // claimed (shipped, else confirmed, else ordered).
+            let lines = select_in!(
+                conn,
+                (String, i64, i64, i64, i64, Option<i64>, Option<i64>, String),
+                "SELECT o.id, l.line_no, o.outlet_id, l.product_id, l.quantity_milli,
+                        l.confirmed_quantity_milli, l.shipped_quantity_milli, o.state
+                 FROM orders o JOIN order_lines l ON l.order_id = o.id
+                 WHERE o.id IN ({})",
+                [],
+                claimed_orders.iter().map(|u| u.to_string()).collect()
+            );
+            for (id, line_no, outlet, product, ordered, confirmed, shipped, state) in lines {
+                if let Ok(id) = Uuid::parse_str(&id) {
+                    pic.order_lines.insert(
+                        (id, line_no),
+                        ClaimableLine {
+                            outlet_id: outlet,
+                            product_id: product,
+                            max_milli: shipped.or(confirmed).unwrap_or(ordered),
+                            cancelled: matches!(state.as_str(), "cancelled" | "rejected"),
+                        },
+                    );
+                }
+            }
+            let reasons: Vec<(i64, Option<i64>)> = sqlx::query_as(
+                "SELECT id, parent_id FROM claim_reasons WHERE distributor_id = $1 AND active = 1",
+            )
+            .bind(auth.distributor_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            pic.claim_reasons = reasons.into_iter().collect();
+        }
         for qid in questionnaire_ids {
             if let Some((defs, revision)) =
                 load_questionnaire(conn, auth.distributor_id, qid).await?

@@ -1,6 +1,6 @@
 //! The rows a batch writes, each a struct that declares its table's columns and values
 //! together, and the multi-row statements that write them.
-use super::rules::{EndedVisit, Writes};
+use super::rules::{ClaimWrite, EndedVisit, Writes};
 use crate::store::devices::DeviceAuth;
 use crate::store::sessions::SessionCtx;
 use crate::store::sql::{insert, table_row};
@@ -141,6 +141,28 @@ table_row! {
     }
 }
 
+table_row! {
+    /// A line of a claim.
+    pub(super) ClaimLineRow => "claim_lines" {
+        claim_id: String,
+        line_no: i64,
+        order_id: String,
+        order_line_no: i64,
+        product_id: i64,
+        quantity_milli: i64,
+        type_id: i64,
+        subtype_id: Option<i64>,
+    }
+}
+
+/// What orders touched, by distributor: the plans that count them are sent again.
+#[derive(Default)]
+struct Touched {
+    outlets: std::collections::BTreeSet<i64>,
+    positions: std::collections::BTreeSet<i64>,
+    instants: Vec<i64>,
+}
+
 /// Rows produced by one or more pushes, ready to be written together.
 #[derive(Default)]
 pub(super) struct Rows {
@@ -158,6 +180,8 @@ pub(super) struct Rows {
     pub(super) checks: Vec<CheckRow>,
     pub(super) items: Vec<ItemRow>,
     pub(super) refused: Vec<RefusedRow>,
+    /// Claims saved or deleted, with who sent them and when the server received them.
+    pub(super) claims: Vec<(ClaimWrite, DeviceAuth, i64)>,
 }
 
 impl Rows {
@@ -173,6 +197,7 @@ impl Rows {
         self.checks.extend(other.checks);
         self.items.extend(other.items);
         self.refused.extend(other.refused);
+        self.claims.extend(other.claims);
     }
 
     /// Turns what a batch decided into rows, stamped with its device, session and time.
@@ -188,6 +213,7 @@ impl Rows {
             answers: w.answers,
             checks: w.checks,
             refused: w.refused,
+            claims: w.claims.into_iter().map(|c| (c, auth.clone(), now)).collect(),
             ..Rows::default()
         };
         for v in &w.new_visits {
@@ -336,6 +362,11 @@ impl Store {
         // (the number the server gave the order, then its fate): one change-log statement per
         // distributor of the group.
         let mut statuses: std::collections::BTreeMap<i64, Vec<ChangeRef>> = Default::default();
+        let placed_for_plans: Vec<(i64, i64, i64, i64)> = r
+            .orders
+            .iter()
+            .map(|o| (o.distributor_id, o.outlet_id, o.position_id, o.placed_device_ms))
+            .collect();
         for o in &r.orders {
             statuses
                 .entry(o.distributor_id)
@@ -365,6 +396,55 @@ impl Store {
                     *position_id,
                 ));
         }
+        // Plans whose fulfilment these orders change are sent again.
+        let mut touched: std::collections::BTreeMap<i64, Touched> = Default::default();
+        for o in &placed_for_plans {
+            let t = touched.entry(o.0).or_default();
+            t.outlets.insert(o.1);
+            t.positions.insert(o.2);
+            t.instants.push(o.3);
+        }
+        if !r.cancels.is_empty() {
+            let ids: Vec<String> = r.cancels.iter().map(|c| c.0.to_string()).collect();
+            let rows = crate::store::sql::select_in!(
+                *tx,
+                (i64, i64, i64, i64),
+                "SELECT distributor_id, outlet_id, position_id, placed_device_ms FROM orders WHERE id IN ({})",
+                [],
+                ids
+            );
+            for (d, outlet, position, placed) in rows {
+                let t = touched.entry(d).or_default();
+                t.outlets.insert(outlet);
+                t.positions.insert(position);
+                t.instants.push(placed);
+            }
+        }
+        for (d, t) in touched {
+            let (tz, any): (String, i64) = sqlx::query_as(
+                "SELECT timezone, CASE WHEN EXISTS (SELECT 1 FROM plans WHERE distributor_id = $1) THEN 1 ELSE 0 END
+                 FROM distributors WHERE id = $1",
+            )
+            .bind(d)
+            .fetch_one(&mut **tx)
+            .await?;
+            if any == 0 {
+                continue;
+            }
+            let periods = t
+                .instants
+                .iter()
+                .map(|ms| crate::store::plans::period_of(*ms, &tz))
+                .collect();
+            let changes =
+                crate::store::plans::touched_plans(tx, d, &t.outlets, &t.positions, &periods)
+                    .await?;
+            statuses.entry(d).or_default().extend(changes);
+        }
+        let claim_changes = self.write_claims(tx, std::mem::take(&mut r.claims)).await?;
+        for (d, changes) in claim_changes {
+            statuses.entry(d).or_default().extend(changes);
+        }
         for (distributor_id, changes) in &statuses {
             record_changes(tx, *distributor_id, changes).await?;
         }
@@ -376,6 +456,153 @@ impl Store {
     }
 
     /// Hands out `n` new order numbers.
+    /// Writes claims: new ones with their numbers, drafts replaced whole, deletions marked.
+    /// Returns the ORDER-like status changes (a new claim's number, a registration) by
+    /// distributor.
+    async fn write_claims(
+        &self,
+        tx: &mut crate::store::WriteTx,
+        claims: Vec<(ClaimWrite, DeviceAuth, i64)>,
+    ) -> Result<std::collections::BTreeMap<i64, Vec<ChangeRef>>> {
+        use fieldsync_protocol::claims::stage_name;
+        let mut changes: std::collections::BTreeMap<i64, Vec<ChangeRef>> = Default::default();
+        let fresh = claims.iter().filter(|c| !c.0.stored).count();
+        let mut numbers = self.claim_numbers(tx, fresh).await?.into_iter();
+        for (c, auth, now) in claims {
+            let id = c.id.to_string();
+            let stage = stage_name(c.stage);
+            let deleted_at = c.deleted.then_some(now);
+            let number = if c.stored {
+                let (number,): (i64,) = sqlx::query_as(
+                    "UPDATE claims SET stage = $1, deleted_at_ms = COALESCE(deleted_at_ms, $2),
+                        stage_changed_ms = CASE WHEN stage = $1 THEN stage_changed_ms ELSE $3 END,
+                        registered_at_ms = CASE WHEN $1 = 'registered' THEN $3 ELSE registered_at_ms END
+                     WHERE id = $4 RETURNING number",
+                )
+                .bind(stage)
+                .bind(deleted_at)
+                .bind(now)
+                .bind(&id)
+                .fetch_one(&mut **tx)
+                .await?;
+                number
+            } else {
+                let number = numbers.next().expect("a number for each new claim");
+                let (outlet, visit) = c
+                    .saved
+                    .as_ref()
+                    .map(|(s, _)| {
+                        (
+                            s.outlet_id,
+                            fieldsync_protocol::ids::from_wire(&s.visit_id).map(|v| v.to_string()),
+                        )
+                    })
+                    .unwrap_or((0, None));
+                sqlx::query(
+                    "INSERT INTO claims (id, number, distributor_id, device_id, mobile_user_id, position_id,
+                        outlet_id, visit_id, stage, comment, saved_device_ms, received_at_ms, registered_at_ms,
+                        stage_changed_ms, deleted_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12, $11, $13)",
+                )
+                .bind(&id)
+                .bind(number)
+                .bind(auth.distributor_id)
+                .bind(auth.device_id)
+                .bind(auth.mobile_user_id)
+                .bind(auth.position_id)
+                .bind(outlet)
+                .bind(visit)
+                .bind(stage)
+                .bind(c.device_ms)
+                .bind(now)
+                .bind(c.registered.then_some(now))
+                .bind(deleted_at)
+                .execute(&mut **tx)
+                .await?;
+                number
+            };
+            if let Some((saved, products)) = &c.saved {
+                sqlx::query("UPDATE claims SET comment = $1, saved_device_ms = $2 WHERE id = $3")
+                    .bind(saved.comment.trim())
+                    .bind(c.device_ms)
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("DELETE FROM claim_lines WHERE claim_id = $1")
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await?;
+                let rows: Vec<ClaimLineRow> = saved
+                    .lines
+                    .iter()
+                    .zip(products)
+                    .enumerate()
+                    .map(|(i, (l, product))| ClaimLineRow {
+                        claim_id: id.clone(),
+                        line_no: i as i64 + 1,
+                        order_id: fieldsync_protocol::ids::from_wire(&l.order_id)
+                            .map(|u| u.to_string())
+                            .unwrap_or_default(),
+                        order_line_no: i64::from(l.line_no),
+                        product_id: *product,
+                        quantity_milli: l.quantity_milli,
+                        type_id: l.type_id,
+                        subtype_id: (l.subtype_id != 0).then_some(l.subtype_id),
+                    })
+                    .collect();
+                insert(tx, rows).await?;
+            }
+            if !c.stored || c.registered {
+                sqlx::query(
+                    "INSERT INTO claim_stage_history (claim_id, stage, answer, source, changed_at_ms)
+                     VALUES ($1, $2, '', 'agent', $3)",
+                )
+                .bind(&id)
+                .bind(stage)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            if !c.deleted && (!c.stored || c.registered) {
+                changes
+                    .entry(auth.distributor_id)
+                    .or_default()
+                    .push(ChangeRef::upsert(
+                        v1::EntityKind::ClaimStatus,
+                        number,
+                        auth.position_id,
+                    ));
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn claim_numbers(&self, tx: &mut crate::store::WriteTx, n: usize) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(match self.backend() {
+            Backend::Postgres => {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT nextval('claim_number_seq') FROM generate_series(1, $1)",
+                )
+                .bind(n as i64)
+                .fetch_all(&mut **tx)
+                .await?;
+                rows.into_iter().map(|r| r.0).collect()
+            }
+            Backend::Sqlite => {
+                let (last,): (i64,) = sqlx::query_as(
+                    "UPDATE counters SET value = value + $1 WHERE name = 'claim_number' RETURNING value",
+                )
+                .bind(n as i64)
+                .fetch_one(&mut **tx)
+                .await?;
+                (last - n as i64 + 1..=last).collect()
+            }
+        })
+    }
+
     pub(super) async fn order_numbers(
         &self,
         tx: &mut crate::store::WriteTx,

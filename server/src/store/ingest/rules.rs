@@ -7,7 +7,7 @@ use crate::store::devices::DeviceAuth;
 use fieldsync_protocol::location::{self, Bands, Fix};
 use fieldsync_protocol::v1::OrderState;
 use fieldsync_protocol::v1::{self, ErrorCode, mutation::Kind};
-use fieldsync_protocol::{dates, ids, money, questionnaire};
+use fieldsync_protocol::{claims, dates, ids, money, questionnaire};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -171,6 +171,41 @@ pub(super) struct NewOrder {
     pub(super) cancel_reason: Option<String>,
 }
 
+/// A claim as the batch sees it.
+#[derive(Debug, Clone)]
+pub(super) struct ClaimState {
+    pub(super) owner: i64,
+    /// 0 until written (a claim created in this batch).
+    pub(super) number: i64,
+    pub(super) stage: v1::ClaimStage,
+    pub(super) deleted: bool,
+    /// Stored before this batch.
+    pub(super) stored: bool,
+}
+
+/// An order line a claim may name.
+#[derive(Debug, Clone)]
+pub(super) struct ClaimableLine {
+    pub(super) outlet_id: i64,
+    pub(super) product_id: i64,
+    pub(super) max_milli: i64,
+    pub(super) cancelled: bool,
+}
+
+/// A claim saved or deleted in this batch, as it stands after its last mutation.
+#[derive(Debug, Clone)]
+pub(super) struct ClaimWrite {
+    pub(super) id: Uuid,
+    pub(super) stored: bool,
+    pub(super) stage: v1::ClaimStage,
+    /// Registered by this batch (it enters the distributor's feed).
+    pub(super) registered: bool,
+    pub(super) deleted: bool,
+    /// The last content saved in this batch, with each line's product.
+    pub(super) saved: Option<(v1::ClaimSaved, Vec<i64>)>,
+    pub(super) device_ms: i64,
+}
+
 /// Everything the batch refers to, read up front.
 #[derive(Default)]
 pub(super) struct Picture {
@@ -193,6 +228,12 @@ pub(super) struct Picture {
     pub(super) cards: HashMap<i64, crate::store::outlet_cards::LockedCard>,
     /// The Automerge actors this device's changes may be made by.
     pub(super) card_actors: Vec<fieldsync_protocol::automerge::ActorId>,
+    /// Claims by id.
+    pub(super) claims: HashMap<Uuid, ClaimState>,
+    /// Order lines the batch's claims name, by (order, line number).
+    pub(super) order_lines: HashMap<(Uuid, i64), ClaimableLine>,
+    /// The distributor's active claim types (no parent) and subtypes (their type).
+    pub(super) claim_reasons: HashMap<i64, Option<i64>>,
 }
 
 /// Rows to write.
@@ -207,6 +248,7 @@ pub(super) struct Writes {
     pub(super) checks: Vec<CheckRow>,
     pub(super) refused: Vec<RefusedRow>,
     pub(super) card_changes: Vec<crate::store::outlet_cards::AcceptedChange>,
+    pub(super) claims: Vec<ClaimWrite>,
 }
 
 /// Validates one mutation against the picture and records its effects. `Ok(true)` applied,
@@ -518,11 +560,176 @@ pub(super) fn apply(
             Ok(true)
         }
         Some(Kind::CardChanged(c)) => card_changed(pic, w, m.device_time_ms, c),
+        Some(Kind::ClaimSaved(c)) => claim_saved(pic, w, user, m.device_time_ms, c),
+        Some(Kind::ClaimDeleted(c)) => claim_deleted(pic, w, user, m.device_time_ms, c),
     }
 }
 
 /// Automerge changes to an outlet card: visible outlet, the device's own actor, changes
 /// within limits whose dependencies the server has; merged, then the merged card checked.
+/// The batch's write of a claim, created on its first mutation in the batch.
+fn claim_write<'a>(w: &'a mut Writes, id: Uuid, state: &ClaimState, now: i64) -> &'a mut ClaimWrite {
+    match w.claims.iter().position(|c| c.id == id) {
+        Some(i) => &mut w.claims[i],
+        None => {
+            w.claims.push(ClaimWrite {
+                id,
+                stored: state.stored,
+                stage: state.stage,
+                registered: false,
+                deleted: state.deleted,
+                saved: None,
+                device_ms: now,
+            });
+            w.claims.last_mut().expect("just pushed")
+        }
+    }
+}
+
+fn claim_saved(
+    pic: &mut Picture,
+    w: &mut Writes,
+    user: i64,
+    device_ms: i64,
+    c: &v1::ClaimSaved,
+) -> Checked<bool> {
+    use v1::ClaimStage;
+    let claim_id = parse_id(&c.claim_id, "claim_id")?;
+    if let Some(known) = pic.claims.get(&claim_id) {
+        if known.owner != user {
+            return Err(taken("claim id", claim_id));
+        }
+        if known.deleted {
+            return refuse(
+                ErrorCode::InvalidState,
+                format!("claim {claim_id} was deleted"),
+            );
+        }
+        if known.stage != ClaimStage::ClaimDraft {
+            return refuse(
+                ErrorCode::InvalidState,
+                format!(
+                    "claim {} is {} and can no longer change",
+                    known.number,
+                    claims::stage_name(known.stage)
+                ),
+            );
+        }
+    }
+    if !c.visit_id.is_empty() {
+        own_visit(pic, user, parse_id(&c.visit_id, "visit_id")?)?;
+    }
+    if !pic.outlets.contains_key(&c.outlet_id) {
+        return refuse(
+            ErrorCode::NotVisible,
+            format!("outlet {} is not visible to this device", c.outlet_id),
+        );
+    }
+    claims::check(c).map_err(|e| (ErrorCode::InvalidMutation, e))?;
+    let mut products = Vec::with_capacity(c.lines.len());
+    for (i, l) in c.lines.iter().enumerate() {
+        let order = parse_id(&l.order_id, "order_id")?;
+        let Some(line) = pic.order_lines.get(&(order, i64::from(l.line_no))) else {
+            return refuse(
+                ErrorCode::UnknownReference,
+                format!("line {}: order {order} has no line {}", i + 1, l.line_no),
+            );
+        };
+        if line.outlet_id != c.outlet_id || line.cancelled {
+            return refuse(
+                ErrorCode::InvalidMutation,
+                format!(
+                    "line {}: order {order} is not a delivered order of this outlet",
+                    i + 1
+                ),
+            );
+        }
+        if l.quantity_milli > line.max_milli {
+            return refuse(
+                ErrorCode::InvalidMutation,
+                format!(
+                    "line {}: {} claimed of {} delivered",
+                    i + 1,
+                    l.quantity_milli,
+                    line.max_milli
+                ),
+            );
+        }
+        if pic.claim_reasons.get(&l.type_id) != Some(&None) {
+            return refuse(
+                ErrorCode::InvalidMutation,
+                format!("line {}: claim type {} is not in the list", i + 1, l.type_id),
+            );
+        }
+        if l.subtype_id != 0 && pic.claim_reasons.get(&l.subtype_id) != Some(&Some(l.type_id)) {
+            return refuse(
+                ErrorCode::InvalidMutation,
+                format!(
+                    "line {}: subtype {} is not a subtype of type {}",
+                    i + 1,
+                    l.subtype_id,
+                    l.type_id
+                ),
+            );
+        }
+        products.push(line.product_id);
+    }
+    let stage = if c.register {
+        ClaimStage::ClaimRegistered
+    } else {
+        ClaimStage::ClaimDraft
+    };
+    let state = pic.claims.entry(claim_id).or_insert(ClaimState {
+        owner: user,
+        number: 0,
+        stage,
+        deleted: false,
+        stored: false,
+    });
+    state.stage = stage;
+    let state = state.clone();
+    let write = claim_write(w, claim_id, &state, device_ms);
+    write.stage = stage;
+    write.registered |= c.register;
+    write.saved = Some((c.clone(), products));
+    write.device_ms = device_ms;
+    Ok(true)
+}
+
+fn claim_deleted(
+    pic: &mut Picture,
+    w: &mut Writes,
+    user: i64,
+    device_ms: i64,
+    c: &v1::ClaimDeleted,
+) -> Checked<bool> {
+    let claim_id = parse_id(&c.claim_id, "claim_id")?;
+    let Some(known) = pic.claims.get_mut(&claim_id).filter(|k| k.owner == user) else {
+        return refuse(
+            ErrorCode::UnknownReference,
+            format!("claim {claim_id} is unknown"),
+        );
+    };
+    if known.deleted {
+        return Ok(false);
+    }
+    if known.stage != v1::ClaimStage::ClaimDraft {
+        return refuse(
+            ErrorCode::InvalidState,
+            format!(
+                "claim {} is {} and cannot be deleted",
+                known.number,
+                claims::stage_name(known.stage)
+            ),
+        );
+    }
+    known.deleted = true;
+    let state = known.clone();
+    let write = claim_write(w, claim_id, &state, device_ms);
+    write.deleted = true;
+    Ok(true)
+}
+
 fn card_changed(
     pic: &mut Picture,
     w: &mut Writes,

@@ -1,0 +1,544 @@
+//! Purchase plans: a month's target for an outlet or for a position (the agent's own month),
+//! for all products or one category or brand, in money or quantity; set on the plans page or
+//! by import (kind `plans`). Fulfilment is counted from the distributor's imported actual
+//! sales of the month where there are any for the plan's outlets, else from the orders placed
+//! in it (not cancelled or refused), by the device's clock in the distributor's time zone.
+//! Phones get their position's plans and their territory's outlet plans (`Plan`), again
+//! whenever a plan or what counts toward it changes.
+use std::collections::{BTreeSet, HashMap};
+
+use fieldsync_protocol::dates;
+use fieldsync_protocol::v1::{self, EntityKind};
+use serde::Serialize;
+
+use super::sql::{IntoVal, Val, id_on, rows_on, select_in};
+use super::world::{ChangeRef, commit_changes};
+use super::{Result, Store, StoreError, WriteTx};
+
+/// A plan as its form and an import row give it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PlanForm {
+    /// `YYYY-MM`.
+    pub period: String,
+    /// `outlet` or `position`.
+    pub scope: String,
+    pub scope_id: i64,
+    pub category: String,
+    pub brand: String,
+    /// `money` or `quantity`.
+    pub measure: String,
+    /// Minor units or thousandths.
+    pub target: i64,
+}
+
+/// A stored plan with its fulfilment.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRow {
+    pub id: i64,
+    pub distributor_id: i64,
+    pub form: PlanForm,
+    /// The outlet's or position's code and name.
+    pub scope_code: String,
+    pub scope_name: String,
+    pub achieved: i64,
+    /// `sales` or `orders`.
+    pub achieved_from: &'static str,
+}
+
+impl PlanRow {
+    /// Percent of the target met, rounded down.
+    pub fn percent(&self) -> i64 {
+        if self.form.target <= 0 {
+            0
+        } else {
+            (i128::from(self.achieved) * 100 / i128::from(self.form.target)) as i64
+        }
+    }
+}
+
+/// Whether `s` is a month `YYYY-MM`.
+pub fn is_period(s: &str) -> bool {
+    dates::is_date(&format!("{s}-01")) && s.len() == 7
+}
+
+/// The first day of a period and of the next one, `YYYY-MM-DD`.
+fn period_days(period: &str) -> Option<(String, String)> {
+    let first = dates::parse(&format!("{period}-01"))?;
+    let next = first.checked_add(jiff::Span::new().months(1)).ok()?;
+    Some((dates::format(first), dates::format(next)))
+}
+
+impl PlanForm {
+    fn checked(&self) -> std::result::Result<PlanForm, String> {
+        let f = PlanForm {
+            period: self.period.trim().to_string(),
+            scope: self.scope.trim().to_string(),
+            category: self.category.trim().to_string(),
+            brand: self.brand.trim().to_string(),
+            measure: self.measure.trim().to_string(),
+            ..self.clone()
+        };
+        if !is_period(&f.period) {
+            return Err(format!("period {:?} is not a month like 2026-12", f.period));
+        }
+        if !matches!(f.scope.as_str(), "outlet" | "position") {
+            return Err("a plan is an outlet's or a position's".into());
+        }
+        if !matches!(f.measure.as_str(), "money" | "quantity") {
+            return Err(format!("measure {:?} is money or quantity", f.measure));
+        }
+        if f.target <= 0 {
+            return Err("the target must be positive".into());
+        }
+        if !f.category.is_empty() && !f.brand.is_empty() {
+            return Err("a plan is for a category or a brand, not both".into());
+        }
+        if f.category.chars().count() > 100 || f.brand.chars().count() > 100 {
+            return Err("category and brand have at most 100 characters".into());
+        }
+        Ok(f)
+    }
+}
+
+/// The change that sends a plan to the phones that see it: an outlet's plan to its
+/// territory, a position's plan to the position.
+async fn scope_of(tx: &mut WriteTx, d: i64, scope: &str, scope_id: i64) -> Result<Option<i64>> {
+    let found: Vec<(Option<i64>,)> = if scope == "outlet" {
+        rows_on(
+            tx,
+            "SELECT territory_id FROM outlets WHERE id = $1 AND distributor_id = $2 AND deleted = 0",
+            &[Val::I(scope_id), Val::I(d)],
+        )
+        .await?
+    } else {
+        rows_on(
+            tx,
+            "SELECT id FROM org_units WHERE id = $1 AND distributor_id = $2 AND kind = 'position'",
+            &[Val::I(scope_id), Val::I(d)],
+        )
+        .await?
+    };
+    Ok(found.first().map(|r| r.0.unwrap_or(-1)))
+}
+
+/// Saves plans inside `tx` (one per key: a plan saved again replaces the target); returns the
+/// changes, or the index and reason of the first plan refused.
+pub(crate) async fn write_plans(
+    tx: &mut WriteTx,
+    d: i64,
+    forms: &[PlanForm],
+    now: i64,
+) -> Result<std::result::Result<Vec<ChangeRef>, (usize, String)>> {
+    let mut changes = Vec::new();
+    for (i, form) in forms.iter().enumerate() {
+        let f = match form.checked() {
+            Ok(f) => f,
+            Err(e) => return Ok(Err((i, e))),
+        };
+        let Some(scope) = scope_of(tx, d, &f.scope, f.scope_id).await? else {
+            return Ok(Err((i, format!("no {} {}", f.scope, f.scope_id))));
+        };
+        let id = id_on(
+            tx,
+            "INSERT INTO plans (distributor_id, period, scope, scope_id, category, brand, measure, target, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (distributor_id, period, scope, scope_id, category, brand, measure) \
+             DO UPDATE SET target = excluded.target, updated_at_ms = excluded.updated_at_ms RETURNING id",
+            &[
+                Val::I(d),
+                f.period.clone().into_val(),
+                f.scope.clone().into_val(),
+                Val::I(f.scope_id),
+                f.category.clone().into_val(),
+                f.brand.clone().into_val(),
+                f.measure.clone().into_val(),
+                Val::I(f.target),
+                Val::I(now),
+            ],
+        )
+        .await?;
+        changes.push(ChangeRef::upsert(EntityKind::Plan, id, scope));
+    }
+    Ok(Ok(changes))
+}
+
+/// The plans whose fulfilment orders or sales at these outlets, or by these positions, in
+/// these periods change: the changes that send them again.
+pub(crate) async fn touched_plans(
+    tx: &mut WriteTx,
+    d: i64,
+    outlets: &BTreeSet<i64>,
+    positions: &BTreeSet<i64>,
+    periods: &BTreeSet<String>,
+) -> Result<Vec<ChangeRef>> {
+    if periods.is_empty() || (outlets.is_empty() && positions.is_empty()) {
+        return Ok(Vec::new());
+    }
+    // Few plans per distributor and month: read the month's and match here.
+    let mut out = Vec::new();
+    for period in periods {
+        let plans: Vec<(i64, String, i64)> = rows_on(
+            tx,
+            "SELECT id, scope, scope_id FROM plans WHERE distributor_id = $1 AND period = $2",
+            &[Val::I(d), period.clone().into_val()],
+        )
+        .await?;
+        let outlet_ids: Vec<i64> = plans
+            .iter()
+            .filter(|p| p.1 == "outlet" && outlets.contains(&p.2))
+            .map(|p| p.2)
+            .collect();
+        let territories: HashMap<i64, Option<i64>> = select_in!(
+            *tx,
+            (i64, Option<i64>),
+            "SELECT id, territory_id FROM outlets WHERE id IN ({})",
+            [],
+            outlet_ids
+        )
+        .into_iter()
+        .collect();
+        // A position's plan counts the sales of its territory's outlets too.
+        let position_territories: Vec<(i64, Option<i64>)> = {
+            let ids: Vec<i64> = plans
+                .iter()
+                .filter(|p| p.1 == "position")
+                .map(|p| p.2)
+                .collect();
+            select_in!(
+                *tx,
+                (i64, Option<i64>),
+                "SELECT id, parent_id FROM org_units WHERE id IN ({})",
+                [],
+                ids
+            )
+        };
+        let outlet_territories: BTreeSet<i64> = {
+            let ids: Vec<i64> = outlets.iter().copied().collect();
+            select_in!(
+                *tx,
+                (Option<i64>,),
+                "SELECT territory_id FROM outlets WHERE id IN ({})",
+                [],
+                ids
+            )
+            .into_iter()
+            .filter_map(|r| r.0)
+            .collect()
+        };
+        for (id, scope, scope_id) in plans {
+            if scope == "outlet" {
+                if let Some(t) = territories.get(&scope_id) {
+                    out.push(ChangeRef::upsert(EntityKind::Plan, id, t.unwrap_or(-1)));
+                }
+            } else {
+                let territory = position_territories
+                    .iter()
+                    .find(|p| p.0 == scope_id)
+                    .and_then(|p| p.1);
+                if positions.contains(&scope_id)
+                    || territory.is_some_and(|t| outlet_territories.contains(&t))
+                {
+                    out.push(ChangeRef::upsert(EntityKind::Plan, id, scope_id));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The month (`YYYY-MM`) of an instant in a time zone.
+pub fn period_of(ms: i64, tz: &str) -> String {
+    dates::format(dates::date_at(ms, tz))[..7].to_string()
+}
+
+/// (id, scope, scope_id, period, category, brand, measure).
+type Key = (i64, String, i64, String, String, String, String);
+
+/// Fulfilment of plans given as (id, scope, scope_id, period, category, brand, measure):
+/// (achieved, where from) by id.
+pub(crate) async fn fulfilment(
+    pool: &sqlx::AnyPool,
+    d: i64,
+    plans: &[Key],
+) -> Result<HashMap<i64, (i64, &'static str)>> {
+    let mut out = HashMap::new();
+    if plans.is_empty() {
+        return Ok(out);
+    }
+    let (tz,): (String,) = sqlx::query_as("SELECT timezone FROM distributors WHERE id = $1")
+        .bind(d)
+        .fetch_one(pool)
+        .await?;
+    let periods: BTreeSet<&str> = plans.iter().map(|p| p.3.as_str()).collect();
+    for period in periods {
+        let Some((first, next)) = period_days(period) else {
+            continue;
+        };
+        let start = dates::day_start_ms(dates::parse(&first).expect("valid"), &tz).unwrap_or(0);
+        let end = dates::day_start_ms(dates::parse(&next).expect("valid"), &tz).unwrap_or(0);
+        let of_period: Vec<&Key> = plans.iter().filter(|p| p.3 == period).collect();
+        // Outlet plans: one grouped read of sales and one of orders for all their outlets.
+        let outlet_ids: Vec<i64> = of_period
+            .iter()
+            .filter(|p| p.1 == "outlet")
+            .map(|p| p.2)
+            .collect();
+        let mut sales: HashMap<i64, Vec<(String, String, i64, i64)>> = HashMap::new();
+        let mut orders: HashMap<i64, Vec<(String, String, i64, i64)>> = HashMap::new();
+        for chunk in outlet_ids.chunks(400) {
+            let list = super::sql::placeholders(5, chunk.len(), false);
+            let sql = format!(
+                "SELECT s.outlet_id, p.category, p.brand, CAST(SUM(s.amount_minor) AS BIGINT), \
+                 CAST(SUM(s.quantity_milli) AS BIGINT) FROM actual_sales s JOIN products p ON p.id = s.product_id \
+                 WHERE s.distributor_id = $1 AND s.invoice_date >= $2 AND s.invoice_date < $3 AND $4 = $4 \
+                 AND s.outlet_id IN ({list}) GROUP BY s.outlet_id, p.category, p.brand"
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, String, i64, i64)>(
+                sqlx::AssertSqlSafe(sql),
+            )
+            .bind(d)
+            .bind(&first)
+            .bind(&next)
+            .bind(0i64);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (o, c, b, m, n) in q.fetch_all(pool).await? {
+                sales.entry(o).or_default().push((c, b, m, n));
+            }
+            let sql = format!(
+                "SELECT o.outlet_id, p.category, p.brand, CAST(SUM(l.sum_minor) AS BIGINT), \
+                 CAST(SUM(l.quantity_milli) AS BIGINT) FROM orders o JOIN order_lines l ON l.order_id = o.id \
+                 JOIN products p ON p.id = l.product_id \
+                 WHERE o.distributor_id = $1 AND o.placed_device_ms >= $2 AND o.placed_device_ms < $3 \
+                 AND o.state NOT IN ('cancelled', 'rejected') AND $4 = $4 \
+                 AND o.outlet_id IN ({list}) GROUP BY o.outlet_id, p.category, p.brand"
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, String, i64, i64)>(
+                sqlx::AssertSqlSafe(sql),
+            )
+            .bind(d)
+            .bind(start)
+            .bind(end)
+            .bind(0i64);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (o, c, b, m, n) in q.fetch_all(pool).await? {
+                orders.entry(o).or_default().push((c, b, m, n));
+            }
+        }
+        for p in of_period.iter().filter(|p| p.1 == "outlet") {
+            out.insert(p.0, pick(p, sales.get(&p.2), orders.get(&p.2)));
+        }
+        // Position plans: the position's orders; the sales of its territory's outlets.
+        for p in of_period.iter().filter(|p| p.1 == "position") {
+            let sold: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "SELECT p.category, p.brand, CAST(SUM(s.amount_minor) AS BIGINT), CAST(SUM(s.quantity_milli) AS BIGINT)
+                 FROM actual_sales s JOIN products p ON p.id = s.product_id JOIN outlets ot ON ot.id = s.outlet_id
+                 WHERE s.distributor_id = $1 AND s.invoice_date >= $2 AND s.invoice_date < $3
+                   AND ot.territory_id = (SELECT parent_id FROM org_units WHERE id = $4)
+                 GROUP BY p.category, p.brand",
+            )
+            .bind(d)
+            .bind(&first)
+            .bind(&next)
+            .bind(p.2)
+            .fetch_all(pool)
+            .await?;
+            let ordered: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "SELECT p.category, p.brand, CAST(SUM(l.sum_minor) AS BIGINT), CAST(SUM(l.quantity_milli) AS BIGINT)
+                 FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id
+                 WHERE o.distributor_id = $1 AND o.placed_device_ms >= $2 AND o.placed_device_ms < $3
+                   AND o.state NOT IN ('cancelled', 'rejected') AND o.position_id = $4
+                 GROUP BY p.category, p.brand",
+            )
+            .bind(d)
+            .bind(start)
+            .bind(end)
+            .bind(p.2)
+            .fetch_all(pool)
+            .await?;
+            out.insert(p.0, pick(p, Some(&sold), Some(&ordered)));
+        }
+    }
+    Ok(out)
+}
+
+/// Sales where there are any, else orders; summed over the plan's category or brand.
+fn pick(
+    p: &Key,
+    sales: Option<&Vec<(String, String, i64, i64)>>,
+    orders: Option<&Vec<(String, String, i64, i64)>>,
+) -> (i64, &'static str) {
+    let sum = |rows: &Vec<(String, String, i64, i64)>| {
+        rows.iter()
+            .filter(|(c, b, _, _)| (p.4.is_empty() || *c == p.4) && (p.5.is_empty() || *b == p.5))
+            .map(|(_, _, money, qty)| if p.6 == "money" { *money } else { *qty })
+            .sum::<i64>()
+    };
+    match sales.filter(|s| !s.is_empty()) {
+        Some(s) => (sum(s), "sales"),
+        None => (orders.map(sum).unwrap_or(0), "orders"),
+    }
+}
+
+/// `Plan` messages of these plan ids (for the pull).
+pub(crate) async fn load(pool: &sqlx::AnyPool, ids: &[i64]) -> Result<Vec<(i64, v1::Plan)>> {
+    let mut rows: Vec<(i64, i64, String, String, i64, String, String, String, i64)> = Vec::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, distributor_id, period, scope, scope_id, category, brand, measure, target \
+             FROM plans WHERE id IN ({})",
+            super::sql::placeholders(1, chunk.len(), false)
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        rows.extend(q.fetch_all(pool).await?);
+    }
+    let mut by_distributor: HashMap<i64, Vec<Key>> = HashMap::new();
+    for r in &rows {
+        by_distributor.entry(r.1).or_default().push((
+            r.0,
+            r.3.clone(),
+            r.4,
+            r.2.clone(),
+            r.5.clone(),
+            r.6.clone(),
+            r.7.clone(),
+        ));
+    }
+    let mut achieved = HashMap::new();
+    for (d, keys) in &by_distributor {
+        achieved.extend(fulfilment(pool, *d, keys).await?);
+    }
+    let now = super::now_ms();
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, _, period, scope, scope_id, category, brand, measure, target)| {
+                let (got, from) = achieved.get(&id).copied().unwrap_or((0, "orders"));
+                (
+                    id,
+                    v1::Plan {
+                        id,
+                        period,
+                        outlet_id: if scope == "outlet" { scope_id } else { 0 },
+                        category,
+                        brand,
+                        measure: if measure == "money" {
+                            v1::PlanMeasure::PlanMoney
+                        } else {
+                            v1::PlanMeasure::PlanQuantity
+                        } as i32,
+                        target,
+                        achieved: got,
+                        achieved_from: from.to_string(),
+                        computed_at_ms: now,
+                    },
+                )
+            },
+        )
+        .collect())
+}
+
+impl Store {
+    /// Saves one plan (a plan of the same month, outlet or position, category or brand and
+    /// measure is replaced); returns its id, or why it was refused.
+    pub async fn save_plan(
+        &self,
+        d: i64,
+        form: &PlanForm,
+        now: i64,
+    ) -> Result<std::result::Result<i64, String>> {
+        let mut tx = self.begin_write().await?;
+        match write_plans(&mut tx, d, std::slice::from_ref(form), now).await? {
+            Ok(changes) => {
+                let id = changes.first().map(|c| c.entity_id).unwrap_or(0);
+                commit_changes(tx, d, &changes).await?;
+                Ok(Ok(id))
+            }
+            Err((_, reason)) => {
+                tx.rollback().await?;
+                Ok(Err(reason))
+            }
+        }
+    }
+
+    /// Deletes a plan; the phones that had it drop it.
+    pub async fn delete_plan(&self, d: i64, id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let found: Vec<(String, i64)> = rows_on(
+            &mut tx,
+            "DELETE FROM plans WHERE id = $1 AND distributor_id = $2 RETURNING scope, scope_id",
+            &[Val::I(id), Val::I(d)],
+        )
+        .await?;
+        let Some((scope, scope_id)) = found.into_iter().next() else {
+            return Err(StoreError::NotFound);
+        };
+        let territory = if scope == "outlet" {
+            scope_of(&mut tx, d, "outlet", scope_id).await?.unwrap_or(-1)
+        } else {
+            scope_id
+        };
+        commit_changes(tx, d, &[ChangeRef::delete(EntityKind::Plan, id, territory)]).await
+    }
+
+    /// The plans of these distributors for a month, with their fulfilment, outlets' first.
+    pub async fn plan_rows(&self, distributors: &[i64], period: &str) -> Result<Vec<PlanRow>> {
+        let mut out = Vec::new();
+        for d in distributors {
+            let rows: Vec<(i64, String, i64, String, String, String, i64, String, String)> = self
+                .rows(
+                    "SELECT p.id, p.scope, p.scope_id, p.category, p.brand, p.measure, p.target,
+                            COALESCE(o.code, u.code, ''), COALESCE(o.name, u.name, '')
+                     FROM plans p
+                     LEFT JOIN outlets o ON p.scope = 'outlet' AND o.id = p.scope_id
+                     LEFT JOIN org_units u ON p.scope = 'position' AND u.id = p.scope_id
+                     WHERE p.distributor_id = $1 AND p.period = $2
+                     ORDER BY p.scope, 8, p.category, p.brand, p.measure",
+                    &[d.into_val(), period.into_val()],
+                )
+                .await?;
+            let keys: Vec<Key> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.0,
+                        r.1.clone(),
+                        r.2,
+                        period.to_string(),
+                        r.3.clone(),
+                        r.4.clone(),
+                        r.5.clone(),
+                    )
+                })
+                .collect();
+            let achieved = fulfilment(self.pool(), *d, &keys).await?;
+            for (id, scope, scope_id, category, brand, measure, target, code, name) in rows {
+                let (got, from) = achieved.get(&id).copied().unwrap_or((0, "orders"));
+                out.push(PlanRow {
+                    id,
+                    distributor_id: *d,
+                    form: PlanForm {
+                        period: period.to_string(),
+                        scope,
+                        scope_id,
+                        category,
+                        brand,
+                        measure,
+                        target,
+                    },
+                    scope_code: code,
+                    scope_name: name,
+                    achieved: got,
+                    achieved_from: from,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
