@@ -90,12 +90,27 @@ mod tests {
     #[test]
     fn the_distributor_moves_a_claim_forward_only_and_a_decision_is_final() {
         use ClaimStage::*;
-        assert!(distributor_move_allowed(ClaimRegistered, ClaimBeingConsidered));
-        assert!(distributor_move_allowed(ClaimBeingConsidered, ClaimDeclined));
+        assert!(distributor_move_allowed(
+            ClaimRegistered,
+            ClaimBeingConsidered
+        ));
+        assert!(distributor_move_allowed(
+            ClaimBeingConsidered,
+            ClaimDeclined
+        ));
         assert!(!distributor_move_allowed(ClaimDraft, ClaimRegistered));
         assert!(!distributor_move_allowed(ClaimAccepted, ClaimDeclined));
-        assert!(!distributor_move_allowed(ClaimBeingConsidered, ClaimRegistered));
-        for s in [ClaimDraft, ClaimRegistered, ClaimBeingConsidered, ClaimAccepted, ClaimDeclined] {
+        assert!(!distributor_move_allowed(
+            ClaimBeingConsidered,
+            ClaimRegistered
+        ));
+        for s in [
+            ClaimDraft,
+            ClaimRegistered,
+            ClaimBeingConsidered,
+            ClaimAccepted,
+            ClaimDeclined,
+        ] {
             assert_eq!(stage_from_name(stage_name(s)), Some(s));
         }
     }

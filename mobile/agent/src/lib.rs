@@ -27,6 +27,7 @@ macro_rules! from_db_error {
 }
 
 mod cards;
+mod claims;
 mod drafts;
 mod queries;
 mod shop;
@@ -37,12 +38,13 @@ mod workflows;
 pub use sync::ProgressFn;
 
 pub use cards::CardScreen;
+pub use claims::{ClaimDraft, ClaimLineDraft, ClaimLineView, ClaimView, ClaimableLine};
 pub use drafts::SavedDraft;
 pub use queries::{
     Counts, KindCounts, OutboxItem, OutboxStatus, OutletView, ProductView, RefusedItem,
     RouteStopView, VisitActivity, VisitState, VisitView,
 };
-pub use shop::{DebtTotals, InvoiceView, LineFate, OrderFate, Receivables};
+pub use shop::{DebtTotals, InvoiceView, LineFate, OrderFate, PlanView, Receivables};
 pub use sync::{
     HttpTransport, SyncError, SyncPhase, SyncProgress, SyncReport, Transport, TransportError,
 };

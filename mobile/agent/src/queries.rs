@@ -131,7 +131,11 @@ impl KindCounts {
                 self.questionnaire_answers += q.answers.len() as u64
             }
             Some(Kind::DistributionChecked(d)) => self.distribution_checks += d.items.len() as u64,
-            Some(Kind::OrderCancelled(_)) | Some(Kind::CardChanged(_)) | None => {}
+            Some(Kind::OrderCancelled(_))
+            | Some(Kind::CardChanged(_))
+            | Some(Kind::ClaimSaved(_))
+            | Some(Kind::ClaimDeleted(_))
+            | None => {}
         }
     }
 }

@@ -87,7 +87,64 @@ pub struct OrderFate {
     pub lines: Vec<LineFate>,
 }
 
+/// A purchase plan of the month with how far it is met.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanView {
+    pub id: i64,
+    pub period: String,
+    /// 0: the agent's own plan.
+    pub outlet_id: i64,
+    /// '' for every product.
+    pub category: String,
+    pub brand: String,
+    pub measure: v1::PlanMeasure,
+    pub target: i64,
+    pub achieved: i64,
+    /// `sales` or `orders`.
+    pub achieved_from: String,
+    pub computed_at_ms: i64,
+}
+
+impl PlanView {
+    /// Percent of the target met, rounded down.
+    pub fn percent(&self) -> i64 {
+        if self.target <= 0 {
+            0
+        } else {
+            (i128::from(self.achieved) * 100 / i128::from(self.target)) as i64
+        }
+    }
+}
+
 impl Engine {
+    /// The month's plans of an outlet (`outlet_id` 0: the agent's own), as of the phone's
+    /// today.
+    pub fn plans(&self, outlet_id: i64) -> Result<Vec<PlanView>, EngineError> {
+        let period: String = self.today().chars().take(7).collect();
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT id, period, outlet_id, category, brand, measure, target, achieved, achieved_from,
+                    computed_at_ms
+             FROM plans WHERE outlet_id = ?1 AND period = ?2 ORDER BY category, brand, measure",
+        )?;
+        let rows = stmt.query_map(params![outlet_id, period], |r| {
+            Ok(PlanView {
+                id: r.get(0)?,
+                period: r.get(1)?,
+                outlet_id: r.get(2)?,
+                category: r.get(3)?,
+                brand: r.get(4)?,
+                measure: v1::PlanMeasure::try_from(r.get::<_, i32>(5)?)
+                    .unwrap_or(v1::PlanMeasure::PlanMoney),
+                target: r.get(6)?,
+                achieved: r.get(7)?,
+                achieved_from: r.get(8)?,
+                computed_at_ms: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The distributor's rule for orders at outlets with overdue debt.
     pub fn overdue_policy(&self) -> Result<v1::OverduePolicy, EngineError> {
         Ok(self

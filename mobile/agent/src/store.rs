@@ -138,8 +138,9 @@ CREATE TABLE card_local (
 );
 DELETE FROM meta WHERE key = 'cursor';
 "#,
-    // 9: the order's fate (the server's number, confirmed and shipped quantities per line),
-    // the reason an order was placed despite overdue debt, and each outlet's open invoices.
+    // 9: the whole shop visit: the order's fate (the server's number, confirmed and shipped
+    // quantities per line), the reason an order was placed despite overdue debt, each outlet's
+    // open invoices, purchase plans, product brands, claims and their types.
     r#"
 ALTER TABLE orders ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN overdue_reason TEXT NOT NULL DEFAULT '';
@@ -155,6 +156,28 @@ CREATE TABLE invoices (
     currency     TEXT NOT NULL,
     PRIMARY KEY (outlet_id, number)
 ) WITHOUT ROWID;
+ALTER TABLE products ADD COLUMN brand TEXT NOT NULL DEFAULT '';
+-- Purchase plans of the month with their fulfilment as the server last counted it
+-- (outlet_id 0: the agent's own plan).
+CREATE TABLE plans (
+    id INTEGER PRIMARY KEY, period TEXT NOT NULL, outlet_id INTEGER NOT NULL,
+    category TEXT NOT NULL, brand TEXT NOT NULL, measure INTEGER NOT NULL, target INTEGER NOT NULL,
+    achieved INTEGER NOT NULL, achieved_from TEXT NOT NULL, computed_at_ms INTEGER NOT NULL
+);
+CREATE INDEX plans_outlet ON plans (outlet_id, period);
+-- Claim types (parent_id 0) and subtypes; the agent's claims with the stage the server said.
+CREATE TABLE claim_reasons (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, name TEXT NOT NULL);
+CREATE TABLE claims (
+    id TEXT PRIMARY KEY, outlet_id INTEGER NOT NULL, visit_id TEXT, number INTEGER NOT NULL DEFAULT 0,
+    stage TEXT NOT NULL, comment TEXT NOT NULL, answer TEXT NOT NULL DEFAULT '',
+    created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL
+);
+CREATE INDEX claims_outlet ON claims (outlet_id, created_ms);
+CREATE TABLE claim_lines (
+    claim_id TEXT NOT NULL, line_no INTEGER NOT NULL, order_id TEXT NOT NULL, order_line_no INTEGER NOT NULL,
+    product_id INTEGER NOT NULL, quantity_milli INTEGER NOT NULL, type_id INTEGER NOT NULL,
+    subtype_id INTEGER NOT NULL, PRIMARY KEY (claim_id, line_no)
+);
 "#,
 ];
 

@@ -691,10 +691,10 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
         Some(Entity::Product(p)) => {
             let search = store::fold(&format!("{} {}", p.name, p.code));
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO products (id, code, name, unit, category, must_stock, step_milli, search)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO products (id, code, name, unit, category, must_stock, step_milli, search, brand)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
-            .execute(params![p.id, p.code, p.name, p.unit, p.category, p.must_stock as i64, p.quantity_step_milli, search])?;
+            .execute(params![p.id, p.code, p.name, p.unit, p.category, p.must_stock as i64, p.quantity_step_milli, search, p.brand])?;
             tx.prepare_cached("DELETE FROM product_must_stock_channels WHERE product_id = ?1")?
                 .execute([p.id])?;
             if p.must_stock {
@@ -803,6 +803,43 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
                 ])?;
             }
         }
+        Some(Entity::Plan(p)) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO plans (id, period, outlet_id, category, brand, measure, target,
+                    achieved, achieved_from, computed_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                p.id,
+                p.period,
+                p.outlet_id,
+                p.category,
+                p.brand,
+                p.measure,
+                p.target,
+                p.achieved,
+                p.achieved_from,
+                p.computed_at_ms
+            ])?;
+        }
+        Some(Entity::ClaimReason(r)) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO claim_reasons (id, parent_id, name) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![r.id, r.parent_id, r.name])?;
+        }
+        Some(Entity::ClaimStatus(c)) => {
+            if let Some(id) = ids::from_wire(&c.claim_id) {
+                tx.prepare_cached(
+                    "UPDATE claims SET number = ?1, stage = ?2, answer = ?3 WHERE id = ?4",
+                )?
+                .execute(params![
+                    c.number,
+                    fieldsync_protocol::claims::stage_name(c.stage()),
+                    c.answer,
+                    id.to_string()
+                ])?;
+            }
+        }
         Some(Entity::OutletCard(c)) => crate::cards::store_pulled(tx, c)?,
         Some(Entity::Deleted(t)) => {
             let table = match v1::EntityKind::try_from(t.kind) {
@@ -829,6 +866,8 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
                     "routes"
                 }
                 Ok(v1::EntityKind::Questionnaire) => "questionnaires",
+                Ok(v1::EntityKind::Plan) => "plans",
+                Ok(v1::EntityKind::ClaimReason) => "claim_reasons",
                 _ => return Ok(()),
             };
             tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [t.id])?;

@@ -42,6 +42,12 @@ pub enum WorkflowError {
     NotSynced,
     #[error("the outlet has overdue debt: write why the order is placed anyway")]
     OverdueReasonRequired,
+    #[error("the claim cannot be saved: {0}")]
+    InvalidClaim(String),
+    #[error("claim {0} is registered and can no longer change")]
+    ClaimLocked(Uuid),
+    #[error("unknown claim {0}")]
+    UnknownClaim(Uuid),
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -110,7 +116,7 @@ impl Engine {
     /// Runs one action in one local transaction: `store` checks and stores the fact (given the
     /// time now) and returns what the caller gets with the mutation to send, which is appended
     /// to the outbox before everything commits together. An error stores nothing.
-    fn act<T>(
+    pub(crate) fn act<T>(
         &self,
         store: impl FnOnce(&Transaction<'_>, i64) -> Result<(T, Kind), WorkflowError>,
     ) -> Result<T, WorkflowError> {
@@ -403,7 +409,7 @@ fn exists(tx: &Transaction<'_>, sql: &str, id: i64) -> rusqlite::Result<bool> {
 }
 
 /// The visit is known and has not ended.
-fn open_visit_check(tx: &Transaction<'_>, visit_id: Uuid) -> Result<(), WorkflowError> {
+pub(crate) fn open_visit_check(tx: &Transaction<'_>, visit_id: Uuid) -> Result<(), WorkflowError> {
     let ended: Option<Option<i64>> = tx
         .query_row(
             "SELECT ended_ms FROM visits WHERE id = ?1",

@@ -133,6 +133,7 @@ fn fixture(route: bool) -> Fixture {
             must_stock: must,
             quantity_step_milli: 1000,
             must_stock_channels: Vec::new(),
+            brand: "Zoria".into(),
         })));
         changes.push(change(Entity::Price(v1::Price {
             id,

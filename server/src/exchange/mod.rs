@@ -440,7 +440,10 @@ async fn claim(
     Distributor(d): Distributor,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let mut claims = state.store.claims_by_id(d, std::slice::from_ref(&id)).await?;
+    let mut claims = state
+        .store
+        .claims_by_id(d, std::slice::from_ref(&id))
+        .await?;
     let claim = claims.pop().ok_or_else(no_claim)?;
     let history: Vec<Value> = state
         .store

@@ -286,8 +286,19 @@ impl Store {
             q = q.bind(id);
         }
         let mut lines: HashMap<String, Vec<ClaimLineOut>> = HashMap::new();
-        for (claim, line_no, order_id, order_number, order_line_no, product_id, code, name, q, t, st) in
-            q.fetch_all(self.pool()).await?
+        for (
+            claim,
+            line_no,
+            order_id,
+            order_number,
+            order_line_no,
+            product_id,
+            code,
+            name,
+            q,
+            t,
+            st,
+        ) in q.fetch_all(self.pool()).await?
         {
             lines.entry(claim).or_default().push(ClaimLineOut {
                 line_no,

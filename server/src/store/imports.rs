@@ -69,7 +69,13 @@ pub const KINDS: [(&str, &[&str], &[&str], bool); 12] = [
     (
         "products",
         &["code", "name"],
-        &["unit", "category", "brand", "must_stock", "must_stock_channels"],
+        &[
+            "unit",
+            "category",
+            "brand",
+            "must_stock",
+            "must_stock_channels",
+        ],
         true,
     ),
     ("warehouses", &["code", "name"], &[], true),
@@ -113,7 +119,13 @@ pub const KINDS: [(&str, &[&str], &[&str], bool); 12] = [
     (
         "plans",
         &["period", "target"],
-        &["outlet_code", "position_code", "category", "brand", "measure"],
+        &[
+            "outlet_code",
+            "position_code",
+            "category",
+            "brand",
+            "measure",
+        ],
         true,
     ),
     (

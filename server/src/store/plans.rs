@@ -293,13 +293,12 @@ pub(crate) async fn fulfilment(
                  WHERE s.distributor_id = $1 AND s.invoice_date >= $2 AND s.invoice_date < $3 AND $4 = $4 \
                  AND s.outlet_id IN ({list}) GROUP BY s.outlet_id, p.category, p.brand"
             );
-            let mut q = sqlx::query_as::<_, (i64, String, String, i64, i64)>(
-                sqlx::AssertSqlSafe(sql),
-            )
-            .bind(d)
-            .bind(&first)
-            .bind(&next)
-            .bind(0i64);
+            let mut q =
+                sqlx::query_as::<_, (i64, String, String, i64, i64)>(sqlx::AssertSqlSafe(sql))
+                    .bind(d)
+                    .bind(&first)
+                    .bind(&next)
+                    .bind(0i64);
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -314,13 +313,12 @@ pub(crate) async fn fulfilment(
                  AND o.state NOT IN ('cancelled', 'rejected') AND $4 = $4 \
                  AND o.outlet_id IN ({list}) GROUP BY o.outlet_id, p.category, p.brand"
             );
-            let mut q = sqlx::query_as::<_, (i64, String, String, i64, i64)>(
-                sqlx::AssertSqlSafe(sql),
-            )
-            .bind(d)
-            .bind(start)
-            .bind(end)
-            .bind(0i64);
+            let mut q =
+                sqlx::query_as::<_, (i64, String, String, i64, i64)>(sqlx::AssertSqlSafe(sql))
+                    .bind(d)
+                    .bind(start)
+                    .bind(end)
+                    .bind(0i64);
             for id in chunk {
                 q = q.bind(*id);
             }
@@ -480,7 +478,9 @@ impl Store {
             return Err(StoreError::NotFound);
         };
         let territory = if scope == "outlet" {
-            scope_of(&mut tx, d, "outlet", scope_id).await?.unwrap_or(-1)
+            scope_of(&mut tx, d, "outlet", scope_id)
+                .await?
+                .unwrap_or(-1)
         } else {
             scope_id
         };
@@ -491,7 +491,17 @@ impl Store {
     pub async fn plan_rows(&self, distributors: &[i64], period: &str) -> Result<Vec<PlanRow>> {
         let mut out = Vec::new();
         for d in distributors {
-            let rows: Vec<(i64, String, i64, String, String, String, i64, String, String)> = self
+            let rows: Vec<(
+                i64,
+                String,
+                i64,
+                String,
+                String,
+                String,
+                i64,
+                String,
+                String,
+            )> = self
                 .rows(
                     "SELECT p.id, p.scope, p.scope_id, p.category, p.brand, p.measure, p.target,
                             COALESCE(o.code, u.code, ''), COALESCE(o.name, u.name, '')

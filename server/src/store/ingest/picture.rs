@@ -82,7 +82,8 @@ impl Store {
                     claim_ids.extend(ids::from_wire(&c.claim_id));
                     visit_ids.extend(ids::from_wire(&c.visit_id));
                     outlet_ids.insert(c.outlet_id);
-                    claimed_orders.extend(c.lines.iter().filter_map(|l| ids::from_wire(&l.order_id)));
+                    claimed_orders
+                        .extend(c.lines.iter().filter_map(|l| ids::from_wire(&l.order_id)));
                 }
                 Some(Kind::ClaimDeleted(c)) => {
                     claim_ids.extend(ids::from_wire(&c.claim_id));

@@ -213,7 +213,11 @@ impl Rows {
             answers: w.answers,
             checks: w.checks,
             refused: w.refused,
-            claims: w.claims.into_iter().map(|c| (c, auth.clone(), now)).collect(),
+            claims: w
+                .claims
+                .into_iter()
+                .map(|c| (c, auth.clone(), now))
+                .collect(),
             ..Rows::default()
         };
         for v in &w.new_visits {
@@ -365,7 +369,14 @@ impl Store {
         let placed_for_plans: Vec<(i64, i64, i64, i64)> = r
             .orders
             .iter()
-            .map(|o| (o.distributor_id, o.outlet_id, o.position_id, o.placed_device_ms))
+            .map(|o| {
+                (
+                    o.distributor_id,
+                    o.outlet_id,
+                    o.position_id,
+                    o.placed_device_ms,
+                )
+            })
             .collect();
         for o in &r.orders {
             statuses

@@ -568,7 +568,12 @@ pub(super) fn apply(
 /// Automerge changes to an outlet card: visible outlet, the device's own actor, changes
 /// within limits whose dependencies the server has; merged, then the merged card checked.
 /// The batch's write of a claim, created on its first mutation in the batch.
-fn claim_write<'a>(w: &'a mut Writes, id: Uuid, state: &ClaimState, now: i64) -> &'a mut ClaimWrite {
+fn claim_write<'a>(
+    w: &'a mut Writes,
+    id: Uuid,
+    state: &ClaimState,
+    now: i64,
+) -> &'a mut ClaimWrite {
     match w.claims.iter().position(|c| c.id == id) {
         Some(i) => &mut w.claims[i],
         None => {
@@ -658,7 +663,11 @@ fn claim_saved(
         if pic.claim_reasons.get(&l.type_id) != Some(&None) {
             return refuse(
                 ErrorCode::InvalidMutation,
-                format!("line {}: claim type {} is not in the list", i + 1, l.type_id),
+                format!(
+                    "line {}: claim type {} is not in the list",
+                    i + 1,
+                    l.type_id
+                ),
             );
         }
         if l.subtype_id != 0 && pic.claim_reasons.get(&l.subtype_id) != Some(&Some(l.type_id)) {
