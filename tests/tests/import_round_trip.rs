@@ -252,6 +252,7 @@ async fn round_trip(db: &TestDb) {
                         name: p.name.clone(),
                         unit: Some(p.unit.clone()),
                         category: Some(p.category.clone()),
+                        brand: None,
                         must_stock: Some(p.must_stock),
                         must_stock_channels: Some(
                             ["modern", "traditional"][..i % 3]
