@@ -49,6 +49,12 @@ enum Command {
         /// Agents sharing one territory (its outlets and their shared cards).
         #[arg(long, default_value_t = 1)]
         agents_per_territory: usize,
+        /// Open invoices per outlet (the first of each overdue).
+        #[arg(long, default_value_t = 0)]
+        invoices_per_outlet: usize,
+        /// This month's purchase plan for every outlet and position.
+        #[arg(long)]
+        plans: bool,
         #[arg(long)]
         pins_out: PathBuf,
     },
@@ -166,6 +172,8 @@ async fn main() -> anyhow::Result<()> {
             distributor,
             seed: rng_seed,
             agents_per_territory,
+            invoices_per_outlet,
+            plans,
             pins_out,
         } => {
             let spec = WorldSpec {
@@ -177,6 +185,8 @@ async fn main() -> anyhow::Result<()> {
                 radius_m: 15_000.0,
                 seed: rng_seed,
                 agents_per_territory,
+                invoices_per_outlet,
+                plans,
                 ..WorldSpec::demo()
             };
             let started = std::time::Instant::now();
@@ -349,6 +359,8 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
             // Routes for the past week too: the demo's agents have worked it.
             let spec = WorldSpec {
                 days_back: 7,
+                invoices_per_outlet: 3,
+                plans: true,
                 ..WorldSpec::demo()
             };
             let seeded = seed::seed_world(&store, &spec).await?;

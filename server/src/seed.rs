@@ -25,6 +25,7 @@ table_row! {
         unit: String,
         category: String,
         must_stock: bool,
+        brand: String,
     }
 }
 
@@ -90,6 +91,10 @@ pub struct WorldSpec {
     pub seed: u64,
     /// Agents whose positions share one territory (and so its outlets and their cards).
     pub agents_per_territory: usize,
+    /// Open invoices per outlet (receivables), the first of each outlet overdue.
+    pub invoices_per_outlet: usize,
+    /// A purchase plan for this month for every outlet and every position.
+    pub plans: bool,
 }
 
 impl WorldSpec {
@@ -107,6 +112,8 @@ impl WorldSpec {
             days_ahead: 6,
             seed: 7,
             agents_per_territory: 1,
+            invoices_per_outlet: 0,
+            plans: false,
         }
     }
 }
@@ -180,6 +187,92 @@ const CHANNELS: &[&str] = &["traditional", "modern", "horeca"];
 
 fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
     items[rng.random_range(0..items.len())]
+}
+
+/// Open invoices for every outlet (the first one overdue) and this month's plans for every
+/// outlet and position, written as their imports write them.
+async fn seed_receivables_and_plans(
+    store: &Store,
+    spec: &WorldSpec,
+    dist: i64,
+    outlets: &[(i64, i64)],
+    positions: &[(i64, i64)],
+    rng: &mut StdRng,
+) -> Result<()> {
+    let now = crate::store::now_ms();
+    let today = dates::day_of_ms(now);
+    let mut invoices = Vec::new();
+    for (id, _) in outlets {
+        for n in 0..spec.invoices_per_outlet {
+            let due = today - 3 + (n as i64) * 4;
+            let amount = rng.random_range(50_00..5_000_00);
+            invoices.push(crate::store::receivables::InvoiceRow {
+                invoice_number: format!("{}-INV-{id}-{n}", spec.distributor_code),
+                outlet_id: *id,
+                invoice_date: dates::format_day_number(due - 14),
+                due_date: dates::format_day_number(due),
+                amount_minor: amount,
+                paid_minor: if n % 3 == 1 { amount / 2 } else { 0 },
+                currency: String::new(),
+                label: String::new(),
+            });
+        }
+    }
+    for chunk in invoices.chunks(2_000) {
+        let mut tx = store.begin_write().await?;
+        let mut report = crate::store::world::PatchReport::default();
+        let changes = crate::store::receivables::write_receivables(
+            &mut tx,
+            dist,
+            chunk,
+            0,
+            now,
+            &mut report,
+        )
+        .await?;
+        commit_changes(tx, dist, &changes).await?;
+    }
+    if spec.plans {
+        let period = crate::store::plans::period_of(now, "Europe/Kyiv");
+        let mut forms: Vec<crate::store::plans::PlanForm> = outlets
+            .iter()
+            .map(|(id, _)| crate::store::plans::PlanForm {
+                period: period.clone(),
+                scope: "outlet".into(),
+                scope_id: *id,
+                measure: "money".into(),
+                target: rng.random_range(1_000_00..20_000_00),
+                ..Default::default()
+            })
+            .collect();
+        for (_, p) in positions {
+            forms.push(crate::store::plans::PlanForm {
+                period: period.clone(),
+                scope: "position".into(),
+                scope_id: *p,
+                measure: "money".into(),
+                target: 500_000_00,
+                ..Default::default()
+            });
+            forms.push(crate::store::plans::PlanForm {
+                period: period.clone(),
+                scope: "position".into(),
+                scope_id: *p,
+                category: "Drinks".into(),
+                measure: "quantity".into(),
+                target: 2_000_000,
+                ..Default::default()
+            });
+        }
+        for chunk in forms.chunks(2_000) {
+            let mut tx = store.begin_write().await?;
+            let changes = crate::store::plans::write_plans(&mut tx, dist, chunk, now)
+                .await?
+                .map_err(|(_, e)| crate::store::StoreError::Invalid(e))?;
+            commit_changes(tx, dist, &changes).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Generates a world; returns the mobile users with fresh PINs.
@@ -259,18 +352,15 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
     let product_rows: Vec<ProductRow> = (1..=spec.products)
         .map(|i| {
             let (good, category) = GOODS[rng.random_range(0..GOODS.len())];
+            let brand = pick(&mut rng, BRANDS);
             ProductRow {
                 distributor_id: dist,
                 code: format!("P{i:05}"),
-                name: format!(
-                    "{} {} {}",
-                    pick(&mut rng, BRANDS),
-                    good,
-                    pick(&mut rng, SIZES)
-                ),
+                name: format!("{} {} {}", brand, good, pick(&mut rng, SIZES)),
                 unit: "pcs".into(),
                 category: category.into(),
                 must_stock: i <= 20,
+                brand: brand.to_string(),
             }
         })
         .collect();
@@ -446,6 +536,26 @@ pub async fn seed_world(store: &Store, spec: &WorldSpec) -> Result<Vec<SeededAge
 
     for (name, questions) in questionnaires() {
         store.create_questionnaire(dist, name, &questions).await?;
+    }
+    // Claim types and their subtypes.
+    let now = crate::store::now_ms();
+    for (kind, subtypes) in [
+        ("Quality", ["Damaged packaging", "Expired"]),
+        ("Quantity", ["Short delivery", "Wrong product"]),
+    ] {
+        let parent = store
+            .add_claim_reason(dist, None, kind, now)
+            .await?
+            .map_err(crate::store::StoreError::Invalid)?;
+        for sub in subtypes {
+            store
+                .add_claim_reason(dist, Some(parent), sub, now)
+                .await?
+                .map_err(crate::store::StoreError::Invalid)?;
+        }
+    }
+    if spec.invoices_per_outlet > 0 || spec.plans {
+        seed_receivables_and_plans(store, spec, dist, &outlets, &positions, &mut rng).await?;
     }
     // Fresh statistics for the tables just loaded, as autovacuum would gather them later:
     // without them PostgreSQL planned the route query of a first pull as a 2-second nested
