@@ -221,15 +221,9 @@ async fn seed_receivables_and_plans(
     for chunk in invoices.chunks(2_000) {
         let mut tx = store.begin_write().await?;
         let mut report = crate::store::world::PatchReport::default();
-        let changes = crate::store::receivables::write_receivables(
-            &mut tx,
-            dist,
-            chunk,
-            0,
-            now,
-            &mut report,
-        )
-        .await?;
+        let changes =
+            crate::store::receivables::write_receivables(&mut tx, dist, chunk, 0, now, &mut report)
+                .await?;
         commit_changes(tx, dist, &changes).await?;
     }
     if spec.plans {

@@ -15,6 +15,7 @@ mod card;
 mod outlet;
 mod questionnaire;
 mod settings;
+mod shop;
 mod sync;
 mod today;
 mod visit;
@@ -23,6 +24,7 @@ pub use activation::ActivationScreen;
 pub use outlet::OutletScreen;
 pub use questionnaire::{DistributionTab, QuestionnaireTab};
 pub use settings::SettingsScreen;
+pub use shop::{ClaimTab, ClaimsPanel, PlanPanel};
 pub use sync::{SyncBanner, SyncScreen};
 pub use today::TodayScreen;
 pub use visit::{OrderTab, VisitScreen};
@@ -69,6 +71,10 @@ pub enum VisitTab {
     Questionnaire {
         id: Option<i64>,
         validate: bool,
+    },
+    /// A claim on delivered goods: a new one, or a saved one (a draft is edited here).
+    Claim {
+        claim: Option<Uuid>,
     },
 }
 
@@ -303,6 +309,18 @@ body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, san
 .banner .refused { color: #b91c1c; font-weight: 600; }
 .banner.offline { background: #fef3c7; }
 .body { flex: 1; padding: 12px; overflow-y: auto; }
+.progress { height: 8px; background: #e5e7eb; border-radius: 4px; overflow: hidden; margin: 4px 0; }
+.progress .bar-fill { height: 100%; background: #16a34a; }
+.percent { min-width: 48px; text-align: right; }
+.debt-totals { display: grid; grid-template-columns: auto 1fr; gap: 2px 12px; }
+.debt-totals dd { margin: 0; text-align: right; font-weight: 600; }
+.overdue, dd.overdue { color: #b91c1c; }
+li.overdue { border-left: 4px solid #b91c1c; }
+table.fate { width: 100%; border-collapse: collapse; font-size: 13px; margin-top: 4px; }
+table.fate th, table.fate td { text-align: right; padding: 2px 4px; border-bottom: 1px solid #e5e7eb; }
+table.fate th:first-child, table.fate td:first-child { text-align: left; }
+table.fate tr.differs td { color: #b45309; font-weight: 600; }
+.claim-line select { max-width: 45%; }
 .tabs { display: flex; border-top: 1px solid #e5e7eb; }
 .tabs .tab { flex: 1; border: 0; border-radius: 0; padding: 14px 4px; background: #fff; font-size: 15px; }
 .tabs .tab.on { color: #1d4ed8; font-weight: 700; border-top: 3px solid #1d4ed8; }

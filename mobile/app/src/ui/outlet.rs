@@ -4,7 +4,10 @@ use dioxus::prelude::*;
 use fieldsync_protocol::location::e7_to_deg;
 
 use super::card::CardPanel;
-use super::{ErrorLine, ItemText, Screen, TitledList, VisitTab, currency, found, use_screen};
+use super::{
+    ClaimsPanel, ErrorLine, ItemText, PlanPanel, Screen, TitledList, VisitTab, currency, found,
+    use_screen,
+};
 use crate::fmt;
 use crate::location::distance_to;
 
@@ -113,6 +116,7 @@ pub fn OutletScreen(id: i64) -> Element {
                 }
             }
             DebtPanel { outlet: id }
+            PlanPanel { outlet: id }
             TitledList { title: t.s("outlet.orders"), id: "outlet-orders", empty: orders.is_empty().then(|| t.s("outlet.no_orders")),
                 for (order, total, state, created) in orders {
                     li { key: "{order}", class: "order-fate",
@@ -157,6 +161,7 @@ pub fn OutletScreen(id: i64) -> Element {
                     }
                 }
             }
+            ClaimsPanel { outlet: id }
             TitledList { title: t.s("outlet.visits"), id: "outlet-visits", empty: visits.is_empty().then(|| t.s("outlet.no_visits")),
                 for v in visits {
                     li { key: "{v.id}",

@@ -2,7 +2,7 @@
 use dioxus::prelude::*;
 use fieldsync_agent::{OutletView, VisitState};
 
-use super::{ErrorLine, ItemText, Screen, use_screen};
+use super::{ErrorLine, ItemText, PlanPanel, Screen, use_screen};
 use crate::fmt;
 use crate::location::distance_to;
 
@@ -84,6 +84,9 @@ pub fn TodayScreen() -> Element {
             input { id: "outlet-search", r#type: "search", placeholder: t.s("today.search"),
                 value: "{q}", oninput: move |e| query.set(e.value()) }
             {content}
+            if q.trim().is_empty() {
+                PlanPanel { outlet: 0 }
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ use fieldsync_protocol::v1;
 use uuid::Uuid;
 
 use super::{
-    DistributionTab, ErrorLine, ItemText, QuestionnaireTab, Screen, VisitTab, currency, found,
-    use_screen,
+    ClaimTab, DistributionTab, ErrorLine, ItemText, QuestionnaireTab, Screen, VisitTab, currency,
+    found, use_screen,
 };
 use crate::fmt;
 use crate::location::{bands_of, check_fix};
@@ -38,6 +38,7 @@ pub fn VisitScreen(visit: Uuid, tab: VisitTab) -> Element {
         VisitTab::Questionnaire { id, validate } if open => {
             rsx! { QuestionnaireTab { visit, id, validate } }
         }
+        VisitTab::Claim { claim } if open => rsx! { ClaimTab { visit, claim } },
         _ => rsx! { VisitSummary { visit } },
     };
     rsx! {
@@ -49,6 +50,7 @@ pub fn VisitScreen(visit: Uuid, tab: VisitTab) -> Element {
                     {subtab("visit.tab_order", "tab-order", VisitTab::Order { draft: None }, matches!(tab, VisitTab::Order { .. }))}
                     {subtab("visit.tab_distribution", "tab-distribution", VisitTab::Distribution, tab == VisitTab::Distribution)}
                     {subtab("visit.tab_questionnaire", "tab-questionnaire", VisitTab::Questionnaire { id: None, validate: false }, matches!(tab, VisitTab::Questionnaire { .. }))}
+                    {subtab("visit.tab_claim", "tab-claim", VisitTab::Claim { claim: None }, matches!(tab, VisitTab::Claim { .. }))}
                 }
             }
             {body}
