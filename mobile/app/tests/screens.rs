@@ -94,8 +94,13 @@ struct Fixture {
 /// A territory: 3 outlets (one without a location), 4 products with prices, a warehouse,
 /// a questionnaire, and today's route over the first two outlets when `route`.
 fn fixture(route: bool) -> Fixture {
+    fixture_at(route, Arc::new(Fixed))
+}
+
+/// [`fixture`] on a phone with this clock.
+fn fixture_at(route: bool, clock: Arc<dyn Clock>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open_with_clock(dir.path().join("agent.db"), Arc::new(Fixed)).unwrap();
+    let engine = Engine::open_with_clock(dir.path().join("agent.db"), clock).unwrap();
     let mut changes = vec![
         change(outlet(1, "Kvitka grocery", true)),
         change(outlet(2, "Dobryi kut", true)),
@@ -649,4 +654,325 @@ fn the_card_asks_for_a_first_sync_before_it_can_be_edited() {
         matches!(e, fieldsync_agent::WorkflowError::NotSynced),
         "{e}"
     );
+}
+
+/// Stores pulled changes as a page of a pull.
+fn pulled(engine: &Engine, changes: Vec<Entity>, distributor: Option<v1::Distributor>) {
+    engine
+        .store_page(&v1::PullResponse {
+            changes: changes.into_iter().map(change).collect(),
+            next_cursor: vec![9],
+            distributor,
+            ..Default::default()
+        })
+        .unwrap();
+}
+
+fn invoice(number: &str, due: &str, amount: i64, paid: i64) -> v1::Invoice {
+    v1::Invoice {
+        number: number.into(),
+        invoice_date: "2026-10-01".into(),
+        due_date: due.into(),
+        amount_minor: amount,
+        paid_minor: paid,
+        currency: String::new(),
+    }
+}
+
+#[test]
+fn overdue_debt_shows_on_the_outlet_and_the_order_asks_for_a_reason() {
+    let f = fixture(true);
+    // Monday 2026-11-23: one invoice 13 days overdue, one due on Friday, one next month.
+    pulled(
+        &f.engine,
+        vec![Entity::Receivables(v1::OutletReceivables {
+            outlet_id: 1,
+            invoices: vec![
+                invoice("INV-1", "2026-11-10", 100_000, 40_000),
+                invoice("INV-2", "2026-11-27", 20_000, 0),
+                invoice("INV-3", "2026-12-15", 5_000, 0),
+            ],
+        })],
+        Some(v1::Distributor {
+            id: 1,
+            code: "D1".into(),
+            currency: "UAH".into(),
+            overdue_policy: v1::OverduePolicy::RequireReason as i32,
+            ..Default::default()
+        }),
+    );
+    let html = render(&f.engine, Screen::Outlet(1));
+    assert_eq!(text_of(&html, "debt-owed"), "850.00 UAH");
+    assert_eq!(text_of(&html, "debt-overdue"), "600.00 UAH");
+    assert_eq!(text_of(&html, "debt-week"), "200.00 UAH");
+    assert!(html.contains("Due 2026-11-10, 13 days overdue"), "{html}");
+    // Outlet 2 owes nothing.
+    let other = render(&f.engine, Screen::Outlet(2));
+    assert!(other.contains("id=\"debt-none\""), "{other}");
+
+    let visit = visit_at_first_stop(&f, vec![fix(SHOP_LAT + 1000, SHOP_LON, 8)]);
+    let html = render_visit(&f.engine, visit, VisitTab::Order { draft: None });
+    assert!(
+        text_of(&html, "order-overdue").contains("overdue debt: 600.00 UAH"),
+        "{html}"
+    );
+    assert!(html.contains("(required)"), "{html}");
+    let draft = OrderDraft {
+        visit_id: Some(visit),
+        outlet_id: 1,
+        warehouse_id: 9,
+        lines: vec![(12, 1000)],
+        ..Default::default()
+    };
+    let refused = f.engine.place_order(draft.clone()).unwrap_err();
+    assert!(
+        matches!(refused, fieldsync_agent::WorkflowError::OverdueReasonRequired),
+        "{refused}"
+    );
+    assert_eq!(f.engine.outbox_status().unwrap().pending, 1, "only the visit");
+    f.engine
+        .place_order(OrderDraft {
+            overdue_reason: "Pays on Friday".into(),
+            ..draft
+        })
+        .unwrap();
+    assert_eq!(f.engine.outbox_status().unwrap().pending, 2);
+    // No overdue debt at outlet 2: no warning on its order form.
+    f.engine.end_visit(visit, vec![]).unwrap();
+    let second = f.engine.start_visit(2, Some(100), vec![]).unwrap();
+    let html = render_visit(&f.engine, second, VisitTab::Order { draft: None });
+    assert!(!html.contains("id=\"order-overdue\""), "{html}");
+}
+
+#[test]
+fn plan_progress_shows_on_the_outlet_and_the_agents_month_on_today() {
+    let f = fixture(true);
+    let plan = |id, outlet_id, category: &str, measure: v1::PlanMeasure, target, achieved| {
+        Entity::Plan(v1::Plan {
+            id,
+            period: "2026-11".into(),
+            outlet_id,
+            category: category.into(),
+            measure: measure as i32,
+            target,
+            achieved,
+            achieved_from: "orders".into(),
+            ..Default::default()
+        })
+    };
+    pulled(
+        &f.engine,
+        vec![
+            plan(1, 1, "", v1::PlanMeasure::PlanMoney, 1_000_000, 250_000),
+            plan(2, 0, "drinks", v1::PlanMeasure::PlanQuantity, 200_000, 150_000),
+            // Last month's plan is not this month's.
+            Entity::Plan(v1::Plan {
+                id: 3,
+                period: "2026-10".into(),
+                outlet_id: 1,
+                measure: v1::PlanMeasure::PlanMoney as i32,
+                target: 1,
+                ..Default::default()
+            }),
+        ],
+        None,
+    );
+    let html = render(&f.engine, Screen::Outlet(1));
+    let panel = &html[html.find("id=\"outlet-plan\"").expect("plan panel")..];
+    assert!(panel.contains("data-percent=\"25\""), "{panel}");
+    assert!(panel.contains("2500.00 UAH of 10000.00 UAH"), "{panel}");
+    assert!(!panel.contains("data-percent=\"0\""), "October's plan is not shown");
+    let today = render(&f.engine, Screen::Today);
+    let month = &today[today.find("id=\"my-month\"").expect("my month")..];
+    assert!(month.contains("drinks"), "{month}");
+    assert!(month.contains("150 of 200"), "{month}");
+    assert!(month.contains(">75%<"), "{month}");
+    // No plan for outlet 2.
+    assert!(render(&f.engine, Screen::Outlet(2)).contains("id=\"outlet-plan-none\""));
+}
+
+/// Places an order of two lines at outlet 1 in a visit and ends it; returns the order.
+fn order_of_two_lines(f: &Fixture) -> uuid::Uuid {
+    let visit = visit_at_first_stop(f, vec![fix(SHOP_LAT + 1000, SHOP_LON, 8)]);
+    let order = f
+        .engine
+        .place_order(OrderDraft {
+            visit_id: Some(visit),
+            outlet_id: 1,
+            warehouse_id: 9,
+            lines: vec![(11, 3000), (12, 2000)],
+            ..Default::default()
+        })
+        .unwrap();
+    f.engine.end_visit(visit, vec![]).unwrap();
+    order
+}
+
+#[test]
+fn confirmed_and_shipped_quantities_show_against_the_ordered_ones() {
+    let f = fixture(true);
+    let order = order_of_two_lines(&f);
+    let html = render(&f.engine, Screen::Outlet(1));
+    assert!(!html.contains("class=\"fate\""), "nothing reported yet");
+    pulled(
+        &f.engine,
+        vec![Entity::OrderStatus(v1::OrderStatus {
+            order_id: order.as_bytes().to_vec(),
+            state: v1::OrderState::Shipped as i32,
+            number: 4711,
+            lines: vec![
+                v1::OrderLineFate {
+                    line_no: 1,
+                    confirmed_quantity_milli: Some(3000),
+                    shipped_quantity_milli: Some(2000),
+                },
+                v1::OrderLineFate {
+                    line_no: 2,
+                    confirmed_quantity_milli: Some(2000),
+                    shipped_quantity_milli: Some(2000),
+                },
+            ],
+            ..Default::default()
+        })],
+        None,
+    );
+    let html = render(&f.engine, Screen::Outlet(1));
+    assert!(html.contains("No. 4711"), "{html}");
+    let table = &html[html.find("class=\"fate\"").expect("fate table")..];
+    let rows: Vec<&str> = table.split("<tr").skip(2).collect();
+    assert!(rows[0].contains("differs"), "3 ordered, 2 shipped: {}", rows[0]);
+    assert!(!rows[1].contains("differs"), "{}", rows[1]);
+    assert!(rows[0].contains(">3<") && rows[0].contains(">2<"), "{}", rows[0]);
+}
+
+#[test]
+fn a_claim_draft_is_edited_then_registered_and_then_locked() {
+    let f = fixture(true);
+    let order = order_of_two_lines(&f);
+    pulled(
+        &f.engine,
+        vec![
+            Entity::ClaimReason(v1::ClaimReason {
+                id: 1,
+                parent_id: 0,
+                name: "Quality".into(),
+            }),
+            Entity::ClaimReason(v1::ClaimReason {
+                id: 2,
+                parent_id: 1,
+                name: "Damaged packaging".into(),
+            }),
+        ],
+        None,
+    );
+    let visit = f.engine.start_visit(1, Some(100), vec![]).unwrap();
+    let html = render_visit(&f.engine, visit, VisitTab::Claim { claim: None });
+    assert!(html.contains("id=\"claim-qty-0\""), "{html}");
+    assert!(html.contains("Damaged packaging"), "{html}");
+    let line = |qty| fieldsync_agent::ClaimLineDraft {
+        order_id: order,
+        line_no: 1,
+        quantity_milli: qty,
+        type_id: 1,
+        subtype_id: 2,
+    };
+    let mut draft = fieldsync_agent::ClaimDraft {
+        visit_id: Some(visit),
+        outlet_id: 1,
+        lines: vec![line(1000)],
+        comment: "Torn boxes".into(),
+        ..Default::default()
+    };
+    // More than was delivered is refused on the phone, before anything is queued.
+    let too_much = f
+        .engine
+        .save_claim(fieldsync_agent::ClaimDraft {
+            lines: vec![line(4000)],
+            ..draft.clone()
+        })
+        .unwrap_err();
+    assert!(
+        matches!(too_much, fieldsync_agent::WorkflowError::InvalidClaim(_)),
+        "{too_much}"
+    );
+    let id = f.engine.save_claim(draft.clone()).unwrap();
+    let html = render(&f.engine, Screen::Outlet(1));
+    assert!(html.contains("data-stage=\"draft\""), "{html}");
+    let html = render_visit(&f.engine, visit, VisitTab::Claim { claim: Some(id) });
+    assert!(html.contains("id=\"delete-claim\""), "{html}");
+    assert!(html.contains("Torn boxes"), "{html}");
+    // Edited, then registered.
+    draft.claim_id = Some(id);
+    draft.lines = vec![line(2000)];
+    f.engine.save_claim(draft.clone()).unwrap();
+    assert_eq!(f.engine.claim(id).unwrap().unwrap().lines[0].line.quantity_milli, 2000);
+    draft.register = true;
+    f.engine.save_claim(draft.clone()).unwrap();
+    let html = render_visit(&f.engine, visit, VisitTab::Claim { claim: Some(id) });
+    assert!(html.contains("id=\"claim-locked\""), "{html}");
+    assert!(!html.contains("id=\"delete-claim\""), "{html}");
+    assert!(matches!(
+        f.engine.delete_claim(id).unwrap_err(),
+        fieldsync_agent::WorkflowError::ClaimLocked(_)
+    ));
+    draft.register = false;
+    assert!(matches!(
+        f.engine.save_claim(draft).unwrap_err(),
+        fieldsync_agent::WorkflowError::ClaimLocked(_)
+    ));
+    // The distributor considers it; the phone shows the stage and the number.
+    pulled(
+        &f.engine,
+        vec![Entity::ClaimStatus(v1::ClaimStatus {
+            claim_id: id.as_bytes().to_vec(),
+            number: 31,
+            stage: v1::ClaimStage::ClaimBeingConsidered as i32,
+            ..Default::default()
+        })],
+        None,
+    );
+    let html = render(&f.engine, Screen::Outlet(1));
+    assert!(html.contains("data-stage=\"being_considered\""), "{html}");
+    assert!(html.contains("Being considered") && html.contains("No. 31"), "{html}");
+    // Queued: the visit's start and end, the order, the visit now open, and three saves.
+    assert_eq!(f.engine.outbox_status().unwrap().pending, 7);
+}
+
+/// 2026-11-23 22:30 UTC, 00:30 on 2026-11-24 at UTC+2 (Kyiv in winter).
+struct KyivAfterMidnight;
+impl Clock for KyivAfterMidnight {
+    fn now_ms(&self) -> i64 {
+        NOW + 13 * 3_600_000 + 30 * 60_000
+    }
+    fn utc_offset_min(&self, _at_ms: i64) -> i32 {
+        120
+    }
+}
+
+#[test]
+fn at_half_past_midnight_in_utc_plus_2_the_phone_shows_that_days_route() {
+    let f = fixture_at(true, Arc::new(KyivAfterMidnight));
+    // Tomorrow's route (by UTC, today's in Kyiv) visits outlet 2 only.
+    pulled(
+        &f.engine,
+        vec![Entity::Route(v1::Route {
+            id: 101,
+            date: "2026-11-24".into(),
+            stops: vec![v1::RouteStop {
+                outlet_id: 2,
+                position: 1,
+            }],
+        })],
+        None,
+    );
+    assert_eq!(f.engine.today(), "2026-11-24");
+    let html = render(&f.engine, Screen::Today);
+    assert!(html.contains(">2026-11-24<"), "{html}");
+    assert!(html.contains("Dobryi kut"), "{html}");
+    assert!(!html.contains("Kvitka grocery"), "yesterday's route: {html}");
+    assert!(html.contains("0 of 1 visited"), "{html}");
+    // A visit started now shows the local wall-clock time.
+    let visit = f.engine.start_visit(2, Some(101), vec![]).unwrap();
+    let html = render_visit(&f.engine, visit, VisitTab::Summary);
+    assert!(html.contains("2026-11-24 00:30"), "{html}");
 }
