@@ -726,10 +726,17 @@ fn overdue_debt_shows_on_the_outlet_and_the_order_asks_for_a_reason() {
     };
     let refused = f.engine.place_order(draft.clone()).unwrap_err();
     assert!(
-        matches!(refused, fieldsync_agent::WorkflowError::OverdueReasonRequired),
+        matches!(
+            refused,
+            fieldsync_agent::WorkflowError::OverdueReasonRequired
+        ),
         "{refused}"
     );
-    assert_eq!(f.engine.outbox_status().unwrap().pending, 1, "only the visit");
+    assert_eq!(
+        f.engine.outbox_status().unwrap().pending,
+        1,
+        "only the visit"
+    );
     f.engine
         .place_order(OrderDraft {
             overdue_reason: "Pays on Friday".into(),
@@ -764,7 +771,14 @@ fn plan_progress_shows_on_the_outlet_and_the_agents_month_on_today() {
         &f.engine,
         vec![
             plan(1, 1, "", v1::PlanMeasure::PlanMoney, 1_000_000, 250_000),
-            plan(2, 0, "drinks", v1::PlanMeasure::PlanQuantity, 200_000, 150_000),
+            plan(
+                2,
+                0,
+                "drinks",
+                v1::PlanMeasure::PlanQuantity,
+                200_000,
+                150_000,
+            ),
             // Last month's plan is not this month's.
             Entity::Plan(v1::Plan {
                 id: 3,
@@ -781,7 +795,10 @@ fn plan_progress_shows_on_the_outlet_and_the_agents_month_on_today() {
     let panel = &html[html.find("id=\"outlet-plan\"").expect("plan panel")..];
     assert!(panel.contains("data-percent=\"25\""), "{panel}");
     assert!(panel.contains("2500.00 UAH of 10000.00 UAH"), "{panel}");
-    assert!(!panel.contains("data-percent=\"0\""), "October's plan is not shown");
+    assert!(
+        !panel.contains("data-percent=\"0\""),
+        "October's plan is not shown"
+    );
     let today = render(&f.engine, Screen::Today);
     let month = &today[today.find("id=\"my-month\"").expect("my month")..];
     assert!(month.contains("drinks"), "{month}");
@@ -840,9 +857,17 @@ fn confirmed_and_shipped_quantities_show_against_the_ordered_ones() {
     assert!(html.contains("No. 4711"), "{html}");
     let table = &html[html.find("class=\"fate\"").expect("fate table")..];
     let rows: Vec<&str> = table.split("<tr").skip(2).collect();
-    assert!(rows[0].contains("differs"), "3 ordered, 2 shipped: {}", rows[0]);
+    assert!(
+        rows[0].contains("differs"),
+        "3 ordered, 2 shipped: {}",
+        rows[0]
+    );
     assert!(!rows[1].contains("differs"), "{}", rows[1]);
-    assert!(rows[0].contains(">3<") && rows[0].contains(">2<"), "{}", rows[0]);
+    assert!(
+        rows[0].contains(">3<") && rows[0].contains(">2<"),
+        "{}",
+        rows[0]
+    );
 }
 
 #[test]
@@ -905,7 +930,12 @@ fn a_claim_draft_is_edited_then_registered_and_then_locked() {
     draft.claim_id = Some(id);
     draft.lines = vec![line(2000)];
     f.engine.save_claim(draft.clone()).unwrap();
-    assert_eq!(f.engine.claim(id).unwrap().unwrap().lines[0].line.quantity_milli, 2000);
+    assert_eq!(
+        f.engine.claim(id).unwrap().unwrap().lines[0]
+            .line
+            .quantity_milli,
+        2000
+    );
     draft.register = true;
     f.engine.save_claim(draft.clone()).unwrap();
     let html = render_visit(&f.engine, visit, VisitTab::Claim { claim: Some(id) });
@@ -933,7 +963,10 @@ fn a_claim_draft_is_edited_then_registered_and_then_locked() {
     );
     let html = render(&f.engine, Screen::Outlet(1));
     assert!(html.contains("data-stage=\"being_considered\""), "{html}");
-    assert!(html.contains("Being considered") && html.contains("No. 31"), "{html}");
+    assert!(
+        html.contains("Being considered") && html.contains("No. 31"),
+        "{html}"
+    );
     // Queued: the visit's start and end, the order, the visit now open, and three saves.
     assert_eq!(f.engine.outbox_status().unwrap().pending, 7);
 }
@@ -969,7 +1002,10 @@ fn at_half_past_midnight_in_utc_plus_2_the_phone_shows_that_days_route() {
     let html = render(&f.engine, Screen::Today);
     assert!(html.contains(">2026-11-24<"), "{html}");
     assert!(html.contains("Dobryi kut"), "{html}");
-    assert!(!html.contains("Kvitka grocery"), "yesterday's route: {html}");
+    assert!(
+        !html.contains("Kvitka grocery"),
+        "yesterday's route: {html}"
+    );
     assert!(html.contains("0 of 1 visited"), "{html}");
     // A visit started now shows the local wall-clock time.
     let visit = f.engine.start_visit(2, Some(101), vec![]).unwrap();

@@ -96,6 +96,17 @@ impl Store {
             .collect())
     }
 
+    /// The distributor of a claim type or subtype.
+    pub async fn claim_reason_distributor(&self, id: i64) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = self
+            .opt(
+                "SELECT distributor_id FROM claim_reasons WHERE id = $1",
+                &[id.into_val()],
+            )
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// Adds a claim type (`parent` None) or a subtype of an active type; returns its id, or
     /// why it was refused. Phones get it with their next sync.
     pub async fn add_claim_reason(

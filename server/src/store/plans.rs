@@ -443,6 +443,28 @@ pub(crate) async fn load(pool: &sqlx::AnyPool, ids: &[i64]) -> Result<Vec<(i64, 
 }
 
 impl Store {
+    /// The live outlet of a distributor with this code.
+    pub async fn outlet_id_by_code(&self, d: i64, code: &str) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = self
+            .opt(
+                "SELECT id FROM outlets WHERE distributor_id = $1 AND code = $2 AND deleted = 0",
+                &[d.into_val(), code.into_val()],
+            )
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// The distributor of a plan.
+    pub async fn plan_distributor(&self, id: i64) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = self
+            .opt(
+                "SELECT distributor_id FROM plans WHERE id = $1",
+                &[id.into_val()],
+            )
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     /// Saves one plan (a plan of the same month, outlet or position, category or brand and
     /// measure is replaced); returns its id, or why it was refused.
     pub async fn save_plan(

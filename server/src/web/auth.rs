@@ -74,13 +74,14 @@ impl WebUser {
     }
 
     /// Whether the user may open a page at this path: a distributor's portal login reaches
-    /// its orders, payment calendar, imports and own settings only.
+    /// its orders, claims, payment calendar, imports and own settings only.
     pub fn may_open(&self, path: &str) -> bool {
         if self.role != Role::Distributor {
             return true;
         }
         [
             "/orders",
+            "/claims",
             "/receivables",
             "/imports",
             "/settings",

@@ -25,6 +25,7 @@ pub use auth::{Change, Posted, WebUser};
 pub mod accounts;
 pub mod apikeys;
 pub mod auth;
+pub mod claims;
 pub mod editors;
 pub mod i18n;
 pub mod imports;
@@ -35,6 +36,7 @@ pub mod orders;
 pub mod org;
 pub mod outlet_card;
 pub mod pages;
+pub mod plans;
 pub mod pricing;
 pub mod questionnaires;
 pub mod receivables;
@@ -162,6 +164,8 @@ pub fn router() -> Router<AppState> {
         .merge(orders::router())
         .merge(imports::router())
         .merge(receivables::router())
+        .merge(plans::router())
+        .merge(claims::router())
         .merge(map::router())
 }
 
@@ -306,7 +310,7 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let full: [(&str, &str); 18] = [
+    let full: [(&str, &str); 20] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
         ("/visits/signals", "nav.signals"),
@@ -322,12 +326,15 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/routes", "nav.routes"),
         ("/questionnaires", "nav.questionnaires"),
         ("/orders", "nav.orders"),
+        ("/claims", "nav.claims"),
         ("/receivables", "nav.receivables"),
+        ("/plans", "nav.plans"),
         ("/imports", "nav.imports"),
         ("/api-keys", "nav.api_keys"),
     ];
-    let portal: [(&str, &str); 3] = [
+    let portal: [(&str, &str); 4] = [
         ("/orders", "nav.orders"),
+        ("/claims", "nav.claims"),
         ("/receivables", "nav.receivables"),
         ("/imports", "nav.imports"),
     ];
