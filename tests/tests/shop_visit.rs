@@ -342,3 +342,121 @@ on_both_backends!(
     the_priority_page_is_the_route_of_the_phones_own_date,
     local_today
 );
+
+async fn plans(db: &TestDb) {
+    let (server, agents) = acme_server(db, 1).await;
+    let api = ApiClient::new(&server, "ACME", "erp").await;
+    let phone = Phone::activated(&server.url, &agents[0]).await;
+    let e = &phone.engine;
+    let outlet = e.outlet(phone.outlet_ids()[0]).unwrap().unwrap();
+    let period: String = e.today().chars().take(7).collect();
+    let products = e.search_products("", outlet.price_list_id, 5).unwrap();
+    let category = scalar(
+        &server,
+        &format!(
+            "SELECT category FROM products WHERE id = {}",
+            products[0].id
+        ),
+    )
+    .await;
+    // An outlet plan in money for everything, the agent's own in quantity for one category,
+    // and a row for an outlet that does not exist.
+    let csv = format!(
+        "period,outlet_code,position_code,category,measure,target\n\
+         {period},{o},,,money,1000.00\n\
+         {period},,ACME-P0001,{category},quantity,50\n\
+         {period},NOPE,,,money,10\n",
+        o = outlet.code
+    );
+    let (s, job) = api.import("plans?format=csv", csv).await;
+    assert_eq!(s, 200, "{job}");
+    assert_eq!(
+        (job["rows_applied"].as_i64(), job["rows_refused"].as_i64()),
+        (Some(2), Some(1)),
+        "{job}"
+    );
+    phone.sync().await;
+    let mine = e.plans(0).unwrap();
+    let theirs = e.plans(outlet.id).unwrap();
+    assert_eq!((mine.len(), theirs.len()), (1, 1));
+    assert_eq!(theirs[0].target, 100_000);
+    assert_eq!(
+        (theirs[0].achieved, theirs[0].achieved_from.as_str()),
+        (0, "orders")
+    );
+    assert_eq!(mine[0].category, category);
+    assert_eq!(mine[0].measure, v1::PlanMeasure::PlanQuantity);
+
+    // An order at the outlet counts toward both with the same sync that sends it.
+    let visit = e.start_visit(outlet.id, None, vec![]).unwrap();
+    let order = e
+        .place_order(OrderDraft {
+            visit_id: Some(visit),
+            outlet_id: outlet.id,
+            warehouse_id: e.warehouses().unwrap()[0].id,
+            lines: vec![(products[0].id, 3000), (products[1].id, 1000)],
+            ..Default::default()
+        })
+        .unwrap();
+    e.end_visit(visit, vec![]).unwrap();
+    phone.sync().await;
+    let total: i64 = scalar(
+        &server,
+        &format!("SELECT CAST(total_minor AS TEXT) FROM orders WHERE id = '{order}'"),
+    )
+    .await
+    .parse()
+    .unwrap();
+    let theirs = e.plans(outlet.id).unwrap();
+    assert_eq!(theirs[0].achieved, total);
+    let mine = e.plans(0).unwrap();
+    let same_category = if scalar(
+        &server,
+        &format!(
+            "SELECT category FROM products WHERE id = {}",
+            products[1].id
+        ),
+    )
+    .await
+        == category
+    {
+        1000
+    } else {
+        0
+    };
+    assert_eq!(mine[0].achieved, 3000 + same_category);
+
+    // Imported invoices of the month take over from orders.
+    let day = format!("{period}-01");
+    let sales = format!(
+        "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\n\
+         S-1,{day},{o},{p},2,123.45\n",
+        o = outlet.code,
+        p = products[0].code
+    );
+    let (s, job) = api.import("sales?format=csv", sales).await;
+    assert_eq!(s, 200, "{job}");
+    phone.sync().await;
+    let theirs = e.plans(outlet.id).unwrap();
+    assert_eq!(
+        (theirs[0].achieved, theirs[0].achieved_from.as_str()),
+        (12_345, "sales")
+    );
+    assert_eq!(
+        e.plans(0).unwrap()[0].achieved,
+        2000,
+        "the territory's sales"
+    );
+
+    // A deleted plan leaves the phone.
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    server.store.delete_plan(d, theirs[0].id).await.unwrap();
+    phone.sync().await;
+    assert!(e.plans(outlet.id).unwrap().is_empty());
+    assert_eq!(e.plans(0).unwrap().len(), 1);
+    server.stop().await;
+}
+on_both_backends!(
+    plans_imported_reach_the_phone_and_count_orders_then_invoices,
+    plans
+);
