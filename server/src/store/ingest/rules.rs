@@ -449,6 +449,18 @@ pub(super) fn apply(
                 );
             }
             pic.orders.insert(order_id, (user, 0, OrderState::Placed));
+            // A claim later in the batch may name this order's lines.
+            for (i, l) in o.lines.iter().enumerate() {
+                pic.order_lines.insert(
+                    (order_id, i as i64 + 1),
+                    ClaimableLine {
+                        outlet_id: o.outlet_id,
+                        product_id: l.product_id,
+                        max_milli: l.quantity_milli,
+                        cancelled: false,
+                    },
+                );
+            }
             w.orders.push(NewOrder {
                 id: order_id,
                 visit_id,
@@ -485,6 +497,11 @@ pub(super) fn apply(
                 );
             }
             *state = OrderState::Cancelled;
+            for ((order, _), line) in pic.order_lines.iter_mut() {
+                if *order == order_id {
+                    line.cancelled = true;
+                }
+            }
             if *number == 0 {
                 // Placed in this very batch: it is written as cancelled.
                 if let Some(o) = w.orders.iter_mut().find(|o| o.id == order_id) {
