@@ -492,6 +492,112 @@ pub fn wire() {
     }
 }
 
+/// The whole shop visit on the wire: the first pull of an agent whose `outlets` outlets each
+/// have `invoices` open invoices and a plan (and the agent two plans of its own), into a real
+/// agent engine over loopback, three times (a new phone each time); then the bytes of claims.
+pub async fn shop(
+    postgres: Option<&str>,
+    outlets: usize,
+    products: usize,
+    invoices: usize,
+) -> anyhow::Result<()> {
+    let db = BenchDb::create(postgres).await?;
+    let server = LocalServer::start(&db).await;
+    let spec = WorldSpec {
+        distributor_name: "SHOP bench".into(),
+        outlets,
+        products,
+        invoices_per_outlet: invoices,
+        plans: true,
+        ..fieldsync_testkit::small_world("SHOP", 1)
+    };
+    let agents = fieldsync_server::seed::seed_world(&server.store, &spec).await?;
+    println!(
+        "| backend | outlets | invoices/outlet | products | rows pulled | invoices on phone | plans on phone | requests | seconds | bytes down |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for _ in 0..3 {
+        let dir = tempfile::tempdir()?;
+        let engine = fieldsync_agent::Engine::open(dir.path().join("agent.db"))?;
+        let transport = fieldsync_agent::HttpTransport::new(&server.url);
+        let pin = server.store.generate_pin(&agents[0].login).await?;
+        engine
+            .activate(&transport, &server.url, &agents[0].login, &pin, "bench", "bench")
+            .await?;
+        let started = Instant::now();
+        let report = engine.sync(&transport).await?;
+        let secs = started.elapsed().as_secs_f64();
+        let ids: Vec<i64> = engine
+            .search_outlets("", 100_000)?
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        let mut on_phone = 0;
+        let mut plans = engine.plans(0)?.len();
+        for id in &ids {
+            on_phone += engine.receivables(*id)?.invoices.len();
+            plans += engine.plans(*id)?.len();
+        }
+        println!(
+            "| {} | {} | {invoices} | {products} | {} | {on_phone} | {plans} | {} | {:.3} | {} |",
+            db.label(),
+            ids.len(),
+            report.pulled,
+            report.requests,
+            secs,
+            report.bytes_down,
+        );
+    }
+    server.stop().await;
+    db.cleanup().await;
+    println!();
+    claim_bytes();
+    Ok(())
+}
+
+/// Bytes of a claim on the wire: its mutation alone and in a push request, by line count.
+pub fn claim_bytes() {
+    println!("| claim | mutation bytes | in a push request alone |");
+    println!("|---|---:|---:|");
+    for lines in [1usize, 3, 10] {
+        let m = v1::Mutation {
+            seq: 1234,
+            id: ids::to_wire(ids::new_id()),
+            device_time_ms: 1_795_000_000_000,
+            kind: Some(Kind::ClaimSaved(v1::ClaimSaved {
+                claim_id: ids::to_wire(ids::new_id()),
+                visit_id: ids::to_wire(ids::new_id()),
+                outlet_id: 40_123,
+                lines: (0..lines)
+                    .map(|i| v1::ClaimLine {
+                        order_id: ids::to_wire(ids::new_id()),
+                        line_no: i as u32 + 1,
+                        quantity_milli: 2_000,
+                        type_id: 101,
+                        subtype_id: 104,
+                    })
+                    .collect(),
+                comment: "Torn boxes, two bottles broken".into(),
+                register: true,
+            })),
+        };
+        let request = v1::PushRequest {
+            protocol_version: 1,
+            session_id: ids::to_wire(ids::new_id()),
+            mode: 2,
+            device_time_ms: 1_795_000_000_000,
+            app_version: "0.1.0".into(),
+            mutations: vec![m.clone()],
+            utc_offset_minutes: 120,
+        };
+        println!(
+            "| registered claim of {lines} line(s), 30-character comment | {} | {} |",
+            m.encoded_len(),
+            request.encoded_len()
+        );
+    }
+}
+
 /// A first pull of a world of `outlets` outlets (all in one agent's territory) and
 /// `products` products into a real agent engine over loopback.
 pub async fn pull(postgres: Option<&str>, outlets: usize, products: usize) -> anyhow::Result<()> {

@@ -177,6 +177,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         products: usize,
     },
+    /// The whole shop visit: the first pull of an agent whose outlets each have open invoices
+    /// and a plan, and the bytes of a claim.
+    Shop {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 300)]
+        outlets: usize,
+        #[arg(long, default_value_t = 2_000)]
+        products: usize,
+        /// Open invoices per outlet.
+        #[arg(long, default_value_t = 10)]
+        invoices: usize,
+    },
     /// The agent app: cold start to a usable Today screen, and catalogue search latency.
     App {
         #[arg(long, default_value_t = 300)]
@@ -507,6 +520,12 @@ async fn main() -> anyhow::Result<()> {
                 outlets,
                 products,
             } => bench::pull(postgres.as_deref(), outlets, products).await,
+            BenchCommand::Shop {
+                postgres,
+                outlets,
+                products,
+                invoices,
+            } => bench::shop(postgres.as_deref(), outlets, products, invoices).await,
             BenchCommand::Cards {
                 postgres,
                 outlets,
