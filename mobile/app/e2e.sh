@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end run of the desktop app: starts a demo server, runs the desktop build under Xvfb,
-# activates with a demo PIN, does a visit with an order, a distribution check and the
-# questionnaires, edits the outlet's shared card, syncs, and saves a screenshot of each screen into OUT_DIR. Exits 0 only if
-# the server then holds that visit, that order and that card change. A failed step prints what the screen
+# activates with a demo PIN, does a visit with an order (the demo's outlets owe money: the order
+# form warns of the overdue debt), a distribution check, the questionnaires and a registered
+# claim, edits the outlet's shared card, syncs, reads the order's number back, and saves a
+# screenshot of each screen into OUT_DIR. Exits 0 only if the server then holds that visit, that
+# order, that claim and that card change. A failed step prints what the screen
 # showed and leaves a `failed-line-N` screenshot in OUT_DIR.
 #
 #   mobile/app/e2e.sh OUT_DIR
@@ -34,9 +36,17 @@ ready
 # The first sync (started right after activation) has brought the route.
 expect #banner-last = Last sync: 2
 shot 02-today
+# The agent's own month: the demo's plans reached the phone.
+scroll #my-month
+expect #my-month = %
+shot 02b-my-month
 click #route-stop-0
 wait #start-visit
 shot 03-outlet
+# What the outlet owes (the demo's first invoice of each outlet is overdue) and its plan.
+scroll #outlet-debt
+expect #debt-overdue = UAH
+shot 03a-outlet-debt-plan
 # The outlet's shared card, edited offline: hours, a note, a contact person.
 click #card-edit
 wait #card-form
@@ -62,6 +72,8 @@ wait #catalogue li:nth-child(1) [id^=stock-]
 fill #catalogue li:nth-child(1) input.qty = 3
 fill #catalogue li:nth-child(2) input.qty = 2.5
 expect #order-lines li:nth-child(2) = ×
+expect #order-overdue = overdue debt
+fill #overdue-reason = The owner pays on Friday
 shot 05-order
 click #place-order
 wait #visit-activity li
@@ -90,6 +102,19 @@ click #questionnaire-form input[id\$='-yes']
 fill #questionnaire-form textarea = Met the owner
 click #save-answers
 wait #questionnaires
+# A claim on the order just placed: one unit of its first line, registered.
+click #tab-claim
+wait #claim-lines li
+fill #claim-qty-0 = 1
+fill #claim-comment = Two bottles arrived broken
+shot 07b-claim
+click #register-claim
+wait #outlet-claims li
+expect #outlet-claims = Registered
+scroll #outlet-claims
+shot 07c-outlet-claims
+click #resume-visit
+wait #visit-fix
 click #tab-summary
 wait #end-visit
 shot 08-visit-summary
@@ -100,6 +125,14 @@ click #sync-now
 expect #sync-result = Synced
 expect #banner-waiting = 0 waiting
 shot 09-sync
+# The order's number, which the server gave it, came back with the sync.
+click #nav-today
+wait #route
+click #route-stop-0
+wait #outlet-orders
+expect #outlet-orders .order-number = No.
+scroll #outlet-orders
+shot 09b-order-number
 click #nav-settings
 wait #device-id
 shot 10-settings
@@ -148,6 +181,17 @@ cards = db.execute(
     "WHERE m.login = ?", (login,)).fetchall()
 print(f"e2e: server holds {len(cards)} card change(s) from this phone")
 assert len(cards) == 1, cards
+# The claim registered in the visit arrived once, with its line.
+claims = db.execute(
+    "SELECT c.stage, (SELECT COUNT(*) FROM claim_lines l WHERE l.claim_id = c.id) FROM claims c "
+    "JOIN devices d ON d.id = c.device_id JOIN mobile_users m ON m.id = c.mobile_user_id "
+    "WHERE m.login = ? AND d.device_uid NOT LIKE 'demo-%'", (login,)).fetchall()
+print(f"e2e: server holds claims {claims}")
+assert claims == [("registered", 1)], claims
+reason = db.execute(
+    "SELECT o.overdue_reason FROM orders o JOIN devices d ON d.id = o.device_id "
+    "WHERE d.device_uid NOT LIKE 'demo-%'").fetchall()
+assert reason == [("The owner pays on Friday",)], reason
 PY
 ls "$out"
 echo "e2e: passed"
