@@ -43,9 +43,13 @@ CREATE TABLE plans (
     measure        TEXT NOT NULL,
     target         BIGINT NOT NULL,
     updated_at_ms  BIGINT NOT NULL,
+    -- 1: orders or sales counted toward it changed since its phones were last told; the
+    -- housekeeping sends such plans again (one claiming statement, whatever the servers).
+    dirty          BIGINT NOT NULL DEFAULT 0,
     UNIQUE (distributor_id, period, scope, scope_id, category, brand, measure)
 );
 CREATE INDEX plans_scope ON plans (scope, scope_id, period);
+CREATE INDEX plans_dirty ON plans (dirty);
 
 -- Claim types (parent_id NULL) and their subtypes, kept by key users.
 CREATE TABLE claim_reasons (

@@ -522,7 +522,14 @@ pub async fn shop(
         let transport = fieldsync_agent::HttpTransport::new(&server.url);
         let pin = server.store.generate_pin(&agents[0].login).await?;
         engine
-            .activate(&transport, &server.url, &agents[0].login, &pin, "bench", "bench")
+            .activate(
+                &transport,
+                &server.url,
+                &agents[0].login,
+                &pin,
+                "bench",
+                "bench",
+            )
             .await?;
         let started = Instant::now();
         let report = engine.sync(&transport).await?;

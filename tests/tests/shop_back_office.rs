@@ -163,9 +163,12 @@ async fn plan_editor(db: &TestDb) {
     .unwrap();
     e.end_visit(visit, vec![]).unwrap();
     phone.sync().await;
+    server.store.refresh_plans().await.unwrap();
+    phone.sync().await;
     let on_phone = e.plans(outlet_id).unwrap();
     assert_eq!(on_phone.len(), 1);
     assert!(on_phone[0].achieved > 0);
+    assert_eq!(on_phone[0].pending, 0);
     b.goto(&format!("{url}/plans")).await;
     assert_eq!(
         b.text("tr.plan td.achieved").await,
@@ -242,10 +245,22 @@ async fn claim_in_portal(db: &TestDb) {
     phone.sync().await;
 
     let p = logged_in(url, "acme-portal").await;
+    // Times in the user's own zone: Tokyo is 9 hours ahead of UTC all year.
+    p.goto(&format!("{url}/settings")).await;
+    p.fill("#timezone", "Asia/Tokyo").await;
+    p.click("#save-settings").await;
     p.goto(&format!("{url}/claims?stage=registered")).await;
     assert_eq!(p.count("tr.claim").await, 1);
     p.click("tr.claim a").await;
     assert_eq!(p.text("#claim-stage").await, "Registered");
+    let (received,): (i64,) = sqlx::query_as("SELECT received_at_ms FROM claims WHERE id = $1")
+        .bind(claim.to_string())
+        .fetch_one(server.store.test_pool())
+        .await
+        .unwrap();
+    let tokyo = fieldsync_server::web::fmt_time(received, "Asia/Tokyo");
+    assert_ne!(tokyo, fieldsync_server::web::fmt_time(received, "UTC"));
+    assert_eq!(p.text("#claim-received").await, tokyo);
     assert!(p.text("#claim-lines").await.contains("Broken seal"));
     assert!(
         p.text("body").await.contains("Seal <b>broken</b>"),

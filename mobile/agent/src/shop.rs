@@ -103,15 +103,24 @@ pub struct PlanView {
     /// `sales` or `orders`.
     pub achieved_from: String,
     pub computed_at_ms: i64,
+    /// The agent's own orders the server had not counted yet when it sent the plan (placed
+    /// on this phone after `computed_at_ms`, in the plan's month, not cancelled), for a plan
+    /// counted from orders.
+    pub pending: i64,
 }
 
 impl PlanView {
+    /// What is met as the phone knows it: the server's count and the agent's newer orders.
+    pub fn met(&self) -> i64 {
+        self.achieved + self.pending
+    }
+
     /// Percent of the target met, rounded down.
     pub fn percent(&self) -> i64 {
         if self.target <= 0 {
             0
         } else {
-            (i128::from(self.achieved) * 100 / i128::from(self.target)) as i64
+            (i128::from(self.met()) * 100 / i128::from(self.target)) as i64
         }
     }
 }
@@ -140,9 +149,55 @@ impl Engine {
                 achieved: r.get(7)?,
                 achieved_from: r.get(8)?,
                 computed_at_ms: r.get(9)?,
+                pending: 0,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut plans: Vec<PlanView> = rows.collect::<Result<_, _>>()?;
+        // The agent's orders since the server counted: (created, outlet, category, brand,
+        // sum, quantity) of each line.
+        let since = plans
+            .iter()
+            .map(|p| p.computed_at_ms)
+            .min()
+            .unwrap_or(i64::MAX);
+        let mut lines = db.prepare_cached(
+            "SELECT o.created_ms, o.outlet_id, COALESCE(p.category, ''), COALESCE(p.brand, ''),
+                    l.sum_minor, l.quantity_milli
+             FROM orders o JOIN order_lines l ON l.order_id = o.id LEFT JOIN products p ON p.id = l.product_id
+             WHERE o.created_ms > ?1 AND o.state NOT IN ('cancelled', 'rejected')
+               AND (?2 = 0 OR o.outlet_id = ?2)",
+        )?;
+        let recent: Vec<(i64, i64, String, String, i64, i64)> = lines
+            .query_map(params![since, outlet_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        drop(lines);
+        drop(stmt);
+        drop(db);
+        for p in plans.iter_mut().filter(|p| p.achieved_from == "orders") {
+            p.pending = recent
+                .iter()
+                .filter(|(created, _, category, brand, _, _)| {
+                    *created > p.computed_at_ms
+                        && self.local_date(*created).starts_with(&p.period)
+                        && (p.category.is_empty() || *category == p.category)
+                        && (p.brand.is_empty() || *brand == p.brand)
+                })
+                .map(|(_, _, _, _, money, qty)| match p.measure {
+                    v1::PlanMeasure::PlanQuantity => *qty,
+                    _ => *money,
+                })
+                .sum();
+        }
+        Ok(plans)
     }
 
     /// The distributor's rule for orders at outlets with overdue debt.

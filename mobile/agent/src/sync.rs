@@ -477,6 +477,17 @@ impl Engine {
                         params![r.code().as_str_name(), r.reason, now, r.seq as i64],
                     )?;
                     report.refused += 1;
+                } else if r.order_number > 0
+                    && let Some((_, body)) = batch.iter().find(|(seq, _)| *seq == r.seq as i64)
+                    && let Ok(m) = v1::Mutation::decode(body.as_slice())
+                    && let Some(v1::mutation::Kind::OrderPlaced(o)) = &m.kind
+                    && let Some(id) = ids::from_wire(&o.order_id)
+                {
+                    // The number the server gave the order, to quote to the shop.
+                    tx.execute(
+                        "UPDATE orders SET number = ?1 WHERE id = ?2",
+                        params![r.order_number, id.to_string()],
+                    )?;
                 }
             }
             let acked = tx.execute(

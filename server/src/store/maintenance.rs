@@ -2,6 +2,7 @@
 //! (every step is one statement whose outcome does not depend on who runs it).
 //! - Import jobs whose lease ran out (the server running them died) are marked failed.
 //! - Lockout counts whose run has ended are forgotten.
+//! - Plans whose fulfilment orders changed are sent to their phones again.
 use std::time::Duration;
 
 use super::{Result, Store, now_ms};
@@ -14,6 +15,7 @@ pub async fn run_once(store: &Store, now: i64) -> Result<(u64, u64)> {
     let jobs = store.recover_import_jobs(now).await?;
     let longest = super::keyusers::LOCKOUT_MS.max(super::devices::PIN_LOCK_MS);
     let attempts = store.forget_old_attempts(now, longest).await?;
+    store.refresh_plans().await?;
     Ok((jobs, attempts))
 }
 

@@ -246,6 +246,51 @@ pub(crate) async fn touched_plans(
     Ok(out)
 }
 
+/// Marks the plans these orders count toward (of these outlets or positions, in these
+/// months) for the housekeeping to send again ([`Store::refresh_plans`]). One statement; a
+/// plan already marked is not written again.
+pub(crate) async fn mark_dirty(
+    tx: &mut WriteTx,
+    d: i64,
+    outlets: &BTreeSet<i64>,
+    positions: &BTreeSet<i64>,
+    periods: &BTreeSet<String>,
+) -> Result<u64> {
+    if periods.is_empty() || (outlets.is_empty() && positions.is_empty()) {
+        return Ok(0);
+    }
+    let mut vals = vec![Val::I(d)];
+    let list = |items: Vec<Val>, vals: &mut Vec<Val>| {
+        let from = vals.len() + 1;
+        let n = items.len().max(1);
+        if items.is_empty() {
+            vals.push(Val::I(-1));
+        } else {
+            vals.extend(items);
+        }
+        super::sql::placeholders(from, n, false)
+    };
+    let p = list(
+        periods.iter().map(|x| x.clone().into_val()).collect(),
+        &mut vals,
+    );
+    let o = list(outlets.iter().map(|x| Val::I(*x)).collect(), &mut vals);
+    let q = list(positions.iter().map(|x| Val::I(*x)).collect(), &mut vals);
+    let sql = format!(
+        "UPDATE plans SET dirty = 1 WHERE distributor_id = $1 AND dirty = 0 AND period IN ({p}) \
+         AND ((scope = 'outlet' AND scope_id IN ({o})) OR (scope = 'position' AND scope_id IN ({q})))"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for v in &vals {
+        query = match v {
+            Val::I(i) => query.bind(*i),
+            Val::S(s) => query.bind(s.clone()),
+            _ => query,
+        };
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
+}
+
 /// The month (`YYYY-MM`) of an instant in a time zone.
 pub fn period_of(ms: i64, tz: &str) -> String {
     dates::format(dates::date_at(ms, tz))[..7].to_string()
@@ -443,6 +488,53 @@ pub(crate) async fn load(pool: &sqlx::AnyPool, ids: &[i64]) -> Result<Vec<(i64, 
 }
 
 impl Store {
+    /// Sends again the plans orders marked ([`mark_dirty`]): one statement claims them, so of
+    /// several servers doing this at once each plan goes out once. Returns how many.
+    pub async fn refresh_plans(&self) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let claimed: Vec<(i64, i64, String, i64)> = rows_on(
+            &mut tx,
+            "UPDATE plans SET dirty = 0 WHERE dirty = 1 RETURNING id, distributor_id, scope, scope_id",
+            &[],
+        )
+        .await?;
+        if claimed.is_empty() {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let outlet_ids: Vec<i64> = claimed
+            .iter()
+            .filter(|c| c.2 == "outlet")
+            .map(|c| c.3)
+            .collect();
+        let territories: HashMap<i64, Option<i64>> = select_in!(
+            tx,
+            (i64, Option<i64>),
+            "SELECT id, territory_id FROM outlets WHERE id IN ({})",
+            [],
+            outlet_ids
+        )
+        .into_iter()
+        .collect();
+        let mut by_distributor: HashMap<i64, Vec<ChangeRef>> = HashMap::new();
+        for (id, d, scope, scope_id) in &claimed {
+            let scope = if scope == "outlet" {
+                territories.get(scope_id).copied().flatten().unwrap_or(-1)
+            } else {
+                *scope_id
+            };
+            by_distributor
+                .entry(*d)
+                .or_default()
+                .push(ChangeRef::upsert(EntityKind::Plan, *id, scope));
+        }
+        for (d, changes) in &by_distributor {
+            super::world::record_changes(&mut tx, *d, changes).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed.len() as u64)
+    }
+
     /// The live outlet of a distributor with this code.
     pub async fn outlet_id_by_code(&self, d: i64, code: &str) -> Result<Option<i64>> {
         let row: Option<(i64,)> = self

@@ -481,6 +481,7 @@ mod tests {
                     outcome: v1::MutationOutcome::Refused as i32,
                     code: ErrorCode::NotVisible as i32,
                     reason: "outlet 7 is not in this device's territory".into(),
+                    order_number: 0,
                 })
                 .collect(),
             ..Default::default()

@@ -126,7 +126,7 @@ async fn claim_card(
             (t.s("col.state"), html! { span #claim-stage { (t.s(stage_key(&claim.stage))) } }),
             (t.s("col.outlet"), html! { a href={"/outlets/" (claim.outlet_id)} { (claim.outlet_code) " · " (claim.outlet_name) } }),
             (t.s("claims.agent"), super::text(claim.agent_login.clone())),
-            (t.s("claims.received"), super::text(fmt_time(claim.received_at_ms, tz))),
+            (t.s("claims.received"), html! { span #claim-received { (fmt_time(claim.received_at_ms, tz)) } }),
             (t.s("claims.comment"), super::text(claim.comment.clone())),
             (t.s("claims.answer"), html! { span #claim-answer { (claim.answer) } }),
         ]))

@@ -58,7 +58,7 @@ pub fn PlanPanel(outlet: i64) -> Element {
                             }
                             div { class: "progress", div { class: "bar-fill", style: "width: {p.percent().clamp(0, 100)}%" } }
                             div { class: "muted",
-                                "{t.f(\"plan.progress\", &[(\"achieved\", amount(&p, &currency, p.achieved)), (\"target\", amount(&p, &currency, p.target))])}"
+                                "{t.f(\"plan.progress\", &[(\"achieved\", amount(&p, &currency, p.met())), (\"target\", amount(&p, &currency, p.target))])}"
                                 " · "
                                 {if p.achieved_from == "sales" { t.s("plan.from_sales") } else { t.s("plan.from_orders") }}
                             }

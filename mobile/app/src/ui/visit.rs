@@ -6,9 +6,10 @@ use fieldsync_protocol::location::Band;
 use fieldsync_protocol::v1;
 use uuid::Uuid;
 
+use super::outlet::DebtPanel;
 use super::{
-    ClaimTab, DistributionTab, ErrorLine, ItemText, QuestionnaireTab, Screen, VisitTab, currency,
-    found, use_screen,
+    ClaimTab, DistributionTab, ErrorLine, ItemText, PlanPanel, QuestionnaireTab, Screen, VisitTab,
+    currency, found, use_screen,
 };
 use crate::fmt;
 use crate::location::{bands_of, check_fix};
@@ -200,6 +201,9 @@ fn VisitSummary(visit: Uuid) -> Element {
             button { id: "end-visit", class: "primary", disabled: !missing.is_empty(), onclick: end, "{t.s(\"visit.end\")}" }
         }
         if let Some(m) = message() { ErrorLine { message: m } }
+        // What the outlet owes and its plan, at hand during the visit.
+        DebtPanel { outlet: v.outlet_id }
+        PlanPanel { outlet: v.outlet_id }
     }
 }
 

@@ -193,14 +193,69 @@ impl Store {
         let started: std::collections::HashSet<String> =
             rows.visits.iter().map(|v| v.id.clone()).collect();
         let batch_fixes = truth::fixes_of(&rows.fixes, &started);
-        self.write_rows(tx, rows).await?;
+        let numbers = self.write_rows(tx, rows).await?;
         truth::record_signals(tx, &touched, &started, batch_fixes).await?;
+        self.answer_order_numbers(tx, jobs, &mut outcomes, numbers)
+            .await?;
         for (job, outcome) in jobs.iter().zip(&outcomes) {
             if let Ok(out) = outcome {
                 self.count_push(tx, job, out).await?;
             }
         }
         Ok(outcomes)
+    }
+
+    /// Puts the number of each order placed (now, or earlier for a DUPLICATE) into its
+    /// mutation's result, so the phone learns it from the push's answer. Orders stored by an
+    /// earlier batch are read in one statement.
+    async fn answer_order_numbers(
+        &self,
+        tx: &mut crate::store::WriteTx,
+        jobs: &[PushJob],
+        outcomes: &mut [std::result::Result<PushOutcome, BatchRefusal>],
+        mut numbers: HashMap<String, i64>,
+    ) -> Result<()> {
+        let mut placed: Vec<(usize, usize, String)> = Vec::new();
+        for (j, (job, outcome)) in jobs.iter().zip(outcomes.iter()).enumerate() {
+            let Ok(out) = outcome else { continue };
+            for (r, result) in out.results.iter().enumerate() {
+                if result.outcome == MutationOutcome::Refused as i32 {
+                    continue;
+                }
+                let order =
+                    job.mutations
+                        .iter()
+                        .find(|m| m.seq == result.seq)
+                        .and_then(|m| match &m.kind {
+                            Some(Kind::OrderPlaced(o)) => ids::from_wire(&o.order_id),
+                            _ => None,
+                        });
+                if let Some(order) = order {
+                    placed.push((j, r, order.to_string()));
+                }
+            }
+        }
+        let earlier: Vec<String> = placed
+            .iter()
+            .filter(|p| !numbers.contains_key(&p.2))
+            .map(|p| p.2.clone())
+            .collect();
+        if !earlier.is_empty() {
+            let found = crate::store::sql::select_in!(
+                *tx,
+                (String, i64),
+                "SELECT id, number FROM orders WHERE id IN ({})",
+                [],
+                earlier
+            );
+            numbers.extend(found);
+        }
+        for (j, r, order) in placed {
+            if let (Ok(out), Some(n)) = (&mut outcomes[j], numbers.get(&order)) {
+                out.results[r].order_number = *n;
+            }
+        }
+        Ok(())
     }
 
     /// Checks a job against the device row and validates its mutations, under the lock.
@@ -270,6 +325,7 @@ impl Store {
                     code: ErrorCode::from_str_name(code).unwrap_or(ErrorCode::InvalidMutation)
                         as i32,
                     reason: reason.clone(),
+                    order_number: 0,
                 },
                 None => MutationResult {
                     seq: m.seq,
@@ -376,6 +432,7 @@ impl Store {
                 outcome: outcome as i32,
                 code: code as i32,
                 reason,
+                order_number: 0,
             });
             out.acked_seq = m.seq;
         }

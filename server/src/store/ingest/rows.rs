@@ -7,6 +7,7 @@ use crate::store::sql::{insert, table_row};
 use crate::store::world::{ChangeRef, record_changes};
 use crate::store::{Backend, Result, Store};
 use fieldsync_protocol::v1::{self, OrderState};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 table_row! {
@@ -326,12 +327,13 @@ impl Rows {
 }
 
 impl Store {
-    /// Writes the rows of one or more pushes, one multi-row statement per table.
+    /// Writes the rows of one or more pushes, one multi-row statement per table. Returns the
+    /// numbers given to the new orders, by order id.
     pub(super) async fn write_rows(
         &self,
         tx: &mut crate::store::WriteTx,
         mut r: Rows,
-    ) -> Result<()> {
+    ) -> Result<HashMap<String, i64>> {
         insert(tx, r.visits).await?;
         for (e, now) in &r.ended_stored {
             let q = sqlx::query(
@@ -362,9 +364,8 @@ impl Store {
         for (row, number) in r.orders.iter_mut().zip(numbers) {
             row.number = number;
         }
-        // Every new order and every cancellation reaches the agent's phone as an ORDER_STATUS
-        // (the number the server gave the order, then its fate): one change-log statement per
-        // distributor of the group.
+        // A cancellation reaches the agent's phone as an ORDER_STATUS (a new order's number
+        // goes back in the push's answer instead: no change-log row, no shared counter).
         let mut statuses: std::collections::BTreeMap<i64, Vec<ChangeRef>> = Default::default();
         let placed_for_plans: Vec<(i64, i64, i64, i64)> = r
             .orders
@@ -378,16 +379,8 @@ impl Store {
                 )
             })
             .collect();
-        for o in &r.orders {
-            statuses
-                .entry(o.distributor_id)
-                .or_default()
-                .push(ChangeRef::upsert(
-                    v1::EntityKind::OrderStatus,
-                    o.number,
-                    o.position_id,
-                ));
-        }
+        let numbers: HashMap<String, i64> =
+            r.orders.iter().map(|o| (o.id.clone(), o.number)).collect();
         insert(tx, r.orders).await?;
         insert(tx, r.lines).await?;
         for (id, number, reason, now, distributor_id, position_id) in &r.cancels {
@@ -407,7 +400,8 @@ impl Store {
                     *position_id,
                 ));
         }
-        // Plans whose fulfilment these orders change are sent again.
+        // Plans whose fulfilment these orders change are marked for the housekeeping to send
+        // again (a row update per plan, not a change-log row per push).
         let mut touched: std::collections::BTreeMap<i64, Touched> = Default::default();
         for o in &placed_for_plans {
             let t = touched.entry(o.0).or_default();
@@ -447,10 +441,7 @@ impl Store {
                 .iter()
                 .map(|ms| crate::store::plans::period_of(*ms, &tz))
                 .collect();
-            let changes =
-                crate::store::plans::touched_plans(tx, d, &t.outlets, &t.positions, &periods)
-                    .await?;
-            statuses.entry(d).or_default().extend(changes);
+            crate::store::plans::mark_dirty(tx, d, &t.outlets, &t.positions, &periods).await?;
         }
         let claim_changes = self.write_claims(tx, std::mem::take(&mut r.claims)).await?;
         for (d, changes) in claim_changes {
@@ -463,10 +454,9 @@ impl Store {
         insert(tx, r.checks).await?;
         insert(tx, r.items).await?;
         insert(tx, r.refused).await?;
-        Ok(())
+        Ok(numbers)
     }
 
-    /// Hands out `n` new order numbers.
     /// Writes claims: new ones with their numbers, drafts replaced whole, deletions marked.
     /// Returns the ORDER-like status changes (a new claim's number, a registration) by
     /// distributor.
@@ -614,6 +604,7 @@ impl Store {
         })
     }
 
+    /// Hands out `n` new order numbers.
     pub(super) async fn order_numbers(
         &self,
         tx: &mut crate::store::WriteTx,
