@@ -160,6 +160,20 @@ async fn receivables(db: &TestDb) {
         .await,
         "The owner pays on Friday"
     );
+    // The distributor's system reads the reason with the order.
+    let got: Value = serde_json::from_str(
+        &api.http
+            .get(format!("{}/api/v1/orders/{order}", api.url))
+            .bearer_auth(&api.key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(got["overdue_reason"], "The owner pays on Friday");
     assert_eq!(
         count_where(
             &server.store,

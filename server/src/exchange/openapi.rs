@@ -213,6 +213,7 @@ pub fn spec() -> Value {
                     "total_minor": {"type": "integer", "format": "int64"},
                     "comment": {"type": "string"},
                     "delivery_date": {"type": "string", "description": "YYYY-MM-DD or empty."},
+                    "overdue_reason": {"type": "string", "description": "Why the agent ordered although the outlet had overdue debt (when the distributor's overdue policy asks for a reason); empty otherwise."},
                     "lines": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"}}
                 }},
                 "FeedPage": {"type": "object", "required": ["orders", "next_cursor", "has_more"], "properties": {

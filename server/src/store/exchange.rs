@@ -64,6 +64,9 @@ pub struct FeedOrder {
     pub total_minor: i64,
     pub comment: String,
     pub delivery_date: String,
+    /// Why the agent ordered although the outlet had overdue debt ('' when none was asked).
+    #[serde(default)]
+    pub overdue_reason: String,
     pub lines: Vec<FeedLine>,
 }
 
@@ -316,10 +319,25 @@ impl Store {
                     total_minor: r.13,
                     comment: r.14,
                     delivery_date: r.15,
+                    overdue_reason: String::new(),
                 };
                 (r.0, order)
             })
             .collect();
+        // Rare: read apart (the head's row is at sqlx's 16 columns).
+        let mut conn = self.pool().acquire().await?;
+        let reasons: Vec<(String, String)> = super::sql::select_in!(
+            conn,
+            (String, String),
+            "SELECT id, overdue_reason FROM orders WHERE overdue_reason <> '' AND id IN ({})",
+            [],
+            ids.to_vec()
+        );
+        for (id, reason) in reasons {
+            if let Some(o) = by_id.get_mut(&id) {
+                o.overdue_reason = reason;
+            }
+        }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 

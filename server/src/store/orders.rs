@@ -22,6 +22,8 @@ pub struct OrderCard {
     pub document_date: String,
     pub state_reason: String,
     pub handed_over_at_ms: Option<i64>,
+    /// Why the agent ordered although the outlet had overdue debt ('' when none was asked).
+    pub overdue_reason: String,
     pub lines: Vec<FeedLine>,
 }
 
@@ -58,8 +60,8 @@ impl Store {
         )
         .await?;
         let Some(h) = head else { return Ok(None) };
-        let extra: (String, String, String, String, Option<i64>) = self.one(
-            "SELECT delivery_date, document_number, document_date, state_reason, handed_over_at_ms FROM orders WHERE id = $1",
+        let extra: (String, String, String, String, Option<i64>, String) = self.one(
+            "SELECT delivery_date, document_number, document_date, state_reason, handed_over_at_ms, overdue_reason FROM orders WHERE id = $1",
             &[id.into_val()],
         ).await?;
         let id = id.to_string();
@@ -84,6 +86,7 @@ impl Store {
             document_date: extra.2,
             state_reason: extra.3,
             handed_over_at_ms: extra.4,
+            overdue_reason: extra.5,
             lines: lines.unwrap_or_default(),
         }))
     }

@@ -92,6 +92,7 @@ async fn order_card(
         document_date,
         state_reason: reason,
         handed_over_at_ms: handed,
+        overdue_reason,
         lines,
         ..
     } = card;
@@ -117,6 +118,7 @@ async fn order_card(
             dt { (t.s("col.document_number")) } dd { (document) " " (document_date) }
             dt { (t.s("col.handed_over")) } dd { (handed.map(|h| fmt_time(h, tz)).unwrap_or_default()) }
             dt { (t.s("col.comment")) } dd { (comment) }
+            @if !overdue_reason.is_empty() { dt { (t.s("orders.overdue_reason")) } dd #order-overdue-reason { (overdue_reason) } }
             dt { (t.s("col.visit")) } dd { @if let Some(v) = &visit { a href={"/visits/" (v)} { (v) } } }
         }
         table.list #order-lines {
