@@ -205,7 +205,7 @@ async fn seed_receivables_and_plans(
     for (id, _) in outlets {
         for n in 0..spec.invoices_per_outlet {
             let due = today - 3 + (n as i64) * 4;
-            let amount = rng.random_range(50_00..5_000_00);
+            let amount = rng.random_range(5_000..500_000);
             invoices.push(crate::store::receivables::InvoiceRow {
                 invoice_number: format!("{}-INV-{id}-{n}", spec.distributor_code),
                 outlet_id: *id,
@@ -235,7 +235,7 @@ async fn seed_receivables_and_plans(
                 scope: "outlet".into(),
                 scope_id: *id,
                 measure: "money".into(),
-                target: rng.random_range(1_000_00..20_000_00),
+                target: rng.random_range(100_000..2_000_000),
                 ..Default::default()
             })
             .collect();
@@ -245,7 +245,7 @@ async fn seed_receivables_and_plans(
                 scope: "position".into(),
                 scope_id: *p,
                 measure: "money".into(),
-                target: 500_000_00,
+                target: 50_000_000,
                 ..Default::default()
             });
             forms.push(crate::store::plans::PlanForm {
