@@ -260,7 +260,8 @@ async fn seed_receivables_and_plans(
         }
         for chunk in forms.chunks(2_000) {
             let mut tx = store.begin_write().await?;
-            let changes = crate::store::plans::write_plans(&mut tx, dist, chunk, now)
+            let mut report = crate::store::world::PatchReport::default();
+            let changes = crate::store::plans::write_plans(&mut tx, dist, chunk, now, &mut report)
                 .await?
                 .map_err(|(_, e)| crate::store::StoreError::Invalid(e))?;
             commit_changes(tx, dist, &changes).await?;

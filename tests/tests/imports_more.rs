@@ -124,6 +124,14 @@ async fn snapshot(s: &Store) -> Vec<String> {
             "SELECT invoice_number, line_no, quantity_milli, amount_minor FROM actual_sales ORDER BY invoice_number, line_no"
         ),
         rows!(
+            (String, i64, String, i64, i64),
+            "SELECT invoice_number, outlet_id, due_date, amount_minor, paid_minor FROM receivables ORDER BY invoice_number"
+        ),
+        rows!(
+            (i64, String, String, i64, i64),
+            "SELECT id, period, scope, scope_id, target FROM plans ORDER BY id"
+        ),
+        rows!(
             (i64, i64, String),
             "SELECT id, position_id, route_date FROM routes ORDER BY id"
         ),
@@ -582,6 +590,26 @@ async fn dry_runs(db: &TestDb) {
         ),
     )
     .await;
+    // Invoices to change (R-1), leave (R-2); plans to change (outlet) and leave (position).
+    ho(
+        s,
+        d,
+        "receivables",
+        &format!(
+            "invoice_number,outlet_code,invoice_date,due_date,amount\n\
+             R-1,{o1},2026-01-05,2026-02-05,10\nR-2,{o2},2026-01-05,2026-02-05,5\n"
+        ),
+    )
+    .await;
+    ho(
+        s,
+        d,
+        "plans",
+        &format!(
+            "period,outlet_code,position_code,target\n2026-01,{o1},,100\n2026-01,,{position},500\n"
+        ),
+    )
+    .await;
     let files: Vec<(&str, String)> = vec![
         (
             "outlets",
@@ -610,6 +638,19 @@ async fn dry_runs(db: &TestDb) {
             format!(
                 "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\n\
                  INV-1,2026-01-05,{o1},{p1},1,10.00\nINV-1,2026-01-05,{o1},{p2},5,50.00\nINV-2,2026-01-06,{o2},{p1},1,1.00\n"
+            ),
+        ),
+        (
+            "receivables",
+            format!(
+                "invoice_number,outlet_code,invoice_date,due_date,amount,paid\n\
+                 R-1,{o1},2026-01-05,2026-02-05,10,4\nR-2,{o2},2026-01-05,2026-02-05,5,\nR-3,{o1},2026-01-06,2026-02-06,7.5,\n"
+            ),
+        ),
+        (
+            "plans",
+            format!(
+                "period,outlet_code,position_code,target\n2026-01,{o1},,150\n2026-01,,{position},500\n2026-02,{o2},,80\n"
             ),
         ),
         (
@@ -670,6 +711,8 @@ async fn dry_runs(db: &TestDb) {
             "warehouses" => "1 created, 1 changed, 1 unchanged",
             "prices" => "0 created, 1 changed, 1 unchanged",
             "sales" => "1 created, 1 changed, 1 unchanged, 1 removed",
+            "receivables" => "1 created, 1 changed, 1 unchanged",
+            "plans" => "1 created, 1 changed, 1 unchanged",
             "routes" => "1 created, 1 changed, 0 unchanged",
             "org_units" => "2 created, 2 changed, 0 unchanged",
             "price_lists" => "1 created, 1 changed, 1 unchanged",

@@ -1317,10 +1317,13 @@ impl Store {
                         .enumerate()
                         .map(|(i, f)| (lines[chunk_no * WRITE_CHUNK + i], f))
                         .collect();
-                    let changes = loop {
+                    let (changes, counted) = loop {
                         let forms: Vec<_> = rows.iter().map(|r| r.1.clone()).collect();
-                        match super::plans::write_plans(&mut tx, d, &forms, now).await? {
-                            Ok(changes) => break changes,
+                        let mut counted = PatchReport::default();
+                        match super::plans::write_plans(&mut tx, d, &forms, now, &mut counted)
+                            .await?
+                        {
+                            Ok(changes) => break (changes, counted),
                             Err((i, reason)) => {
                                 tx.rollback().await?;
                                 refused.push((rows[i].0, reason));
@@ -1330,7 +1333,7 @@ impl Store {
                         }
                     };
                     applied += rows.len() as i64;
-                    report.created += changes.len() as i64;
+                    report.add(counted);
                     finish_patch(tx, d, &changes, dry_run).await?;
                 }
                 refused.sort();

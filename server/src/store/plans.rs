@@ -121,13 +121,15 @@ async fn scope_of(tx: &mut WriteTx, d: i64, scope: &str, scope_id: i64) -> Resul
     Ok(found.first().map(|r| r.0.unwrap_or(-1)))
 }
 
-/// Saves plans inside `tx` (one per key: a plan saved again replaces the target); returns the
-/// changes, or the index and reason of the first plan refused.
+/// Saves plans inside `tx` (one per key: a plan saved again replaces the target), counting
+/// them into `report` (created, changed with before and after, unchanged; an unchanged plan is
+/// not written); returns the changes, or the index and reason of the first plan refused.
 pub(crate) async fn write_plans(
     tx: &mut WriteTx,
     d: i64,
     forms: &[PlanForm],
     now: i64,
+    report: &mut super::world::PatchReport,
 ) -> Result<std::result::Result<Vec<ChangeRef>, (usize, String)>> {
     let mut changes = Vec::new();
     for (i, form) in forms.iter().enumerate() {
@@ -138,25 +140,55 @@ pub(crate) async fn write_plans(
         let Some(scope) = scope_of(tx, d, &f.scope, f.scope_id).await? else {
             return Ok(Err((i, format!("no {} {}", f.scope, f.scope_id))));
         };
-        let id = id_on(
+        let key = [
+            Val::I(d),
+            f.period.clone().into_val(),
+            f.scope.clone().into_val(),
+            Val::I(f.scope_id),
+            f.category.clone().into_val(),
+            f.brand.clone().into_val(),
+            f.measure.clone().into_val(),
+        ];
+        let stored: Vec<(i64, i64)> = rows_on(
             tx,
-            "INSERT INTO plans (distributor_id, period, scope, scope_id, category, brand, measure, target, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (distributor_id, period, scope, scope_id, category, brand, measure) \
-             DO UPDATE SET target = excluded.target, updated_at_ms = excluded.updated_at_ms RETURNING id",
-            &[
-                Val::I(d),
-                f.period.clone().into_val(),
-                f.scope.clone().into_val(),
-                Val::I(f.scope_id),
-                f.category.clone().into_val(),
-                f.brand.clone().into_val(),
-                f.measure.clone().into_val(),
-                Val::I(f.target),
-                Val::I(now),
-            ],
+            "SELECT id, target FROM plans WHERE distributor_id = $1 AND period = $2 AND scope = $3 \
+             AND scope_id = $4 AND category = $5 AND brand = $6 AND measure = $7",
+            &key,
         )
         .await?;
+        let label = format!("{} {} {}", f.period, f.scope, f.scope_id);
+        let id = match stored.first() {
+            Some((_, target)) if *target == f.target => {
+                report.unchanged += 1;
+                continue;
+            }
+            Some((id, target)) => {
+                report.changed += 1;
+                report.note_changes(
+                    &label,
+                    &[("target", target.to_string(), f.target.to_string())],
+                );
+                id_on(
+                    tx,
+                    "UPDATE plans SET target = $1, updated_at_ms = $2 WHERE id = $3 RETURNING id",
+                    &[Val::I(f.target), Val::I(now), Val::I(*id)],
+                )
+                .await?
+            }
+            None => {
+                report.created += 1;
+                let mut vals = key.to_vec();
+                vals.push(Val::I(f.target));
+                vals.push(Val::I(now));
+                id_on(
+                    tx,
+                    "INSERT INTO plans (distributor_id, period, scope, scope_id, category, brand, measure, target, updated_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                    &vals,
+                )
+                .await?
+            }
+        };
         changes.push(ChangeRef::upsert(EntityKind::Plan, id, scope));
     }
     Ok(Ok(changes))
@@ -566,9 +598,14 @@ impl Store {
         now: i64,
     ) -> Result<std::result::Result<i64, String>> {
         let mut tx = self.begin_write().await?;
-        match write_plans(&mut tx, d, std::slice::from_ref(form), now).await? {
+        let mut report = super::world::PatchReport::default();
+        match write_plans(&mut tx, d, std::slice::from_ref(form), now, &mut report).await? {
             Ok(changes) => {
-                let id = changes.first().map(|c| c.entity_id).unwrap_or(0);
+                let id = match changes.first() {
+                    Some(c) => c.entity_id,
+                    // Unchanged: the stored plan's id.
+                    None => self.plan_id_of(&mut tx, d, form).await?,
+                };
                 commit_changes(tx, d, &changes).await?;
                 Ok(Ok(id))
             }
@@ -577,6 +614,24 @@ impl Store {
                 Ok(Err(reason))
             }
         }
+    }
+
+    async fn plan_id_of(&self, tx: &mut WriteTx, d: i64, f: &PlanForm) -> Result<i64> {
+        id_on(
+            tx,
+            "SELECT id FROM plans WHERE distributor_id = $1 AND period = $2 AND scope = $3 \
+             AND scope_id = $4 AND category = $5 AND brand = $6 AND measure = $7",
+            &[
+                Val::I(d),
+                f.period.trim().into_val(),
+                f.scope.trim().into_val(),
+                Val::I(f.scope_id),
+                f.category.trim().into_val(),
+                f.brand.trim().into_val(),
+                f.measure.trim().into_val(),
+            ],
+        )
+        .await
     }
 
     /// Deletes a plan; the phones that had it drop it.
