@@ -614,3 +614,105 @@ pub async fn outlet_reimport(
     db.cleanup().await;
     Ok(())
 }
+
+/// RDC redistribution of a month: `lines` invoice lines to one RDC (imported as actual sales)
+/// split by shares over `outlets` attached outlets; then the same run again (it replaces what
+/// the first wrote). Prints the seconds of each and checks the totals.
+pub async fn rdc(postgres: Option<&str>, lines: usize, outlets: usize) -> anyhow::Result<()> {
+    let (db, server, _agents) = bench_world(postgres, "RDCB", 1, outlets + 1, 2_000).await?;
+    let store = &server.store;
+    let d = store.distributor_id("RDCB").await?;
+    let (_, key) = store
+        .create_api_key(d, "bench", fieldsync_server::store::now_ms())
+        .await?;
+    let http = reqwest::Client::new();
+    let codes: Vec<String> = (1..=outlets + 1).map(|i| format!("O{i:06}")).collect();
+    let rdc = store
+        .save_rdc(
+            d,
+            None,
+            &fieldsync_server::store::rdc::RdcForm {
+                outlet_code: codes[0].clone(),
+                name: "Bench RDC".into(),
+                method: "shares".into(),
+                active: true,
+                ..Default::default()
+            },
+        )
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let mut csv = String::from("code,name,rdc_code,rdc_share\n");
+    for (i, c) in codes[1..].iter().enumerate() {
+        csv.push_str(&format!(
+            "{c},Shop {c},{},{}.{}\n",
+            codes[0],
+            i % 7 + 1,
+            i % 1000
+        ));
+    }
+    import_file(
+        &http,
+        &server.url,
+        &key,
+        "outlets?format=csv",
+        None,
+        csv.into_bytes(),
+        outlets,
+    )
+    .await?;
+    let mut sales =
+        String::from("invoice_number,invoice_date,outlet_code,product_code,quantity,amount\n");
+    for i in 0..lines {
+        sales.push_str(&format!(
+            "R{:07},2026-11-{:02},{},P{:05},{}.{},{}.{:02}\n",
+            i / 10,
+            i % 28 + 1,
+            codes[0],
+            (i * 31) % 2_000 + 1,
+            i % 20 + 1,
+            i % 10,
+            i % 5_000 + 10,
+            i % 100
+        ));
+    }
+    import_file(
+        &http,
+        &server.url,
+        &key,
+        "sales?format=csv",
+        None,
+        sales.into_bytes(),
+        lines,
+    )
+    .await?;
+    let scope = fieldsync_server::store::rdc::RunScope {
+        from: "2026-11-01".into(),
+        to: "2026-11-30".into(),
+        rdc_ids: vec![rdc],
+        invoices: vec![],
+    };
+    println!("| backend | invoice lines | outlets | run | seconds | parts written | lines/s |");
+    println!("|---|---:|---:|---|---:|---:|---:|");
+    for run in ["first", "again"] {
+        let t = Instant::now();
+        let report = store
+            .redistribute(d, &scope, fieldsync_server::store::now_ms())
+            .await?;
+        let s = t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            report.failures.is_empty(),
+            "failures: {:?}",
+            report.failures
+        );
+        println!(
+            "| {} | {} | {outlets} | {run} | {s:.2} | {} | {:.0} |",
+            db.label(),
+            report.lines,
+            report.parts,
+            report.lines as f64 / s
+        );
+    }
+    server.stop().await;
+    db.cleanup().await;
+    Ok(())
+}

@@ -177,6 +177,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         products: usize,
     },
+    /// RDC redistribution of a month of invoice lines over the outlets attached by shares.
+    Rdc {
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        lines: usize,
+        #[arg(long, default_value_t = 500)]
+        outlets: usize,
+    },
     /// The whole shop visit: the first pull of an agent whose outlets each have open invoices
     /// and a plan, and the bytes of a claim.
     Shop {
@@ -520,6 +529,11 @@ async fn main() -> anyhow::Result<()> {
                 outlets,
                 products,
             } => bench::pull(postgres.as_deref(), outlets, products).await,
+            BenchCommand::Rdc {
+                postgres,
+                lines,
+                outlets,
+            } => bench_web::rdc(postgres.as_deref(), lines, outlets).await,
             BenchCommand::Shop {
                 postgres,
                 outlets,

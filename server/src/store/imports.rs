@@ -63,6 +63,8 @@ pub const KINDS: [(&str, &[&str], &[&str], bool); 12] = [
             "longitude",
             "territory_code",
             "price_list",
+            "rdc_code",
+            "rdc_share",
         ],
         true,
     ),
@@ -980,6 +982,41 @@ impl Store {
                         self.upsert_outlets(d, &chunk, PatchMode::dry(dry_run))
                             .await?,
                     );
+                }
+                // The RDC an outlet is attached to, with its share (percent; an empty share
+                // with a code: 100; an empty code: detached).
+                if has("rdc_code") && !dry_run {
+                    let outlet_ids = codes("outlets", " AND deleted = 0").await?;
+                    let mut attach: Vec<(i64, String, i64, i64)> = Vec::new();
+                    for (line, r) in &t.rows {
+                        if refused.iter().any(|x| x.0 == *line) {
+                            continue;
+                        }
+                        let Some(id) = outlet_ids.get(cell(t, r, "code")) else {
+                            continue;
+                        };
+                        let share = cell(t, r, "rdc_share");
+                        let share = if share.is_empty() {
+                            Some(100_000)
+                        } else {
+                            parse_decimal(share, 3).filter(|v| (0..=100_000).contains(v))
+                        };
+                        match share {
+                            Some(s) => {
+                                attach.push((*line, cell(t, r, "rdc_code").to_string(), *id, s))
+                            }
+                            None => refused
+                                .push((*line, "rdc_share is a percent from 0 to 100".to_string())),
+                        }
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let rows: Vec<(String, i64, i64)> =
+                        attach.iter().map(|a| (a.1.clone(), a.2, a.3)).collect();
+                    for (i, why) in self.attach_to_rdcs(&mut tx, d, &rows).await? {
+                        refused.push((attach[i].0, why));
+                    }
+                    tx.commit().await?;
+                    refused.sort();
                 }
                 Ok(Ok((n, refused)))
             }

@@ -33,6 +33,7 @@ pub mod plans;
 pub mod pricing;
 pub mod pull;
 pub mod questionnaires;
+pub mod rdc;
 pub mod receivables;
 pub mod routes;
 pub mod secrets;

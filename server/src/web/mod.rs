@@ -39,6 +39,7 @@ pub mod pages;
 pub mod plans;
 pub mod pricing;
 pub mod questionnaires;
+pub mod rdc;
 pub mod receivables;
 pub mod routes;
 pub mod staff;
@@ -166,6 +167,7 @@ pub fn router() -> Router<AppState> {
         .merge(receivables::router())
         .merge(plans::router())
         .merge(claims::router())
+        .merge(rdc::router())
         .merge(map::router())
 }
 
@@ -310,7 +312,7 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let full: [(&str, &str); 20] = [
+    let full: [(&str, &str); 21] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
         ("/visits/signals", "nav.signals"),
@@ -329,6 +331,7 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/claims", "nav.claims"),
         ("/receivables", "nav.receivables"),
         ("/plans", "nav.plans"),
+        ("/rdcs", "nav.rdcs"),
         ("/imports", "nav.imports"),
         ("/api-keys", "nav.api_keys"),
     ];
