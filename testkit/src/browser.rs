@@ -10,13 +10,17 @@ use serde_json::{Value, json};
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// Makes sure Leaflet's npm package is installed where the server looks for it
+/// Makes sure the npm packages the back office serves (Leaflet, Chart.js) are installed where
+/// the server looks for them
 /// (`server/web/node_modules`), running `npm ci` once if it is not. Test binaries run at the
 /// same time take turns through an exclusive lock on `server/web/.npm-install.lock`, so one
 /// installs while the others wait and then find it installed.
 pub fn ensure_leaflet() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/web");
-    let installed = || dir.join("node_modules/leaflet/dist/leaflet.js").exists();
+    let installed = || {
+        dir.join("node_modules/leaflet/dist/leaflet.js").exists()
+            && dir.join("node_modules/chart.js/dist/chart.umd.js").exists()
+    };
     if installed() {
         return;
     }

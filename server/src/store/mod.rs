@@ -35,6 +35,7 @@ pub mod pull;
 pub mod questionnaires;
 pub mod rdc;
 pub mod receivables;
+pub mod reports;
 pub mod routes;
 pub mod secrets;
 pub mod sessions;

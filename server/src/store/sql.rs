@@ -439,7 +439,7 @@ fn bind_vals<'q>(
     bind_each!(q, vals)
 }
 
-fn bind_vals_as<'q, T: FromRow>(
+pub(crate) fn bind_vals_as<'q, T: FromRow>(
     q: sqlx::query::QueryAs<'q, Any, T, AnyArguments>,
     vals: &'q [Val],
 ) -> sqlx::query::QueryAs<'q, Any, T, AnyArguments> {

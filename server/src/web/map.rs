@@ -32,9 +32,15 @@ pub async fn map_js() -> impl IntoResponse {
 
 /// Leaflet's files from its npm package directory: `leaflet.js`, `leaflet.css`, `images/*`.
 pub async fn leaflet_file(State(state): State<AppState>, Path(file): Path<String>) -> Response {
-    let Some(dir) = &state.web.leaflet_dir else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
+    match &state.web.leaflet_dir {
+        Some(dir) => library_file(dir, &file).await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A file of a front-end library's npm `dist` directory: only plain relative names of the
+/// kinds a page loads (scripts, styles, images, source maps).
+pub async fn library_file(dir: &std::path::Path, file: &str) -> Response {
     let safe = !file.is_empty()
         && file
             .split('/')
@@ -53,7 +59,7 @@ pub async fn leaflet_file(State(state): State<AppState>, Path(file): Path<String
         Some("map") => "application/json",
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    match tokio::fs::read(dir.join(&file)).await {
+    match tokio::fs::read(dir.join(file)).await {
         Ok(bytes) => (
             [
                 (header::CONTENT_TYPE, content_type),

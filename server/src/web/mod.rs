@@ -41,6 +41,7 @@ pub mod pricing;
 pub mod questionnaires;
 pub mod rdc;
 pub mod receivables;
+pub mod reports;
 pub mod routes;
 pub mod staff;
 pub mod truth;
@@ -61,6 +62,9 @@ impl Clock {
         self.0.fetch_add(ms, Ordering::Relaxed);
     }
 }
+
+/// Where pages load Chart.js from when its npm package is not installed beside Leaflet's.
+pub const CHART_URL: &str = "https://cdn.jsdelivr.net/npm/chart.js@4.4.7/dist";
 
 /// Settings of the back office's pages.
 #[derive(Debug, Clone)]
@@ -97,9 +101,11 @@ impl WebSettings {
         let leaflet = if self.leaflet_dir.is_some() {
             String::new()
         } else {
-            origin(&self.leaflet_url)
+            [self.leaflet_url.as_str(), CHART_URL]
+                .iter()
+                .filter_map(|u| origin(u))
                 .map(|o| format!(" {o}"))
-                .unwrap_or_default()
+                .collect::<String>()
         };
         format!(
             "default-src 'self'; script-src 'self'{leaflet}; style-src 'self' 'unsafe-inline'{leaflet}; \
@@ -111,6 +117,27 @@ impl WebSettings {
     /// `; Secure` when cookies are to be sent over TLS only.
     pub fn cookie_secure(&self) -> &'static str {
         if self.secure_cookies { "; Secure" } else { "" }
+    }
+
+    /// Chart.js's `dist` directory (from its npm package, installed beside Leaflet's), when
+    /// Leaflet is served locally.
+    pub fn chart_dir(&self) -> Option<std::path::PathBuf> {
+        let dir = self
+            .leaflet_dir
+            .as_ref()?
+            .parent()?
+            .parent()?
+            .join("chart.js/dist");
+        dir.join("chart.umd.js").exists().then_some(dir)
+    }
+
+    /// The base URL pages load Chart.js from.
+    pub fn chart_base(&self) -> String {
+        if self.chart_dir().is_some() {
+            "/assets/chart".into()
+        } else {
+            CHART_URL.into()
+        }
     }
 
     /// The base URL pages load Leaflet from.
@@ -168,6 +195,7 @@ pub fn router() -> Router<AppState> {
         .merge(plans::router())
         .merge(claims::router())
         .merge(rdc::router())
+        .merge(reports::router())
         .merge(map::router())
 }
 
@@ -312,7 +340,7 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let full: [(&str, &str); 21] = [
+    let full: [(&str, &str); 22] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
         ("/visits/signals", "nav.signals"),
@@ -332,6 +360,7 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/receivables", "nav.receivables"),
         ("/plans", "nav.plans"),
         ("/rdcs", "nav.rdcs"),
+        ("/reports", "nav.reports"),
         ("/imports", "nav.imports"),
         ("/api-keys", "nav.api_keys"),
     ];

@@ -1,0 +1,197 @@
+//! Reports: sums over orders and actual sales with their totals, grouped as the key user asks.
+//! The totals are one statement over the whole filter (not the sum of the rows shown), so a
+//! report capped at its row limit still totals everything it covers.
+use serde::Serialize;
+
+use super::sql::{IntoVal, Val};
+use super::{Result, Store};
+
+/// Where the figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Source {
+    /// Orders placed (not cancelled or rejected), by the device's placing time.
+    Orders,
+    /// The distributor's imported invoices (actual sales), by invoice date.
+    Sales,
+}
+
+/// What the rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum GroupBy {
+    /// Orders: the agent's position; sales: the outlet's territory.
+    Agent,
+    Outlet,
+    Brand,
+    Category,
+    Day,
+}
+
+impl GroupBy {
+    pub const ALL: [(&'static str, GroupBy); 5] = [
+        ("agent", GroupBy::Agent),
+        ("outlet", GroupBy::Outlet),
+        ("brand", GroupBy::Brand),
+        ("category", GroupBy::Category),
+        ("day", GroupBy::Day),
+    ];
+}
+
+/// The parameters of the sales report.
+#[derive(Debug, Clone)]
+pub struct SalesParams {
+    pub distributors: Vec<i64>,
+    pub source: Source,
+    pub group: GroupBy,
+    /// `YYYY-MM-DD`, both included, in the user's zone; with the instants they start and end
+    /// at (orders are filtered by instant, invoices by date).
+    pub from: String,
+    pub to: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// The user's UTC offset in minutes over the range (orders are put on days by it).
+    pub utc_offset_min: i64,
+    /// At most this many rows (the largest amounts first); the totals cover everything.
+    pub limit: i64,
+}
+
+/// One row of the sales report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SalesRow {
+    pub key: String,
+    pub label: String,
+    pub quantity_milli: i64,
+    pub amount_minor: i64,
+    /// Order lines or invoice lines counted.
+    pub lines: i64,
+}
+
+/// The report: its rows and the totals of everything the filter covers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SalesReport {
+    pub rows: Vec<SalesRow>,
+    pub total: SalesRow,
+    /// More rows than the limit matched.
+    pub truncated: bool,
+}
+
+impl Store {
+    /// The sales report of one or more distributors.
+    pub async fn sales_report(&self, p: &SalesParams) -> Result<SalesReport> {
+        if p.distributors.is_empty() {
+            return Ok(SalesReport::default());
+        }
+        let list = super::sql::placeholders(4, p.distributors.len(), false);
+        // key and label expressions per source and grouping (constants only).
+        let (from_clause, filter, key, label) = match p.source {
+            Source::Orders => {
+                let (key, label) = match p.group {
+                    GroupBy::Agent => (
+                        "CAST(ord.position_id AS TEXT)",
+                        "MAX(u.code) || ' · ' || MAX(u.name)",
+                    ),
+                    GroupBy::Outlet => (
+                        "CAST(ord.outlet_id AS TEXT)",
+                        "MAX(o.code) || ' · ' || MAX(o.name)",
+                    ),
+                    GroupBy::Brand => ("p.brand", "p.brand"),
+                    GroupBy::Category => ("p.category", "p.category"),
+                    GroupBy::Day => (
+                        "CAST((ord.placed_device_ms + $3) / 86400000 AS TEXT)",
+                        "CAST((ord.placed_device_ms + $3) / 86400000 AS TEXT)",
+                    ),
+                };
+                (
+                    "orders ord JOIN order_lines l ON l.order_id = ord.id JOIN products p ON p.id = l.product_id \
+                     JOIN outlets o ON o.id = ord.outlet_id JOIN org_units u ON u.id = ord.position_id",
+                    format!(
+                        "ord.distributor_id IN ({list}) AND ord.placed_device_ms >= $1 AND ord.placed_device_ms < $2 \
+                         AND ord.state NOT IN ('cancelled', 'rejected') AND $3 = $3"
+                    ),
+                    key,
+                    label,
+                )
+            }
+            Source::Sales => {
+                let (key, label) = match p.group {
+                    GroupBy::Agent => (
+                        "CAST(COALESCE(o.territory_id, 0) AS TEXT)",
+                        "COALESCE(MAX(u.code) || ' · ' || MAX(u.name), '')",
+                    ),
+                    GroupBy::Outlet => (
+                        "CAST(s.outlet_id AS TEXT)",
+                        "MAX(o.code) || ' · ' || MAX(o.name)",
+                    ),
+                    GroupBy::Brand => ("p.brand", "p.brand"),
+                    GroupBy::Category => ("p.category", "p.category"),
+                    GroupBy::Day => ("s.invoice_date", "s.invoice_date"),
+                };
+                (
+                    "actual_sales s JOIN products p ON p.id = s.product_id JOIN outlets o ON o.id = s.outlet_id \
+                     LEFT JOIN org_units u ON u.id = o.territory_id",
+                    format!(
+                        "s.distributor_id IN ({list}) AND s.invoice_date >= $1 AND s.invoice_date <= $2 AND $3 = $3"
+                    ),
+                    key,
+                    label,
+                )
+            }
+        };
+        let (qty, amount) = match p.source {
+            Source::Orders => ("l.quantity_milli", "l.sum_minor"),
+            Source::Sales => ("s.quantity_milli", "s.amount_minor"),
+        };
+        let (a, b): (Val, Val) = match p.source {
+            Source::Orders => (Val::I(p.from_ms), Val::I(p.to_ms)),
+            Source::Sales => (p.from.clone().into_val(), p.to.clone().into_val()),
+        };
+        let mut vals = vec![a, b, Val::I(p.utc_offset_min * 60_000)];
+        vals.extend(p.distributors.iter().map(|d| Val::I(*d)));
+        let limit_at = vals.len() + 1;
+        let sql = format!(
+            "SELECT {key}, {label}, CAST(SUM({qty}) AS BIGINT), CAST(SUM({amount}) AS BIGINT), COUNT(*) \
+             FROM {from_clause} WHERE {filter} GROUP BY {key} ORDER BY 4 DESC, 1 LIMIT ${limit_at}"
+        );
+        let q =
+            sqlx::query_as::<_, (String, Option<String>, i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        let q = super::sql::bind_vals_as(q, &vals).bind(p.limit + 1);
+        let mut rows: Vec<SalesRow> = q
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(|(key, label, qty, amount, lines)| SalesRow {
+                label: match p.group {
+                    GroupBy::Day if p.source == Source::Orders => key
+                        .parse::<i64>()
+                        .map(fieldsync_protocol::dates::format_day_number)
+                        .unwrap_or_default(),
+                    _ => label.unwrap_or_default(),
+                },
+                key,
+                quantity_milli: qty,
+                amount_minor: amount,
+                lines,
+            })
+            .collect();
+        let truncated = rows.len() as i64 > p.limit;
+        rows.truncate(p.limit as usize);
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM({qty}), 0) AS BIGINT), CAST(COALESCE(SUM({amount}), 0) AS BIGINT), COUNT(*) \
+             FROM {from_clause} WHERE {filter}"
+        );
+        let q = sqlx::query_as::<_, (i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        let (qty, amount, lines) = super::sql::bind_vals_as(q, &vals)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(SalesReport {
+            rows,
+            total: SalesRow {
+                key: String::new(),
+                label: String::new(),
+                quantity_milli: qty,
+                amount_minor: amount,
+                lines,
+            },
+            truncated,
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! The sales report on SQLite and PostgreSQL: its rows and totals against sums computed here
+//! from what was pushed and imported, for orders and for invoices, every grouping; its export;
+//! and the page with its chart in a real Chromium.
+
+use std::collections::BTreeMap;
+
+use fieldsync_server::store::keyusers::Role;
+use fieldsync_server::store::now_ms;
+use fieldsync_server::store::reports::{GroupBy, SalesParams, Source};
+use fieldsync_tests::browser::{Browser, ensure_leaflet};
+use fieldsync_tests::*;
+
+/// Pushes `n` visits with two orders each for an agent.
+async fn orders(server: &TestServer, agent: &fieldsync_server::seed::SeededAgent, n: usize) {
+    let mut device = SyncedDevice::new(&server.url, agent).await;
+    for i in 0..n {
+        let (_, _, batch) = device.visit_with_orders(&[1 + i % 4, 2]);
+        assert_eq!(device.push(batch).await.status, 200);
+    }
+}
+
+fn params(distributors: Vec<i64>, source: Source, group: GroupBy) -> SalesParams {
+    let now = now_ms();
+    SalesParams {
+        distributors,
+        source,
+        group,
+        from: "2026-01-01".into(),
+        to: "2030-12-31".into(),
+        from_ms: now - 86_400_000,
+        to_ms: now + 86_400_000,
+        utc_offset_min: 0,
+        limit: 10_000,
+    }
+}
+
+async fn sales_report(db: &TestDb) {
+    let (server, agents) = acme_server(db, 2).await;
+    seed(&server.store, &small_world("OTHER", 1)).await;
+    let s = &server.store;
+    let d = s.distributor_id("ACME").await.unwrap();
+    orders(&server, &agents[0], 4).await;
+    orders(&server, &agents[1], 3).await;
+    // The other distributor's orders never count in ACME's report.
+    let other = seed(&server.store, &small_world("THIRD", 1)).await;
+    orders(&server, &other[0], 2).await;
+
+    // Independently: every ACME order line with its position, outlet, brand, category.
+    type Line = (String, i64, String, String, i64, i64);
+    let lines: Vec<Line> = sqlx::query_as(
+        "SELECT u.code, o.outlet_id, p.brand, p.category, l.quantity_milli, l.sum_minor
+         FROM orders o JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id
+         JOIN org_units u ON u.id = o.position_id WHERE o.distributor_id = $1",
+    )
+    .bind(d)
+    .fetch_all(s.test_pool())
+    .await
+    .unwrap();
+    assert!(lines.len() > 10);
+    let by = |f: &dyn Fn(&Line) -> String| {
+        let mut m: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+        for l in &lines {
+            let e = m.entry(f(l)).or_default();
+            e.0 += l.4;
+            e.1 += l.5;
+            e.2 += 1;
+        }
+        m
+    };
+    let total_qty: i64 = lines.iter().map(|l| l.4).sum();
+    let total_money: i64 = lines.iter().map(|l| l.5).sum();
+    for (group, expected) in [
+        (GroupBy::Brand, by(&|l| l.2.clone())),
+        (GroupBy::Category, by(&|l| l.3.clone())),
+        (GroupBy::Outlet, by(&|l| l.1.to_string())),
+    ] {
+        let r = s
+            .sales_report(&params(vec![d], Source::Orders, group))
+            .await
+            .unwrap();
+        let got: BTreeMap<String, (i64, i64, i64)> = r
+            .rows
+            .iter()
+            .map(|r| (r.key.clone(), (r.quantity_milli, r.amount_minor, r.lines)))
+            .collect();
+        assert_eq!(got, expected, "{group:?}");
+        assert_eq!(
+            (r.total.quantity_milli, r.total.amount_minor, r.total.lines),
+            (total_qty, total_money, lines.len() as i64)
+        );
+        // Largest amounts first.
+        assert!(
+            r.rows
+                .windows(2)
+                .all(|w| w[0].amount_minor >= w[1].amount_minor)
+        );
+    }
+    let agents_report = s
+        .sales_report(&params(vec![d], Source::Orders, GroupBy::Agent))
+        .await
+        .unwrap();
+    let by_agent = by(&|l| l.0.clone());
+    assert_eq!(agents_report.rows.len(), by_agent.len());
+    for r in &agents_report.rows {
+        let code = r.label.split(" · ").next().unwrap();
+        assert_eq!(by_agent[code].1, r.amount_minor, "{}", r.label);
+    }
+    // A limit keeps the totals whole.
+    let mut small = params(vec![d], Source::Orders, GroupBy::Outlet);
+    small.limit = 1;
+    let r = s.sales_report(&small).await.unwrap();
+    assert!(r.truncated && r.rows.len() == 1);
+    assert_eq!(r.total.amount_minor, total_money);
+    // Outside the dates: nothing.
+    let mut later = params(vec![d], Source::Orders, GroupBy::Day);
+    later.from_ms = now_ms() + 2 * 86_400_000;
+    later.to_ms = later.from_ms + 86_400_000;
+    assert_eq!(s.sales_report(&later).await.unwrap().total.lines, 0);
+    // By day: today's UTC date carries everything.
+    let r = s
+        .sales_report(&params(vec![d], Source::Orders, GroupBy::Day))
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 1);
+    assert_eq!(r.rows[0].label, today());
+
+    // Invoices: an imported file, by brand and by day.
+    let api = ApiClient::new(&server, "ACME", "erp").await;
+    let codes: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT o.code, p.code, p.brand FROM outlets o, products p
+         WHERE o.distributor_id = $1 AND p.distributor_id = $1 ORDER BY o.id, p.id LIMIT 30",
+    )
+    .bind(d)
+    .fetch_all(s.test_pool())
+    .await
+    .unwrap();
+    let mut csv =
+        String::from("invoice_number,invoice_date,outlet_code,product_code,quantity,amount\n");
+    let mut brands: BTreeMap<String, i64> = BTreeMap::new();
+    for (i, (outlet, product, brand)) in codes.iter().enumerate() {
+        let amount = 1_000 + i as i64 * 137;
+        csv += &format!(
+            "INV-{},2026-11-{:02},{outlet},{product},{},{}.{:02}\n",
+            i / 3,
+            1 + i % 3,
+            i + 1,
+            amount / 100,
+            amount % 100
+        );
+        *brands.entry(brand.clone()).or_default() += amount;
+    }
+    let (st, job) = api.import("sales?format=csv", csv).await;
+    assert_eq!(st, 200, "{job}");
+    let mut p = params(vec![d], Source::Sales, GroupBy::Brand);
+    p.from = "2026-11-01".into();
+    p.to = "2026-11-02".into();
+    let r = s.sales_report(&p).await.unwrap();
+    let first_two_days: i64 = codes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 < 2)
+        .map(|(i, _)| 1_000 + i as i64 * 137)
+        .sum();
+    assert_eq!(
+        r.total.amount_minor, first_two_days,
+        "the dates include both ends"
+    );
+    p.to = "2026-11-30".into();
+    let r = s.sales_report(&p).await.unwrap();
+    let got: BTreeMap<String, i64> = r
+        .rows
+        .iter()
+        .map(|r| (r.key.clone(), r.amount_minor))
+        .collect();
+    assert_eq!(got, brands);
+    let quantity: i64 = (1..=codes.len() as i64).map(|q| q * 1000).sum();
+    assert_eq!(r.total.quantity_milli, quantity);
+    server.stop().await;
+}
+on_both_backends!(
+    the_sales_report_adds_up_to_the_orders_and_invoices_it_covers,
+    sales_report
+);
+
+async fn report_page(db: &TestDb) {
+    ensure_leaflet();
+    let (server, agents) = acme_server(db, 1).await;
+    orders(&server, &agents[0], 3).await;
+    server
+        .store
+        .create_key_user(
+            "acme-kp",
+            "secret123",
+            Role::KeyUser,
+            &["ACME".into()],
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let d = server.store.distributor_id("ACME").await.unwrap();
+    let (total,): (i64,) = sqlx::query_as(
+        "SELECT CAST(SUM(total_minor) AS BIGINT) FROM orders WHERE distributor_id = $1",
+    )
+    .bind(d)
+    .fetch_one(server.store.test_pool())
+    .await
+    .unwrap();
+    let b = Browser::start().await;
+    b.log_in(&server.url, "acme-kp", "secret123").await;
+    b.goto(&format!("{}/reports", server.url)).await;
+    b.click("#report-sales").await;
+    b.run("document.getElementById('report-group').value = 'category'")
+        .await;
+    b.click("#report-apply").await;
+    assert_eq!(
+        b.text("#report-total td.amount").await,
+        fieldsync_server::web::fmt_money(total)
+    );
+    // The chart was drawn by Chart.js, served from its npm package.
+    let drawn = b
+        .run(
+            "const c = document.getElementById('report-chart'); \
+             return typeof Chart !== 'undefined' && !!Chart.getChart(c) && c.width > 0;",
+        )
+        .await;
+    assert_eq!(
+        drawn,
+        serde_json::Value::Bool(true),
+        "{}",
+        b.text("body").await
+    );
+    shot(&b, db, "report-sales").await;
+    // The export has the same total on its last line.
+    let csv = b
+        .run_async(
+            "const done = arguments[0]; \
+             fetch(document.getElementById('report-csv').href).then(r => r.text()).then(done);",
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_string();
+    let last = csv.trim_end().lines().last().unwrap().to_string();
+    assert!(
+        last.contains(&fieldsync_server::web::fmt_money(total)),
+        "{csv}"
+    );
+    b.close().await;
+    server.stop().await;
+}
+on_both_backends!(
+    the_sales_report_page_draws_its_chart_and_exports_its_total,
+    report_page
+);
