@@ -716,3 +716,142 @@ pub async fn rdc(postgres: Option<&str>, lines: usize, outlets: usize) -> anyhow
     db.cleanup().await;
     Ok(())
 }
+
+/// The sales report at `orders` × 5 order lines and `sales` invoice lines over the last year:
+/// server time p50/p99 per request, for each grouping and source.
+pub async fn report(
+    postgres: Option<&str>,
+    orders: usize,
+    sales: usize,
+    requests: usize,
+) -> anyhow::Result<()> {
+    let (db, server, _agents) = bench_world(postgres, "BENCH", 100, 5_000, 2_000).await?;
+    let t = Instant::now();
+    fill_report_data(&server, orders, sales).await?;
+    eprintln!(
+        "{}: seeded {} order lines and {sales} invoice lines in {:.1}s",
+        db.label(),
+        orders * 5,
+        t.elapsed().as_secs_f64()
+    );
+    let password = "bench1234";
+    server
+        .store
+        .create_key_user(
+            "bench",
+            password,
+            Role::HeadOffice,
+            &[],
+            fieldsync_server::store::now_ms(),
+        )
+        .await?;
+    let client = WebClient::login(&server.url, "bench", password).await?;
+    let today = jiff::Zoned::now().date();
+    let ago = |days: i64| {
+        today
+            .checked_sub(jiff::Span::new().days(days))
+            .unwrap_or(today)
+            .to_string()
+    };
+    let month = format!("from={}&to={today}", ago(29));
+    let year = format!("from={}&to={today}", ago(364));
+    let queries: Vec<(String, String)> = [
+        ("orders", "agent", &month, "30 days"),
+        ("orders", "outlet", &month, "30 days"),
+        ("orders", "brand", &year, "a year"),
+        ("orders", "day", &year, "a year"),
+        ("sales", "category", &month, "30 days"),
+        ("sales", "outlet", &year, "a year"),
+        ("sales", "day", &year, "a year"),
+    ]
+    .iter()
+    .map(|(source, group, range, label)| {
+        (
+            format!("{source} by {group}, {label}"),
+            format!("/reports/sales?source={source}&group={group}&{range}"),
+        )
+    })
+    .collect();
+    println!(
+        "| backend | order lines | invoice lines | report | requests | server p50 ms | server p99 ms | loopback p99 ms |"
+    );
+    println!("|---|---:|---:|---|---:|---:|---:|---:|");
+    for (label, path) in &queries {
+        for _ in 0..2 {
+            client.get(path).await?;
+        }
+        let mut server_ms = Vec::with_capacity(requests);
+        let mut total_ms = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            let (s, t, _) = client.get(path).await?;
+            server_ms.push(s);
+            total_ms.push(t);
+        }
+        server_ms.sort_by(f64::total_cmp);
+        total_ms.sort_by(f64::total_cmp);
+        println!(
+            "| {} | {} | {sales} | {label} | {requests} | {:.1} | {:.1} | {:.1} |",
+            db.label(),
+            orders * 5,
+            percentile(&server_ms, 0.5),
+            percentile(&server_ms, 0.99),
+            percentile(&total_ms, 0.99),
+        );
+    }
+    server.stop().await;
+    db.cleanup().await;
+    Ok(())
+}
+
+/// `orders` orders of 5 lines over the last year (every 20th cancelled) and `sales` invoice
+/// lines over the last year, straight into the database.
+async fn fill_report_data(server: &LocalServer, orders: usize, sales: usize) -> anyhow::Result<()> {
+    let pool = server.store.test_pool();
+    let (agents, min_outlet, outlets) = bench_devices(server).await?;
+    let (min_product, products): (i64, i64) =
+        sqlx::query_as("SELECT MIN(id), COUNT(*) FROM products")
+            .fetch_one(pool)
+            .await?;
+    let (distributor, price_list, warehouse): (i64, i64, i64) = sqlx::query_as(
+        "SELECT MIN(d.id), MIN(pl.id), MIN(w.id) FROM distributors d, price_lists pl, warehouses w",
+    )
+    .fetch_one(pool)
+    .await?;
+    let now = fieldsync_server::store::now_ms();
+    let year_ms: i64 = 365 * 86_400_000;
+    let (order_series, id_expr) = series(server, orders, "9100");
+    let sql = format!(
+        "{order_series} mu AS (SELECT m.id, m.position_id, dv.id AS device_id, ROW_NUMBER() OVER (ORDER BY m.id) - 1 AS k \
+           FROM mobile_users m JOIN devices dv ON dv.mobile_user_id = m.id) \
+         INSERT INTO orders (id, number, distributor_id, device_id, mobile_user_id, position_id, outlet_id, price_list_id, \
+           warehouse_id, total_minor, line_count, state, placed_device_ms, received_at_ms, state_changed_ms) \
+         SELECT {id_expr}, n.i, {distributor}, mu.device_id, mu.id, mu.position_id, {min_outlet} + (n.i * 7919) % {outlets}, \
+           {price_list}, {warehouse}, 5000, 5, CASE WHEN n.i % 20 = 0 THEN 'cancelled' ELSE 'placed' END, \
+           {now} - (n.i * {year_ms}) / {orders}, {now}, {now} \
+         FROM n JOIN mu ON mu.k = n.i % {agents}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+    for line in 1..=5 {
+        let sql = format!(
+            "INSERT INTO order_lines (order_id, line_no, product_id, quantity_milli, price_minor, sum_minor) \
+             SELECT o.id, {line}, {min_product} + (o.number * {line} * 31) % {products}, 1000 * {line}, 1000, 1000 * {line} \
+             FROM orders o"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+    }
+    let (sales_series, _) = series(server, sales, "9200");
+    let date = match server.store.backend() {
+        Backend::Sqlite => "date('now', '-' || (n.i % 365) || ' days')",
+        Backend::Postgres => "to_char(current_date - CAST(n.i % 365 AS INTEGER), 'YYYY-MM-DD')",
+    };
+    let sql = format!(
+        "{sales_series} x AS (SELECT 1) \
+         INSERT INTO actual_sales (distributor_id, invoice_number, line_no, invoice_date, outlet_id, product_id, \
+           quantity_milli, amount_minor, job_id) \
+         SELECT {distributor}, 'S' || CAST(n.i / 5 AS TEXT), n.i % 5 + 1, {date}, {min_outlet} + (n.i * 7919) % {outlets}, \
+           {min_product} + (n.i * 31) % {products}, 1000 + n.i % 7000, 100 + n.i % 9000, 0 FROM n"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(())
+}

@@ -177,13 +177,26 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5_000)]
         products: usize,
     },
+    /// The sales report over a year of order lines and invoice lines: p50/p99 per request.
+    Report {
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Orders of 5 lines each.
+        #[arg(long, default_value_t = 200_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        sales: usize,
+        #[arg(long, default_value_t = 20)]
+        requests: usize,
+    },
     /// RDC redistribution of a month of invoice lines over the outlets attached by shares.
     Rdc {
         #[arg(long)]
         postgres: Option<String>,
         #[arg(long, default_value_t = 100_000)]
         lines: usize,
-        #[arg(long, default_value_t = 500)]
+        /// Outlets attached to the RDC.
+        #[arg(long, default_value_t = 20)]
         outlets: usize,
     },
     /// The whole shop visit: the first pull of an agent whose outlets each have open invoices
@@ -529,6 +542,12 @@ async fn main() -> anyhow::Result<()> {
                 outlets,
                 products,
             } => bench::pull(postgres.as_deref(), outlets, products).await,
+            BenchCommand::Report {
+                postgres,
+                orders,
+                sales,
+                requests,
+            } => bench_web::report(postgres.as_deref(), orders, sales, requests).await,
             BenchCommand::Rdc {
                 postgres,
                 lines,
