@@ -1,6 +1,6 @@
 //! Reports: sums over orders and actual sales with their totals, grouped as the key user asks.
-//! The totals are one statement over the whole filter (not the sum of the rows shown), so a
-//! report capped at its row limit still totals everything it covers.
+//! The totals cover the whole filter: the sum of the rows when every group fits the row limit,
+//! else one more statement over the filter, so a capped report still totals everything.
 use serde::Serialize;
 
 use super::sql::{IntoVal, Val};
@@ -174,6 +174,20 @@ impl Store {
             .collect();
         let truncated = rows.len() as i64 > p.limit;
         rows.truncate(p.limit as usize);
+        if !truncated {
+            // Every group is here: the totals are their sums (no second pass over the data).
+            let total = SalesRow {
+                quantity_milli: rows.iter().map(|r| r.quantity_milli).sum(),
+                amount_minor: rows.iter().map(|r| r.amount_minor).sum(),
+                lines: rows.iter().map(|r| r.lines).sum(),
+                ..Default::default()
+            };
+            return Ok(SalesReport {
+                rows,
+                total,
+                truncated,
+            });
+        }
         let sql = format!(
             "SELECT CAST(COALESCE(SUM({qty}), 0) AS BIGINT), CAST(COALESCE(SUM({amount}), 0) AS BIGINT), COUNT(*) \
              FROM {from_clause} WHERE {filter}"
