@@ -250,3 +250,120 @@ on_both_backends!(
     the_sales_report_page_draws_its_chart_and_exports_its_total,
     report_page
 );
+
+async fn reconciliation(db: &TestDb) {
+    let (server, agents) = acme_server(db, 1).await;
+    let s = &server.store;
+    let d = s.distributor_id("ACME").await.unwrap();
+    orders(&server, &agents[0], 3).await;
+    // The distributor confirms one order with less of its first line and ships it.
+    let (order, outlet_id, outlet_code, line_qty): (String, i64, String, i64) = sqlx::query_as(
+        "SELECT o.id, o.outlet_id, ot.code, l.quantity_milli FROM orders o
+         JOIN order_lines l ON l.order_id = o.id AND l.line_no = 1
+         JOIN outlets ot ON ot.id = o.outlet_id WHERE o.distributor_id = $1 ORDER BY o.number LIMIT 1",
+    )
+    .bind(d)
+    .fetch_one(s.test_pool())
+    .await
+    .unwrap();
+    let api = ApiClient::new(&server, "ACME", "erp").await;
+    let status = |body: serde_json::Value| {
+        let api = &api;
+        let order = order.clone();
+        async move {
+            api.http
+                .post(format!("{}/api/v1/orders/{order}/status", api.url))
+                .bearer_auth(&api.key)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let confirmed = line_qty - 1000;
+    assert_eq!(
+        status(serde_json::json!({"state": "confirmed", "lines": [{"line_no": 1, "quantity_milli": confirmed}]})).await,
+        200
+    );
+    assert_eq!(
+        status(serde_json::json!({"state": "shipped", "lines": [{"line_no": 1, "quantity_milli": confirmed}]})).await,
+        200
+    );
+    // An invoice for that outlet, and one for an outlet without orders.
+    let (product,): (String,) =
+        sqlx::query_as("SELECT code FROM products WHERE distributor_id = $1 ORDER BY id LIMIT 1")
+            .bind(d)
+            .fetch_one(s.test_pool())
+            .await
+            .unwrap();
+    let (lonely,): (String,) = sqlx::query_as(
+        "SELECT code FROM outlets WHERE distributor_id = $1 AND id NOT IN (SELECT outlet_id FROM orders)
+         ORDER BY id LIMIT 1",
+    )
+    .bind(d)
+    .fetch_one(s.test_pool())
+    .await
+    .unwrap();
+    let day = today();
+    let csv = format!(
+        "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\n\
+         I-1,{day},{outlet_code},{product},2,40.00\nI-2,{day},{lonely},{product},1,5.55\n"
+    );
+    assert_eq!(api.import("sales?format=csv", csv).await.0, 200);
+
+    // Independently.
+    let (ordered_qty, ordered_money): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(SUM(l.quantity_milli) AS BIGINT), CAST(SUM(l.sum_minor) AS BIGINT)
+         FROM orders o JOIN order_lines l ON l.order_id = o.id WHERE o.outlet_id = $1",
+    )
+    .bind(outlet_id)
+    .fetch_one(s.test_pool())
+    .await
+    .unwrap();
+    let mut p = params(vec![d], Source::Orders, GroupBy::Outlet);
+    p.from = day.clone();
+    p.to = day.clone();
+    let r = s.reconciliation(&p).await.unwrap();
+    let row = r.rows.iter().find(|x| x.outlet_id == outlet_id).unwrap();
+    assert_eq!(row.ordered_milli, ordered_qty);
+    assert_eq!(row.ordered_minor, ordered_money);
+    assert_eq!(
+        (row.confirmed_milli, row.shipped_milli),
+        (confirmed, confirmed)
+    );
+    assert_eq!((row.invoiced_milli, row.invoiced_minor), (2000, 4000));
+    assert_eq!(row.difference_minor(), 4000 - ordered_money);
+    let lonely_row = r
+        .rows
+        .iter()
+        .find(|x| x.outlet.starts_with(&lonely))
+        .unwrap();
+    assert_eq!(
+        (lonely_row.ordered_minor, lonely_row.invoiced_minor),
+        (0, 555)
+    );
+    let all_orders: (i64,) = sqlx::query_as(
+        "SELECT CAST(SUM(l.sum_minor) AS BIGINT) FROM orders o JOIN order_lines l ON l.order_id = o.id
+         WHERE o.distributor_id = $1",
+    )
+    .bind(d)
+    .fetch_one(s.test_pool())
+    .await
+    .unwrap();
+    assert_eq!(r.total.ordered_minor, all_orders.0);
+    assert_eq!(r.total.invoiced_minor, 4555);
+    assert!(
+        r.rows
+            .windows(2)
+            .all(|w| w[0].difference_minor().abs() >= w[1].difference_minor().abs()),
+        "largest difference first"
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    orders_against_invoices_add_up_per_outlet_with_what_was_confirmed_and_shipped,
+    reconciliation
+);

@@ -209,3 +209,129 @@ impl Store {
         })
     }
 }
+
+/// One outlet of the orders-against-invoices reconciliation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReconRow {
+    pub outlet_id: i64,
+    pub outlet: String,
+    /// Orders placed in the period (not cancelled or rejected): quantities ordered,
+    /// confirmed and shipped as the distributor reported them, and the ordered money.
+    pub ordered_milli: i64,
+    pub confirmed_milli: i64,
+    pub shipped_milli: i64,
+    pub ordered_minor: i64,
+    /// The distributor's invoices (actual sales) of the period.
+    pub invoiced_milli: i64,
+    pub invoiced_minor: i64,
+}
+
+impl ReconRow {
+    /// Invoiced minus ordered money.
+    pub fn difference_minor(&self) -> i64 {
+        self.invoiced_minor - self.ordered_minor
+    }
+
+    fn add(&mut self, o: &ReconRow) {
+        self.ordered_milli += o.ordered_milli;
+        self.confirmed_milli += o.confirmed_milli;
+        self.shipped_milli += o.shipped_milli;
+        self.ordered_minor += o.ordered_minor;
+        self.invoiced_milli += o.invoiced_milli;
+        self.invoiced_minor += o.invoiced_minor;
+    }
+}
+
+/// The reconciliation: outlets with orders or invoices in the period, and the totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reconciliation {
+    pub rows: Vec<ReconRow>,
+    pub total: ReconRow,
+    pub truncated: bool,
+}
+
+impl Store {
+    /// Orders against invoices per outlet over a period (`p.source` and `p.group` unused):
+    /// outlets by the largest difference first.
+    pub async fn reconciliation(&self, p: &SalesParams) -> Result<Reconciliation> {
+        use std::collections::BTreeMap;
+        if p.distributors.is_empty() {
+            return Ok(Reconciliation::default());
+        }
+        let list = super::sql::placeholders(3, p.distributors.len(), false);
+        let ids: Vec<Val> = p.distributors.iter().map(|d| Val::I(*d)).collect();
+        let mut rows: BTreeMap<i64, ReconRow> = BTreeMap::new();
+        let sql = format!(
+            "SELECT ord.outlet_id, MAX(o.code) || ' · ' || MAX(o.name),
+                    CAST(SUM(l.quantity_milli) AS BIGINT),
+                    CAST(SUM(COALESCE(l.confirmed_quantity_milli, 0)) AS BIGINT),
+                    CAST(SUM(COALESCE(l.shipped_quantity_milli, 0)) AS BIGINT),
+                    CAST(SUM(l.sum_minor) AS BIGINT)
+             FROM orders ord JOIN order_lines l ON l.order_id = ord.id JOIN outlets o ON o.id = ord.outlet_id
+             WHERE ord.placed_device_ms >= $1 AND ord.placed_device_ms < $2
+               AND ord.state NOT IN ('cancelled', 'rejected') AND ord.distributor_id IN ({list})
+             GROUP BY ord.outlet_id"
+        );
+        let mut vals = vec![Val::I(p.from_ms), Val::I(p.to_ms)];
+        vals.extend(ids.iter().cloned());
+        let q = sqlx::query_as::<_, (i64, String, i64, i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        for (outlet_id, outlet, ordered, confirmed, shipped, money) in
+            super::sql::bind_vals_as(q, &vals)
+                .fetch_all(self.pool())
+                .await?
+        {
+            rows.insert(
+                outlet_id,
+                ReconRow {
+                    outlet_id,
+                    outlet,
+                    ordered_milli: ordered,
+                    confirmed_milli: confirmed,
+                    shipped_milli: shipped,
+                    ordered_minor: money,
+                    ..Default::default()
+                },
+            );
+        }
+        let sql = format!(
+            "SELECT s.outlet_id, MAX(o.code) || ' · ' || MAX(o.name),
+                    CAST(SUM(s.quantity_milli) AS BIGINT), CAST(SUM(s.amount_minor) AS BIGINT)
+             FROM actual_sales s JOIN outlets o ON o.id = s.outlet_id
+             WHERE s.invoice_date >= $1 AND s.invoice_date <= $2 AND s.distributor_id IN ({list})
+             GROUP BY s.outlet_id"
+        );
+        let mut vals = vec![p.from.clone().into_val(), p.to.clone().into_val()];
+        vals.extend(ids);
+        let q = sqlx::query_as::<_, (i64, String, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        for (outlet_id, outlet, qty, money) in super::sql::bind_vals_as(q, &vals)
+            .fetch_all(self.pool())
+            .await?
+        {
+            let r = rows.entry(outlet_id).or_insert_with(|| ReconRow {
+                outlet_id,
+                outlet,
+                ..Default::default()
+            });
+            r.invoiced_milli = qty;
+            r.invoiced_minor = money;
+        }
+        let mut total = ReconRow::default();
+        for r in rows.values() {
+            total.add(r);
+        }
+        let mut rows: Vec<ReconRow> = rows.into_values().collect();
+        rows.sort_by(|a, b| {
+            b.difference_minor()
+                .abs()
+                .cmp(&a.difference_minor().abs())
+                .then(a.outlet.cmp(&b.outlet))
+        });
+        let truncated = rows.len() as i64 > p.limit;
+        rows.truncate(p.limit as usize);
+        Ok(Reconciliation {
+            rows,
+            total,
+            truncated,
+        })
+    }
+}

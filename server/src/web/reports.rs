@@ -26,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/reports", get(index))
         .route("/reports/sales", get(sales_page))
         .route("/reports/sales/export", get(sales_export))
+        .route("/reports/reconciliation", get(recon_page))
+        .route("/reports/reconciliation/export", get(recon_export))
         .route("/assets/reports.js", get(reports_js))
         .route("/assets/chart/{*file}", get(chart_file))
 }
@@ -56,6 +58,7 @@ async fn index(user: WebUser) -> WebResult<Markup> {
     let body = html! {
         ul.reports {
             li { a #report-sales href="/reports/sales" { (t.s("reports.sales")) } " — " (t.s("reports.sales_hint")) }
+            li { a #report-recon href="/reports/reconciliation" { (t.s("reports.recon")) } " — " (t.s("reports.recon_hint")) }
         }
     };
     Ok(layout(&t, &user, &t.s("nav.reports"), body))
@@ -339,6 +342,121 @@ async fn sales_export(
             ),
         ],
         bytes,
+    )
+        .into_response())
+}
+
+async fn recon_page(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<SalesQuery>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let p = params(&state, &user, &q).await?;
+    let r = state.store.reconciliation(&p).await?;
+    let query = format!("from={}&to={}", p.from, p.to);
+    let cells = |row: &crate::store::reports::ReconRow| {
+        html! {
+            td.num.ordered-qty { (qty(row.ordered_milli)) }
+            td.num.confirmed-qty { (qty(row.confirmed_milli)) }
+            td.num.shipped-qty { (qty(row.shipped_milli)) }
+            td.num.invoiced-qty { (qty(row.invoiced_milli)) }
+            td.num.ordered-money { (fmt_money(row.ordered_minor)) }
+            td.num.invoiced-money { (fmt_money(row.invoiced_minor)) }
+            td.num.difference class=[(row.difference_minor() != 0).then_some("differs")] { (fmt_money(row.difference_minor())) }
+        }
+    };
+    let body = html! {
+        form.inline #report-params method="get" action="/reports/reconciliation" {
+            label { (t.s("reports.from")) input #report-from type="date" name="from" value=(p.from); }
+            label { (t.s("reports.to")) input #report-to type="date" name="to" value=(p.to); }
+            button #report-apply type="submit" { (t.s("list.apply")) }
+            a #report-csv href={"/reports/reconciliation/export?" (query)} { "CSV" }
+        }
+        p.hint { (t.s("reports.recon_hint")) }
+        @if r.truncated { p.hint { (t.f("reports.truncated", &[("limit", &MAX_ROWS.to_string())])) } }
+        table.list #report {
+            thead { tr {
+                th { (t.s("reports.group_outlet")) }
+                th.num { (t.s("reports.ordered_qty")) } th.num { (t.s("reports.confirmed_qty")) }
+                th.num { (t.s("reports.shipped_qty")) } th.num { (t.s("reports.invoiced_qty")) }
+                th.num { (t.s("reports.ordered_money")) } th.num { (t.s("reports.invoiced_money")) }
+                th.num { (t.s("reports.difference")) }
+            } }
+            tbody {
+                @if r.rows.is_empty() { tr { td.empty colspan="8" { (t.s("reports.empty")) } } }
+                @for row in &r.rows { tr.row data-outlet=(row.outlet_id) { td { (row.outlet) } (cells(row)) } }
+            }
+            tfoot { tr.total #report-total { td { (t.s("list.total")) } (cells(&r.total)) } }
+        }
+    };
+    Ok(layout(&t, &user, &t.s("reports.recon"), body))
+}
+
+async fn recon_export(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<SalesQuery>,
+) -> WebResult<Response> {
+    let t = user.t();
+    let p = params(&state, &user, &q).await?;
+    let r = state.store.reconciliation(&p).await?;
+    if r.truncated {
+        return Err(WebError::Page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t.f("reports.too_many", &[("limit", &MAX_ROWS.to_string())]),
+        ));
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let defuse = |v: String| {
+        if crate::store::imports::formula_like(&v) {
+            format!("'{v}")
+        } else {
+            v
+        }
+    };
+    let _ = w.write_record(
+        [
+            "reports.group_outlet",
+            "reports.ordered_qty",
+            "reports.confirmed_qty",
+            "reports.shipped_qty",
+            "reports.invoiced_qty",
+            "reports.ordered_money",
+            "reports.invoiced_money",
+            "reports.difference",
+        ]
+        .iter()
+        .map(|k| t.s(k).to_string()),
+    );
+    let line = |label: String, row: &crate::store::reports::ReconRow| {
+        vec![
+            defuse(label),
+            qty(row.ordered_milli),
+            qty(row.confirmed_milli),
+            qty(row.shipped_milli),
+            qty(row.invoiced_milli),
+            fmt_money(row.ordered_minor),
+            fmt_money(row.invoiced_minor),
+            fmt_money(row.difference_minor()),
+        ]
+    };
+    for row in &r.rows {
+        let _ = w.write_record(line(row.outlet.clone(), row));
+    }
+    let _ = w.write_record(line(t.s("list.total").to_string(), &r.total));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"reconciliation-{}-{}.csv\"",
+                    p.from, p.to
+                ),
+            ),
+        ],
+        w.into_inner().unwrap_or_default(),
     )
         .into_response())
 }
