@@ -243,6 +243,16 @@ async fn report_page(db: &TestDb) {
         last.contains(&fieldsync_server::web::fmt_money(total)),
         "{csv}"
     );
+    // The other reports, from the index.
+    b.goto(&format!("{}/reports", server.url)).await;
+    b.click("#report-recon").await;
+    assert_eq!(
+        b.text("#report-total td.ordered-money").await,
+        fieldsync_server::web::fmt_money(total)
+    );
+    b.goto(&format!("{}/reports", server.url)).await;
+    b.click("#report-coverage").await;
+    assert_eq!(b.text("#report-total td.visits").await, "3");
     b.close().await;
     server.stop().await;
 }
@@ -366,4 +376,74 @@ async fn reconciliation(db: &TestDb) {
 on_both_backends!(
     orders_against_invoices_add_up_per_outlet_with_what_was_confirmed_and_shipped,
     reconciliation
+);
+
+async fn coverage(db: &TestDb) {
+    let (server, agents) = acme_server(db, 1).await;
+    let s = &server.store;
+    let d = s.distributor_id("ACME").await.unwrap();
+    let day = today();
+    let route: Vec<(i64,)> = sqlx::query_as(
+        "SELECT st.outlet_id FROM routes r JOIN route_stops st ON st.route_id = r.id
+         JOIN org_units u ON u.id = r.position_id WHERE u.code = 'ACME-P0001' AND r.route_date = $1
+         ORDER BY st.stop_order",
+    )
+    .bind(&day)
+    .fetch_all(s.test_pool())
+    .await
+    .unwrap();
+    assert!(route.len() >= 2, "a route today");
+    let on_route: Vec<i64> = route.iter().map(|r| r.0).collect();
+    let (client, session, known) = synced_device(&server.url, &agents[0]).await;
+    let off = known
+        .outlets
+        .iter()
+        .find(|o| !on_route.contains(&o.id))
+        .unwrap()
+        .clone();
+    let mut b = MutationBuilder::new();
+    let mut batch = Vec::new();
+    for outlet in [
+        known.outlets.iter().find(|o| o.id == on_route[0]).unwrap(),
+        known.outlets.iter().find(|o| o.id == on_route[1]).unwrap(),
+        &off,
+    ] {
+        let visit = uuid::Uuid::now_v7();
+        batch.push(b.start_visit(visit, outlet));
+        batch.push(b.end_visit(visit, outlet));
+    }
+    assert_eq!(client.push(session, batch).await.status, 200);
+    let (flagged,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(DISTINCT visit_id) FROM visit_signals WHERE visit_id IN (SELECT id FROM visits)",
+    )
+    .fetch_one(s.test_pool())
+    .await
+    .unwrap();
+    let mut p = params(vec![d], Source::Orders, GroupBy::Agent);
+    p.from = day.clone();
+    p.to = day.clone();
+    let r = s.visit_coverage(&p).await.unwrap();
+    let row = r
+        .rows
+        .iter()
+        .find(|x| x.agent.starts_with("ACME-P0001") && x.day == day)
+        .expect("the agent's day");
+    assert_eq!(
+        (
+            row.planned,
+            row.covered,
+            row.visits,
+            row.unplanned,
+            row.flagged
+        ),
+        (on_route.len() as i64, 2, 3, 1, flagged)
+    );
+    assert_eq!(row.percent(), 200 / on_route.len() as i64);
+    assert_eq!(r.total.visits, 3);
+    assert_eq!(r.total.planned, on_route.len() as i64);
+    server.stop().await;
+}
+on_both_backends!(
+    visit_coverage_counts_the_route_stops_visited_and_the_visits_off_the_route,
+    coverage
 );

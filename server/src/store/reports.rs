@@ -335,3 +335,129 @@ impl Store {
         })
     }
 }
+
+/// One agent's day of the visit coverage report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CoverageRow {
+    pub position_id: i64,
+    pub agent: String,
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Outlets on the day's route, and how many of them were visited that day.
+    pub planned: i64,
+    pub covered: i64,
+    /// Visits made that day, those at outlets off the route, and those that raised a
+    /// field-truth signal.
+    pub visits: i64,
+    pub unplanned: i64,
+    pub flagged: i64,
+}
+
+impl CoverageRow {
+    /// Covered of planned, in percent rounded down (100 with nothing planned).
+    pub fn percent(&self) -> i64 {
+        if self.planned == 0 {
+            100
+        } else {
+            self.covered * 100 / self.planned
+        }
+    }
+
+    fn add(&mut self, o: &CoverageRow) {
+        self.planned += o.planned;
+        self.covered += o.covered;
+        self.visits += o.visits;
+        self.unplanned += o.unplanned;
+        self.flagged += o.flagged;
+    }
+}
+
+/// Visit coverage: every agent's day with a route or a visit, and the totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Coverage {
+    pub rows: Vec<CoverageRow>,
+    pub total: CoverageRow,
+    pub truncated: bool,
+}
+
+impl Store {
+    /// Planned route stops against visits made, by agent (position) and day (the user's
+    /// days: a visit's day is its device start time at `p.utc_offset_min`).
+    pub async fn visit_coverage(&self, p: &SalesParams) -> Result<Coverage> {
+        use std::collections::{BTreeMap, BTreeSet};
+        if p.distributors.is_empty() {
+            return Ok(Coverage::default());
+        }
+        let list = super::sql::placeholders(3, p.distributors.len(), false);
+        let ids: Vec<Val> = p.distributors.iter().map(|d| Val::I(*d)).collect();
+        type Key = (i64, String);
+        let mut planned: BTreeMap<Key, BTreeSet<i64>> = BTreeMap::new();
+        let mut names: BTreeMap<i64, String> = BTreeMap::new();
+        let sql = format!(
+            "SELECT r.position_id, u.code || ' · ' || u.name, r.route_date, s.outlet_id
+             FROM routes r JOIN route_stops s ON s.route_id = r.id JOIN org_units u ON u.id = r.position_id
+             WHERE r.route_date >= $1 AND r.route_date <= $2 AND r.distributor_id IN ({list})"
+        );
+        let mut vals = vec![p.from.clone().into_val(), p.to.clone().into_val()];
+        vals.extend(ids.iter().cloned());
+        let q = sqlx::query_as::<_, (i64, String, String, i64)>(sqlx::AssertSqlSafe(sql));
+        for (position, name, date, outlet) in super::sql::bind_vals_as(q, &vals)
+            .fetch_all(self.pool())
+            .await?
+        {
+            names.insert(position, name);
+            planned.entry((position, date)).or_default().insert(outlet);
+        }
+        let sql = format!(
+            "SELECT v.position_id, u.code || ' · ' || u.name, v.started_device_ms, v.outlet_id,
+                    CASE WHEN EXISTS (SELECT 1 FROM visit_signals g WHERE g.visit_id = v.id) THEN 1 ELSE 0 END
+             FROM visits v JOIN org_units u ON u.id = v.position_id
+             WHERE v.started_device_ms >= $1 AND v.started_device_ms < $2 AND v.distributor_id IN ({list})"
+        );
+        let mut vals = vec![Val::I(p.from_ms), Val::I(p.to_ms)];
+        vals.extend(ids);
+        let q = sqlx::query_as::<_, (i64, String, i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        let mut visited: BTreeMap<Key, Vec<(i64, bool)>> = BTreeMap::new();
+        for (position, name, started, outlet, flagged) in super::sql::bind_vals_as(q, &vals)
+            .fetch_all(self.pool())
+            .await?
+        {
+            names.insert(position, name);
+            let day = fieldsync_protocol::dates::format_day_number(
+                fieldsync_protocol::dates::local_day_of_ms(started, p.utc_offset_min as i32),
+            );
+            visited
+                .entry((position, day))
+                .or_default()
+                .push((outlet, flagged != 0));
+        }
+        let keys: BTreeSet<Key> = planned.keys().chain(visited.keys()).cloned().collect();
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut total = CoverageRow::default();
+        for key in keys {
+            let plan = planned.get(&key).cloned().unwrap_or_default();
+            let done = visited.get(&key).cloned().unwrap_or_default();
+            let outlets: BTreeSet<i64> = done.iter().map(|v| v.0).collect();
+            let row = CoverageRow {
+                position_id: key.0,
+                agent: names.get(&key.0).cloned().unwrap_or_default(),
+                day: key.1.clone(),
+                planned: plan.len() as i64,
+                covered: plan.intersection(&outlets).count() as i64,
+                visits: done.len() as i64,
+                unplanned: done.iter().filter(|v| !plan.contains(&v.0)).count() as i64,
+                flagged: done.iter().filter(|v| v.1).count() as i64,
+            };
+            total.add(&row);
+            rows.push(row);
+        }
+        rows.sort_by(|a, b| a.agent.cmp(&b.agent).then(a.day.cmp(&b.day)));
+        let truncated = rows.len() as i64 > p.limit;
+        rows.truncate(p.limit as usize);
+        Ok(Coverage {
+            rows,
+            total,
+            truncated,
+        })
+    }
+}

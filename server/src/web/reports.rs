@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/reports/sales", get(sales_page))
         .route("/reports/sales/export", get(sales_export))
         .route("/reports/reconciliation", get(recon_page))
+        .route("/reports/coverage", get(coverage_page))
         .route("/reports/reconciliation/export", get(recon_export))
         .route("/assets/reports.js", get(reports_js))
         .route("/assets/chart/{*file}", get(chart_file))
@@ -59,6 +60,7 @@ async fn index(user: WebUser) -> WebResult<Markup> {
         ul.reports {
             li { a #report-sales href="/reports/sales" { (t.s("reports.sales")) } " — " (t.s("reports.sales_hint")) }
             li { a #report-recon href="/reports/reconciliation" { (t.s("reports.recon")) } " — " (t.s("reports.recon_hint")) }
+            li { a #report-coverage href="/reports/coverage" { (t.s("reports.coverage")) } " — " (t.s("reports.coverage_hint")) }
         }
     };
     Ok(layout(&t, &user, &t.s("nav.reports"), body))
@@ -459,4 +461,49 @@ async fn recon_export(
         w.into_inner().unwrap_or_default(),
     )
         .into_response())
+}
+
+async fn coverage_page(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<SalesQuery>,
+) -> WebResult<Markup> {
+    let t = user.t();
+    let p = params(&state, &user, &q).await?;
+    let r = state.store.visit_coverage(&p).await?;
+    let cells = |row: &crate::store::reports::CoverageRow| {
+        html! {
+            td.num.planned { (row.planned) } td.num.covered { (row.covered) }
+            td.num.percent { (row.percent()) }
+            td.num.visits { (row.visits) } td.num.unplanned { (row.unplanned) }
+            td.num.flagged class=[(row.flagged > 0).then_some("differs")] { (row.flagged) }
+        }
+    };
+    let body = html! {
+        form.inline #report-params method="get" action="/reports/coverage" {
+            label { (t.s("reports.from")) input #report-from type="date" name="from" value=(p.from); }
+            label { (t.s("reports.to")) input #report-to type="date" name="to" value=(p.to); }
+            button #report-apply type="submit" { (t.s("list.apply")) }
+        }
+        p.hint { (t.s("reports.coverage_hint")) }
+        @if r.truncated { p.hint { (t.f("reports.truncated", &[("limit", &MAX_ROWS.to_string())])) } }
+        table.list #report {
+            thead { tr {
+                th { (t.s("reports.group_agent")) } th { (t.s("reports.group_day")) }
+                th.num { (t.s("reports.planned")) } th.num { (t.s("reports.covered")) } th.num { "%" }
+                th.num { (t.s("reports.visits")) } th.num { (t.s("reports.unplanned")) }
+                th.num { (t.s("reports.flagged")) }
+            } }
+            tbody {
+                @if r.rows.is_empty() { tr { td.empty colspan="8" { (t.s("reports.empty")) } } }
+                @for row in &r.rows {
+                    tr.row data-position=(row.position_id) data-day=(row.day) {
+                        td { (row.agent) } td { (row.day) } (cells(row))
+                    }
+                }
+            }
+            tfoot { tr.total #report-total { td colspan="2" { (t.s("list.total")) } (cells(&r.total)) } }
+        }
+    };
+    Ok(layout(&t, &user, &t.s("reports.coverage"), body))
 }
