@@ -40,17 +40,6 @@ fn stage_key(stage: &str) -> &'static str {
     }
 }
 
-fn qty(milli: i64) -> String {
-    match milli % 1000 {
-        0 => format!("{}", milli / 1000),
-        r => format!(
-            "{}.{}",
-            milli / 1000,
-            format!("{r:03}").trim_end_matches('0')
-        ),
-    }
-}
-
 #[derive(Deserialize, Default)]
 struct ClaimsQuery {
     #[serde(default)]
@@ -140,7 +129,7 @@ async fn claim_card(
                     tr {
                         td { a href={"/orders/" (l.order_id)} { (l.order_number) } " / " (l.order_line_no) }
                         td { (l.product_code) " · " (l.product_name) }
-                        td.num { (qty(l.quantity_milli)) }
+                        td.num { (super::fmt_qty(l.quantity_milli)) }
                         td { (l.claim_type) } td { (l.claim_subtype) }
                     }
                 }

@@ -331,6 +331,20 @@ pub fn valid_timezone(tz: &str) -> bool {
     jiff::tz::TimeZone::get(tz).is_ok()
 }
 
+/// A quantity in thousandths as people write it: `2.5`, `3`, `-0.125`.
+pub fn fmt_qty(milli: i64) -> String {
+    let sign = if milli < 0 { "-" } else { "" };
+    let m = milli.abs();
+    match m % 1000 {
+        0 => format!("{sign}{}", m / 1000),
+        r => format!(
+            "{sign}{}.{}",
+            m / 1000,
+            format!("{r:03}").trim_end_matches('0')
+        ),
+    }
+}
+
 /// Money in minor units as `1234.50`.
 pub fn fmt_money(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };

@@ -30,16 +30,7 @@ struct PlansQuery {
 
 fn amount(measure: &str, v: i64) -> String {
     if measure == "quantity" {
-        let sign = if v < 0 { "-" } else { "" };
-        let v = v.abs();
-        match v % 1000 {
-            0 => format!("{sign}{}", v / 1000),
-            r => format!(
-                "{sign}{}.{}",
-                v / 1000,
-                format!("{r:03}").trim_end_matches('0')
-            ),
-        }
+        super::fmt_qty(v)
     } else {
         fmt_money(v)
     }

@@ -36,13 +36,6 @@ fn percent(share_milli: i64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-fn qty(milli: i64) -> String {
-    let sign = if milli < 0 { "-" } else { "" };
-    let m = milli.abs();
-    let s = format!("{sign}{}.{:03}", m / 1000, m % 1000);
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 fn form_fields(user: &WebUser, f: &RdcForm) -> Markup {
     let t = user.t();
     html! {
@@ -224,12 +217,12 @@ async fn rdc_card(
                 @if parts.is_empty() { tr { td.empty colspan="7" { (t.s("rdc.nothing_yet")) } } }
                 @for (invoice, line, code, name, date, product, q, amount) in &parts {
                     tr.part { td { (invoice) } td { (line) } td { (date) } td { (code) " · " (name) }
-                        td { (product) } td.num { (qty(*q)) } td.num { (fmt_money(*amount)) } }
+                        td { (product) } td.num { (super::fmt_qty(*q)) } td.num { (fmt_money(*amount)) } }
                 }
             }
             tfoot { tr.total {
                 td colspan="5" { (t.s("list.total")) }
-                td.num #result-qty { (qty(total_qty)) } td.num #result-money { (fmt_money(total_money)) }
+                td.num #result-qty { (super::fmt_qty(total_qty)) } td.num #result-money { (fmt_money(total_money)) }
             } }
         }
         h2 { (t.s("rdc.runs")) }

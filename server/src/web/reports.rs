@@ -128,13 +128,6 @@ async fn params(state: &AppState, user: &WebUser, q: &SalesQuery) -> WebResult<S
     })
 }
 
-fn qty(milli: i64) -> String {
-    let sign = if milli < 0 { "-" } else { "" };
-    let m = milli.abs();
-    let s = format!("{sign}{}.{:03}", m / 1000, m % 1000);
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 async fn sales_page(
     State(state): State<AppState>,
     user: WebUser,
@@ -201,7 +194,7 @@ async fn sales_page(
                 @for r in &report.rows {
                     tr.row data-key=(r.key) {
                         td { (r.label) }
-                        td.num.qty { (qty(r.quantity_milli)) }
+                        td.num.qty { (super::fmt_qty(r.quantity_milli)) }
                         td.num.amount { (fmt_money(r.amount_minor)) }
                         td.num.lines { (r.lines) }
                         td.num { (share(r.amount_minor, report.total.amount_minor)) }
@@ -210,7 +203,7 @@ async fn sales_page(
             }
             tfoot { tr.total #report-total {
                 td { (t.s("list.total")) }
-                td.num.qty { (qty(report.total.quantity_milli)) }
+                td.num.qty { (super::fmt_qty(report.total.quantity_milli)) }
                 td.num.amount { (fmt_money(report.total.amount_minor)) }
                 td.num.lines { (report.total.lines) }
                 td.num { "100" }
@@ -275,7 +268,7 @@ async fn sales_export(
             [
                 r.key.clone(),
                 r.label.clone(),
-                qty(r.quantity_milli),
+                super::fmt_qty(r.quantity_milli),
                 fmt_money(r.amount_minor),
                 r.lines.to_string(),
             ]
@@ -284,7 +277,7 @@ async fn sales_export(
     rows.push([
         String::new(),
         t.s("list.total").to_string(),
-        qty(report.total.quantity_milli),
+        super::fmt_qty(report.total.quantity_milli),
         fmt_money(report.total.amount_minor),
         report.total.lines.to_string(),
     ]);
@@ -359,10 +352,10 @@ async fn recon_page(
     let query = format!("from={}&to={}", p.from, p.to);
     let cells = |row: &crate::store::reports::ReconRow| {
         html! {
-            td.num.ordered-qty { (qty(row.ordered_milli)) }
-            td.num.confirmed-qty { (qty(row.confirmed_milli)) }
-            td.num.shipped-qty { (qty(row.shipped_milli)) }
-            td.num.invoiced-qty { (qty(row.invoiced_milli)) }
+            td.num.ordered-qty { (super::fmt_qty(row.ordered_milli)) }
+            td.num.confirmed-qty { (super::fmt_qty(row.confirmed_milli)) }
+            td.num.shipped-qty { (super::fmt_qty(row.shipped_milli)) }
+            td.num.invoiced-qty { (super::fmt_qty(row.invoiced_milli)) }
             td.num.ordered-money { (fmt_money(row.ordered_minor)) }
             td.num.invoiced-money { (fmt_money(row.invoiced_minor)) }
             td.num.difference class=[(row.difference_minor() != 0).then_some("differs")] { (fmt_money(row.difference_minor())) }
@@ -434,10 +427,10 @@ async fn recon_export(
     let line = |label: String, row: &crate::store::reports::ReconRow| {
         vec![
             defuse(label),
-            qty(row.ordered_milli),
-            qty(row.confirmed_milli),
-            qty(row.shipped_milli),
-            qty(row.invoiced_milli),
+            super::fmt_qty(row.ordered_milli),
+            super::fmt_qty(row.confirmed_milli),
+            super::fmt_qty(row.shipped_milli),
+            super::fmt_qty(row.invoiced_milli),
             fmt_money(row.ordered_minor),
             fmt_money(row.invoiced_minor),
             fmt_money(row.difference_minor()),
