@@ -83,8 +83,13 @@ CREATE TABLE claims (
     registered_at_ms  BIGINT,
     stage_changed_ms  BIGINT NOT NULL,
     handed_over_at_ms BIGINT,
-    deleted_at_ms     BIGINT
+    deleted_at_ms     BIGINT,
+    -- Its place in the distributor's feed, given when it is registered (a draft has none):
+    -- a draft registered late still comes after every claim the feed already handed over.
+    feed_seq          BIGINT
 );
+CREATE SEQUENCE claim_feed_seq;
+CREATE INDEX claims_feed_seq ON claims (distributor_id, feed_seq);
 CREATE INDEX claims_feed ON claims (distributor_id, stage, handed_over_at_ms, number);
 CREATE INDEX claims_outlet ON claims (outlet_id, received_at_ms);
 CREATE TABLE claim_lines (

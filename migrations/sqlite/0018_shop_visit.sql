@@ -83,8 +83,13 @@ CREATE TABLE claims (
     registered_at_ms  INTEGER,
     stage_changed_ms  INTEGER NOT NULL,
     handed_over_at_ms INTEGER,
-    deleted_at_ms     INTEGER
+    deleted_at_ms     INTEGER,
+    -- Its place in the distributor's feed, given when it is registered (a draft has none):
+    -- a draft registered late still comes after every claim the feed already handed over.
+    feed_seq          INTEGER
 );
+INSERT INTO counters (name, value) VALUES ('claim_feed', 0);
+CREATE INDEX claims_feed_seq ON claims (distributor_id, feed_seq);
 CREATE INDEX claims_feed ON claims (distributor_id, stage, handed_over_at_ms, number);
 CREATE INDEX claims_outlet ON claims (outlet_id, received_at_ms);
 CREATE TABLE claim_lines (

@@ -98,9 +98,10 @@ async fn claims_through_faults(db: &TestDb) {
         };
         let id = e.save_claim(draft.clone()).unwrap();
         draft.claim_id = Some(id);
+        // Three claims share each order's lines: together within what was delivered (5).
         draft.lines = vec![
-            line(n % 2, 1, 2000, damaged),
-            line(n % 2, 2, 500 * (n as i64 + 1), expired),
+            line(n % 2, 1, 1500, damaged),
+            line(n % 2, 2, 300 * (n as i64 + 1), expired),
         ];
         e.save_claim(draft.clone()).unwrap();
         match n {
@@ -235,6 +236,42 @@ async fn claims_through_faults(db: &TestDb) {
     );
     let (_, page) = api_call(&api, "GET", "/api/v1/claims/feed?after=0", None).await;
     assert!(page["claims"].as_array().unwrap().is_empty());
+    // A draft older than both, registered now, still comes after the cursor they moved.
+    let cursor = {
+        let (_, v) = api_call(&api, "GET", &format!("/api/v1/claims/{}", ids[1]), None).await;
+        v["feed_seq"].as_i64().unwrap().max(
+            api_call(&api, "GET", &format!("/api/v1/claims/{}", ids[0]), None)
+                .await
+                .1["feed_seq"]
+                .as_i64()
+                .unwrap(),
+        )
+    };
+    let late = e.claim(ids[2]).unwrap().unwrap();
+    e.save_claim(ClaimDraft {
+        claim_id: Some(ids[2]),
+        visit_id: None,
+        outlet_id: outlet.id,
+        lines: late.lines.iter().map(|l| l.line.clone()).collect(),
+        comment: late.comment.clone(),
+        register: true,
+    })
+    .unwrap();
+    phone.sync().await;
+    let (_, page) = api_call(
+        &api,
+        "GET",
+        &format!("/api/v1/claims/feed?after={cursor}"),
+        None,
+    )
+    .await;
+    let late_ids: Vec<&str> = page["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(late_ids, vec![ids[2].to_string().as_str()]);
 
     // Stages: considered, then accepted; declined needs an answer; a decision is final.
     let stage = |id: &uuid::Uuid, body: Value| {
@@ -263,7 +300,7 @@ async fn claims_through_faults(db: &TestDb) {
         (409, Some("accepted")),
         "{v}"
     );
-    let (s, _) = stage(&ids[2], json!({"stage": "accepted"})).await;
+    let (s, _) = stage(&ids[3], json!({"stage": "accepted"})).await;
     assert_eq!(s, 404, "a draft is not the distributor's to move");
     assert_eq!(
         stage(
@@ -285,7 +322,7 @@ async fn claims_through_faults(db: &TestDb) {
         (b.stage.as_str(), b.answer.as_str()),
         ("declined", "Past the deadline")
     );
-    assert_eq!(e.claim(ids[2]).unwrap().unwrap().stage, "draft");
+    assert_eq!(e.claim(ids[2]).unwrap().unwrap().stage, "registered");
     server.stop().await;
 }
 on_both_backends!(
@@ -337,6 +374,8 @@ async fn claim_refusals(db: &TestDb) {
         b.wrap(v1::mutation::Kind::ClaimDeleted(v1::ClaimDeleted {
             claim_id: fieldsync_protocol::ids::to_wire(good),
         })),
+        // A second claim on the same goods beyond what came (the first claims all of it).
+        b.wrap(claim(uuid::Uuid::now_v7(), 1, false)),
         // A type that is not in the list.
         b.wrap(v1::mutation::Kind::ClaimSaved(v1::ClaimSaved {
             claim_id: fieldsync_protocol::ids::to_wire(uuid::Uuid::now_v7()),
@@ -367,6 +406,7 @@ async fn claim_refusals(db: &TestDb) {
             (O::Applied, C::Unspecified),
             (O::Refused, C::InvalidState),
             (O::Refused, C::InvalidState),
+            (O::Refused, C::InvalidMutation),
             (O::Refused, C::InvalidMutation),
         ]
     );

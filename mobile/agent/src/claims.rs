@@ -257,11 +257,19 @@ impl Engine {
                     )));
                 };
                 let _ = outlet;
-                if l.quantity_milli > max {
+                // Other claims on the same goods count too.
+                let others: i64 = tx.query_row(
+                    "SELECT COALESCE(SUM(quantity_milli), 0) FROM claim_lines
+                     WHERE order_id = ?1 AND order_line_no = ?2 AND claim_id <> ?3",
+                    params![l.order_id.to_string(), l.line_no, id.to_string()],
+                    |r| r.get(0),
+                )?;
+                if l.quantity_milli + others > max {
                     return Err(WorkflowError::InvalidClaim(format!(
-                        "line {}: more than the {} delivered",
+                        "line {}: more than the {} delivered ({} already claimed)",
                         i + 1,
-                        max
+                        max,
+                        others
                     )));
                 }
                 let type_ok: Option<i64> = tx

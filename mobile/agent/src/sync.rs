@@ -839,9 +839,12 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
             .execute(params![r.id, r.parent_id, r.name])?;
         }
         Some(Entity::ClaimStatus(c)) => {
+            // A status sent before the phone registered the claim never makes it a draft again.
             if let Some(id) = ids::from_wire(&c.claim_id) {
                 tx.prepare_cached(
-                    "UPDATE claims SET number = ?1, stage = ?2, answer = ?3 WHERE id = ?4",
+                    "UPDATE claims SET number = ?1, answer = ?3,
+                        stage = CASE WHEN ?2 = 'draft' AND stage <> 'draft' THEN stage ELSE ?2 END
+                     WHERE id = ?4",
                 )?
                 .execute(params![
                     c.number,

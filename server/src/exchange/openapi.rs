@@ -126,7 +126,7 @@ pub fn spec() -> Value {
             }},
             "/api/v1/claims/feed": {"get": {
                 "operationId": "claimFeed",
-                "summary": "Registered claims not yet acknowledged, oldest first (drafts stay on the agent's side).",
+                "summary": "Registered claims not yet acknowledged, in the order they were registered (drafts stay on the agent's side).",
                 "parameters": [
                     {"name": "after", "in": "query", "required": false, "description": "The next_cursor of the previous page.", "schema": {"type": "integer", "format": "int64", "minimum": 0, "default": 0}},
                     {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}}
@@ -287,6 +287,7 @@ pub fn spec() -> Value {
                     "registered_at_ms": {"type": "integer", "format": "int64", "nullable": true},
                     "stage_changed_ms": {"type": "integer", "format": "int64"},
                     "handed_over": {"type": "boolean"},
+                    "feed_seq": {"type": "integer", "format": "int64", "nullable": true, "description": "Its place in the feed, given when it was registered; the feed's next_cursor is the last one's."},
                     "lines": {"type": "array", "items": {"$ref": "#/components/schemas/ClaimLine"}},
                     "history": {"type": "array", "items": {"type": "object"}}
                 }},

@@ -55,6 +55,8 @@ pub struct ClaimOut {
     pub registered_at_ms: Option<i64>,
     pub stage_changed_ms: i64,
     pub handed_over: bool,
+    /// Its place in the feed (`next_cursor` is the last one's).
+    pub feed_seq: Option<i64>,
     pub lines: Vec<ClaimLineOut>,
 }
 
@@ -143,17 +145,30 @@ impl Store {
         Ok(Ok(id))
     }
 
-    /// Deactivates (phones drop it; claims that name it keep it) or reactivates a claim
-    /// type or subtype. A type's subtypes follow it.
+    /// Deactivates (phones drop it; claims that name it keep it; a type's subtypes follow it)
+    /// or reactivates a claim type or subtype (not found: a subtype of an inactive type).
     pub async fn set_claim_reason_active(&self, d: i64, id: i64, active: bool) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let touched: Vec<(i64,)> = rows_on(
-            &mut tx,
-            "UPDATE claim_reasons SET active = $1 WHERE distributor_id = $2 AND (id = $3 OR parent_id = $3)
-             RETURNING id",
-            &[Val::I(active as i64), Val::I(d), Val::I(id)],
-        )
-        .await?;
+        // Deactivating a type takes its subtypes along; reactivating brings back the one row
+        // (a subtype only under an active type).
+        let touched: Vec<(i64,)> = if active {
+            rows_on(
+                &mut tx,
+                "UPDATE claim_reasons SET active = 1 WHERE distributor_id = $1 AND id = $2
+                   AND (parent_id IS NULL OR parent_id IN (SELECT p.id FROM claim_reasons p WHERE p.active = 1))
+                 RETURNING id",
+                &[Val::I(d), Val::I(id)],
+            )
+            .await?
+        } else {
+            rows_on(
+                &mut tx,
+                "UPDATE claim_reasons SET active = 0 WHERE distributor_id = $1 AND (id = $2 OR parent_id = $2)
+                 RETURNING id",
+                &[Val::I(d), Val::I(id)],
+            )
+            .await?
+        };
         if touched.is_empty() {
             return Err(StoreError::NotFound);
         }
@@ -170,13 +185,15 @@ impl Store {
         commit_changes(tx, d, &changes).await
     }
 
-    /// Registered claims not yet acknowledged, oldest first, after the feed cursor.
+    /// Registered claims not yet acknowledged, in the order they were registered, after the
+    /// feed cursor (a claim's `feed_seq`, given at registration: a draft registered late comes
+    /// after what the feed already handed over).
     pub async fn claim_feed(&self, d: i64, after: i64, limit: i64) -> Result<ClaimFeedPage> {
         let limit = limit.clamp(1, 500);
         let rows: Vec<(String,)> = self
             .rows(
-                "SELECT id FROM claims WHERE distributor_id = $1 AND stage <> 'draft' AND deleted_at_ms IS NULL
-                 AND handed_over_at_ms IS NULL AND number > $2 ORDER BY number LIMIT $3",
+                "SELECT id FROM claims WHERE distributor_id = $1 AND feed_seq > $2 AND deleted_at_ms IS NULL
+                 AND handed_over_at_ms IS NULL ORDER BY feed_seq LIMIT $3",
                 &[d.into_val(), after.into_val(), (limit + 1).into_val()],
             )
             .await?;
@@ -184,7 +201,7 @@ impl Store {
         let ids: Vec<String> = rows.into_iter().take(limit as usize).map(|r| r.0).collect();
         let claims = self.claims_by_id(d, &ids).await?;
         Ok(ClaimFeedPage {
-            next_cursor: claims.last().map(|c| c.number).unwrap_or(after),
+            next_cursor: claims.last().and_then(|c| c.feed_seq).unwrap_or(after),
             claims,
             has_more,
         })
@@ -242,7 +259,7 @@ impl Store {
         let sql = format!(
             "SELECT c.id, c.number, c.stage, c.outlet_id, o.code, o.name, mu.login, c.visit_id, c.comment,
                     c.answer, c.saved_device_ms, c.received_at_ms, c.registered_at_ms, c.stage_changed_ms,
-                    c.handed_over_at_ms
+                    c.handed_over_at_ms, c.feed_seq
              FROM claims c JOIN outlets o ON o.id = c.outlet_id JOIN mobile_users mu ON mu.id = c.mobile_user_id
              WHERE c.distributor_id = $1 AND c.stage <> 'draft' AND c.deleted_at_ms IS NULL AND c.id IN ({list})"
         );
@@ -261,6 +278,7 @@ impl Store {
             i64,
             Option<i64>,
             i64,
+            Option<i64>,
             Option<i64>,
         );
         let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(d);
@@ -347,6 +365,7 @@ impl Store {
                         registered_at_ms: r.12,
                         stage_changed_ms: r.13,
                         handed_over: r.14.is_some(),
+                        feed_seq: r.15,
                     },
                 )
             })

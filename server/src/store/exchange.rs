@@ -480,15 +480,15 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "SELECT state, number, position_id FROM orders WHERE id = $1 AND distributor_id = $2{}",
+            "SELECT state, number, position_id, outlet_id, placed_device_ms FROM orders WHERE id = $1 AND distributor_id = $2{}",
             self.for_update()
         );
-        let row: Option<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let row: Option<(String, i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(order_id)
             .bind(distributor_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some((from, number, position_id)) = row else {
+        let Some((from, number, position_id, outlet_id, placed_ms)) = row else {
             return Ok(Err(StatusRefusal::UnknownOrder));
         };
         if !orders::transition_allowed(&from, to.name()) {
@@ -569,6 +569,22 @@ impl Store {
             )],
         )
         .await?;
+        if to.is_refusal() {
+            // A refused or cancelled order no longer counts toward its plans.
+            let (tz,): (String,) =
+                sqlx::query_as("SELECT timezone FROM distributors WHERE id = $1")
+                    .bind(distributor_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            super::plans::mark_dirty(
+                &mut tx,
+                distributor_id,
+                &[outlet_id].into(),
+                &[position_id].into(),
+                &[super::plans::period_of(placed_ms, &tz)].into(),
+            )
+            .await?;
+        }
         tx.commit().await?;
         let order = self
             .orders_by_id(distributor_id, &[order_id.to_string()])

@@ -279,8 +279,9 @@ pub(crate) async fn touched_plans(
 }
 
 /// Marks the plans these orders count toward (of these outlets or positions, in these
-/// months) for the housekeeping to send again ([`Store::refresh_plans`]). One statement; a
-/// plan already marked is not written again.
+/// months) for the housekeeping to send again ([`Store::refresh_plans`]). One statement. It
+/// writes a plan already marked too: waiting on a housekeeping that is claiming the row is what
+/// keeps the mark from being lost on PostgreSQL.
 pub(crate) async fn mark_dirty(
     tx: &mut WriteTx,
     d: i64,
@@ -309,7 +310,7 @@ pub(crate) async fn mark_dirty(
     let o = list(outlets.iter().map(|x| Val::I(*x)).collect(), &mut vals);
     let q = list(positions.iter().map(|x| Val::I(*x)).collect(), &mut vals);
     let sql = format!(
-        "UPDATE plans SET dirty = 1 WHERE distributor_id = $1 AND dirty = 0 AND period IN ({p}) \
+        "UPDATE plans SET dirty = 1 WHERE distributor_id = $1 AND period IN ({p}) \
          AND ((scope = 'outlet' AND scope_id IN ({o})) OR (scope = 'position' AND scope_id IN ({q})))"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

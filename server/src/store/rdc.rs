@@ -24,7 +24,7 @@ pub const METHODS: [&str; 3] = ["shares", "equal", "orders"];
 /// split as its absolute value and negated. `None` when no weight is positive.
 pub fn split(total: i64, weights: &[i64]) -> Option<Vec<i64>> {
     let sum: i128 = weights.iter().map(|w| i128::from((*w).max(0))).sum();
-    if sum == 0 {
+    if sum == 0 || total == i64::MIN {
         return None;
     }
     let sign = if total < 0 { -1 } else { 1 };
@@ -479,11 +479,13 @@ impl Store {
                 report.parts += rows.len() as i64;
                 let mut tx = self.begin_write().await?;
                 let sql = format!(
-                    "DELETE FROM rdc_distributed WHERE distributor_id = $1 AND rdc_id = $2 AND invoice_number IN ({})",
+                    "DELETE FROM rdc_distributed WHERE distributor_id = $1 AND $2 = $2 AND invoice_number IN ({})",
                     super::sql::placeholders(3, chunk.len(), false)
                 );
-                // Planned per execution on PostgreSQL (see `select_in!`): a generic plan made
-                // while the table was small scans it whole for every chunk.
+                // Whatever RDC wrote an invoice's parts before (an invoice re-sent under another
+                // outlet moves), they are replaced. Planned per execution on PostgreSQL (see
+                // `select_in!`): a generic plan made while the table was small scans it whole
+                // for every chunk.
                 let sqlite = super::sql::is_sqlite(&tx);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .persistent(sqlite)

@@ -235,18 +235,23 @@ impl Store {
                 }
             }
         }
-        let earlier: Vec<String> = placed
-            .iter()
-            .filter(|p| !numbers.contains_key(&p.2))
-            .map(|p| p.2.clone())
-            .collect();
-        if !earlier.is_empty() {
+        // Orders stored by earlier batches, each read as its own mobile user's only.
+        let mut earlier: HashMap<i64, Vec<String>> = HashMap::new();
+        for (j, _, order) in &placed {
+            if !numbers.contains_key(order) {
+                earlier
+                    .entry(jobs[*j].auth.mobile_user_id)
+                    .or_default()
+                    .push(order.clone());
+            }
+        }
+        for (user, orders) in earlier {
             let found = crate::store::sql::select_in!(
                 *tx,
                 (String, i64),
-                "SELECT id, number FROM orders WHERE id IN ({})",
-                [],
-                earlier
+                "SELECT id, number FROM orders WHERE mobile_user_id = $1 AND id IN ({})",
+                [user],
+                orders
             );
             numbers.extend(found);
         }

@@ -223,17 +223,18 @@ impl Store {
         if !claim_ids.is_empty() {
             let claims = select_in!(
                 conn,
-                (String, i64, i64, String, Option<i64>),
-                "SELECT id, mobile_user_id, number, stage, deleted_at_ms FROM claims WHERE id IN ({})",
+                (String, i64, i64, String, Option<i64>, i64),
+                "SELECT id, mobile_user_id, number, stage, deleted_at_ms, outlet_id FROM claims WHERE id IN ({})",
                 [],
                 claim_ids.iter().map(|u| u.to_string()).collect()
             );
-            for (id, owner, number, stage, deleted) in claims {
+            for (id, owner, number, stage, deleted, outlet_id) in claims {
                 if let Ok(id) = Uuid::parse_str(&id) {
                     pic.claims.insert(
                         id,
                         ClaimState {
                             owner,
+                            outlet_id,
                             number,
                             stage: claims::stage_from_name(&stage)
                                 .unwrap_or(v1::ClaimStage::ClaimDraft),
@@ -268,6 +269,24 @@ impl Store {
                             cancelled: matches!(state.as_str(), "cancelled" | "rejected"),
                         },
                     );
+                }
+            }
+            // What live claims already claim of these orders' lines.
+            let claimed = select_in!(
+                conn,
+                (String, i64, String, i64),
+                "SELECT l.order_id, l.order_line_no, l.claim_id, l.quantity_milli
+                 FROM claim_lines l JOIN claims c ON c.id = l.claim_id
+                 WHERE c.deleted_at_ms IS NULL AND l.order_id IN ({})",
+                [],
+                claimed_orders.iter().map(|u| u.to_string()).collect()
+            );
+            for (order, line_no, claim, qty) in claimed {
+                if let (Ok(order), Ok(claim)) = (Uuid::parse_str(&order), Uuid::parse_str(&claim)) {
+                    pic.claimed
+                        .entry((order, line_no))
+                        .or_default()
+                        .insert(claim, qty);
                 }
             }
             let reasons: Vec<(i64, Option<i64>)> = sqlx::query_as(

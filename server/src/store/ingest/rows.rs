@@ -468,22 +468,37 @@ impl Store {
         use fieldsync_protocol::claims::stage_name;
         let mut changes: std::collections::BTreeMap<i64, Vec<ChangeRef>> = Default::default();
         let fresh = claims.iter().filter(|c| !c.0.stored).count();
-        let mut numbers = self.claim_numbers(tx, fresh).await?.into_iter();
+        let mut numbers = self
+            .claim_numbers(tx, fresh, "claim_number")
+            .await?
+            .into_iter();
+        let registered = claims
+            .iter()
+            .filter(|c| c.0.registered && !c.0.deleted)
+            .count();
+        let mut feed = self
+            .claim_numbers(tx, registered, "claim_feed")
+            .await?
+            .into_iter();
         for (c, auth, now) in claims {
             let id = c.id.to_string();
             let stage = stage_name(c.stage);
             let deleted_at = c.deleted.then_some(now);
+            let feed_seq = (c.registered && !c.deleted).then(|| feed.next()).flatten();
             let number = if c.stored {
+                // Only a stored draft changes (the rules saw it so; this says it again).
                 let (number,): (i64,) = sqlx::query_as(
                     "UPDATE claims SET stage = $1, deleted_at_ms = COALESCE(deleted_at_ms, $2),
                         stage_changed_ms = CASE WHEN stage = $1 THEN stage_changed_ms ELSE $3 END,
-                        registered_at_ms = CASE WHEN $1 = 'registered' THEN $3 ELSE registered_at_ms END
-                     WHERE id = $4 RETURNING number",
+                        registered_at_ms = CASE WHEN $1 = 'registered' THEN $3 ELSE registered_at_ms END,
+                        feed_seq = COALESCE($5, feed_seq)
+                     WHERE id = $4 AND stage = 'draft' AND deleted_at_ms IS NULL RETURNING number",
                 )
                 .bind(stage)
                 .bind(deleted_at)
                 .bind(now)
                 .bind(&id)
+                .bind(feed_seq)
                 .fetch_one(&mut **tx)
                 .await?;
                 number
@@ -502,8 +517,8 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO claims (id, number, distributor_id, device_id, mobile_user_id, position_id,
                         outlet_id, visit_id, stage, comment, saved_device_ms, received_at_ms, registered_at_ms,
-                        stage_changed_ms, deleted_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12, $11, $13)",
+                        stage_changed_ms, deleted_at_ms, feed_seq)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12, $11, $13, $14)",
                 )
                 .bind(&id)
                 .bind(number)
@@ -518,6 +533,7 @@ impl Store {
                 .bind(now)
                 .bind(c.registered.then_some(now))
                 .bind(deleted_at)
+                .bind(feed_seq)
                 .execute(&mut **tx)
                 .await?;
                 number
@@ -578,25 +594,36 @@ impl Store {
         Ok(changes)
     }
 
-    async fn claim_numbers(&self, tx: &mut crate::store::WriteTx, n: usize) -> Result<Vec<i64>> {
+    /// Hands out `n` numbers of a claim counter: `claim_number` (a claim's number) or
+    /// `claim_feed` (its place in the distributor's feed).
+    async fn claim_numbers(
+        &self,
+        tx: &mut crate::store::WriteTx,
+        n: usize,
+        counter: &'static str,
+    ) -> Result<Vec<i64>> {
         if n == 0 {
             return Ok(Vec::new());
         }
         Ok(match self.backend() {
             Backend::Postgres => {
-                let rows: Vec<(i64,)> = sqlx::query_as(
-                    "SELECT nextval('claim_number_seq') FROM generate_series(1, $1)",
-                )
-                .bind(n as i64)
-                .fetch_all(&mut **tx)
-                .await?;
+                let sql = if counter == "claim_feed" {
+                    "SELECT nextval('claim_feed_seq') FROM generate_series(1, $1)"
+                } else {
+                    "SELECT nextval('claim_number_seq') FROM generate_series(1, $1)"
+                };
+                let rows: Vec<(i64,)> = sqlx::query_as(sql)
+                    .bind(n as i64)
+                    .fetch_all(&mut **tx)
+                    .await?;
                 rows.into_iter().map(|r| r.0).collect()
             }
             Backend::Sqlite => {
                 let (last,): (i64,) = sqlx::query_as(
-                    "UPDATE counters SET value = value + $1 WHERE name = 'claim_number' RETURNING value",
+                    "UPDATE counters SET value = value + $1 WHERE name = $2 RETURNING value",
                 )
                 .bind(n as i64)
+                .bind(counter)
                 .fetch_one(&mut **tx)
                 .await?;
                 (last - n as i64 + 1..=last).collect()

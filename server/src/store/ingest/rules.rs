@@ -175,6 +175,7 @@ pub(super) struct NewOrder {
 #[derive(Debug, Clone)]
 pub(super) struct ClaimState {
     pub(super) owner: i64,
+    pub(super) outlet_id: i64,
     /// 0 until written (a claim created in this batch).
     pub(super) number: i64,
     pub(super) stage: v1::ClaimStage,
@@ -234,6 +235,8 @@ pub(super) struct Picture {
     pub(super) order_lines: HashMap<(Uuid, i64), ClaimableLine>,
     /// The distributor's active claim types (no parent) and subtypes (their type).
     pub(super) claim_reasons: HashMap<i64, Option<i64>>,
+    /// What live claims already claim of each order line: claim → quantity.
+    pub(super) claimed: HashMap<(Uuid, i64), HashMap<Uuid, i64>>,
 }
 
 /// Rows to write.
@@ -637,6 +640,12 @@ fn claim_saved(
                 ),
             );
         }
+        if known.outlet_id != c.outlet_id {
+            return refuse(
+                ErrorCode::InvalidMutation,
+                "a claim stays with the outlet it was made for",
+            );
+        }
     }
     if !c.visit_id.is_empty() {
         own_visit(pic, user, parse_id(&c.visit_id, "visit_id")?)?;
@@ -666,14 +675,26 @@ fn claim_saved(
                 ),
             );
         }
-        if l.quantity_milli > line.max_milli {
+        // Other claims on the same goods count too: together they claim no more than came.
+        let others: i64 = pic
+            .claimed
+            .get(&(order, i64::from(l.line_no)))
+            .map(|m| {
+                m.iter()
+                    .filter(|(c, _)| **c != claim_id)
+                    .map(|(_, q)| *q)
+                    .sum()
+            })
+            .unwrap_or(0);
+        if l.quantity_milli + others > line.max_milli {
             return refuse(
                 ErrorCode::InvalidMutation,
                 format!(
-                    "line {}: {} claimed of {} delivered",
+                    "line {}: {} claimed of {} delivered ({} already claimed)",
                     i + 1,
                     l.quantity_milli,
-                    line.max_milli
+                    line.max_milli,
+                    others
                 ),
             );
         }
@@ -705,8 +726,20 @@ fn claim_saved(
     } else {
         ClaimStage::ClaimDraft
     };
+    for m in pic.claimed.values_mut() {
+        m.remove(&claim_id);
+    }
+    for l in &c.lines {
+        if let Some(order) = ids::from_wire(&l.order_id) {
+            pic.claimed
+                .entry((order, i64::from(l.line_no)))
+                .or_default()
+                .insert(claim_id, l.quantity_milli);
+        }
+    }
     let state = pic.claims.entry(claim_id).or_insert(ClaimState {
         owner: user,
+        outlet_id: c.outlet_id,
         number: 0,
         stage,
         deleted: false,
@@ -751,6 +784,9 @@ fn claim_deleted(
     }
     known.deleted = true;
     let state = known.clone();
+    for m in pic.claimed.values_mut() {
+        m.remove(&claim_id);
+    }
     let write = claim_write(w, claim_id, &state, device_ms);
     write.deleted = true;
     Ok(true)
