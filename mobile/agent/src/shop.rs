@@ -103,10 +103,12 @@ pub struct PlanView {
     /// `sales` or `orders`.
     pub achieved_from: String,
     pub computed_at_ms: i64,
-    /// The agent's own orders the server had not counted yet when it sent the plan (placed
-    /// on this phone after `computed_at_ms`, in the plan's month, not cancelled), for a plan
-    /// counted from orders.
+    /// The agent's own orders the server had not counted yet when it sent the plan (still in
+    /// the outbox, or taken by the server after the plan arrived; in the plan's month, not
+    /// cancelled), for a plan counted from orders.
     pub pending: i64,
+    /// When the phone stored the plan (its own clock).
+    pub received_ms: i64,
 }
 
 impl PlanView {
@@ -133,7 +135,7 @@ impl Engine {
         let db = self.db();
         let mut stmt = db.prepare_cached(
             "SELECT id, period, outlet_id, category, brand, measure, target, achieved, achieved_from,
-                    computed_at_ms
+                    computed_at_ms, received_ms
              FROM plans WHERE outlet_id = ?1 AND period = ?2 ORDER BY category, brand, measure",
         )?;
         let rows = stmt.query_map(params![outlet_id, period], |r| {
@@ -150,21 +152,23 @@ impl Engine {
                 achieved_from: r.get(8)?,
                 computed_at_ms: r.get(9)?,
                 pending: 0,
+                received_ms: r.get(10)?,
             })
         })?;
         let mut plans: Vec<PlanView> = rows.collect::<Result<_, _>>()?;
-        // The agent's orders since the server counted: (created, outlet, category, brand,
-        // sum, quantity) of each line.
+        // The agent's orders the server had not taken when the plans arrived (still in the
+        // outbox, or taken after): (taken, created, category, brand, sum, quantity) of each
+        // line. Both times are the phone's own clock.
         let since = plans
             .iter()
-            .map(|p| p.computed_at_ms)
+            .map(|p| p.received_ms)
             .min()
             .unwrap_or(i64::MAX);
         let mut lines = db.prepare_cached(
-            "SELECT o.created_ms, o.outlet_id, COALESCE(p.category, ''), COALESCE(p.brand, ''),
-                    l.sum_minor, l.quantity_milli
+            "SELECT COALESCE(o.acked_ms, 9223372036854775807), o.created_ms, COALESCE(p.category, ''),
+                    COALESCE(p.brand, ''), l.sum_minor, l.quantity_milli
              FROM orders o JOIN order_lines l ON l.order_id = o.id LEFT JOIN products p ON p.id = l.product_id
-             WHERE o.created_ms > ?1 AND o.state NOT IN ('cancelled', 'rejected')
+             WHERE (o.acked_ms IS NULL OR o.acked_ms > ?1) AND o.state NOT IN ('cancelled', 'rejected')
                AND (?2 = 0 OR o.outlet_id = ?2)",
         )?;
         let recent: Vec<(i64, i64, String, String, i64, i64)> = lines
@@ -185,8 +189,8 @@ impl Engine {
         for p in plans.iter_mut().filter(|p| p.achieved_from == "orders") {
             p.pending = recent
                 .iter()
-                .filter(|(created, _, category, brand, _, _)| {
-                    *created > p.computed_at_ms
+                .filter(|(taken, created, category, brand, _, _)| {
+                    *taken > p.received_ms
                         && self.local_date(*created).starts_with(&p.period)
                         && (p.category.is_empty() || *category == p.category)
                         && (p.brand.is_empty() || *brand == p.brand)

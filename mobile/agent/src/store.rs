@@ -165,6 +165,10 @@ CREATE TABLE plans (
     achieved INTEGER NOT NULL, achieved_from TEXT NOT NULL, computed_at_ms INTEGER NOT NULL
 );
 CREATE INDEX plans_outlet ON plans (outlet_id, period);
+-- When the phone stored each plan, and when the server took each order (its push's answer):
+-- an order taken after the plan arrived is not in the plan's count yet (PlanView.pending).
+ALTER TABLE plans ADD COLUMN received_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE orders ADD COLUMN acked_ms INTEGER;
 -- Claim types (parent_id 0) and subtypes; the agent's claims with the stage the server said.
 CREATE TABLE claim_reasons (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, name TEXT NOT NULL);
 CREATE TABLE claims (

@@ -485,8 +485,8 @@ impl Engine {
                 {
                     // The number the server gave the order, to quote to the shop.
                     tx.execute(
-                        "UPDATE orders SET number = ?1 WHERE id = ?2",
-                        params![r.order_number, id.to_string()],
+                        "UPDATE orders SET number = ?1, acked_ms = ?3 WHERE id = ?2",
+                        params![r.order_number, id.to_string(), now],
                     )?;
                 }
             }
@@ -595,6 +595,7 @@ impl Engine {
     /// Stores one pull page and its cursor in one local transaction. Sync calls it for every
     /// page it receives; fixtures and benchmarks call it to load master data without a server.
     pub fn store_page(&self, page: &v1::PullResponse) -> Result<(), SyncError> {
+        let now = self.now_ms();
         let mut db = self.db();
         let tx = db.transaction()?;
         store_profile(&tx, page)?;
@@ -602,7 +603,7 @@ impl Engine {
             store::set_meta(&tx, "card_actor", &page.card_actor)?;
         }
         for change in &page.changes {
-            apply_change(&tx, change)?;
+            apply_change(&tx, change, now)?;
         }
         store::set_meta(&tx, "cursor", &page.next_cursor)?;
         store::set_meta(&tx, "pulled_once", b"1")?;
@@ -677,7 +678,12 @@ fn store_profile(
     Ok(())
 }
 
-fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite::Result<()> {
+/// Applies one pulled change; `now` is the phone's time of storing it.
+fn apply_change(
+    tx: &rusqlite::Transaction<'_>,
+    change: &v1::Change,
+    now: i64,
+) -> rusqlite::Result<()> {
     match &change.entity {
         Some(Entity::Outlet(o)) => {
             let search = store::fold(&format!("{} {} {}", o.name, o.code, o.address));
@@ -817,7 +823,8 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
         Some(Entity::Plan(p)) => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO plans (id, period, outlet_id, category, brand, measure, target,
-                    achieved, achieved_from, computed_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    achieved, achieved_from, computed_at_ms, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 p.id,
@@ -829,7 +836,8 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &v1::Change) -> rusqlite
                 p.target,
                 p.achieved,
                 p.achieved_from,
-                p.computed_at_ms
+                p.computed_at_ms,
+                now
             ])?;
         }
         Some(Entity::ClaimReason(r)) => {
