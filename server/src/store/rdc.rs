@@ -321,12 +321,6 @@ impl Store {
     /// parts and writes them again), so phones' pushes wait for one chunk at most; a run cut
     /// short leaves every chunk whole, and running it again completes it.
     pub async fn redistribute(&self, d: i64, scope: &RunScope, now: i64) -> Result<RunReport> {
-        let rdcs = self.rdcs(&[d]).await?;
-        let rdcs: Vec<&Rdc> = rdcs
-            .iter()
-            .filter(|r| r.form.active)
-            .filter(|r| scope.rdc_ids.is_empty() || scope.rdc_ids.contains(&r.id))
-            .collect();
         let run_id = self
             .one_id(
                 "INSERT INTO rdc_runs (distributor_id, started_at_ms, date_from, date_to, status)
@@ -339,6 +333,27 @@ impl Store {
                 ],
             )
             .await?;
+        let outcome = self.run_redistribution(d, scope, run_id).await;
+        if outcome.is_err() {
+            // The run's list says it stopped; what it wrote is whole chunks (run it again).
+            let _ = self
+                .exec(
+                    "UPDATE rdc_runs SET finished_at_ms = $1, status = 'failed',
+                        message = 'the run stopped on an error; run it again' WHERE id = $2",
+                    &[Val::I(super::now_ms()), Val::I(run_id)],
+                )
+                .await;
+        }
+        outcome
+    }
+
+    async fn run_redistribution(&self, d: i64, scope: &RunScope, run_id: i64) -> Result<RunReport> {
+        let rdcs = self.rdcs(&[d]).await?;
+        let rdcs: Vec<&Rdc> = rdcs
+            .iter()
+            .filter(|r| r.form.active)
+            .filter(|r| scope.rdc_ids.is_empty() || scope.rdc_ids.contains(&r.id))
+            .collect();
         let mut report = RunReport {
             id: run_id,
             ..Default::default()
