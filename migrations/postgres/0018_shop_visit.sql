@@ -1,5 +1,10 @@
 -- fieldsync: the whole shop visit: local time, the order's fate, receivables (postgres). Never edit once landed; add a new file instead.
 
+-- A card change's id is the change-log number handed out for it (0017 kept that number in
+-- change_seq as well, which nothing reads any more).
+ALTER TABLE card_log DROP COLUMN change_seq;
+ALTER TABLE card_log ALTER COLUMN id DROP IDENTITY IF EXISTS;
+
 -- The device's UTC offset in minutes, as its last pull said (NULL: it never said; an app that
 -- predates the field). The server keeps instants in UTC; this is what "today" means to the phone.
 ALTER TABLE devices ADD COLUMN utc_offset_min BIGINT;

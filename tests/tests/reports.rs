@@ -253,6 +253,13 @@ async fn report_page(db: &TestDb) {
     b.goto(&format!("{}/reports", server.url)).await;
     b.click("#report-coverage").await;
     assert_eq!(b.text("#report-total td.visits").await, "3");
+    // Coverage reads every stop and visit of its range: a range too long is refused.
+    b.goto(&format!(
+        "{}/reports/coverage?from=2025-01-01&to=2025-12-31",
+        server.url
+    ))
+    .await;
+    assert!(b.text("#error-message").await.contains("at most 93 days"));
     b.close().await;
     server.stop().await;
 }

@@ -155,8 +155,7 @@ async fn sales_page(
     let query = format!("from={}&to={}&source={source}&group={group}", p.from, p.to);
     let body = html! {
         form.inline #report-params method="get" action="/reports/sales" {
-            label { (t.s("reports.from")) input #report-from type="date" name="from" value=(p.from); }
-            label { (t.s("reports.to")) input #report-to type="date" name="to" value=(p.to); }
+            (date_inputs(&t, &p))
             label { (t.s("reports.source"))
                 select #report-source name="source" {
                     option value="orders" selected[source == "orders"] { (t.s("reports.source_orders")) }
@@ -212,6 +211,17 @@ async fn sales_page(
     };
     Ok(layout(&t, &user, &t.s("reports.sales"), body))
 }
+
+/// The first and last day of a report's form.
+fn date_inputs(t: &crate::web::i18n::T, p: &SalesParams) -> Markup {
+    html! {
+        label { (t.s("reports.from")) input #report-from type="date" name="from" value=(p.from); }
+        label { (t.s("reports.to")) input #report-to type="date" name="to" value=(p.to); }
+    }
+}
+
+/// Most days the coverage report spans: it reads every route stop and visit of its range.
+pub const MAX_COVERAGE_DAYS: i64 = 93;
 
 /// The catalogue key of a grouping's name.
 fn group_key(g: &str) -> &'static str {
@@ -363,8 +373,7 @@ async fn recon_page(
     };
     let body = html! {
         form.inline #report-params method="get" action="/reports/reconciliation" {
-            label { (t.s("reports.from")) input #report-from type="date" name="from" value=(p.from); }
-            label { (t.s("reports.to")) input #report-to type="date" name="to" value=(p.to); }
+            (date_inputs(&t, &p))
             button #report-apply type="submit" { (t.s("list.apply")) }
             a #report-csv href={"/reports/reconciliation/export?" (query)} { "CSV" }
         }
@@ -463,6 +472,16 @@ async fn coverage_page(
 ) -> WebResult<Markup> {
     let t = user.t();
     let p = params(&state, &user, &q).await?;
+    let days = |d: &str| fieldsync_protocol::dates::parse_day_number(d).unwrap_or(0);
+    if days(&p.to) - days(&p.from) >= MAX_COVERAGE_DAYS {
+        return Err(WebError::Page(
+            StatusCode::BAD_REQUEST,
+            t.f(
+                "reports.range_too_long",
+                &[("days", &MAX_COVERAGE_DAYS.to_string())],
+            ),
+        ));
+    }
     let r = state.store.visit_coverage(&p).await?;
     let cells = |row: &crate::store::reports::CoverageRow| {
         html! {
@@ -474,8 +493,7 @@ async fn coverage_page(
     };
     let body = html! {
         form.inline #report-params method="get" action="/reports/coverage" {
-            label { (t.s("reports.from")) input #report-from type="date" name="from" value=(p.from); }
-            label { (t.s("reports.to")) input #report-to type="date" name="to" value=(p.to); }
+            (date_inputs(&t, &p))
             button #report-apply type="submit" { (t.s("list.apply")) }
         }
         p.hint { (t.s("reports.coverage_hint")) }
