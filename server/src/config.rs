@@ -140,6 +140,22 @@ settings! {
     header_timeout_secs: u64 = default_limits().header_timeout.as_secs(), "FIELDSYNC_HEADER_TIMEOUT_SECS";
     /// Seconds reading a request body and answering may take.
     request_timeout_secs: u64 = default_limits().request_timeout.as_secs(), "FIELDSYNC_REQUEST_TIMEOUT_SECS";
+    /// The address key users reach the back office at, for links in mail
+    /// (`https://fieldsync.example.com`); the listen address when not set.
+    public_url: Option<String> = None, "FIELDSYNC_PUBLIC_URL";
+    /// The SMTP server mail is sent through; no mail is sent when not set.
+    smtp_host: Option<String> = None, "FIELDSYNC_SMTP_HOST";
+    /// The SMTP server's port.
+    smtp_port: u64 = 587, "FIELDSYNC_SMTP_PORT";
+    /// How the SMTP connection is secured: `starttls` (required), `tls` (from the first
+    /// byte, port 465) or `none` (a relay on a trusted network only).
+    smtp_security: String = "starttls".into(), "FIELDSYNC_SMTP_SECURITY";
+    /// SMTP login, if the server asks for one.
+    smtp_user: Option<String> = None, "FIELDSYNC_SMTP_USER";
+    /// SMTP password.
+    smtp_password: Option<String> = None, "FIELDSYNC_SMTP_PASSWORD", shown hide_secret;
+    /// The sender of the mail (`fieldsync <noreply@example.com>`).
+    mail_from: String = "fieldsync <noreply@localhost.localdomain>".into(), "FIELDSYNC_MAIL_FROM";
     /// Seconds requests in flight may take to finish after SIGTERM.
     drain_timeout_secs: u64 = default_limits().drain_timeout.as_secs(), "FIELDSYNC_DRAIN_TIMEOUT_SECS";
 }
@@ -158,6 +174,11 @@ pub fn redact(url: &str) -> String {
         return format!("{scheme}://{user}:***@{host}");
     }
     url.to_string()
+}
+
+/// Shows whether a secret is set, never the secret.
+fn hide_secret(v: &Option<String>) -> &'static str {
+    if v.is_some() { "***" } else { "None" }
 }
 
 /// Values given on the command line (highest precedence).
@@ -215,6 +236,36 @@ impl Settings {
         }
         w.secure_cookies = self.secure_cookies;
         w
+    }
+
+    /// The mail settings, when an SMTP host is set.
+    pub fn mail(&self) -> anyhow::Result<Option<crate::mail::MailSettings>> {
+        let Some(host) = self.smtp_host.clone().filter(|h| !h.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let security = crate::mail::Security::parse(&self.smtp_security).ok_or_else(|| {
+            anyhow::anyhow!(
+                "smtp_security={:?}: use starttls, tls or none",
+                self.smtp_security
+            )
+        })?;
+        let port = u16::try_from(self.smtp_port)
+            .map_err(|_| anyhow::anyhow!("smtp_port={}: not a port", self.smtp_port))?;
+        Ok(Some(crate::mail::MailSettings {
+            host,
+            port,
+            security,
+            user: self.smtp_user.clone(),
+            password: self.smtp_password.clone(),
+            from: self.mail_from.clone(),
+        }))
+    }
+
+    /// The address links in mail point at.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// The listener's bounds.

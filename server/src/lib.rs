@@ -18,6 +18,7 @@ pub mod demo;
 pub mod error;
 pub mod exchange;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod seed;
 pub mod store;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub webhook_targets: exchange::webhooks::Targets,
     /// Devices may read their visits' signals (`FIELDSYNC_DEVICE_SIGNALS`).
     pub device_signals: bool,
+    /// An SMTP server is configured: the pages offer what needs mail (password reset).
+    pub mail_enabled: bool,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
             connections: Arc::default(),
             webhook_targets: Default::default(),
             device_signals: false,
+            mail_enabled: false,
         }
     }
 }

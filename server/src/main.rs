@@ -354,6 +354,11 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let store = store.with_public_url(&settings.public_url());
+    let mailer = match settings.mail()? {
+        Some(m) => Some(fieldsync_server::mail::Mailer::new(&m)?),
+        None => None,
+    };
     if demo {
         if store.distributors().await?.is_empty() {
             // Routes for the past week too: the demo's agents have worked it.
@@ -407,6 +412,7 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
     state.limits = settings.limits();
     state.webhook_targets.allow_private = settings.webhook_allow_private;
     state.device_signals = settings.device_signals;
+    state.mail_enabled = mailer.is_some();
     let webhooks = fieldsync_server::exchange::webhooks::spawn(
         store.clone(),
         fieldsync_server::exchange::webhooks::Targets {
@@ -414,10 +420,14 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
         },
     );
     let maintenance = fieldsync_server::store::maintenance::spawn(store.clone());
+    let mail = mailer.map(|m| fieldsync_server::mail::spawn(store.clone(), m));
     fieldsync_server::serve(listener, state, stop_signal()).await?;
     tracing::info!("stopped accepting; requests in flight finished");
     webhooks.abort();
     maintenance.abort();
+    if let Some(mail) = mail {
+        mail.abort();
+    }
     store.close().await;
     Ok(())
 }

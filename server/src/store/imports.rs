@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::sql::{IntoVal, insert, table_row};
+use super::sql::{IntoVal, insert, rows_on, table_row};
 use super::world::{OutletPatch, PatchMode, PatchReport, ProductPatch, finish_patch};
 use super::{Result, Store};
 
@@ -638,6 +638,34 @@ fn optional_ref(
     }
 }
 
+/// The refused rows of a file as a CSV the user can fix and send again: the line, the
+/// reason, then the row's cells under the file's own headers (at most the logged rows).
+fn refused_rows_file(t: &Table, refused: &Refused) -> Vec<u8> {
+    if refused.is_empty() {
+        return Vec::new();
+    }
+    let by_line: HashMap<i64, &Vec<String>> = t.rows.iter().map(|(l, r)| (*l, r)).collect();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["line".to_string(), "reason".to_string()];
+    header.extend(t.headers.iter().cloned());
+    let _ = w.write_record(&header);
+    for (line, reason) in refused.iter().take(MAX_LOGGED_ERRORS) {
+        let mut record = vec![line.to_string(), reason.clone()];
+        if let Some(cells) = by_line.get(line) {
+            // Cells that a spreadsheet would run as a formula are quoted as text.
+            record.extend(cells.iter().map(|c| {
+                if formula_like(c) {
+                    format!("'{c}")
+                } else {
+                    c.clone()
+                }
+            }));
+        }
+        let _ = w.write_record(&record);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
 /// An import handed to its background task: the job's id at once, its outcome when it ends.
 pub struct StartedImport {
     pub id: i64,
@@ -805,6 +833,7 @@ impl Store {
             .unwrap_or_else(|_| Err("the file could not be read".into()))
         };
         let spec = KINDS.iter().find(|k| k.0 == kind);
+        let mut refused_file = Vec::new();
         let outcome: std::result::Result<(i64, Refused), String> = match (table, spec) {
             (Err(e), _) => Err(e),
             (_, None) => Err(format!(
@@ -821,17 +850,22 @@ impl Store {
                 if !missing.is_empty() {
                     Err(format!("required columns missing: {}", missing.join(", ")))
                 } else {
-                    self.apply_import(
-                        distributor_id,
-                        kind,
-                        &t,
-                        *independent,
-                        id,
-                        &mut report,
-                        dry_run,
-                        scope,
-                    )
-                    .await?
+                    let outcome = self
+                        .apply_import(
+                            distributor_id,
+                            kind,
+                            &t,
+                            *independent,
+                            id,
+                            &mut report,
+                            dry_run,
+                            scope,
+                        )
+                        .await?;
+                    if let Ok((_, refused)) = &outcome {
+                        refused_file = refused_rows_file(&t, refused);
+                    }
+                    outcome
                 }
             }
         };
@@ -890,6 +924,26 @@ impl Store {
             })
             .collect();
         insert(&mut tx, rows).await?;
+        // The key user who uploaded the file hears how it went, with the refused rows
+        // attached, if they gave a mail address (in the same transaction as the outcome).
+        if let Some(login) = job.source.strip_prefix("upload:") {
+            let to: Vec<(String, String)> = rows_on(
+                &mut tx,
+                "SELECT email, lang FROM key_users WHERE login = $1 AND email <> '' AND disabled_at_ms IS NULL",
+                &[login.into_val()],
+            )
+            .await?;
+            if let Some((email, lang)) = to.first() {
+                let letter = crate::mail::letters::import_result(
+                    lang,
+                    email,
+                    &job,
+                    refused_file,
+                    self.public_url(),
+                );
+                super::mail::queue_on(&mut tx, &letter, finished).await?;
+            }
+        }
         tx.commit().await?;
         Ok(job)
     }

@@ -3,6 +3,8 @@
 //! - Import jobs whose lease ran out (the server running them died) are marked failed.
 //! - Lockout counts whose run has ended are forgotten.
 //! - Plans whose fulfilment orders changed are sent to their phones again.
+//! - Mail a stopped server was sending is given up (never sent twice); old mail is removed.
+//! - Head office users past their morning hour get the digest of open support requests.
 use std::time::Duration;
 
 use super::{Result, Store, now_ms};
@@ -16,6 +18,13 @@ pub async fn run_once(store: &Store, now: i64) -> Result<(u64, u64)> {
     let longest = super::keyusers::LOCKOUT_MS.max(super::devices::PIN_LOCK_MS);
     let attempts = store.forget_old_attempts(now, longest).await?;
     store.refresh_plans().await?;
+    store.mail_housekeeping(now).await?;
+    let base = store.public_url().to_string();
+    store
+        .queue_support_digests(now, |lang, to, day, open| {
+            crate::mail::letters::digest(lang, to, day, open, &base)
+        })
+        .await?;
     Ok((jobs, attempts))
 }
 

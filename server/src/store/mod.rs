@@ -24,11 +24,13 @@ pub mod imports;
 pub mod ingest;
 pub mod keyusers;
 pub mod list;
+pub mod mail;
 pub mod maintenance;
 pub mod migrate;
 pub mod orders;
 pub mod org;
 pub mod outlet_cards;
+pub mod password_reset;
 pub mod plans;
 pub mod pricing;
 pub mod pull;
@@ -40,6 +42,7 @@ pub mod routes;
 pub mod secrets;
 pub mod sessions;
 pub mod sql;
+pub mod support;
 pub mod staff;
 pub mod tenants;
 pub mod throttle;
@@ -172,6 +175,14 @@ pub enum Problem {
     GlobalCodeTaken,
     #[error("{0} local records are mapped to this global one; map them elsewhere first")]
     GlobalStillMapped(i64),
+    #[error("a support request needs a subject and a text")]
+    SupportEmpty,
+    #[error("the attached file is larger than 5 MB")]
+    SupportFileTooLarge,
+    #[error("the request has moved on since this page was opened; look at it again")]
+    SupportWrongState,
+    #[error("this is not a mail address")]
+    BadEmail,
 }
 
 impl Problem {
@@ -232,6 +243,10 @@ impl Problem {
             Problem::GlobalsHeadOfficeOnly => "globals.head_office_only",
             Problem::GlobalCodeTaken => "globals.code_taken",
             Problem::GlobalStillMapped(_) => "globals.still_mapped",
+            Problem::SupportEmpty => "support.empty",
+            Problem::SupportFileTooLarge => "support.file_too_large",
+            Problem::SupportWrongState => "support.wrong_state",
+            Problem::BadEmail => "settings.bad_email",
         }
     }
 }
@@ -291,6 +306,9 @@ pub struct Store {
     /// Imports admitted (running or waiting) and running, see [`Store::start_import`].
     import_admitted: Arc<Semaphore>,
     import_running: Arc<Semaphore>,
+    /// The address key users reach the back office at, for links in mail
+    /// ([`Store::with_public_url`]).
+    public_url: Arc<str>,
 }
 
 /// A write transaction. On SQLite it also holds the store's write gate until it ends.
@@ -398,6 +416,7 @@ impl Store {
                 imports::IMPORTS_AT_ONCE + imports::IMPORTS_WAITING,
             )),
             import_running: Arc::new(Semaphore::new(imports::IMPORTS_AT_ONCE)),
+            public_url: Arc::from("http://127.0.0.1:8080"),
         };
         if backend == Backend::Sqlite {
             tokio::spawn(sqlite_checkpointer(store.clone()));
@@ -479,6 +498,17 @@ impl Store {
     pub fn with_secret_pool(mut self, workers: usize, max_waiting: usize) -> Store {
         self.secrets = Arc::new(secrets::SecretPool::new(workers, max_waiting));
         self
+    }
+
+    /// The same store whose mail links point at `url` (the `public_url` setting).
+    pub fn with_public_url(mut self, url: &str) -> Store {
+        self.public_url = Arc::from(url.trim_end_matches('/'));
+        self
+    }
+
+    /// The address key users reach the back office at.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     /// Admission of an import: refused at once when too many are running or waiting.
