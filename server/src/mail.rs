@@ -221,6 +221,19 @@ pub fn link(public_url: &str, path: &str) -> String {
 pub mod letters {
     use super::*;
 
+    /// A catalogue text whose `\n` are line breaks, with its placeholders filled (what
+    /// fills them is taken as it is).
+    fn text(t: &T, key: &str, args: &[(&str, &str)]) -> String {
+        fieldsync_protocol::i18n::fill(&t.s(key).replace("\\n", "\n"), args)
+    }
+
+    /// A subject on one line: control characters (a line break sent in a form) become spaces.
+    fn one_line(s: String) -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    }
+
     /// An import's outcome, with its refused rows as a CSV file when there are any.
     pub fn import_result(
         lang: &str,
@@ -232,7 +245,8 @@ pub mod letters {
         let t = T::new(lang);
         let status = t.value("import_status", &job.status);
         let n = |v: i64| v.to_string();
-        let mut body = t.f(
+        let mut body = text(
+            &t,
             "mail.import.body",
             &[
                 ("kind", &job.kind),
@@ -253,10 +267,10 @@ pub mod letters {
         Outgoing {
             kind: "import",
             to: to.into(),
-            subject: t.f(
+            subject: one_line(t.f(
                 "mail.import.subject",
                 &[("kind", &job.kind), ("status", &status)],
-            ),
+            )),
             body,
             attachment: (!refused_file.is_empty())
                 .then(|| (format!("import-{}-refused.csv", job.id), refused_file)),
@@ -312,7 +326,8 @@ pub mod letters {
             kind: "password_reset",
             to: to.into(),
             subject: t.s("mail.reset.subject"),
-            body: t.f(
+            body: text(
+                &t,
                 "mail.reset.body",
                 &[
                     ("login", login),
@@ -344,10 +359,10 @@ pub mod letters {
         Outgoing {
             kind: "support",
             to: to.into(),
-            subject: t.f(
+            subject: one_line(t.f(
                 &format!("mail.support.{step}.subject"),
                 &[("id", &id), ("subject", subject)],
-            ),
+            )),
             body: format!(
                 "{}\n\n{}\n\n{}",
                 t.f(

@@ -5,6 +5,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`; each test creates its own database there.
 
 pub mod browser;
+pub mod smtp;
 
 use fieldsync_protocol::v1;
 use fieldsync_protocol::{PROTOCOL_VERSION, ids};

@@ -200,7 +200,7 @@ impl<F: DeserializeOwned + Send> FromRequest<AppState> for Change<F> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -210,7 +210,13 @@ pub struct LoginQuery {
     lang: String,
 }
 
-fn login_page(t: &T, csrf: &str, login: &str, message: Option<String>) -> Markup {
+fn login_page(
+    t: &T,
+    csrf: &str,
+    login: &str,
+    message: Option<String>,
+    forgot: bool,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(t.lang()) {
@@ -230,6 +236,7 @@ fn login_page(t: &T, csrf: &str, login: &str, message: Option<String>) -> Markup
                         label { (t.s("login.password")) input #password type="password" name="password"; }
                         button #submit type="submit" { (t.s("login.submit")) }
                     }
+                    @if forgot { p { a #forgot href={"/password/forgot?lang=" (t.lang())} { (t.s("reset.forgot")) } } }
                     p.langs { @for (code, name) in super::i18n::LANGS { a href={"/login?lang=" (code)} { (name) } " " } }
                 }
             }
@@ -250,7 +257,7 @@ pub async fn login_form(State(state): State<AppState>, Query(q): Query<LoginQuer
     let csrf = new_form_token();
     with_login_csrf(
         &state,
-        login_page(&t, &csrf, "", None),
+        login_page(&t, &csrf, "", None, state.mail_enabled),
         &csrf,
         StatusCode::OK,
     )
@@ -275,13 +282,13 @@ pub async fn login(
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     let fresh = new_form_token();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
-        let page = login_page(&t, &fresh, &form.login, Some(t.s("login.expired")));
+        let page = login_page(&t, &fresh, &form.login, Some(t.s("login.expired")), state.mail_enabled);
         return Ok(with_login_csrf(&state, page, &fresh, StatusCode::FORBIDDEN));
     }
     let now = state.clock.now();
     let outcome = match state.store.login(&form.login, &form.password, now).await {
         Err(StoreError::Busy(_)) => {
-            let page = login_page(&t, &fresh, &form.login, Some(t.s("error.busy")));
+            let page = login_page(&t, &fresh, &form.login, Some(t.s("error.busy")), state.mail_enabled);
             let mut resp = with_login_csrf(&state, page, &fresh, StatusCode::SERVICE_UNAVAILABLE);
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
@@ -298,7 +305,7 @@ pub async fn login(
             Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
         }
         LoginOutcome::Wrong => {
-            let page = login_page(&t, &fresh, &form.login, Some(t.s("login.wrong")));
+            let page = login_page(&t, &fresh, &form.login, Some(t.s("login.wrong")), state.mail_enabled);
             Ok(with_login_csrf(
                 &state,
                 page,
@@ -308,7 +315,7 @@ pub async fn login(
         }
         LoginOutcome::Locked { until_ms } => {
             let message = t.f("login.locked", &[("minutes", &minutes_left(until_ms, now))]);
-            let page = login_page(&t, &fresh, &form.login, Some(message));
+            let page = login_page(&t, &fresh, &form.login, Some(message), state.mail_enabled);
             Ok(with_login_csrf(
                 &state,
                 page,
@@ -350,7 +357,7 @@ const TIMEZONES: [&str; 8] = [
     "UTC",
 ];
 
-fn settings_page(user: &WebUser, message: Option<(bool, String)>) -> Markup {
+fn settings_page(user: &WebUser, email: &str, message: Option<(bool, String)>) -> Markup {
     let t = user.t();
     let body = html! {
         @if let Some((ok, m)) = message { p class=(if ok { "notice" } else { "error" }) #settings-message { (m) } }
@@ -369,6 +376,10 @@ fn settings_page(user: &WebUser, message: Option<(bool, String)>) -> Markup {
                     input #timezone name="timezone" list="timezones" value=(user.timezone);
                     datalist #timezones { @for tz in TIMEZONES { option value=(tz) {} } }
                 }
+                label { (t.s("settings.email"))
+                    input #email type="email" name="email" value=(email) maxlength="254";
+                }
+                p.hint { (t.s("settings.email_hint")) }
                 button #save-settings type="submit" { (t.s("common.save")) }
             }
         }
@@ -386,14 +397,17 @@ fn settings_page(user: &WebUser, message: Option<(bool, String)>) -> Markup {
     layout(&t, user, &t.s("nav.settings"), body)
 }
 
-pub async fn settings_form(user: WebUser) -> Markup {
-    settings_page(&user, None)
+pub async fn settings_form(State(state): State<AppState>, user: WebUser) -> WebResult<Markup> {
+    let email = state.store.key_user_email(user.id).await?;
+    Ok(settings_page(&user, &email, None))
 }
 
 #[derive(Deserialize)]
 pub struct SettingsForm {
     lang: String,
     timezone: String,
+    #[serde(default)]
+    email: String,
 }
 
 pub async fn save_settings(
@@ -403,17 +417,27 @@ pub async fn save_settings(
     if !super::i18n::LANGS.iter().any(|(c, _)| *c == form.lang) {
         return Err(WebError::bad(&user.t(), "settings.bad_language"));
     }
+    let email = form.email.trim();
     if !super::valid_timezone(form.timezone.trim()) {
-        let page = settings_page(&user, Some((false, user.t().s("settings.bad_timezone"))));
+        let page = settings_page(
+            &user,
+            email,
+            Some((false, user.t().s("settings.bad_timezone"))),
+        );
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
+    if !email.is_empty() && !crate::store::mail::valid_address(email) {
+        let page = settings_page(&user, email, Some((false, user.t().s("settings.bad_email"))));
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     state
         .store
         .set_key_user_preferences(user.id, &form.lang, form.timezone.trim())
         .await?;
+    state.store.set_key_user_email(user.id, email).await?;
     user.lang = form.lang;
     user.timezone = form.timezone.trim().to_string();
-    Ok(settings_page(&user, Some((true, user.t().s("settings.saved")))).into_response())
+    Ok(settings_page(&user, email, Some((true, user.t().s("settings.saved")))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -430,8 +454,9 @@ pub async fn change_password(
     let token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     let now = state.clock.now();
     let t = user.t();
+    let email = state.store.key_user_email(user.id).await?;
     let refused = |status: StatusCode, message: String| {
-        Ok((status, settings_page(&user, Some((false, message)))).into_response())
+        Ok((status, settings_page(&user, &email, Some((false, message)))).into_response())
     };
     match state
         .store
@@ -440,6 +465,7 @@ pub async fn change_password(
     {
         Ok(PasswordChange::Changed) => Ok(settings_page(
             &user,
+            &email,
             Some((true, t.s("settings.password_changed"))),
         )
         .into_response()),

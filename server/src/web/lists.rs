@@ -42,7 +42,8 @@ pub fn router() -> Router<AppState> {
             OUTLETS,
             PRODUCTS,
             PRICE_LISTS,
-            STAFF
+            STAFF,
+            SUPPORT
         ]
     )
 }

@@ -35,6 +35,7 @@ pub mod map;
 pub mod orders;
 pub mod org;
 pub mod outlet_card;
+pub mod password;
 pub mod pages;
 pub mod plans;
 pub mod pricing;
@@ -44,6 +45,7 @@ pub mod receivables;
 pub mod reports;
 pub mod routes;
 pub mod staff;
+pub mod support;
 pub mod truth;
 pub mod warehouses;
 
@@ -196,6 +198,8 @@ pub fn router() -> Router<AppState> {
         .merge(claims::router())
         .merge(rdc::router())
         .merge(reports::router())
+        .merge(support::router())
+        .merge(password::router())
         .merge(map::router())
 }
 
@@ -354,7 +358,7 @@ pub fn fmt_money(minor: i64) -> String {
 
 /// The whole page around a body: navigation, the user's menu, the logout form.
 pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
-    let full: [(&str, &str); 22] = [
+    let full: [(&str, &str); 23] = [
         ("/visits", "nav.visits"),
         ("/visits/day-map", "nav.day_map"),
         ("/visits/signals", "nav.signals"),
@@ -377,6 +381,7 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
         ("/reports", "nav.reports"),
         ("/imports", "nav.imports"),
         ("/api-keys", "nav.api_keys"),
+        ("/support", "nav.support"),
     ];
     let portal: [(&str, &str); 4] = [
         ("/orders", "nav.orders"),
@@ -394,6 +399,9 @@ pub fn layout(t: &T, user: &WebUser, title: &str, body: Markup) -> Markup {
     }
     if user.may_keep_accounts() {
         nav.push(("/key-users", "nav.key_users"));
+    }
+    if user.role == Role::HeadOffice {
+        nav.push(("/mail", "nav.mail"));
     }
     html! {
         (DOCTYPE)

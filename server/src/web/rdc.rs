@@ -282,5 +282,18 @@ async fn run(
             state.clock.now(),
         )
         .await?;
+    // The lines it could not redistribute go to the user by mail too, as a file to act on.
+    if !report.failures.is_empty()
+        && let Some((email, lang)) = state.store.key_user_mail(user.id).await?
+    {
+        let letter = crate::mail::letters::rdc_failures(
+            &lang,
+            &email,
+            report.id,
+            &report.failures,
+            state.store.public_url(),
+        );
+        state.store.queue_mail(&letter, state.clock.now()).await?;
+    }
     Ok(Redirect::to(&format!("/rdcs/{id}?from={from}&to={to}&run={}", report.id)).into_response())
 }

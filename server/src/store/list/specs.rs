@@ -549,8 +549,42 @@ pub static QUESTIONNAIRES: ListSpec = ListSpec {
     default_days: None,
 };
 
+pub static SUPPORT: ListSpec = ListSpec {
+    key: "support",
+    title: "nav.support",
+    path: "/support",
+    base: "support_requests sr",
+    joins: &[
+        Join::new("d", "JOIN distributors d ON d.id = sr.distributor_id"),
+        Join::new("ku", "LEFT JOIN key_users ku ON ku.id = sr.opened_by"),
+    ],
+    scope: "sr.distributor_id",
+    base_where: "1 = 1",
+    cols: &[
+        Col::new("number", "col.number", "sr.id", Kind::Int)
+            .filter(Filter::Equals)
+            .link("/support/", "sr.id"),
+        Col::new("subject", "col.subject", "sr.subject", Kind::Text)
+            .filter(Filter::Contains)
+            .link("/support/", "sr.id"),
+        Col::new("state", "col.state", "sr.state", Kind::Enum("support_state"))
+            .filter(Filter::Choice(crate::store::support::STATES)),
+        Col::new("distributor", "col.distributor", "d.code", Kind::Text).filter(Filter::Contains),
+        Col::new("opened_by", "col.opened_by", "ku.login", Kind::Text).filter(Filter::Contains),
+        Col::new("page", "col.page", "sr.page", Kind::Text).hidden(),
+        Col::new("messages", "col.messages", "sr.messages", Kind::Int),
+        Col::new("created", "col.created", "sr.created_at_ms", Kind::Time)
+            .filter(Filter::DateRange),
+        Col::new("updated", "col.updated", "sr.updated_at_ms", Kind::Time),
+    ],
+    sort: "updated",
+    desc: true,
+    tiebreak: "sr.id",
+    default_days: None,
+};
+
 /// Every list, by key (for saved views).
-pub static ALL: [&ListSpec; 12] = [
+pub static ALL: [&ListSpec; 13] = [
     &VISITS,
     &SYNC_SESSIONS,
     &REFUSED,
@@ -563,6 +597,7 @@ pub static ALL: [&ListSpec; 12] = [
     &WAREHOUSES,
     &ROUTES,
     &QUESTIONNAIRES,
+    &SUPPORT,
 ];
 
 pub fn spec(key: &str) -> Option<&'static ListSpec> {
