@@ -569,3 +569,99 @@ fn jiff_day_ms(day: &str) -> i64 {
     use fieldsync_protocol::dates;
     dates::day_start_ms(dates::parse(day).unwrap(), "UTC").unwrap()
 }
+
+/// Saves a screenshot when `FIELDSYNC_WEB_SHOTS` names a directory (`.ci/run` keeps them).
+async fn shot(b: &fieldsync_tests::browser::Browser, db: &TestDb, name: &str) {
+    if let Ok(dir) = std::env::var("FIELDSYNC_WEB_SHOTS") {
+        let _ = std::fs::create_dir_all(&dir);
+        let path = std::path::Path::new(&dir).join(format!("{name}-{:?}.png", db.backend));
+        b.screenshot(&path).await;
+    }
+}
+
+async fn support_in_browser(db: &TestDb) {
+    use fieldsync_tests::browser::Browser;
+    let sink = SmtpSink::start();
+    let (server, _) = acme_server(db, 1).await;
+    let s = server.store.clone();
+    seed(&s, &small_world("BETA", 1)).await;
+    key_user(&s, "hq", Role::HeadOffice, &[], "hq@brand.test").await;
+    key_user(&s, "olena", Role::KeyUser, &["ACME"], "olena@acme.test").await;
+    key_user(&s, "beta-kp", Role::KeyUser, &["BETA"], "").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("screen.txt");
+    std::fs::write(&file, "<script>alert(1)</script> the price is old").unwrap();
+    let url = &server.url;
+
+    // The key user opens a request from the products page, a file attached.
+    let b = Browser::start().await;
+    b.log_in(url, "olena", PASSWORD).await;
+    b.goto(&format!("{url}/products")).await;
+    b.click("a[href='/support']").await;
+    b.run("document.getElementById('new-request').open = true").await;
+    assert_eq!(
+        b.run("return document.getElementById('support-page').value")
+            .await,
+        serde_json::Value::String("/products".into())
+    );
+    b.fill("#support-subject", "Old price <b>P-1</b>").await;
+    b.fill("#support-text", "The phones show last month's price").await;
+    b.fill("#support-file", file.to_str().unwrap()).await;
+    b.click("#support-submit").await;
+    assert_eq!(b.text("#support-state").await, "open");
+    assert!(b.text("h1").await.contains("Old price <b>P-1</b>"), "escaped");
+    let id: i64 = b.current_url().await.rsplit('/').next().unwrap().parse().unwrap();
+    let file_href = format!("{url}/support/{id}/file");
+    let fetched = b
+        .run_async(&format!(
+            "const done = arguments[0]; fetch('{file_href}').then(r => r.text().then(t => done([r.headers.get('content-disposition'), t])));"
+        ))
+        .await;
+    assert_eq!(fetched[0], "attachment; filename=\"screen.txt\"");
+    assert_eq!(fetched[1], "<script>alert(1)</script> the price is old");
+    // Not the requester's to answer.
+    assert_eq!(b.count("#answer-form").await, 0);
+    shot(&b, db, "support-opened").await;
+    b.close().await;
+
+    // Another distributor's key user sees neither the request nor its file.
+    let other = Browser::start().await;
+    other.log_in(url, "beta-kp", PASSWORD).await;
+    other.goto(&format!("{url}/support")).await;
+    assert_eq!(other.text("#row-count").await, "0 rows");
+    other.goto(&format!("{url}/support/{id}")).await;
+    assert!(other.find_opt("#error-message").await.is_some());
+    other.close().await;
+
+    // Head office finds it in the list (filtered to open ones) and answers.
+    let hq = Browser::start().await;
+    hq.log_in(url, "hq", PASSWORD).await;
+    hq.goto(&format!("{url}/support?f.state=open")).await;
+    assert_eq!(hq.text("#row-count").await, "1 rows");
+    hq.click(&format!("#list a[href='/support/{id}']")).await;
+    hq.fill("#answer-text", "Fixed; sync the phones").await;
+    hq.click("#answer-submit").await;
+    assert_eq!(hq.text("#support-state").await, "answered");
+    hq.close().await;
+
+    // The requester confirms the fix.
+    let b = Browser::start().await;
+    b.log_in(url, "olena", PASSWORD).await;
+    b.goto(&format!("{url}/support/{id}")).await;
+    assert!(b.text("#support-thread").await.contains("Fixed; sync the phones"));
+    b.click("#confirm-submit").await;
+    assert_eq!(b.text("#support-state").await, "closed");
+    assert_eq!(b.count("#confirm-form").await, 0);
+    assert_eq!(b.count("#reopen-form").await, 1);
+    shot(&b, db, "support-closed").await;
+    b.close().await;
+
+    // Opened → head office, answered → requester, confirmed → head office.
+    mailer(&sink).deliver_due(&s, now_ms()).await.unwrap();
+    let got = sink.wait_for(3).await;
+    let who: Vec<String> = got.iter().map(to).collect();
+    assert_eq!(who, ["hq@brand.test", "olena@acme.test", "hq@brand.test"]);
+    assert!(got[1]["text"].as_str().unwrap().contains("Fixed; sync the phones"));
+    server.stop().await;
+}
+on_both_backends!(support_request_round_trip_in_the_browser, support_in_browser);
