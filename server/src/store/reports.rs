@@ -461,3 +461,90 @@ impl Store {
         })
     }
 }
+
+/// Most months the plan report spans.
+pub const MAX_PLAN_MONTHS: usize = 12;
+
+/// One month's plans summed: targets and what was achieved, in money and in quantity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PlanMonth {
+    /// `YYYY-MM`.
+    pub period: String,
+    pub money_target: i64,
+    pub money_achieved: i64,
+    pub quantity_target: i64,
+    pub quantity_achieved: i64,
+}
+
+impl PlanMonth {
+    fn add(&mut self, p: &super::plans::PlanRow) {
+        if p.form.measure == "money" {
+            self.money_target += p.form.target;
+            self.money_achieved += p.achieved;
+        } else {
+            self.quantity_target += p.form.target;
+            self.quantity_achieved += p.achieved;
+        }
+    }
+}
+
+/// Plan against actual: every plan of the months with what was achieved, each month's sums
+/// and the sums of all.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlanReport {
+    pub rows: Vec<super::plans::PlanRow>,
+    pub months: Vec<PlanMonth>,
+    pub total: PlanMonth,
+    pub truncated: bool,
+}
+
+/// The months from `from` to `to` (`YYYY-MM`, both included), at most [`MAX_PLAN_MONTHS`];
+/// `None` when they are not months, in the wrong order or too many.
+pub fn months_between(from: &str, to: &str) -> Option<Vec<String>> {
+    if !super::plans::is_period(from) || !super::plans::is_period(to) || from > to {
+        return None;
+    }
+    let mut out = vec![from.to_string()];
+    let mut day = fieldsync_protocol::dates::parse(&format!("{from}-01"))?;
+    while out.last().map(String::as_str) != Some(to) {
+        day = day.checked_add(jiff::Span::new().months(1)).ok()?;
+        out.push(fieldsync_protocol::dates::format(day)[..7].to_string());
+        if out.len() > MAX_PLAN_MONTHS {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+impl Store {
+    /// Plans of `months` with their fulfilment (as the plans page and the phones count it:
+    /// the month's imported sales where there are any for the plan, else its orders);
+    /// `scope` keeps outlet or position plans only when not empty.
+    pub async fn plan_report(
+        &self,
+        distributors: &[i64],
+        months: &[String],
+        scope: &str,
+        limit: i64,
+    ) -> Result<PlanReport> {
+        let mut report = PlanReport::default();
+        for period in months {
+            let mut month = PlanMonth {
+                period: period.clone(),
+                ..Default::default()
+            };
+            for row in self.plan_rows(distributors, period).await? {
+                if !scope.is_empty() && row.form.scope != scope {
+                    continue;
+                }
+                month.add(&row);
+                report.total.add(&row);
+                report.rows.push(row);
+            }
+            report.months.push(month);
+        }
+        report.truncated = report.rows.len() as i64 > limit;
+        report.rows.truncate(limit as usize);
+        Ok(report)
+    }
+}
