@@ -10,6 +10,28 @@ use fieldsync_server::store::reports::{GroupBy, SalesParams, Source};
 use fieldsync_tests::browser::{Browser, ensure_leaflet};
 use fieldsync_tests::*;
 
+/// Whether Chart.js drew the page's report chart.
+async fn chart_drawn(b: &Browser) -> bool {
+    b.run(
+        "const c = document.getElementById('report-chart'); \
+         return typeof Chart !== 'undefined' && !!c && !!Chart.getChart(c) && c.width > 0;",
+    )
+    .await
+        == serde_json::Value::Bool(true)
+}
+
+/// The status of the page's XLSX export (and that it is a workbook: a zip).
+async fn xlsx_status(b: &Browser) -> i64 {
+    let got = b
+        .run_async(
+            "const done = arguments[0]; \
+             fetch(document.getElementById('report-xlsx').href).then(r => r.arrayBuffer() \
+               .then(a => { const v = new Uint8Array(a); done(v[0] === 0x50 && v[1] === 0x4b ? r.status : -1); }));",
+        )
+        .await;
+    got.as_i64().unwrap_or(-2)
+}
+
 /// Pushes `n` visits with two orders each for an agent.
 async fn orders(server: &TestServer, agent: &fieldsync_server::seed::SeededAgent, n: usize) {
     let mut device = SyncedDevice::new(&server.url, agent).await;
@@ -250,9 +272,21 @@ async fn report_page(db: &TestDb) {
         b.text("#report-total td.ordered-money").await,
         fieldsync_server::web::fmt_money(total)
     );
+    assert!(chart_drawn(&b).await, "reconciliation chart");
+    assert_eq!(xlsx_status(&b).await, 200);
     b.goto(&format!("{}/reports", server.url)).await;
     b.click("#report-coverage").await;
     assert_eq!(b.text("#report-total td.visits").await, "3");
+    assert!(chart_drawn(&b).await, "coverage chart");
+    assert_eq!(xlsx_status(&b).await, 200);
+    let csv = b
+        .run_async(
+            "const done = arguments[0]; \
+             fetch(document.getElementById('report-csv').href).then(r => r.text()).then(done);",
+        )
+        .await;
+    let last = csv.as_str().unwrap().trim_end().lines().last().unwrap().to_string();
+    assert!(last.starts_with("Total,,") && last.contains(",3,"), "{last}");
     // Coverage reads every stop and visit of its range: a range too long is refused.
     b.goto(&format!(
         "{}/reports/coverage?from=2025-01-01&to=2025-12-31",
@@ -454,3 +488,151 @@ on_both_backends!(
     visit_coverage_counts_the_route_stops_visited_and_the_visits_off_the_route,
     coverage
 );
+
+async fn plan_report(db: &TestDb) {
+    use fieldsync_server::store::plans::PlanForm;
+    ensure_leaflet();
+    let (server, agents) = acme_server(db, 2).await;
+    let s = &server.store;
+    let d = s.distributor_id("ACME").await.unwrap();
+    orders(&server, &agents[0], 3).await;
+    orders(&server, &agents[1], 2).await;
+    let (tz,): (String,) = sqlx::query_as("SELECT timezone FROM distributors WHERE id = $1")
+        .bind(d)
+        .fetch_one(s.test_pool())
+        .await
+        .unwrap();
+    let month = fieldsync_server::store::plans::period_of(now_ms(), &tz);
+    let previous = {
+        use fieldsync_protocol::dates;
+        let first = dates::parse(&format!("{month}-01")).unwrap();
+        dates::format(first.yesterday().unwrap())[..7].to_string()
+    };
+    // Independently: each outlet's ordered money this month, and each position's quantity.
+    let by_outlet: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT o.outlet_id, CAST(SUM(l.sum_minor) AS BIGINT) FROM orders o
+         JOIN order_lines l ON l.order_id = o.id WHERE o.distributor_id = $1
+         AND o.state NOT IN ('cancelled', 'rejected') GROUP BY o.outlet_id ORDER BY o.outlet_id",
+    )
+    .bind(d)
+    .fetch_all(s.test_pool())
+    .await
+    .unwrap();
+    let by_position: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT o.position_id, CAST(SUM(l.quantity_milli) AS BIGINT) FROM orders o
+         JOIN order_lines l ON l.order_id = o.id WHERE o.distributor_id = $1
+         AND o.state NOT IN ('cancelled', 'rejected') GROUP BY o.position_id ORDER BY o.position_id",
+    )
+    .bind(d)
+    .fetch_all(s.test_pool())
+    .await
+    .unwrap();
+    assert!(by_outlet.len() >= 2 && by_position.len() == 2);
+    let plan = |period: &str, scope: &str, scope_id: i64, measure: &str, target: i64| PlanForm {
+        period: period.into(),
+        scope: scope.into(),
+        scope_id,
+        measure: measure.into(),
+        target,
+        ..Default::default()
+    };
+    let mut money_target = 0;
+    let mut money_achieved = 0;
+    for (i, (outlet, sum)) in by_outlet.iter().take(2).enumerate() {
+        let target = 100_000 + i as i64 * 50_000;
+        money_target += target;
+        money_achieved += sum;
+        s.save_plan(d, &plan(&month, "outlet", *outlet, "money", target), now_ms())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let mut qty_target = 0;
+    let mut qty_achieved = 0;
+    for (position, qty) in &by_position {
+        qty_target += 7_000;
+        qty_achieved += qty;
+        s.save_plan(d, &plan(&month, "position", *position, "quantity", 7_000), now_ms())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // Last month: a target and nothing achieved.
+    s.save_plan(d, &plan(&previous, "outlet", by_outlet[0].0, "money", 30_000), now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    // Another distributor's plan is never counted.
+    let other = seed(s, &small_world("OTHER", 1)).await;
+    let od = s.distributor_id("OTHER").await.unwrap();
+    let (other_outlet,): (i64,) =
+        sqlx::query_as("SELECT MIN(id) FROM outlets WHERE distributor_id = $1")
+            .bind(od)
+            .fetch_one(s.test_pool())
+            .await
+            .unwrap();
+    let _ = other;
+    s.save_plan(od, &plan(&month, "outlet", other_outlet, "money", 999_999), now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let months = vec![previous.clone(), month.clone()];
+    let r = s.plan_report(&[d], &months, "", 10_000).await.unwrap();
+    assert_eq!(r.rows.len(), 5);
+    assert_eq!(r.months.len(), 2);
+    assert_eq!(
+        (r.months[0].money_target, r.months[0].money_achieved),
+        (30_000, 0)
+    );
+    assert_eq!(
+        (r.months[1].money_target, r.months[1].money_achieved),
+        (money_target, money_achieved)
+    );
+    assert_eq!(
+        (r.months[1].quantity_target, r.months[1].quantity_achieved),
+        (qty_target, qty_achieved)
+    );
+    assert_eq!(
+        (r.total.money_target, r.total.money_achieved),
+        (money_target + 30_000, money_achieved)
+    );
+    // Only the agents' plans.
+    let agents_only = s.plan_report(&[d], &months, "position", 10_000).await.unwrap();
+    assert_eq!(agents_only.rows.len(), 2);
+    assert_eq!(agents_only.total.money_target, 0);
+    assert_eq!(agents_only.total.quantity_achieved, qty_achieved);
+    // Months: in order and at most twelve.
+    assert!(fieldsync_server::store::reports::months_between("2026-12", "2026-11").is_none());
+    assert!(fieldsync_server::store::reports::months_between("2025-01", "2026-01").is_none());
+    assert_eq!(
+        fieldsync_server::store::reports::months_between("2025-11", "2026-02").unwrap(),
+        ["2025-11", "2025-12", "2026-01", "2026-02"]
+    );
+
+    // The page: totals, chart, exports.
+    s.create_key_user("acme-kp", "secret123", Role::KeyUser, &["ACME".into()], now_ms())
+        .await
+        .unwrap();
+    let b = Browser::start().await;
+    b.log_in(&server.url, "acme-kp", "secret123").await;
+    b.goto(&format!("{}/reports", server.url)).await;
+    b.click("#report-plans").await;
+    // The default months: this one and the two before.
+    assert_eq!(
+        b.text("#report-total-money td.target").await,
+        fieldsync_server::web::fmt_money(money_target + 30_000)
+    );
+    assert_eq!(
+        b.text("#report-total-money td.achieved").await,
+        fieldsync_server::web::fmt_money(money_achieved)
+    );
+    assert_eq!(b.count("#report tbody tr.row").await, 5);
+    assert!(chart_drawn(&b).await);
+    assert_eq!(xlsx_status(&b).await, 200);
+    b.goto(&format!("{}/reports/plans?from=2024-01&to=2026-12", server.url)).await;
+    assert!(b.text("#error-message").await.contains("at most 12"));
+    b.close().await;
+    server.stop().await;
+}
+on_both_backends!(the_plan_report_adds_up_targets_and_what_was_achieved, plan_report);
