@@ -118,18 +118,14 @@ impl Mailer {
             };
             match outcome {
                 Ok(()) => {
-                    store
-                        .mail_sent(m.id, &self.owner, now + elapsed())
-                        .await?;
+                    store.mail_sent(m.id, &self.owner, now + elapsed()).await?;
                     round.sent += 1;
                 }
                 Err((error, permanent)) => {
                     let next = (!permanent && m.attempts < MAX_ATTEMPTS)
                         .then(|| now + elapsed() + retry_pause_ms(m.attempts));
                     tracing::warn!(id = m.id, %error, retry = next.is_some(), "mail not sent");
-                    store
-                        .mail_not_sent(m.id, &self.owner, next, &error)
-                        .await?;
+                    store.mail_not_sent(m.id, &self.owner, next, &error).await?;
                     if next.is_some() {
                         round.retried += 1;
                     } else {
@@ -144,10 +140,9 @@ impl Mailer {
     /// The message of an outbox row. Its `Message-ID` is the row's, so a receiving system
     /// can tell it apart from every other.
     fn message(&self, m: &ClaimedMail) -> Result<Message, String> {
-        let to: Mailbox = m
-            .to
-            .parse()
-            .map_err(|e| format!("recipient {:?}: {e}", m.to))?;
+        let to: Mailbox =
+            m.to.parse()
+                .map_err(|e| format!("recipient {:?}: {e}", m.to))?;
         let domain = self.from.email.domain().to_string();
         let builder = Message::builder()
             .from(self.from.clone())
@@ -162,8 +157,8 @@ impl Mailer {
             .body(m.body.clone());
         let built = match &m.attachment {
             Some((name, bytes)) => {
-                let kind = ContentType::parse(content_type_of(name))
-                    .unwrap_or(ContentType::TEXT_PLAIN);
+                let kind =
+                    ContentType::parse(content_type_of(name)).unwrap_or(ContentType::TEXT_PLAIN);
                 builder.multipart(
                     MultiPart::mixed()
                         .singlepart(text)

@@ -95,5 +95,8 @@ pub fn attachment(message: &Value, index: usize) -> (String, Vec<u8>) {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(a["content"].as_str().unwrap_or_default())
         .expect("base64 attachment");
-    (a["filename"].as_str().unwrap_or_default().to_string(), bytes)
+    (
+        a["filename"].as_str().unwrap_or_default().to_string(),
+        bytes,
+    )
 }

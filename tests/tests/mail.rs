@@ -60,7 +60,12 @@ async fn id_of(store: &Store, login: &str) -> i64 {
         LoginOutcome::Ok { token } => token,
         other => panic!("{login}: {other:?}"),
     };
-    store.web_session(&token, now_ms()).await.unwrap().unwrap().id
+    store
+        .web_session(&token, now_ms())
+        .await
+        .unwrap()
+        .unwrap()
+        .id
 }
 
 async fn import_result(db: &TestDb) {
@@ -113,12 +118,11 @@ async fn import_result(db: &TestDb) {
     assert!(lines[1].starts_with("3,") && lines[1].ends_with(",,No code,Side st 2"));
     assert!(lines[2].starts_with("5,") && lines[2].ends_with(",N-4,,Back st 4"));
     // The good rows are stored; the one whose cell a spreadsheet would run is kept as text.
-    let stored: Vec<(String, String)> = sqlx::query_as(
-        "SELECT code, address FROM outlets WHERE code LIKE 'N-%' ORDER BY code",
-    )
-    .fetch_all(s.test_pool())
-    .await
-    .unwrap();
+    let stored: Vec<(String, String)> =
+        sqlx::query_as("SELECT code, address FROM outlets WHERE code LIKE 'N-%' ORDER BY code")
+            .fetch_all(s.test_pool())
+            .await
+            .unwrap();
     assert_eq!(
         stored,
         [
@@ -237,22 +241,32 @@ async fn retries(db: &TestDb) {
     assert!(!row.last_error.is_empty());
     // Not due again before its pause.
     let up = mailer(&sink);
-    assert_eq!(up.deliver_due(&s, now + 1_000).await.unwrap(), Round::default());
+    assert_eq!(
+        up.deliver_due(&s, now + 1_000).await.unwrap(),
+        Round::default()
+    );
     let r = up.deliver_due(&s, now + 61_000).await.unwrap();
     assert_eq!(r.sent, 1);
     let got = sink.wait_for(1).await;
     assert_eq!(got.len(), 1);
-    assert_eq!(attachment(&got[0], 0), ("notes.txt".into(), b"attached".to_vec()));
+    assert_eq!(
+        attachment(&got[0], 0),
+        ("notes.txt".into(), b"attached".to_vec())
+    );
     assert_eq!(s.mail_outbox(10).await.unwrap()[0].attempts, 2);
 
     // A permanent refusal (550) is not tried again.
-    s.queue_mail(&letter("reject-me@acme.test"), now).await.unwrap();
+    s.queue_mail(&letter("reject-me@acme.test"), now)
+        .await
+        .unwrap();
     let r = up.deliver_due(&s, now + 62_000).await.unwrap();
     assert_eq!(r.given_up, 1, "{r:?}");
     assert_eq!(in_state(&s, "failed").await, 1);
 
     // A server that stopped while sending: the message is given up, never sent again.
-    s.queue_mail(&letter("bohdan@acme.test"), now).await.unwrap();
+    s.queue_mail(&letter("bohdan@acme.test"), now)
+        .await
+        .unwrap();
     let claimed = s.claim_mail("a-server-that-dies", now, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let (given_up, _) = s
@@ -318,7 +332,10 @@ async fn password_reset(db: &TestDb) {
     let sink = SmtpSink::start();
     let (server, _) = acme_server(db, 1).await;
     // Links point at the public address; the test opens them on the test server.
-    let s = server.store.clone().with_public_url("http://fieldsync.test");
+    let s = server
+        .store
+        .clone()
+        .with_public_url("http://fieldsync.test");
     server.stop().await;
     let server = TestServer::start_configured(s.clone(), |st| st.mail_enabled = true).await;
     key_user(&s, "olena", Role::KeyUser, &["ACME"], "olena@acme.test").await;
@@ -365,7 +382,10 @@ async fn password_reset(db: &TestDb) {
     assert_eq!(got.len(), 1, "one link for the real login only");
     assert_eq!(to(&got[0]), "olena@acme.test");
     let link = link_in(&got[0], &server);
-    assert!(link.starts_with(&format!("{}/password/reset?token=", server.url)), "{link}");
+    assert!(
+        link.starts_with(&format!("{}/password/reset?token=", server.url)),
+        "{link}"
+    );
 
     // The link opens the form; a weak password is refused and the link still works.
     let (status, page, csrf) = form_page(&http, &link).await;
@@ -382,8 +402,16 @@ async fn password_reset(db: &TestDb) {
     .await;
     assert_eq!(status, 400);
     // Two tabs set a new password with the same link at once: one of them does.
-    let first = [("token", token), ("password", "newpass111"), ("repeat", "newpass111")];
-    let second = [("token", token), ("password", "newpass222"), ("repeat", "newpass222")];
+    let first = [
+        ("token", token),
+        ("password", "newpass111"),
+        ("repeat", "newpass111"),
+    ];
+    let second = [
+        ("token", token),
+        ("password", "newpass222"),
+        ("repeat", "newpass222"),
+    ];
     let (a, b) = tokio::join!(
         post_form(&http, &reset, &csrf, &first),
         post_form(&http, &reset, &csrf, &second),
@@ -391,8 +419,16 @@ async fn password_reset(db: &TestDb) {
     let mut statuses = [a.0, b.0];
     statuses.sort();
     assert_eq!(statuses, [200, 400], "{a:?} {b:?}");
-    let winner = if a.0 == 200 { "newpass111" } else { "newpass222" };
-    let loser = if a.0 == 200 { "newpass222" } else { "newpass111" };
+    let winner = if a.0 == 200 {
+        "newpass111"
+    } else {
+        "newpass222"
+    };
+    let loser = if a.0 == 200 {
+        "newpass222"
+    } else {
+        "newpass111"
+    };
     assert!(matches!(
         s.login("olena", winner, now_ms()).await.unwrap(),
         LoginOutcome::Ok { .. }
@@ -423,10 +459,17 @@ async fn password_reset(db: &TestDb) {
         let (status, _) = post_form(&http, &forgot, &csrf, &[("login", "olena")]).await;
         assert_eq!(status, 200);
     }
-    assert_eq!(s.mail_waiting().await.unwrap(), 3, "the fourth ask sends nothing");
+    assert_eq!(
+        s.mail_waiting().await.unwrap(),
+        3,
+        "the fourth ask sends nothing"
+    );
     server.stop().await;
 }
-on_both_backends!(password_reset_link_works_once_within_the_hour, password_reset);
+on_both_backends!(
+    password_reset_link_works_once_within_the_hour,
+    password_reset
+);
 
 async fn support(db: &TestDb) {
     let sink = SmtpSink::start();
@@ -440,7 +483,14 @@ async fn support(db: &TestDb) {
     let letter = |step: &'static str, who: &'static str| {
         move |id: i64, lang: &str, to: &str| {
             fieldsync_server::mail::letters::support_step(
-                lang, to, id, "Prices wrong", step, who, "see the file", "http://fs",
+                lang,
+                to,
+                id,
+                "Prices wrong",
+                step,
+                who,
+                "see the file",
+                "http://fs",
             )
         }
     };
@@ -463,25 +513,60 @@ async fn support(db: &TestDb) {
     let before = s.support_request(id).await.unwrap().unwrap();
     assert_eq!(before.state, "open");
     assert!(
-        s.support_step(id, olena, Step::Confirm, "", now_ms(), &letter("confirmed", "olena"))
-            .await
-            .is_err()
+        s.support_step(
+            id,
+            olena,
+            Step::Confirm,
+            "",
+            now_ms(),
+            &letter("confirmed", "olena")
+        )
+        .await
+        .is_err()
     );
     assert_eq!(s.support_request(id).await.unwrap().unwrap().state, "open");
     assert_eq!(s.support_messages(id).await.unwrap().len(), 1);
 
-    s.support_step(id, hq, Step::Answer, "Fixed the price list", now_ms(), &letter("answer", "hq"))
-        .await
-        .unwrap();
-    s.support_step(id, olena, Step::Reopen, "Still old on phones", now_ms(), &letter("reopened", "olena"))
-        .await
-        .unwrap();
-    s.support_step(id, hq, Step::Answer, "Sync the phones", now_ms(), &letter("answer", "hq"))
-        .await
-        .unwrap();
-    s.support_step(id, olena, Step::Confirm, "", now_ms(), &letter("confirmed", "olena"))
-        .await
-        .unwrap();
+    s.support_step(
+        id,
+        hq,
+        Step::Answer,
+        "Fixed the price list",
+        now_ms(),
+        &letter("answer", "hq"),
+    )
+    .await
+    .unwrap();
+    s.support_step(
+        id,
+        olena,
+        Step::Reopen,
+        "Still old on phones",
+        now_ms(),
+        &letter("reopened", "olena"),
+    )
+    .await
+    .unwrap();
+    s.support_step(
+        id,
+        hq,
+        Step::Answer,
+        "Sync the phones",
+        now_ms(),
+        &letter("answer", "hq"),
+    )
+    .await
+    .unwrap();
+    s.support_step(
+        id,
+        olena,
+        Step::Confirm,
+        "",
+        now_ms(),
+        &letter("confirmed", "olena"),
+    )
+    .await
+    .unwrap();
     let r = s.support_request(id).await.unwrap().unwrap();
     assert_eq!(r.state, "closed");
     let kinds: Vec<String> = s
@@ -491,7 +576,10 @@ async fn support(db: &TestDb) {
         .into_iter()
         .map(|m| m.kind)
         .collect();
-    assert_eq!(kinds, ["opened", "answer", "reopened", "answer", "confirmed"]);
+    assert_eq!(
+        kinds,
+        ["opened", "answer", "reopened", "answer", "confirmed"]
+    );
     assert_eq!(
         s.support_attachment(id).await.unwrap().unwrap().2,
         vec![1, 2, 3]
@@ -512,7 +600,12 @@ async fn support(db: &TestDb) {
             "hq@brand.test"
         ]
     );
-    assert!(got[0]["subject"].as_str().unwrap().contains(&format!("#{id}")));
+    assert!(
+        got[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("#{id}"))
+    );
 
     // The morning digest: before 08:00 in head office's zone nothing, after it one, once,
     // even with two servers at it.
@@ -551,14 +644,25 @@ async fn support(db: &TestDb) {
         b.queue_support_digests(at, digest)
     );
     assert_eq!(x.unwrap() + y.unwrap(), 1);
-    assert_eq!(s.queue_support_digests(at + 3_600_000, digest).await.unwrap(), 0);
+    assert_eq!(
+        s.queue_support_digests(at + 3_600_000, digest)
+            .await
+            .unwrap(),
+        0
+    );
     mailer(&sink).deliver_due(s, at).await.unwrap();
     let got = sink.wait_for(7).await;
     let last = got.last().unwrap();
     assert_eq!(to(last), "hq@brand.test");
     let text = last["text"].as_str().unwrap();
-    assert!(text.contains(&format!("#{id2}")) && text.contains("Route missing"), "{text}");
-    assert!(!text.contains(&format!("#{id} ")), "the closed request is not in it: {text}");
+    assert!(
+        text.contains(&format!("#{id2}")) && text.contains("Route missing"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("#{id} ")),
+        "the closed request is not in it: {text}"
+    );
     b.close().await;
     server.stop().await;
 }
@@ -598,19 +702,31 @@ async fn support_in_browser(db: &TestDb) {
     b.log_in(url, "olena", PASSWORD).await;
     b.goto(&format!("{url}/products")).await;
     b.click("a[href='/support']").await;
-    b.run("document.getElementById('new-request').open = true").await;
+    b.run("document.getElementById('new-request').open = true")
+        .await;
     assert_eq!(
         b.run("return document.getElementById('support-page').value")
             .await,
         serde_json::Value::String("/products".into())
     );
     b.fill("#support-subject", "Old price <b>P-1</b>").await;
-    b.fill("#support-text", "The phones show last month's price").await;
+    b.fill("#support-text", "The phones show last month's price")
+        .await;
     b.fill("#support-file", file.to_str().unwrap()).await;
     b.click("#support-submit").await;
     assert_eq!(b.text("#support-state").await, "open");
-    assert!(b.text("h1").await.contains("Old price <b>P-1</b>"), "escaped");
-    let id: i64 = b.current_url().await.rsplit('/').next().unwrap().parse().unwrap();
+    assert!(
+        b.text("h1").await.contains("Old price <b>P-1</b>"),
+        "escaped"
+    );
+    let id: i64 = b
+        .current_url()
+        .await
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let file_href = format!("{url}/support/{id}/file");
     let fetched = b
         .run_async(&format!(
@@ -648,7 +764,11 @@ async fn support_in_browser(db: &TestDb) {
     let b = Browser::start().await;
     b.log_in(url, "olena", PASSWORD).await;
     b.goto(&format!("{url}/support/{id}")).await;
-    assert!(b.text("#support-thread").await.contains("Fixed; sync the phones"));
+    assert!(
+        b.text("#support-thread")
+            .await
+            .contains("Fixed; sync the phones")
+    );
     b.click("#confirm-submit").await;
     assert_eq!(b.text("#support-state").await, "closed");
     assert_eq!(b.count("#confirm-form").await, 0);
@@ -661,7 +781,15 @@ async fn support_in_browser(db: &TestDb) {
     let got = sink.wait_for(3).await;
     let who: Vec<String> = got.iter().map(to).collect();
     assert_eq!(who, ["hq@brand.test", "olena@acme.test", "hq@brand.test"]);
-    assert!(got[1]["text"].as_str().unwrap().contains("Fixed; sync the phones"));
+    assert!(
+        got[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Fixed; sync the phones")
+    );
     server.stop().await;
 }
-on_both_backends!(support_request_round_trip_in_the_browser, support_in_browser);
+on_both_backends!(
+    support_request_round_trip_in_the_browser,
+    support_in_browser
+);

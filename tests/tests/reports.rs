@@ -285,8 +285,18 @@ async fn report_page(db: &TestDb) {
              fetch(document.getElementById('report-csv').href).then(r => r.text()).then(done);",
         )
         .await;
-    let last = csv.as_str().unwrap().trim_end().lines().last().unwrap().to_string();
-    assert!(last.starts_with("Total,,") && last.contains(",3,"), "{last}");
+    let last = csv
+        .as_str()
+        .unwrap()
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.starts_with("Total,,") && last.contains(",3,"),
+        "{last}"
+    );
     // Coverage reads every stop and visit of its range: a range too long is refused.
     b.goto(&format!(
         "{}/reports/coverage?from=2025-01-01&to=2025-12-31",
@@ -542,26 +552,38 @@ async fn plan_report(db: &TestDb) {
         let target = 100_000 + i as i64 * 50_000;
         money_target += target;
         money_achieved += sum;
-        s.save_plan(d, &plan(&month, "outlet", *outlet, "money", target), now_ms())
-            .await
-            .unwrap()
-            .unwrap();
+        s.save_plan(
+            d,
+            &plan(&month, "outlet", *outlet, "money", target),
+            now_ms(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     }
     let mut qty_target = 0;
     let mut qty_achieved = 0;
     for (position, qty) in &by_position {
         qty_target += 7_000;
         qty_achieved += qty;
-        s.save_plan(d, &plan(&month, "position", *position, "quantity", 7_000), now_ms())
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    // Last month: a target and nothing achieved.
-    s.save_plan(d, &plan(&previous, "outlet", by_outlet[0].0, "money", 30_000), now_ms())
+        s.save_plan(
+            d,
+            &plan(&month, "position", *position, "quantity", 7_000),
+            now_ms(),
+        )
         .await
         .unwrap()
         .unwrap();
+    }
+    // Last month: a target and nothing achieved.
+    s.save_plan(
+        d,
+        &plan(&previous, "outlet", by_outlet[0].0, "money", 30_000),
+        now_ms(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     // Another distributor's plan is never counted.
     let other = seed(s, &small_world("OTHER", 1)).await;
     let od = s.distributor_id("OTHER").await.unwrap();
@@ -572,10 +594,14 @@ async fn plan_report(db: &TestDb) {
             .await
             .unwrap();
     let _ = other;
-    s.save_plan(od, &plan(&month, "outlet", other_outlet, "money", 999_999), now_ms())
-        .await
-        .unwrap()
-        .unwrap();
+    s.save_plan(
+        od,
+        &plan(&month, "outlet", other_outlet, "money", 999_999),
+        now_ms(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 
     let months = vec![previous.clone(), month.clone()];
     let r = s.plan_report(&[d], &months, "", 10_000).await.unwrap();
@@ -598,7 +624,10 @@ async fn plan_report(db: &TestDb) {
         (money_target + 30_000, money_achieved)
     );
     // Only the agents' plans.
-    let agents_only = s.plan_report(&[d], &months, "position", 10_000).await.unwrap();
+    let agents_only = s
+        .plan_report(&[d], &months, "position", 10_000)
+        .await
+        .unwrap();
     assert_eq!(agents_only.rows.len(), 2);
     assert_eq!(agents_only.total.money_target, 0);
     assert_eq!(agents_only.total.quantity_achieved, qty_achieved);
@@ -611,9 +640,15 @@ async fn plan_report(db: &TestDb) {
     );
 
     // The page: totals, chart, exports.
-    s.create_key_user("acme-kp", "secret123", Role::KeyUser, &["ACME".into()], now_ms())
-        .await
-        .unwrap();
+    s.create_key_user(
+        "acme-kp",
+        "secret123",
+        Role::KeyUser,
+        &["ACME".into()],
+        now_ms(),
+    )
+    .await
+    .unwrap();
     let b = Browser::start().await;
     b.log_in(&server.url, "acme-kp", "secret123").await;
     b.goto(&format!("{}/reports", server.url)).await;
@@ -630,9 +665,16 @@ async fn plan_report(db: &TestDb) {
     assert_eq!(b.count("#report tbody tr.row").await, 5);
     assert!(chart_drawn(&b).await);
     assert_eq!(xlsx_status(&b).await, 200);
-    b.goto(&format!("{}/reports/plans?from=2024-01&to=2026-12", server.url)).await;
+    b.goto(&format!(
+        "{}/reports/plans?from=2024-01&to=2026-12",
+        server.url
+    ))
+    .await;
     assert!(b.text("#error-message").await.contains("at most 12"));
     b.close().await;
     server.stop().await;
 }
-on_both_backends!(the_plan_report_adds_up_targets_and_what_was_achieved, plan_report);
+on_both_backends!(
+    the_plan_report_adds_up_targets_and_what_was_achieved,
+    plan_report
+);

@@ -210,13 +210,7 @@ pub struct LoginQuery {
     lang: String,
 }
 
-fn login_page(
-    t: &T,
-    csrf: &str,
-    login: &str,
-    message: Option<String>,
-    forgot: bool,
-) -> Markup {
+fn login_page(t: &T, csrf: &str, login: &str, message: Option<String>, forgot: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(t.lang()) {
@@ -282,13 +276,25 @@ pub async fn login(
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     let fresh = new_form_token();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
-        let page = login_page(&t, &fresh, &form.login, Some(t.s("login.expired")), state.mail_enabled);
+        let page = login_page(
+            &t,
+            &fresh,
+            &form.login,
+            Some(t.s("login.expired")),
+            state.mail_enabled,
+        );
         return Ok(with_login_csrf(&state, page, &fresh, StatusCode::FORBIDDEN));
     }
     let now = state.clock.now();
     let outcome = match state.store.login(&form.login, &form.password, now).await {
         Err(StoreError::Busy(_)) => {
-            let page = login_page(&t, &fresh, &form.login, Some(t.s("error.busy")), state.mail_enabled);
+            let page = login_page(
+                &t,
+                &fresh,
+                &form.login,
+                Some(t.s("error.busy")),
+                state.mail_enabled,
+            );
             let mut resp = with_login_csrf(&state, page, &fresh, StatusCode::SERVICE_UNAVAILABLE);
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
@@ -305,7 +311,13 @@ pub async fn login(
             Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response())
         }
         LoginOutcome::Wrong => {
-            let page = login_page(&t, &fresh, &form.login, Some(t.s("login.wrong")), state.mail_enabled);
+            let page = login_page(
+                &t,
+                &fresh,
+                &form.login,
+                Some(t.s("login.wrong")),
+                state.mail_enabled,
+            );
             Ok(with_login_csrf(
                 &state,
                 page,
@@ -427,7 +439,11 @@ pub async fn save_settings(
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     if !email.is_empty() && !crate::store::mail::valid_address(email) {
-        let page = settings_page(&user, email, Some((false, user.t().s("settings.bad_email"))));
+        let page = settings_page(
+            &user,
+            email,
+            Some((false, user.t().s("settings.bad_email"))),
+        );
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     state

@@ -1,12 +1,12 @@
 //! "Forgot your password?": a key user asks for a link by login, gets it by mail, and sets a
 //! new password through it (see `store::password_reset`). The forms have no session; their
 //! CSRF token is a cookie of their own path (as the login form's).
+use axum::Form;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Form;
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
@@ -81,7 +81,12 @@ async fn forgot_form(State(state): State<AppState>, Query(q): Query<LangQuery>) 
     let t = T::new(&q.lang);
     let csrf = new_form_token();
     let message = (!state.mail_enabled).then(|| (false, t.s("reset.no_mail")));
-    with_csrf(&state, StatusCode::OK, &csrf, forgot_page(&t, &csrf, message))
+    with_csrf(
+        &state,
+        StatusCode::OK,
+        &csrf,
+        forgot_page(&t, &csrf, message),
+    )
 }
 
 #[derive(Deserialize)]
@@ -107,7 +112,12 @@ async fn forgot(
     }
     if !state.mail_enabled {
         let body = forgot_page(&t, &csrf, Some((false, t.s("reset.no_mail"))));
-        return Ok(with_csrf(&state, StatusCode::SERVICE_UNAVAILABLE, &csrf, body));
+        return Ok(with_csrf(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &csrf,
+            body,
+        ));
     }
     let base = state.store.public_url().to_string();
     state

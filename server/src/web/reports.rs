@@ -487,7 +487,11 @@ async fn recon_export(
             fmt_money(row.difference_minor()),
         ]
     };
-    let mut rows: Vec<Vec<String>> = r.rows.iter().map(|row| line(row.outlet.clone(), row)).collect();
+    let mut rows: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| line(row.outlet.clone(), row))
+        .collect();
     rows.push(line(t.s("list.total"), &r.total));
     table_file(
         &t,
@@ -655,12 +659,7 @@ async fn plan_report(
     state: &AppState,
     user: &WebUser,
     q: &PlansQuery,
-) -> WebResult<(
-    String,
-    String,
-    String,
-    crate::store::reports::PlanReport,
-)> {
+) -> WebResult<(String, String, String, crate::store::reports::PlanReport)> {
     let t = user.t();
     let this_month = today(state.clock.now(), &user.timezone)[..7].to_string();
     let to = if q.to.is_empty() {
@@ -863,7 +862,11 @@ async fn plans_export(
         .collect();
     for (measure, target, achieved) in [
         ("money", r.total.money_target, r.total.money_achieved),
-        ("quantity", r.total.quantity_target, r.total.quantity_achieved),
+        (
+            "quantity",
+            r.total.quantity_target,
+            r.total.quantity_achieved,
+        ),
     ] {
         rows.push(vec![
             t.s("list.total"),

@@ -23,7 +23,9 @@ pub fn router() -> Router<AppState> {
             "/support",
             get(list)
                 .post(open)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_ATTACHMENT + 64 * 1024)),
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    MAX_ATTACHMENT + 64 * 1024,
+                )),
         )
         .route("/support/{id}", get(card))
         .route("/support/{id}/file", get(file))

@@ -567,8 +567,13 @@ pub static SUPPORT: ListSpec = ListSpec {
         Col::new("subject", "col.subject", "sr.subject", Kind::Text)
             .filter(Filter::Contains)
             .link("/support/", "sr.id"),
-        Col::new("state", "col.state", "sr.state", Kind::Enum("support_state"))
-            .filter(Filter::Choice(crate::store::support::STATES)),
+        Col::new(
+            "state",
+            "col.state",
+            "sr.state",
+            Kind::Enum("support_state"),
+        )
+        .filter(Filter::Choice(crate::store::support::STATES)),
         Col::new("distributor", "col.distributor", "d.code", Kind::Text).filter(Filter::Contains),
         Col::new("opened_by", "col.opened_by", "ku.login", Kind::Text).filter(Filter::Contains),
         Col::new("page", "col.page", "sr.page", Kind::Text).hidden(),
