@@ -208,6 +208,42 @@ async fn two_servers(db: &TestDb) {
     subjects.dedup();
     assert_eq!(subjects.len(), 40);
     assert_eq!(in_state(&a, "sent").await, 40);
+
+    // Claims at the same moment from both servers: no message is claimed twice.
+    for i in 0..200 {
+        a.queue_mail(
+            &Outgoing {
+                kind: "support",
+                to: format!("many{i}@acme.test"),
+                subject: "x".into(),
+                body: "y".into(),
+                attachment: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    let claims = (0..8).map(|i| {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move {
+            store
+                .claim_mail(&format!("server-{i}"), now, 40)
+                .await
+                .unwrap()
+        }
+    });
+    let claimed: Vec<i64> = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .flatten()
+        .map(|m| m.id)
+        .collect();
+    let mut unique = claimed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), claimed.len(), "a message claimed twice");
+    assert_eq!(claimed.len(), 200);
     a.close().await;
     b.close().await;
 }

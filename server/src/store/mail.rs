@@ -112,24 +112,49 @@ impl Store {
     /// Claims up to `limit` due messages for `owner`: one statement moves them from `queued`
     /// to `sending` and counts the attempt; of several servers each row goes to one.
     pub async fn claim_mail(&self, owner: &str, now: i64, limit: i64) -> Result<Vec<ClaimedMail>> {
-        let mut tx = self.begin_write().await?;
-        let rows: Vec<(i64, String, String, String, String, String, Option<Vec<u8>>, i64, i64)> =
-            rows_on(
-                &mut tx,
+        // On PostgreSQL rows another server is claiming right now are skipped rather than
+        // waited for (each server gets other messages); the outer `state = 'queued'` is what
+        // makes a row go to one server either way.
+        let sql = match self.backend() {
+            super::Backend::Postgres => {
+                "UPDATE mail_outbox SET state = 'sending', lease_owner = $1, lease_until_ms = $2, \
+                 attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM mail_outbox WHERE state = 'queued' AND next_attempt_ms <= $3 \
+                              ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                   AND state = 'queued' \
+                 RETURNING id, kind, to_addr, subject, body, attachment_name, attachment, attempts, created_at_ms"
+            }
+            super::Backend::Sqlite => {
                 "UPDATE mail_outbox SET state = 'sending', lease_owner = $1, lease_until_ms = $2, \
                  attempts = attempts + 1 \
                  WHERE id IN (SELECT id FROM mail_outbox WHERE state = 'queued' AND next_attempt_ms <= $3 \
                               ORDER BY id LIMIT $4) \
                    AND state = 'queued' \
-                 RETURNING id, kind, to_addr, subject, body, attachment_name, attachment, attempts, created_at_ms",
-                &[
-                    owner.into_val(),
-                    (now + LEASE_MS).into_val(),
-                    now.into_val(),
-                    limit.into_val(),
-                ],
-            )
-            .await?;
+                 RETURNING id, kind, to_addr, subject, body, attachment_name, attachment, attempts, created_at_ms"
+            }
+        };
+        let mut tx = self.begin_write().await?;
+        let rows: Vec<(
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<Vec<u8>>,
+            i64,
+            i64,
+        )> = rows_on(
+            &mut tx,
+            sql,
+            &[
+                owner.into_val(),
+                (now + LEASE_MS).into_val(),
+                now.into_val(),
+                limit.into_val(),
+            ],
+        )
+        .await?;
         tx.commit().await?;
         let mut out: Vec<ClaimedMail> = rows
             .into_iter()
