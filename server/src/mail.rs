@@ -62,6 +62,9 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     owner: String,
+    /// The message being sent right now (0: none), so that a stopping server gives back
+    /// everything else it claimed.
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// What one round did.
@@ -91,7 +94,15 @@ impl Mailer {
             transport: builder.build(),
             from,
             owner: uuid::Uuid::new_v4().to_string(),
+            in_flight: Default::default(),
         })
+    }
+
+    /// Gives back to the queue what this server claimed and has not begun to send (called
+    /// when it stops; the message in flight, if any, stays with the housekeeping).
+    pub async fn release(&self, store: &Store) -> crate::store::Result<u64> {
+        let sending = self.in_flight.load(std::sync::atomic::Ordering::SeqCst);
+        store.unclaim_mail(&self.owner, None, sending).await
     }
 
     /// Claims due messages and sends them; each outcome is recorded only while this server
@@ -104,11 +115,11 @@ impl Mailer {
             // A claim about to run out is not used: another server could take it over while
             // the send is still going on.
             if elapsed() + SEND_TIMEOUT.as_millis() as i64 * 2 > LEASE_MS {
-                store
-                    .mail_not_sent(m.id, &self.owner, Some(now), "claim ran out")
-                    .await?;
+                store.unclaim_mail(&self.owner, Some(m.id), 0).await?;
                 continue;
             }
+            self.in_flight
+                .store(m.id, std::sync::atomic::Ordering::SeqCst);
             let outcome = match self.message(&m) {
                 Ok(msg) => self.transport.send(msg).await.map(|_| ()).map_err(|e| {
                     let permanent = e.is_permanent();
@@ -133,6 +144,7 @@ impl Mailer {
                     }
                 }
             }
+            self.in_flight.store(0, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(round)
     }
@@ -212,6 +224,9 @@ pub fn link(public_url: &str, path: &str) -> String {
     format!("{}{path}", public_url.trim_end_matches('/'))
 }
 
+/// Failed lines an RDC failure mail attaches at most (the rest are on the RDC's page).
+pub const RDC_FAILURE_ROWS: usize = 10_000;
+
 /// The letters the back office sends, in the recipient's language.
 pub mod letters {
     use super::*;
@@ -239,12 +254,13 @@ pub mod letters {
     ) -> Outgoing {
         let t = T::new(lang);
         let status = t.value("import_status", &job.status);
+        let kind = t.value("import_kind", &job.kind);
         let n = |v: i64| v.to_string();
         let mut body = text(
             &t,
             "mail.import.body",
             &[
-                ("kind", &job.kind),
+                ("kind", &kind),
                 ("file", &job.file_name),
                 ("status", &status),
                 ("read", &n(job.rows_read)),
@@ -264,7 +280,7 @@ pub mod letters {
             to: to.into(),
             subject: one_line(t.f(
                 "mail.import.subject",
-                &[("kind", &job.kind), ("status", &status)],
+                &[("kind", &kind), ("status", &status)],
             )),
             body,
             attachment: (!refused_file.is_empty())
@@ -283,7 +299,8 @@ pub mod letters {
         let t = T::new(lang);
         let mut csv = csv::Writer::from_writer(Vec::new());
         let _ = csv.write_record(["invoice", "line", "reason"]);
-        for (invoice, line, reason) in failures {
+        // The file stays well under the outbox's attachment limit.
+        for (invoice, line, reason) in failures.iter().take(RDC_FAILURE_ROWS) {
             let _ = csv.write_record([invoice.as_str(), &line.to_string(), reason.as_str()]);
         }
         let file = csv.into_inner().unwrap_or_default();
@@ -366,6 +383,26 @@ pub mod letters {
                 ),
                 text,
                 link(public_url, &format!("/support/{request_id}"))
+            ),
+            attachment: None,
+        }
+    }
+
+    /// A notice to the old address that a login's mail address was changed.
+    pub fn email_changed(lang: &str, to: &str, login: &str, new_address: &str) -> Outgoing {
+        let t = T::new(lang);
+        let new_address = if new_address.is_empty() {
+            t.s("mail.email_changed.none")
+        } else {
+            new_address.to_string()
+        };
+        Outgoing {
+            kind: "account",
+            to: to.into(),
+            subject: t.s("mail.email_changed.subject"),
+            body: t.f(
+                "mail.email_changed.body",
+                &[("login", login), ("address", &new_address)],
             ),
             attachment: None,
         }

@@ -356,7 +356,15 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
     let addr = listener.local_addr()?;
     let store = store.with_public_url(&settings.public_url());
     let mailer = match settings.mail()? {
-        Some(m) => Some(fieldsync_server::mail::Mailer::new(&m)?),
+        Some(m) => {
+            if settings.public_url.is_none() {
+                tracing::warn!(
+                    url = %settings.public_url(),
+                    "mail is on but public_url is not set: links in mail point at the listen address"
+                );
+            }
+            Some(fieldsync_server::mail::Mailer::new(&m)?)
+        }
         None => None,
     };
     if demo {
@@ -420,13 +428,17 @@ async fn serve(store: Store, settings: &Settings, demo: bool) -> anyhow::Result<
         },
     );
     let maintenance = fieldsync_server::store::maintenance::spawn(store.clone());
-    let mail = mailer.map(|m| fieldsync_server::mail::spawn(store.clone(), m));
+    let mail = mailer.map(|m| (fieldsync_server::mail::spawn(store.clone(), m.clone()), m));
     fieldsync_server::serve(listener, state, stop_signal()).await?;
     tracing::info!("stopped accepting; requests in flight finished");
     webhooks.abort();
     maintenance.abort();
-    if let Some(mail) = mail {
-        mail.abort();
+    if let Some((task, mailer)) = mail {
+        task.abort();
+        // What it had claimed and not yet begun to send goes back to the queue.
+        if let Err(e) = mailer.release(&store).await {
+            tracing::warn!(error = %e, "claimed mail not given back");
+        }
     }
     store.close().await;
     Ok(())

@@ -299,6 +299,35 @@ async fn retries(db: &TestDb) {
     assert_eq!(r.given_up, 1, "{r:?}");
     assert_eq!(in_state(&s, "failed").await, 1);
 
+    // A server that stops gives back what it claimed and had not begun to send: those are
+    // queued again with their attempt uncounted; the one it was sending is not.
+    for who in ["ivan@acme.test", "iryna@acme.test", "ihor@acme.test"] {
+        s.queue_mail(&letter(who), now).await.unwrap();
+    }
+    let claimed = s
+        .claim_mail("a-stopping-server", now + 62_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let back = s
+        .unclaim_mail("a-stopping-server", None, claimed[0].id)
+        .await
+        .unwrap();
+    assert_eq!(back, 2);
+    let rows = s.mail_outbox(100).await.unwrap();
+    let state_of = |id: i64| {
+        let r = rows.iter().find(|r| r.id == id).unwrap();
+        (r.state.clone(), r.attempts)
+    };
+    assert_eq!(state_of(claimed[0].id), ("sending".into(), 1));
+    assert_eq!(state_of(claimed[1].id), ("queued".into(), 0));
+    assert_eq!(state_of(claimed[2].id), ("queued".into(), 0));
+    let r = up.deliver_due(&s, now + 62_000).await.unwrap();
+    assert_eq!(r.sent, 2);
+    s.mail_housekeeping(now + 62_000 + fieldsync_server::store::mail::LEASE_MS + 1)
+        .await
+        .unwrap();
+
     // A server that stopped while sending: the message is given up, never sent again.
     s.queue_mail(&letter("bohdan@acme.test"), now)
         .await
@@ -314,8 +343,8 @@ async fn retries(db: &TestDb) {
         up.deliver_due(&s, now + 10 * 60 * 60 * 1000).await.unwrap(),
         Round::default()
     );
-    assert_eq!(sink.messages().len(), 1);
-    assert_eq!(in_state(&s, "failed").await, 2);
+    assert_eq!(sink.messages().len(), 3);
+    assert_eq!(in_state(&s, "failed").await, 3);
     s.close().await;
 }
 on_both_backends!(unreachable_server_retried_refusal_given_up, retries);
@@ -828,4 +857,172 @@ async fn support_in_browser(db: &TestDb) {
 on_both_backends!(
     support_request_round_trip_in_the_browser,
     support_in_browser
+);
+
+async fn rdc_failures(db: &TestDb) {
+    use fieldsync_server::store::rdc::RdcForm;
+    let sink = SmtpSink::start();
+    let (server, _) = acme_server(db, 1).await;
+    let s = &server.store;
+    let d = s.distributor_id("ACME").await.unwrap();
+    key_user(s, "olena", Role::KeyUser, &["ACME"], "olena@acme.test").await;
+    let codes: Vec<(String,)> =
+        sqlx::query_as("SELECT code FROM outlets WHERE distributor_id = $1 ORDER BY id LIMIT 2")
+            .bind(d)
+            .fetch_all(s.test_pool())
+            .await
+            .unwrap();
+    let (rdc_code, shop) = (codes[0].0.clone(), codes[1].0.clone());
+    let (product,): (String,) =
+        sqlx::query_as("SELECT code FROM products WHERE distributor_id = $1 ORDER BY id LIMIT 1")
+            .bind(d)
+            .fetch_one(s.test_pool())
+            .await
+            .unwrap();
+    let api = ApiClient::new(&server, "ACME", "erp").await;
+    // By the outlets' orders: there are none in December, so the line cannot be split.
+    let rdc = s
+        .save_rdc(
+            d,
+            None,
+            &RdcForm {
+                outlet_code: rdc_code.clone(),
+                name: "Central RDC".into(),
+                method: "orders".into(),
+                active: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let attach = format!("code,name,rdc_code,rdc_share\n{shop},Shop,{rdc_code},100\n");
+    assert_eq!(api.import("outlets?format=csv", attach).await.0, 200);
+    let sale = format!(
+        "invoice_number,invoice_date,outlet_code,product_code,quantity,amount\nRF-1,2026-12-02,{rdc_code},{product},2,50\n"
+    );
+    assert_eq!(api.import("sales?format=csv", sale).await.0, 200);
+
+    // The key user runs it again from the RDC's card.
+    let token = match s.login("olena", PASSWORD, now_ms()).await.unwrap() {
+        LoginOutcome::Ok { token } => token,
+        other => panic!("{other:?}"),
+    };
+    let csrf = s
+        .web_session(&token, now_ms())
+        .await
+        .unwrap()
+        .unwrap()
+        .csrf_token;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{}/rdcs/{rdc}/run", server.url))
+        .header("cookie", format!("fs_session={token}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("from", "2026-12-01"),
+            ("to", "2026-12-31"),
+            ("invoices", "RF-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    mailer(&sink).deliver_due(s, now_ms()).await.unwrap();
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(to(&got[0]), "olena@acme.test");
+    assert!(got[0]["subject"].as_str().unwrap().contains('1'));
+    let (name, bytes) = attachment(&got[0], 0);
+    assert!(
+        name.starts_with("rdc-run-") && name.ends_with("-failures.csv"),
+        "{name}"
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "invoice,line,reason");
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[1].starts_with("RF-1,1,") && lines[1].contains("no orders"),
+        "{text}"
+    );
+    server.stop().await;
+}
+on_both_backends!(
+    rdc_failures_are_mailed_with_the_lines_attached,
+    rdc_failures
+);
+
+async fn email_change(db: &TestDb) {
+    let sink = SmtpSink::start();
+    let (server, _) = acme_server(db, 1).await;
+    let s = &server.store;
+    let id = key_user(s, "olena", Role::KeyUser, &["ACME"], "olena@acme.test").await;
+    let token = match s.login("olena", PASSWORD, now_ms()).await.unwrap() {
+        LoginOutcome::Ok { token } => token,
+        other => panic!("{other:?}"),
+    };
+    let csrf = s
+        .web_session(&token, now_ms())
+        .await
+        .unwrap()
+        .unwrap()
+        .csrf_token;
+    let http = reqwest::Client::new();
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (http, url, token, csrf) = (
+            http.clone(),
+            server.url.clone(),
+            token.clone(),
+            csrf.clone(),
+        );
+        async move {
+            let mut fields = fields;
+            fields.push(("csrf", csrf));
+            http.post(format!("{url}/settings/email"))
+                .header("cookie", format!("fs_session={token}"))
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // A borrowed session without the password cannot point reset links elsewhere.
+    let status = post(vec![
+        ("email", "thief@evil.test".into()),
+        ("current", "wrong-guess1".into()),
+    ])
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(s.key_user_email(id).await.unwrap(), "olena@acme.test");
+    // Not an address: refused.
+    let status = post(vec![
+        ("email", "not an address".into()),
+        ("current", PASSWORD.into()),
+    ])
+    .await;
+    assert_eq!(status, 400);
+    // With the password: changed, and the old address is told.
+    let status = post(vec![
+        ("email", "olena@new.test".into()),
+        ("current", PASSWORD.into()),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(s.key_user_email(id).await.unwrap(), "olena@new.test");
+    mailer(&sink).deliver_due(s, now_ms()).await.unwrap();
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(to(&got[0]), "olena@acme.test");
+    assert!(got[0]["text"].as_str().unwrap().contains("olena@new.test"));
+    server.stop().await;
+}
+on_both_backends!(
+    an_email_change_needs_the_password_and_tells_the_old_address,
+    email_change
 );

@@ -328,35 +328,9 @@ impl Store {
         keep_token: &str,
         now: i64,
     ) -> Result<PasswordChange> {
-        let subject = user_id.to_string();
-        let ticket = self.secrets().admit()?;
-        let last = match self
-            .claim_attempt(PASSWORD_CHANGE_RULE, &subject, now)
-            .await?
-        {
-            Gate::Locked { until_ms } => return Ok(PasswordChange::Locked { until_ms }),
-            Gate::Check { last } => last,
-        };
-        let (hash,): (String,) = self
-            .one(
-                "SELECT password_hash FROM key_users WHERE id = $1",
-                &[user_id.into_val()],
-            )
-            .await?;
-        if ticket
-            .verify(current.to_string(), vec![hash])
-            .await?
-            .is_none()
-        {
-            return Ok(if last {
-                PasswordChange::Locked {
-                    until_ms: now + LOCKOUT_MS,
-                }
-            } else {
-                PasswordChange::WrongCurrent
-            });
+        if let Some(refused) = self.check_current_password(user_id, current, now).await? {
+            return Ok(refused);
         }
-        self.clear_attempts(PASSWORD_CHANGE_RULE, &subject).await?;
         if let Some(problem) = password_problem(new) {
             return Err(StoreError::Refused(problem));
         }
@@ -374,6 +348,47 @@ impl Store {
         ])
         .await?;
         Ok(PasswordChange::Changed)
+    }
+
+    /// Checks a logged-in user's current password before a change that needs it (a new
+    /// password, a new mail address); wrong ones lock like the login form. `None` when it is
+    /// right, else why not.
+    pub(crate) async fn check_current_password(
+        &self,
+        user_id: i64,
+        current: &str,
+        now: i64,
+    ) -> Result<Option<PasswordChange>> {
+        let subject = user_id.to_string();
+        let ticket = self.secrets().admit()?;
+        let last = match self
+            .claim_attempt(PASSWORD_CHANGE_RULE, &subject, now)
+            .await?
+        {
+            Gate::Locked { until_ms } => return Ok(Some(PasswordChange::Locked { until_ms })),
+            Gate::Check { last } => last,
+        };
+        let (hash,): (String,) = self
+            .one(
+                "SELECT password_hash FROM key_users WHERE id = $1",
+                &[user_id.into_val()],
+            )
+            .await?;
+        if ticket
+            .verify(current.to_string(), vec![hash])
+            .await?
+            .is_none()
+        {
+            return Ok(Some(if last {
+                PasswordChange::Locked {
+                    until_ms: now + LOCKOUT_MS,
+                }
+            } else {
+                PasswordChange::WrongCurrent
+            }));
+        }
+        self.clear_attempts(PASSWORD_CHANGE_RULE, &subject).await?;
+        Ok(None)
     }
 
     /// Language and time zone of a key user.

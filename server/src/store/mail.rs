@@ -186,6 +186,23 @@ impl Store {
             == 1)
     }
 
+    /// Puts claimed messages of `owner` back to the queue untried (their attempt uncounted):
+    /// all of them but `except` (the one a stopping server may have been sending), or only
+    /// `only`. Returns how many.
+    pub async fn unclaim_mail(&self, owner: &str, only: Option<i64>, except: i64) -> Result<u64> {
+        self.exec(
+            "UPDATE mail_outbox SET state = 'queued', attempts = attempts - 1, \
+             lease_owner = '', lease_until_ms = 0 \
+             WHERE state = 'sending' AND lease_owner = $1 AND id <> $2 AND ($3 = 0 OR id = $3)",
+            &[
+                owner.into_val(),
+                except.into_val(),
+                only.unwrap_or(0).into_val(),
+            ],
+        )
+        .await
+    }
+
     /// A send that failed: back to the queue for `next_attempt_ms`, or given up (`None`).
     pub async fn mail_not_sent(
         &self,
@@ -236,6 +253,21 @@ impl Store {
                 &[(now - KEEP_MS).into_val()],
             )
             .await?;
+        self.exec(
+            "DELETE FROM password_resets WHERE expires_at_ms < $1",
+            &[now.into_val()],
+        )
+        .await?;
+        // Digest claims of days long past (a day is `YYYY-MM-DD`, compared as text).
+        let before = fieldsync_protocol::dates::format(fieldsync_protocol::dates::date_at(
+            now - KEEP_MS,
+            "UTC",
+        ));
+        self.exec(
+            "DELETE FROM mail_digests WHERE day < $1",
+            &[before.into_val()],
+        )
+        .await?;
         Ok((stalled, removed))
     }
 

@@ -15,7 +15,9 @@ pub const PERIOD: Duration = Duration::from_secs(30);
 /// One round; returns (import jobs recovered, lockout counts forgotten).
 pub async fn run_once(store: &Store, now: i64) -> Result<(u64, u64)> {
     let jobs = store.recover_import_jobs(now).await?;
-    let longest = super::keyusers::LOCKOUT_MS.max(super::devices::PIN_LOCK_MS);
+    let longest = super::keyusers::LOCKOUT_MS
+        .max(super::devices::PIN_LOCK_MS)
+        .max(super::password_reset::RESET_RULE.lock_ms);
     let attempts = store.forget_old_attempts(now, longest).await?;
     store.refresh_plans().await?;
     store.mail_housekeeping(now).await?;

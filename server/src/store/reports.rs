@@ -539,7 +539,10 @@ impl Store {
                 }
                 month.add(&row);
                 report.total.add(&row);
-                report.rows.push(row);
+                // Every plan counts in the sums; the rows shown stop past the limit.
+                if (report.rows.len() as i64) <= limit {
+                    report.rows.push(row);
+                }
             }
             report.months.push(month);
         }

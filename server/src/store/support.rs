@@ -86,7 +86,8 @@ pub type Letter<'a> = &'a (dyn Fn(i64, &str, &str) -> Outgoing + Send + Sync);
 const HEAD_OFFICE_MAIL: &str = "SELECT email, lang FROM key_users \
      WHERE role = 'head_office' AND email <> '' AND disabled_at_ms IS NULL ORDER BY id";
 
-fn clean(s: &str, max: usize) -> String {
+/// A text as stored: trimmed and at most `max` characters.
+pub fn clean(s: &str, max: usize) -> String {
     s.trim().chars().take(max).collect()
 }
 
@@ -328,7 +329,8 @@ impl Store {
         Ok(rows.into_iter().next().map(|(e,)| e).unwrap_or_default())
     }
 
-    /// Sets a key user's mail address ('' removes it); the caller checks its form.
+    /// Sets a key user's mail address ('' removes it); the caller checks its form. (An
+    /// operator's or a test's: a user's own change goes through [`Store::change_email`].)
     pub async fn set_key_user_email(&self, id: i64, email: &str) -> Result<()> {
         self.exec(
             "UPDATE key_users SET email = $1 WHERE id = $2",
@@ -336,6 +338,48 @@ impl Store {
         )
         .await?;
         Ok(())
+    }
+
+    /// A user changes their own mail address: the current password is checked first (the
+    /// address receives password-reset links, so a borrowed session must not redirect them),
+    /// and the old address is told, in the same transaction as the change.
+    pub async fn change_email(
+        &self,
+        id: i64,
+        current_password: &str,
+        email: &str,
+        now: i64,
+        notice: impl FnOnce(&str, &str, &str) -> Outgoing,
+    ) -> Result<super::keyusers::PasswordChange> {
+        if let Some(refused) = self
+            .check_current_password(id, current_password, now)
+            .await?
+        {
+            return Ok(refused);
+        }
+        let mut tx = self.begin_write().await?;
+        let old: Vec<(String, String, String)> = rows_on(
+            &mut tx,
+            "SELECT email, lang, login FROM key_users WHERE id = $1",
+            &[Val::I(id)],
+        )
+        .await?;
+        exec_on(
+            &mut tx,
+            "UPDATE key_users SET email = $1 WHERE id = $2",
+            &[email.trim().into_val(), Val::I(id)],
+        )
+        .await?;
+        if let Some((old, lang, login)) = old.into_iter().next()
+            && !old.is_empty()
+            && old != email.trim()
+        {
+            let mut m = notice(&lang, &old, &login);
+            m.to = old;
+            queue_on(&mut tx, &m, now).await?;
+        }
+        tx.commit().await?;
+        Ok(super::keyusers::PasswordChange::Changed)
     }
 }
 

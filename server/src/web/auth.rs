@@ -388,11 +388,19 @@ fn settings_page(user: &WebUser, email: &str, message: Option<(bool, String)>) -
                     input #timezone name="timezone" list="timezones" value=(user.timezone);
                     datalist #timezones { @for tz in TIMEZONES { option value=(tz) {} } }
                 }
+                button #save-settings type="submit" { (t.s("common.save")) }
+            }
+        }
+        section {
+            h2 { (t.s("settings.email")) }
+            form #email-form method="post" action="/settings/email" {
+                (csrf_field(user))
                 label { (t.s("settings.email"))
                     input #email type="email" name="email" value=(email) maxlength="254";
                 }
+                label { (t.s("settings.current_password")) input #email-password type="password" name="current"; }
                 p.hint { (t.s("settings.email_hint")) }
-                button #save-settings type="submit" { (t.s("common.save")) }
+                button #save-email type="submit" { (t.s("common.save")) }
             }
         }
         section {
@@ -418,8 +426,6 @@ pub async fn settings_form(State(state): State<AppState>, user: WebUser) -> WebR
 pub struct SettingsForm {
     lang: String,
     timezone: String,
-    #[serde(default)]
-    email: String,
 }
 
 pub async fn save_settings(
@@ -429,7 +435,8 @@ pub async fn save_settings(
     if !super::i18n::LANGS.iter().any(|(c, _)| *c == form.lang) {
         return Err(WebError::bad(&user.t(), "settings.bad_language"));
     }
-    let email = form.email.trim();
+    let stored = state.store.key_user_email(user.id).await?;
+    let email = stored.as_str();
     if !super::valid_timezone(form.timezone.trim()) {
         let page = settings_page(
             &user,
@@ -438,19 +445,10 @@ pub async fn save_settings(
         );
         return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
-    if !email.is_empty() && !crate::store::mail::valid_address(email) {
-        let page = settings_page(
-            &user,
-            email,
-            Some((false, user.t().s("settings.bad_email"))),
-        );
-        return Ok((StatusCode::BAD_REQUEST, page).into_response());
-    }
     state
         .store
         .set_key_user_preferences(user.id, &form.lang, form.timezone.trim())
         .await?;
-    state.store.set_key_user_email(user.id, email).await?;
     user.lang = form.lang;
     user.timezone = form.timezone.trim().to_string();
     Ok(settings_page(&user, email, Some((true, user.t().s("settings.saved")))).into_response())
@@ -496,6 +494,65 @@ pub async fn change_password(
             ),
         ),
         Err(e @ (StoreError::Refused(_) | StoreError::Busy(_))) => match WebError::store(&t, e) {
+            WebError::Page(status, message) => refused(status, message),
+            other => Err(other),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    current: String,
+}
+
+/// A user's own mail address: the current password first (reset links go there), and the
+/// old address is told.
+pub async fn change_email(
+    State(state): State<AppState>,
+    Posted(user, form): Posted<EmailForm>,
+) -> WebResult<Response> {
+    let t = user.t();
+    let now = state.clock.now();
+    let email = form.email.trim();
+    let stored = state.store.key_user_email(user.id).await?;
+    let refused = |status: StatusCode, message: String| {
+        Ok((
+            status,
+            settings_page(&user, &stored, Some((false, message))),
+        )
+            .into_response())
+    };
+    if !email.is_empty() && !crate::store::mail::valid_address(email) {
+        return refused(StatusCode::BAD_REQUEST, t.s("settings.bad_email"));
+    }
+    let outcome = state
+        .store
+        .change_email(user.id, &form.current, email, now, |lang, to, login| {
+            crate::mail::letters::email_changed(lang, to, login, email)
+        })
+        .await;
+    match outcome {
+        Ok(PasswordChange::Changed) => {
+            Ok(
+                settings_page(&user, email, Some((true, t.s("settings.email_saved"))))
+                    .into_response(),
+            )
+        }
+        Ok(PasswordChange::WrongCurrent) => {
+            refused(StatusCode::BAD_REQUEST, t.s("wrong_current_password"))
+        }
+        Ok(PasswordChange::Locked { until_ms }) => refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            t.f(
+                "password_change_locked",
+                &[("minutes", &minutes_left(until_ms, now))],
+            ),
+        ),
+        Err(e @ StoreError::Busy(_)) => match WebError::store(&t, e) {
             WebError::Page(status, message) => refused(status, message),
             other => Err(other),
         },

@@ -174,6 +174,7 @@ pub fn router() -> Router<AppState> {
             get(auth::settings_form).post(auth::save_settings),
         )
         .route("/settings/password", post(auth::change_password))
+        .route("/settings/email", post(auth::change_email))
         .route("/assets/app.css", get(app_css))
         .route("/assets/map.js", get(map::map_js))
         .route("/assets/leaflet/{*file}", get(map::leaflet_file))

@@ -15,7 +15,9 @@ use super::{Posted, T, WebError, WebResult, WebUser, create_block, csrf_field, f
 use crate::AppState;
 use crate::mail::letters;
 use crate::store::keyusers::Role;
-use crate::store::support::{MAX_ATTACHMENT, NewRequest, Step, SupportRequest};
+use crate::store::support::{
+    MAX_ATTACHMENT, MAX_SUBJECT, MAX_TEXT, NewRequest, Step, SupportRequest, clean,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,9 +37,15 @@ pub fn router() -> Router<AppState> {
         .route("/mail", get(outbox))
 }
 
-/// A page of this server the request may name: a path, never another site or a script.
+/// A page of this server the request may name: a path, never another site or a script
+/// (browsers drop tabs and line breaks from a link, so `/\t/site` would be `//site`).
 fn own_page(page: &str) -> Option<&str> {
-    (page.starts_with('/') && !page.starts_with("//") && !page.contains('\\')).then_some(page)
+    (page.starts_with('/')
+        && !page.starts_with("//")
+        && !page
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control()))
+    .then_some(page)
 }
 
 /// The page the user came from (the request is probably about it), when it is ours.
@@ -127,11 +135,19 @@ async fn open(
     user.check_csrf(&csrf)?;
     user.check_write()?;
     user.check_distributor(r.distributor_id)?;
+    // A distributor that exists and is active (head office's scope admits any id).
+    let ds = super::user_distributors(&state, &user).await?;
+    if !ds.iter().any(|d| d.0 == r.distributor_id) {
+        return Err(WebError::not_found(&t));
+    }
     if own_page(r.page.trim()).is_none() {
         r.page.clear();
     }
     let base = state.store.public_url().to_string();
-    let (subject, text, login) = (r.subject.trim(), r.text.trim(), user.login.clone());
+    // The letter says what is stored: the same limits.
+    let subject = clean(&r.subject, MAX_SUBJECT);
+    let text = clean(&r.text, MAX_TEXT);
+    let (subject, text, login) = (subject.as_str(), text.as_str(), user.login.clone());
     let letter = |id: i64, lang: &str, to: &str| {
         letters::support_step(lang, to, id, subject, "opened", &login, text, &base)
     };
@@ -273,7 +289,8 @@ async fn step(
     }
     let base = state.store.public_url().to_string();
     let login = user.login.clone();
-    let text = text.trim();
+    let text = clean(text, MAX_TEXT);
+    let text = text.as_str();
     let letter = |id: i64, lang: &str, to: &str| {
         letters::support_step(lang, to, id, &r.subject, step.kind(), &login, text, &base)
     };
@@ -333,4 +350,29 @@ pub async fn outbox(State(state): State<AppState>, user: WebUser) -> WebResult<M
         }
     };
     Ok(layout(&t, &user, &t.s("nav.mail"), body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_page;
+
+    #[test]
+    fn only_a_path_of_this_site_is_linked() {
+        assert_eq!(
+            own_page("/products?f.code=P-1"),
+            Some("/products?f.code=P-1")
+        );
+        for other in [
+            "//evil.example/x",
+            "/\t/evil.example/x",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "products",
+            "/a b",
+        ] {
+            assert_eq!(own_page(other), None, "{other:?}");
+        }
+    }
 }
