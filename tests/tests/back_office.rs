@@ -890,19 +890,20 @@ async fn master_data_actions(db: &TestDb) {
     );
     // Change the password: the wrong current one is refused, the new one logs in.
     b.goto(&format!("{url}/settings")).await;
-    b.fill("input[name=current]", "not-it-1").await;
-    b.fill("input[name=new]", "newsecret7").await;
+    b.fill("#password-form input[name=current]", "not-it-1")
+        .await;
+    b.fill("#password-form input[name=new]", "newsecret7").await;
     b.click("#change-password").await;
     assert_eq!(
         b.text("#settings-message").await,
         "The current password is wrong."
     );
-    b.fill("input[name=current]", PASSWORD).await;
-    b.fill("input[name=new]", "short1").await;
+    b.fill("#password-form input[name=current]", PASSWORD).await;
+    b.fill("#password-form input[name=new]", "short1").await;
     b.click("#change-password").await;
     assert!(b.text("#settings-message").await.contains("at least 8"));
-    b.fill("input[name=current]", PASSWORD).await;
-    b.fill("input[name=new]", "newsecret7").await;
+    b.fill("#password-form input[name=current]", PASSWORD).await;
+    b.fill("#password-form input[name=new]", "newsecret7").await;
     b.click("#change-password").await;
     assert!(
         b.text("#settings-message")

@@ -405,7 +405,7 @@ fn settings_page(user: &WebUser, email: &str, message: Option<(bool, String)>) -
         }
         section {
             h2 { (t.s("settings.password")) }
-            form method="post" action="/settings/password" {
+            form #password-form method="post" action="/settings/password" {
                 (csrf_field(user))
                 label { (t.s("settings.current_password")) input type="password" name="current"; }
                 label { (t.s("settings.new_password")) input type="password" name="new"; }
@@ -467,38 +467,12 @@ pub async fn change_password(
 ) -> WebResult<Response> {
     let token = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     let now = state.clock.now();
-    let t = user.t();
     let email = state.store.key_user_email(user.id).await?;
-    let refused = |status: StatusCode, message: String| {
-        Ok((status, settings_page(&user, &email, Some((false, message)))).into_response())
-    };
-    match state
+    let outcome = state
         .store
         .change_password(user.id, &form.current, &form.new, &token, now)
-        .await
-    {
-        Ok(PasswordChange::Changed) => Ok(settings_page(
-            &user,
-            &email,
-            Some((true, t.s("settings.password_changed"))),
-        )
-        .into_response()),
-        Ok(PasswordChange::WrongCurrent) => {
-            refused(StatusCode::BAD_REQUEST, t.s("wrong_current_password"))
-        }
-        Ok(PasswordChange::Locked { until_ms }) => refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            t.f(
-                "password_change_locked",
-                &[("minutes", &minutes_left(until_ms, now))],
-            ),
-        ),
-        Err(e @ (StoreError::Refused(_) | StoreError::Busy(_))) => match WebError::store(&t, e) {
-            WebError::Page(status, message) => refused(status, message),
-            other => Err(other),
-        },
-        Err(e) => Err(e.into()),
-    }
+        .await;
+    after_checked_change(&user, &email, outcome, "settings.password_changed", now)
 }
 
 #[derive(Deserialize)]
@@ -518,16 +492,10 @@ pub async fn change_email(
     let t = user.t();
     let now = state.clock.now();
     let email = form.email.trim();
-    let stored = state.store.key_user_email(user.id).await?;
-    let refused = |status: StatusCode, message: String| {
-        Ok((
-            status,
-            settings_page(&user, &stored, Some((false, message))),
-        )
-            .into_response())
-    };
     if !email.is_empty() && !crate::store::mail::valid_address(email) {
-        return refused(StatusCode::BAD_REQUEST, t.s("settings.bad_email"));
+        let stored = state.store.key_user_email(user.id).await?;
+        let page = settings_page(&user, &stored, Some((false, t.s("settings.bad_email"))));
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
     }
     let outcome = state
         .store
@@ -535,12 +503,25 @@ pub async fn change_email(
             crate::mail::letters::email_changed(lang, to, login, email)
         })
         .await;
+    after_checked_change(&user, email, outcome, "settings.email_saved", now)
+}
+
+/// The settings page after a change that needed the current password: `done` when it was
+/// made, else why not (wrong password, locked, refused, busy).
+fn after_checked_change(
+    user: &WebUser,
+    email: &str,
+    outcome: crate::store::Result<PasswordChange>,
+    done: &str,
+    now: i64,
+) -> WebResult<Response> {
+    let t = user.t();
+    let refused = |status: StatusCode, message: String| {
+        Ok((status, settings_page(user, email, Some((false, message)))).into_response())
+    };
     match outcome {
         Ok(PasswordChange::Changed) => {
-            Ok(
-                settings_page(&user, email, Some((true, t.s("settings.email_saved"))))
-                    .into_response(),
-            )
+            Ok(settings_page(user, email, Some((true, t.s(done)))).into_response())
         }
         Ok(PasswordChange::WrongCurrent) => {
             refused(StatusCode::BAD_REQUEST, t.s("wrong_current_password"))
@@ -552,7 +533,7 @@ pub async fn change_email(
                 &[("minutes", &minutes_left(until_ms, now))],
             ),
         ),
-        Err(e @ StoreError::Busy(_)) => match WebError::store(&t, e) {
+        Err(e @ (StoreError::Refused(_) | StoreError::Busy(_))) => match WebError::store(&t, e) {
             WebError::Page(status, message) => refused(status, message),
             other => Err(other),
         },
