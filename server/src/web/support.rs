@@ -76,7 +76,7 @@ async fn list(
     let t = user.t();
     let ds = super::user_distributors(&state, &user).await?;
     let form = html! {
-        form #support-form method="post" action="/support" enctype="multipart/form-data" {
+        form.step #support-form method="post" action="/support" enctype="multipart/form-data" {
             input type="hidden" name="csrf" value=(user.csrf_token);
             (super::distributor_select(&t, &ds))
             label { (t.s("support.subject")) input #support-subject name="subject" maxlength="200" required; }
@@ -202,21 +202,21 @@ async fn card(
             }
         }
         @if head_office && r.state != "closed" {
-            form #answer-form method="post" action={"/support/" (r.id) "/answer"} {
+            form.step #answer-form method="post" action={"/support/" (r.id) "/answer"} {
                 (csrf_field(&user))
                 label { (t.s("support.answer")) textarea #answer-text name="text" rows="5" maxlength="10000" required {} }
                 button #answer-submit type="submit" { (t.s("support.send_answer")) }
             }
         }
         @if requester && r.state == "answered" {
-            form #confirm-form method="post" action={"/support/" (r.id) "/confirm"} {
+            form.step #confirm-form method="post" action={"/support/" (r.id) "/confirm"} {
                 (csrf_field(&user))
                 label { (t.s("support.comment_optional")) textarea #confirm-text name="text" rows="2" maxlength="10000" {} }
                 button #confirm-submit type="submit" { (t.s("support.confirm")) }
             }
         }
         @if requester && (r.state == "answered" || r.state == "closed") {
-            form #reopen-form method="post" action={"/support/" (r.id) "/reopen"} {
+            form.step #reopen-form method="post" action={"/support/" (r.id) "/reopen"} {
                 (csrf_field(&user))
                 label { (t.s("support.reopen_why")) textarea #reopen-text name="text" rows="3" maxlength="10000" required {} }
                 button #reopen-submit type="submit" { (t.s("support.reopen")) }
