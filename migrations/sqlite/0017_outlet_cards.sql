@@ -29,7 +29,8 @@ CREATE TABLE card_docs (
 );
 
 -- Every accepted change, kept as history (who changed what, when the device recorded it) and
--- served by id to pulls while its OUTLET_CARD_CHANGE change-log row is live.
+-- served by id to pulls while its OUTLET_CARD_CHANGE change-log row is live. `id` is the
+-- change-log number handed out for the change.
 CREATE TABLE card_log (
     id             INTEGER PRIMARY KEY,
     outlet_id      INTEGER NOT NULL,
@@ -37,7 +38,6 @@ CREATE TABLE card_log (
     hash           TEXT NOT NULL,
     actor          TEXT NOT NULL,
     bytes          BLOB NOT NULL,
-    change_seq     INTEGER NOT NULL DEFAULT 0,
     device_time_ms INTEGER NOT NULL,
     received_at_ms INTEGER NOT NULL,
     compacted      INTEGER NOT NULL DEFAULT 0,

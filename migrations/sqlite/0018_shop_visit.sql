@@ -1,9 +1,5 @@
 -- fieldsync: the whole shop visit: local time, the order's fate, receivables (sqlite). Never edit once landed; add a new file instead.
 
--- A card change's id is the change-log number handed out for it (0017 kept that number in
--- change_seq as well, which nothing reads any more).
-ALTER TABLE card_log DROP COLUMN change_seq;
-
 -- The device's UTC offset in minutes, as its last pull said (NULL: it never said; an app that
 -- predates the field). The server keeps instants in UTC; this is what "today" means to the phone.
 ALTER TABLE devices ADD COLUMN utc_offset_min INTEGER;
@@ -47,13 +43,9 @@ CREATE TABLE plans (
     measure        TEXT NOT NULL,
     target         INTEGER NOT NULL,
     updated_at_ms  INTEGER NOT NULL,
-    -- 1: orders or sales counted toward it changed since its phones were last told; the
-    -- housekeeping sends such plans again (one claiming statement, whatever the servers).
-    dirty          INTEGER NOT NULL DEFAULT 0,
     UNIQUE (distributor_id, period, scope, scope_id, category, brand, measure)
 );
 CREATE INDEX plans_scope ON plans (scope, scope_id, period);
-CREATE INDEX plans_dirty ON plans (dirty);
 
 -- Claim types (parent_id NULL) and their subtypes, kept by key users.
 CREATE TABLE claim_reasons (
@@ -87,13 +79,8 @@ CREATE TABLE claims (
     registered_at_ms  INTEGER,
     stage_changed_ms  INTEGER NOT NULL,
     handed_over_at_ms INTEGER,
-    deleted_at_ms     INTEGER,
-    -- Its place in the distributor's feed, given when it is registered (a draft has none):
-    -- a draft registered late still comes after every claim the feed already handed over.
-    feed_seq          INTEGER
+    deleted_at_ms     INTEGER
 );
-INSERT INTO counters (name, value) VALUES ('claim_feed', 0);
-CREATE INDEX claims_feed_seq ON claims (distributor_id, feed_seq);
 CREATE INDEX claims_feed ON claims (distributor_id, stage, handed_over_at_ms, number);
 CREATE INDEX claims_outlet ON claims (outlet_id, received_at_ms);
 CREATE TABLE claim_lines (

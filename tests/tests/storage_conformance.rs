@@ -408,3 +408,73 @@ async fn sqlite_log_is_checkpointed_in_the_background() {
     store.close().await;
     db.cleanup().await;
 }
+
+/// Migration 0021 on a database an older release left: claims registered before it keep their
+/// number as their place in the feed (a distributor's cursor, which paged by number, stays
+/// valid), drafts get none, and new places follow the largest number.
+async fn claim_feed_upgrade(db: &TestDb) {
+    use fieldsync_server::store::Backend as StoreBackend;
+    use fieldsync_server::store::migrate;
+    sqlx::any::install_default_drivers();
+    let url = match db.backend {
+        Backend::Sqlite => format!("{}?mode=rwc", db.url),
+        Backend::Postgres => db.url.clone(),
+    };
+    let backend = match db.backend {
+        Backend::Sqlite => StoreBackend::Sqlite,
+        Backend::Postgres => StoreBackend::Postgres,
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    migrate::run_until(&pool, backend, 20).await.unwrap();
+    for (id, number, registered) in [
+        ("c-1", 7, Some(1_i64)),
+        ("c-2", 9, None),
+        ("c-3", 12, Some(3)),
+    ] {
+        sqlx::query(
+            "INSERT INTO claims (id, number, distributor_id, device_id, mobile_user_id, position_id, \
+             outlet_id, stage, saved_device_ms, received_at_ms, registered_at_ms, stage_changed_ms) \
+             VALUES ($1, $2, 1, 1, 1, 1, 1, $3, 0, 0, $4, 0)",
+        )
+        .bind(id)
+        .bind(number)
+        .bind(if registered.is_some() { "registered" } else { "draft" })
+        .bind(registered)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let rows: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT id, feed_seq FROM claims ORDER BY id")
+            .fetch_all(store.test_pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("c-1".to_string(), Some(7)),
+            ("c-2".to_string(), None),
+            ("c-3".to_string(), Some(12))
+        ]
+    );
+    let next: (i64,) = match db.backend {
+        Backend::Sqlite => sqlx::query_as(
+            "UPDATE counters SET value = value + 1 WHERE name = 'claim_feed' RETURNING value",
+        )
+        .fetch_one(store.test_pool())
+        .await
+        .unwrap(),
+        Backend::Postgres => sqlx::query_as("SELECT nextval('claim_feed_seq')")
+            .fetch_one(store.test_pool())
+            .await
+            .unwrap(),
+    };
+    assert_eq!(next.0, 13);
+    store.close().await;
+}
+on_both_backends!(
+    claims_registered_before_the_feed_order_keep_their_number_as_their_place,
+    claim_feed_upgrade
+);

@@ -1,0 +1,16 @@
+-- fieldsync: plans marked for the housekeeping to send again, and the claims feed in registration order (postgres). Never edit once landed; add a new file instead.
+
+-- 1: orders or sales counted toward the plan changed since its phones were last told; the
+-- housekeeping sends such plans again (one claiming statement, whatever the servers).
+ALTER TABLE plans ADD COLUMN dirty BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX plans_dirty ON plans (dirty);
+
+-- A claim's place in the distributor's feed, given when it is registered (a draft has none):
+-- a draft registered late still comes after every claim the feed already handed over.
+ALTER TABLE claims ADD COLUMN feed_seq BIGINT;
+-- Claims registered before this migration keep their number as their place (the feed paged by
+-- number until now, so a distributor's cursor stays valid); new places follow the largest.
+CREATE SEQUENCE claim_feed_seq;
+UPDATE claims SET feed_seq = number WHERE registered_at_ms IS NOT NULL;
+SELECT setval('claim_feed_seq', (SELECT COALESCE(MAX(number), 0) + 1 FROM claims), false);
+CREATE INDEX claims_feed_seq ON claims (distributor_id, feed_seq);
