@@ -279,6 +279,16 @@ impl Store {
                 continue;
             }
             let day = dates::format(local.date());
+            // Most rounds find today's digest claimed already: a read, no write transaction.
+            let claimed: Vec<(i64,)> = self
+                .rows(
+                    "SELECT key_user_id FROM mail_digests WHERE key_user_id = $1 AND day = $2",
+                    &[Val::I(id), day.clone().into_val()],
+                )
+                .await?;
+            if !claimed.is_empty() {
+                continue;
+            }
             let mut tx = self.begin_write().await?;
             let claimed = exec_on(
                 &mut tx,

@@ -174,9 +174,7 @@ async fn sales_page(
                 }
             }
             button #report-apply type="submit" { (t.s("list.apply")) }
-            a #report-csv href={"/reports/sales/export?format=csv&" (query)} { "CSV" }
-            " "
-            a #report-xlsx href={"/reports/sales/export?format=xlsx&" (query)} { "XLSX" }
+            (export_links("/reports/sales", &query))
         }
         @if report.rows.is_empty() {
             p.empty #report-empty { (t.s("reports.empty")) }
@@ -224,6 +222,26 @@ fn chart_block(state: &AppState, chart: &serde_json::Value) -> Markup {
     }
 }
 
+/// Refuses to export a report cut at [`MAX_ROWS`] (a file must hold the whole report).
+fn whole(t: &crate::web::i18n::T, truncated: bool) -> WebResult<()> {
+    if truncated {
+        return Err(WebError::Page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t.f("reports.too_many", &[("limit", &MAX_ROWS.to_string())]),
+        ));
+    }
+    Ok(())
+}
+
+/// A report's CSV and XLSX links: its export path with the page's parameters.
+fn export_links(path: &str, query: &str) -> Markup {
+    html! {
+        a #report-csv href={(path) "/export?format=csv&" (query)} { "CSV" }
+        " "
+        a #report-xlsx href={(path) "/export?format=xlsx&" (query)} { "XLSX" }
+    }
+}
+
 /// Colours of a chart's two series (planned or ordered, and what came of it).
 const FIRST: &str = "#94a3b8";
 const SECOND: &str = "#1d4ed8";
@@ -267,12 +285,7 @@ async fn sales_export(
     let t = user.t();
     let p = params(&state, &user, &q).await?;
     let report: SalesReport = state.store.sales_report(&p).await?;
-    if report.truncated {
-        return Err(WebError::Page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            t.f("reports.too_many", &[("limit", &MAX_ROWS.to_string())]),
-        ));
-    }
+    whole(&t, report.truncated)?;
     let header_row = [
         t.s("reports.key").to_string(),
         t.s(group_key(
@@ -423,9 +436,7 @@ async fn recon_page(
         form.inline #report-params method="get" action="/reports/reconciliation" {
             (date_inputs(&t, &p))
             button #report-apply type="submit" { (t.s("list.apply")) }
-            a #report-csv href={"/reports/reconciliation/export?format=csv&" (query)} { "CSV" }
-            " "
-            a #report-xlsx href={"/reports/reconciliation/export?format=xlsx&" (query)} { "XLSX" }
+            (export_links("/reports/reconciliation", &query))
         }
         p.hint { (t.s("reports.recon_hint")) }
         @if !r.rows.is_empty() { (chart_block(&state, &recon_chart)) }
@@ -456,12 +467,7 @@ async fn recon_export(
     let t = user.t();
     let p = params(&state, &user, &q).await?;
     let r = state.store.reconciliation(&p).await?;
-    if r.truncated {
-        return Err(WebError::Page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            t.f("reports.too_many", &[("limit", &MAX_ROWS.to_string())]),
-        ));
-    }
+    whole(&t, r.truncated)?;
     let header_row: Vec<String> = [
         "reports.group_outlet",
         "reports.ordered_qty",
@@ -537,9 +543,7 @@ async fn coverage_page(
         form.inline #report-params method="get" action="/reports/coverage" {
             (date_inputs(&t, &p))
             button #report-apply type="submit" { (t.s("list.apply")) }
-            a #report-csv href={"/reports/coverage/export?format=csv&" (query)} { "CSV" }
-            " "
-            a #report-xlsx href={"/reports/coverage/export?format=xlsx&" (query)} { "XLSX" }
+            (export_links("/reports/coverage", &query))
         }
         p.hint { (t.s("reports.coverage_hint")) }
         @if !r.rows.is_empty() { (chart_block(&state, &coverage_chart)) }
@@ -595,12 +599,7 @@ async fn coverage_export(
 ) -> WebResult<Response> {
     let t = user.t();
     let (p, r) = coverage(&state, &user, &q).await?;
-    if r.truncated {
-        return Err(WebError::Page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            t.f("reports.too_many", &[("limit", &MAX_ROWS.to_string())]),
-        ));
-    }
+    whole(&t, r.truncated)?;
     let header_row: Vec<String> = [
         "reports.group_agent",
         "reports.group_day",
@@ -774,9 +773,7 @@ async fn plans_page(
                 }
             }
             button #report-apply type="submit" { (t.s("list.apply")) }
-            a #report-csv href={"/reports/plans/export?format=csv&" (query)} { "CSV" }
-            " "
-            a #report-xlsx href={"/reports/plans/export?format=xlsx&" (query)} { "XLSX" }
+            (export_links("/reports/plans", &query))
         }
         p.hint { (t.s("reports.plans_hint")) }
         @if r.rows.is_empty() {
@@ -823,12 +820,7 @@ async fn plans_export(
 ) -> WebResult<Response> {
     let t = user.t();
     let (from, to, _, r) = plan_report(&state, &user, &q).await?;
-    if r.truncated {
-        return Err(WebError::Page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            t.f("reports.too_many", &[("limit", &MAX_ROWS.to_string())]),
-        ));
-    }
+    whole(&t, r.truncated)?;
     let header_row: Vec<String> = [
         "reports.month",
         "reports.plan_scope",
